@@ -1,0 +1,422 @@
+"""Reverse-mode automatic differentiation: the graph and the backward engine.
+
+Every differentiable op is a :class:`Function` subclass. Calling
+``MyOp.apply(*inputs)`` runs ``forward`` on raw arrays and, when gradients are
+wanted, records the call as a node of the graph:
+
+    output tensor --grad_fn--> Function --inputs--> input tensors --grad_fn--> ...
+
+A Function holds its inputs strongly and its outputs weakly, so the graph has
+no reference cycles and is freed by reference counting as soon as the last
+output is dropped. ``backward`` walks the graph in reverse topological order
+(iteratively, so a 100,000-op chain is fine) and applies the chain rule:
+
+    dL/d(input) = sum over uses of  backward(dL/d(output))
+"""
+from __future__ import annotations
+
+import functools
+import traceback
+import weakref
+
+import numpy as np
+
+from . import backend
+
+# ---------------------------------------------------------------- grad mode
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True when new ops are recorded in the graph."""
+    return _grad_enabled
+
+
+class _GradMode:
+    """Context manager and decorator that sets grad mode to ``self.enabled``."""
+
+    enabled = True
+
+    def __enter__(self):
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = self.enabled
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._prev
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with type(self)():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Disable graph recording (inference, optimizer updates). Context manager or decorator."""
+
+    enabled = False
+
+
+class enable_grad(_GradMode):
+    """Re-enable graph recording inside a ``no_grad`` block. Context manager or decorator."""
+
+    enabled = True
+
+
+# ---------------------------------------------------------------- anomaly mode
+
+_anomaly = False
+
+
+class detect_anomaly:
+    """Raise as soon as a forward or backward produces NaN or Inf.
+
+    The error names the op and the line of user code that created it:
+
+        with tn.detect_anomaly():
+            loss = model(x).log().mean()
+            loss.backward()   # RuntimeError: Function 'Log' ... created at model.py:12
+    """
+
+    def __enter__(self):
+        global _anomaly
+        self._prev = _anomaly
+        _anomaly = True
+
+    def __exit__(self, *exc):
+        global _anomaly
+        _anomaly = self._prev
+
+
+def _creation_site() -> str:
+    """The innermost stack frame outside tinynet, as 'file:line in fn'."""
+    for frame in reversed(traceback.extract_stack()[:-2]):
+        if "/tinynet/" not in frame.filename.replace("\\", "/"):
+            return f"{frame.filename}:{frame.lineno} in {frame.name}"
+    return "<unknown>"
+
+
+def _check_finite(fn, arrays, phase):
+    for a in arrays:
+        if a is None or a.dtype.kind not in "fc":
+            continue
+        xp = backend.get_array_module(a)
+        if not bool(xp.isfinite(a).all()):
+            raise RuntimeError(
+                f"detect_anomaly: Function '{type(fn).__name__}' produced NaN/Inf in its "
+                f"{phase} (output shape {tuple(a.shape)}, dtype {a.dtype}); "
+                f"op created at {getattr(fn, '_site', '<unknown>')}")
+
+
+# ---------------------------------------------------------------- Function
+
+class Function:
+    """Base class of differentiable ops.
+
+    Subclasses implement
+
+    * ``forward(self, *arrays, **params) -> array | tuple[array, ...]`` on raw
+      numpy/cupy arrays; save what backward needs on ``self``;
+    * ``backward(self, *grads) -> grad | tuple[grad, ...]``, one gradient per
+      input (``None`` for inputs that need none).
+
+    Primitive ops write ``backward`` with Tensor operations, so the gradient is
+    itself differentiable (``create_graph=True``). Fused ops set
+    ``differentiable_backward = False``, receive and may return raw arrays in
+    backward, and double backward through them raises a clear error.
+    """
+
+    differentiable_backward = True
+
+    # set by apply
+    inputs: tuple
+    needs_input_grad: tuple
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        """Run the op on Tensors (or Python scalars) and record it in the graph."""
+        from .tensor import Tensor, as_tensor_like
+
+        fn = cls()
+        tensors = []
+        ref = None
+        for x in inputs:
+            if isinstance(x, Tensor):
+                ref = x
+                break
+        for x in inputs:
+            if not isinstance(x, Tensor):
+                x = as_tensor_like(x, ref, cls.__name__)
+            tensors.append(x)
+        out = fn.forward(*[t.data for t in tensors], **params)
+        if isinstance(out, np.generic):  # numpy reduces to scalars; keep 0-d arrays
+            out = np.asarray(out)
+        record = _grad_enabled and any(t.requires_grad for t in tensors)
+        if _anomaly:
+            fn._site = _creation_site()
+            _check_finite(fn, out if isinstance(out, tuple) else (out,), "forward")
+        if isinstance(out, tuple):
+            outs = tuple(Tensor._make(o, record) for o in out)
+        else:
+            outs = Tensor._make(out, record)
+        if record:
+            fn.inputs = tuple(tensors)
+            fn.needs_input_grad = tuple(t.requires_grad for t in tensors)
+            if isinstance(outs, tuple):
+                fn._outputs = tuple(weakref.ref(o) for o in outs)
+                for i, o in enumerate(outs):
+                    o.grad_fn, o._output_index = fn, i
+            else:
+                fn._outputs = (weakref.ref(outs),)
+                outs.grad_fn, outs._output_index = fn, 0
+            fn._output_meta = tuple((o.shape, o.dtype) for o in
+                                    (outs if isinstance(outs, tuple) else (outs,)))
+        return outs
+
+    def forward(self, *arrays, **params):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, *grads):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} has no backward")
+
+    def output(self, i: int = 0):
+        """The i-th output Tensor (alive while the graph is being differentiated)."""
+        out = self._outputs[i]()
+        if out is None:
+            raise RuntimeError(f"{type(self).__name__}: output {i} was freed before backward")
+        return out
+
+    def release(self):
+        """Drop what forward saved, so memory is freed after backward."""
+        keep = {"inputs", "needs_input_grad", "_outputs", "_output_meta", "_site"}
+        for name in list(vars(self)):
+            if name not in keep:
+                delattr(self, name)
+        self._released = True
+
+    def __repr__(self):
+        return f"<{type(self).__name__}>"
+
+
+class _DoubleBackwardError(Function):
+    """Stands in the graph for gradients of an op that is not twice differentiable."""
+
+    def forward(self, x, op_name):
+        self.op_name = op_name
+        return x
+
+    def backward(self, grad):
+        raise RuntimeError(
+            f"{self.op_name} is a fused op whose backward is not differentiable: "
+            "double backward (create_graph=True) through it is not supported")
+
+
+# ---------------------------------------------------------------- backward engine
+
+def _topological_order(roots):
+    """Functions reachable from ``roots``, each after every Function that uses its output."""
+    order, visited = [], set()
+    stack = [(fn, False) for fn in roots]
+    while stack:
+        fn, expanded = stack.pop()
+        if expanded:
+            order.append(fn)
+            continue
+        if id(fn) in visited:
+            continue
+        visited.add(id(fn))
+        stack.append((fn, True))
+        for t in fn.inputs:
+            if t.grad_fn is not None and id(t.grad_fn) not in visited:
+                stack.append((t.grad_fn, False))
+    order.reverse()  # consumers before producers
+    return order
+
+
+def _accumulate(store, key, grad):
+    prev = store.get(key)
+    store[key] = grad if prev is None else prev + grad
+
+
+def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, inputs=None):
+    """Backpropagate from ``outputs`` seeded with ``grad_outputs``.
+
+    With ``inputs=None`` the gradients are accumulated into the ``.grad`` of
+    every leaf that requires grad. Otherwise nothing is accumulated and the
+    gradients of ``inputs`` are returned (``None`` for unreachable ones).
+    """
+    from .tensor import Tensor
+
+    grads = {}         # (id(fn), output index) -> Tensor grad
+    leaf_grads = {}    # id(leaf) -> Tensor grad (only when inputs is given)
+    wanted = None if inputs is None else {id(t): t for t in inputs}
+    roots = []
+    assigned = {id(_owner(g.data)) for g in grad_outputs}  # caller-owned memory
+    for out, g in zip(outputs, grad_outputs):
+        if out.grad_fn is None:
+            if wanted is None:
+                _to_leaf(out, g, assigned)
+            elif id(out) in wanted:
+                _accumulate(leaf_grads, id(out), g)
+            continue
+        _accumulate(grads, (id(out.grad_fn), out._output_index), g)
+        roots.append(out.grad_fn)
+
+    mode = enable_grad() if create_graph else no_grad()
+    with mode:
+        for fn in _topological_order(roots):
+            if getattr(fn, "_released", False):
+                raise RuntimeError(
+                    f"trying to backward through the graph of {type(fn).__name__} a second time; "
+                    "its saved values were freed. Pass retain_graph=True to the first backward.")
+            gouts = []
+            for i, (shape, dtype) in enumerate(fn._output_meta):
+                g = grads.pop((id(fn), i), None)
+                out = fn._outputs[i]()
+                if out is not None:
+                    if g is not None and out._hooks:
+                        g = _run_hooks(out, g)
+                    if out._retains_grad and g is not None:
+                        out.grad = g.detach() if out.grad is None else out.grad + g.detach()
+                    if wanted is not None and id(out) in wanted and g is not None:
+                        _accumulate(leaf_grads, id(out), g)
+                gouts.append(g)
+            if all(g is None for g in gouts):
+                continue
+            gouts = [_zeros_for(fn, i) if g is None else g for i, g in enumerate(gouts)]
+            if fn.differentiable_backward:
+                gins = fn.backward(*gouts)
+            else:
+                gins = fn.backward(*[g.data for g in gouts])
+            if not isinstance(gins, tuple):
+                gins = (gins,)
+            if _anomaly:
+                _check_finite(fn, [g.data if isinstance(g, Tensor) else g for g in gins], "backward")
+            for t, need, g in zip(fn.inputs, fn.needs_input_grad, gins):
+                if g is None or not need:
+                    continue
+                if not isinstance(g, Tensor):
+                    g = Tensor._make(g, False)
+                    if create_graph:
+                        g = _DoubleBackwardError.apply(g, op_name=type(fn).__name__) \
+                            if t.requires_grad else g
+                if g.shape != t.shape:
+                    raise RuntimeError(
+                        f"{type(fn).__name__}.backward returned a gradient of shape {g.shape} "
+                        f"for an input of shape {t.shape}")
+                if t.grad_fn is not None:
+                    _accumulate(grads, (id(t.grad_fn), t._output_index), g)
+                elif wanted is None:
+                    _to_leaf(t, g, assigned)
+                elif id(t) in wanted:
+                    _accumulate(leaf_grads, id(t), g)
+            if not retain_graph:
+                fn.release()
+    if wanted is not None:
+        return tuple(leaf_grads.get(id(t)) for t in inputs)
+    return None
+
+
+def _zeros_for(fn, i):
+    from .tensor import Tensor
+    shape, dtype = fn._output_meta[i]
+    xp = backend.get_array_module(fn.inputs[0].data) if fn.inputs else np
+    return Tensor._make(xp.zeros(shape, dtype=dtype), False)
+
+
+def _run_hooks(t, g):
+    for hook in t._hooks:
+        r = hook(g)
+        if r is not None:
+            g = r
+    return g
+
+
+def _owner(a):
+    """The array that owns ``a``'s memory (``a`` itself unless it is a view)."""
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return a
+
+
+def _to_leaf(t, g, assigned):
+    """Accumulate ``g`` into leaf ``t.grad`` (after its hooks).
+
+    A leaf's ``.grad`` owns its memory (optimizers and clipping update it in
+    place), so an array already handed to another leaf, or given by the
+    caller, is copied; fresh arrays from backward are stored as they are.
+    """
+    if not t.requires_grad:
+        return
+    if t._hooks:
+        g = _run_hooks(t, g)
+    if not is_grad_enabled():
+        g = g.detach()
+    if t.grad is None:
+        if g.grad_fn is None:
+            owner = id(_owner(g.data))
+            if owner in assigned:
+                g = g.detach()
+                g.data = g.data.copy()
+            else:
+                assigned.add(owner)
+        t.grad = g
+    elif g.grad_fn is None and t.grad.grad_fn is None:
+        t.grad.data = t.grad.data + g.data
+    else:
+        t.grad = t.grad + g
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated.
+
+    outputs: Tensor or sequence; grad_outputs: matching Tensors (default ones
+    for scalar outputs). With ``create_graph=True`` the returned gradients are
+    themselves differentiable (higher-order derivatives).
+    """
+    from .tensor import Tensor
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    grad_outputs = _default_grad_outputs(outputs, grad_outputs, "tn.grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError(f"tn.grad: an input of shape {t.shape} does not require grad")
+    res = run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs)
+    if not allow_unused and any(r is None for r in res):
+        raise RuntimeError("tn.grad: one of the inputs is not used in the graph of the outputs "
+                           "(pass allow_unused=True to get None for it)")
+    return res
+
+
+def _default_grad_outputs(outputs, grad_outputs, where):
+    from .tensor import Tensor
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    res = []
+    for out, g in zip(outputs, grad_outputs):
+        if not out.requires_grad:
+            raise RuntimeError(f"{where}: tensor of shape {out.shape} does not require grad "
+                               "and has no grad_fn")
+        if g is None:
+            if out.data.size != 1:
+                raise RuntimeError(f"{where}: grad can be implicitly created only for scalar "
+                                   f"outputs, got shape {out.shape}; pass a gradient")
+            xp = backend.get_array_module(out.data)
+            g = Tensor._make(xp.ones_like(out.data), False)
+        elif not isinstance(g, Tensor):
+            g = Tensor._make(backend.xp_for(out.device).asarray(g, dtype=out.dtype), False)
+        if g.shape != out.shape:
+            raise ValueError(f"{where}: gradient shape {g.shape} does not match output shape "
+                             f"{out.shape}")
+        res.append(g)
+    return res

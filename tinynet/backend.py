@@ -1,0 +1,164 @@
+"""Array backends: NumPy for ``"cpu"``, CuPy for ``"cuda"``/``"cuda:N"``.
+
+This is the only module that imports cupy, and it does so lazily, so tinynet
+imports and runs on machines without CuPy or a GPU. Every op asks
+:func:`get_array_module` for the array module of its inputs (``xp``) and writes
+``xp.exp(x)`` instead of ``np.exp(x)``: that single seam is what lets the same
+code run on both devices.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_cupy = None           # the cupy module once imported
+_default_device = "cpu"
+_seed = 0
+_generators: dict[str, object] = {}   # device -> random Generator
+
+
+def _import_cupy():
+    """Import cupy on first use; raise one clear error saying what is missing."""
+    global _cupy
+    if _cupy is not None:
+        return _cupy
+    try:
+        import cupy
+    except ImportError as e:
+        raise RuntimeError(
+            "device 'cuda' needs CuPy, which is not installed: "
+            "pip install 'tinynet[cuda]' (CuPy for CUDA 12)") from e
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # cupy present, driver or GPU absent
+        raise RuntimeError(
+            f"device 'cuda' needs an NVIDIA GPU: CuPy is installed but found none ({e})") from e
+    if count == 0:
+        raise RuntimeError("device 'cuda' needs an NVIDIA GPU: CuPy is installed but found none")
+    _cupy = cupy
+    return cupy
+
+
+def cuda_is_available() -> bool:
+    """True when CuPy imports and sees at least one GPU."""
+    try:
+        _import_cupy()
+        return True
+    except RuntimeError:
+        return False
+
+
+def normalize_device(device) -> str:
+    """Canonical device string: ``"cpu"`` or ``"cuda:N"``.
+
+    Accepts ``None`` (the default device), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+    """
+    if device is None:
+        return _default_device
+    device = str(device)
+    if device == "cpu":
+        return "cpu"
+    if device == "cuda":
+        return "cuda:0"
+    if device.startswith("cuda:") and device[5:].isdigit():
+        return device
+    raise ValueError(f"unknown device {device!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+
+
+def set_default_device(device) -> None:
+    """Device on which creation functions place new tensors when none is given."""
+    global _default_device
+    device = normalize_device(device)
+    if device != "cpu":
+        _import_cupy()
+    _default_device = device
+
+
+def get_default_device() -> str:
+    """The current default device string."""
+    return _default_device
+
+
+def xp_for(device):
+    """The array module (numpy or cupy) for a device string."""
+    device = normalize_device(device)
+    if device == "cpu":
+        return np
+    return _import_cupy()
+
+
+def get_array_module(*arrays):
+    """numpy or cupy, whichever owns the given arrays (numpy for plain scalars)."""
+    if _cupy is not None:
+        for a in arrays:
+            if isinstance(a, _cupy.ndarray):
+                return _cupy
+    return np
+
+
+def device_of(array) -> str:
+    """Device string of a numpy or cupy array."""
+    if isinstance(array, np.ndarray) or _cupy is None or not isinstance(array, _cupy.ndarray):
+        return "cpu"
+    return f"cuda:{array.device.id}"
+
+
+def to_device(array, device):
+    """Copy ``array`` to ``device`` (no copy when it is already there)."""
+    device = normalize_device(device)
+    if device == "cpu":
+        if _cupy is not None and isinstance(array, _cupy.ndarray):
+            return _cupy.asnumpy(array)
+        return np.asarray(array)
+    cp = _import_cupy()
+    with cp.cuda.Device(int(device[5:])):
+        return cp.asarray(array)
+
+
+def to_numpy(array) -> np.ndarray:
+    """A numpy array of ``array``'s values (copying from the GPU if needed)."""
+    return to_device(array, "cpu")
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every backend's random generator so runs are reproducible.
+
+    Each device gets its own generator derived from ``seed``; CPU runs are
+    bit-reproducible after the same ``manual_seed``.
+    """
+    global _seed
+    _seed = int(seed)
+    _generators.clear()
+    np.random.seed(_seed % 2**32)  # for code that still uses the legacy global RNG
+    if _cupy is not None:
+        _cupy.random.seed(_seed % 2**32)
+
+
+def get_generator(device=None):
+    """The random Generator of ``device`` (``numpy.random.Generator`` or cupy's)."""
+    device = normalize_device(device)
+    gen = _generators.get(device)
+    if gen is None:
+        if device == "cpu":
+            gen = np.random.default_rng(_seed)
+        else:
+            cp = _import_cupy()
+            with cp.cuda.Device(int(device[5:])):
+                gen = cp.random.default_rng(_seed)
+        _generators[device] = gen
+    return gen
+
+
+def get_rng_state() -> dict:
+    """Picklable-free snapshot of the RNG state (for training checkpoints).
+
+    Returns a dict of plain Python values: the seed and each device's bit
+    generator state (CPU only; GPU generators are re-seeded on restore).
+    """
+    cpu = get_generator("cpu").bit_generator.state
+    return {"seed": _seed, "cpu": cpu}
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore a snapshot from :func:`get_rng_state`."""
+    manual_seed(state["seed"])
+    get_generator("cpu").bit_generator.state = state["cpu"]

@@ -1,0 +1,157 @@
+"""Tensor creation functions: ``tensor``, ``zeros``, ``randn``, ... (PyTorch-shaped).
+
+Floats default to float32 and integers to int64. Random values come from the
+device's generator, seeded by :func:`tinynet.manual_seed`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .tensor import Tensor, _default_dtype_for, float32, int64
+
+
+def _shape(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        return tuple(size[0])
+    return tuple(int(s) for s in size)
+
+
+def _new(array, device, requires_grad):
+    data = backend.to_device(array, device) if backend.normalize_device(device) != "cpu" else array
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new Tensor holding a copy of ``data`` (nested lists, scalars, arrays or a Tensor).
+
+    Python floats become float32 and ints int64; numpy arrays keep their dtype.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is None:
+        if isinstance(data, np.ndarray) or hasattr(data, "__cuda_array_interface__"):
+            dtype = data.dtype
+        else:
+            dtype = _default_dtype_for(data)
+    device = backend.normalize_device(device)
+    xp = backend.xp_for(device)
+    if xp is np:
+        arr = np.array(backend.to_numpy(data) if hasattr(data, "__cuda_array_interface__") else data,
+                       dtype=dtype)
+    else:
+        arr = backend.to_device(np.asarray(data, dtype=dtype) if not hasattr(
+            data, "__cuda_array_interface__") else data.astype(dtype), device).copy()
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """Wrap a numpy array without copying (shares memory, keeps dtype)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like :func:`tensor`, but no copy when ``data`` already fits."""
+    if isinstance(data, Tensor) and dtype is None and device is None:
+        return data
+    return tensor(data, dtype=dtype, device=device)
+
+
+def _filled(fill, size, dtype, device, requires_grad):
+    device = backend.normalize_device(device)
+    xp = backend.xp_for(device)
+    dtype = np.dtype(dtype) if dtype is not None else float32
+    return Tensor(fill(xp, _shape(size), dtype), requires_grad=requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Tensor of zeros of the given shape (float32 by default)."""
+    return _filled(lambda xp, s, d: xp.zeros(s, dtype=d), size, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Tensor of ones of the given shape."""
+    return _filled(lambda xp, s, d: xp.ones(s, dtype=d), size, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uninitialized tensor of the given shape."""
+    return _filled(lambda xp, s, d: xp.empty(s, dtype=d), size, dtype, device, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Tensor filled with ``fill_value`` (dtype from the value: float32 or int64)."""
+    dtype = dtype if dtype is not None else _default_dtype_for(fill_value)
+    return _filled(lambda xp, s, d: xp.full(s, fill_value, dtype=d), (tuple(size),), dtype,
+                   device, requires_grad)
+
+
+def zeros_like(x: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Zeros with ``x``'s shape, dtype and device."""
+    return zeros(x.shape, dtype=dtype or x.dtype, device=device or x.device,
+                 requires_grad=requires_grad)
+
+
+def ones_like(x: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Ones with ``x``'s shape, dtype and device."""
+    return ones(x.shape, dtype=dtype or x.dtype, device=device or x.device,
+                requires_grad=requires_grad)
+
+
+def full_like(x: Tensor, fill_value, dtype=None, device=None) -> Tensor:
+    """``fill_value`` with ``x``'s shape, dtype and device."""
+    return full(x.shape, fill_value, dtype=dtype or x.dtype, device=device or x.device)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None) -> Tensor:
+    """Values start, start+step, ... < end (int64 for int arguments, else float32)."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        dtype = int64 if all(isinstance(v, (int, np.integer)) for v in (start, end, step)) else float32
+    xp = backend.xp_for(device)
+    return Tensor(xp.arange(start, end, step, dtype=dtype))
+
+
+def linspace(start, end, steps, dtype=None, device=None) -> Tensor:
+    """``steps`` evenly spaced values from start to end inclusive."""
+    xp = backend.xp_for(device)
+    return Tensor(xp.linspace(start, end, steps, dtype=dtype or float32))
+
+
+def eye(n, m=None, dtype=None, device=None) -> Tensor:
+    """Identity matrix (n, m)."""
+    xp = backend.xp_for(device)
+    return Tensor(xp.eye(n, m, dtype=dtype or float32))
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples (float32 by default) from the device's seeded generator."""
+    gen = backend.get_generator(device)
+    dtype = np.dtype(dtype or float32)
+    data = gen.standard_normal(_shape(size), dtype=dtype if dtype.itemsize >= 4 else float32)
+    return Tensor(data.astype(dtype, copy=False), requires_grad=requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples in [0, 1) from the device's seeded generator."""
+    gen = backend.get_generator(device)
+    dtype = np.dtype(dtype or float32)
+    data = gen.random(_shape(size), dtype=dtype if dtype.itemsize >= 4 else float32)
+    return Tensor(data.astype(dtype, copy=False), requires_grad=requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
+    """Integers uniform in [low, high) (int64); ``randint(high, size=...)`` also works."""
+    if high is None:
+        low, high = 0, low
+    gen = backend.get_generator(device)
+    return Tensor(gen.integers(low, high, size=tuple(size), dtype=np.dtype(dtype or int64)))
+
+
+def randperm(n, device=None) -> Tensor:
+    """A random permutation of 0..n-1 (int64)."""
+    gen = backend.get_generator(device)
+    return Tensor(gen.permutation(n).astype(np.int64))

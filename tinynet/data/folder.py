@@ -1,0 +1,143 @@
+"""ImageFolder: a labelled image dataset laid out as ``root/<class>/<image>``."""
+from __future__ import annotations
+
+import os
+import warnings
+
+from PIL import Image
+
+from .dataset import Dataset
+
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".gif",
+                  ".tif", ".tiff", ".webp")
+
+
+def pil_loader(path, mode="RGB"):
+    """Open the image at ``path`` with Pillow, fully decoded and converted to ``mode``.
+
+    Raises OSError naming the file when it is missing, unreadable or corrupt.
+    """
+    try:
+        with Image.open(path) as img:
+            return img.convert(mode)  # convert() decodes the whole image
+    except Exception as e:
+        raise OSError(f"cannot read image '{path}': {type(e).__name__}: {e}") from e
+
+
+def _verify_error(path):
+    """The exception Pillow's cheap integrity check raises for ``path``, or None."""
+    try:
+        with Image.open(path) as img:
+            img.verify()
+        return None
+    except Exception as e:
+        return e
+
+
+class ImageFolder(Dataset):
+    """Images in ``root/<class>/<...>/<file>``; item ``i`` is ``(image, class_index)``.
+
+    Args:
+        root: folder holding one sub-folder per class (sub-folders are searched recursively).
+        transform: applied to the PIL image (e.g. ``Compose([..., ToTensor()])``).
+        target_transform: applied to the class index.
+        extensions: file endings counted as images (case-insensitive).
+        skip_corrupt: False: a bad image raises OSError naming the file when it is
+            loaded. True: every file is checked with Pillow's ``verify()`` (headers
+            and checksums, no decoding) when the dataset is built and bad ones are
+            left out with a ``warnings.warn`` naming each; a file that still fails
+            to decode at load time is warned about once and replaced by the next
+            readable sample (with that sample's label).
+        mode: Pillow mode images are converted to ('RGB', 'L', ...).
+        loader: ``fn(path) -> image`` replacing the Pillow loader.
+
+    Attributes: ``classes`` (sorted folder names), ``class_to_idx``, ``samples``
+    (list of (path, class_index)), ``targets``, ``imgs`` (= samples).
+    """
+
+    def __init__(self, root, transform=None, target_transform=None, extensions=IMG_EXTENSIONS,
+                 skip_corrupt=False, mode="RGB", loader=None):
+        self.root = os.fspath(root)
+        self.transform = transform
+        self.target_transform = target_transform
+        self.extensions = tuple(e.lower() for e in ((extensions,) if isinstance(extensions, str)
+                                                    else extensions))
+        self.skip_corrupt = skip_corrupt
+        self.mode = mode
+        self.loader = loader
+        self.classes, self.class_to_idx = self.find_classes(self.root)
+        samples = self._scan()
+        if skip_corrupt:
+            samples = self._drop_corrupt(samples)
+        empty = sorted(set(self.classes) - {self.classes[t] for _, t in samples})
+        if empty:
+            raise FileNotFoundError(
+                f"ImageFolder: no readable image with extension {self.extensions} for the "
+                f"classes {empty} in '{self.root}'")
+        self.samples = samples
+        self.imgs = samples
+        self.targets = [t for _, t in samples]
+        self._warned = set()
+
+    @staticmethod
+    def find_classes(root):
+        """(sorted class folder names, {name: index}) of ``root``; errors name the root."""
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"ImageFolder: root '{root}' is not a directory")
+        classes = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+        if not classes:
+            raise FileNotFoundError(f"ImageFolder: no class folders in '{root}' "
+                                    "(expected root/<class>/<image>)")
+        return classes, {c: i for i, c in enumerate(classes)}
+
+    def _scan(self):
+        samples = []
+        for cls in self.classes:
+            for dirpath, dirnames, filenames in os.walk(os.path.join(self.root, cls), followlinks=True):
+                dirnames.sort()  # walk sub-folders in a fixed order
+                for name in sorted(filenames):
+                    if name.lower().endswith(self.extensions):
+                        samples.append((os.path.join(dirpath, name), self.class_to_idx[cls]))
+        return samples
+
+    def _drop_corrupt(self, samples):
+        kept = []
+        for path, target in samples:
+            err = _verify_error(path)
+            if err is None:
+                kept.append((path, target))
+            else:
+                warnings.warn(f"ImageFolder: skipping unreadable image '{path}': "
+                              f"{type(err).__name__}: {err}", stacklevel=3)
+        return kept
+
+    def __len__(self):
+        return len(self.samples)
+
+    def _load(self, path):
+        return self.loader(path) if self.loader is not None else pil_loader(path, self.mode)
+
+    def __getitem__(self, index):
+        n = len(self.samples)
+        index = int(index)
+        if not -n <= index < n:
+            raise IndexError(f"ImageFolder: index {index} out of range for {n} images")
+        index %= n
+        for attempt in range(n if self.skip_corrupt else 1):
+            path, target = self.samples[(index + attempt) % n]
+            try:
+                img = self._load(path)
+                break
+            except OSError as e:
+                if not self.skip_corrupt:
+                    raise
+                if path not in self._warned:
+                    self._warned.add(path)
+                    warnings.warn(f"ImageFolder: skipping image that failed to load: {e}", stacklevel=2)
+        else:
+            raise OSError(f"ImageFolder: no image in '{self.root}' could be loaded")
+        if self.transform is not None:
+            img = self.transform(img)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return img, target

@@ -1,0 +1,12 @@
+"""Differentiable ops, one file per family. ``import tinynet.functional as F``."""
+from .conversion import Cast, Clone, ToDevice
+from .elementwise import (abs, add, clamp, clip, cos, div, eq, exp, ge, gelu, gt, isfinite, le,
+                          leaky_relu, log, logical_and, logical_not, logical_or, lt, maximum,
+                          minimum, mul, ne, neg, pow, relu, sigmoid, sign, sin, sqrt, sub, tanh,
+                          where)
+from .indexing import getitem, masked_fill, unwrap_index
+from .linalg import linear, matmul
+from .reduce import (amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax,
+                     std, sum, var)
+from .shape import (broadcast_to, cat, chunk, expand, flatten, pad, permute, reshape, split,
+                    squeeze, stack, transpose, unsqueeze, view)

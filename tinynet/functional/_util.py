@@ -1,0 +1,86 @@
+"""Small helpers shared by the op families: dtype checks and gradient un-broadcasting."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+
+
+def binary_arrays(a, b, op: str):
+    """Check that two arrays may meet in a binary op and give them one dtype.
+
+    Floating dtypes must agree (tinynet never promotes float32 to float64
+    behind your back); an integer or bool array meeting a float one is cast
+    to the float dtype. Arrays on different devices raise ValueError.
+    """
+    if type(a) is not type(b):
+        raise ValueError(f"{op}: tensors on different devices: {backend.device_of(a)} "
+                         f"(shape {a.shape}) and {backend.device_of(b)} (shape {b.shape})")
+    if a.dtype != b.dtype:
+        ka, kb = a.dtype.kind, b.dtype.kind
+        if ka == "f" and kb == "f":
+            raise TypeError(f"{op}: dtype mismatch {a.dtype} (shape {a.shape}) vs {b.dtype} "
+                            f"(shape {b.shape}); cast one side with .to(dtype)")
+        if ka == "f":
+            b = b.astype(a.dtype)
+        elif kb == "f":
+            a = a.astype(b.dtype)
+    return a, b
+
+
+def broadcast_shapes(op: str, *shapes):
+    """NumPy's broadcast of ``shapes``; ValueError naming ``op`` and the shapes if impossible."""
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} "
+                         "cannot be broadcast together") from None
+
+
+def reduced_axes(grad_shape, shape):
+    """Axes of ``grad_shape`` that broadcasting added or stretched from ``shape``."""
+    lead = len(grad_shape) - len(shape)
+    axes = tuple(range(lead))
+    axes += tuple(lead + i for i, s in enumerate(shape) if s == 1 and grad_shape[lead + i] != 1)
+    return axes
+
+
+def unbroadcast(g, shape):
+    """Sum gradient ``g`` (a Tensor) over broadcast dims so it has ``shape``.
+
+    If y = broadcast(x) then dL/dx = sum of dL/dy over the copies of x.
+    """
+    shape = tuple(shape)
+    if g.shape == shape:
+        return g
+    axes = reduced_axes(g.shape, shape)
+    if axes:
+        g = g.sum(axes)
+    return g.reshape(shape) if g.shape != shape else g
+
+
+def unbroadcast_array(g, shape):
+    """Same as :func:`unbroadcast` on a raw array."""
+    shape = tuple(shape)
+    if g.shape == shape:
+        return g
+    axes = reduced_axes(g.shape, shape)
+    if axes:
+        g = g.sum(axis=axes)
+    return g.reshape(shape)
+
+
+def normalize_dims(dim, ndim: int, op: str):
+    """``dim`` (None, int or tuple, negatives allowed) as a sorted tuple of axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    out = []
+    for d in dims:
+        d = int(d)
+        if not -max(ndim, 1) <= d < max(ndim, 1):
+            raise ValueError(f"{op}: dim {d} out of range for a tensor of {ndim} dims")
+        out.append(d % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated dim in {dim}")
+    return tuple(sorted(out)) if ndim else ()

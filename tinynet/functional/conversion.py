@@ -1,0 +1,39 @@
+"""Ops that change where or how values are stored: device moves, dtype casts, copies."""
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+
+
+class ToDevice(Function):
+    """Copy to another device; the gradient is copied back."""
+
+    def forward(self, x, device):
+        self.source = backend.device_of(x)
+        return backend.to_device(x, device)
+
+    def backward(self, g):
+        return g.to(self.source)
+
+
+class Cast(Function):
+    """Convert to ``dtype``; the gradient is cast back to the input's dtype."""
+
+    def forward(self, x, dtype):
+        self.source = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, g):
+        if self.source.kind != "f":
+            return None
+        return g.to(dtype=self.source)
+
+
+class Clone(Function):
+    """A copy with its own memory; the gradient passes through."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        return g

@@ -1,0 +1,85 @@
+"""Indexing: ``x[idx]`` with ints, slices, None, Ellipsis, integer arrays and bool masks.
+
+The gradient of a gather is a scatter: dL/dx is zero except at the picked
+positions, where the picked gradients are added. Repeated indices therefore
+add up (``np.add.at``), which is exactly the chain rule for a value used twice.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+def unwrap_index(idx):
+    """Replace Tensors inside an index by their arrays (lists become arrays)."""
+    if isinstance(idx, tuple):
+        return tuple(unwrap_index(i) for i in idx)
+    if isinstance(idx, Tensor):
+        return idx.data
+    if isinstance(idx, list):
+        return np.asarray(idx)
+    return idx
+
+
+def _is_advanced(idx):
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    return any(hasattr(p, "shape") and getattr(p, "ndim", 0) > 0 or
+               (hasattr(p, "dtype") and p.dtype == bool) for p in parts)
+
+
+def _to_device_index(idx, xp):
+    if xp is np:
+        return idx
+    if isinstance(idx, tuple):
+        return tuple(_to_device_index(i, xp) for i in idx)
+    return xp.asarray(idx) if isinstance(idx, np.ndarray) else idx
+
+
+class GetItem(Function):
+    """z = x[idx]."""
+
+    def forward(self, x, idx):
+        self.idx = idx
+        try:
+            return x[idx]
+        except IndexError as e:
+            raise IndexError(f"index: {e} (tensor of shape {x.shape})") from None
+
+    def backward(self, g):
+        return IndexAdd.apply(g, shape=self.inputs[0].shape, idx=self.idx)
+
+
+class IndexAdd(Function):
+    """z = zeros(shape) with g added at ``idx`` (scatter-add; the adjoint of GetItem)."""
+
+    def forward(self, g, shape, idx):
+        self.idx = idx
+        xp = backend.get_array_module(g)
+        out = xp.zeros(shape, dtype=g.dtype)
+        if _is_advanced(idx):
+            if xp is np:
+                np.add.at(out, idx, g)
+            else:  # cupy's scatter_add is its add.at
+                xp.add.at(out, idx, g)
+        else:
+            out[idx] = g  # basic indexing never repeats an element
+        return out
+
+    def backward(self, g):
+        return g[self.idx]
+
+
+def getitem(x, idx):
+    """x[idx] (differentiable)."""
+    xp = backend.get_array_module(x.data)
+    idx = _to_device_index(unwrap_index(idx), xp)
+    return GetItem.apply(x, idx=idx)
+
+
+def masked_fill(x, mask, value):
+    """Copy of ``x`` with ``value`` where ``mask`` (bool, broadcastable) is True."""
+    from .elementwise import where
+    return where(mask, value, x)

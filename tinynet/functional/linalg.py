@@ -1,0 +1,107 @@
+"""Matrix products: ``matmul`` (NumPy's rules) and ``linear`` (x Wᵀ + b).
+
+For C = A B:   dL/dA = dL/dC Bᵀ,   dL/dB = Aᵀ dL/dC.
+Batched operands broadcast like NumPy, and the gradient of a broadcast
+operand is summed over the batch dims it was copied along.
+"""
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from ._util import binary_arrays, unbroadcast
+
+
+def _check_matmul(a, b, op):
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"{op}: both operands need at least 1 dim, got shapes {a.shape} and {b.shape}")
+    ka = a.shape[-1]
+    kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if ka != kb:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} are not aligned "
+                         f"({ka} != {kb} in the contracted dim)")
+
+
+def _mm(a, b):
+    """a @ b; an (..., K) @ (K, N) product is one 2-D GEMM, not a loop of small ones."""
+    if b.ndim == 2 and a.ndim > 2:
+        return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[1],))
+    return a @ b
+
+
+class MatMul(Function):
+    """C = A @ B with NumPy's 1-D and batched-broadcast rules."""
+
+    def forward(self, a, b):
+        a, b = binary_arrays(a, b, "matmul")
+        _check_matmul(a, b, "matmul")
+        return _mm(a, b)
+
+    def backward(self, g):
+        a, b = self.inputs
+        if a.ndim == 1 and b.ndim == 1:  # dot product: g is a scalar
+            return g * b, g * a
+        # promote 1-D operands to matrices, as the forward did implicitly
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a
+        b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = g2.unsqueeze(-2)
+        if b.ndim == 1:
+            g2 = g2.unsqueeze(-1)
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = unbroadcast(matmul(g2, b2.mT), a2.shape).reshape(a.shape)
+        if self.needs_input_grad[1]:
+            if b2.ndim == 2 and a2.ndim > 2:  # sum over the batch inside one GEMM
+                gb = matmul(a2.reshape(-1, a2.shape[-1]).T, g2.reshape(-1, g2.shape[-1]))
+            else:
+                gb = unbroadcast(matmul(a2.mT, g2), b2.shape)
+            gb = gb.reshape(b.shape)
+        return ga, gb
+
+
+class Linear(Function):
+    """y = x Wᵀ + b for x (..., in), W (out, in), b (out,).
+
+    dL/dx = g W,   dL/dW = gᵀ x (summed over all leading dims),   dL/db = Σ g.
+    """
+
+    def forward(self, x, w, b=None):
+        x, w = binary_arrays(x, w, "linear")
+        if x.ndim == 0 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
+            raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape "
+                             f"{w.shape} (expected input (..., {w.shape[-1] if w.ndim else '?'}))")
+        y = _mm(x, w.T)
+        if b is not None:
+            if b.shape != (w.shape[0],):
+                raise ValueError(f"linear: bias of shape {b.shape} does not match weight of "
+                                 f"shape {w.shape} (expected ({w.shape[0]},))")
+            y += b
+        return y
+
+    def backward(self, g):
+        x, w = self.inputs[:2]
+        gx = matmul(g, w) if self.needs_input_grad[0] else None
+        gw = gb = None
+        if self.needs_input_grad[1]:
+            gw = matmul(g.reshape(-1, g.shape[-1]).T, x.reshape(-1, x.shape[-1]))
+        if len(self.inputs) == 3 and self.needs_input_grad[2]:
+            gb = g.reshape(-1, g.shape[-1]).sum(0)
+        return (gx, gw, gb) if len(self.inputs) == 3 else (gx, gw)
+
+
+def matmul(a, b):
+    """Matrix product with NumPy's rules: 1-D operands are vectors, leading dims broadcast."""
+    if not isinstance(a, Tensor):
+        a = Tensor(a)
+    if not isinstance(b, Tensor):
+        b = Tensor(b)
+    return MatMul.apply(a, b)
+
+
+def linear(x, weight, bias=None):
+    """x Wᵀ + b: x (..., in_features), weight (out_features, in_features), bias (out_features,)."""
+    if bias is None:
+        return Linear.apply(x, weight)
+    return Linear.apply(x, weight, bias)

@@ -1,0 +1,213 @@
+"""Reductions over dims: sum, mean, var, std, max/min, logsumexp, softmax, arg-max/min.
+
+``dim`` is an int, a tuple of ints or None (all dims); ``keepdim`` keeps the
+reduced dims with size 1, as in PyTorch. A reduction's backward broadcasts the
+incoming gradient back over the reduced dims.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from ._util import normalize_dims
+
+
+def _kept_shape(shape, dims):
+    return tuple(1 if i in dims else s for i, s in enumerate(shape))
+
+
+def _expand_grad(g, shape, dims):
+    """Broadcast a gradient of the reduced shape back to ``shape``."""
+    return g.reshape(_kept_shape(shape, dims)).expand(*shape)
+
+
+class Sum(Function):
+    """z = Σ x over dims;  dz/dx = 1 (the gradient is copied to every summed element)."""
+
+    def forward(self, x, dims, keepdim):
+        self.dims = dims
+        return x.sum(axis=dims, keepdims=keepdim)
+
+    def backward(self, g):
+        return _expand_grad(g, self.inputs[0].shape, self.dims)
+
+
+class Amax(Function):
+    """z = max x over dims; the gradient is shared equally by the elements equal to the max."""
+
+    def forward(self, x, dims, keepdim, largest):
+        self.dims = dims
+        return x.max(axis=dims, keepdims=keepdim) if largest else x.min(axis=dims, keepdims=keepdim)
+
+    def backward(self, g):
+        x = self.inputs[0]
+        kept = _kept_shape(x.shape, self.dims)
+        hit = x.data == self.output().data.reshape(kept)
+        share = hit / hit.sum(axis=self.dims, keepdims=True)
+        return _expand_grad(g, x.shape, self.dims) * Tensor._make(share.astype(g.dtype), False)
+
+
+class LogSumExp(Function):
+    """z = log Σ exp(x) over dims, computed as m + log Σ exp(x - m), m = max x.
+
+    dz/dx = exp(x - z) = softmax(x).
+    """
+
+    def forward(self, x, dims, keepdim):
+        self.dims = dims
+        xp = backend.get_array_module(x)
+        if x.size == 0:
+            return xp.log(xp.exp(x).sum(axis=dims, keepdims=keepdim))
+        m = x.max(axis=dims, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows stay -inf, not NaN
+        out = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
+        return out if keepdim else out.squeeze(axis=dims)
+
+    def backward(self, g):
+        x = self.inputs[0]
+        z = self.output().reshape(_kept_shape(x.shape, self.dims))
+        return _expand_grad(g, x.shape, self.dims) * (x - z).exp()
+
+
+class Softmax(Function):
+    """y = exp(x - max) / Σ exp(x - max) along ``dim``.
+
+    dy/dx applied to g:  y ⊙ (g - Σ g⊙y)   (the softmax Jacobian diag(y) - y yᵀ).
+    """
+
+    def forward(self, x, dim):
+        self.dim = dim
+        xp = backend.get_array_module(x)
+        e = x - x.max(axis=dim, keepdims=True)
+        xp.exp(e, out=e)
+        e /= e.sum(axis=dim, keepdims=True)
+        return e
+
+    def backward(self, g):
+        y = self.output()
+        return y * (g - (g * y).sum(self.dim, keepdim=True))
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x) along ``dim``;  dy/dx applied to g:  g - softmax(x) Σ g."""
+
+    def forward(self, x, dim):
+        self.dim = dim
+        xp = backend.get_array_module(x)
+        shifted = x - x.max(axis=dim, keepdims=True)
+        shifted -= xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        return shifted
+
+    def backward(self, g):
+        y = self.output()
+        return g - y.exp() * g.sum(self.dim, keepdim=True)
+
+
+# ---------------------------------------------------------------- functional API
+
+def sum(x, dim=None, keepdim: bool = False):
+    """Σ x over ``dim`` (int, tuple or None = all)."""
+    dims = normalize_dims(dim, x.ndim, "sum")
+    return Sum.apply(x, dims=dims, keepdim=keepdim)
+
+
+def mean(x, dim=None, keepdim: bool = False):
+    """Arithmetic mean over ``dim``."""
+    dims = normalize_dims(dim, x.ndim, "mean")
+    n = 1
+    for d in dims:
+        n *= x.shape[d]
+    s = Sum.apply(x, dims=dims, keepdim=keepdim)
+    return s * (1.0 / n) if n else s * float("nan")
+
+
+def var(x, dim=None, keepdim: bool = False, correction: int = 1):
+    """Variance over ``dim`` with Bessel's ``correction`` (1 = unbiased, as PyTorch)."""
+    dims = normalize_dims(dim, x.ndim, "var")
+    n = 1
+    for d in dims:
+        n *= x.shape[d]
+    diff = x - mean(x, dims, keepdim=True)
+    scale = 1.0 / (n - correction) if n > correction else float("nan")
+    return sum(diff * diff, dims, keepdim) * scale
+
+
+def std(x, dim=None, keepdim: bool = False, correction: int = 1):
+    """Standard deviation over ``dim`` (square root of :func:`var`)."""
+    return var(x, dim, keepdim, correction).sqrt()
+
+
+MaxResult = namedtuple("MaxResult", ["values", "indices"])
+
+
+def _extreme(x, dim, keepdim, largest, name):
+    if x.data.size == 0:
+        raise ValueError(f"{name}: reduction over an empty tensor of shape {x.shape}")
+    dims = normalize_dims(dim, x.ndim, name)
+    values = Amax.apply(x, dims=dims, keepdim=keepdim, largest=largest)
+    if isinstance(dim, int):  # PyTorch: max(dim=int) returns (values, indices)
+        idx = (argmax if largest else argmin)(x, dim, keepdim)
+        return MaxResult(values, idx)
+    return values
+
+
+def max(x, dim=None, keepdim: bool = False):
+    """Largest value over ``dim``.
+
+    ``dim=None`` or a tuple returns a Tensor (like ``torch.amax``); an int
+    ``dim`` returns ``(values, indices)`` like ``torch.max``. The gradient is
+    shared equally among tied maxima.
+    """
+    return _extreme(x, dim, keepdim, True, "max")
+
+
+def min(x, dim=None, keepdim: bool = False):
+    """Smallest value over ``dim``; see :func:`max` for the return convention."""
+    return _extreme(x, dim, keepdim, False, "min")
+
+
+def amax(x, dim=None, keepdim: bool = False):
+    """Largest value over ``dim`` (int, tuple or None); always a Tensor."""
+    return Amax.apply(x, dims=normalize_dims(dim, x.ndim, "amax"), keepdim=keepdim, largest=True)
+
+
+def amin(x, dim=None, keepdim: bool = False):
+    """Smallest value over ``dim`` (int, tuple or None); always a Tensor."""
+    return Amax.apply(x, dims=normalize_dims(dim, x.ndim, "amin"), keepdim=keepdim, largest=False)
+
+
+def logsumexp(x, dim=None, keepdim: bool = False):
+    """log Σ exp(x) over ``dim``, stable for large |x|."""
+    return LogSumExp.apply(x, dims=normalize_dims(dim, x.ndim, "logsumexp"), keepdim=keepdim)
+
+
+def softmax(x, dim: int = -1):
+    """exp(x) / Σ exp(x) along ``dim`` (max-shifted, so it never overflows)."""
+    return Softmax.apply(x, dim=normalize_dims(dim, x.ndim, "softmax")[0] if x.ndim else 0)
+
+
+def log_softmax(x, dim: int = -1):
+    """x - logsumexp(x) along ``dim``."""
+    return LogSoftmax.apply(x, dim=normalize_dims(dim, x.ndim, "log_softmax")[0] if x.ndim else 0)
+
+
+def _arg(x, dim, keepdim, fn):
+    xp = backend.get_array_module(x.data)
+    if dim is None:
+        out = getattr(xp, fn)(x.data.reshape(-1))
+        out = out.reshape((1,) * x.ndim) if keepdim else out
+    else:
+        out = getattr(xp, fn)(x.data, axis=dim, keepdims=keepdim)
+    return Tensor._make(xp.asarray(out, dtype="int64"), False)
+
+
+def argmax(x, dim=None, keepdim: bool = False):
+    """Index of the largest value (over the flattened tensor if ``dim`` is None)."""
+    return _arg(x, dim, keepdim, "argmax")
+
+
+def argmin(x, dim=None, keepdim: bool = False):
+    """Index of the smallest value (over the flattened tensor if ``dim`` is None)."""
+    return _arg(x, dim, keepdim, "argmin")

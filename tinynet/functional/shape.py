@@ -1,0 +1,259 @@
+"""Shape ops: reshape, permute, broadcast, cat/stack, split/chunk, pad.
+
+They move values without changing them, so each backward moves the gradient
+back the same way: reshape back, permute by the inverse, sum over broadcast
+copies, slice a concatenation apart.
+"""
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from ._util import normalize_dims, unbroadcast
+
+
+def _shape_arg(shape):
+    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+class Reshape(Function):
+    """Same values, new shape; the gradient is reshaped back."""
+
+    def forward(self, x, shape):
+        try:
+            return x.reshape(shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape tensor of shape {x.shape} "
+                             f"({x.size} elements) into {shape}") from None
+
+    def backward(self, g):
+        return g.reshape(self.inputs[0].shape)
+
+
+class Permute(Function):
+    """Reorder dims; the gradient is permuted by the inverse order."""
+
+    def forward(self, x, dims):
+        self.dims = dims
+        return x.transpose(dims)
+
+    def backward(self, g):
+        inverse = [0] * len(self.dims)
+        for i, d in enumerate(self.dims):
+            inverse[d] = i
+        return g.permute(*inverse)
+
+
+class BroadcastTo(Function):
+    """Repeat size-1 (or missing leading) dims; the gradient sums over the copies."""
+
+    def forward(self, x, shape):
+        try:
+            return backend.get_array_module(x).broadcast_to(x, shape)
+        except ValueError:
+            raise ValueError(f"expand: tensor of shape {x.shape} cannot be broadcast to {shape}") from None
+
+    def backward(self, g):
+        return unbroadcast(g, self.inputs[0].shape)
+
+
+class Cat(Function):
+    """Join tensors along ``dim``; each input's gradient is its slice of g."""
+
+    def forward(self, *xs, dim):
+        self.dim = dim
+        ref = xs[0]
+        for x in xs[1:]:
+            if x.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(x.shape, ref.shape))
+                                         if i != dim):
+                raise ValueError("cat: shapes " + ", ".join(str(t.shape) for t in xs)
+                                 + f" differ outside dim {dim}")
+            if x.dtype != ref.dtype:
+                raise TypeError("cat: dtypes " + ", ".join(str(t.dtype) for t in xs) + " differ")
+            if type(x) is not type(ref):
+                raise ValueError("cat: tensors on different devices")
+        return backend.get_array_module(ref).concatenate(xs, axis=dim)
+
+    def backward(self, g):
+        grads, start = [], 0
+        index = [slice(None)] * g.ndim
+        for t, need in zip(self.inputs, self.needs_input_grad):
+            stop = start + t.shape[self.dim]
+            index[self.dim] = slice(start, stop)
+            grads.append(g[tuple(index)] if need else None)
+            start = stop
+        return tuple(grads)
+
+
+class Split(Function):
+    """Cut ``x`` along ``dim`` at ``bounds``; the gradient concatenates the pieces' gradients."""
+
+    def forward(self, x, bounds, dim):
+        self.dim = dim
+        index = [slice(None)] * x.ndim
+        outs = []
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            index[dim] = slice(lo, hi)
+            outs.append(x[tuple(index)])
+        return tuple(outs)
+
+    def backward(self, *grads):
+        return cat(list(grads), self.dim)
+
+
+class Pad(Function):
+    """Constant padding; the gradient is the un-padded slice of g."""
+
+    def forward(self, x, widths, value):
+        self.widths = widths
+        xp = backend.get_array_module(x)
+        return xp.pad(x, widths, mode="constant", constant_values=value)
+
+    def backward(self, g):
+        index = tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(self.widths))
+        return g[index]
+
+
+# ---------------------------------------------------------------- functional API
+
+def reshape(x, *shape):
+    """View of ``x`` with a new shape (one dim may be -1)."""
+    shape = _shape_arg(shape)
+    if shape == x.shape:
+        return x
+    return Reshape.apply(x, shape=shape)
+
+
+view = reshape
+
+
+def permute(x, *dims):
+    """Reorder the dims of ``x``: ``permute(x, 0, 2, 1)``."""
+    dims = _shape_arg(dims)
+    if len(dims) != x.ndim or sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} dims "
+                         f"of a tensor of shape {x.shape}")
+    dims = tuple(d % x.ndim for d in dims)
+    if dims == tuple(range(x.ndim)):
+        return x
+    return Permute.apply(x, dims=dims)
+
+
+def transpose(x, dim0: int, dim1: int):
+    """Swap two dims."""
+    dims = list(range(x.ndim))
+    a, b = normalize_dims(dim0, x.ndim, "transpose")[0], normalize_dims(dim1, x.ndim, "transpose")[0]
+    dims[a], dims[b] = dims[b], dims[a]
+    return permute(x, *dims)
+
+
+def squeeze(x, dim=None):
+    """Remove size-1 dims (all of them, or those in ``dim``)."""
+    if dim is None:
+        shape = tuple(s for s in x.shape if s != 1)
+    else:
+        dims = normalize_dims(dim, x.ndim, "squeeze")
+        shape = tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1))
+    return reshape(x, shape)
+
+
+def unsqueeze(x, dim: int):
+    """Insert a size-1 dim at ``dim`` (negative counts from the end of the result)."""
+    n = x.ndim + 1
+    if not -n <= dim < n:
+        raise ValueError(f"unsqueeze: dim {dim} out of range for a tensor of {x.ndim} dims")
+    dim %= n
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def broadcast_to(x, shape):
+    """Broadcast ``x`` to ``shape`` (NumPy rules); the result is a view."""
+    shape = tuple(shape)
+    if shape == x.shape:
+        return x
+    return BroadcastTo.apply(x, shape=shape)
+
+
+def expand(x, *sizes):
+    """PyTorch's expand: like broadcast_to, with -1 meaning 'keep this size'."""
+    sizes = _shape_arg(sizes)
+    lead = len(sizes) - x.ndim
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    return broadcast_to(x, shape)
+
+
+def flatten(x, start_dim: int = 0, end_dim: int = -1):
+    """Merge dims ``start_dim..end_dim`` into one."""
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    n = 1
+    for d in x.shape[s:e + 1]:
+        n *= d
+    return reshape(x, x.shape[:s] + (n,) + x.shape[e + 1:])
+
+
+def cat(tensors, dim: int = 0):
+    """Concatenate tensors along an existing dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    dim = normalize_dims(dim, tensors[0].ndim, "cat")[0]
+    return Cat.apply(*tensors, dim=dim)
+
+
+def stack(tensors, dim: int = 0):
+    """Stack same-shaped tensors along a new dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
+    return cat([unsqueeze(t, dim) for t in tensors], dim % (tensors[0].ndim + 1))
+
+
+def split(x, split_size_or_sections, dim: int = 0):
+    """Split into pieces of ``split_size`` (last may be smaller) or of the listed sizes."""
+    dim = normalize_dims(dim, x.ndim, "split")[0]
+    n = x.shape[dim]
+    if isinstance(split_size_or_sections, int):
+        if split_size_or_sections <= 0:
+            raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
+        bounds = list(range(0, n, split_size_or_sections)) + [n]
+        if n == 0:
+            bounds = [0, 0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise ValueError(f"split: sections {sizes} do not add up to size {n} of dim {dim}")
+        bounds = [0]
+        for s in sizes:
+            bounds.append(bounds[-1] + s)
+    out = Split.apply(x, bounds=tuple(bounds), dim=dim)
+    return out if isinstance(out, tuple) else (out,)
+
+
+def chunk(x, chunks: int, dim: int = 0):
+    """Split into ``chunks`` pieces of equal size (the last may be smaller)."""
+    n = x.shape[normalize_dims(dim, x.ndim, "chunk")[0]]
+    size = -(-n // chunks) if n else 1
+    return split(x, size, dim)
+
+
+def pad(x, pad, mode: str = "constant", value: float = 0.0):
+    """Constant padding in PyTorch's order: ``pad = (left, right, top, bottom, ...)``
+    pads the last dim first."""
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: padding {pad} does not fit a tensor of shape {x.shape}")
+    if any(p < 0 for p in pad):
+        raise ValueError(f"pad: negative padding {pad} is not supported")
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return Pad.apply(x, widths=tuple(widths), value=value)

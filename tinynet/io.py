@@ -1,0 +1,411 @@
+"""Checkpoints in the safetensors format, written atomically, read without pickle.
+
+File layout (https://github.com/huggingface/safetensors, implemented here from
+the spec, without the ``safetensors`` package)::
+
+    8 bytes   N, the header length, unsigned little-endian 64-bit
+    N bytes   UTF-8 JSON: {name: {"dtype": "F32", "shape": [2, 3],
+                                  "data_offsets": [begin, end]}, ...,
+                           "__metadata__": {str: str}}   (optional)
+              padded with spaces so that 8 + N is a multiple of 8
+    rest      the tensors' bytes, C order, little-endian; offsets are
+              relative to the start of this buffer
+
+``save`` lays the tensors out in sorted-name order (the header lists them in
+the order given). ``load`` checks everything the header claims against the
+file before it reads a byte of data, and it only ever decodes JSON and raw
+numbers: nothing in a file can run code.
+
+Training checkpoints (model + optimizer + scheduler + RNG + epoch) hold nested
+Python structures besides arrays; :func:`save_training_state` stores the
+arrays as tensors and the structure as JSON in the metadata, still one
+safetensors file and still no pickle.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+
+import numpy as np
+
+from . import backend
+
+MAX_HEADER_BYTES = 100 * 1024 * 1024
+
+# safetensors dtype name <-> numpy dtype. BF16 has no numpy dtype: it is read
+# as uint16 and widened to float32 (see _decode_bf16); it cannot be saved.
+_DTYPES = {
+    "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
+    "I64": np.dtype("<i8"), "I32": np.dtype("<i4"), "I16": np.dtype("<i2"),
+    "I8": np.dtype("i1"), "U64": np.dtype("<u8"), "U32": np.dtype("<u4"),
+    "U16": np.dtype("<u2"), "U8": np.dtype("u1"), "BOOL": np.dtype("?"),
+    "BF16": np.dtype("<u2"),
+}
+_NAMES = {np.dtype(dt).newbyteorder("="): name for name, dt in _DTYPES.items() if name != "BF16"}
+
+
+# ---------------------------------------------------------------- helpers
+
+def _as_numpy(value, what: str) -> np.ndarray:
+    """A numpy array of a Tensor / numpy / cupy value (``what`` names it in errors)."""
+    from .tensor import Tensor
+    if isinstance(value, Tensor):
+        value = value.data
+    if isinstance(value, np.ndarray) or type(value).__module__.startswith("cupy"):
+        return backend.to_numpy(value)
+    raise TypeError(f"{what}: expected a tn.Tensor, numpy or cupy array, got {type(value).__name__}")
+
+
+def _is_array(value) -> bool:
+    from .tensor import Tensor
+    return isinstance(value, (Tensor, np.ndarray)) or type(value).__module__.startswith("cupy")
+
+
+def _make_tensor(array):
+    """A tn.Tensor (not requiring grad) that wraps ``array``."""
+    from .tensor import Tensor
+    return Tensor(array)
+
+
+def _atomic_write(path: str, write) -> None:
+    """Call ``write(fileobj)`` on a temp file next to ``path``, then rename it over ``path``.
+
+    The temp file is flushed and fsynced before ``os.replace``, so ``path`` is
+    always either the old file or the complete new one; on any error the temp
+    file is removed and ``path`` is untouched.
+    """
+    folder, base = os.path.split(os.path.abspath(path))
+    while True:
+        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
+        try:  # 0o666 so the final file gets the usual umask-derived mode
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                         0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable (POSIX); harmless to skip elsewhere
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+# ---------------------------------------------------------------- save
+
+def save(state_dict, path, metadata=None) -> None:
+    """Write ``state_dict`` ({name: Tensor | numpy | cupy array}) to ``path`` as safetensors.
+
+    metadata: optional {str: str} stored under ``"__metadata__"``.
+    dtypes: float64/32/16, int64/32/16/8, uint64/32/16/8 and bool. The file is
+    written to a temp file in the same folder and renamed into place, so a
+    crash never leaves a half-written checkpoint. Readable by
+    ``safetensors.numpy.load_file`` and ``safetensors.torch.load_file``.
+    """
+    path = os.fspath(path)
+    if not isinstance(state_dict, dict):
+        raise TypeError(f"save {path}: state_dict must be a dict, got {type(state_dict).__name__}")
+    arrays = {}
+    for name, value in state_dict.items():
+        if not isinstance(name, str):
+            raise TypeError(f"save {path}: tensor names must be str, got {name!r}")
+        if name == "__metadata__":
+            raise ValueError(f"save {path}: '__metadata__' is reserved and cannot name a tensor")
+        arr = _as_numpy(value, f"save {path}: tensor {name!r}")
+        dt = arr.dtype.newbyteorder("=") if arr.dtype.byteorder != "|" else arr.dtype
+        if dt not in _NAMES:
+            raise TypeError(f"save {path}: tensor {name!r} has dtype {arr.dtype}, which "
+                            f"safetensors cannot store (supported: {', '.join(sorted(_NAMES.values()))})")
+        arrays[name] = arr
+    if metadata is not None:
+        if not isinstance(metadata, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+            raise TypeError(f"save {path}: metadata must be a dict of str -> str")
+
+    header, offset, layout = {}, 0, []
+    for name in sorted(arrays):
+        arr = arrays[name]
+        code = _NAMES[arr.dtype.newbyteorder("=") if arr.dtype.byteorder != "|" else arr.dtype]
+        layout.append((arr, _DTYPES[code]))
+        header[name] = {"dtype": code, "shape": list(arr.shape),
+                        "data_offsets": [offset, offset + arr.nbytes]}
+        offset += arr.nbytes
+    header = {name: header[name] for name in arrays}  # list in the caller's order
+    if metadata is not None:
+        header = {"__metadata__": dict(metadata), **header}
+    blob = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    blob += b" " * (-len(blob) % 8)
+
+    def write(f):
+        f.write(len(blob).to_bytes(8, "little"))
+        f.write(blob)
+        for arr, le in layout:
+            _write_array(f, arr, le)
+
+    _atomic_write(path, write)
+
+
+def _write_array(f, arr: np.ndarray, le: np.dtype) -> None:
+    """Write ``arr``'s bytes in C order as dtype ``le`` (a view, no copy, when it already is)."""
+    f.write(np.ascontiguousarray(arr, dtype=le).reshape(-1).view(np.uint8))
+
+
+# ---------------------------------------------------------------- load
+
+def _read_header(f, path: str):
+    """Parse and validate the header; return (entries, metadata, data_start).
+
+    entries: list of (name, code, shape, begin, end) in the header's order.
+    Raises ValueError naming ``path`` for anything inconsistent with the file.
+    """
+    size = os.fstat(f.fileno()).st_size
+    if size < 8:
+        raise ValueError(f"{path}: not a safetensors file: {size} bytes, shorter than the "
+                         "8-byte header length")
+    n = int.from_bytes(f.read(8), "little")
+    if n > MAX_HEADER_BYTES:
+        raise ValueError(f"{path}: oversized header: length {n} exceeds the "
+                         f"{MAX_HEADER_BYTES}-byte limit (corrupt or not a safetensors file)")
+    if n > size - 8:
+        raise ValueError(f"{path}: header length {n} is larger than the file "
+                         f"({size} bytes): truncated or not a safetensors file")
+    raw = f.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ValueError(f"{path}: header is not valid UTF-8 JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: header must be a JSON object, got {type(header).__name__}")
+
+    metadata = header.pop("__metadata__", None)
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise ValueError(f"{path}: '__metadata__' must be an object of string values")
+
+    entries = []
+    for name, info in header.items():
+        where = f"{path}: tensor {name!r}"
+        if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= info.keys():
+            raise ValueError(f"{where}: entry must have 'dtype', 'shape' and 'data_offsets'")
+        code, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if code not in _DTYPES:
+            raise ValueError(f"{where}: unknown dtype {code!r} (supported: "
+                             f"{', '.join(_DTYPES)})")
+        if not isinstance(shape, list) or not all(
+                type(d) is int and d >= 0 for d in shape):
+            raise ValueError(f"{where}: shape must be a list of non-negative ints, got {shape!r}")
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(
+                type(o) is int and o >= 0 for o in offsets) or offsets[0] > offsets[1]:
+            raise ValueError(f"{where}: data_offsets must be [begin, end] with "
+                             f"0 <= begin <= end, got {offsets!r}")
+        begin, end = offsets
+        expected = math.prod(shape) * _DTYPES[code].itemsize
+        if end - begin != expected:
+            raise ValueError(f"{where}: shape/offset mismatch: shape {shape} of {code} needs "
+                             f"{expected} bytes but data_offsets {offsets} span {end - begin}")
+        entries.append((name, code, tuple(shape), begin, end))
+
+    data_start = 8 + n
+    available = size - data_start
+    pos = 0  # the tensors must tile the data buffer exactly, in offset order
+    for name, _, _, begin, end in sorted(entries, key=lambda e: (e[3], e[4])):
+        if begin != pos:
+            kind = "overlap" if begin < pos else "gap"
+            raise ValueError(f"{path}: tensor {name!r}: data_offsets {[begin, end]} {kind} "
+                             f"with the previous tensor (expected begin {pos})")
+        if end > available:
+            raise ValueError(f"{path}: tensor {name!r}: data_offsets {[begin, end]} out of "
+                             f"bounds: truncated data, the file holds only {available} "
+                             "bytes after the header")
+        pos = end
+    if pos != available:
+        raise ValueError(f"{path}: {available - pos} trailing bytes after the last tensor "
+                         f"(tensor data ends at {pos}, buffer is {available} bytes)")
+    return entries, metadata, data_start
+
+
+def _decode_bf16(u16: np.ndarray) -> np.ndarray:
+    """bfloat16 bits (uint16) -> float32: bf16 is the top half of a float32."""
+    return (u16.astype(np.uint32) << 16).view(np.float32)
+
+
+def _read_arrays(path):
+    """(dict name -> numpy array, metadata) read from a safetensors file."""
+    path = os.fspath(path)
+    out = {}
+    with open(path, "rb") as f:
+        entries, metadata, data_start = _read_header(f, path)
+        for name, code, shape, begin, end in entries:
+            arr = np.empty(shape, dtype=_DTYPES[code])
+            f.seek(data_start + begin)
+            if end > begin and f.readinto(arr.reshape(-1).view(np.uint8)) != end - begin:
+                raise ValueError(f"{path}: tensor {name!r}: truncated data (file changed "
+                                 "while reading?)")
+            if code == "BF16":
+                arr = _decode_bf16(arr)
+            elif arr.dtype.byteorder not in "=|":  # big-endian host
+                arr = arr.astype(arr.dtype.newbyteorder("="))
+            out[name] = arr
+    return out, metadata
+
+
+def load(path, device="cpu") -> dict:
+    """Read a safetensors file into {name: tn.Tensor} on ``device``.
+
+    Every dtype ``save`` writes comes back unchanged; BF16 (written by other
+    tools) is widened exactly to float32. Tensors come back in the header's
+    order, do not require grad, and own their memory (the file is closed).
+    Malformed files raise ValueError naming the file and the problem. Never
+    unpickles.
+    """
+    device = backend.normalize_device(device)
+    arrays, _ = _read_arrays(path)
+    return {name: _make_tensor(backend.to_device(a, device)) for name, a in arrays.items()}
+
+
+def load_metadata(path) -> dict:
+    """The ``"__metadata__"`` {str: str} of a safetensors file ({} if none); reads only the header."""
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        return _read_header(f, path)[1]
+
+
+# ---------------------------------------------------------------- training state
+
+_STATE_KEY = "tinynet.training_state"
+_FORMAT_KEY = "format"
+_FORMAT = "tinynet-training-state-v1"
+
+
+def _encode(obj, name: str, arrays: dict, where: str):
+    """JSON-able form of ``obj``; arrays go to ``arrays`` under a dotted name.
+
+    Plain JSON (str, bool, int, finite float, None, list) stays as it is; every
+    other kind is an object with a tag key, so decoding is unambiguous:
+    {"dict": [[key, value], ...]} (keys encoded too: int keys stay ints),
+    {"tuple": [...]}, {"float": "nan"|"inf"|"-inf"}, {"tensor": name, "kind": k}.
+    """
+    from .tensor import Tensor
+    if obj is None or isinstance(obj, (str, bool)):
+        return obj
+    if isinstance(obj, np.generic):  # before float: np.float64 subclasses float
+        kind, arr = "numpy_scalar", np.asarray(obj)
+    elif isinstance(obj, int):
+        return int(obj)
+    elif isinstance(obj, float):
+        return float(obj) if math.isfinite(obj) else {"float": repr(float(obj))}
+    elif isinstance(obj, (list, tuple)):
+        items = [_encode(v, f"{name}.{i}", arrays, where) for i, v in enumerate(obj)]
+        return items if isinstance(obj, list) else {"tuple": items}
+    elif isinstance(obj, dict):
+        return {"dict": [[_encode_key(k, where),
+                          _encode(v, f"{name}.{_escape(k)}", arrays, where)]
+                         for k, v in obj.items()]}
+    elif isinstance(obj, Tensor):
+        kind, arr = "tensor", _as_numpy(obj, where)
+    elif _is_array(obj):
+        kind, arr = "ndarray", _as_numpy(obj, where)
+    else:
+        raise TypeError(f"{where}: cannot store a {type(obj).__name__} in a training state "
+                        "(allowed: dict, list, tuple, str, int, float, bool, None, numpy "
+                        "scalars, arrays, Tensors)")
+    key, i = name, 1
+    while key in arrays:  # e.g. {0: a, "0": b} both want "x.0"
+        key, i = f"{name}~{i}", i + 1
+    arrays[key] = arr
+    return {"tensor": key, "kind": kind}
+
+
+def _encode_key(key, where: str):
+    """A dict key: None, str, bool, int, float or a tuple of those."""
+    if key is None or isinstance(key, (str, bool, int, float)) and not isinstance(key, np.generic):
+        return _encode(key, "", {}, where)
+    if isinstance(key, tuple):
+        return {"tuple": [_encode_key(k, where) for k in key]}
+    raise TypeError(f"{where}: cannot store a dict key of type {type(key).__name__} "
+                    "(allowed: None, str, bool, int, float, tuple)")
+
+
+def _escape(key) -> str:
+    """A dict key as one component of a dotted tensor name ('.' and '\\' escaped)."""
+    return str(key).replace("\\", "\\\\").replace(".", "\\.")
+
+
+def _decode(obj, arrays: dict, device: str):
+    if isinstance(obj, list):
+        return [_decode(v, arrays, device) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "tensor" in obj:
+        arr, kind = arrays[obj["tensor"]], obj["kind"]
+        if kind == "numpy_scalar":
+            return arr[()]
+        arr = backend.to_device(arr, device)
+        return _make_tensor(arr) if kind == "tensor" else arr
+    (tag, value), = obj.items()
+    if tag == "dict":
+        return {_decode(k, arrays, device): _decode(v, arrays, device) for k, v in value}
+    if tag == "tuple":
+        return tuple(_decode(v, arrays, device) for v in value)
+    if tag == "float":
+        return float(value)
+    raise ValueError(f"unknown tag {tag!r}")
+
+
+def save_training_state(path, **parts) -> None:
+    """Save a whole training checkpoint, e.g.
+    ``save_training_state(p, model=m.state_dict(), optimizer=opt.state_dict(),
+    scheduler=sched.state_dict(), rng=tn.backend.get_rng_state(), epoch=3)``.
+
+    Each part may nest dicts (any str/int/float/bool/None/tuple keys), lists,
+    tuples, str, int, float, bool, None, numpy/cupy arrays, numpy scalars and
+    Tensors. Arrays become safetensors tensors named by their dotted path
+    (``optimizer.state.0.exp_avg``); the rest is JSON in the metadata. Ints
+    stay ints (any size), floats round-trip exactly, tuples stay tuples,
+    dtypes are preserved. Written atomically like :func:`save`.
+    """
+    path = os.fspath(path)
+    arrays = {}
+    tree = {k: _encode(v, _escape(k), arrays, f"save_training_state {path}: part {k!r}")
+            for k, v in parts.items()}
+    meta = {_FORMAT_KEY: _FORMAT, _STATE_KEY: json.dumps(tree, separators=(",", ":"))}
+    save(arrays, path, metadata=meta)
+
+
+def load_training_state(path, device="cpu") -> dict:
+    """The ``parts`` given to :func:`save_training_state`, as a dict.
+
+    Tensors come back as tn.Tensor (not requiring grad), numpy/cupy arrays as
+    arrays, both on ``device``; numpy scalars as numpy scalars. Never unpickles.
+    """
+    path = os.fspath(path)
+    device = backend.normalize_device(device)
+    arrays, metadata = _read_arrays(path)
+    if metadata.get(_FORMAT_KEY) != _FORMAT or _STATE_KEY not in metadata:
+        raise ValueError(f"{path}: not a training-state file (no {_STATE_KEY!r} metadata); "
+                         "use tn.load for plain state dicts")
+    try:
+        tree = json.loads(metadata[_STATE_KEY])
+        return {k: _decode(v, arrays, device) for k, v in tree.items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{path}: corrupt training-state metadata ({type(e).__name__}: {e})") \
+            from None

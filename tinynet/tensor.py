@@ -1,0 +1,417 @@
+"""The Tensor: an array (numpy or cupy) plus what autograd needs.
+
+A Tensor wraps ``data`` (a ``numpy.ndarray`` on ``"cpu"``, a ``cupy.ndarray``
+on ``"cuda:N"``). If it ``requires_grad``, ops record themselves in the graph
+and ``backward()`` fills ``.grad``. Operators and methods are thin calls into
+``tinynet.functional``, where each op's forward and backward live together.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import autograd, backend
+
+float16, float32, float64 = np.dtype("float16"), np.dtype("float32"), np.dtype("float64")
+int8, int16, int32, int64 = (np.dtype(t) for t in ("int8", "int16", "int32", "int64"))
+uint8, bool_ = np.dtype("uint8"), np.dtype("bool")
+_DEFAULT_FLOAT = float32
+
+
+def _default_dtype_for(value):
+    """float32 for Python floats, int64 for ints, bool for bools (PyTorch's defaults)."""
+    a = np.asarray(value)
+    if a.dtype.kind == "f":
+        return _DEFAULT_FLOAT
+    if a.dtype.kind in "iu":
+        return int64
+    return a.dtype
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode autograd.
+
+    Build one with :func:`tensor` or the creation functions; ``Tensor(array)``
+    wraps an existing numpy/cupy array without copying.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_output_index", "_hooks",
+                 "_retains_grad", "__weakref__")
+    __array_priority__ = 1000  # so ndarray (op) Tensor defers to Tensor's reflected op
+
+    def __init__(self, data, requires_grad: bool = False):
+        if isinstance(data, Tensor):
+            data = data.data
+        elif not hasattr(data, "__array_interface__") and not hasattr(data, "__cuda_array_interface__"):
+            data = np.asarray(data, dtype=_default_dtype_for(data))
+        self.data = data
+        self.grad = None
+        self.grad_fn = None
+        self._output_index = 0
+        self._hooks = None
+        self._retains_grad = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _make(cls, data, requires_grad):
+        """Fast constructor used by ops (no conversion, no checks)."""
+        t = cls.__new__(cls)
+        t.data = data
+        t.grad = None
+        t.grad_fn = None
+        t._output_index = 0
+        t._hooks = None
+        t._retains_grad = False
+        t.requires_grad = requires_grad
+        return t
+
+    # ------------------------------------------------------------ properties
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def T(self) -> "Tensor":
+        """Reverse all dimensions (a matrix transpose for 2-D)."""
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self) -> "Tensor":
+        """Swap the last two dimensions."""
+        return self.transpose(-2, -1)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def size(self, dim=None):
+        """Shape tuple, or the size of one dimension."""
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    # ------------------------------------------------------------ conversion
+    def numpy(self) -> np.ndarray:
+        """The values as a numpy array (shares memory on CPU; copies from GPU)."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        """The single value as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item(): tensor of shape {self.shape} has {self.data.size} elements, not 1")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return backend.to_numpy(self.data).tolist()
+
+    def to(self, device=None, dtype=None) -> "Tensor":
+        """Move to ``device`` and/or cast to ``dtype`` (differentiable; no copy if unchanged).
+
+        ``t.to("cuda")``, ``t.to(tn.float16)``, ``t.to("cpu", dtype=tn.float32)``.
+        """
+        if device is not None and not isinstance(device, str) and dtype is None:
+            try:
+                dtype, device = np.dtype(device), None
+            except TypeError:
+                pass
+        out = self
+        if device is not None and backend.normalize_device(device) != self.device:
+            out = _fn.ToDevice.apply(out, device=backend.normalize_device(device))
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            out = _fn.Cast.apply(out, dtype=np.dtype(dtype))
+        return out
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self, index: int = 0) -> "Tensor":
+        return self.to(f"cuda:{index}")
+
+    def type(self, dtype) -> "Tensor":
+        return self.to(dtype=dtype)
+
+    astype = type
+
+    def float(self):
+        return self.to(dtype=float32)
+
+    def half(self):
+        return self.to(dtype=float16)
+
+    def double(self):
+        return self.to(dtype=float64)
+
+    def long(self):
+        return self.to(dtype=int64)
+
+    def int(self):
+        return self.to(dtype=int32)
+
+    def bool(self):
+        return self.to(dtype=bool_)
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.kind == "f"
+
+    # ------------------------------------------------------------ autograd
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Set whether ops on this leaf are recorded for gradients (in place)."""
+        if requires_grad and self.dtype.kind not in "fc":
+            raise TypeError(f"only floating-point tensors can require grad, got dtype {self.dtype}")
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use detach()")
+        self.requires_grad = requires_grad
+        return self
+
+    def detach(self) -> "Tensor":
+        """A new leaf sharing the same data, cut from the graph."""
+        return Tensor._make(self.data, False)
+
+    def clone(self) -> "Tensor":
+        """A copy of the data (differentiable)."""
+        return _fn.Clone.apply(self)
+
+    def contiguous(self) -> "Tensor":
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after backward."""
+        if self.grad_fn is not None:
+            self._retains_grad = True
+
+    def register_hook(self, hook):
+        """Call ``hook(grad) -> grad or None`` when this tensor's gradient is computed.
+
+        Returns a handle whose ``remove()`` unregisters the hook.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("register_hook on a tensor that does not require grad")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        return _HookHandle(self._hooks, hook)
+
+    def backward(self, gradient=None, retain_graph=False, create_graph=False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+        ``gradient`` is dL/d(self) (default 1 for a scalar). ``retain_graph``
+        keeps saved values for another backward; ``create_graph`` records the
+        backward pass itself so gradients can be differentiated again.
+        """
+        grads = autograd._default_grad_outputs([self], [gradient], "backward()")
+        autograd.run_backward([self], grads, retain_graph or create_graph, create_graph)
+
+    def zero_(self) -> "Tensor":
+        """Set all values to zero in place (no autograd)."""
+        self.data[...] = 0
+        return self
+
+    # ------------------------------------------------------------ printing
+    def __repr__(self):
+        body = np.array2string(backend.to_numpy(self.data), separator=", ", precision=4,
+                               threshold=50, prefix="tensor(")
+        extra = []
+        if self.device != "cpu":
+            extra.append(f"device='{self.device}'")
+        if self.dtype not in (float32, int64, bool_):
+            extra.append(f"dtype={self.dtype}")
+        if self.grad_fn is not None:
+            extra.append(f"grad_fn=<{type(self.grad_fn).__name__}>")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        return f"tensor({body}" + "".join(", " + e for e in extra) + ")"
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(f"truth value of a tensor with {self.data.size} elements is ambiguous")
+        return bool(self.data)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
+        return int(self.item())
+
+    def __hash__(self):
+        return id(self)
+
+    def __array__(self, dtype=None, copy=None):
+        a = backend.to_numpy(self.data)
+        return a if dtype is None else a.astype(dtype)
+
+    # ------------------------------------------------------------ operators
+    def __add__(self, o): return _fn.add(self, o)
+    def __radd__(self, o): return _fn.add(o, self)
+    def __sub__(self, o): return _fn.sub(self, o)
+    def __rsub__(self, o): return _fn.sub(o, self)
+    def __mul__(self, o): return _fn.mul(self, o)
+    def __rmul__(self, o): return _fn.mul(o, self)
+    def __truediv__(self, o): return _fn.div(self, o)
+    def __rtruediv__(self, o): return _fn.div(o, self)
+    def __pow__(self, o): return _fn.pow(self, o)
+    def __rpow__(self, o): return _fn.pow(o, self)
+    def __matmul__(self, o): return _fn.matmul(self, o)
+    def __rmatmul__(self, o): return _fn.matmul(o, self)
+    def __neg__(self): return _fn.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return _fn.abs(self)
+    def __eq__(self, o): return _fn.eq(self, o)
+    def __ne__(self, o): return _fn.ne(self, o)
+    def __lt__(self, o): return _fn.lt(self, o)
+    def __le__(self, o): return _fn.le(self, o)
+    def __gt__(self, o): return _fn.gt(self, o)
+    def __ge__(self, o): return _fn.ge(self, o)
+    def __invert__(self): return _fn.logical_not(self)
+    def __and__(self, o): return _fn.logical_and(self, o)
+    def __or__(self, o): return _fn.logical_or(self, o)
+    def __getitem__(self, idx): return _fn.getitem(self, idx)
+
+    def __setitem__(self, idx, value):
+        """In-place assignment; only for tensors outside the graph (data, buffers)."""
+        if self.requires_grad and autograd.is_grad_enabled():
+            raise RuntimeError("in-place assignment to a tensor that requires grad; "
+                               "wrap it in tn.no_grad() or build a new tensor")
+        if isinstance(value, Tensor):
+            value = value.data
+        self.data[_fn.unwrap_index(idx)] = value
+
+    # in-place arithmetic: rebinds data, allowed only outside the graph
+    def _inplace(self, op, o):
+        if self.requires_grad and autograd.is_grad_enabled():
+            raise RuntimeError(f"in-place {op} on a tensor that requires grad; "
+                               "use tn.no_grad() or an out-of-place op")
+        o = o.data if isinstance(o, Tensor) else o
+        xp = backend.get_array_module(self.data)
+        getattr(xp, op)(self.data, o, out=self.data, casting="same_kind")
+        return self
+
+    def __iadd__(self, o): return self._inplace("add", o)
+    def __isub__(self, o): return self._inplace("subtract", o)
+    def __imul__(self, o): return self._inplace("multiply", o)
+    def __itruediv__(self, o): return self._inplace("divide", o)
+
+    def add_(self, o, alpha=1):
+        return self._inplace("add", o if alpha == 1 else o * alpha)
+
+    def mul_(self, o):
+        return self._inplace("multiply", o)
+
+    def copy_(self, src) -> "Tensor":
+        """Copy ``src``'s values into this tensor in place (no autograd)."""
+        src = src.data if isinstance(src, Tensor) else src
+        xp = backend.get_array_module(self.data)
+        self.data[...] = xp.asarray(src) if xp is not np else backend.to_numpy(src)
+        return self
+
+    def fill_(self, value) -> "Tensor":
+        self.data.fill(value)
+        return self
+
+    # ------------------------------------------------------------ methods -> ops
+    def exp(self): return _fn.exp(self)
+    def log(self): return _fn.log(self)
+    def sqrt(self): return _fn.sqrt(self)
+    def abs(self): return _fn.abs(self)
+    def sin(self): return _fn.sin(self)
+    def cos(self): return _fn.cos(self)
+    def tanh(self): return _fn.tanh(self)
+    def sigmoid(self): return _fn.sigmoid(self)
+    def relu(self): return _fn.relu(self)
+    def square(self): return _fn.mul(self, self)
+    def rsqrt(self): return _fn.pow(self, -0.5)
+    def clip(self, min=None, max=None): return _fn.clip(self, min, max)
+    clamp = clip
+    def maximum(self, o): return _fn.maximum(self, o)
+    def minimum(self, o): return _fn.minimum(self, o)
+    def sum(self, dim=None, keepdim=False): return _fn.sum(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False): return _fn.mean(self, dim, keepdim)
+    def var(self, dim=None, keepdim=False, correction=1): return _fn.var(self, dim, keepdim, correction)
+    def std(self, dim=None, keepdim=False, correction=1): return _fn.std(self, dim, keepdim, correction)
+    def max(self, dim=None, keepdim=False): return _fn.max(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False): return _fn.min(self, dim, keepdim)
+    def logsumexp(self, dim=None, keepdim=False): return _fn.logsumexp(self, dim, keepdim)
+    def softmax(self, dim=-1): return _fn.softmax(self, dim)
+    def log_softmax(self, dim=-1): return _fn.log_softmax(self, dim)
+    def argmax(self, dim=None, keepdim=False): return _fn.argmax(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False): return _fn.argmin(self, dim, keepdim)
+    def matmul(self, o): return _fn.matmul(self, o)
+    def reshape(self, *shape): return _fn.reshape(self, *shape)
+    def view(self, *shape): return _fn.reshape(self, *shape)
+    def transpose(self, d0, d1): return _fn.transpose(self, d0, d1)
+    def permute(self, *dims): return _fn.permute(self, *dims)
+    def squeeze(self, dim=None): return _fn.squeeze(self, dim)
+    def unsqueeze(self, dim): return _fn.unsqueeze(self, dim)
+    def expand(self, *shape): return _fn.expand(self, *shape)
+    def broadcast_to(self, shape): return _fn.broadcast_to(self, shape)
+    def expand_as(self, other): return _fn.broadcast_to(self, other.shape)
+    def flatten(self, start_dim=0, end_dim=-1): return _fn.flatten(self, start_dim, end_dim)
+    def split(self, split_size_or_sections, dim=0): return _fn.split(self, split_size_or_sections, dim)
+    def chunk(self, chunks, dim=0): return _fn.chunk(self, chunks, dim)
+    def masked_fill(self, mask, value): return _fn.masked_fill(self, mask, value)
+
+
+class _HookHandle:
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def as_tensor_like(value, ref, op_name="op"):
+    """Turn a Python scalar or array into a constant Tensor for an op with ``ref``.
+
+    Python scalars take ``ref``'s dtype when it is floating (so ``x * 2.0``
+    stays float32), and float32 when ``ref`` is an integer tensor and the
+    scalar is a float. Arrays are placed on ``ref``'s device.
+    """
+    if ref is None:
+        return Tensor(value)
+    if isinstance(value, (bool, int, float, np.number, np.bool_)):
+        if ref.dtype.kind == "f" or (ref.dtype.kind in "iu" and isinstance(value, (int, np.integer))
+                                     and not isinstance(value, bool)):
+            dtype = ref.dtype
+        elif ref.dtype.kind == "b" and isinstance(value, bool):
+            dtype = bool_
+        else:
+            dtype = _default_dtype_for(value)
+        xp = backend.get_array_module(ref.data)
+        return Tensor._make(xp.asarray(value, dtype=dtype), False)
+    xp = backend.get_array_module(ref.data)
+    if xp is not np and isinstance(value, np.ndarray):
+        raise ValueError(f"{op_name}: cannot mix a numpy array with a tensor on {ref.device}")
+    arr = xp.asarray(value)
+    if arr.dtype == np.float64 and not isinstance(value, np.ndarray):
+        arr = arr.astype(_DEFAULT_FLOAT)
+    return Tensor._make(arr, False)
+
+
+from . import functional as _fn  # noqa: E402  (ops need Tensor defined first)
