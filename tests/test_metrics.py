@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, strategies as st
 
 from tinynet import metrics as M
 from tinynet.tensor import Tensor
@@ -125,7 +125,6 @@ def test_classification_report_text():
 # ---------------------------------------------------------------- scikit-learn
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # sklearn: "a single label was found"
-@settings(max_examples=40, deadline=None)
 @given(label_pairs())
 def test_against_sklearn(pair):
     skm = pytest.importorskip("sklearn.metrics")
@@ -144,7 +143,6 @@ def test_against_sklearn(pair):
         assert M.precision_recall_f1(pred, target, average=avg) == pytest.approx(ref[:3]), avg
 
 
-@settings(max_examples=40, deadline=None)
 @given(st.integers(3, 8), st.integers(1, 30), st.integers(1, 8), st.randoms(use_true_random=False))
 def test_top_k_against_sklearn(c, n, k, rnd):
     skm = pytest.importorskip("sklearn.metrics")

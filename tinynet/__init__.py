@@ -1,10 +1,14 @@
 """tinynet: a deep-learning engine from scratch on NumPy (CPU) and CuPy (GPU)."""
 from . import backend, functional
 from .autograd import Function, detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad
-from .backend import cuda_is_available, get_default_device, manual_seed, set_default_device
+from .backend import (cuda_is_available, get_default_device, get_rng_state, manual_seed,
+                      set_default_device, set_rng_state)
 from .creation import (arange, as_tensor, empty, eye, from_numpy, full, full_like, linspace, ones,
                        ones_like, rand, randint, randn, randperm, tensor, zeros, zeros_like)
 from .functional import (cat, chunk, exp, log, matmul, maximum, minimum, split, sqrt, stack, where)
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .tensor import (Tensor, bool_, float16, float32, float64, int8, int16, int32, int64, uint8)
+from . import io, metrics, viz  # noqa: E402  (they use the names above)
+from .io import load, load_metadata, load_training_state, save, save_training_state
 
 __version__ = "0.1.0"

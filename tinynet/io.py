@@ -32,7 +32,7 @@ import numpy as np
 
 from . import backend
 
-MAX_HEADER_BYTES = 100 * 1024 * 1024
+MAX_HEADER_BYTES = 100_000_000  # the reference implementation's limit
 
 # safetensors dtype name <-> numpy dtype. BF16 has no numpy dtype: it is read
 # as uint16 and widened to float32 (see _decode_bf16); it cannot be saved.
@@ -55,7 +55,8 @@ def _as_numpy(value, what: str) -> np.ndarray:
         value = value.data
     if isinstance(value, np.ndarray) or type(value).__module__.startswith("cupy"):
         return backend.to_numpy(value)
-    raise TypeError(f"{what}: expected a tn.Tensor, numpy or cupy array, got {type(value).__name__}")
+    raise TypeError(f"{what}: expected a tn.Tensor, numpy or cupy array, "
+                    f"got {type(value).__name__}")
 
 
 def _is_array(value) -> bool:
@@ -77,6 +78,8 @@ def _atomic_write(path: str, write) -> None:
     file is removed and ``path`` is untouched.
     """
     folder, base = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"save {path}: folder {folder} does not exist")
     while True:
         tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
         try:  # 0o666 so the final file gets the usual umask-derived mode
@@ -130,10 +133,10 @@ def save(state_dict, path, metadata=None) -> None:
         if name == "__metadata__":
             raise ValueError(f"save {path}: '__metadata__' is reserved and cannot name a tensor")
         arr = _as_numpy(value, f"save {path}: tensor {name!r}")
-        dt = arr.dtype.newbyteorder("=") if arr.dtype.byteorder != "|" else arr.dtype
-        if dt not in _NAMES:
+        if arr.dtype.newbyteorder("=") not in _NAMES:
             raise TypeError(f"save {path}: tensor {name!r} has dtype {arr.dtype}, which "
-                            f"safetensors cannot store (supported: {', '.join(sorted(_NAMES.values()))})")
+                            "safetensors cannot store (supported: "
+                            f"{', '.join(sorted(_NAMES.values()))})")
         arrays[name] = arr
     if metadata is not None:
         if not isinstance(metadata, dict) or not all(
@@ -143,7 +146,7 @@ def save(state_dict, path, metadata=None) -> None:
     header, offset, layout = {}, 0, []
     for name in sorted(arrays):
         arr = arrays[name]
-        code = _NAMES[arr.dtype.newbyteorder("=") if arr.dtype.byteorder != "|" else arr.dtype]
+        code = _NAMES[arr.dtype.newbyteorder("=")]
         layout.append((arr, _DTYPES[code]))
         header[name] = {"dtype": code, "shape": list(arr.shape),
                         "data_offsets": [offset, offset + arr.nbytes]}
@@ -283,7 +286,10 @@ def load(path, device="cpu") -> dict:
 
 
 def load_metadata(path) -> dict:
-    """The ``"__metadata__"`` {str: str} of a safetensors file ({} if none); reads only the header."""
+    """The ``"__metadata__"`` {str: str} of a safetensors file ({} if none).
+
+    Reads and validates only the header, so it is cheap on large checkpoints.
+    """
     path = os.fspath(path)
     with open(path, "rb") as f:
         return _read_header(f, path)[1]
@@ -336,8 +342,13 @@ def _encode(obj, name: str, arrays: dict, where: str):
 
 
 def _encode_key(key, where: str):
-    """A dict key: None, str, bool, int, float or a tuple of those."""
-    if key is None or isinstance(key, (str, bool, int, float)) and not isinstance(key, np.generic):
+    """A dict key: None, str, bool, int, float or a tuple of those.
+
+    numpy scalar keys are stored as the equal Python scalar (``np.int64(3)`` -> ``3``).
+    """
+    if isinstance(key, np.generic):
+        key = key.item()
+    if key is None or isinstance(key, (str, bool, int, float)):
         return _encode(key, "", {}, where)
     if isinstance(key, tuple):
         return {"tuple": [_encode_key(k, where) for k in key]}
@@ -379,9 +390,12 @@ def save_training_state(path, **parts) -> None:
     Each part may nest dicts (any str/int/float/bool/None/tuple keys), lists,
     tuples, str, int, float, bool, None, numpy/cupy arrays, numpy scalars and
     Tensors. Arrays become safetensors tensors named by their dotted path
-    (``optimizer.state.0.exp_avg``); the rest is JSON in the metadata. Ints
-    stay ints (any size), floats round-trip exactly, tuples stay tuples,
-    dtypes are preserved. Written atomically like :func:`save`.
+    (``optimizer.state.0.exp_avg``, a '.' inside a key escaped as '\\.');
+    the rest is JSON in the metadata. Ints stay ints (any size, dict keys
+    too), floats round-trip exactly (NaN, inf and -0.0 included), tuples stay
+    tuples, array dtypes and shapes are preserved; ``requires_grad`` is not
+    stored. The result is an ordinary safetensors file, written atomically
+    like :func:`save`.
     """
     path = os.fspath(path)
     arrays = {}

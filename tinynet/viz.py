@@ -46,12 +46,15 @@ def to_dot(tensor, params=None) -> str:
     lines = ["digraph autograd {",
              '  graph [rankdir=BT, fontsize=10];',
              '  node [fontname="Helvetica", fontsize=10];']
-    seen = set()
+    ids: dict[int, str] = {}  # id(object) -> short DOT node id; the graph keeps all alive
+
+    def node_id(obj, prefix):
+        return ids.setdefault(id(obj), f"{prefix}{len(ids)}")
 
     def tensor_node(t, role):
-        if id(t) in seen:
-            return f"t{id(t)}"
-        seen.add(id(t))
+        if id(t) in ids:
+            return ids[id(t)]
+        node = node_id(t, "t")
         shape = "(" + ", ".join(map(str, t.shape)) + ("," if len(t.shape) == 1 else "") + ")"
         label = f"{shape} {t.dtype}"
         if id(t) in names:
@@ -64,13 +67,13 @@ def to_dot(tensor, params=None) -> str:
             style = 'style=filled, fillcolor="gray90"'
         else:
             style = 'style=solid'
-        lines.append(f"  t{id(t)} [label={_quote(label)}, shape=ellipse, {style}];")
-        return f"t{id(t)}"
+        lines.append(f"  {node} [label={_quote(label)}, shape=ellipse, {style}];")
+        return node
 
     root = tensor_node(tensor, "output")
     stack = []
     if tensor.grad_fn is not None:
-        lines.append(f"  f{id(tensor.grad_fn)} -> {root};")
+        lines.append(f"  {node_id(tensor.grad_fn, 'f')} -> {root};")
         stack.append(tensor.grad_fn)
     visited, produced = set(), set()
     while stack:
@@ -78,14 +81,14 @@ def to_dot(tensor, params=None) -> str:
         if id(fn) in visited:
             continue
         visited.add(id(fn))
-        lines.append(f"  f{id(fn)} [label={_quote(type(fn).__name__)}, shape=box, "
+        lines.append(f"  {node_id(fn, 'f')} [label={_quote(type(fn).__name__)}, shape=box, "
                      'style="rounded,filled", fillcolor="lightyellow"];')
         for t in getattr(fn, "inputs", None) or ():
             node = tensor_node(t, "input")
-            lines.append(f"  {node} -> f{id(fn)};")
+            lines.append(f"  {node} -> {node_id(fn, 'f')};")
             if t.grad_fn is not None and id(t) not in produced:
                 produced.add(id(t))  # a tensor used twice keeps one producer edge
-                lines.append(f"  f{id(t.grad_fn)} -> {node};")
+                lines.append(f"  {node_id(t.grad_fn, 'f')} -> {node};")
                 stack.append(t.grad_fn)
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -149,6 +152,7 @@ def plot_history(history, path, title=None) -> None:
         groups.setdefault(_group(name), []).append(name)
     order = [g for g in ("loss", "metrics", "learning rate") if g in groups]
     fig = _figure(figsize=(5.5 * len(order), 4), layout="constrained")
+    from matplotlib.ticker import MaxNLocator
     axes = fig.subplots(1, len(order), squeeze=False)[0]
     colours = {}
     for ax, g in zip(axes, order):
@@ -162,6 +166,7 @@ def plot_history(history, path, title=None) -> None:
             ax.plot(xs, y, label=name, color=colour, linestyle="--" if dashed else "-",
                     marker="o" if len(y) <= 30 else None, markersize=3)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(g)
         if g == "learning rate" and all(np.nanmin(cols[n]) > 0 for n in groups[g]):
             ax.set_yscale("log")
@@ -264,7 +269,8 @@ def saliency_overlay(image_chw, heatmap_hw, path, alpha: float = 0.5) -> np.ndar
     lo, hi = float(heat.min()), float(heat.max())
     heat = (heat - lo) / (hi - lo) if hi > lo else np.zeros_like(heat)
     if heat.shape != (H, W):
-        heat = np.asarray(Image.fromarray(heat).resize((W, H), Image.BILINEAR))
+        bilinear = getattr(Image, "Resampling", Image).BILINEAR
+        heat = np.asarray(Image.fromarray(heat).resize((W, H), bilinear))
     blended = (1.0 - alpha) * rgb + alpha * _jet(np.clip(heat, 0.0, 1.0))
     out = np.round(np.clip(blended, 0.0, 1.0) * 255.0).astype(np.uint8)
     Image.fromarray(out).save(path)

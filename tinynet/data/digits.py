@@ -56,7 +56,8 @@ class Digits(Dataset):
         classes: keep only these digits, relabelled by position
             (``classes=[5, 6, 7, 8, 9]`` gives labels 0..4 with 0 meaning digit 5).
 
-    Attributes: ``classes`` (the digit of each label), ``data`` (N, 1, 8, 8)
+    Attributes: ``classes`` (the digit of each label), ``indices`` (positions in
+    scikit-learn's array), ``data`` (N, 1, 8, 8)
     float32, ``targets`` (N,) int64. Needs scikit-learn (imported on first use).
     """
 
@@ -79,6 +80,7 @@ class Digits(Dataset):
         self.transform = transform
         self.target_transform = target_transform
         self.classes = classes
+        self.indices = idx                         # positions in sklearn's 1797 images
         self._pixels = images[idx]                                           # (N, 8, 8) 0..16
         self.data = (self._pixels[:, None] / np.float32(16)).astype(np.float32)  # (N, 1, 8, 8)
         self.targets = remap[labels[idx]]                                    # (N,) int64

@@ -1,0 +1,528 @@
+"""Module: the base class of layers and models.
+
+A Module owns three kinds of named state, registered by plain attribute
+assignment in ``__init__``:
+
+* parameters (``self.weight = nn.Parameter(...)``): learnable, in ``parameters()``;
+* buffers (``self.register_buffer("running_mean", t)``): state that is saved
+  but not learned;
+* submodules (``self.fc = nn.Linear(...)``): children, whose state is named
+  with dotted paths (``"fc.weight"``) like PyTorch.
+
+Subclasses implement ``forward``; calling the module runs the forward
+pre-hooks, ``forward`` and the forward hooks.
+"""
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from .. import backend
+from ..autograd import no_grad
+from ..tensor import Tensor
+from .parameter import Parameter
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class StateDictError(RuntimeError, ValueError):
+    """load_state_dict found missing/unexpected keys or shape mismatches.
+
+    Subclasses both RuntimeError (PyTorch's type) and ValueError (tinynet's
+    type for bad values), so either ``except`` catches it.
+    """
+
+
+class RemovableHandle:
+    """Returned by ``register_*_hook``; ``handle.remove()`` unregisters the hook."""
+
+    _next_id = itertools.count()
+
+    def __init__(self, hooks: dict):
+        self._hooks = hooks
+        self.id = next(RemovableHandle._next_id)
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _parse_to_args(args, kwargs):
+    """(device, dtype) from ``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or keywords."""
+    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    if kwargs:
+        raise TypeError(f"Module.to: unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if a is None:
+            continue
+        if isinstance(a, Tensor):  # to(other_tensor): its device and dtype
+            device, dtype = a.device, a.dtype
+            continue
+        if isinstance(a, str):
+            try:
+                device = backend.normalize_device(a)
+                continue
+            except ValueError:
+                pass
+        try:
+            dtype = np.dtype(a)
+        except TypeError:
+            raise TypeError(f"Module.to: cannot interpret {a!r} as a device or a dtype") from None
+    if device is not None:
+        device = backend.normalize_device(device)
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"Module.to only accepts floating dtypes, got {dtype}")
+    return device, dtype
+
+
+def _addindent(s: str, spaces: int) -> str:
+    lines = s.split("\n")
+    if len(lines) == 1:
+        return s
+    return lines[0] + "\n" + "\n".join(" " * spaces + line for line in lines[1:])
+
+
+class Module:
+    """Base class of every layer and model (PyTorch's ``nn.Module`` semantics).
+
+    Class attributes a subclass may set for ``load_state_dict``:
+
+    * ``_optional_state_keys``: local names (e.g. ``"num_batches_tracked"``)
+      that may be absent from a loaded state dict without counting as missing;
+    * ``_ignored_state_keys``: local names accepted and dropped when present
+      in a loaded state dict although the module has no such entry.
+    """
+
+    _optional_state_keys: tuple = ()
+    _ignored_state_keys: tuple = ()
+
+    def __init__(self):
+        d = self.__dict__
+        d["training"] = True
+        d["_parameters"] = OrderedDict()
+        d["_buffers"] = OrderedDict()
+        d["_non_persistent_buffers"] = set()
+        d["_modules"] = OrderedDict()
+        d["_forward_hooks"] = OrderedDict()
+        d["_forward_pre_hooks"] = OrderedDict()
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+
+    # ------------------------------------------------------------ calling and hooks
+    def __call__(self, *args, **kwargs):
+        for hook in list(self._forward_pre_hooks.values()):
+            res = hook(self, args)
+            if res is not None:
+                args = res if isinstance(res, tuple) else (res,)
+        out = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            res = hook(self, args, out)
+            if res is not None:
+                out = res
+        return out
+
+    def register_forward_pre_hook(self, hook) -> RemovableHandle:
+        """Call ``hook(module, args) -> None | new_args`` before each forward."""
+        handle = RemovableHandle(self._forward_pre_hooks)
+        self._forward_pre_hooks[handle.id] = hook
+        return handle
+
+    def register_forward_hook(self, hook) -> RemovableHandle:
+        """Call ``hook(module, args, output) -> None | new_output`` after each forward.
+
+        For Grad-CAM style inspection, keep ``output`` and call
+        ``output.register_hook`` on it to catch its gradient.
+        """
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
+
+    # ------------------------------------------------------------ registration
+    def _check_init(self, what):
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(f"cannot assign {what} before Module.__init__() is called "
+                               f"(call super().__init__() first in {type(self).__name__})")
+
+    def __setattr__(self, name, value):
+        d = self.__dict__
+        params, buffers, modules = d.get("_parameters"), d.get("_buffers"), d.get("_modules")
+        if isinstance(value, Parameter):
+            self._check_init("parameters")
+            self._remove_name(name)
+            params[name] = value
+        elif params is not None and name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as parameter '{name}' "
+                                "(nn.Parameter or None expected)")
+            params[name] = None
+        elif isinstance(value, Module):
+            self._check_init("child modules")
+            self._remove_name(name)
+            modules[name] = value
+        elif modules is not None and name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as child module '{name}' "
+                                "(nn.Module or None expected)")
+            modules[name] = None
+        elif buffers is not None and name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__} as buffer '{name}' "
+                                "(Tensor or None expected)")
+            buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def _remove_name(self, name):
+        d = self.__dict__
+        d.pop(name, None)
+        for key in ("_parameters", "_buffers", "_modules"):
+            d[key].pop(name, None)
+        d["_non_persistent_buffers"].discard(name)
+
+    def __getattr__(self, name):
+        # only called when normal lookup fails; guard against a half-built module
+        d = self.__dict__
+        for key in ("_parameters", "_buffers", "_modules"):
+            store = d.get(key)
+            if store is not None and name in store:
+                return store[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name):
+        d = self.__dict__
+        for key in ("_parameters", "_buffers", "_modules"):
+            if name in d.get(key, ()):
+                del d[key][name]
+                d["_non_persistent_buffers"].discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
+                      | set(self._modules))
+
+    @staticmethod
+    def _check_name(name, kind):
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name must be a str, got {type(name).__name__}")
+        if name == "" or "." in name:
+            raise KeyError(f"{kind} name can't be empty or contain '.', got {name!r}")
+
+    def register_parameter(self, name: str, param) -> None:
+        """Add a parameter (``None`` registers an absent one, e.g. ``bias=False``)."""
+        self._check_init("parameters")
+        self._check_name(name, "parameter")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter('{name}'): expected nn.Parameter or None, "
+                            f"got {type(param).__name__}")
+        self._remove_name(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
+        """Add a buffer: state saved with the module but not learned (running stats, masks).
+
+        ``persistent=False`` keeps it out of ``state_dict()``.
+        """
+        self._check_init("buffers")
+        self._check_name(name, "buffer")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer('{name}'): expected a Tensor or None, "
+                            f"got {type(tensor).__name__}")
+        self._remove_name(name)
+        self._buffers[name] = tensor
+        if not persistent:
+            self._non_persistent_buffers.add(name)
+
+    def add_module(self, name: str, module) -> None:
+        """Add a child module (``None`` allowed) under ``name``."""
+        self._check_init("child modules")
+        self._check_name(name, "module")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module('{name}'): {type(module).__name__} is not a Module")
+        self._remove_name(name)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> "Module":
+        """The submodule at dotted path ``target`` ("" is the module itself)."""
+        mod = self
+        for part in target.split(".") if target else []:
+            if part not in mod._modules or mod._modules[part] is None:
+                raise AttributeError(f"{type(mod).__name__} has no submodule '{part}' "
+                                     f"(looking up '{target}')")
+            mod = mod._modules[part]
+        return mod
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at dotted path ``target`` (e.g. ``"layer1.0.conv1.weight"``)."""
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if name not in mod._parameters:
+            raise AttributeError(f"{type(mod).__name__} has no parameter '{name}'")
+        return mod._parameters[name]
+
+    # ------------------------------------------------------------ iteration
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+        """Yield ``(dotted_name, module)`` for this module and all below it, each once."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, mod in self._modules.items():
+            if mod is None:
+                continue
+            yield from mod.named_modules(memo, prefix + ("." if prefix else "") + name,
+                                         remove_duplicate)
+
+    def modules(self):
+        """Yield every module in the tree (this one first), each once."""
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        """Yield ``(name, module)`` for the direct children, each once."""
+        seen = set()
+        for name, mod in self._modules.items():
+            if mod is not None and id(mod) not in seen:
+                seen.add(id(mod))
+                yield name, mod
+
+    def children(self):
+        """Yield the direct child modules."""
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, store, prefix, recurse, remove_duplicate=True):
+        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        seen = set()
+        for mod_prefix, mod in mods:
+            for name, t in getattr(mod, store).items():
+                if t is None or (remove_duplicate and id(t) in seen):
+                    continue
+                seen.add(id(t))
+                yield mod_prefix + ("." if mod_prefix else "") + name, t
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True):
+        """Yield ``(dotted_name, Parameter)``; a parameter shared by two modules comes once."""
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True):
+        """Yield every Parameter (shared ones once), in registration order."""
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True):
+        """Yield ``(dotted_name, buffer)`` for every buffer (persistent or not)."""
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True):
+        """Yield every buffer Tensor."""
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn) -> "Module":
+        """Call ``fn(module)`` on every child (recursively), then on this module."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # ------------------------------------------------------------ modes
+    def train(self, mode: bool = True) -> "Module":
+        """Set training mode (dropout active, batch-norm batch stats) on the whole tree."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"train(mode): mode must be a bool, got {type(mode).__name__}")
+        for m in self.modules():
+            m.__dict__["training"] = mode
+        return self
+
+    def eval(self) -> "Module":
+        """Set evaluation mode on the whole tree (same as ``train(False)``)."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        """Set ``requires_grad`` on every parameter (freeze with ``False``)."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's gradient (``None``, or zeros in place)."""
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad = p.grad.detach()
+                p.grad.data[...] = 0
+
+    # ------------------------------------------------------------ devices and dtypes
+    def to(self, *args, **kwargs) -> "Module":
+        """Move and/or cast parameters and buffers in place; returns ``self``.
+
+        ``m.to("cuda")``, ``m.to(tn.float16)``, ``m.to("cpu", tn.float32)``,
+        ``m.to(device=..., dtype=...)``. The Parameter objects stay the same
+        (only their ``.data`` and ``.grad`` are replaced), so an optimizer
+        built before the move still holds them. Only floating tensors change
+        dtype.
+        """
+        device, dtype = _parse_to_args(args, kwargs)
+
+        def convert(a):
+            if dtype is not None and a.dtype.kind == "f" and a.dtype != dtype:
+                a = a.astype(dtype)
+            if device is not None and backend.device_of(a) != device:
+                a = backend.to_device(a, device)
+            return a
+
+        return self._apply_to_tensors(convert)
+
+    def _apply_to_tensors(self, convert) -> "Module":
+        seen = set()
+        for m in self.modules():
+            for t in itertools.chain(m._parameters.values(), m._buffers.values()):
+                if t is None or id(t) in seen:
+                    continue
+                seen.add(id(t))
+                t.data = convert(t.data)
+                if t.grad is not None:
+                    t.grad.data = convert(t.grad.data)
+        return self
+
+    def cuda(self, device=0) -> "Module":
+        """Move to ``cuda:device`` (an int index or a device string)."""
+        return self.to(device if isinstance(device, str) else f"cuda:{int(device)}")
+
+    def cpu(self) -> "Module":
+        return self.to("cpu")
+
+    def float(self) -> "Module":
+        return self.to(np.float32)
+
+    def half(self) -> "Module":
+        return self.to(np.float16)
+
+    def double(self) -> "Module":
+        return self.to(np.float64)
+
+    # ------------------------------------------------------------ state dict
+    def _own_state(self, keep_vars=False):
+        """This module's own entries: parameters, then persistent buffers."""
+        for name, p in self._parameters.items():
+            if p is not None:
+                yield name, p if keep_vars else p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent_buffers:
+                yield name, b if keep_vars else b.detach()
+
+    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
+        """An ordered dict of dotted name -> Tensor, parameters then persistent buffers.
+
+        Values are detached Tensors sharing memory with the module (copy them
+        to snapshot). Tied parameters appear under every name, like PyTorch.
+        """
+        if destination is None:
+            destination = OrderedDict()
+        for name, t in self._own_state(keep_vars):
+            destination[prefix + name] = t
+        for name, mod in self._modules.items():
+            if mod is not None:
+                mod.state_dict(destination, prefix + name + ".", keep_vars)
+        return destination
+
+    def _load_checks(self, state_dict, prefix, missing, mismatched, consumed, pending):
+        """Match this module's own entries against ``state_dict`` (no copying yet).
+
+        Records missing keys, shape mismatches and consumed keys; appends
+        ``(target_tensor, value)`` pairs to ``pending``. Subclasses with
+        unusual state may override this.
+        """
+        for name, target in self._own_state(keep_vars=True):
+            key = prefix + name
+            if key not in state_dict:
+                if name not in self._optional_state_keys:
+                    missing.append(key)
+                continue
+            consumed.add(key)
+            value = state_dict[key]
+            shape = tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
+            if shape != tuple(target.shape):
+                mismatched.append((key, tuple(target.shape), shape))
+            else:
+                pending.append((target, value))
+        for name in self._ignored_state_keys:
+            if prefix + name in state_dict:
+                consumed.add(prefix + name)
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy values from ``state_dict`` into the parameters and buffers, in place.
+
+        Values may be Tensors or numpy arrays; each is cast to the target's
+        dtype and moved to its device. Every problem is found before anything
+        is copied and reported in one StateDictError (a RuntimeError and
+        ValueError): missing keys and unexpected keys (when ``strict``) and
+        shape mismatches (always). Returns ``(missing_keys, unexpected_keys)``.
+        """
+        missing, mismatched, consumed, pending = [], [], set(), []
+        for prefix, mod in self.named_modules(remove_duplicate=False):
+            mod._load_checks(state_dict, prefix + "." if prefix else "", missing, mismatched,
+                             consumed, pending)
+        unexpected = [k for k in state_dict if k not in consumed]
+        problems = []
+        if strict and missing:
+            problems.append("missing keys: " + ", ".join(repr(k) for k in missing))
+        if strict and unexpected:
+            problems.append("unexpected keys: " + ", ".join(repr(k) for k in unexpected))
+        if mismatched:
+            problems.append("shape mismatches: " + ", ".join(
+                f"{k!r} expected {e} got {g}" for k, e, g in mismatched))
+        if problems:
+            raise StateDictError(f"error loading state_dict into {type(self).__name__}:\n  "
+                                 + "\n  ".join(problems))
+        with no_grad():
+            for target, value in pending:
+                _copy_into(target, value)
+        return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------ printing
+    def extra_repr(self) -> str:
+        """Extra text inside this module's repr parentheses (e.g. layer sizes)."""
+        return ""
+
+    def __repr__(self):
+        lines = [line for line in self.extra_repr().split("\n") if line]
+        for name, mod in self._modules.items():
+            lines.append(f"({name}): " + repr(mod))
+        head = type(self).__name__ + "("
+        if not lines:
+            return head + ")"
+        if len(lines) == 1 and not self._modules:
+            return head + lines[0] + ")"
+        return head + "\n" + "\n".join("  " + _addindent(line, 2) for line in lines) + "\n)"
+
+
+def _copy_into(target: Tensor, value) -> None:
+    """target.data[...] = value, cast to target's dtype and moved to its device."""
+    src = value.data if isinstance(value, Tensor) else value
+    if backend.device_of(target.data) == "cpu":
+        src = backend.to_numpy(src) if not isinstance(src, np.ndarray) else src
+    else:
+        src = backend.to_device(src, backend.device_of(target.data))
+    target.data[...] = src.astype(target.dtype, copy=False) if hasattr(src, "astype") else src
