@@ -114,6 +114,21 @@ def _check_finite(fn, arrays, phase):
 
 # ---------------------------------------------------------------- Function
 
+_Tensor = None          # tinynet.tensor.Tensor, bound by tensor.py once it is defined
+_as_tensor_like = None
+
+
+def _tensorize(inputs, op_name):
+    """Turn the non-Tensor inputs (Python scalars, arrays) into constant Tensors."""
+    ref = next((x for x in inputs if isinstance(x, _Tensor)), None)
+    return tuple(x if isinstance(x, _Tensor) else _as_tensor_like(x, ref, op_name) for x in inputs)
+
+
+def _as_array(out):
+    """numpy reductions return scalars (np.float32); ops always produce arrays."""
+    return np.asarray(out) if isinstance(out, np.generic) else out
+
+
 class Function:
     """Base class of differentiable ops.
 
@@ -139,42 +154,41 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on Tensors (or Python scalars) and record it in the graph."""
-        from .tensor import Tensor, as_tensor_like
-
-        fn = cls()
-        tensors = []
-        ref = None
+        fn = cls.__new__(cls)
         for x in inputs:
-            if isinstance(x, Tensor):
-                ref = x
+            if not isinstance(x, _Tensor):
+                inputs = _tensorize(inputs, cls.__name__)
                 break
-        for x in inputs:
-            if not isinstance(x, Tensor):
-                x = as_tensor_like(x, ref, cls.__name__)
-            tensors.append(x)
-        out = fn.forward(*[t.data for t in tensors], **params)
-        if isinstance(out, np.generic):  # numpy reduces to scalars; keep 0-d arrays
-            out = np.asarray(out)
-        record = _grad_enabled and any(t.requires_grad for t in tensors)
+        if len(inputs) == 1:
+            out = fn.forward(inputs[0].data, **params)
+        else:
+            out = fn.forward(*[t.data for t in inputs], **params)
+        record = False
+        if _grad_enabled:
+            for t in inputs:
+                if t.requires_grad:
+                    record = True
+                    break
         if _anomaly:
             fn._site = _creation_site()
             _check_finite(fn, out if isinstance(out, tuple) else (out,), "forward")
-        if isinstance(out, tuple):
-            outs = tuple(Tensor._make(o, record) for o in out)
-        else:
-            outs = Tensor._make(out, record)
-        if record:
-            fn.inputs = tuple(tensors)
-            fn.needs_input_grad = tuple(t.requires_grad for t in tensors)
-            if isinstance(outs, tuple):
+        make = _Tensor._make
+        if type(out) is tuple:
+            outs = tuple(make(_as_array(o), record) for o in out)
+            if record:
                 fn._outputs = tuple(weakref.ref(o) for o in outs)
                 for i, o in enumerate(outs):
                     o.grad_fn, o._output_index = fn, i
-            else:
+                fn._output_meta = tuple((o.data.shape, o.data.dtype) for o in outs)
+        else:
+            outs = make(_as_array(out), record)
+            if record:
                 fn._outputs = (weakref.ref(outs),)
-                outs.grad_fn, outs._output_index = fn, 0
-            fn._output_meta = tuple((o.shape, o.dtype) for o in
-                                    (outs if isinstance(outs, tuple) else (outs,)))
+                outs.grad_fn = fn
+                fn._output_meta = ((outs.data.shape, outs.data.dtype),)
+        if record:
+            fn.inputs = inputs
+            fn.needs_input_grad = tuple(t.requires_grad for t in inputs)
         return outs
 
     def forward(self, *arrays, **params):  # pragma: no cover - abstract

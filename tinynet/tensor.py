@@ -414,4 +414,5 @@ def as_tensor_like(value, ref, op_name="op"):
     return Tensor._make(arr, False)
 
 
+autograd._Tensor, autograd._as_tensor_like = Tensor, as_tensor_like
 from . import functional as _fn  # noqa: E402  (ops need Tensor defined first)

@@ -108,6 +108,16 @@ class RemoteError:
         raise err
 
 
+def _seed_cpu_backend(seed):
+    """``tn.manual_seed(seed)`` for the CPU only: a worker forked from a process that
+    already uses CUDA must not touch the GPU, so cupy is hidden from the call."""
+    cupy, backend._cupy = backend._cupy, None
+    try:
+        backend.manual_seed(seed)
+    finally:
+        backend._cupy = cupy
+
+
 def worker_loop(dataset, collate_fn, index_queue, result_queue, worker_id, num_workers,
                 seed, worker_init_fn, parent_pid):
     """Body of a worker process: fetch the batches sent on ``index_queue`` until ``None``.
@@ -121,8 +131,7 @@ def worker_loop(dataset, collate_fn, index_queue, result_queue, worker_id, num_w
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     _worker_info = WorkerInfo(worker_id, num_workers, seed, dataset)
     random.seed(seed)
-    np.random.seed(seed % 2**32)
-    backend.manual_seed(seed)
+    _seed_cpu_backend(seed)
     set_transform_rng(np.random.default_rng(seed))
     init_error = None
     if worker_init_fn is not None:

@@ -255,9 +255,13 @@ class _MultiProcessIter:
             if w.is_alive():
                 w.kill()
                 w.join()
-        for q in (*self._index_queues, self._result_queue):
-            q.cancel_join_thread()
+        for q in self._index_queues:
             q.close()
+            if graceful:  # every task was taken, so the feeder thread can flush and end now
+                q.join_thread()
+            else:         # tasks may sit unread in the pipe: do not wait for them
+                q.cancel_join_thread()
+        self._result_queue.close()
 
     def __del__(self):
         try:

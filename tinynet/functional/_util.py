@@ -21,9 +21,11 @@ def binary_arrays(a, b, op: str):
         if ka == "f" and kb == "f":
             raise TypeError(f"{op}: dtype mismatch {a.dtype} (shape {a.shape}) vs {b.dtype} "
                             f"(shape {b.shape}); cast one side with .to(dtype)")
-        if ka == "f":
+        # bool meets float without a cast (NumPy keeps the float dtype); ints are cast,
+        # since int64 with float32 would promote to float64
+        if ka == "f" and kb in "iu":
             b = b.astype(a.dtype)
-        elif kb == "f":
+        elif kb == "f" and ka in "iu":
             a = a.astype(b.dtype)
     return a, b
 

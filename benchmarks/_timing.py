@@ -1,0 +1,62 @@
+"""Shared timing helpers for the benchmarks: medians of repeated runs, interleaved."""
+from __future__ import annotations
+
+import platform
+import time
+
+import numpy as np
+
+
+def median_time(fn, repeat: int = 20, warmup: int = 3) -> float:
+    """Median wall time of ``fn()`` in seconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def interleaved(fns: dict, repeat: int = 10, warmup: int = 2, block: int = 1) -> dict:
+    """Median seconds per call of each callable, timed alternately so drift hits all alike.
+
+    Each turn runs a callable ``block`` times in a row (a steady state for the
+    memory allocator) and records the mean of that block.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            fn()  # settle the allocator after the other callable ran
+            t0 = time.perf_counter()
+            for _ in range(block):
+                fn()
+            times[name].append((time.perf_counter() - t0) / block)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def gemm_gflops(n: int = 1024, repeat: int = 10) -> float:
+    """Measured float32 GEMM rate of NumPy's BLAS on this machine, in GFLOP/s."""
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+    t = median_time(lambda: a @ b, repeat=repeat)
+    return 2 * n**3 / t / 1e9
+
+
+def machine_line() -> str:
+    import os
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}, NumPy {np.__version__}")
+
+
+def try_torch():
+    """torch if installed (a reference only, never a tinynet dependency), else None."""
+    try:
+        import torch
+        return torch
+    except ImportError:
+        return None

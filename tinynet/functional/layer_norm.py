@@ -1,0 +1,187 @@
+"""LayerNorm and RMSNorm, each one fused op with its closed-form backward.
+
+Over the last ``len(normalized_shape)`` dims (n elements per row):
+
+LayerNorm:  μ = mean(x),  σ = sqrt(mean((x - μ)²) + eps),  x̂ = (x - μ)/σ,  y = γ x̂ + β
+            with ĝ = γ g:   dx = (ĝ - mean(ĝ) - x̂ mean(ĝ x̂)) / σ
+                            dγ = Σ_rows g x̂,   dβ = Σ_rows g
+RMSNorm:    r = sqrt(mean(x²) + eps),  x̂ = x / r,  y = γ x̂
+            with ĝ = γ g:   dx = (ĝ - x̂ mean(ĝ x̂)) / r,   dγ = Σ_rows g x̂
+
+Forward keeps x̂ and 1/σ (one array the size of x, one per row); backward
+makes two passes over the gradient. Everything stays in the input's dtype.
+"""
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+
+
+def _rows(x, normalized_shape, op):
+    """x viewed as (rows, n) for the trailing ``normalized_shape``."""
+    k = len(normalized_shape)
+    if tuple(x.shape[x.ndim - k:]) != tuple(normalized_shape) or x.ndim < k:
+        raise ValueError(f"{op}: input of shape {x.shape} does not end with normalized_shape "
+                         f"{tuple(normalized_shape)}")
+    n = 1
+    for s in normalized_shape:
+        n *= s
+    return x.reshape(-1, n), n
+
+
+def _rowdot(a, b):
+    """Σ_j a[i, j] b[i, j] for 2-D a, b, without a temporary the size of a."""
+    xp = backend.get_array_module(a)
+    return xp.einsum("ij,ij->i", a, b)[:, None]
+
+
+def _coldot(a, b):
+    """Σ_i a[i, j] b[i, j] for 2-D a, b (the weight gradient Σ_rows g x̂)."""
+    xp = backend.get_array_module(a)
+    return xp.einsum("ij,ij->j", a, b)
+
+
+def _check_affine(x, w, shape, op, what):
+    if w is None:
+        return None
+    if tuple(w.shape) != tuple(shape):
+        raise ValueError(f"{op}: {what} of shape {w.shape} does not match normalized_shape "
+                         f"{tuple(shape)}")
+    if w.dtype != x.dtype:
+        raise TypeError(f"{op}: {what} dtype {w.dtype} does not match input dtype {x.dtype}")
+    if type(w) is not type(x):
+        raise ValueError(f"{op}: {what} on {backend.device_of(w)} but input on "
+                         f"{backend.device_of(x)}")
+    return w.reshape(-1)
+
+
+class LayerNorm(Function):
+    """y = γ (x - μ)/σ + β over the trailing normalized dims (γ, β optional)."""
+
+    differentiable_backward = False
+
+    def forward(self, x, *affine, normalized_shape, eps, has_weight, has_bias):
+        if x.dtype.kind != "f":
+            raise TypeError(f"layer_norm: input must be floating, got {x.dtype}")
+        x2, n = _rows(x, normalized_shape, "layer_norm")
+        w = _check_affine(x, affine[0] if has_weight else None, normalized_shape,
+                          "layer_norm", "weight")
+        b = _check_affine(x, affine[-1] if has_bias else None, normalized_shape,
+                          "layer_norm", "bias")
+        xp = backend.get_array_module(x)
+        f = x.dtype.type
+        xhat = x2 - x2.mean(axis=1, keepdims=True)
+        var = _rowdot(xhat, xhat)
+        var *= f(1.0 / n)
+        var += f(eps)
+        rstd = xp.sqrt(var, out=var)
+        xp.divide(f(1.0), rstd, out=rstd)
+        xhat *= rstd
+        self.xhat, self.rstd, self.w, self.n = xhat, rstd, w, n
+        self.has_weight, self.has_bias = has_weight, has_bias
+        if w is None:
+            y = xhat.copy() if b is None else xhat + b
+        else:
+            y = xhat * w
+            if b is not None:
+                y += b
+        return y.reshape(x.shape)
+
+    def backward(self, g):
+        xhat, rstd, w, n = self.xhat, self.rstd, self.w, self.n
+        g2 = g.reshape(xhat.shape)
+        f = xhat.dtype.type
+        grads = []
+        if self.needs_input_grad[0]:
+            gh = g2 * w if w is not None else g2.copy()
+            a = gh.mean(axis=1, keepdims=True)           # mean(ĝ)
+            c = _rowdot(gh, xhat)
+            c *= f(1.0 / n)                              # mean(ĝ x̂)
+            gh -= a
+            gh -= xhat * c
+            gh *= rstd
+            grads.append(gh.reshape(g.shape))
+        else:
+            grads.append(None)
+        i = 1
+        if self.has_weight:
+            grads.append(_coldot(g2, xhat).reshape(self.inputs[1].shape)
+                         if self.needs_input_grad[i] else None)
+            i += 1
+        if self.has_bias:
+            grads.append(g2.sum(axis=0).reshape(self.inputs[i].shape)
+                         if self.needs_input_grad[i] else None)
+        return tuple(grads)
+
+
+class RMSNorm(Function):
+    """y = γ x / sqrt(mean(x²) + eps) over the trailing normalized dims (γ optional)."""
+
+    differentiable_backward = False
+
+    def forward(self, x, *affine, normalized_shape, eps):
+        if x.dtype.kind != "f":
+            raise TypeError(f"rms_norm: input must be floating, got {x.dtype}")
+        x2, n = _rows(x, normalized_shape, "rms_norm")
+        w = _check_affine(x, affine[0] if affine else None, normalized_shape,
+                          "rms_norm", "weight")
+        xp = backend.get_array_module(x)
+        f = x.dtype.type
+        ms = _rowdot(x2, x2)
+        ms *= f(1.0 / n)
+        ms += f(eps)
+        rinv = xp.sqrt(ms, out=ms)
+        xp.divide(f(1.0), rinv, out=rinv)
+        xhat = x2 * rinv
+        self.xhat, self.rinv, self.w, self.n = xhat, rinv, w, n
+        y = xhat * w if w is not None else xhat.copy()
+        return y.reshape(x.shape)
+
+    def backward(self, g):
+        xhat, rinv, w, n = self.xhat, self.rinv, self.w, self.n
+        g2 = g.reshape(xhat.shape)
+        f = xhat.dtype.type
+        gx = gw = None
+        if self.needs_input_grad[0]:
+            gh = g2 * w if w is not None else g2.copy()
+            c = _rowdot(gh, xhat)
+            c *= f(1.0 / n)                              # mean(ĝ x̂)
+            gh -= xhat * c
+            gh *= rinv
+            gx = gh.reshape(g.shape)
+        if w is not None and self.needs_input_grad[1]:
+            gw = _coldot(g2, xhat).reshape(self.inputs[1].shape)
+        return (gx, gw) if w is not None else gx
+
+
+def _shape_tuple(normalized_shape):
+    if isinstance(normalized_shape, int):
+        return (normalized_shape,)
+    return tuple(int(s) for s in normalized_shape)
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
+    """Layer normalization over the trailing ``normalized_shape`` dims (PyTorch's ``F.layer_norm``).
+
+    x: (*, *normalized_shape); weight, bias: normalized_shape or None.
+    y = (x - mean) / sqrt(var + eps) * weight + bias, var the biased variance.
+    """
+    shape = _shape_tuple(normalized_shape)
+    affine = [t for t in (weight, bias) if t is not None]
+    return LayerNorm.apply(x, *affine, normalized_shape=shape, eps=float(eps),
+                           has_weight=weight is not None, has_bias=bias is not None)
+
+
+def rms_norm(x, normalized_shape, weight=None, eps=None):
+    """RMS normalization over the trailing ``normalized_shape`` dims (PyTorch's ``F.rms_norm``).
+
+    y = x / sqrt(mean(x²) + eps) * weight. ``eps=None`` uses the machine
+    epsilon of x's dtype, as PyTorch does.
+    """
+    import numpy as np
+    shape = _shape_tuple(normalized_shape)
+    if eps is None:
+        eps = float(np.finfo(x.dtype).eps)
+    if weight is None:
+        return RMSNorm.apply(x, normalized_shape=shape, eps=float(eps))
+    return RMSNorm.apply(x, weight, normalized_shape=shape, eps=float(eps))

@@ -1,0 +1,157 @@
+"""Per-parameter update math on raw arrays (numpy or cupy), all in place.
+
+Each ``*_update_`` function updates ``p`` and its state arrays in place with
+ufuncs and ``out=``, and never writes to ``g`` (a gradient may share memory
+with other tensors). ``tmp`` is a tuple of two scratch arrays shaped like
+``p`` (the optimizer hands out reused ones; ``None`` allocates). Scalars are
+Python floats, which numpy/cupy treat as weak: a float32 ``p`` is updated in
+float32 and nothing becomes float64. The operation order follows PyTorch's
+single-tensor CPU implementations so trajectories agree to float32 rounding.
+
+These functions are the seam for fused GPU kernels: one elementwise kernel
+per function, same arguments, can replace the ufunc sequence.
+"""
+from __future__ import annotations
+
+from ..backend import get_array_module
+
+
+def _scratch(p, tmp):
+    """Two arrays shaped like ``p`` to compute in (the given ones or new)."""
+    if tmp is not None:
+        return tmp
+    xp = get_array_module(p)
+    return xp.empty_like(p), xp.empty_like(p)
+
+
+def effective_grad(p, g, weight_decay, maximize, out):
+    """d = (−g if maximize else g) + weight_decay·p, in ``out``; ``g`` itself when unchanged."""
+    xp = get_array_module(p)
+    if weight_decay == 0:
+        return xp.negative(g, out=out) if maximize else g
+    xp.multiply(p, weight_decay, out=out)
+    return xp.subtract(out, g, out=out) if maximize else xp.add(out, g, out=out)
+
+
+def lerp_(a, b, w, tmp):
+    """a ← a + w·(b − a) in place, in PyTorch's two-sided form (exact at w = 0 and w = 1)."""
+    xp = get_array_module(a)
+    xp.subtract(b, a, out=tmp)
+    if abs(w) < 0.5:
+        xp.multiply(tmp, w, out=tmp)
+        xp.add(a, tmp, out=a)
+    else:  # b − (b − a)(1 − w)
+        xp.multiply(tmp, 1.0 - w, out=tmp)
+        xp.subtract(b, tmp, out=a)
+
+
+def sgd_update_(p, g, buf, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                nesterov=False, maximize=False, new_buf=False, tmp=None):
+    """SGD with momentum, in place.
+
+    d = ±g + wd·p;  buf ← d (first step, ``new_buf``) else μ·buf + (1−τ)·d;
+    d ← d + μ·buf (Nesterov) or buf;  p ← p − lr·d.
+    ``buf`` is the momentum buffer, ``None`` when momentum is 0.
+    """
+    xp = get_array_module(p)
+    a, b = _scratch(p, tmp)
+    d = effective_grad(p, g, weight_decay, maximize, out=a)
+    if buf is not None:
+        if new_buf:
+            xp.copyto(buf, d)
+        else:
+            xp.multiply(buf, momentum, out=buf)
+            if dampening != 0:
+                xp.add(buf, xp.multiply(d, 1.0 - dampening, out=b), out=buf)
+            else:
+                xp.add(buf, d, out=buf)
+        if nesterov:
+            d = xp.add(d, xp.multiply(buf, momentum, out=b), out=b)
+        else:
+            d = buf
+    xp.add(p, xp.multiply(d, -lr, out=b), out=p)
+
+
+def adam_update_(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay=0.0, decoupled=False, *,
+                 max_v=None, maximize=False, tmp=None):
+    """Adam / AdamW, in place; ``step`` is the 1-based count after this update.
+
+    decoupled (AdamW): p ← p·(1 − lr·wd), d = ±g;  else d = ±g + wd·p.
+    m ← β1·m + (1−β1)·d;  v ← β2·v + (1−β2)·d²;  v̂ = max(max_v, v) if amsgrad.
+    p ← p − lr/(1−β1ᵗ) · m / (√v̂ / √(1−β2ᵗ) + eps).
+    """
+    xp = get_array_module(p)
+    a, b = _scratch(p, tmp)
+    if decoupled:
+        if weight_decay != 0:
+            xp.multiply(p, 1.0 - lr * weight_decay, out=p)
+        d = effective_grad(p, g, 0.0, maximize, out=a)
+    else:
+        d = effective_grad(p, g, weight_decay, maximize, out=a)
+    lerp_(m, d, 1.0 - beta1, tmp=b)
+    xp.multiply(d, 1.0 - beta2, out=b)
+    xp.multiply(b, d, out=b)
+    xp.multiply(v, beta2, out=v)
+    xp.add(v, b, out=v)
+    # bias corrections in Python floats (no float64 arrays)
+    step_size = lr / (1.0 - beta1 ** step)
+    bc2_sqrt = (1.0 - beta2 ** step) ** 0.5
+    if max_v is not None:
+        v = xp.maximum(max_v, v, out=max_v)
+    denom = xp.sqrt(v, out=b)
+    xp.divide(denom, bc2_sqrt, out=denom)
+    xp.add(denom, eps, out=denom)
+    upd = xp.multiply(m, -step_size, out=a)  # d is no longer needed
+    xp.divide(upd, denom, out=upd)
+    xp.add(p, upd, out=p)
+
+
+def rmsprop_update_(p, g, square_avg, *, lr, alpha, eps, weight_decay=0.0, momentum=0.0,
+                    centered=False, maximize=False, grad_avg=None, buf=None, tmp=None):
+    """RMSprop, in place.
+
+    d = ±g + wd·p;  s ← α·s + (1−α)·d²;  ḡ ← α·ḡ + (1−α)·d (centered);
+    avg = √(s − ḡ²) (centered) or √s, plus eps;
+    buf ← μ·buf + d/avg, p ← p − lr·buf (momentum > 0)  else  p ← p − lr·d/avg.
+    """
+    xp = get_array_module(p)
+    a, b = _scratch(p, tmp)
+    d = effective_grad(p, g, weight_decay, maximize, out=a)
+    xp.multiply(d, 1.0 - alpha, out=b)
+    xp.multiply(b, d, out=b)
+    xp.multiply(square_avg, alpha, out=square_avg)
+    xp.add(square_avg, b, out=square_avg)
+    if centered:
+        lerp_(grad_avg, d, 1.0 - alpha, tmp=b)
+        avg = xp.multiply(grad_avg, grad_avg, out=b)
+        xp.subtract(square_avg, avg, out=avg)
+        xp.sqrt(avg, out=avg)
+    else:
+        avg = xp.sqrt(square_avg, out=b)
+    xp.add(avg, eps, out=avg)
+    if momentum > 0:
+        xp.multiply(buf, momentum, out=buf)
+        xp.add(buf, xp.divide(d, avg, out=avg), out=buf)
+        xp.add(p, xp.multiply(buf, -lr, out=avg), out=p)
+    else:
+        upd = xp.multiply(d, -lr, out=a)
+        xp.divide(upd, avg, out=upd)
+        xp.add(p, upd, out=p)
+
+
+def adagrad_update_(p, g, state_sum, step, *, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
+                    maximize=False, tmp=None):
+    """Adagrad, in place; ``step`` is the 1-based count after this update.
+
+    d = ±g + wd·p;  clr = lr / (1 + (t−1)·lr_decay);  Σ ← Σ + d²;  p ← p − clr·d / (√Σ + eps).
+    """
+    xp = get_array_module(p)
+    a, b = _scratch(p, tmp)
+    d = effective_grad(p, g, weight_decay, maximize, out=a)
+    clr = lr / (1.0 + (step - 1) * lr_decay)
+    xp.add(state_sum, xp.multiply(d, d, out=b), out=state_sum)
+    std = xp.sqrt(state_sum, out=b)
+    xp.add(std, eps, out=std)
+    upd = xp.multiply(d, -clr, out=a)
+    xp.divide(upd, std, out=upd)
+    xp.add(p, upd, out=p)
