@@ -69,7 +69,9 @@ def collate_numpy(batch):
         if isinstance(first, tuple) and hasattr(first, "_fields"):  # namedtuple
             return type(first)(*fields)
         return tuple(fields) if isinstance(first, tuple) else fields
-    hint = " (add transforms.ToTensor() to the dataset's transform)" if type(first).__module__.startswith("PIL") else ""
+    hint = ""
+    if type(first).__module__.startswith("PIL"):
+        hint = " (add transforms.ToTensor() to the dataset's transform)"
     raise TypeError(f"collate: cannot batch samples of type {type(first).__name__}{hint}")
 
 

@@ -219,9 +219,13 @@ class _MultiProcessIter:
             self._shutdown(graceful=True)
             raise StopIteration
         b = self._next
-        while b not in self._results:
-            idx, payload, err = self._receive()
-            self._results[idx] = (payload, err)
+        try:
+            while b not in self._results:
+                idx, payload, err = self._receive()
+                self._results[idx] = (payload, err)
+        except KeyboardInterrupt:  # Ctrl-C while waiting: stop the workers before leaving
+            self._shutdown()
+            raise
         payload, err = self._results.pop(b)
         if err is not None:
             self._shutdown()

@@ -1,0 +1,528 @@
+"""Loss functions (PyTorch semantics and argument names).
+
+``cross_entropy``, ``nll_loss``, ``binary_cross_entropy_with_logits`` and
+``binary_cross_entropy`` are single ops with closed-form backward; the
+regression losses and ``kl_div`` are compositions of primitives (so they
+are twice differentiable).
+
+Class-indexed inputs are (N, C) or (N, C, d1, ...) (or unbatched (C,)); the
+ops move the class dim last internally and work on an (M, C) matrix with
+M = N·d1·...  ``reduction`` is ``'none'``, ``'sum'`` or ``'mean'``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from . import elementwise as E
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _check_reduction(reduction, op, allowed=_REDUCTIONS):
+    if reduction not in allowed:
+        raise ValueError(f"{op}: reduction must be one of {allowed}, got {reduction!r}")
+
+
+def _reduce(loss, reduction):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _check_same_shape(input, target, op):
+    if input.shape != target.shape:
+        raise ValueError(f"{op}: input shape {input.shape} and target shape {target.shape} "
+                         "differ (tinynet does not broadcast loss targets; reshape one)")
+
+
+def _check_same_dtype(input, other, op, name):
+    if other.dtype != input.dtype:
+        raise TypeError(f"{op}: {name} dtype {other.dtype} differs from input dtype {input.dtype}")
+
+
+def _check_float(t, op, name="input"):
+    if t.dtype.kind != "f":
+        raise TypeError(f"{op}: {name} must be floating point, got dtype {t.dtype} "
+                        f"(shape {t.shape})")
+
+
+# ---------------------------------------------------------------- class layout helpers
+
+def _class_last(x):
+    """(C,) -> (1, C); (N, C) as is; (N, C, d1, ...) -> (N·d1·..., C)."""
+    if x.ndim == 1:
+        return x.reshape(1, -1)
+    if x.ndim == 2:
+        return x
+    xp = backend.get_array_module(x)
+    return xp.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+
+
+def _class_back(g2, shape):
+    """Inverse of :func:`_class_last` for an (M, C) array."""
+    if len(shape) <= 2:
+        return g2.reshape(shape)
+    xp = backend.get_array_module(g2)
+    moved = g2.reshape((shape[0],) + tuple(shape[2:]) + (shape[1],))
+    return xp.ascontiguousarray(xp.moveaxis(moved, -1, 1))
+
+
+def _index_target_shape(input_shape):
+    return () if len(input_shape) == 1 else (input_shape[0],) + tuple(input_shape[2:])
+
+
+def _check_class_input(input, op):
+    _check_float(input, op)
+    if input.ndim == 0:
+        raise ValueError(f"{op}: input must be (C,), (N, C) or (N, C, d1, ...), got a 0-d tensor")
+    if input.shape[1 if input.ndim > 1 else 0] == 0:
+        raise ValueError(f"{op}: input of shape {input.shape} has no classes")
+
+
+def _check_index_target(input, target, ignore_index, op):
+    """Shape, dtype and range checks of class-index targets; ValueError/TypeError naming them."""
+    expected = _index_target_shape(input.shape)
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{op}: class-index target must be an integer tensor, got dtype "
+                        f"{target.dtype} (shape {target.shape}); pass probabilities as a float "
+                        f"tensor of the input's shape {input.shape}")
+    if target.shape != expected:
+        raise ValueError(f"{op}: input of shape {input.shape} expects a target of shape "
+                         f"{expected}, got {target.shape}")
+    if target.device != input.device:
+        raise ValueError(f"{op}: input on {input.device} but target on {target.device}")
+    C = input.shape[1 if input.ndim > 1 else 0]
+    t = target.data.reshape(-1)
+    bad = (t != ignore_index) & ((t < 0) | (t >= C))
+    if bool(bad.any()):
+        value = int(t[bad][0])
+        raise ValueError(f"{op}: target value {value} is out of range for {C} classes "
+                         f"(input shape {input.shape}, target shape {target.shape}, "
+                         f"ignore_index={ignore_index})")
+
+
+def _weight_array(weight, input, op):
+    """The class-weight array (C,) in the input's dtype, or None."""
+    if weight is None:
+        return None
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"{op}: weight must be a Tensor or None, got {type(weight).__name__}")
+    C = input.shape[1 if input.ndim > 1 else 0]
+    if weight.shape != (C,):
+        raise ValueError(f"{op}: weight of shape {weight.shape} does not match {C} classes "
+                         f"(input shape {input.shape})")
+    if weight.dtype.kind == "f" and weight.dtype != input.dtype:
+        raise TypeError(f"{op}: weight dtype {weight.dtype} differs from input dtype {input.dtype}")
+    if weight.device != input.device:
+        raise ValueError(f"{op}: input on {input.device} but weight on {weight.device}")
+    return weight.data.astype(input.dtype, copy=False)
+
+
+def _index_rows(target, weight, ignore_index, M, dtype, xp):
+    """Per-row (clean target, valid mask as 0/1 in ``dtype``, row weight w[t_i] (0 if ignored))."""
+    t = target.reshape(-1)
+    valid = t != ignore_index
+    tc = xp.where(valid, t, 0).astype(np.int64, copy=False)
+    valid = valid.astype(dtype)
+    w_t = valid if weight is None else weight[tc] * valid
+    return tc, valid, w_t
+
+
+def _finish(loss, reduction, denom, out_shape, dtype, xp):
+    """Reduce the per-row loss (M,) like PyTorch; mean divides by ``denom``."""
+    if reduction == "none":
+        return loss.reshape(out_shape)
+    total = loss.sum(dtype=dtype)
+    if reduction == "sum":
+        return xp.asarray(total, dtype=dtype)
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 -> nan, as PyTorch
+        return xp.asarray(total / dtype.type(denom), dtype=dtype)
+
+
+# ---------------------------------------------------------------- cross entropy
+
+class CrossEntropy(Function):
+    """Softmax cross-entropy on logits, fused.
+
+    Each row i has a (weighted, smoothed) target vector q_i:
+      index targets:  q_ic = (1-ε) w_{t_i} [c = t_i] + (ε/C) w_c     (0 if t_i is ignored)
+      prob. targets:  q_ic = w_c ((1-ε) t_ic + ε/C)
+    With s_i = Σ_c q_ic and z = x - max x (per row):
+      loss_i = -Σ_c q_ic log softmax(x_i)_c = s_i logsumexp(z_i) - Σ_c q_ic z_ic
+      dloss_i/dx_i = s_i softmax(x_i) - q_i
+    'mean' divides by Σ_i w_{t_i} over non-ignored rows (index targets) or by
+    M (probability targets), exactly as PyTorch.
+    """
+
+    differentiable_backward = False
+
+    def forward(self, x, target, weight, ignore_index, reduction, label_smoothing):
+        xp = backend.get_array_module(x)
+        C = x.shape[1 if x.ndim > 1 else 0]
+        eps = label_smoothing
+        x2 = _class_last(x)                               # (M, C)
+        M = x2.shape[0]
+        self.probs = target.dtype.kind == "f"
+        self.weight, self.ignore_index, self.eps = weight, ignore_index, eps
+        self.reduction = reduction
+        m = x2.max(axis=1, keepdims=True) if M else xp.zeros((0, 1), x.dtype)
+        z = x2 - m                                        # (M, C), <= 0
+        if self.probs:
+            q = self._q_probs(target, C)
+            s = q.sum(axis=1)
+            qz = (q * z).sum(axis=1)
+            denom = M
+        else:
+            tc, valid, w_t = _index_rows(target, weight, ignore_index, M, x.dtype, xp)
+            self.tc, self.valid, self.w_t = tc, valid, w_t
+            z_t = z[xp.arange(M), tc]
+            s = (1.0 - eps) * w_t
+            qz = (1.0 - eps) * (w_t * z_t)
+            if eps:
+                wsum = C if weight is None else weight.sum()
+                s = s + (eps / C) * wsum * valid
+                zw = z.sum(axis=1) if weight is None else z @ weight
+                qz = qz + (eps / C) * zw * valid
+            denom = w_t.sum(dtype=x.dtype)
+        xp.exp(z, out=z)
+        lse_z = xp.log(z.sum(axis=1))                     # logsumexp(z_i) >= 0
+        self.lse = m[:, 0] + lse_z                        # logsumexp(x_i)
+        self.s, self.denom = s, denom
+        loss = s * lse_z - qz                             # (M,)
+        return _finish(loss, reduction, denom, _index_target_shape(x.shape), x.dtype, xp)
+
+    def _q_probs(self, target, C):
+        """q = w ⊙ ((1-ε) t + ε/C) for probability targets, (M, C)."""
+        q = _class_last(target)
+        if self.eps:
+            q = (1.0 - self.eps) * q + self.eps / C
+        if self.weight is not None:
+            q = q * self.weight
+        return q
+
+    def _row_grad(self, g):
+        """The incoming gradient per row: (M,) for 'none', else a scalar (÷ denom for mean)."""
+        if self.reduction == "none":
+            return g.reshape(-1)
+        if self.reduction == "mean":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return g / g.dtype.type(self.denom)
+        return g
+
+    def backward(self, g):
+        x, target = self.inputs
+        xp = backend.get_array_module(g)
+        x2 = _class_last(x.data)
+        M, C = x2.shape
+        gi = self._row_grad(g)
+        gx = gt = None
+        if self.needs_input_grad[0]:
+            p = x2 - self.lse[:, None]
+            xp.exp(p, out=p)                              # softmax, (M, C)
+            p *= (self.s * gi)[:, None]
+            if self.probs:
+                p -= self._q_probs(target.data, C) * xp.reshape(gi, (-1, 1))
+            else:
+                rows = xp.arange(M)
+                p[rows, self.tc] -= (1.0 - self.eps) * self.w_t * gi
+                if self.eps:
+                    wc = 1.0 if self.weight is None else self.weight[None, :]
+                    p -= (self.eps / C) * wc * (self.valid * gi)[:, None]
+            gx = _class_back(p, x.shape)
+        if self.probs and self.needs_input_grad[1]:
+            # dloss_i/dt_ic = -(1-ε) w_c log softmax(x_i)_c
+            logp = x2 - self.lse[:, None]
+            gt2 = -(1.0 - self.eps) * logp * xp.reshape(gi, (-1, 1))
+            if self.weight is not None:
+                gt2 *= self.weight
+            gt = _class_back(gt2, x.shape)
+        return gx, gt
+
+
+def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0):
+    """Cross-entropy between logits and targets (log-softmax + NLL in one fused op).
+
+    input: logits (N, C), (N, C, d1, ...) or (C,).
+    target: class indices (int) of shape (N,), (N, d1, ...) or (), entries in
+    [0, C) or ``ignore_index``; or class probabilities (float) of the
+    input's shape. weight: (C,) per-class weights. label_smoothing ε mixes
+    the target with the uniform distribution: (1-ε)·target + ε/C.
+    reduction 'mean' divides by the summed weight of non-ignored targets
+    (index targets) or by N·d1·... (probability targets), as PyTorch.
+    Stable for logits of any magnitude (logsumexp form). The gradient of
+    ``weight`` is not computed; probability targets do get a gradient.
+    """
+    op = "cross_entropy"
+    _check_class_input(input, op)
+    _check_reduction(reduction, op)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
+    if target.dtype.kind == "f":
+        if target.shape != input.shape:
+            raise ValueError(f"{op}: probability targets must have the input's shape "
+                             f"{input.shape}, got {target.shape} (class indices must be an "
+                             "integer tensor)")
+        if target.dtype != input.dtype:
+            raise TypeError(f"{op}: target dtype {target.dtype} differs from input dtype "
+                            f"{input.dtype}")
+        if target.device != input.device:
+            raise ValueError(f"{op}: input on {input.device} but target on {target.device}")
+    else:
+        _check_index_target(input, target, ignore_index, op)
+    w = _weight_array(weight, input, op)
+    return CrossEntropy.apply(input, target, weight=w, ignore_index=int(ignore_index),
+                              reduction=reduction, label_smoothing=float(label_smoothing))
+
+
+# ---------------------------------------------------------------- negative log-likelihood
+
+class NLLLoss(Function):
+    """loss_i = -w_{t_i} x_{i, t_i} (0 if ignored);  'mean' divides by Σ w_{t_i}.
+
+    The loss is linear in x, so dloss_i/dx_ic = -w_{t_i} [c = t_i]; the
+    backward is written with Tensor ops (twice differentiable).
+    """
+
+    def forward(self, x, target, weight, ignore_index, reduction):
+        xp = backend.get_array_module(x)
+        x2 = _class_last(x)
+        M = x2.shape[0]
+        self.reduction = reduction
+        self.tc, _, self.w_t = _index_rows(target, weight, ignore_index, M, x.dtype, xp)
+        loss = -(self.w_t * x2[xp.arange(M), self.tc])
+        self.denom = self.w_t.sum(dtype=x.dtype)
+        return _finish(loss, reduction, self.denom, _index_target_shape(x.shape), x.dtype, xp)
+
+    def backward(self, g):
+        x = self.inputs[0]
+        xp = backend.get_array_module(g.data)
+        M = self.tc.shape[0]
+        C = x.shape[1 if x.ndim > 1 else 0]
+        coef = xp.zeros((M, C), dtype=x.dtype)
+        coef[xp.arange(M), self.tc] = -self.w_t
+        if self.reduction == "none":
+            g2 = Tensor._make(coef, False) * g.reshape(-1, 1)
+        else:
+            scale = 1.0
+            if self.reduction == "mean":
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    scale = x.dtype.type(1.0) / self.denom
+            g2 = Tensor._make(coef * scale, False) * g
+        if x.ndim <= 2:
+            return g2.reshape(x.shape)
+        rest = tuple(x.shape[2:])
+        g2 = g2.reshape((x.shape[0],) + rest + (C,))
+        return g2.permute(0, x.ndim - 1, *range(1, x.ndim - 1))
+
+
+def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean"):
+    """Negative log-likelihood of class-index targets given log-probabilities.
+
+    input: log-probabilities (N, C), (N, C, d1, ...) or (C,); target: ints of
+    shape (N,), (N, d1, ...) or (). ``nll_loss(log_softmax(x, 1), t)`` equals
+    ``cross_entropy(x, t)``.
+    """
+    op = "nll_loss"
+    _check_class_input(input, op)
+    _check_reduction(reduction, op)
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
+    _check_index_target(input, target, ignore_index, op)
+    w = _weight_array(weight, input, op)
+    return NLLLoss.apply(input, target, weight=w, ignore_index=int(ignore_index),
+                         reduction=reduction)
+
+
+# ---------------------------------------------------------------- regression losses
+
+def _regression_args(input, target, reduction, op):
+    _check_reduction(reduction, op)
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
+    _check_float(input, op)
+    _check_same_shape(input, target, op)
+
+
+def mse_loss(input, target, reduction: str = "mean"):
+    """(input - target)² reduced.  Shapes must match (PyTorch would broadcast with a warning)."""
+    _regression_args(input, target, reduction, "mse_loss")
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input, target, reduction: str = "mean"):
+    """|input - target| reduced (gradient sign(d), 0 at d = 0)."""
+    _regression_args(input, target, reduction, "l1_loss")
+    return _reduce(E.abs(input - target), reduction)
+
+
+def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
+    """0.5 d²/β where |d| < β, else |d| - 0.5β  (d = input - target; β = 0 gives L1)."""
+    _regression_args(input, target, reduction, "smooth_l1_loss")
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    d = input - target
+    a = E.abs(d)
+    if beta == 0:
+        return _reduce(a, reduction)
+    quad = d * d * (0.5 / beta)
+    return _reduce(E.where(a < beta, quad, a - 0.5 * beta), reduction)
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
+    """0.5 d² where |d| <= δ, else δ(|d| - 0.5δ)  (= δ · smooth_l1 with β = δ)."""
+    _regression_args(input, target, reduction, "huber_loss")
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    d = input - target
+    a = E.abs(d)
+    return _reduce(E.where(a <= delta, d * d * 0.5, (a - 0.5 * delta) * delta), reduction)
+
+
+# ---------------------------------------------------------------- binary cross-entropy
+
+class BCEWithLogits(Function):
+    """Elementwise ℓ = (1-y) x + L · softplus(-x),  L = 1 + (pw - 1) y  (pw = pos_weight).
+
+    softplus(-x) = max(-x, 0) + log(1 + e^{-|x|}) never overflows. With pw = 1
+    this is max(x, 0) - x y + log(1 + e^{-|x|}).
+      dℓ/dx = L σ(x) - pw y,     dℓ/dy = (pw - 1) softplus(-x) - x,     dℓ/dpw = y softplus(-x)
+    The backward is written with Tensor ops (x's gradient is twice differentiable).
+    """
+
+    def forward(self, x, y, pw=None):
+        xp = backend.get_array_module(x)
+        sp = xp.maximum(-x, 0) + xp.log1p(xp.exp(-xp.abs(x)))   # softplus(-x)
+        if pw is None:
+            return (1 - y) * x + sp
+        return (1 - y) * x + (1 + (pw - 1) * y) * sp
+
+    def backward(self, g):
+        x, y = self.inputs[:2]
+        pw = self.inputs[2] if len(self.inputs) == 3 else None
+        xd = x.data
+        xp = backend.get_array_module(xd)
+        sp = None
+        if any(self.needs_input_grad[1:]):
+            sp = Tensor._make(xp.maximum(-xd, 0) + xp.log1p(xp.exp(-xp.abs(xd))), False)
+        gx = gy = gpw = None
+        if pw is None:
+            if self.needs_input_grad[0]:
+                gx = g * (E.sigmoid(x) - y)
+            if self.needs_input_grad[1]:
+                gy = g * -x
+            return gx, gy
+        from ._util import unbroadcast
+        if self.needs_input_grad[0]:
+            gx = unbroadcast(g * ((1 + (pw - 1) * y) * E.sigmoid(x) - pw * y), x.shape)
+        if self.needs_input_grad[1]:
+            gy = unbroadcast(g * ((pw - 1) * sp - x), y.shape)
+        if self.needs_input_grad[2]:
+            gpw = unbroadcast(g * y * sp, pw.shape)
+        return gx, gy, gpw
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None,
+                                     reduction: str = "mean"):
+    """Binary cross-entropy on logits: -w [pw·y log σ(x) + (1-y) log(1 - σ(x))], stable.
+
+    input, target: same shape (targets in [0, 1], float). weight broadcasts
+    to the input's shape; pos_weight (C,) weighs positives per class (last
+    dim), as PyTorch.
+    """
+    op = "binary_cross_entropy_with_logits"
+    _regression_args(input, target, reduction, op)
+    _check_float(target, op, "target")
+    _check_same_dtype(input, target, op, "target")
+    if pos_weight is not None:
+        _check_same_dtype(input, pos_weight, op, "pos_weight")
+    if pos_weight is None:
+        loss = BCEWithLogits.apply(input, target)
+    else:
+        try:
+            np.broadcast_shapes(tuple(pos_weight.shape), tuple(input.shape))
+        except ValueError:
+            raise ValueError(f"{op}: pos_weight of shape {pos_weight.shape} does not broadcast "
+                             f"to the input's shape {input.shape}") from None
+        loss = BCEWithLogits.apply(input, target, pos_weight)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+class BCE(Function):
+    """ℓ = -(y log p + (1-y) log(1-p)), each log clamped at -100 (as PyTorch).
+
+    dℓ/dp = (p - y) / max(p (1-p), 1e-12),   dℓ/dy = log(1-p) - log p   (clamped logs).
+    """
+
+    differentiable_backward = False
+
+    def forward(self, p, y):
+        xp = backend.get_array_module(p)
+        with np.errstate(divide="ignore"):
+            self.lp = xp.maximum(xp.log(p), -100)
+            self.l1p = xp.maximum(xp.log1p(-p), -100)
+        return -(y * self.lp + (1 - y) * self.l1p)
+
+    def backward(self, g):
+        p, y = self.inputs[0].data, self.inputs[1].data
+        xp = backend.get_array_module(p)
+        gp = gy = None
+        if self.needs_input_grad[0]:
+            gp = g * (p - y) / xp.maximum(p * (1 - p), p.dtype.type(1e-12))
+        if self.needs_input_grad[1]:
+            gy = g * (self.l1p - self.lp)
+        return gp, gy
+
+
+def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
+    """Binary cross-entropy on probabilities ``input`` in [0, 1] (prefer the logits version)."""
+    op = "binary_cross_entropy"
+    _regression_args(input, target, reduction, op)
+    _check_float(target, op, "target")
+    _check_same_dtype(input, target, op, "target")
+    lo, hi = float(input.data.min()) if input.data.size else 0.0, \
+        float(input.data.max()) if input.data.size else 0.0
+    if lo < 0 or hi > 1:
+        raise ValueError(f"{op}: input values must be probabilities in [0, 1], got range "
+                         f"[{lo}, {hi}] (shape {input.shape}); use "
+                         "binary_cross_entropy_with_logits for logits")
+    loss = BCE.apply(input, target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------- KL divergence
+
+def kl_div(input, target, reduction: str = "batchmean", log_target: bool = False):
+    """KL(target ‖ q) with ``input`` = log q (log-probabilities), for distillation.
+
+    Pointwise ℓ = t (log t - input) (0 where t = 0), or with
+    ``log_target=True`` ℓ = e^t (t - input). reduction 'batchmean' (the
+    default here; PyTorch's default is 'mean') divides the sum by the batch
+    size input.shape[0], which is the true KL per sample; 'mean' divides by
+    the number of elements.
+    """
+    op = "kl_div"
+    _check_reduction(reduction, op, _REDUCTIONS + ("batchmean",))
+    _regression_args(input, target, "none", op)
+    if log_target:
+        loss = E.exp(target) * (target - input)
+    else:
+        pos = target > 0
+        safe = E.where(pos, target, 1.0)               # log(1) = 0 where t = 0
+        loss = target * E.log(safe) - target * input
+    if reduction == "batchmean":
+        n = input.shape[0] if input.ndim else 1
+        return loss.sum() * (1.0 / n) if n else loss.sum() * float("nan")
+    return _reduce(loss, reduction)

@@ -1,0 +1,61 @@
+"""Adam and AdamW (decoupled weight decay), with optional AMSGrad."""
+from __future__ import annotations
+
+from . import _kernels as K
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), PyTorch semantics.
+
+    Per step t, with d = ±g (+ weight_decay·p unless decoupled):
+    m ← β1·m + (1−β1)·d;  v ← β2·v + (1−β2)·d²;  v̂ = running max of v if ``amsgrad``;
+    p ← p − lr/(1−β1ᵗ) · m / (√v̂/√(1−β2ᵗ) + eps).
+    ``decoupled_weight_decay=True`` (AdamW) instead first does p ← p·(1 − lr·wd).
+    State per parameter: ``step`` (int), ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad).
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
+        name = type(self).__name__
+        if lr < 0:
+            raise ValueError(f"{name}: invalid learning rate {lr}")
+        if eps < 0:
+            raise ValueError(f"{name}: invalid eps {eps}")
+        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"{name}: invalid betas {betas}, each must be in [0, 1)")
+        if weight_decay < 0:
+            raise ValueError(f"{name}: invalid weight_decay {weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize,
+                                      decoupled_weight_decay=decoupled_weight_decay))
+
+    def _update(self, p, g, state, group):
+        amsgrad = bool(group["amsgrad"])
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = self._zeros_state(p)
+            state["exp_avg_sq"] = self._zeros_state(p)
+            if amsgrad:
+                state["max_exp_avg_sq"] = self._zeros_state(p)
+        elif amsgrad and "max_exp_avg_sq" not in state:  # amsgrad switched on mid-run
+            state["max_exp_avg_sq"] = self._zeros_state(p)
+        state["step"] += 1
+        beta1, beta2 = group["betas"]
+        K.adam_update_(p.data, g, state["exp_avg"].data, state["exp_avg_sq"].data, state["step"],
+                       float(group["lr"]), float(beta1), float(beta2), float(group["eps"]),
+                       float(group["weight_decay"]), bool(group["decoupled_weight_decay"]),
+                       max_v=state["max_exp_avg_sq"].data if amsgrad else None,
+                       maximize=bool(group["maximize"]), tmp=self._tmp(p))
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): p ← p·(1 − lr·wd) before the Adam step.
+
+    Same as ``Adam(..., decoupled_weight_decay=True)``, with PyTorch's default weight_decay=1e-2.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
