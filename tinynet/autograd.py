@@ -298,18 +298,20 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
                         out.grad = g.detach() if out.grad is None else out.grad + g.detach()
                     if wanted is not None and id(out) in wanted and g is not None:
                         _accumulate(leaf_grads, id(out), g)
+                if g is not None and g.dtype != dtype:  # mixed precision: match the output
+                    g = g.to(dtype=dtype)
                 gouts.append(g)
             if all(g is None for g in gouts):
                 continue
             gouts = [_zeros_for(fn, i) if g is None else g for i, g in enumerate(gouts)]
-            if fn.differentiable_backward:
+            if _anomaly:
+                gins = _checked_backward(fn, gouts)
+            elif fn.differentiable_backward:
                 gins = fn.backward(*gouts)
             else:
                 gins = fn.backward(*[g.data for g in gouts])
             if not isinstance(gins, tuple):
                 gins = (gins,)
-            if _anomaly:
-                _check_finite(fn, [g.data if isinstance(g, Tensor) else g for g in gins], "backward")
             for t, need, g in zip(fn.inputs, fn.needs_input_grad, gins):
                 if g is None or not need:
                     continue
@@ -335,6 +337,21 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
     return None
 
 
+def _checked_backward(fn, gouts):
+    """``fn.backward`` under detect_anomaly: the ops inside it are not checked one by one,
+    so a NaN/Inf it returns is blamed on ``fn`` and the line that created ``fn``."""
+    from .tensor import Tensor
+    global _anomaly
+    _anomaly = False
+    try:
+        gins = fn.backward(*(gouts if fn.differentiable_backward else [g.data for g in gouts]))
+    finally:
+        _anomaly = True
+    gins = gins if isinstance(gins, tuple) else (gins,)
+    _check_finite(fn, [g.data if isinstance(g, Tensor) else g for g in gins], "backward")
+    return gins
+
+
 def _zeros_for(fn, i):
     from .tensor import Tensor
     shape, dtype = fn._output_meta[i]
@@ -357,6 +374,11 @@ def _owner(a):
     return a
 
 
+def _is_broadcast_view(a):
+    """True for read-only or stride-0 views (``broadcast_to``), which a ``.grad`` must not be."""
+    return (a.size > 1 and 0 in a.strides) or not getattr(a.flags, "writeable", True)
+
+
 def _to_leaf(t, g, assigned):
     """Accumulate ``g`` into leaf ``t.grad`` (after its hooks).
 
@@ -373,7 +395,7 @@ def _to_leaf(t, g, assigned):
     if t.grad is None:
         if g.grad_fn is None:
             owner = id(_owner(g.data))
-            if owner in assigned:
+            if owner in assigned or _is_broadcast_view(g.data):
                 g = g.detach()
                 g.data = g.data.copy()
             else:

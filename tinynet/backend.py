@@ -162,3 +162,67 @@ def set_rng_state(state: dict) -> None:
     """Restore a snapshot from :func:`get_rng_state`."""
     manual_seed(state["seed"])
     get_generator("cpu").bit_generator.state = state["cpu"]
+
+
+# ---------------------------------------------------------------- GPU memory (CuPy pool)
+
+_peak_bytes = 0
+_tracking = False
+
+
+def _track_peak():
+    """Route CuPy allocations through the default pool, recording the peak bytes in use."""
+    global _tracking
+    if _tracking:
+        return
+    cp = _import_cupy()
+    pool = cp.get_default_memory_pool()
+
+    def malloc(size):
+        global _peak_bytes
+        mem = pool.malloc(size)
+        used = pool.used_bytes()
+        if used > _peak_bytes:
+            _peak_bytes = used
+        return mem
+
+    cp.cuda.set_allocator(malloc)
+    _tracking = True
+
+
+def memory_allocated() -> int:
+    """Bytes currently held by tensors in CuPy's default memory pool."""
+    cp = _import_cupy()
+    _track_peak()
+    return int(cp.get_default_memory_pool().used_bytes())
+
+
+def max_memory_allocated() -> int:
+    """Peak bytes in use since the first memory call or the last reset."""
+    _track_peak()
+    return max(_peak_bytes, memory_allocated())
+
+
+def reset_peak_memory_stats() -> None:
+    """Start peak tracking afresh from the current usage."""
+    global _peak_bytes
+    _track_peak()
+    _peak_bytes = memory_allocated()
+
+
+def empty_cache() -> None:
+    """Return the pool's unused cached blocks to the GPU driver."""
+    _import_cupy().get_default_memory_pool().free_all_blocks()
+
+
+def synchronize() -> None:
+    """Wait for all queued GPU work (for honest timings)."""
+    _import_cupy().cuda.Device().synchronize()
+
+
+def device_count() -> int:
+    """Number of visible GPUs (0 without CuPy or a GPU)."""
+    try:
+        return int(_import_cupy().cuda.runtime.getDeviceCount())
+    except RuntimeError:
+        return 0

@@ -31,7 +31,9 @@ def _float64_inputs(inputs):
     out = []
     for t in inputs:
         if isinstance(t, Tensor) and t.dtype.kind == "f":
-            c = Tensor(t.data.astype(np.float64), requires_grad=t.requires_grad)
+            # a C-contiguous copy: gradcheck nudges it through a flat view
+            xp = backend.get_array_module(t.data)
+            c = Tensor(xp.array(t.data, dtype=np.float64, order="C"), requires_grad=t.requires_grad)
             out.append(c)
         else:
             out.append(t)
@@ -98,7 +100,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         excess = np.abs(a - numeric) - (atol + rtol * np.abs(numeric))
         if excess.size and (worst is None or excess.max() > worst[0]):
             j = int(np.nanargmax(excess)) if not np.isnan(excess).all() else 0
-            idx = np.unravel_index(j, t.shape)
+            idx = tuple(int(i) for i in np.unravel_index(j, t.shape))
             worst = (float(excess.reshape(-1)[j]), k, idx, float(a[idx]), float(numeric[idx]))
         if np.isnan(a).any() != np.isnan(numeric).any():
             worst = (np.inf, k, "NaN", float(np.nanmax(a) if a.size else 0), float("nan"))

@@ -10,3 +10,6 @@ from .reduce import (amax, amin, argmax, argmin, log_softmax, logsumexp, max, me
                      std, sum, var)
 from .shape import (broadcast_to, cat, chunk, expand, flatten, pad, permute, reshape, split,
                     squeeze, stack, transpose, unsqueeze, view)
+from .dropout import dropout
+from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
+                   huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)

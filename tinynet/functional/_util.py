@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import amp, backend
 
 
 def binary_arrays(a, b, op: str):
@@ -19,6 +19,9 @@ def binary_arrays(a, b, op: str):
     if a.dtype != b.dtype:
         ka, kb = a.dtype.kind, b.dtype.kind
         if ka == "f" and kb == "f":
+            if amp.promote_enabled():  # under autocast, compute in the wider float
+                return (a, b.astype(a.dtype)) if a.dtype.itemsize > b.dtype.itemsize \
+                    else (a.astype(b.dtype), b)
             raise TypeError(f"{op}: dtype mismatch {a.dtype} (shape {a.shape}) vs {b.dtype} "
                             f"(shape {b.shape}); cast one side with .to(dtype)")
         # bool meets float without a cast (NumPy keeps the float dtype); ints are cast,

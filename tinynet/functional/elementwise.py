@@ -19,6 +19,8 @@ from ._util import binary_arrays, broadcast_shapes, unbroadcast
 
 def _const(array):
     """A constant (no-grad) Tensor around an array, for masks and derivatives."""
+    if isinstance(array, np.generic):  # NumPy ufuncs turn 0-d results into scalars
+        array = np.asarray(array)
     return Tensor._make(array, False)
 
 
@@ -91,6 +93,8 @@ class PowScalar(Function):
         p = self.p
         if p == 2:
             return g * (x * 2.0)
+        if p == 1 or p == 0:  # not p·x^(p-1): 0·x^-1 would be NaN at x = 0
+            return g * float(p)
         return g * (pow_scalar(x, p - 1) * p)
 
 
@@ -246,7 +250,9 @@ def _erf(x):
     xp = backend.get_array_module(x)
     z = xp.abs(x)
     t = 1.0 / (1.0 + 0.5 * z)
-    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+    # constant term shifted by -3e-8 (the coefficients' sum) so that erfc(0) = 1 exactly:
+    # erf is then continuous at 0 and its finite differences match its derivative there
+    poly = -1.26551226 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
         -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
             -0.82215223 + t * 0.17087277))))))))
     erfc = t * xp.exp(-z * z + poly)
@@ -393,7 +399,11 @@ def _binary(cls, a, b):
         a = as_tensor_like(a, b, cls.__name__)
     elif not isinstance(b, Tensor):
         b = as_tensor_like(b, a, cls.__name__)
-    return cls.apply(a, b)
+    try:
+        return cls.apply(a, b)
+    except ValueError:  # name the op and shapes instead of NumPy's bare broadcast message
+        broadcast_shapes(cls.__name__.lower(), a.shape, b.shape)
+        raise
 
 
 def add(a, b):
@@ -530,7 +540,7 @@ def _compare(op):
         b = b.data if isinstance(b, Tensor) else as_tensor_like(b, ref).data
         if type(a) is not type(b):
             raise ValueError(f"{op}: tensors on different devices")
-        return Tensor._make(getattr(backend.get_array_module(a), op)(a, b), False)
+        return _const(getattr(backend.get_array_module(a), op)(a, b))
     compare.__name__ = op
     compare.__doc__ = f"Elementwise {op} (bool Tensor, not differentiable)."
     return compare
@@ -544,14 +554,14 @@ logical_and, logical_or = _compare("logical_and"), _compare("logical_or")
 
 def logical_not(x):
     """Elementwise not (bool Tensor)."""
-    return Tensor._make(backend.get_array_module(x.data).logical_not(x.data), False)
+    return _const(backend.get_array_module(x.data).logical_not(x.data))
 
 
 def isfinite(x):
     """Elementwise finiteness test (bool Tensor)."""
-    return Tensor._make(backend.get_array_module(x.data).isfinite(x.data), False)
+    return _const(backend.get_array_module(x.data).isfinite(x.data))
 
 
 def sign(x):
     """Elementwise sign (not differentiable: its derivative is 0 almost everywhere)."""
-    return Tensor._make(backend.get_array_module(x.data).sign(x.data), False)
+    return _const(backend.get_array_module(x.data).sign(x.data))

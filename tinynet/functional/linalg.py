@@ -6,7 +6,7 @@ operand is summed over the batch dims it was copied along.
 """
 from __future__ import annotations
 
-from .. import backend
+from .. import amp, backend
 from ..autograd import Function
 from ..tensor import Tensor
 from ._util import binary_arrays, unbroadcast
@@ -35,7 +35,11 @@ class MatMul(Function):
     def forward(self, a, b):
         a, b = binary_arrays(a, b, "matmul")
         _check_matmul(a, b, "matmul")
-        return _mm(a, b)
+        try:
+            return _mm(a, b)
+        except ValueError:
+            raise ValueError(f"matmul: batch dims of shapes {a.shape} and {b.shape} cannot be "
+                             "broadcast together") from None
 
     def backward(self, g):
         a, b = self.inputs
@@ -77,6 +81,7 @@ class Linear(Function):
             if b.shape != (w.shape[0],):
                 raise ValueError(f"linear: bias of shape {b.shape} does not match weight of "
                                  f"shape {w.shape} (expected ({w.shape[0]},))")
+            _, b = binary_arrays(y, b, "linear")  # bias dtype/device must match too
             y += b
         return y
 
@@ -97,11 +102,13 @@ def matmul(a, b):
         a = Tensor(a)
     if not isinstance(b, Tensor):
         b = Tensor(b)
+    a, b = amp.cast_inputs("matmul", a, b)
     return MatMul.apply(a, b)
 
 
 def linear(x, weight, bias=None):
     """x Wᵀ + b: x (..., in_features), weight (out_features, in_features), bias (out_features,)."""
+    x, weight, bias = amp.cast_inputs("linear", x, weight, bias)
     if bias is None:
         return Linear.apply(x, weight)
     return Linear.apply(x, weight, bias)

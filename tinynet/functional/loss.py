@@ -257,6 +257,8 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     (index targets) or by N·d1·... (probability targets), as PyTorch.
     Stable for logits of any magnitude (logsumexp form). The gradient of
     ``weight`` is not computed; probability targets do get a gradient.
+    ``ignore_index`` applies to index targets only (a non-negative one with
+    probability targets is an error, as in PyTorch).
     """
     op = "cross_entropy"
     _check_class_input(input, op)
@@ -275,6 +277,9 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
                             f"{input.dtype}")
         if target.device != input.device:
             raise ValueError(f"{op}: input on {input.device} but target on {target.device}")
+        if ignore_index >= 0:
+            raise ValueError(f"{op}: ignore_index={ignore_index} is not supported with "
+                             "probability (float) targets, as in PyTorch")
     else:
         _check_index_target(input, target, ignore_index, op)
     w = _weight_array(weight, input, op)

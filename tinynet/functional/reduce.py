@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from .. import backend
+from .. import amp, backend
 from ..autograd import Function
 from ..tensor import Tensor
 from ._util import normalize_dims
@@ -46,7 +46,8 @@ class Amax(Function):
         kept = _kept_shape(x.shape, self.dims)
         hit = x.data == self.output().data.reshape(kept)
         share = hit / hit.sum(axis=self.dims, keepdims=True)
-        return _expand_grad(g, x.shape, self.dims) * Tensor._make(share.astype(g.dtype), False)
+        share = backend.get_array_module(hit).asarray(share, dtype=g.dtype)  # 0-d: not a scalar
+        return _expand_grad(g, x.shape, self.dims) * Tensor._make(share, False)
 
 
 class LogSumExp(Function):
@@ -185,11 +186,13 @@ def logsumexp(x, dim=None, keepdim: bool = False):
 
 def softmax(x, dim: int = -1):
     """exp(x) / Σ exp(x) along ``dim`` (max-shifted, so it never overflows)."""
+    (x,) = amp.cast_inputs("softmax", x)
     return Softmax.apply(x, dim=normalize_dims(dim, x.ndim, "softmax")[0] if x.ndim else 0)
 
 
 def log_softmax(x, dim: int = -1):
     """x - logsumexp(x) along ``dim``."""
+    (x,) = amp.cast_inputs("log_softmax", x)
     return LogSoftmax.apply(x, dim=normalize_dims(dim, x.ndim, "log_softmax")[0] if x.ndim else 0)
 
 

@@ -158,7 +158,7 @@ class Module:
         params, buffers, modules = d.get("_parameters"), d.get("_buffers"), d.get("_modules")
         if isinstance(value, Parameter):
             self._check_init("parameters")
-            self._remove_name(name)
+            self._remove_name(name, "_parameters")
             params[name] = value
         elif params is not None and name in params:
             if value is not None:
@@ -167,7 +167,7 @@ class Module:
             params[name] = None
         elif isinstance(value, Module):
             self._check_init("child modules")
-            self._remove_name(name)
+            self._remove_name(name, "_modules")
             modules[name] = value
         elif modules is not None and name in modules:
             if value is not None:
@@ -182,11 +182,13 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _remove_name(self, name):
+    def _remove_name(self, name, keep=None):
+        """Forget ``name`` everywhere except in store ``keep`` (so re-assignment keeps order)."""
         d = self.__dict__
         d.pop(name, None)
         for key in ("_parameters", "_buffers", "_modules"):
-            d[key].pop(name, None)
+            if key != keep:
+                d[key].pop(name, None)
         d["_non_persistent_buffers"].discard(name)
 
     def __getattr__(self, name):
@@ -225,7 +227,7 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter('{name}'): expected nn.Parameter or None, "
                             f"got {type(param).__name__}")
-        self._remove_name(name)
+        self._remove_name(name, "_parameters")
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
@@ -238,7 +240,7 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer('{name}'): expected a Tensor or None, "
                             f"got {type(tensor).__name__}")
-        self._remove_name(name)
+        self._remove_name(name, "_buffers")
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent_buffers.add(name)
@@ -249,7 +251,7 @@ class Module:
         self._check_name(name, "module")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module('{name}'): {type(module).__name__} is not a Module")
-        self._remove_name(name)
+        self._remove_name(name, "_modules")
         self._modules[name] = module
 
     register_module = add_module

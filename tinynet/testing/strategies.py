@@ -39,8 +39,12 @@ def arrays(shape, dtype=np.float64, min_value: float = -3.0, max_value: float = 
     """
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
-        width = 32 if dtype == np.float32 else 64
-        elements = st.floats(min_value, max_value, allow_nan=False, allow_infinity=False,
+        width = dtype.itemsize * 8
+        # bounds rounded inward to the dtype (hypothesis rejects unrepresentable ones)
+        lo, hi = dtype.type(min_value), dtype.type(max_value)
+        lo = lo if lo >= min_value else np.nextafter(lo, dtype.type(np.inf))
+        hi = hi if hi <= max_value else np.nextafter(hi, dtype.type(-np.inf))
+        elements = st.floats(float(lo), float(hi), allow_nan=False, allow_infinity=False,
                              width=width)
         if exclude_near is not None:
             elements = elements.filter(lambda v: abs(v) >= exclude_near)

@@ -1,0 +1,221 @@
+"""ResNet-18 and small conv-net training steps, tinynet vs PyTorch CPU in the same run.
+
+    python benchmarks/bench_resnet.py                 # both models, CPU
+    python benchmarks/bench_resnet.py --profile       # + a cProfile of tinynet's ResNet step
+    python benchmarks/bench_resnet.py --device cuda   # tinynet on the GPU (torch on CPU)
+
+* ResNet-18 with the CIFAR stem, batch 16 of 3x32x32, cross-entropy, SGD momentum 0.9.
+* Small conv net, batch 32 of 3x32x32: conv3x3 3->32, conv3x3 32->64 stride 2,
+  conv3x3 64->128 stride 2 (ReLU after each, padding 1), global average pool,
+  linear 128->10.
+
+One step = zero_grad, forward, backward, optimizer step. tinynet and PyTorch
+steps alternate and the medians are compared. GFLOP/s counts the GEMM work of
+the step (forward, weight gradients, input gradients where needed) divided by
+the step time, next to NumPy's measured float32 GEMM rate on the same machine.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+
+import numpy as np
+
+import tinynet as tn
+import tinynet.nn as nn
+from _timing import gemm_gflops, interleaved, machine_line, try_torch
+from tinynet.functional.loss import cross_entropy
+from tinynet.functional.pooling import adaptive_avg_pool2d
+from tinynet.models.resnet import resnet18
+from tinynet.nn.conv import Conv2d
+from tinynet.optim import SGD
+
+# ---------------------------------------------------------------- models
+
+
+class SmallConvNet(nn.Module):
+    """conv3x3 3->32, 32->64 /2, 64->128 /2 (ReLU each), global average pool, linear 128->10."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = Conv2d(3, 32, 3, padding=1)
+        self.c2 = Conv2d(32, 64, 3, stride=2, padding=1)
+        self.c3 = Conv2d(64, 128, 3, stride=2, padding=1)
+        self.fc = nn.Linear(128, 10)
+
+    def forward(self, x):                                         # (N, 3, 32, 32)
+        x = self.c1(x).relu()                                     # (N, 32, 32, 32)
+        x = self.c2(x).relu()                                     # (N, 64, 16, 16)
+        x = self.c3(x).relu()                                     # (N, 128, 8, 8)
+        x = adaptive_avg_pool2d(x, 1).reshape(x.shape[0], -1)     # (N, 128)
+        return self.fc(x)                                         # (N, 10)
+
+
+def torch_resnet18(torch, num_classes=10):
+    """torchvision's ResNet-18 layout with the CIFAR stem, in plain torch (no torchvision)."""
+    tnn = torch.nn
+
+    class Block(tnn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = tnn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = tnn.BatchNorm2d(cout)
+            self.conv2 = tnn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = tnn.BatchNorm2d(cout)
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = tnn.Sequential(tnn.Conv2d(cin, cout, 1, stride, bias=False),
+                                                 tnn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            out = torch.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            return torch.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+    class Net(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = tnn.Conv2d(3, 64, 3, 1, 1, bias=False)
+            self.bn1 = tnn.BatchNorm2d(64)
+            chans, cin, layers = [64, 128, 256, 512], 64, []
+            for i, c in enumerate(chans):
+                layers.append(tnn.Sequential(Block(cin, c, 1 if i == 0 else 2), Block(c, c, 1)))
+                cin = c
+            self.layer1, self.layer2, self.layer3, self.layer4 = layers
+            self.fc = tnn.Linear(512, num_classes)
+
+        def forward(self, x):
+            x = torch.relu(self.bn1(self.conv1(x)))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(x.mean((2, 3)))
+
+    return Net()
+
+
+def torch_small(torch):
+    tnn = torch.nn
+    return tnn.Sequential(tnn.Conv2d(3, 32, 3, padding=1), tnn.ReLU(),
+                          tnn.Conv2d(32, 64, 3, stride=2, padding=1), tnn.ReLU(),
+                          tnn.Conv2d(64, 128, 3, stride=2, padding=1), tnn.ReLU(),
+                          tnn.AdaptiveAvgPool2d(1), tnn.Flatten(), tnn.Linear(128, 10))
+
+
+# ---------------------------------------------------------------- steps
+
+
+def tinynet_step(model, batch, device):
+    model.to(device)
+    opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rng = np.random.default_rng(0)
+    x = tn.tensor(rng.standard_normal((batch, 3, 32, 32), dtype=np.float32), device=device)
+    y = tn.tensor(rng.integers(0, 10, batch), device=device)
+    sync = (lambda: None)
+    if device != "cpu":
+        xp = tn.backend.xp_for(device)
+        sync = xp.cuda.Device().synchronize
+
+    def step():
+        opt.zero_grad()
+        loss = cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        sync()
+        return loss
+    return step
+
+
+def torch_step(torch, model, batch):
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.standard_normal((batch, 3, 32, 32), dtype=np.float32))
+    y = torch.tensor(rng.integers(0, 10, batch))
+
+    def step():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def step_gflop(model, batch):
+    """GEMM FLOPs of one training step: per conv/linear forward, weight grad, input grad."""
+    shapes = []
+
+    def hook(mod, args, out):
+        shapes.append((mod, args[0].shape, out.shape))
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (Conv2d, nn.Linear))]
+    with tn.no_grad():
+        model(tn.zeros(batch, 3, 32, 32))
+    for h in handles:
+        h.remove()
+    total = 0.0
+    for i, (mod, xs, ys) in enumerate(shapes):
+        if isinstance(mod, Conv2d):
+            kh, kw = mod.kernel_size
+            macs = np.prod(ys) * (xs[1] // mod.groups) * kh * kw
+        else:
+            macs = np.prod(ys) * xs[-1]
+        passes = 2 if i == 0 else 3   # the first layer needs no input gradient
+        total += 2 * macs * passes
+    return total / 1e9
+
+
+def profile(step, n=3, top=18):
+    """cProfile of ``n`` steps, sorted by own time."""
+    pr = cProfile.Profile()
+    pr.enable()
+    for _ in range(n):
+        step()
+    pr.disable()
+    s = io.StringIO()
+    pstats.Stats(pr, stream=s).sort_stats("tottime").print_stats(top)
+    return s.getvalue()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeat", type=int, default=7, help="alternating timed turns per model")
+    ap.add_argument("--only", choices=["resnet18", "small"], default=None)
+    ap.add_argument("--profile", action="store_true", help="print a cProfile of the ResNet step")
+    args = ap.parse_args()
+    torch = try_torch()
+    print(machine_line())
+    gemm = gemm_gflops()
+    print(f"NumPy float32 GEMM (1024^3): {gemm:.0f} GFLOP/s")
+    if torch is not None:
+        a = torch.randn(1024, 1024)
+        b = torch.randn(1024, 1024)
+        tt = interleaved({"t": lambda: a @ b}, repeat=10)["t"]
+        print(f"PyTorch float32 GEMM (1024^3): {2 * 1024 ** 3 / tt / 1e9:.0f} GFLOP/s, "
+              f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    cases = [("resnet18", 16), ("small", 32)]
+    for name, batch in cases:
+        if args.only and name != args.only:
+            continue
+        tn.manual_seed(0)
+        model = resnet18(num_classes=10, cifar_stem=True) if name == "resnet18" else SmallConvNet()
+        gflop = step_gflop(model, batch)
+        fns = {"tinynet": tinynet_step(model, batch, args.device)}
+        if torch is not None:
+            torch.manual_seed(0)
+            tm = torch_resnet18(torch) if name == "resnet18" else torch_small(torch)
+            fns["torch"] = torch_step(torch, tm, batch)
+        times = interleaved(fns, repeat=args.repeat, warmup=2)
+        line = (f"{name:9s} batch {batch}: {gflop:.1f} GFLOP/step | tinynet ({args.device}) "
+                f"{times['tinynet'] * 1e3:7.1f} ms = {gflop / times['tinynet']:5.1f} GFLOP/s")
+        if "torch" in times:
+            line += (f" | torch {times['torch'] * 1e3:7.1f} ms = {gflop / times['torch']:5.1f} "
+                     f"GFLOP/s | ratio tinynet/torch {times['tinynet'] / times['torch']:.2f}")
+        print(line, flush=True)
+        if args.profile and name == "resnet18":
+            print(profile(fns["tinynet"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""F.scaled_dot_product_attention: forward vs NumPy, gradcheck under hypothesis, vs PyTorch."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import tinynet as tn
+from tinynet.functional.attention import (attention_with_weights, causal_mask,
+                                          scaled_dot_product_attention as sdpa)
+from tinynet.gradcheck import gradcheck
+from tinynet.testing import strategies as tst
+
+MASKS = ["none", "bool", "float", "causal"]
+
+
+def ref_attention(q, k, v, kind="none", mask=None, scale=None):
+    """softmax(scale q kᵀ + mask) v in float64, rows with no allowed key -> 0."""
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    s = scale * q @ np.swapaxes(k, -1, -2)
+    tq, tk = s.shape[-2:]
+    if kind == "causal":
+        mask, kind = np.tril(np.ones((tq, tk), bool)), "bool"
+    if kind == "bool":
+        s = np.where(mask, s, -np.inf)
+    elif kind == "float":
+        s = s + mask
+    m = s.max(-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    e = np.exp(s - m)
+    tot = e.sum(-1, keepdims=True)
+    p = e / np.where(tot == 0, 1, tot)
+    return p @ v, p
+
+
+@st.composite
+def attention_case(draw, kinds=MASKS):
+    batch = draw(st.sampled_from([(), (1,), (2,), (2, 3), (1, 2)]))
+    tq, tk = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    e, ev = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    q = draw(tst.arrays(batch + (tq, e), min_value=-2, max_value=2))
+    k = draw(tst.arrays(batch + (tk, e), min_value=-2, max_value=2))
+    v = draw(tst.arrays(batch + (tk, ev), min_value=-2, max_value=2))
+    kind = draw(st.sampled_from(kinds))
+    mshape = draw(st.sampled_from([(tq, tk), (1, tk), (tq, 1)] +
+                                  ([batch[-1:] + (tq, tk)] if batch else [])))
+    mask = None
+    if kind == "bool":
+        mask = draw(tst.arrays(mshape, bool))
+    elif kind == "float":
+        mask = draw(tst.arrays(mshape, min_value=-3, max_value=3))
+    scale = draw(st.sampled_from([None, 0.5]))
+    return q, k, v, kind, mask, scale
+
+
+def _call(q, k, v, kind, mask, scale, fn=sdpa, **kw):
+    m = tn.tensor(mask) if isinstance(mask, np.ndarray) else mask
+    return fn(q, k, v, attn_mask=m if kind in ("bool", "float") else None,
+              is_causal=kind == "causal", scale=scale, **kw)
+
+
+@given(attention_case())
+def test_forward_matches_numpy(case):
+    q, k, v, kind, mask, scale = case
+    out = _call(tn.tensor(q), tn.tensor(k), tn.tensor(v), kind, mask, scale)
+    ref, _ = ref_attention(q, k, v, kind, mask, scale)
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(out.numpy(), ref, atol=1e-10)
+
+
+@given(attention_case())
+def test_gradcheck(case):
+    q, k, v, kind, mask, scale = case
+    ts = [tn.tensor(a, requires_grad=True) for a in (q, k, v)]
+    if kind == "float":  # an additive float mask gets a gradient too
+        ts.append(tn.tensor(mask, requires_grad=True))
+        gradcheck(lambda a, b, c, m: _call(a, b, c, kind, m, scale), ts)
+    else:
+        gradcheck(lambda a, b, c: _call(a, b, c, kind, mask, scale), ts)
+
+
+@given(attention_case(kinds=["none", "bool", "causal"]))
+def test_weights_output_and_its_gradient(case):
+    q, k, v, kind, mask, scale = case
+    ts = [tn.tensor(a, requires_grad=True) for a in (q, k, v)]
+    out, w = _call(*ts, kind, mask, scale, fn=attention_with_weights)
+    ref_o, ref_p = ref_attention(q, k, v, kind, mask, scale)
+    np.testing.assert_allclose(w.numpy(), ref_p, atol=1e-10)
+    np.testing.assert_allclose(out.numpy(), ref_o, atol=1e-10)
+    gradcheck(lambda a, b, c: _call(a, b, c, kind, mask, scale, fn=attention_with_weights), ts)
+
+
+def test_dropout_gradcheck_and_semantics():
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((2, 3, 5, 4)) for _ in range(3))
+    ts = [tn.tensor(a, requires_grad=True) for a in (q, k, v)]
+
+    def fn(a, b, c):
+        tn.manual_seed(7)  # the same dropout mask on every evaluation
+        return attention_with_weights(a, b, c, dropout_p=0.4, is_causal=True)
+    gradcheck(fn, ts)
+    out, w = fn(*ts)
+    _, p = ref_attention(q, k, v, "causal")
+    wn = w.numpy()
+    dropped = wn == 0
+    assert dropped[np.tril(np.ones((5, 5), bool)) & np.ones_like(dropped)].any()
+    np.testing.assert_allclose(wn[~dropped], (p / 0.6)[~dropped], rtol=1e-12)
+    np.testing.assert_allclose(out.numpy(), wn @ v, atol=1e-12)
+    tn.manual_seed(7)
+    again = sdpa(*ts, dropout_p=0.4, is_causal=True)
+    np.testing.assert_array_equal(again.numpy(), out.numpy())  # reproducible after manual_seed
+
+
+def test_fully_masked_rows_give_zeros_and_zero_grads():
+    q = tn.randn(1, 3, 4, dtype=tn.float64, requires_grad=True)
+    k = tn.randn(1, 5, 4, dtype=tn.float64, requires_grad=True)
+    v = tn.randn(1, 5, 2, dtype=tn.float64, requires_grad=True)
+    mask = np.ones((3, 5), bool)
+    mask[1] = False
+    out = sdpa(q, k, v, attn_mask=tn.tensor(mask))
+    assert np.all(out.numpy()[0, 1] == 0) and np.isfinite(out.numpy()).all()
+    out.sum().backward()
+    assert np.all(q.grad.numpy()[0, 1] == 0) and np.isfinite(k.grad.numpy()).all()
+
+
+def test_causal_mask_is_bottom_right_for_kv_cache():
+    """The last Tq queries with causal_mask(Tq, Tk) equal rows of full causal attention."""
+    rng = np.random.default_rng(3)
+    q, k, v = (tn.tensor(rng.standard_normal((2, 7, 4))) for _ in range(3))
+    full = sdpa(q, k, v, is_causal=True).numpy()
+    for tq in (1, 3, 7):
+        part = sdpa(q[:, 7 - tq:], k, v, attn_mask=causal_mask(tq, 7)).numpy()
+        np.testing.assert_allclose(part, full[:, 7 - tq:], atol=1e-12)
+    assert causal_mask(2, 4).numpy().tolist() == [[True, True, True, False], [True] * 4]
+    np.testing.assert_array_equal(causal_mask(4, 4).numpy(), np.tril(np.ones((4, 4), bool)))
+
+
+def test_float32_in_float32_out():
+    q = tn.randn(2, 2, 8, 4)
+    out = sdpa(q, q, q, is_causal=True)
+    assert out.dtype == np.float32
+
+
+def test_errors():
+    q = tn.randn(2, 3, 4)
+    with pytest.raises(ValueError, match="last"):
+        sdpa(q, tn.randn(2, 3, 5), tn.randn(2, 3, 4))
+    with pytest.raises(ValueError, match="sequence"):
+        sdpa(q, q, tn.randn(2, 2, 4))
+    with pytest.raises(TypeError, match="dtype"):
+        sdpa(q, q, tn.randn(2, 3, 4, dtype=tn.float64))
+    with pytest.raises(ValueError, match="not both"):
+        sdpa(q, q, q, attn_mask=tn.ones(3, 3, dtype=tn.bool_), is_causal=True)
+    with pytest.raises(ValueError, match="broadcast"):
+        sdpa(q, q, q, attn_mask=tn.ones(2, 2, dtype=tn.bool_))
+    with pytest.raises(ValueError, match="dropout_p"):
+        sdpa(q, q, q, dropout_p=1.0)
+
+
+@pytest.mark.parametrize("kind", MASKS)
+@pytest.mark.parametrize("tq,tk", [(6, 6), (3, 7), (7, 3), (1, 5)])
+def test_against_torch(kind, tq, tk):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(tq * 10 + tk)
+    q = rng.standard_normal((2, 3, tq, 8)).astype(np.float32)
+    k = rng.standard_normal((2, 3, tk, 8)).astype(np.float32)
+    v = rng.standard_normal((2, 3, tk, 5)).astype(np.float32)
+    g = rng.standard_normal((2, 3, tq, 5)).astype(np.float32)
+    mask = None
+    if kind == "bool":
+        mask = rng.random((tq, tk)) > 0.3
+    elif kind == "float":
+        mask = rng.standard_normal((3, tq, tk)).astype(np.float32)
+    tq_, tk_, tv_ = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
+    ref = torch.nn.functional.scaled_dot_product_attention(
+        tq_, tk_, tv_, attn_mask=None if mask is None else torch.tensor(mask),
+        is_causal=kind == "causal")
+    ref.backward(torch.tensor(g))
+    ts = [tn.tensor(a, requires_grad=True) for a in (q, k, v)]
+    out = _call(*ts, kind, mask, None)
+    out.backward(tn.tensor(g))
+    # torch's fully masked rows may be NaN on some paths; tinynet gives 0 there
+    r = np.nan_to_num(ref.detach().numpy())
+    np.testing.assert_allclose(out.numpy(), r, atol=2e-5)
+    for t, tt in zip(ts, (tq_, tk_, tv_)):
+        np.testing.assert_allclose(t.grad.numpy(), np.nan_to_num(tt.grad.numpy()), atol=1e-4)

@@ -1,0 +1,217 @@
+"""GPT: architecture, training, KV-cache generation, and Hugging Face GPT-2 weights both ways."""
+import json
+
+import numpy as np
+import pytest
+
+import tinynet as tn
+from tinynet.io import load, save
+from tinynet.models.gpt import GPT, GPTConfig, sample_next
+
+CFG = GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=16)
+
+
+def tiny(seed=0, **kw):
+    tn.manual_seed(seed)
+    return GPT(GPTConfig(**{**CFG.__dict__, **kw}))
+
+
+def expected_params(c: GPTConfig):
+    C, V = c.n_embd, c.vocab_size
+    block = 2 * 2 * C + (3 * C * C + 3 * C) + (C * C + C) + (4 * C * C + 4 * C) + (4 * C * C + C)
+    return V * C + c.block_size * C + c.n_layer * block + 2 * C
+
+
+def test_parameter_names_counts_and_tying():
+    m = tiny()
+    names = [n for n, _ in m.named_parameters()]
+    assert names[:8] == ["transformer.wte.weight", "transformer.wpe.weight",
+                         "transformer.h.0.ln_1.weight", "transformer.h.0.ln_1.bias",
+                         "transformer.h.0.attn.c_attn.weight", "transformer.h.0.attn.c_attn.bias",
+                         "transformer.h.0.attn.c_proj.weight", "transformer.h.0.attn.c_proj.bias"]
+    assert "transformer.h.1.mlp.c_fc.weight" in names and names[-2:] == [
+        "transformer.ln_f.weight", "transformer.ln_f.bias"]
+    assert "lm_head.weight" not in names and "lm_head.weight" in m.state_dict()
+    assert m.lm_head.weight is m.transformer.wte.weight
+    assert sum(p.numel() for p in m.parameters()) == expected_params(CFG)
+    assert m.num_parameters() == expected_params(CFG) - 16 * 16
+    nb = tiny(bias=False)
+    assert not any(n.endswith("bias") for n in nb.state_dict())
+
+
+def test_gpt2_init_statistics():
+    m = tiny(n_layer=4, n_embd=64, vocab_size=300)
+    w = m.transformer.h[0].mlp.c_fc.weight.numpy()
+    assert abs(w.std() - 0.02) < 0.002
+    p = np.concatenate([m.transformer.h[i].attn.c_proj.weight.numpy().ravel() for i in range(4)])
+    assert abs(p.std() - 0.02 / np.sqrt(8)) < 0.001
+    assert np.all(m.transformer.h[0].attn.c_attn.bias.numpy() == 0)
+
+
+def test_forward_shapes_loss_and_errors():
+    m = tiny()
+    idx = tn.randint(0, 50, (3, 11))
+    logits, loss = m(idx)
+    assert logits.shape == (3, 11, 50) and loss is None and logits.dtype == np.float32
+    _, loss = m(idx, tn.randint(0, 50, (3, 11)))
+    assert abs(loss.item() - np.log(50)) < 0.1          # near uniform at init
+    t = idx.numpy().copy()
+    t[:, :5] = -1                                        # ignored positions
+    _, l2 = m(idx, tn.tensor(t))
+    ref = -np.log(np.take_along_axis(
+        np.exp(logits.numpy()) / np.exp(logits.numpy()).sum(-1, keepdims=True),
+        idx.numpy()[..., None], -1))[:, 5:].mean()
+    assert l2.item() == pytest.approx(ref, rel=1e-4)
+    with pytest.raises(ValueError, match="block_size"):
+        m(tn.randint(0, 50, (1, 17)))
+    with pytest.raises(TypeError, match="integers"):
+        m(tn.randn(1, 4))
+
+
+def test_causality():
+    m = tiny().eval()
+    idx = tn.randint(0, 50, (1, 12))
+    a = m(idx)[0].numpy()
+    changed = idx.numpy().copy()
+    changed[0, 8] = (changed[0, 8] + 1) % 50
+    b = m(tn.tensor(changed))[0].numpy()
+    np.testing.assert_array_equal(a[0, :8], b[0, :8])   # the past never sees the future
+    assert not np.allclose(a[0, 8:], b[0, 8:])
+
+
+def test_training_lowers_loss_and_optimizer_groups():
+    m = tiny(dropout=0.1)
+    opt = m.configure_optimizers(weight_decay=0.1, learning_rate=1e-2, betas=(0.9, 0.95))
+    g_decay, g_plain = opt.param_groups
+    assert g_decay["weight_decay"] == 0.1 and g_plain["weight_decay"] == 0.0
+    assert all(p.ndim == 2 for p in g_decay["params"]) and all(p.ndim == 1 for p in g_plain["params"])
+    assert len(g_decay["params"]) + len(g_plain["params"]) == len(list(m.parameters()))
+    data = np.tile(np.arange(10), 20)                    # a deterministic sequence
+    x = tn.tensor(np.stack([data[i:i + 16] for i in range(8)]))
+    y = tn.tensor(np.stack([data[i + 1:i + 17] for i in range(8)]))
+    losses = []
+    for _ in range(40):
+        opt.zero_grad()
+        _, loss = m(x, y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.2 * losses[0]
+
+
+@pytest.mark.parametrize("prompt_len,new", [(1, 10), (5, 25), (16, 4)])
+def test_kv_cache_generation_equals_uncached(prompt_len, new):
+    """Greedy decoding with and without the cache: same tokens, same logits (also past block_size)."""
+    m = tiny(seed=2).double()
+    prompt = tn.randint(0, 50, (2, prompt_len))
+    a, la = m.generate(prompt, new, temperature=0, return_logits=True)
+    b, lb = m.generate(prompt, new, temperature=0, use_cache=False, return_logits=True)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_allclose(la.numpy(), lb.numpy(), atol=1e-10)
+    assert a.shape == (2, prompt_len + new)
+    np.testing.assert_array_equal(a.numpy()[:, :prompt_len], prompt.numpy())
+    # the cached logits equal a full forward on the same tokens
+    full = m(a[:, :min(a.shape[1] - 1, 16)])[0].numpy()
+    n = min(new, 16 - prompt_len + 1) if prompt_len <= 16 else 0
+    np.testing.assert_allclose(la.numpy()[:, :n], full[:, prompt_len - 1:prompt_len - 1 + n],
+                               atol=1e-10)
+
+
+def test_generate_keeps_mode_and_float32_cache_close():
+    m = tiny(seed=5)
+    assert m.training
+    prompt = tn.randint(0, 50, (1, 3))
+    a, la = m.generate(prompt, 12, temperature=0, return_logits=True)
+    b, lb = m.generate(prompt, 12, temperature=0, use_cache=False, return_logits=True)
+    assert m.training
+    np.testing.assert_allclose(la.numpy(), lb.numpy(), atol=1e-4)
+
+
+def test_sampling_top_k_top_p_and_seed():
+    logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05]] * 2000))
+    tn.manual_seed(0)
+    s = sample_next(logits, top_k=2)
+    assert set(np.unique(s)) == {0, 1} and abs((s == 0).mean() - 0.5 / 0.8) < 0.05
+    s = sample_next(logits, top_p=0.7)                   # 0.5 + 0.3 reaches 0.7
+    assert set(np.unique(s)) == {0, 1}
+    s = sample_next(logits, top_p=0.0)                   # always keeps the top token
+    assert np.all(s == 0)
+    assert np.all(sample_next(logits, temperature=0) == 0)
+    s = sample_next(logits)
+    assert abs((s == 3).mean() - 0.05) < 0.02
+    m = tiny()
+    p = tn.randint(0, 50, (2, 3))
+    tn.manual_seed(9)
+    a = m.generate(p, 6, top_k=10, top_p=0.9).numpy()
+    tn.manual_seed(9)
+    b = m.generate(p, 6, top_k=10, top_p=0.9).numpy()
+    np.testing.assert_array_equal(a, b)
+
+
+def test_state_dict_round_trip(tmp_path):
+    m = tiny(seed=1)
+    save(m.state_dict(), tmp_path / "gpt.safetensors")
+    m2 = tiny(seed=2)
+    m2.load_state_dict(load(tmp_path / "gpt.safetensors"))
+    idx = tn.randint(0, 50, (2, 9))
+    np.testing.assert_array_equal(m(idx)[0].numpy(), m2(idx)[0].numpy())
+
+
+def test_save_pretrained_layout_and_reload(tmp_path):
+    m = tiny(seed=1)
+    m.save_pretrained(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert (cfg["n_positions"], cfg["n_embd"], cfg["n_layer"], cfg["n_head"],
+            cfg["vocab_size"]) == (16, 16, 2, 2, 50)
+    sd = load(tmp_path / "model.safetensors")
+    assert "lm_head.weight" not in sd
+    assert sd["transformer.h.0.attn.c_attn.weight"].shape == (16, 48)   # Conv1D (in, out)
+    # keys without the 'transformer.' prefix (the original GPT-2 files) load too
+    save({k[len("transformer."):]: v for k, v in sd.items()}, tmp_path / "model.safetensors")
+    m2 = GPT.from_pretrained(tmp_path)
+    idx = tn.randint(0, 50, (1, 9))
+    np.testing.assert_array_equal(m(idx)[0].numpy(), m2(idx)[0].numpy())
+    with pytest.raises(ValueError, match="bias"):
+        tiny(bias=False).save_pretrained(tmp_path / "nb")
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        GPT.from_pretrained(tmp_path / "missing")
+
+
+@pytest.fixture(scope="module")
+def hf_model():
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    transformers.logging.set_verbosity_error()
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=100,
+                                  n_positions=64, bos_token_id=99, eos_token_id=99)
+    return transformers.GPT2LMHeadModel(cfg).eval()
+
+
+def test_from_pretrained_matches_transformers(hf_model, tmp_path):
+    import torch
+    hf_model.save_pretrained(tmp_path, safe_serialization=True)
+    m = GPT.from_pretrained(tmp_path)
+    assert m.config.block_size == 64 and m.config.vocab_size == 100
+    ids = np.random.default_rng(0).integers(0, 100, (2, 40))
+    with torch.no_grad():
+        ref = hf_model(torch.tensor(ids)).logits.numpy()
+    np.testing.assert_allclose(m(tn.tensor(ids))[0].numpy(), ref, atol=1e-4)
+    # greedy generation agrees with transformers' own (cached) generate
+    with torch.no_grad():
+        ref_gen = hf_model.generate(torch.tensor(ids[:1, :5]), max_new_tokens=10,
+                                    do_sample=False, pad_token_id=99).numpy()
+    np.testing.assert_array_equal(m.generate(tn.tensor(ids[:1, :5]), 10, temperature=0).numpy(),
+                                  ref_gen)
+
+
+def test_save_pretrained_loads_in_transformers(hf_model, tmp_path):
+    import torch
+    import transformers
+    m = tiny(seed=4, vocab_size=100, block_size=64, n_embd=32)
+    m.save_pretrained(tmp_path)
+    hf = transformers.GPT2LMHeadModel.from_pretrained(tmp_path).eval()
+    ids = np.random.default_rng(1).integers(0, 100, (2, 30))
+    with torch.no_grad():
+        ref = hf(torch.tensor(ids)).logits.numpy()
+    np.testing.assert_allclose(m(tn.tensor(ids))[0].numpy(), ref, atol=1e-4)

@@ -1,0 +1,113 @@
+"""LoRA adapters: exact start, merge equivalence, frozen base, adapter-only save/load."""
+import numpy as np
+import pytest
+
+import tinynet as tn
+from tinynet.io import load, save
+from tinynet.models.gpt import GPT, GPTConfig
+from tinynet.nn.linear import Linear
+from tinynet.nn.lora import (LoRALinear, apply_lora, load_lora_state_dict, lora_layers,
+                             lora_state_dict, merge_lora)
+from tinynet.nn.module import StateDictError
+
+
+def tiny_gpt(seed=0):
+    tn.manual_seed(seed)
+    return GPT(GPTConfig(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=16))
+
+
+def randomize_adapters(model, seed=1):
+    rng = np.random.default_rng(seed)
+    for _, layer in lora_layers(model):
+        layer.lora_B.data[...] = rng.standard_normal(layer.lora_B.shape).astype(np.float32)
+
+
+def test_lora_linear_math():
+    tn.manual_seed(0)
+    base = Linear(6, 5)
+    lora = LoRALinear.from_linear(base, rank=2, alpha=4)
+    assert lora.weight is base.weight and lora.bias is base.bias
+    assert lora.lora_A.shape == (2, 6) and lora.lora_B.shape == (5, 2) and lora.scaling == 2.0
+    x = tn.randn(3, 6)
+    np.testing.assert_array_equal(lora(x).numpy(), base(x).numpy())   # B = 0 at start
+    lora.lora_B.data[...] = np.random.default_rng(0).standard_normal((5, 2))
+    W = base.weight.numpy() + 2.0 * lora.lora_B.numpy() @ lora.lora_A.numpy()
+    np.testing.assert_allclose(lora(x).numpy(), x.numpy() @ W.T + base.bias.numpy(), atol=1e-5)
+    before = lora(x).numpy()
+    lora.merge()
+    np.testing.assert_allclose(lora(x).numpy(), before, atol=1e-5)
+    lora.merge()  # idempotent
+    np.testing.assert_allclose(lora(x).numpy(), before, atol=1e-5)
+    lora.unmerge()
+    np.testing.assert_allclose(lora(x).numpy(), before, atol=1e-5)
+    with pytest.raises(ValueError, match="rank"):
+        LoRALinear.from_linear(base, rank=0)
+
+
+def test_apply_lora_freezes_base_and_only_adapters_get_grads():
+    model = tiny_gpt()
+    n_before = sum(p.numel() for p in model.parameters())
+    apply_lora(model, target_modules=("c_attn", "mlp.c_proj"), rank=4, alpha=8)
+    names = [n for n, _ in lora_layers(model)]
+    assert names == ["transformer.h.0.attn.c_attn", "transformer.h.0.mlp.c_proj",
+                     "transformer.h.1.attn.c_attn", "transformer.h.1.mlp.c_proj"]
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {f"{m}.lora_{x}" for m in names for x in "AB"}
+    assert sum(p.numel() for p in model.parameters()) == n_before + 2 * (4 * 16 + 48 * 4) + \
+        2 * (4 * 64 + 16 * 4)
+    idx = tn.randint(0, 40, (2, 8))
+    _, loss = model(idx, idx)
+    loss.backward()
+    for n, p in model.named_parameters():
+        assert (p.grad is not None) == (n in trainable), n
+    # a step of training changes only the adapters
+    frozen = {n: p.numpy().copy() for n, p in model.named_parameters() if not p.requires_grad}
+    opt = model.configure_optimizers(0.0, 1e-2)
+    opt.step()
+    for n, p in model.named_parameters():
+        if n in frozen:
+            np.testing.assert_array_equal(p.numpy(), frozen[n])
+    with pytest.raises(ValueError, match="no Linear"):
+        apply_lora(tiny_gpt(), target_modules=("nope",))
+
+
+def test_merged_and_unmerged_outputs_agree():
+    model = apply_lora(tiny_gpt(), target_modules=("c_attn", "c_fc"), rank=3)
+    randomize_adapters(model)
+    model.eval()
+    idx = tn.randint(0, 40, (2, 10))
+    before = model(idx)[0].numpy()
+    merge_lora(model)
+    assert not list(lora_layers(model))
+    assert all(type(m) is Linear for n, m in model.named_modules() if n.endswith("c_attn"))
+    np.testing.assert_allclose(model(idx)[0].numpy(), before, atol=1e-5)
+    # the merged model has the base model's state-dict names only
+    assert set(model.state_dict()) == set(tiny_gpt().state_dict())
+
+
+def test_base_checkpoint_loads_into_adapted_model():
+    base = tiny_gpt(seed=3)
+    model = apply_lora(tiny_gpt(seed=4), rank=2)
+    model.load_state_dict(base.state_dict())   # lora_A / lora_B are optional keys
+    idx = tn.randint(0, 40, (1, 6))
+    np.testing.assert_allclose(model(idx)[0].numpy(), base(idx)[0].numpy(), atol=1e-6)
+
+
+def test_adapter_save_load_round_trip(tmp_path):
+    model = apply_lora(tiny_gpt(), target_modules=("c_attn",), rank=2)
+    randomize_adapters(model)
+    sd = lora_state_dict(model)
+    assert sorted(sd) == [f"transformer.h.{i}.attn.c_attn.lora_{x}" for i in range(2)
+                          for x in "AB"]
+    save(sd, tmp_path / "adapter.safetensors")
+    other = apply_lora(tiny_gpt(), target_modules=("c_attn",), rank=2)
+    idx = tn.randint(0, 40, (2, 7))
+    assert not np.allclose(other(idx)[0].numpy(), model(idx)[0].numpy())
+    load_lora_state_dict(other, load(tmp_path / "adapter.safetensors"))
+    np.testing.assert_array_equal(other(idx)[0].numpy(), model(idx)[0].numpy())
+    with pytest.raises(StateDictError, match="missing"):
+        load_lora_state_dict(other, {k: v for k, v in sd.items() if "h.0" in k})
+    with pytest.raises(StateDictError, match="shape"):
+        bad = dict(sd)
+        bad["transformer.h.0.attn.c_attn.lora_A"] = tn.zeros(3, 16)
+        load_lora_state_dict(other, bad)

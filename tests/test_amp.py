@@ -1,0 +1,100 @@
+"""Mixed precision: autocast casting rules, master-weight gradients, GradScaler.
+
+On a GPU (``--backend=cupy``) autocast runs on CUDA; on the CPU the same logic
+runs with ``device_type="cpu"`` (float16 on NumPy: correct, just slow).
+"""
+import numpy as np
+import pytest
+
+import tinynet as tn
+import tinynet.functional as F
+
+
+@pytest.fixture
+def device_type(device):
+    return device.split(":")[0]
+
+
+class _FakeOptimizer:
+    def __init__(self, params):
+        self.param_groups = [{"params": list(params)}]
+        self.steps = 0
+
+    def step(self):
+        self.steps += 1
+
+
+def test_autocast_casts_gemm_ops_down_and_softmax_up(device_type):
+    w = tn.randn(8, 4, requires_grad=True)
+    x = tn.randn(5, 4)
+    with tn.amp.autocast(device_type):
+        h = F.linear(x, w)
+        assert h.dtype == tn.float16
+        assert tn.matmul(x, w.T).dtype == tn.float16
+        assert F.log_softmax(h, 1).dtype == tn.float32
+        assert (h + tn.ones(5, 8)).dtype == tn.float32  # mixed floats promote under autocast
+    assert F.linear(x, w).dtype == tn.float32           # and nothing changes outside it
+
+
+def test_autocast_gradients_reach_float32_master_weights(device_type):
+    tn.manual_seed(0)
+    w = tn.randn(8, 4, requires_grad=True)
+    b = tn.zeros(8, requires_grad=True)
+    x, y = tn.randn(16, 4), tn.randint(0, 8, (16,))
+    with tn.amp.autocast(device_type):
+        loss = F.log_softmax(F.linear(x, w, b), 1)[tn.arange(16), y].mean()
+    loss.backward()
+    assert w.grad.dtype == tn.float32 and b.grad.dtype == tn.float32
+    g16 = w.grad.numpy().copy()
+    w.grad = b.grad = None
+    F.log_softmax(F.linear(x, w, b), 1)[tn.arange(16), y].mean().backward()
+    np.testing.assert_allclose(g16, w.grad.numpy(), rtol=2e-2, atol=2e-3)  # float16 precision
+
+
+def test_autocast_cuda_without_gpu_is_a_clear_error():
+    if tn.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="CuPy|GPU"):
+        with tn.amp.autocast("cuda"):
+            pass
+
+
+def test_grad_scaler_unscales_and_steps():
+    w = tn.randn(3, requires_grad=True)
+    opt = _FakeOptimizer([w])
+    scaler = tn.amp.GradScaler(init_scale=256.0, growth_interval=2)
+    scaler.scale((w * 2.0).sum()).backward()
+    np.testing.assert_allclose(w.grad.numpy(), 512.0)
+    scaler.step(opt)
+    np.testing.assert_allclose(w.grad.numpy(), 2.0)   # unscaled before the step
+    assert opt.steps == 1
+    scaler.update()
+    assert scaler.get_scale() == 256.0
+    w.grad = None
+    scaler.scale((w * 2.0).sum()).backward()
+    scaler.step(opt)
+    scaler.update()
+    assert scaler.get_scale() == 512.0                 # grown after growth_interval clean steps
+
+
+def test_grad_scaler_skips_overflowed_step_and_backs_off():
+    w = tn.randn(3, requires_grad=True)
+    opt = _FakeOptimizer([w])
+    scaler = tn.amp.GradScaler(init_scale=1024.0)
+    scaler.scale((w * 2.0).sum()).backward()
+    w.grad.data[1] = np.inf
+    assert scaler.step(opt) is None
+    assert opt.steps == 0
+    scaler.update()
+    assert scaler.get_scale() == 512.0
+    with pytest.raises(RuntimeError, match="already"):
+        scaler.unscale_(opt)
+        scaler.unscale_(opt)
+
+
+def test_grad_scaler_state_dict_round_trip():
+    a = tn.amp.GradScaler(init_scale=8.0, growth_interval=3)
+    a._growth_tracker = 2
+    b = tn.amp.GradScaler()
+    b.load_state_dict(a.state_dict())
+    assert b.get_scale() == 8.0 and b._growth_tracker == 2 and b.growth_interval == 3

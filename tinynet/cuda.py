@@ -1,0 +1,11 @@
+"""``tn.cuda``: GPU queries and memory statistics (PyTorch-shaped).
+
+Every call goes through :mod:`tinynet.backend`, the only module that touches
+CuPy. Without CuPy or a GPU, the memory functions raise one clear RuntimeError
+saying which is missing; ``is_available()`` just returns False.
+"""
+from .backend import (cuda_is_available as is_available, device_count, empty_cache,
+                      max_memory_allocated, memory_allocated, reset_peak_memory_stats, synchronize)
+
+__all__ = ["is_available", "device_count", "memory_allocated", "max_memory_allocated",
+           "reset_peak_memory_stats", "empty_cache", "synchronize"]

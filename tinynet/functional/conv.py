@@ -1,0 +1,430 @@
+"""2-D convolution and transposed convolution, each one GEMM over an im2col view.
+
+For x (N, C, H, W) and a kernel w (O, C, kh, kw), conv2d is
+
+    y[n, o, p, q] = b[o] + Σ_{c,i,j} w[o, c, i, j] · xpad[n, c, p·s + i·d, q·s + j·d]
+
+im2col gathers every window of the padded input into the columns of one
+matrix, ``cols`` (C·kh·kw, N·Ho·Wo), built from an ``as_strided`` view (no
+Python loop over pixels or over the batch), so the whole convolution is
+
+    Y = W2 @ cols           W2 = w.reshape(O, C·kh·kw),   Y: (O, N·Ho·Wo)
+    dL/dW2   = dY @ colsᵀ
+    dL/dcols = W2ᵀ @ dY     then col2im: add each kernel offset's slice back
+                            into the padded input (a loop over kh·kw offsets only)
+
+Layout. The GEMM produces channel-major ``(O, N, Ho, Wo)`` memory. conv2d
+returns it as an ``(N, O, Ho, Wo)`` *view* (``transpose(1, 0, 2, 3)``) instead
+of paying a transpose copy; elementwise ops keep that memory order and the
+next conv / batch norm reads it back as a free ``(C, N·H·W)`` matrix. Any other
+layout is accepted too (it costs one copy).
+
+CPU scratch buffers (the padded input, ``cols``, ``dcols``) come from a small
+pool and go back to it after backward: fresh 10-100 MB arrays cost page
+faults that rival the copy itself.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function, is_grad_enabled
+from ._util import binary_arrays
+
+# ---------------------------------------------------------------- scratch pool
+
+
+class _Workspace:
+    """Free lists of CPU scratch arrays keyed by (shape, dtype), capped in bytes."""
+
+    def __init__(self, max_bytes: int = 1 << 30):
+        self.max_bytes = max_bytes
+        self._free: dict = {}
+        self._bytes = 0
+
+    def get(self, shape, dtype, xp):
+        """An uninitialised array (from the pool when one of this shape is free)."""
+        if xp is not np:
+            return xp.empty(shape, dtype)  # CuPy has its own memory pool
+        shape = tuple(int(s) for s in shape)
+        lst = self._free.get((shape, np.dtype(dtype)))
+        if lst:
+            a = lst.pop()
+            self._bytes -= a.nbytes
+            return a
+        return np.empty(shape, dtype)
+
+    def put(self, a) -> None:
+        """Give ``a`` back; the caller must hold no other reference to it."""
+        if not isinstance(a, np.ndarray) or a.base is not None or not a.flags.c_contiguous:
+            return
+        if self._bytes + a.nbytes > self.max_bytes:
+            return
+        self._free.setdefault((a.shape, a.dtype), []).append(a)
+        self._bytes += a.nbytes
+
+    def clear(self) -> None:
+        """Drop every pooled buffer."""
+        self._free.clear()
+        self._bytes = 0
+
+
+workspace = _Workspace()
+
+# ---------------------------------------------------------------- argument parsing
+
+
+def _pair(v, name: str, op: str) -> tuple:
+    if isinstance(v, (int, np.integer)):
+        return int(v), int(v)
+    t = tuple(int(a) for a in v)
+    if len(t) != 2:
+        raise ValueError(f"{op}: {name} must be an int or a pair, got {v!r}")
+    return t
+
+
+def conv_padding(padding, kernel, dilation, stride, op: str) -> tuple:
+    """Padding as (top, bottom, left, right) from an int, a pair, "same" or "valid"."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return 0, 0, 0, 0
+        if padding != "same":
+            raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', "
+                             f"got {padding!r}")
+        if stride != (1, 1):
+            raise ValueError(f"{op}: padding='same' needs stride 1, got stride {stride}")
+        pads = []
+        for k, d in zip(kernel, dilation):
+            total = d * (k - 1)  # extra on the bottom/right when odd, like PyTorch
+            pads += [total // 2, total - total // 2]
+        return tuple(pads)
+    ph, pw = _pair(padding, "padding", op)
+    if ph < 0 or pw < 0:
+        raise ValueError(f"{op}: negative padding {padding!r}")
+    return ph, ph, pw, pw
+
+
+def _positive(t, name, op):
+    if any(v < 1 for v in t):
+        raise ValueError(f"{op}: {name} must be >= 1, got {t}")
+    return t
+
+
+def out_size(size: int, k: int, s: int, p_total: int, d: int) -> int:
+    """Output length of a window of size k, stride s, dilation d over size + p_total."""
+    return (size + p_total - d * (k - 1) - 1) // s + 1
+
+
+# ---------------------------------------------------------------- layout helpers
+
+
+def channel_major(x):
+    """(N, C, H, W) array -> C-contiguous (C, N, H, W) array (a free view when possible)."""
+    t = x.transpose(1, 0, 2, 3)
+    if t.flags.c_contiguous:
+        return t
+    return backend.get_array_module(x).ascontiguousarray(t)
+
+
+def pad_channel_major(x, pads, fill=0.0):
+    """(N, C, H, W) -> (C, N, H+pt+pb, W+pl+pr) scratch array with ``fill`` in the border."""
+    xp = backend.get_array_module(x)
+    pt, pb, pl, pr = pads
+    N, C, H, W = x.shape
+    out = workspace.get((C, N, H + pt + pb, W + pl + pr), x.dtype, xp)
+    # fill only the border strips, then copy the interior once
+    out[:, :, :pt] = fill
+    out[:, :, pt + H:] = fill
+    out[:, :, pt:pt + H, :pl] = fill
+    out[:, :, pt:pt + H, pl + W:] = fill
+    out[:, :, pt:pt + H, pl:pl + W] = x.transpose(1, 0, 2, 3)
+    return out
+
+
+def window_view(xp_cm, kh, kw, sh, sw, dh, dw, Ho, Wo):
+    """(C, kh, kw, N, Ho, Wo) strided view of windows of a channel-major (C, N, Hp, Wp) array."""
+    xp = backend.get_array_module(xp_cm)
+    C, N = xp_cm.shape[:2]
+    sC, sN, sH, sW = xp_cm.strides
+    return xp.lib.stride_tricks.as_strided(
+        xp_cm, (C, kh, kw, N, Ho, Wo), (sC, dh * sH, dw * sW, sN, sh * sH, sw * sW))
+
+
+def im2col(xp_cm, kh, kw, sh, sw, dh, dw, Ho, Wo):
+    """Windows of (C, N, Hp, Wp) copied into cols (C·kh·kw, N·Ho·Wo), rows ordered (c, i, j)."""
+    xp = backend.get_array_module(xp_cm)
+    C, N = xp_cm.shape[:2]
+    cols = workspace.get((C * kh * kw, N * Ho * Wo), xp_cm.dtype, xp)
+    xp.copyto(cols.reshape(C, kh, kw, N, Ho, Wo),
+              window_view(xp_cm, kh, kw, sh, sw, dh, dw, Ho, Wo))
+    return cols
+
+
+def col2im(cols, C, N, Hp, Wp, kh, kw, sh, sw, dh, dw, Ho, Wo):
+    """Adjoint of im2col: (C·kh·kw, N·Ho·Wo) -> (C, N, Hp, Wp) summing overlapping windows.
+
+    A loop over the kh·kw kernel offsets only; each adds one strided slice.
+    """
+    xp = backend.get_array_module(cols)
+    gx = workspace.get((C, N, Hp, Wp), cols.dtype, xp)
+    gx.fill(0)
+    c6 = cols.reshape(C, kh, kw, N, Ho, Wo)
+    for i in range(kh):
+        for j in range(kw):
+            gx[:, :, i * dh:i * dh + sh * (Ho - 1) + 1:sh,
+               j * dw:j * dw + sw * (Wo - 1) + 1:sw] += c6[:, i, j]
+    return gx
+
+
+def crop_to_nchw(g_cm, pads, H, W):
+    """Interior of a padded (C, N, Hp, Wp) array as an (N, C, H, W) view of fresh memory."""
+    pt, pb, pl, pr = pads
+    xp = backend.get_array_module(g_cm)
+    if any(pads) or g_cm.shape[2] != H or g_cm.shape[3] != W:
+        out = xp.ascontiguousarray(g_cm[:, :, pt:pt + H, pl:pl + W])
+        workspace.put(g_cm)
+    else:
+        out = g_cm
+    return out.transpose(1, 0, 2, 3)
+
+
+def _gemm(a, b, groups):
+    """(G·M, K) @ (G·K, L) per group -> (G·M, L); one 2-D GEMM when groups == 1."""
+    if groups == 1:
+        return a @ b
+    G = groups
+    return (a.reshape(G, -1, a.shape[-1]) @ b.reshape(G, -1, b.shape[-1])).reshape(-1, b.shape[-1])
+
+
+def _gemm_tn(a, b, groups):
+    """Per group aᵀ @ b for a (G·K, M), b (G·K, L) -> (G·M, L)."""
+    if groups == 1:
+        return a.T @ b
+    G = groups
+    a3 = a.reshape(G, -1, a.shape[-1])
+    return (a3.transpose(0, 2, 1) @ b.reshape(G, -1, b.shape[-1])).reshape(-1, b.shape[-1])
+
+
+def _gemm_nt(a, b, groups):
+    """Per group a @ bᵀ for a (G·M, L), b (G·K, L) -> (G·M, K)."""
+    if groups == 1:
+        return a @ b.T
+    G = groups
+    b3 = b.reshape(G, -1, b.shape[-1])
+    return (a.reshape(G, -1, a.shape[-1]) @ b3.transpose(0, 2, 1)).reshape(-1, b3.shape[1])
+
+
+def _check_bias(b, n, op):
+    if b is not None and b.shape != (n,):
+        raise ValueError(f"{op}: bias of shape {b.shape} does not match {n} output channels")
+
+
+# ---------------------------------------------------------------- conv2d
+
+
+class Conv2d(Function):
+    """y = conv2d(x, w) + b as one GEMM over im2col columns (see the module docstring).
+
+    Fused op: backward works on raw arrays and is not itself differentiable
+    (double backward raises).
+    """
+
+    differentiable_backward = False
+
+    def forward(self, x, w, b=None, *, stride, pads, dilation, groups, save_cols):
+        x, w = binary_arrays(x, w, "conv2d")
+        if b is not None:
+            x, b = binary_arrays(x, b, "conv2d")
+        xp = backend.get_array_module(x)
+        if x.ndim != 4 or w.ndim != 4:
+            raise ValueError(f"conv2d: expected input (N, C, H, W) and weight (O, C/groups, kh, kw), "
+                             f"got shapes {x.shape} and {w.shape}")
+        N, C, H, W = x.shape
+        O, Cg, kh, kw = w.shape
+        if C != Cg * groups or O % groups:
+            raise ValueError(f"conv2d: input of shape {x.shape} with groups={groups} does not "
+                             f"match weight of shape {w.shape} (need C = weight.shape[1]·groups "
+                             f"and out channels divisible by groups)")
+        _check_bias(b, O, "conv2d")
+        (sh, sw), (dh, dw) = stride, dilation
+        pt, pb, pl, pr = pads
+        Ho = out_size(H, kh, sh, pt + pb, dh)
+        Wo = out_size(W, kw, sw, pl + pr, dw)
+        if Ho < 1 or Wo < 1:
+            raise ValueError(f"conv2d: input of shape {x.shape} (padding {pads}) is smaller than "
+                             f"the dilated kernel {kh}x{kw} (dilation {dilation})")
+        self.geom = (N, C, H, W, O, kh, kw, sh, sw, dh, dw, Ho, Wo, pads, groups)
+        self.pointwise = kh == kw == sh == sw == 1 and not any(pads)
+        if self.pointwise:  # 1x1 stride-1: the input already is the column matrix
+            cols = channel_major(x).reshape(C, N * H * W)
+        else:
+            xpad = pad_channel_major(x, pads)
+            cols = im2col(xpad, kh, kw, sh, sw, dh, dw, Ho, Wo)  # (C·kh·kw, N·Ho·Wo)
+            workspace.put(xpad)
+        y = _gemm(w.reshape(O, -1), cols, groups)  # (O, N·Ho·Wo)
+        if b is not None:
+            y += b[:, None]
+        if save_cols:
+            self.cols = cols
+        elif not self.pointwise:
+            workspace.put(cols)
+        return y.reshape(O, N, Ho, Wo).transpose(1, 0, 2, 3)  # (N, O, Ho, Wo) view
+
+    def backward(self, gy):
+        N, C, H, W, O, kh, kw, sh, sw, dh, dw, Ho, Wo, pads, G = self.geom
+        w = self.inputs[1].data
+        gy2 = channel_major(gy).reshape(O, N * Ho * Wo)  # dL/dY as (O, N·Ho·Wo)
+        gx = gw = gb = None
+        if self.needs_input_grad[1]:
+            gw = _gemm_nt(gy2, self.cols, G).reshape(w.shape)  # dY @ colsᵀ
+        if len(self.inputs) == 3 and self.needs_input_grad[2]:
+            gb = gy2.sum(axis=1)
+        if self.needs_input_grad[0]:
+            gcols = _gemm_tn(w.reshape(O, -1), gy2, G)  # W2ᵀ @ dY: (C·kh·kw, N·Ho·Wo)
+            if self.pointwise:
+                gx = gcols.reshape(C, N, H, W).transpose(1, 0, 2, 3)
+            else:
+                pt, pb, pl, pr = pads
+                gpad = col2im(gcols, C, N, H + pt + pb, W + pl + pr, kh, kw, sh, sw, dh, dw,
+                              Ho, Wo)
+                workspace.put(gcols)
+                gx = crop_to_nchw(gpad, pads, H, W)
+        return (gx, gw, gb) if len(self.inputs) == 3 else (gx, gw)
+
+    def release(self):
+        cols = self.__dict__.get("cols")
+        pooled = cols is not None and not self.pointwise
+        super().release()
+        if pooled:
+            workspace.put(cols)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation (PyTorch's ``conv2d``).
+
+    input: (N, C, H, W) or unbatched (C, H, W); weight: (O, C/groups, kh, kw);
+    bias: (O,) or None. ``padding`` is an int, a pair, ``"same"`` (stride 1,
+    output H, W equal the input's) or ``"valid"`` (no padding). Output
+    (N, O, Ho, Wo) with Ho = ⌊(H + 2p - d(kh-1) - 1)/s⌋ + 1. ``groups=C``
+    with C = O is a depthwise convolution.
+
+    The result is a view of channel-major memory (see the module docstring).
+    Backward is closed-form and not twice differentiable.
+    """
+    unbatched = input.ndim == 3
+    if unbatched:
+        input = input.unsqueeze(0)
+    k = tuple(weight.shape[2:]) if weight.ndim == 4 else (1, 1)
+    stride = _positive(_pair(stride, "stride", "conv2d"), "stride", "conv2d")
+    dilation = _positive(_pair(dilation, "dilation", "conv2d"), "dilation", "conv2d")
+    groups = int(groups)
+    if groups < 1:
+        raise ValueError(f"conv2d: groups must be >= 1, got {groups}")
+    pads = conv_padding(padding, k, dilation, stride, "conv2d")
+    save = is_grad_enabled() and weight.requires_grad
+    args = (input, weight) if bias is None else (input, weight, bias)
+    y = Conv2d.apply(*args, stride=stride, pads=pads, dilation=dilation, groups=groups,
+                     save_cols=save)
+    return y[0] if unbatched else y
+
+
+# ---------------------------------------------------------------- conv_transpose2d
+
+
+class ConvTranspose2d(Function):
+    """y = conv_transpose2d(x, w) + b: the input-gradient of conv2d, as one GEMM + col2im.
+
+    With W2 = w (Cin, Cout·kh·kw):  cols = W2ᵀ @ X  then col2im onto the output grid;
+    backward: dX = W2 @ im2col(dY),  dW2 = X @ im2col(dY)ᵀ,  db = Σ dY.
+    Fused op: backward is not itself differentiable.
+    """
+
+    differentiable_backward = False
+
+    def forward(self, x, w, b=None, *, stride, padding, output_padding, dilation, groups):
+        x, w = binary_arrays(x, w, "conv_transpose2d")
+        if b is not None:
+            x, b = binary_arrays(x, b, "conv_transpose2d")
+        if x.ndim != 4 or w.ndim != 4:
+            raise ValueError(f"conv_transpose2d: expected input (N, Cin, H, W) and weight "
+                             f"(Cin, Cout/groups, kh, kw), got {x.shape} and {w.shape}")
+        N, Cin, H, W = x.shape
+        Cin_w, Cog, kh, kw = w.shape
+        if Cin != Cin_w or Cin % groups:
+            raise ValueError(f"conv_transpose2d: input of shape {x.shape} does not match weight "
+                             f"of shape {w.shape} with groups={groups}")
+        Cout = Cog * groups
+        _check_bias(b, Cout, "conv_transpose2d")
+        (sh, sw), (ph, pw), (oph, opw), (dh, dw) = stride, padding, output_padding, dilation
+        if oph >= max(sh, dh) or opw >= max(sw, dw):
+            raise ValueError(f"conv_transpose2d: output_padding {output_padding} must be smaller "
+                             f"than stride {stride} or dilation {dilation}")
+        Hout = (H - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
+        Wout = (W - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
+        if Hout < 1 or Wout < 1:
+            raise ValueError(f"conv_transpose2d: padding {padding} leaves an empty output for "
+                             f"input {x.shape} and kernel {kh}x{kw}")
+        pads = (ph, ph, pw, pw)  # of the conv2d (Hout -> H) whose input-gradient this is
+        self.geom = (N, Cin, H, W, Cout, kh, kw, sh, sw, dh, dw, Hout, Wout, pads, groups)
+        self.pointwise = kh == kw == sh == sw == 1 and not any(pads) and oph == opw == 0
+        x2 = channel_major(x).reshape(Cin, N * H * W)
+        cols = _gemm_tn(w.reshape(Cin, -1), x2, groups)  # (Cout·kh·kw, N·H·W)
+        if self.pointwise:
+            y = cols.reshape(Cout, N, H, W)
+        else:
+            ypad = col2im(cols, Cout, N, Hout + 2 * ph, Wout + 2 * pw,
+                          kh, kw, sh, sw, dh, dw, H, W)
+            workspace.put(cols)
+            y = channel_major(crop_to_nchw(ypad, pads, Hout, Wout))
+        if b is not None:
+            y += b[:, None, None, None]
+        return y.transpose(1, 0, 2, 3)  # (N, Cout, Hout, Wout)
+
+    def backward(self, gy):
+        N, Cin, H, W, Cout, kh, kw, sh, sw, dh, dw, Hout, Wout, pads, G = self.geom
+        x, w = self.inputs[0].data, self.inputs[1].data
+        if self.pointwise:
+            cols = channel_major(gy).reshape(Cout, N * H * W)
+        else:
+            gpad = pad_channel_major(gy, pads)
+            cols = im2col(gpad, kh, kw, sh, sw, dh, dw, H, W)  # (Cout·kh·kw, N·H·W)
+            workspace.put(gpad)
+        gx = gw = gb = None
+        if self.needs_input_grad[0]:
+            gx2 = _gemm(w.reshape(Cin, -1), cols, G)  # (Cin, N·H·W)
+            gx = gx2.reshape(Cin, N, H, W).transpose(1, 0, 2, 3)
+        if self.needs_input_grad[1]:
+            x2 = channel_major(x).reshape(Cin, N * H * W)
+            gw = _gemm_nt(x2, cols, G).reshape(w.shape)
+        if len(self.inputs) == 3 and self.needs_input_grad[2]:
+            gb = gy.sum(axis=(0, 2, 3))
+        if not self.pointwise:
+            workspace.put(cols)
+        return (gx, gw, gb) if len(self.inputs) == 3 else (gx, gw)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """Transposed 2-D convolution (PyTorch's ``conv_transpose2d``), the adjoint of conv2d.
+
+    input: (N, Cin, H, W) or (Cin, H, W); weight: (Cin, Cout/groups, kh, kw);
+    bias: (Cout,). Output side Hout = (H-1)·s - 2p + d(kh-1) + output_padding + 1.
+    Backward is closed-form and not twice differentiable.
+    """
+    op = "conv_transpose2d"
+    unbatched = input.ndim == 3
+    if unbatched:
+        input = input.unsqueeze(0)
+    stride = _positive(_pair(stride, "stride", op), "stride", op)
+    dilation = _positive(_pair(dilation, "dilation", op), "dilation", op)
+    padding = _pair(padding, "padding", op)
+    output_padding = _pair(output_padding, "output_padding", op)
+    if min(padding) < 0 or min(output_padding) < 0:
+        raise ValueError(f"{op}: negative padding {padding} / output_padding {output_padding}")
+    groups = int(groups)
+    if groups < 1:
+        raise ValueError(f"{op}: groups must be >= 1, got {groups}")
+    args = (input, weight) if bias is None else (input, weight, bias)
+    y = ConvTranspose2d.apply(*args, stride=stride, padding=padding,
+                              output_padding=output_padding, dilation=dilation, groups=groups)
+    return y[0] if unbatched else y

@@ -1,0 +1,242 @@
+"""Batch normalization and group normalization, each one fused op.
+
+Both normalize x over a set of M values that share a mean μ and a variance σ²:
+
+    x̂ = (x - μ) / √(σ² + eps),    y = γ x̂ + β
+
+and both use the closed-form backward (g = dL/dy, sums over the M values):
+
+    dL/dβ = Σ g,   dL/dγ = Σ g x̂,
+    dL/dx = γ / (M √(σ² + eps)) · (M g - Σ g - x̂ Σ (g x̂))
+
+instead of differentiating a chain of mean/sub/mul primitives: fewer passes over
+memory and no float cancellation from the chain. Both backwards work on raw
+arrays and are not themselves differentiable (double backward raises).
+"""
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from ._util import binary_arrays
+
+
+def _rowdot(a, b):
+    """Σ_j a[i, j] b[i, j] for 2-D a, b, as a batch of BLAS dot products."""
+    return (a[:, None, :] @ b[:, :, None])[:, 0, 0]
+
+
+def _to_channel_rows(x):
+    """(N, C, ...) -> ((C, M) array, transposed shape); a free view for channel-major memory."""
+    xp = backend.get_array_module(x)
+    xt = xp.moveaxis(x, 1, 0)
+    if x.ndim == 2 or xt.flags.c_contiguous:
+        return xt.reshape(xt.shape[0], -1), xt.shape
+    return xp.ascontiguousarray(xt).reshape(xt.shape[0], -1), xt.shape
+
+
+def _from_channel_rows(a, tshape):
+    """Inverse of :func:`_to_channel_rows` (a view)."""
+    xp = backend.get_array_module(a)
+    return xp.moveaxis(a.reshape(tshape), 0, 1)
+
+
+# ---------------------------------------------------------------- batch norm
+
+
+class BatchNorm(Function):
+    """Batch normalization over every dim but the channel dim 1 (fused, closed-form backward).
+
+    training: statistics of this batch (and an in-place update of the running
+    buffers, if given); otherwise the running statistics (an affine map).
+    """
+
+    differentiable_backward = False
+
+    def forward(self, x, weight=None, bias=None, *, running_mean, running_var, training,
+                momentum, eps, affine):
+        xp = backend.get_array_module(x)
+        if x.ndim < 2:
+            raise ValueError(f"batch_norm: expected input (N, C, ...), got shape {x.shape}")
+        C = x.shape[1]
+        for name, p in (("weight", weight), ("bias", bias),
+                        ("running_mean", running_mean), ("running_var", running_var)):
+            if p is not None:
+                if p.shape != (C,):
+                    raise ValueError(f"batch_norm: {name} of shape {p.shape} does not match "
+                                     f"input of shape {x.shape} ({C} channels)")
+                binary_arrays(x, p, "batch_norm")
+        x2, tshape = _to_channel_rows(x)  # (C, M)
+        M = x2.shape[1]
+        self.tshape, self.training, self.affine = tshape, training, affine
+        one = x.dtype.type(1)
+        if training:
+            if M <= 1:
+                raise ValueError(f"batch_norm: expected more than 1 value per channel when "
+                                 f"training, got input of shape {x.shape}")
+            mean = x2.sum(axis=1) * (one / M)                    # μ: (C,)
+            xhat = x2 - mean[:, None]                            # x - μ: (C, M)
+            var = _rowdot(xhat, xhat) * (one / M)                # biased σ²: (C,)
+            invstd = one / xp.sqrt(var + x.dtype.type(eps))      # 1/√(σ² + eps)
+            xhat *= invstd[:, None]                              # x̂: (C, M)
+            if running_mean is not None:
+                m = momentum
+                running_mean *= 1 - m
+                running_mean += (m * mean).astype(running_mean.dtype, copy=False)
+                running_var *= 1 - m  # the running variance is the unbiased one
+                running_var += (m * M / (M - 1) * var).astype(running_var.dtype, copy=False)
+            self.xhat, self.invstd = xhat, invstd
+            if weight is not None:
+                y = xhat * weight[:, None]
+            else:
+                y = xhat.copy()
+            if bias is not None:
+                y += bias[:, None]
+        else:
+            if running_mean is None or running_var is None:
+                raise ValueError("batch_norm: running_mean and running_var are needed when "
+                                 "training=False")
+            invstd = one / xp.sqrt(running_var.astype(x.dtype, copy=False) + x.dtype.type(eps))
+            scale = invstd if weight is None else weight * invstd
+            shift = -running_mean.astype(x.dtype, copy=False) * scale
+            if bias is not None:
+                shift = shift + bias
+            y = x2 * scale[:, None]
+            y += shift[:, None]
+            self.invstd, self.mean = invstd, running_mean.astype(x.dtype, copy=False)
+        return _from_channel_rows(y, tshape)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        weight = self.inputs[1].data if self.affine else None
+        need = self.needs_input_grad
+        g2, _ = _to_channel_rows(gy)  # (C, M)
+        M = g2.shape[1]
+        invstd = self.invstd
+        if self.training:
+            xhat = self.xhat
+        elif self.affine and need[1]:
+            x2, _ = _to_channel_rows(x.data)
+            xhat = (x2 - self.mean[:, None]) * invstd[:, None]
+        else:
+            xhat = None
+        sum_g = g2.sum(axis=1)                                    # Σ g: (C,)
+        sum_gx = _rowdot(g2, xhat) if xhat is not None else None  # Σ g x̂: (C,)
+        gx = gw = gb = None
+        if need[0]:
+            a = invstd if weight is None else weight * invstd     # γ/σ
+            gx = g2 * a[:, None]                                  # γ/σ · g
+            if self.training:
+                # dx = γ/σ · (g - Σg/M - x̂ Σ(g x̂)/M)
+                xhat *= (-a * sum_gx / M)[:, None]
+                gx += xhat
+                gx += (-a * sum_g / M)[:, None]
+            gx = _from_channel_rows(gx, self.tshape)
+        if self.affine:
+            gw, gb = sum_gx, sum_g
+            return gx, gw, gb
+        return gx
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalization (PyTorch's ``F.batch_norm``).
+
+    input: (N, C) or (N, C, L) or (N, C, H, W); running_mean/var, weight, bias:
+    (C,) Tensors or None. With ``training=True`` it normalizes with the batch's
+    statistics over every dim but C and, when running buffers are given,
+    updates them in place: ``r = (1 - momentum) r + momentum · stat``, with the
+    unbiased batch variance for ``running_var``. With ``training=False`` it
+    uses the running statistics. Fused closed-form backward (not twice
+    differentiable).
+    """
+    if (weight is None) != (bias is None):
+        # keep the op's input list simple: a missing affine half is its identity
+        from ..creation import ones, zeros
+        if weight is None:
+            weight = ones(input.shape[1], dtype=input.dtype, device=input.device)
+        else:
+            bias = zeros(input.shape[1], dtype=input.dtype, device=input.device)
+    affine = weight is not None
+    rm = running_mean.data if running_mean is not None else None
+    rv = running_var.data if running_var is not None else None
+    if training and (rm is None) != (rv is None):
+        raise ValueError("batch_norm: give both running_mean and running_var or neither")
+    args = (input, weight, bias) if affine else (input,)
+    return BatchNorm.apply(*args, running_mean=rm, running_var=rv, training=bool(training),
+                           momentum=0.0 if momentum is None else float(momentum), eps=float(eps),
+                           affine=affine)
+
+
+# ---------------------------------------------------------------- group norm
+
+
+class GroupNorm(Function):
+    """Group normalization: statistics per (sample, group of C/G channels), fused."""
+
+    differentiable_backward = False
+
+    def forward(self, x, weight=None, bias=None, *, num_groups, eps):
+        xp = backend.get_array_module(x)
+        if x.ndim < 2 or x.shape[1] % num_groups:
+            raise ValueError(f"group_norm: input of shape {x.shape} does not split into "
+                             f"{num_groups} groups along dim 1")
+        N, C = x.shape[:2]
+        for name, p in (("weight", weight), ("bias", bias)):
+            if p is not None:
+                if p.shape != (C,):
+                    raise ValueError(f"group_norm: {name} of shape {p.shape} does not match "
+                                     f"{C} channels")
+                binary_arrays(x, p, "group_norm")
+        x3 = xp.ascontiguousarray(x).reshape(N, num_groups, -1)  # (N, G, M)
+        M = x3.shape[2]
+        one = x.dtype.type(1)
+        mean = x3.sum(axis=2, keepdims=True) * (one / M)          # μ: (N, G, 1)
+        xhat = x3 - mean                                          # (N, G, M)
+        var = (xhat * xhat).sum(axis=2, keepdims=True) * (one / M)
+        invstd = one / xp.sqrt(var + x.dtype.type(eps))           # (N, G, 1)
+        xhat *= invstd
+        self.xhat, self.invstd = xhat, invstd
+        y = xhat.reshape(N, C, -1)                                # (N, C, S)
+        y = y * weight[:, None] if weight is not None else y.copy()
+        if bias is not None:
+            y += bias[:, None]
+        return y.reshape(x.shape)
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        N, C = gy.shape[:2]
+        G = self.xhat.shape[1]
+        affine = len(self.inputs) == 3
+        g3 = xp.ascontiguousarray(gy).reshape(N, C, -1)           # (N, C, S)
+        xhat_c = self.xhat.reshape(N, C, -1)
+        gx = gw = gb = None
+        if affine:
+            gw = (g3 * xhat_c).sum(axis=(0, 2))                   # Σ g x̂ per channel
+            gb = g3.sum(axis=(0, 2))                              # Σ g per channel
+        if self.needs_input_grad[0]:
+            dxhat = g3 * self.inputs[1].data[:, None] if affine else g3
+            dxhat = dxhat.reshape(N, G, -1)                       # dL/dx̂: (N, G, M)
+            M = dxhat.shape[2]
+            s1 = dxhat.sum(axis=2, keepdims=True)                 # Σ dx̂
+            s2 = (dxhat * self.xhat).sum(axis=2, keepdims=True)   # Σ dx̂ x̂
+            gx = (dxhat - s1 / M - self.xhat * (s2 / M)) * self.invstd
+            gx = gx.reshape(gy.shape)
+        return (gx, gw, gb) if affine else gx
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalization (PyTorch's ``F.group_norm``).
+
+    input: (N, C, ...); statistics over each sample's groups of C/num_groups
+    channels (and all spatial positions); weight, bias: (C,) or None.
+    Fused closed-form backward (not twice differentiable).
+    """
+    if (weight is None) != (bias is None):
+        from ..creation import ones, zeros
+        if weight is None:
+            weight = ones(input.shape[1], dtype=input.dtype, device=input.device)
+        else:
+            bias = zeros(input.shape[1], dtype=input.dtype, device=input.device)
+    args = (input,) if weight is None else (input, weight, bias)
+    return GroupNorm.apply(*args, num_groups=int(num_groups), eps=float(eps))
+

@@ -1,0 +1,342 @@
+"""2-D pooling: max, average, adaptive average, adaptive max.
+
+Fixed-window pools loop over the kh·kw kernel offsets only (never over
+pixels or the batch): each offset is one strided slice of the padded input.
+
+    max:  y = max_k slice_k,   dL/dx gets g at the arg-max of each window
+    avg:  y = Σ_k slice_k / divisor,   dL/dx = Σ_k (g / divisor) scattered back
+
+Adaptive pools split H into ``oh`` bins [⌊iH/oh⌋, ⌈(i+1)H/oh⌉) (and W alike).
+The average form is two small matrix products with 0/1 bin matrices,
+``Y = A_h X A_wᵀ / count``, so its gradient is ``A_hᵀ (G / count) A_w``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from .conv import _pair, _positive, channel_major, crop_to_nchw, pad_channel_major, workspace
+
+
+def _pool_geometry(size, k, s, p, d, ceil_mode, op):
+    """(output length, right padding) of a pooling window along one axis (PyTorch's rule)."""
+    if p > k // 2:
+        raise ValueError(f"{op}: padding {p} must be at most half the kernel size {k}")
+    span = size + 2 * p - d * (k - 1) - 1
+    if span < 0:
+        raise ValueError(f"{op}: input side {size} (+2·padding {p}) is smaller than the "
+                         f"kernel extent {d * (k - 1) + 1}")
+    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:  # the last window must start inside the input
+        out -= 1
+    right = max(p, (out - 1) * s + d * (k - 1) + 1 - size - p)
+    return out, right
+
+
+def _windows(kh, kw, sh, sw, dh, dw, Ho, Wo):
+    """(offset index, slice over H, slice over W) for each kernel offset."""
+    for i in range(kh):
+        for j in range(kw):
+            yield (i * kw + j, slice(i * dh, i * dh + sh * (Ho - 1) + 1, sh),
+                   slice(j * dw, j * dw + sw * (Wo - 1) + 1, sw))
+
+
+def _pool_args(kernel_size, stride, padding, dilation, op):
+    k = _positive(_pair(kernel_size, "kernel_size", op), "kernel_size", op)
+    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) \
+        else _positive(_pair(stride, "stride", op), "stride", op)
+    p = _pair(padding, "padding", op)
+    if min(p) < 0:
+        raise ValueError(f"{op}: negative padding {padding!r}")
+    d = _positive(_pair(dilation, "dilation", op), "dilation", op)
+    return k, s, p, d
+
+
+def _batched(fn):
+    """Run a 4-D pooling function on a 3-D (C, H, W) input too."""
+    def wrapper(input, *args, **kwargs):
+        if input.ndim == 3:
+            out = fn(input.unsqueeze(0), *args, **kwargs)
+            if isinstance(out, tuple):
+                return tuple(o[0] for o in out)
+            return out[0]
+        if input.ndim != 4:
+            raise ValueError(f"{fn.__name__}: expected input (N, C, H, W) or (C, H, W), "
+                             f"got shape {tuple(input.shape)}")
+        return fn(input, *args, **kwargs)
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+    return wrapper
+
+
+# ---------------------------------------------------------------- max pool
+
+
+class MaxPool2d(Function):
+    """y = max over each window; the gradient goes to the (first) arg-max of the window."""
+
+    differentiable_backward = False
+
+    def forward(self, x, *, k, s, p, d, ceil_mode, indices_out):
+        xp = backend.get_array_module(x)
+        if x.dtype.kind != "f":
+            raise TypeError(f"max_pool2d: expected a floating input, got {x.dtype}")
+        N, C, H, W = x.shape
+        Ho, pb = _pool_geometry(H, k[0], s[0], p[0], d[0], ceil_mode, "max_pool2d")
+        Wo, pr = _pool_geometry(W, k[1], s[1], p[1], d[1], ceil_mode, "max_pool2d")
+        pads = (p[0], pb, p[1], pr)
+        xpad = pad_channel_major(x, pads, fill=-np.inf)                 # (C, N, Hp, Wp)
+        nk = k[0] * k[1]
+        arg = xp.zeros((C, N, Ho, Wo), np.uint8 if nk <= 255 else np.int32)
+        y = None
+        for off, hs, ws in _windows(*k, *s, *d, Ho, Wo):
+            win = xpad[:, :, hs, ws]                                     # (C, N, Ho, Wo)
+            if y is None:
+                y = win.copy()
+                continue
+            better = win > y                                             # strict: first max wins
+            arg[better] = off
+            xp.maximum(y, win, out=y)
+        self.geom = (x.shape, xpad.shape, pads, k, s, d, Ho, Wo)
+        workspace.put(xpad)
+        self.arg = arg
+        if indices_out is not None:  # flat index h·W + w into each input plane
+            i, j = arg // k[1], arg % k[1]
+            h = (xp.arange(Ho) * s[0] - p[0])[:, None] + i.astype(np.int64) * d[0]
+            w = (xp.arange(Wo) * s[1] - p[1]) + j.astype(np.int64) * d[1]
+            indices_out.append((h * W + w).transpose(1, 0, 2, 3))
+        return y.transpose(1, 0, 2, 3)                                   # (N, C, Ho, Wo) view
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        xshape, pshape, pads, k, s, d, Ho, Wo = self.geom
+        g = channel_major(gy)                                            # (C, N, Ho, Wo)
+        gpad = workspace.get(pshape, gy.dtype, xp)
+        gpad.fill(0)
+        routed = xp.empty_like(g)
+        for off, hs, ws in _windows(*k, *s, *d, Ho, Wo):
+            xp.multiply(g, self.arg == off, out=routed)                  # g where arg-max is here
+            gpad[:, :, hs, ws] += routed
+        return crop_to_nchw(gpad, pads, xshape[2], xshape[3])
+
+
+@_batched
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Max over (dilated) windows (PyTorch's ``F.max_pool2d``).
+
+    input: (N, C, H, W) or (C, H, W); ``stride`` defaults to ``kernel_size``;
+    implicit padding is -inf and at most half the kernel. Output side
+    ⌊(H + 2p - d(k-1) - 1)/s⌋ + 1 (⌈·⌉ with ``ceil_mode``, windows starting in
+    the padding dropped). ``return_indices=True`` also returns the int64 flat
+    index h·W + w of each maximum. Ties go to the first window element.
+    """
+    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, "max_pool2d")
+    box = [] if return_indices else None
+    y = MaxPool2d.apply(input, k=k, s=s, p=p, d=d, ceil_mode=bool(ceil_mode), indices_out=box)
+    if return_indices:
+        return y, Tensor._make(box[0], False)
+    return y
+
+
+# ---------------------------------------------------------------- average pool
+
+
+def _divisor_1d(size, out, k, s, p, count_include_pad):
+    """Per-output number of elements averaged along one axis (PyTorch's rule)."""
+    start = np.arange(out) * s - p
+    end = np.minimum(start + k, size + p)
+    if count_include_pad:
+        return end - start
+    return np.minimum(end, size) - np.maximum(start, 0)
+
+
+class AvgPool2d(Function):
+    """y = Σ window / divisor;  dL/dx = Σ over windows containing x of g / divisor."""
+
+    differentiable_backward = False
+
+    def forward(self, x, *, k, s, p, ceil_mode, count_include_pad, divisor_override):
+        xp = backend.get_array_module(x)
+        if x.dtype.kind != "f":
+            raise TypeError(f"avg_pool2d: expected a floating input, got {x.dtype}")
+        N, C, H, W = x.shape
+        Ho, pb = _pool_geometry(H, k[0], s[0], p[0], 1, ceil_mode, "avg_pool2d")
+        Wo, pr = _pool_geometry(W, k[1], s[1], p[1], 1, ceil_mode, "avg_pool2d")
+        pads = (p[0], pb, p[1], pr)
+        if divisor_override:
+            inv = np.full((Ho, Wo), 1.0 / divisor_override)
+        else:
+            dh = _divisor_1d(H, Ho, k[0], s[0], p[0], count_include_pad)
+            dw = _divisor_1d(W, Wo, k[1], s[1], p[1], count_include_pad)
+            inv = 1.0 / np.outer(dh, dw)
+        self.inv = xp.asarray(inv.astype(x.dtype))                      # 1/divisor: (Ho, Wo)
+        xpad = pad_channel_major(x, pads)                                # (C, N, Hp, Wp)
+        y = None
+        for _, hs, ws in _windows(*k, *s, 1, 1, Ho, Wo):
+            if y is None:
+                y = xpad[:, :, hs, ws].copy()
+            else:
+                y += xpad[:, :, hs, ws]
+        y *= self.inv
+        self.geom = (x.shape, xpad.shape, pads, k, s, Ho, Wo)
+        workspace.put(xpad)
+        return y.transpose(1, 0, 2, 3)
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        xshape, pshape, pads, k, s, Ho, Wo = self.geom
+        g = channel_major(gy) * self.inv                                 # g / divisor
+        gpad = workspace.get(pshape, gy.dtype, xp)
+        gpad.fill(0)
+        for _, hs, ws in _windows(*k, *s, 1, 1, Ho, Wo):
+            gpad[:, :, hs, ws] += g
+        return crop_to_nchw(gpad, pads, xshape[2], xshape[3])
+
+
+@_batched
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """Average over windows (PyTorch's ``F.avg_pool2d``).
+
+    input: (N, C, H, W) or (C, H, W); ``stride`` defaults to ``kernel_size``;
+    zero padding of at most half the kernel, counted in the divisor when
+    ``count_include_pad`` (windows clipped by ``ceil_mode`` count only up to
+    the padded edge, like PyTorch); ``divisor_override`` replaces the divisor.
+    """
+    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, "avg_pool2d")
+    return AvgPool2d.apply(input, k=k, s=s, p=p, ceil_mode=bool(ceil_mode),
+                           count_include_pad=bool(count_include_pad),
+                           divisor_override=divisor_override)
+
+
+# ---------------------------------------------------------------- adaptive pools
+
+
+def _adaptive_size(output_size, H, W, op):
+    oh, ow = (output_size, output_size) if isinstance(output_size, (int, np.integer)) or \
+        output_size is None else tuple(output_size)
+    oh = H if oh is None else int(oh)
+    ow = W if ow is None else int(ow)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"{op}: output_size must be positive, got {output_size!r}")
+    return oh, ow
+
+
+def _bins(size, out):
+    """Start and end (exclusive) of each adaptive bin along one axis."""
+    i = np.arange(out)
+    return (i * size) // out, -((-(i + 1) * size) // out)
+
+
+def _bin_matrix(size, out, dtype, xp):
+    """A (out, size): A[i, h] = 1 when h lies in bin i."""
+    start, end = _bins(size, out)
+    h = np.arange(size)
+    return xp.asarray(((h >= start[:, None]) & (h < end[:, None])).astype(dtype))
+
+
+class GlobalAvgPool2d(Function):
+    """y = mean over H, W (keepdims);  dL/dx = g / (H·W) at every position."""
+
+    differentiable_backward = False
+
+    def forward(self, x):
+        if x.dtype.kind != "f":
+            raise TypeError(f"adaptive_avg_pool2d: expected a floating input, got {x.dtype}")
+        return x.sum(axis=(2, 3), keepdims=True) * x.dtype.type(1.0 / (x.shape[2] * x.shape[3]))
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        x = self.inputs[0].data
+        gx = xp.empty_like(x)  # same memory order as x (channel-major after a conv)
+        gx[...] = gy * gy.dtype.type(1.0 / (x.shape[2] * x.shape[3]))
+        return gx
+
+
+class AdaptiveAvgPool2d(Function):
+    """Y = A_h X A_wᵀ / count with 0/1 bin matrices;  dL/dX = A_hᵀ (G / count) A_w."""
+
+    differentiable_backward = False
+
+    def forward(self, x, *, oh, ow):
+        xp = backend.get_array_module(x)
+        if x.dtype.kind != "f":
+            raise TypeError(f"adaptive_avg_pool2d: expected a floating input, got {x.dtype}")
+        H, W = x.shape[2:]
+        self.ah = _bin_matrix(H, oh, x.dtype, xp)                       # (oh, H)
+        self.aw = _bin_matrix(W, ow, x.dtype, xp)                       # (ow, W)
+        self.inv = 1 / (self.ah.sum(1)[:, None] * self.aw.sum(1)[None, :])  # (oh, ow)
+        return (self.ah @ (x @ self.aw.T)) * self.inv                   # (N, C, oh, ow)
+
+    def backward(self, gy):
+        return self.ah.T @ ((gy * self.inv) @ self.aw)                  # (N, C, H, W)
+
+
+@_batched
+def adaptive_avg_pool2d(input, output_size):
+    """Average over adaptive bins so the output is (N, C, oh, ow) (PyTorch's semantics).
+
+    ``output_size``: int or (oh, ow), None keeps that side. Output 1 is the
+    plain global mean (a fast path).
+    """
+    H, W = input.shape[2:]
+    oh, ow = _adaptive_size(output_size, H, W, "adaptive_avg_pool2d")
+    if oh == ow == 1:
+        return GlobalAvgPool2d.apply(input)
+    return AdaptiveAvgPool2d.apply(input, oh=oh, ow=ow)
+
+
+class AdaptiveMaxPool2d(Function):
+    """y = max over each adaptive bin; the gradient goes to the bin's (first) arg-max.
+
+    Bins of unequal size are gathered into (kh_max, kw_max) windows by
+    repeating a bin's last index, which cannot change its maximum.
+    """
+
+    differentiable_backward = False
+
+    def forward(self, x, *, oh, ow, indices_out):
+        xp = backend.get_array_module(x)
+        if x.dtype.kind != "f":
+            raise TypeError(f"adaptive_max_pool2d: expected a floating input, got {x.dtype}")
+        N, C, H, W = x.shape
+        hs, he = _bins(H, oh)
+        ws, we = _bins(W, ow)
+        kh, kw = int((he - hs).max()), int((we - ws).max())
+        ih = np.minimum(hs[:, None] + np.arange(kh), he[:, None] - 1)   # (oh, kh)
+        iw = np.minimum(ws[:, None] + np.arange(kw), we[:, None] - 1)   # (ow, kw)
+        flat = xp.asarray((ih[:, None, :, None] * W + iw[None, :, None, :]).reshape(oh, ow, -1))
+        win = x.reshape(N, C, H * W)[:, :, flat]                        # (N, C, oh, ow, kh·kw)
+        a = win.argmax(axis=-1)[..., None]
+        self.idx = xp.take_along_axis(xp.broadcast_to(flat, win.shape), a, -1)[..., 0]
+        if indices_out is not None:
+            indices_out.append(self.idx.astype(np.int64))
+        return xp.take_along_axis(win, a, -1)[..., 0]                   # (N, C, oh, ow)
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        N, C, H, W = self.inputs[0].shape
+        gx = xp.zeros((N * C, H * W), gy.dtype)
+        rows = xp.arange(N * C)[:, None]
+        xp.add.at(gx, (rows, self.idx.reshape(N * C, -1)), gy.reshape(N * C, -1))
+        return gx.reshape(N, C, H, W)
+
+
+@_batched
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max over adaptive bins so the output is (N, C, oh, ow) (PyTorch's semantics).
+
+    ``output_size``: int or (oh, ow), None keeps that side. ``return_indices``
+    also returns the int64 flat index h·W + w of each maximum.
+    """
+    H, W = input.shape[2:]
+    oh, ow = _adaptive_size(output_size, H, W, "adaptive_max_pool2d")
+    if H % oh == 0 and W % ow == 0:  # equal, disjoint bins: a plain max pool
+        return max_pool2d(input, (H // oh, W // ow), return_indices=return_indices)
+    box = [] if return_indices else None
+    y = AdaptiveMaxPool2d.apply(input, oh=oh, ow=ow, indices_out=box)
+    if return_indices:
+        return y, Tensor._make(box[0], False)
+    return y

@@ -1,0 +1,429 @@
+"""GPT-2-style decoder-only Transformer (nanoGPT's layout and GPT-2's parameter names).
+
+    idx (B, T) -> wte + wpe -> n_layer x [x + attn(ln_1(x)); x + mlp(ln_2(x))] -> ln_f -> lm_head
+
+Parameter names match nanoGPT and Hugging Face's GPT2LMHeadModel
+(``transformer.h.0.attn.c_attn.weight`` ...), so GPT-2 checkpoints load with
+:meth:`GPT.from_pretrained` (HF's Conv1D stores weights as (in, out); tinynet's
+Linear as (out, in): they are transposed on the way in and out).
+
+Generation keeps a key/value cache: after the prompt, each new token runs the
+network on one position and attends to the cached keys and values.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .. import backend
+from ..autograd import no_grad
+from ..functional.attention import attention_with_weights, causal_mask, \
+    scaled_dot_product_attention
+from ..functional.elementwise import gelu
+from ..tensor import Tensor
+from ..nn import init
+from ..nn.containers import ModuleDict, ModuleList
+from ..nn.dropout import Dropout
+from ..nn.embedding import Embedding
+from ..nn.linear import Linear
+from ..nn.module import Module
+from ..nn.normalization import LayerNorm
+
+
+@dataclass
+class GPTConfig:
+    """Model size. Defaults are GPT-2 small (124M parameters)."""
+
+    vocab_size: int = 50257
+    block_size: int = 1024      # longest context (number of learned positions)
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = True           # biases in Linear layers and LayerNorms (GPT-2: True)
+    layer_norm_eps: float = 1e-5
+
+
+class KVCache:
+    """Keys and values of the tokens seen so far, per layer: (B, n_head, block_size, head_dim).
+
+    ``length`` positions are filled. Buffers are preallocated, so appending a
+    token is a copy into place.
+    """
+
+    def __init__(self, config: GPTConfig, batch: int, dtype, device):
+        xp = backend.xp_for(device)
+        hs = config.n_embd // config.n_head
+        shape = (batch, config.n_head, config.block_size, hs)
+        self.k = [xp.empty(shape, dtype=dtype) for _ in range(config.n_layer)]
+        self.v = [xp.empty(shape, dtype=dtype) for _ in range(config.n_layer)]
+        self.length = 0
+        self.capacity = config.block_size
+
+    def append(self, layer: int, k, v):
+        """Store k, v (B, nh, T, hs) after the cached positions; return all keys and values."""
+        start, t = self.length, k.shape[2]
+        self.k[layer][:, :, start:start + t] = k.data
+        self.v[layer][:, :, start:start + t] = v.data
+        return (Tensor._make(self.k[layer][:, :, :start + t], False),   # (B, nh, start+T, hs)
+                Tensor._make(self.v[layer][:, :, :start + t], False))
+
+
+class CausalSelfAttention(Module):
+    """Multi-head masked self-attention: q, k, v from one Linear (c_attn), output through c_proj."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        if config.n_embd % config.n_head:
+            raise ValueError(f"GPT: n_embd {config.n_embd} is not divisible by n_head "
+                             f"{config.n_head}")
+        self.c_attn = Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = Dropout(config.dropout)
+        self.n_head, self.n_embd, self.dropout = config.n_head, config.n_embd, config.dropout
+        self.store_attention = False  # set True to keep the last attention weights
+        self.attention_weights = None
+
+    def forward(self, x, kv_cache=None, layer=0):
+        B, T, C = x.shape
+        nh, hs = self.n_head, C // self.n_head
+        q, k, v = self.c_attn(x).split(C, dim=2)              # 3 x (B, T, C)
+        q = q.reshape(B, T, nh, hs).transpose(1, 2)           # (B, nh, T, hs)
+        k = k.reshape(B, T, nh, hs).transpose(1, 2)           # (B, nh, T, hs)
+        v = v.reshape(B, T, nh, hs).transpose(1, 2)           # (B, nh, T, hs)
+        mask, causal = None, T > 1
+        if kv_cache is not None:
+            past = kv_cache.length
+            k, v = kv_cache.append(layer, k, v)               # (B, nh, past+T, hs) each
+            if past and T > 1:  # new queries see every cached key and the new ones up to them
+                mask, causal = causal_mask(T, past + T, x.device), False   # (T, past+T)
+            elif past:
+                causal = False                                # one query sees everything
+        p = self.dropout if self.training else 0.0
+        if self.store_attention:
+            y, w = attention_with_weights(q, k, v, attn_mask=mask, dropout_p=p,
+                                          is_causal=causal)   # (B, nh, T, hs), (B, nh, T, Tk)
+            self.attention_weights = w.detach()
+        else:
+            y = scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p,
+                                             is_causal=causal)  # (B, nh, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, C)                # (B, T, C) heads side by side
+        return self.resid_dropout(self.c_proj(y))             # (B, T, C)
+
+
+class MLP(Module):
+    """Position-wise feed-forward: Linear(C, 4C) -> GELU (tanh form, as GPT-2) -> Linear(4C, C)."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = Dropout(config.dropout)
+
+    def forward(self, x):
+        h = gelu(self.c_fc(x), approximate="tanh")            # (B, T, 4C)
+        return self.dropout(self.c_proj(h))                   # (B, T, C)
+
+
+class Block(Module):
+    """Pre-norm residual block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x, kv_cache=None, layer=0):
+        x = x + self.attn(self.ln_1(x), kv_cache, layer)      # (B, T, C)
+        return x + self.mlp(self.ln_2(x))                     # (B, T, C)
+
+
+# names of the Linear weights HF's GPT-2 stores as Conv1D (in, out)
+_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+class GPT(Module):
+    """GPT language model: ``forward(idx, targets=None) -> (logits, loss)``.
+
+    idx (B, T) int64 token ids with T <= block_size; logits (B, T, vocab_size);
+    loss the mean cross-entropy against targets (B, T) (entries -1 ignored)
+    or None.
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.transformer = ModuleDict(dict(
+            wte=Embedding(config.vocab_size, config.n_embd),
+            wpe=Embedding(config.block_size, config.n_embd),
+            drop=Dropout(config.dropout),
+            h=ModuleList([Block(config) for _ in range(config.n_layer)]),
+            ln_f=LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias),
+        ))
+        self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False)
+        # weight tying: the output projection reuses the token embedding (fewer
+        # parameters; an input token and the logit predicting it share a vector)
+        self.lm_head.weight = self.transformer.wte.weight
+        self.apply(self._init_weights)
+        # GPT-2: scale the residual projections by 1/sqrt(2 n_layer), as each
+        # block adds two of them to the residual stream
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                init.normal_(p, 0.0, 0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, Linear):
+            init.normal_(module.weight, 0.0, 0.02)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, Embedding):
+            init.normal_(module.weight, 0.0, 0.02)
+
+    def num_parameters(self, non_embedding: bool = True) -> int:
+        """Parameter count (tied weights once); minus position embeddings by default, like nanoGPT."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= self.transformer.wpe.weight.numel()
+        return n
+
+    # ------------------------------------------------------------ forward
+    def _hidden(self, idx, kv_cache=None):
+        """Final-LayerNorm hidden states (B, T, C) for token ids (B, T)."""
+        B, T = idx.shape
+        start = kv_cache.length if kv_cache is not None else 0
+        if start + T > self.config.block_size:
+            raise ValueError(f"GPT: sequence of length {start + T} exceeds block_size "
+                             f"{self.config.block_size}")
+        xp = backend.get_array_module(idx.data)
+        pos = Tensor._make(xp.arange(start, start + T, dtype=np.int64), False)  # (T,)
+        tok_emb = self.transformer.wte(idx)                   # (B, T, C)
+        pos_emb = self.transformer.wpe(pos)                   # (T, C)
+        x = self.transformer.drop(tok_emb + pos_emb)          # (B, T, C)
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, kv_cache, i)                         # (B, T, C)
+        if kv_cache is not None:
+            kv_cache.length += T
+        return self.transformer.ln_f(x)                       # (B, T, C)
+
+    def forward(self, idx, targets=None):
+        idx = _as_ids(idx, self.transformer.wte.weight.device, "GPT.forward")
+        x = self._hidden(idx)                                 # (B, T, C)
+        logits = self.lm_head(x)                              # (B, T, V)
+        loss = None
+        if targets is not None:
+            from ..functional.loss import cross_entropy
+            targets = _as_ids(targets, idx.device, "GPT.forward targets")
+            loss = cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                 ignore_index=-1)             # scalar
+        return logits, loss
+
+    # ------------------------------------------------------------ optimizer
+    def configure_optimizers(self, weight_decay: float, learning_rate: float, betas=(0.9, 0.95),
+                             eps: float = 1e-8):
+        """AdamW with two groups, as nanoGPT: every 2-D parameter (matmul weights and
+        embeddings) decays, biases and LayerNorm gains do not."""
+        from ..optim import AdamW
+        params = [p for p in self.parameters() if p.requires_grad]
+        decay = [p for p in params if p.ndim >= 2]
+        no_decay = [p for p in params if p.ndim < 2]
+        groups = [{"params": decay, "weight_decay": weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        return AdamW([g for g in groups if g["params"]], lr=learning_rate, betas=tuple(betas),
+                     eps=eps)
+
+    # ------------------------------------------------------------ generation
+    @no_grad()
+    def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k=None,
+                 top_p=None, use_cache: bool = True, return_logits: bool = False):
+        """Append ``max_new_tokens`` sampled tokens to idx (B, T) and return (B, T + new).
+
+        temperature: logits are divided by it (0 = greedy argmax). top_k keeps
+        the k most likely tokens; top_p keeps the smallest set whose
+        probability reaches p (nucleus sampling). Sampling uses the CPU
+        generator (reproducible after ``tn.manual_seed``). The context is
+        cropped to the last block_size tokens, like nanoGPT. With the cache
+        each new token costs one position's work; once the sequence is longer
+        than block_size, every step re-encodes the cropped window (the learned
+        positions shift), which equals the uncached computation exactly.
+        ``return_logits=True`` also returns the (B, new, V) logits used at each
+        step. Runs in eval mode (dropout off) and restores the mode after.
+        """
+        weight = self.transformer.wte.weight
+        idx = _as_ids(idx, weight.device, "GPT.generate")
+        if idx.ndim != 2 or idx.shape[1] == 0:
+            raise ValueError(f"GPT.generate: idx must be (B, T) with T >= 1, got {idx.shape}")
+        was_training = self.training
+        self.eval()
+        try:
+            out = backend.to_numpy(idx.data)
+            bs, cache, steps = self.config.block_size, None, []
+            for _ in range(max_new_tokens):
+                if use_cache and cache is not None and cache.length < bs:
+                    ctx = out[:, -1:]                         # (B, 1) only the newest token
+                else:
+                    ctx = out[:, -bs:]                        # (B, <=bs) the whole window
+                    if use_cache:
+                        cache = KVCache(self.config, out.shape[0], weight.dtype, weight.device)
+                ids = Tensor._make(backend.to_device(ctx, weight.device), False)
+                x = self._hidden(ids, cache if use_cache else None)   # (B, t, C)
+                logits = self.lm_head(x[:, -1, :]).data       # (B, V)
+                logits = backend.to_numpy(logits)
+                if return_logits:
+                    steps.append(logits)
+                nxt = sample_next(logits, temperature, top_k, top_p)  # (B,)
+                out = np.concatenate([out, nxt[:, None]], axis=1)     # (B, T+1)
+        finally:
+            self.train(was_training)
+        result = Tensor._make(backend.to_device(out, weight.device), False)
+        if return_logits:
+            v = self.config.vocab_size
+            return result, Tensor._make(np.stack(steps, 1) if steps else
+                                        np.zeros((out.shape[0], 0, v), np.float32), False)
+        return result
+
+    # ------------------------------------------------------------ Hugging Face checkpoints
+    @classmethod
+    def from_pretrained(cls, path, device=None, dtype=None):
+        """Load a Hugging Face GPT-2 checkpoint directory (``config.json`` + ``model.safetensors``
+        or a sharded ``model.safetensors.index.json``).
+
+        Keys may carry the ``transformer.`` prefix or not; the Conv1D weights
+        are transposed; ``attn.bias``/``attn.masked_bias`` buffers are ignored.
+        """
+        from ..io import load
+        path = os.fspath(path)
+        cfg_path = os.path.join(path, "config.json")
+        try:
+            with open(cfg_path, encoding="utf-8") as f:
+                hf = json.load(f)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"GPT.from_pretrained: {cfg_path} not found") from None
+        act = hf.get("activation_function", "gelu_new")
+        if act not in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast"):
+            raise ValueError(f"GPT.from_pretrained: {cfg_path}: activation_function {act!r} is "
+                             "not supported (tinynet's GPT uses the tanh GELU, 'gelu_new')")
+        if hf.get("n_inner") not in (None, 4 * hf["n_embd"]):
+            raise ValueError(f"GPT.from_pretrained: {cfg_path}: n_inner {hf['n_inner']} is not "
+                             "4 * n_embd")
+        config = GPTConfig(vocab_size=hf["vocab_size"],
+                           block_size=hf.get("n_positions", hf.get("n_ctx")),
+                           n_layer=hf["n_layer"], n_head=hf["n_head"], n_embd=hf["n_embd"],
+                           dropout=0.0, bias=True,
+                           layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5))
+        files = _weight_files(path)
+        raw = {}
+        for file in files:
+            raw.update(load(file))
+        model = cls(config)
+        sd = {}
+        for key, t in raw.items():
+            name = key[len("transformer."):] if key.startswith("transformer.") else key
+            if name.endswith((".attn.bias", ".attn.masked_bias")) or name == "lm_head.weight":
+                continue  # causal-mask buffers; the head is tied to wte
+            if name.endswith(_CONV1D):
+                t = Tensor._make(np.ascontiguousarray(t.data.T), False)   # (in, out) -> (out, in)
+            sd["transformer." + name] = t
+        if "transformer.wte.weight" in sd:
+            sd["lm_head.weight"] = sd["transformer.wte.weight"]
+        try:
+            model.load_state_dict(sd)
+        except (RuntimeError, ValueError) as e:
+            raise ValueError(f"GPT.from_pretrained: {path}: weights do not match config.json: "
+                             f"{e}") from None
+        if dtype is not None or device is not None:
+            model.to(device=device, dtype=dtype)
+        return model
+
+    def save_pretrained(self, path):
+        """Write ``config.json`` and ``model.safetensors`` in Hugging Face's GPT-2 layout."""
+        from ..io import save
+        c = self.config
+        if not c.bias:
+            raise ValueError("GPT.save_pretrained: Hugging Face GPT-2 has biases; a model with "
+                             "bias=False has no GPT-2 equivalent")
+        path = os.fspath(path)
+        os.makedirs(path, exist_ok=True)
+        hf = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
+              "vocab_size": c.vocab_size, "n_positions": c.block_size, "n_ctx": c.block_size,
+              "n_embd": c.n_embd, "n_layer": c.n_layer, "n_head": c.n_head, "n_inner": None,
+              "activation_function": "gelu_new", "layer_norm_epsilon": c.layer_norm_eps,
+              "resid_pdrop": c.dropout, "embd_pdrop": c.dropout, "attn_pdrop": c.dropout,
+              "initializer_range": 0.02, "tie_word_embeddings": True,
+              "bos_token_id": c.vocab_size - 1, "eos_token_id": c.vocab_size - 1}
+        sd = {}
+        for name, t in self.state_dict().items():
+            if name == "lm_head.weight":
+                continue  # tied to transformer.wte.weight
+            a = backend.to_numpy(t.data).astype(np.float32, copy=False)
+            sd[name] = np.ascontiguousarray(a.T) if name.endswith(_CONV1D) else a
+        save(sd, os.path.join(path, "model.safetensors"), metadata={"format": "pt"})
+        tmp = os.path.join(path, "config.json.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(hf, f, indent=2)
+        os.replace(tmp, os.path.join(path, "config.json"))
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items())
+
+
+def _weight_files(path):
+    single = os.path.join(path, "model.safetensors")
+    if os.path.exists(single):
+        return [single]
+    index = os.path.join(path, "model.safetensors.index.json")
+    if os.path.exists(index):
+        with open(index, encoding="utf-8") as f:
+            shards = sorted(set(json.load(f)["weight_map"].values()))
+        return [os.path.join(path, s) for s in shards]
+    raise FileNotFoundError(f"GPT.from_pretrained: {path} has neither model.safetensors nor "
+                            "model.safetensors.index.json")
+
+
+def _as_ids(idx, device, where):
+    if not isinstance(idx, Tensor):
+        idx = Tensor(backend.to_device(np.asarray(idx, dtype=np.int64), device))
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{where}: token ids must be integers, got dtype {idx.dtype}")
+    if idx.ndim != 2:
+        raise ValueError(f"{where}: token ids must be (B, T), got shape {idx.shape}")
+    return idx
+
+
+def sample_next(logits, temperature: float = 1.0, top_k=None, top_p=None):
+    """Draw one token id per row of logits (B, V) (numpy); returns (B,) int64.
+
+    temperature 0 is greedy. top_k / top_p restrict sampling to the k most
+    likely tokens / the smallest set of tokens whose probabilities sum to p.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    if temperature == 0:
+        return logits.argmax(axis=-1).astype(np.int64)
+    if temperature < 0:
+        raise ValueError(f"sample_next: temperature must be >= 0, got {temperature}")
+    logits = logits / temperature
+    V = logits.shape[-1]
+    if top_k is not None and 0 < top_k < V:
+        kth = np.partition(logits, V - top_k, axis=-1)[:, V - top_k:V - top_k + 1]  # (B, 1)
+        logits = np.where(logits < kth, -np.inf, logits)
+    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probs /= probs.sum(axis=-1, keepdims=True)                # (B, V)
+    if top_p is not None and top_p < 1.0:
+        order = np.argsort(-probs, axis=-1, kind="stable")    # (B, V) most likely first
+        sorted_p = np.take_along_axis(probs, order, axis=-1)
+        before = np.cumsum(sorted_p, axis=-1) - sorted_p      # mass of the more likely tokens
+        drop = before >= top_p                                # keep until the mass reaches p
+        drop[:, 0] = False                                    # (always keep the most likely)
+        sorted_p[drop] = 0
+        probs = np.zeros_like(probs)
+        np.put_along_axis(probs, order, sorted_p, axis=-1)
+        probs /= probs.sum(axis=-1, keepdims=True)
+    u = backend.get_generator("cpu").random((probs.shape[0], 1))
+    nxt = (np.cumsum(probs, axis=-1) < u).sum(axis=-1)
+    return np.minimum(nxt, V - 1).astype(np.int64)

@@ -1,0 +1,225 @@
+"""ResNet v1.5 (He et al. 2015; torchvision's variant), with torchvision's parameter names.
+
+Names match torchvision exactly (``conv1 bn1 layer1.0.conv1 ... layer4.1.bn2
+downsample.0 downsample.1 fc``), so a torchvision or timm checkpoint saved as
+safetensors loads with ``load_state_dict`` (``num_batches_tracked`` keys
+optional). v1.5 puts the stride of a bottleneck's down-sampling block on its
+3x3 conv (conv2), not on the first 1x1 conv.
+
+    model = resnet50(weights="resnet50.safetensors")        # ImageNet weights
+    model.fc = nn.Linear(model.fc.in_features, 2)            # new head for 2 classes
+
+``cifar_stem=True`` swaps the 7x7/2 conv + max-pool stem for a 3x3/1 conv
+(no pooling), the usual choice for 32x32 (or smaller) images.
+"""
+from __future__ import annotations
+
+from ..nn import init
+from ..nn.activation import ReLU
+from ..nn.batchnorm import BatchNorm2d
+from ..nn.containers import Identity, Sequential
+from ..nn.conv import Conv2d
+from ..nn.linear import Linear
+from ..nn.module import Module
+from ..nn.pooling import AdaptiveAvgPool2d, MaxPool2d
+
+__all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50",
+           "resnet101", "resnet152"]
+
+
+def conv3x3(in_planes, out_planes, stride=1, groups=1, dilation=1):
+    """3x3 convolution with padding = dilation (keeps H, W at stride 1); no bias (a BN follows)."""
+    return Conv2d(in_planes, out_planes, 3, stride=stride, padding=dilation, groups=groups,
+                  bias=False, dilation=dilation)
+
+
+def conv1x1(in_planes, out_planes, stride=1):
+    """1x1 convolution without bias."""
+    return Conv2d(in_planes, out_planes, 1, stride=stride, bias=False)
+
+
+class BasicBlock(Module):
+    """Two 3x3 convs with a skip connection (ResNet-18/34): relu(bn2(conv2(relu(bn1(conv1 x)))) + x)."""
+
+    expansion = 1
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64,
+                 dilation=1):
+        super().__init__()
+        if groups != 1 or base_width != 64 or dilation != 1:
+            raise ValueError("BasicBlock supports only groups=1, base_width=64, dilation=1")
+        self.conv1 = conv3x3(inplanes, planes, stride)
+        self.bn1 = BatchNorm2d(planes)
+        self.relu = ReLU()
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = BatchNorm2d(planes)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x):                                   # x: (N, inplanes, H, W)
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))            # (N, planes, H/s, W/s)
+        out = self.bn2(self.conv2(out))                     # (N, planes, H/s, W/s)
+        if self.downsample is not None:
+            identity = self.downsample(x)                   # (N, planes, H/s, W/s)
+        return self.relu(out + identity)                    # (N, planes, H/s, W/s)
+
+
+class Bottleneck(Module):
+    """1x1 reduce, 3x3 (carries the stride: v1.5), 1x1 expand x4, with a skip connection."""
+
+    expansion = 4
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64,
+                 dilation=1):
+        super().__init__()
+        width = int(planes * (base_width / 64.0)) * groups
+        self.conv1 = conv1x1(inplanes, width)
+        self.bn1 = BatchNorm2d(width)
+        self.conv2 = conv3x3(width, width, stride, groups, dilation)
+        self.bn2 = BatchNorm2d(width)
+        self.conv3 = conv1x1(width, planes * self.expansion)
+        self.bn3 = BatchNorm2d(planes * self.expansion)
+        self.relu = ReLU()
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x):                                   # x: (N, inplanes, H, W)
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))            # (N, width, H, W)
+        out = self.relu(self.bn2(self.conv2(out)))          # (N, width, H/s, W/s)
+        out = self.bn3(self.conv3(out))                     # (N, 4·planes, H/s, W/s)
+        if self.downsample is not None:
+            identity = self.downsample(x)                   # (N, 4·planes, H/s, W/s)
+        return self.relu(out + identity)                    # (N, 4·planes, H/s, W/s)
+
+
+class ResNet(Module):
+    """ResNet for (N, 3, H, W) images -> (N, num_classes) logits.
+
+    block: BasicBlock or Bottleneck; layers: blocks per stage (e.g. [2, 2, 2, 2]).
+    Initialised like torchvision: convs kaiming_normal_(fan_out, relu), BN
+    γ = 1 and β = 0, ``fc`` PyTorch's Linear default; ``zero_init_residual``
+    zeroes each block's last BN γ so every block starts as the identity.
+    """
+
+    def __init__(self, block, layers, num_classes=1000, zero_init_residual=False, groups=1,
+                 width_per_group=64, cifar_stem=False, in_channels=3):
+        super().__init__()
+        self.inplanes, self.dilation = 64, 1
+        self.groups, self.base_width = groups, width_per_group
+        self.cifar_stem = cifar_stem
+        if cifar_stem:  # 3x3/1 stem, no max-pool: keeps 32x32 detail
+            self.conv1 = Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+            self.maxpool = Identity()
+        else:
+            self.conv1 = Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
+            self.maxpool = MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.bn1 = BatchNorm2d(64)
+        self.relu = ReLU()
+        self.layer1 = self._make_layer(block, 64, layers[0])
+        self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
+        self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
+        self.avgpool = AdaptiveAvgPool2d((1, 1))
+        self.fc = Linear(512 * block.expansion, num_classes)
+
+        for m in self.modules():
+            if isinstance(m, Conv2d):
+                init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, BatchNorm2d):
+                init.ones_(m.weight)
+                init.zeros_(m.bias)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, Bottleneck):
+                    init.zeros_(m.bn3.weight)
+                elif isinstance(m, BasicBlock):
+                    init.zeros_(m.bn2.weight)
+
+    def _make_layer(self, block, planes, blocks, stride=1):
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            # projection shortcut: 1x1 conv (with the stage's stride) + BN
+            downsample = Sequential(conv1x1(self.inplanes, planes * block.expansion, stride),
+                                    BatchNorm2d(planes * block.expansion))
+        layers = [block(self.inplanes, planes, stride, downsample, self.groups, self.base_width,
+                        self.dilation)]
+        self.inplanes = planes * block.expansion
+        for _ in range(1, blocks):
+            layers.append(block(self.inplanes, planes, groups=self.groups,
+                                base_width=self.base_width, dilation=self.dilation))
+        return Sequential(*layers)
+
+    def forward_features(self, x):
+        """The last stage's feature map: (N, 3, H, W) -> (N, 512·expansion, H/32, W/32)."""
+        x = self.relu(self.bn1(self.conv1(x)))              # (N, 64, H/2, W/2) (cifar: H, W)
+        x = self.maxpool(x)                                 # (N, 64, H/4, W/4) (cifar: H, W)
+        x = self.layer1(x)                                  # (N, 64·e, H/4, W/4)
+        x = self.layer2(x)                                  # (N, 128·e, H/8, W/8)
+        x = self.layer3(x)                                  # (N, 256·e, H/16, W/16)
+        return self.layer4(x)                               # (N, 512·e, H/32, W/32)
+
+    def forward(self, x):                                   # x: (N, 3, H, W)
+        x = self.forward_features(x)                        # (N, 512·e, h, w)
+        x = self.avgpool(x)                                 # (N, 512·e, 1, 1)
+        x = x.reshape(x.shape[0], -1)                       # (N, 512·e)
+        return self.fc(x)                                   # (N, num_classes)
+
+
+def _resnet(block, layers, weights, kwargs):
+    model = ResNet(block, layers, **kwargs)
+    if weights is not None:
+        load_weights(model, weights)
+    return model
+
+
+def load_weights(model, weights, strict=True):
+    """Load ``weights`` (a safetensors path or a state dict) in torchvision names into ``model``.
+
+    ``num_batches_tracked`` entries are accepted whether present or not.
+    With ``strict`` any missing or unexpected key, and always any shape
+    mismatch, raises one error that lists them all (``StateDictError``).
+    Returns ``(missing_keys, unexpected_keys)``.
+    """
+    if isinstance(weights, (str, bytes)) or hasattr(weights, "__fspath__"):
+        from .. import io
+        weights = io.load(weights, device=next(model.parameters()).device)
+    return model.load_state_dict(weights, strict=strict)
+
+
+def resnet18(num_classes=1000, zero_init_residual=False, weights=None, cifar_stem=False, **kwargs):
+    """ResNet-18 (BasicBlock, [2, 2, 2, 2]); 11,689,512 parameters at 1000 classes."""
+    return _resnet(BasicBlock, [2, 2, 2, 2], weights,
+                   dict(num_classes=num_classes, zero_init_residual=zero_init_residual,
+                        cifar_stem=cifar_stem, **kwargs))
+
+
+def resnet34(num_classes=1000, zero_init_residual=False, weights=None, cifar_stem=False, **kwargs):
+    """ResNet-34 (BasicBlock, [3, 4, 6, 3]); 21,797,672 parameters at 1000 classes."""
+    return _resnet(BasicBlock, [3, 4, 6, 3], weights,
+                   dict(num_classes=num_classes, zero_init_residual=zero_init_residual,
+                        cifar_stem=cifar_stem, **kwargs))
+
+
+def resnet50(num_classes=1000, zero_init_residual=False, weights=None, cifar_stem=False, **kwargs):
+    """ResNet-50 (Bottleneck, [3, 4, 6, 3]); 25,557,032 parameters at 1000 classes."""
+    return _resnet(Bottleneck, [3, 4, 6, 3], weights,
+                   dict(num_classes=num_classes, zero_init_residual=zero_init_residual,
+                        cifar_stem=cifar_stem, **kwargs))
+
+
+def resnet101(num_classes=1000, zero_init_residual=False, weights=None, cifar_stem=False,
+              **kwargs):
+    """ResNet-101 (Bottleneck, [3, 4, 23, 3]); 44,549,160 parameters at 1000 classes."""
+    return _resnet(Bottleneck, [3, 4, 23, 3], weights,
+                   dict(num_classes=num_classes, zero_init_residual=zero_init_residual,
+                        cifar_stem=cifar_stem, **kwargs))
+
+
+def resnet152(num_classes=1000, zero_init_residual=False, weights=None, cifar_stem=False,
+              **kwargs):
+    """ResNet-152 (Bottleneck, [3, 8, 36, 3]); 60,192,808 parameters at 1000 classes."""
+    return _resnet(Bottleneck, [3, 8, 36, 3], weights,
+                   dict(num_classes=num_classes, zero_init_residual=zero_init_residual,
+                        cifar_stem=cifar_stem, **kwargs))
