@@ -169,7 +169,8 @@ def _flatten_ref(a, start_dim, end_dim):
     return a.reshape(a.shape[:s] + (int(np.prod(a.shape[s:e + 1])),) + a.shape[e + 1:])
 
 
-def _split_ref(a, size_or_sections, dim):
+def _split_ref(a, split_size_or_sections, dim):
+    size_or_sections = split_size_or_sections
     n = a.shape[dim]
     if isinstance(size_or_sections, int):
         return tuple(np.split(a, list(range(size_or_sections, n, size_or_sections)), axis=dim))
@@ -183,6 +184,8 @@ def _chunk_ref(a, chunks, dim):
 
 
 def _pad_ref(a, pad, value):
+    if not pad:
+        return a
     widths = [(0, 0)] * a.ndim
     for i in range(len(pad) // 2):
         widths[a.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])

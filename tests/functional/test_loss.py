@@ -173,6 +173,17 @@ def test_cross_entropy_stays_float32():
         assert loss.dtype == x.grad.dtype == np.float32
 
 
+def test_cross_entropy_float16_is_computed_in_float32():
+    x32 = tn.randn(8, 3000) * 4.0
+    t = tn.randint(0, 3000, (8,))
+    x16 = tn.tensor(x32.numpy().astype(np.float16), requires_grad=True)
+    loss = cross_entropy(x16, t, label_smoothing=0.1)
+    loss.backward()
+    assert loss.dtype == x16.grad.dtype == np.float16
+    ref = cross_entropy(tn.tensor(x16.numpy().astype(np.float32)), t, label_smoothing=0.1)
+    np.testing.assert_allclose(float(loss.item()), ref.item(), rtol=1e-3)
+
+
 def test_cross_entropy_known_values():
     x = tn.tensor([[0.0, 0.0], [0.0, np.log(3.0)]])
     t = tn.tensor([0, 1])

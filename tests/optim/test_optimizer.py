@@ -285,3 +285,30 @@ def test_load_state_dict_rejects_mismatched_layout():
 def test_repr_lists_groups():
     text = repr(SGD([{"params": [_p(1)]}, {"params": [_p(1)], "lr": 0.5}], lr=0.1))
     assert text.startswith("SGD (") and "Parameter Group 1" in text and "lr: 0.5" in text
+
+
+# ------------------------------------------------------------ with nn modules
+def test_trains_an_mlp_with_decay_groups_and_a_schedule():
+    nn = pytest.importorskip("tinynet.nn")
+    from tinynet.optim.lr_scheduler import LinearWarmupCosineLR
+
+    tn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 32), nn.Tanh(), nn.Linear(32, 1))
+    decay = [p for p in model.parameters() if p.ndim >= 2]  # nanoGPT: no decay on biases
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    opt = optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                      lr=0.03)
+    sched = LinearWarmupCosineLR(opt, warmup_steps=10, total_steps=200, min_lr=1e-3)
+    x = tn.randn(64, 4)
+    y = (x[:, :1] * x[:, 1:2]).tanh()
+    losses = []
+    for _ in range(200):
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0]
+    assert all(p.grad is not None for p in model.parameters())
+    assert len(opt.state) == len(list(model.parameters()))

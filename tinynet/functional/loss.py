@@ -133,6 +133,11 @@ def _index_rows(target, weight, ignore_index, M, dtype, xp):
     return tc, valid, w_t
 
 
+def _up(a):
+    """float16 arrays as float32 (reductions over classes lose too much in half precision)."""
+    return a.astype(np.float32) if a is not None and a.dtype == np.float16 else a
+
+
 def _finish(loss, reduction, denom, out_shape, dtype, xp):
     """Reduce the per-row loss (M,) like PyTorch; mean divides by ``denom``."""
     if reduction == "none":
@@ -163,6 +168,9 @@ class CrossEntropy(Function):
 
     def forward(self, x, target, weight, ignore_index, reduction, label_smoothing):
         xp = backend.get_array_module(x)
+        out_dtype = x.dtype
+        x, weight = _up(x), _up(weight)                   # float16 is computed in float32
+        target = _up(target)
         C = x.shape[1 if x.ndim > 1 else 0]
         eps = label_smoothing
         x2 = _class_last(x)                               # (M, C)
@@ -194,7 +202,8 @@ class CrossEntropy(Function):
         self.lse = m[:, 0] + lse_z                        # logsumexp(x_i)
         self.s, self.denom = s, denom
         loss = s * lse_z - qz                             # (M,)
-        return _finish(loss, reduction, denom, _index_target_shape(x.shape), x.dtype, xp)
+        out = _finish(loss, reduction, denom, _index_target_shape(x.shape), x.dtype, xp)
+        return out.astype(out_dtype, copy=False)
 
     def _q_probs(self, target, C):
         """q = w ⊙ ((1-ε) t + ε/C) for probability targets, (M, C)."""
@@ -217,30 +226,30 @@ class CrossEntropy(Function):
     def backward(self, g):
         x, target = self.inputs
         xp = backend.get_array_module(g)
-        x2 = _class_last(x.data)
+        x2 = _class_last(_up(x.data))
         M, C = x2.shape
-        gi = self._row_grad(g)
+        gi = self._row_grad(_up(g))
         gx = gt = None
         if self.needs_input_grad[0]:
             p = x2 - self.lse[:, None]
             xp.exp(p, out=p)                              # softmax, (M, C)
             p *= (self.s * gi)[:, None]
             if self.probs:
-                p -= self._q_probs(target.data, C) * xp.reshape(gi, (-1, 1))
+                p -= self._q_probs(_up(target.data), C) * xp.reshape(gi, (-1, 1))
             else:
                 rows = xp.arange(M)
                 p[rows, self.tc] -= (1.0 - self.eps) * self.w_t * gi
                 if self.eps:
                     wc = 1.0 if self.weight is None else self.weight[None, :]
                     p -= (self.eps / C) * wc * (self.valid * gi)[:, None]
-            gx = _class_back(p, x.shape)
+            gx = _class_back(p, x.shape).astype(x.dtype, copy=False)
         if self.probs and self.needs_input_grad[1]:
             # dloss_i/dt_ic = -(1-ε) w_c log softmax(x_i)_c
             logp = x2 - self.lse[:, None]
             gt2 = -(1.0 - self.eps) * logp * xp.reshape(gi, (-1, 1))
             if self.weight is not None:
                 gt2 *= self.weight
-            gt = _class_back(gt2, x.shape)
+            gt = _class_back(gt2, x.shape).astype(target.dtype, copy=False)
         return gx, gt
 
 

@@ -253,6 +253,8 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0):
         raise ValueError(f"pad: padding {pad} does not fit a tensor of shape {x.shape}")
     if any(p < 0 for p in pad):
         raise ValueError(f"pad: negative padding {pad} is not supported")
+    if not any(pad):  # nothing to pad (np.pad also rejects a 0-d tensor with no widths)
+        return x
     widths = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])

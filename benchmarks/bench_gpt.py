@@ -1,0 +1,187 @@
+"""GPT training step and KV-cache generation, tinynet vs PyTorch CPU in the same run.
+
+    python benchmarks/bench_gpt.py [--profile] [--device cuda] [--repeat 10]
+
+Model: vocab 256, n_embd 256, 4 layers, 4 heads, block 128; batch 16;
+AdamW. One step = forward, cross-entropy, backward, optimizer update. The
+PyTorch model is the same architecture written in plain torch (fused
+``F.scaled_dot_product_attention``), with tinynet's initial weights copied in,
+and both are timed alternately (medians after warmup). Also reported: the
+achieved GFLOP/s of tinynet's step (matmul FLOPs only) against NumPy's
+measured float32 GEMM rate, and generation tokens/s with and without the
+key/value cache.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import time
+
+import numpy as np
+
+import tinynet as tn
+from _timing import gemm_gflops, interleaved, machine_line, try_torch
+from tinynet.models.gpt import GPT, GPTConfig
+
+CFG = GPTConfig(vocab_size=256, block_size=128, n_layer=4, n_head=4, n_embd=256, dropout=0.0)
+BATCH = 16
+
+
+def step_flops(cfg: GPTConfig, batch: int) -> float:
+    """Matmul FLOPs of one training step (forward x 3: forward, input grads, weight grads)."""
+    B, T, C, L, V = batch, cfg.block_size, cfg.n_embd, cfg.n_layer, cfg.vocab_size
+    linear = 2 * B * T * (L * 12 * C * C + V * C)      # c_attn, c_proj, c_fc, mlp.c_proj, head
+    attention = L * 2 * 2 * B * T * T * C              # Q Kᵀ and P V over full (T, T) scores
+    return 3.0 * (linear + attention)
+
+
+def make_batch(cfg, batch, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, cfg.vocab_size, (batch, cfg.block_size))
+    y = rng.integers(0, cfg.vocab_size, (batch, cfg.block_size))
+    return x, y
+
+
+def tinynet_setup(cfg, batch, device):
+    tn.manual_seed(0)
+    model = GPT(cfg).to(device)
+    opt = model.configure_optimizers(weight_decay=0.1, learning_rate=3e-4, betas=(0.9, 0.95))
+    x, y = make_batch(cfg, batch)
+    xt, yt = tn.tensor(x, device=device), tn.tensor(y, device=device)
+
+    def step():
+        opt.zero_grad()
+        _, loss = model(xt, yt)
+        loss.backward()
+        opt.step()
+        return loss.item()  # also waits for the GPU
+    return model, step
+
+
+def torch_setup(torch, cfg, batch, tn_model):
+    """The same GPT in plain PyTorch, initialised with tinynet's weights."""
+    nn, F = torch.nn, torch.nn.functional
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            C = cfg.n_embd
+            self.ln_1, self.ln_2 = nn.LayerNorm(C), nn.LayerNorm(C)
+            self.c_attn, self.attn_proj = nn.Linear(C, 3 * C), nn.Linear(C, C)
+            self.c_fc, self.mlp_proj = nn.Linear(C, 4 * C), nn.Linear(4 * C, C)
+
+        def forward(self, x):
+            B, T, C = x.shape
+            q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
+            q, k, v = (t.view(B, T, cfg.n_head, -1).transpose(1, 2) for t in (q, k, v))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.attn_proj(y.transpose(1, 2).reshape(B, T, C))
+            return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
+    class TorchGPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+            self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd)
+            self.h = nn.ModuleList([Block() for _ in range(cfg.n_layer)])
+            self.ln_f = nn.LayerNorm(cfg.n_embd)
+
+        def forward(self, idx, targets):
+            pos = torch.arange(idx.shape[1])
+            x = self.wte(idx) + self.wpe(pos)
+            for b in self.h:
+                x = b(x)
+            logits = self.ln_f(x) @ self.wte.weight.T   # tied head
+            return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
+
+    model = TorchGPT()
+    sd = {k: v.numpy() for k, v in tn_model.state_dict().items()}
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            src = name.replace("h.", "transformer.h.", 1) if name.startswith("h.") else \
+                "transformer." + name
+            src = src.replace("attn_proj", "attn.c_proj").replace("mlp_proj", "mlp.c_proj")
+            src = src.replace(".c_attn", ".attn.c_attn").replace(".c_fc", ".mlp.c_fc")
+            p.copy_(torch.from_numpy(np.ascontiguousarray(sd[src])))
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=3e-4, betas=(0.9, 0.95), foreach=True)
+    x, y = make_batch(cfg, batch)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = model(xt, yt)
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+def generation_speed(model, cfg, device, new_tokens=120, prompt=8, repeat=3):
+    """Tokens/s of greedy generation (batch 1) with and without the KV cache."""
+    idx = tn.tensor(make_batch(cfg, 1)[0][:, :prompt], device=device)
+    out = {}
+    for use_cache in (True, False):
+        def run():
+            model.generate(idx, new_tokens, temperature=0, use_cache=use_cache)
+        run()
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - t0)
+        out[use_cache] = new_tokens / float(np.median(times))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--profile", action="store_true", help="cProfile 3 tinynet steps")
+    ap.add_argument("--no-torch", action="store_true")
+    args = ap.parse_args()
+    print(machine_line(), f"| device {args.device}")
+    model, tn_step = tinynet_setup(CFG, BATCH, args.device)
+    flops = step_flops(CFG, BATCH)
+    fns = {"tinynet": tn_step}
+    torch = None if args.no_torch else try_torch()
+    if torch is not None and args.device == "cpu":
+        torch.set_num_threads(os.cpu_count())
+        fns["torch"] = torch_setup(torch, CFG, BATCH, model)
+        l_tn, l_t = tn_step(), fns["torch"]()
+        print(f"first-step losses: tinynet {l_tn:.5f}  torch {l_t:.5f}")
+    times = interleaved(fns, repeat=args.repeat, warmup=2)
+    print(f"GPT train step (B={BATCH}, T={CFG.block_size}, C={CFG.n_embd}, L={CFG.n_layer}, "
+          f"H={CFG.n_head}, V={CFG.vocab_size}): {flops / 1e9:.1f} GFLOP of matmuls")
+    print(f"  tinynet  {times['tinynet'] * 1e3:8.1f} ms   "
+          f"{flops / times['tinynet'] / 1e9:6.1f} GFLOP/s")
+    if "torch" in times:
+        print(f"  torch    {times['torch'] * 1e3:8.1f} ms   "
+              f"{flops / times['torch'] / 1e9:6.1f} GFLOP/s")
+        print(f"  ratio tinynet/torch = {times['tinynet'] / times['torch']:.2f}")
+    if args.device == "cpu":
+        print(f"  NumPy float32 GEMM (1024^3): {gemm_gflops():.0f} GFLOP/s")
+    speed = generation_speed(model, CFG, args.device)
+    print(f"generation (batch 1, 8-token prompt, 120 new, greedy): "
+          f"KV cache {speed[True]:.0f} tok/s, no cache {speed[False]:.0f} tok/s "
+          f"({speed[True] / speed[False]:.1f}x)")
+    if args.profile:
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(3):
+            tn_step()
+        prof.disable()
+        s = io.StringIO()
+        pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(20)
+        print(s.getvalue())
+
+
+if __name__ == "__main__":
+    main()

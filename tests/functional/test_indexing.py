@@ -1,0 +1,120 @@
+"""Indexing: the op table's checks for ints, slices, None, Ellipsis, integer arrays (with
+repeats), boolean masks and Tensor indices, plus exact scatter-add gradients (MyGrad's lesson:
+indexing gradients deserve the heaviest tests)."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import op_table as table
+import tinynet as tn
+from tinynet.testing import strategies as tst
+
+OPS = table.family("indexing")
+
+
+@pytest.mark.parametrize("op", OPS, ids=str)
+@given(data=st.data())
+def test_forward_matches_numpy(op, data):
+    table.check_forward(op, data)
+
+
+@pytest.mark.parametrize("op", OPS, ids=str)
+@given(data=st.data())
+def test_gradient_matches_finite_differences(op, data):
+    table.check_grad(op, data)
+
+
+@pytest.mark.parametrize("op", [op for op in OPS if op.gradgrad], ids=str)
+@given(data=st.data())
+def test_second_derivative(op, data):
+    table.check_gradgrad(op, data)
+
+
+@pytest.mark.parametrize("op", [op for op in OPS if op.empty], ids=str)
+@given(data=st.data())
+def test_empty_dims(op, data):
+    table.check_empty(op, data)
+
+
+@given(data=st.data())
+def test_gradient_is_scatter_add_of_upstream_gradient(data):
+    """dL/dx = np.add.at(zeros, idx, g): repeated indices add up, unpicked stay 0."""
+    shape = data.draw(tst.shapes(1, 3, 1, 4))
+    idx = data.draw(hnp.integer_array_indices(shape, result_shape=tst.shapes(1, 2, 1, 6)))
+    x = tn.tensor(data.draw(table._values(shape)), requires_grad=True)
+    y = x[idx]
+    g = data.draw(hnp.arrays(np.float32, y.shape, elements=st.integers(-5, 5).map(float)))
+    y.backward(tn.tensor(g))
+    want = np.zeros(shape, np.float32)
+    np.add.at(want, idx, g)
+    np.testing.assert_array_equal(x.grad.numpy(), want)
+
+
+def test_repeated_indices_accumulate():
+    x = tn.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x[[0, 0, 2, 0]]
+    np.testing.assert_array_equal(y.numpy(), [1, 1, 3, 1])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 0.0, 1.0])
+
+
+def test_boolean_mask_gradient_and_values():
+    x = tn.tensor([[1.0, -2.0], [-3.0, 4.0]], requires_grad=True)
+    mask = x > 0
+    y = x[mask]
+    np.testing.assert_array_equal(y.numpy(), [1.0, 4.0])
+    (y * tn.tensor([10.0, 20.0])).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[10.0, 0.0], [0.0, 20.0]])
+
+
+def test_basic_index_forms():
+    a = np.arange(24.0).reshape(2, 3, 4)
+    x = tn.tensor(a)
+    for idx in [1, -1, (0, 2), slice(None, None, -1), (Ellipsis, 1), (None, 0), (1, None, Ellipsis),
+                (slice(1, None), slice(None, 2), slice(None, None, 2)), (0, 1, 2)]:
+        got = x[idx]
+        np.testing.assert_array_equal(got.numpy(), a[idx], err_msg=str(idx))
+        assert got.dtype == np.float32 and isinstance(got.numpy(), np.ndarray)
+
+
+def test_index_with_int_tensor_and_list():
+    x = tn.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], requires_grad=True)
+    y = x[tn.tensor([2, 0, 2])]
+    np.testing.assert_array_equal(y.numpy(), [[5, 6], [1, 2], [5, 6]])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[1, 1], [0, 0], [2, 2]])
+    np.testing.assert_array_equal(x[[0, 1], [1, 0]].numpy(), [2.0, 3.0])
+
+
+def test_index_out_of_range_names_shape():
+    with pytest.raises(IndexError, match=r"\(3, 2\)"):
+        tn.ones(3, 2)[5]
+
+
+def test_float_tensor_is_not_an_index():
+    with pytest.raises(TypeError, match="integer"):
+        [1, 2, 3][tn.tensor(1.0)]
+
+
+def test_setitem_is_refused_inside_the_graph_and_allowed_outside():
+    x = tn.zeros(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place"):
+        x[0] = 1.0
+    with tn.no_grad():
+        x[0] = 1.0
+    np.testing.assert_array_equal(x.numpy(), [1.0, 0.0, 0.0])
+    y = tn.zeros(2, 3)
+    y[:, tn.tensor([0, 2])] = tn.ones(2, 2)
+    np.testing.assert_array_equal(y.numpy(), [[1, 0, 1], [1, 0, 1]])
+
+
+def test_masked_fill_broadcasts_mask_and_blocks_gradient():
+    x = tn.ones(2, 3, requires_grad=True)
+    mask = tn.tensor([True, False, True])
+    y = x.masked_fill(mask, -1.0)
+    np.testing.assert_array_equal(y.numpy(), [[-1, 1, -1], [-1, 1, -1]])
+    assert y.dtype == np.float32
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 1, 0], [0, 1, 0]])

@@ -1,0 +1,92 @@
+"""matmul (1-D, 2-D, batched broadcast, vector-matrix) and linear: the op table's checks plus
+shape/dtype error messages."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import op_table as table
+import tinynet as tn
+import tinynet.functional as F
+
+OPS = table.family("linalg")
+
+
+@pytest.mark.parametrize("op", OPS, ids=str)
+@given(data=st.data())
+def test_forward_matches_numpy(op, data):
+    table.check_forward(op, data)
+
+
+@pytest.mark.parametrize("op", OPS, ids=str)
+@given(data=st.data())
+def test_gradient_matches_finite_differences(op, data):
+    table.check_grad(op, data)
+
+
+@pytest.mark.parametrize("op", [op for op in OPS if op.gradgrad], ids=str)
+@given(data=st.data())
+def test_second_derivative(op, data):
+    table.check_gradgrad(op, data)
+
+
+@pytest.mark.parametrize("op", [op for op in OPS if op.empty], ids=str)
+@given(data=st.data())
+def test_empty_dims(op, data):
+    table.check_empty(op, data)
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [
+    ((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)), ((5, 2, 3), (3, 4)),
+    ((3,), (5, 3, 4)), ((5, 1, 2, 3), (4, 3, 2)), ((5, 2, 3), (3,)), ((2, 0), (0, 3))])
+def test_every_matmul_case_forward_and_gradient(a_shape, b_shape):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+    x = tn.tensor(a, requires_grad=True)
+    y = tn.tensor(b, requires_grad=True)
+    out = x @ y
+    np.testing.assert_allclose(out.numpy(), a @ b, rtol=1e-12, atol=1e-12)
+    assert tn.gradcheck(lambda p, q: p @ q, [x, y])
+
+
+def test_matmul_float32_stays_float32_and_rmatmul_works():
+    a = tn.randn(2, 3)
+    assert (a @ tn.randn(3, 4)).dtype == np.float32
+    b = np.ones((4, 2), np.float32)
+    np.testing.assert_allclose((b @ a).numpy(), b @ a.numpy(), rtol=1e-6)
+
+
+def test_linear_matches_reference_with_and_without_bias():
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal((2, 5, 3)), rng.standard_normal((4, 3)), rng.standard_normal(4)
+    X, W, B = (tn.tensor(v, dtype=tn.float32) for v in (x, w, b))
+    np.testing.assert_allclose(F.linear(X, W, B).numpy(), x @ w.T + b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(F.linear(X, W).numpy(), x @ w.T, rtol=1e-5, atol=1e-5)
+    assert F.linear(X, W, B).dtype == np.float32
+
+
+# ---------------------------------------------------------------- errors
+
+def test_matmul_shape_error_names_op_and_shapes():
+    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(4, 5\)"):
+        tn.ones(2, 3) @ tn.ones(4, 5)
+    with pytest.raises(ValueError, match=r"matmul: .*\(2, 3, 4\).*\(5, 4, 2\)"):
+        tn.ones(2, 3, 4) @ tn.ones(5, 4, 2)
+    with pytest.raises(ValueError, match=r"matmul: .*\(\)"):
+        tn.tensor(1.0) @ tn.ones(2)
+
+
+def test_matmul_dtype_mismatch_names_op():
+    with pytest.raises(TypeError, match=r"matmul: .*float32.*float64"):
+        tn.ones(2, 3) @ tn.ones(3, dtype=tn.float64)
+
+
+def test_linear_errors_name_op_and_shapes():
+    with pytest.raises(ValueError, match=r"linear: input of shape \(2, 3\).*weight of shape \(4, 5\)"):
+        F.linear(tn.ones(2, 3), tn.ones(4, 5))
+    with pytest.raises(ValueError, match=r"linear: bias of shape \(3,\)"):
+        F.linear(tn.ones(2, 5), tn.ones(4, 5), tn.ones(3))
+    with pytest.raises(TypeError, match=r"linear: .*float64"):
+        F.linear(tn.ones(2, 5), tn.ones(4, 5), tn.ones(4, dtype=tn.float64))
+    with pytest.raises(TypeError, match=r"linear: .*float64"):
+        F.linear(tn.ones(2, 5), tn.ones(4, 5, dtype=tn.float64))

@@ -1,0 +1,137 @@
+"""Shape ops: the op table's checks (reshape/view, transpose/permute/.T, squeeze/unsqueeze,
+expand/broadcast_to, flatten, cat/stack/split/chunk, pad) plus error messages."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import op_table as table
+import tinynet as tn
+import tinynet.functional as F
+
+OPS = table.family("shape")
+
+
+def test_table_covers_every_shape_op():
+    assert {"reshape", "view", "transpose", "permute", "T", "squeeze", "unsqueeze", "expand",
+            "broadcast_to", "flatten", "cat", "stack", "split", "chunk", "pad"} <= \
+        {op.name for op in OPS}
+
+
+@pytest.mark.parametrize("op", OPS, ids=str)
+@given(data=st.data())
+def test_forward_matches_numpy(op, data):
+    table.check_forward(op, data)
+
+
+@pytest.mark.parametrize("op", OPS, ids=str)
+@given(data=st.data())
+def test_gradient_matches_finite_differences(op, data):
+    table.check_grad(op, data)
+
+
+@pytest.mark.parametrize("op", [op for op in OPS if op.gradgrad], ids=str)
+@given(data=st.data())
+def test_second_derivative(op, data):
+    table.check_gradgrad(op, data)
+
+
+@pytest.mark.parametrize("op", [op for op in OPS if op.empty], ids=str)
+@given(data=st.data())
+def test_empty_dims(op, data):
+    table.check_empty(op, data)
+
+
+# ---------------------------------------------------------------- specific cases
+
+def test_cat_with_an_empty_piece():
+    a = tn.randn(2, 3, dtype=tn.float64, requires_grad=True)
+    e = tn.zeros(0, 3, dtype=tn.float64, requires_grad=True)
+    b = tn.randn(1, 3, dtype=tn.float64, requires_grad=True)
+    y = tn.cat([a, e, b])
+    np.testing.assert_array_equal(y.numpy(), np.concatenate([a.numpy(), e.numpy(), b.numpy()]))
+    g = np.arange(9.0).reshape(3, 3)
+    y.backward(tn.tensor(g))
+    np.testing.assert_array_equal(a.grad.numpy(), g[:2])
+    assert e.grad.shape == (0, 3)
+    np.testing.assert_array_equal(b.grad.numpy(), g[2:])
+
+
+def test_chunk_and_split_sizes_follow_pytorch():
+    x = tn.arange(5)
+    assert [t.shape[0] for t in x.chunk(3)] == [2, 2, 1]
+    assert [t.shape[0] for t in x.split(2)] == [2, 2, 1]
+    assert [t.tolist() for t in x.split([1, 4])] == [[0], [1, 2, 3, 4]]
+
+
+def test_split_gradient_with_unused_pieces():
+    x = tn.randn(5, 2, dtype=tn.float64, requires_grad=True)
+    a, b, c = x.split(2)
+    (b * 3.0).sum().backward()  # a and c take no part: their slice of the gradient is 0
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 0], [0, 0], [3, 3], [3, 3], [0, 0]])
+
+
+def test_pad_uses_pytorch_order_last_dim_first():
+    x = tn.ones(1, 2)
+    y = F.pad(x, (1, 2, 3, 0), value=5.0)
+    assert y.shape == (4, 5)
+    np.testing.assert_array_equal(y.numpy()[3], [5, 1, 1, 5, 5])
+    assert y.dtype == np.float32
+
+
+def test_expand_keeps_sizes_with_minus_one_and_adds_leading_dims():
+    x = tn.tensor([[1.0], [2.0]], requires_grad=True)
+    y = x.expand(3, -1, 4)
+    assert y.shape == (3, 2, 4)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[12.0], [12.0]])
+
+
+def test_view_and_reshape_accept_a_tuple_or_sizes():
+    x = tn.arange(6)
+    assert x.reshape(2, 3).shape == x.reshape((2, 3)).shape == x.view(-1, 3).shape == (2, 3)
+    np.testing.assert_array_equal(x.view(3, 2).numpy(), np.arange(6).reshape(3, 2))
+
+
+def test_transpose_of_matrix_and_mT():
+    x = tn.randn(2, 3, 4)
+    np.testing.assert_array_equal(x.mT.numpy(), np.swapaxes(x.numpy(), -1, -2))
+    np.testing.assert_array_equal(x.T.numpy(), x.numpy().T)
+
+
+# ---------------------------------------------------------------- errors
+
+def test_reshape_error_names_op_and_shapes():
+    with pytest.raises(ValueError, match=r"reshape: .*\(2, 3\).*\(4, 2\)"):
+        tn.ones(2, 3).reshape(4, 2)
+
+
+def test_cat_error_names_op_and_shapes():
+    with pytest.raises(ValueError, match=r"cat: .*\(2, 3\).*\(2, 4\)"):
+        tn.cat([tn.ones(2, 3), tn.ones(2, 4)])
+    with pytest.raises(ValueError, match="cat"):
+        tn.cat([tn.ones(2, 3), tn.ones(3)], dim=0)
+    with pytest.raises(TypeError, match=r"cat: .*float32.*float64"):
+        tn.cat([tn.ones(2), tn.ones(2, dtype=tn.float64)])
+    with pytest.raises(ValueError, match="cat"):
+        tn.cat([])
+
+
+def test_stack_error_names_shapes():
+    with pytest.raises(ValueError, match=r"stack: .*\(2,\).*\(3,\)"):
+        tn.stack([tn.ones(2), tn.ones(3)])
+
+
+def test_permute_expand_split_pad_errors():
+    with pytest.raises(ValueError, match=r"permute: .*\(2, 3\)"):
+        tn.ones(2, 3).permute(0, 0)
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 3\)"):
+        tn.ones(2, 3).expand(4, 3)
+    with pytest.raises(ValueError, match="split: sections"):
+        tn.ones(5).split([2, 2])
+    with pytest.raises(ValueError, match="split_size must be positive"):
+        tn.ones(5).split(0)
+    with pytest.raises(ValueError, match=r"pad: .*\(2,\)"):
+        F.pad(tn.ones(2), (1, 1, 1, 1))
+    with pytest.raises(ValueError, match=r"unsqueeze: dim 3"):
+        tn.ones(2).unsqueeze(3)
