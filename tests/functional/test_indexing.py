@@ -70,13 +70,13 @@ def test_boolean_mask_gradient_and_values():
 
 
 def test_basic_index_forms():
-    a = np.arange(24.0).reshape(2, 3, 4)
+    a = np.arange(24.0, dtype=np.float32).reshape(2, 3, 4)
     x = tn.tensor(a)
     for idx in [1, -1, (0, 2), slice(None, None, -1), (Ellipsis, 1), (None, 0), (1, None, Ellipsis),
                 (slice(1, None), slice(None, 2), slice(None, None, 2)), (0, 1, 2)]:
         got = x[idx]
         np.testing.assert_array_equal(got.numpy(), a[idx], err_msg=str(idx))
-        assert got.dtype == np.float32 and isinstance(got.numpy(), np.ndarray)
+        assert got.dtype == x.dtype and isinstance(got.numpy(), np.ndarray)
 
 
 def test_index_with_int_tensor_and_list():

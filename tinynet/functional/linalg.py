@@ -6,6 +6,8 @@ operand is summed over the batch dims it was copied along.
 """
 from __future__ import annotations
 
+import math
+
 from .. import amp, backend
 from ..autograd import Function
 from ..tensor import Tensor
@@ -22,10 +24,15 @@ def _check_matmul(a, b, op):
                          f"({ka} != {kb} in the contracted dim)")
 
 
+def _rows(a):
+    """(..., K) -> (rows, K) for an array or Tensor (explicit sizes: -1 is ambiguous if K = 0)."""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
+
+
 def _mm(a, b):
     """a @ b; an (..., K) @ (K, N) product is one 2-D GEMM, not a loop of small ones."""
     if b.ndim == 2 and a.ndim > 2:
-        return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[1],))
+        return (_rows(a) @ b).reshape(a.shape[:-1] + (b.shape[1],))
     return a @ b
 
 
@@ -58,7 +65,7 @@ class MatMul(Function):
             ga = unbroadcast(matmul(g2, b2.mT), a2.shape).reshape(a.shape)
         if self.needs_input_grad[1]:
             if b2.ndim == 2 and a2.ndim > 2:  # sum over the batch inside one GEMM
-                gb = matmul(a2.reshape(-1, a2.shape[-1]).T, g2.reshape(-1, g2.shape[-1]))
+                gb = matmul(_rows(a2).T, _rows(g2))
             else:
                 gb = unbroadcast(matmul(a2.mT, g2), b2.shape)
             gb = gb.reshape(b.shape)
@@ -90,9 +97,9 @@ class Linear(Function):
         gx = matmul(g, w) if self.needs_input_grad[0] else None
         gw = gb = None
         if self.needs_input_grad[1]:
-            gw = matmul(g.reshape(-1, g.shape[-1]).T, x.reshape(-1, x.shape[-1]))
+            gw = matmul(_rows(g).T, _rows(x))
         if len(self.inputs) == 3 and self.needs_input_grad[2]:
-            gb = g.reshape(-1, g.shape[-1]).sum(0)
+            gb = _rows(g).sum(0)
         return (gx, gw, gb) if len(self.inputs) == 3 else (gx, gw)
 
 

@@ -1,0 +1,262 @@
+"""conv2d and conv_transpose2d: forward against a naive loop reference, gradients against
+finite differences (float64) over stride/padding/dilation/groups, the adjoint identity, PyTorch."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tinynet as tn
+from tinynet.functional.conv import conv2d, conv_transpose2d, workspace
+from tinynet.gradcheck import gradcheck
+
+
+def conv2d_ref(x, w, b, stride, pads, dilation, groups):
+    """Direct definition: one dot product per output pixel (slow, obviously right)."""
+    (sh, sw), (pt, pb, pl, pr), (dh, dw) = stride, pads, dilation
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    N, C, H, W = xp.shape
+    O, Cg, kh, kw = w.shape
+    Ho, Wo = (H - dh * (kh - 1) - 1) // sh + 1, (W - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros((N, O, Ho, Wo))
+    og = O // groups
+    for n in range(N):
+        for o in range(O):
+            g = o // og
+            for p in range(Ho):
+                for q in range(Wo):
+                    patch = xp[n, g * Cg:(g + 1) * Cg, p * sh:p * sh + dh * (kh - 1) + 1:dh,
+                               q * sw:q * sw + dw * (kw - 1) + 1:dw]
+                    out[n, o, p, q] = (patch * w[o]).sum() + (0 if b is None else b[o])
+    return out
+
+
+def _pads(padding, k, d):
+    if padding == "valid":
+        return 0, 0, 0, 0
+    if padding == "same":
+        th, tw = d[0] * (k[0] - 1), d[1] * (k[1] - 1)
+        return th // 2, th - th // 2, tw // 2, tw - tw // 2
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    return ph, ph, pw, pw
+
+
+@st.composite
+def conv_cases(draw, max_side=6):
+    """(x, w, b, kwargs) with small random geometry that always has a non-empty output."""
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    cg, og = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    C, O = cg * groups, og * groups
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 2)))
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    choices = [st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 1)),
+               st.just("valid")]
+    if s == (1, 1):
+        choices.append(st.just("same"))
+    padding = draw(st.one_of(*choices))
+    pt, pb, pl, pr = _pads(padding, k, d)
+    H = draw(st.integers(max(1, d[0] * (k[0] - 1) + 1 - pt - pb), max_side))
+    W = draw(st.integers(max(1, d[1] * (k[1] - 1) + 1 - pl - pr), max_side))
+    N = draw(st.integers(1, 2))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    x = rng.standard_normal((N, C, H, W))
+    w = rng.standard_normal((O, cg, *k))
+    b = rng.standard_normal(O) if draw(st.booleans()) else None
+    return x, w, b, dict(stride=s, padding=padding, dilation=d, groups=groups)
+
+
+def _t(a, requires_grad=True):
+    return None if a is None else tn.tensor(a, requires_grad=requires_grad)
+
+
+@given(conv_cases())
+def test_conv2d_forward_matches_naive_reference(case):
+    x, w, b, kw = case
+    ref = conv2d_ref(x, w, b, kw["stride"], _pads(kw["padding"], w.shape[2:], kw["dilation"]),
+                     kw["dilation"], kw["groups"])
+    out = conv2d(_t(x), _t(w), _t(b), **kw)
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-10, atol=1e-10)
+
+
+@given(conv_cases(max_side=5))
+def test_conv2d_gradients_match_finite_differences(case):
+    x, w, b, kw = case
+    inputs = [_t(x), _t(w)] + ([] if b is None else [_t(b)])
+    assert gradcheck(lambda *a: conv2d(*a, **kw), inputs)
+
+
+@given(conv_cases(max_side=5), st.data())
+def test_conv_transpose2d_is_the_adjoint_of_conv2d(case, data):
+    """<conv2d(y, w), x> = <y, conv_transpose2d(x, w)> for every y, x (no bias)."""
+    yin, w, _, kw = case
+    if kw["padding"] in ("same", "valid") or isinstance(kw["padding"], tuple):
+        kw["padding"] = 0
+    conv_out = conv2d(_t(yin, False), _t(w, False), **kw).numpy()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(conv_out.shape)
+    # output_padding recovers the rows that integer division dropped
+    pad = kw["padding"]
+    k, s, d = w.shape[2:], kw["stride"], kw["dilation"]
+    op = [yin.shape[2 + i] - ((x.shape[2 + i] - 1) * s[i] - 2 * pad + d[i] * (k[i] - 1) + 1)
+          for i in range(2)]
+    if any(o >= max(si, di) for o, si, di in zip(op, s, d)):
+        return  # not reachable with PyTorch's output_padding rule
+    wt = w  # conv2d weight (O, C/g, kh, kw) is conv_transpose2d's (Cin=O, Cout/g, kh, kw)
+    back = conv_transpose2d(_t(x, False), _t(wt, False), stride=s, padding=pad,
+                            output_padding=tuple(op), dilation=d, groups=kw["groups"]).numpy()
+    assert back.shape == yin.shape
+    np.testing.assert_allclose((conv_out * x).sum(), (yin * back).sum(), rtol=1e-9, atol=1e-9)
+
+
+@st.composite
+def transpose_cases(draw):
+    groups = draw(st.sampled_from([1, 2]))
+    cin, cout = draw(st.integers(1, 2)) * groups, draw(st.integers(1, 2)) * groups
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 2)))
+    d = (draw(st.integers(1, 2)), 1)
+    p = (draw(st.integers(0, 1)), draw(st.integers(0, 1)))
+    op = tuple(draw(st.integers(0, max(si, di) - 1)) for si, di in zip(s, d))
+    H, W = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    out_h = (H - 1) * s[0] - 2 * p[0] + d[0] * (k[0] - 1) + op[0] + 1
+    out_w = (W - 1) * s[1] - 2 * p[1] + d[1] * (k[1] - 1) + op[1] + 1
+    if out_h < 1 or out_w < 1:
+        p = (0, 0)
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    x = rng.standard_normal((draw(st.integers(1, 2)), cin, H, W))
+    w = rng.standard_normal((cin, cout // groups, *k))
+    b = rng.standard_normal(cout) if draw(st.booleans()) else None
+    return x, w, b, dict(stride=s, padding=p, output_padding=op, dilation=d, groups=groups)
+
+
+@given(transpose_cases())
+def test_conv_transpose2d_gradients_match_finite_differences(case):
+    x, w, b, kw = case
+    inputs = [_t(x), _t(w)] + ([] if b is None else [_t(b)])
+    assert gradcheck(lambda *a: conv_transpose2d(*a, **kw), inputs)
+
+
+def test_pointwise_and_strided_1x1_convs_are_plain_products():
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((2, 4, 5, 6)), rng.standard_normal((3, 4, 1, 1))
+    out = conv2d(_t(x), _t(w)).numpy()
+    np.testing.assert_allclose(out, np.einsum("nchw,oc->nohw", x, w[:, :, 0, 0]), atol=1e-12)
+    out2 = conv2d(_t(x), _t(w), stride=2).numpy()
+    np.testing.assert_allclose(out2, out[:, :, ::2, ::2], atol=1e-12)
+
+
+def test_chained_convs_read_channel_major_views_correctly():
+    """conv -> conv -> transposed views of the result all agree with the reference."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 7, 7))
+    w1, w2 = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal((5, 4, 3, 3))
+    y1 = conv2d(_t(x), _t(w1), padding=1)
+    y2 = conv2d(y1, _t(w2), stride=2, padding=1)
+    ref1 = conv2d_ref(x, w1, None, (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    ref2 = conv2d_ref(ref1, w2, None, (2, 2), (1, 1, 1, 1), (1, 1), 1)
+    np.testing.assert_allclose(y2.numpy(), ref2, atol=1e-10)
+    np.testing.assert_allclose((y2 * 2).reshape(2, -1).numpy(), 2 * ref2.reshape(2, -1), atol=1e-10)
+    assert gradcheck(lambda a, b, c: conv2d(conv2d(a, b, padding=1), c, stride=2, padding=1),
+                     [_t(x[:1, :, :5, :5]), _t(w1), _t(w2)])
+
+
+def test_float32_stays_float32_and_repeated_steps_reuse_buffers_safely():
+    rng = np.random.default_rng(3)
+    x = tn.tensor(rng.standard_normal((2, 3, 8, 8)).astype(np.float32), requires_grad=True)
+    w = tn.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), requires_grad=True)
+    grads = []
+    for _ in range(3):  # the scratch pool hands back the same buffers each round
+        x.grad = w.grad = None
+        y = conv2d(x, w, padding=1, stride=2)
+        assert y.dtype == np.float32
+        (y * y).sum().backward()
+        assert x.grad.dtype == w.grad.dtype == np.float32
+        grads.append((x.grad.numpy().copy(), w.grad.numpy().copy()))
+    for gx, gw in grads[1:]:
+        np.testing.assert_array_equal(gx, grads[0][0])
+        np.testing.assert_array_equal(gw, grads[0][1])
+    assert workspace._bytes <= workspace.max_bytes
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = tn.randn(1, 2, 5, 5, requires_grad=True)
+    w = tn.randn(3, 2, 3, 3, requires_grad=True)
+    y = conv2d(x, w).sum()
+    y.backward(retain_graph=True)
+    g1 = w.grad.numpy().copy()
+    y.backward()
+    np.testing.assert_allclose(w.grad.numpy(), 2 * g1, rtol=1e-5)
+
+
+def test_unbatched_input_and_frozen_weight():
+    x = tn.randn(2, 6, 6, requires_grad=True)
+    w = tn.randn(3, 2, 3, 3)  # frozen: no weight grad, no saved columns
+    y = conv2d(x, w, padding="same")
+    assert y.shape == (3, 6, 6)
+    y.sum().backward()
+    assert x.grad.shape == (2, 6, 6) and w.grad is None
+
+
+def test_conv_backward_is_not_twice_differentiable():
+    x = tn.randn(1, 1, 4, 4, dtype=tn.float64, requires_grad=True)
+    w = tn.randn(1, 1, 3, 3, dtype=tn.float64, requires_grad=True)
+    (g,) = tn.grad(conv2d(x, w).sum(), [x], create_graph=True)
+    with pytest.raises(RuntimeError):  # the gradient is not differentiable
+        g.sum().backward()
+
+
+def test_errors_name_the_op_and_shapes():
+    x = tn.randn(1, 3, 5, 5)
+    with pytest.raises(ValueError, match=r"conv2d: .*\(1, 3, 5, 5\).*\(4, 2, 3, 3\)"):
+        conv2d(x, tn.randn(4, 2, 3, 3))
+    with pytest.raises(ValueError, match="conv2d: padding='same' needs stride 1"):
+        conv2d(x, tn.randn(4, 3, 3, 3), stride=2, padding="same")
+    with pytest.raises(ValueError, match="conv2d: .*smaller than the dilated kernel"):
+        conv2d(x, tn.randn(4, 3, 3, 3), dilation=3)
+    with pytest.raises(TypeError, match="conv2d: dtype mismatch"):
+        conv2d(x, tn.randn(4, 3, 3, 3, dtype=tn.float64))
+    with pytest.raises(ValueError, match="conv2d: bias"):
+        conv2d(x, tn.randn(4, 3, 3, 3), tn.randn(3))
+    with pytest.raises(ValueError, match="conv_transpose2d: output_padding"):
+        conv_transpose2d(x, tn.randn(3, 2, 3, 3), stride=1, output_padding=1)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(), dict(stride=2, padding=1), dict(padding="same", dilation=2),
+    dict(groups=4, padding=1), dict(groups=2, stride=(2, 1), padding=(0, 1), dilation=(1, 2))])
+def test_conv2d_matches_torch_float32(kw):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    groups = kw.get("groups", 1)
+    x = rng.standard_normal((3, 8, 11, 10)).astype(np.float32)
+    w = rng.standard_normal((8, 8 // groups, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv2d(tx, tw, tb, **kw)
+    g = rng.standard_normal(ty.shape).astype(np.float32)
+    ty.backward(torch.tensor(g))
+    X, W, B = _t(x), _t(w), _t(b)
+    y = conv2d(X, W, B, **kw)
+    y.backward(tn.tensor(g))
+    for mine, ref in [(y, ty), (X.grad, tx.grad), (W.grad, tw.grad), (B.grad, tb.grad)]:
+        np.testing.assert_allclose(mine.numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=1, output_padding=1),
+                                dict(groups=2, dilation=2, padding=2)])
+def test_conv_transpose2d_matches_torch_float32(kw):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 4, 6, 5)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(3 * kw.get("groups", 1)).astype(np.float32)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv_transpose2d(tx, tw, tb, **kw)
+    g = rng.standard_normal(ty.shape).astype(np.float32)
+    ty.backward(torch.tensor(g))
+    X, W, B = _t(x), _t(w), _t(b)
+    y = conv_transpose2d(X, W, B, **kw)
+    y.backward(tn.tensor(g))
+    for mine, ref in [(y, ty), (X.grad, tx.grad), (W.grad, tw.grad), (B.grad, tb.grad)]:
+        np.testing.assert_allclose(mine.numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-4)

@@ -1,0 +1,390 @@
+"""The backward engine: iterative order, accumulation, retain_graph, higher order, tn.grad,
+grad modes, hooks, leaf-gradient ownership, anomaly mode and graph freeing."""
+import gc
+import os
+import weakref
+
+import numpy as np
+import pytest
+
+import tinynet as tn
+import tinynet.functional as F
+from tinynet.autograd import Function
+
+THIS_FILE = os.path.basename(__file__)
+
+
+def _f64(values, requires_grad=True):
+    return tn.tensor(values, dtype=tn.float64, requires_grad=requires_grad)
+
+
+# ---------------------------------------------------------------- the engine
+
+def test_backward_through_a_100000_op_chain_is_iterative():
+    x = _f64(1.0)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.00001
+    y.backward()
+    assert np.isclose(x.grad.item(), 1.00001 ** 100_000, rtol=1e-9)
+    del y  # freeing the long chain by reference counting must not recurse either
+
+
+def test_diamond_graph_sums_both_paths():
+    x = _f64([0.5, -1.0])
+    a = x * x          # da/dx = 2x
+    b = x.exp()        # db/dx = e^x
+    (a + b + a * b).sum().backward()
+    xv = x.numpy()
+    want = 2 * xv + np.exp(xv) + 2 * xv * np.exp(xv) + xv ** 2 * np.exp(xv)
+    np.testing.assert_allclose(x.grad.numpy(), want, rtol=1e-12)
+
+
+def test_gradients_accumulate_over_two_backward_calls():
+    x = _f64([1.0, 2.0])
+    (x * 3.0).sum().backward()
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3 + 2, 3 + 4])
+
+
+def test_second_backward_without_retain_graph_raises_clearly():
+    x = _f64([1.0, 2.0])
+    y = x.exp().sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time.*retain_graph=True"):
+        y.backward()
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = _f64([1.0, 2.0])
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [4.0, 8.0])
+
+
+def test_backward_needs_a_gradient_for_non_scalars_and_a_graph():
+    x = _f64([1.0, 2.0])
+    with pytest.raises(RuntimeError, match="scalar"):
+        (x * 2.0).backward()
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        tn.ones(2).sum().backward()
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
+        (x * 2.0).backward(tn.ones(3, dtype=tn.float64))
+    (x * 2.0).backward(tn.tensor([1.0, 10.0], dtype=tn.float64))
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 20.0])
+
+
+def test_ops_on_tensors_without_grad_record_nothing():
+    x = tn.ones(3)
+    y = (x * 2.0).exp().sum()
+    assert y.grad_fn is None and not y.requires_grad
+    z = tn.ones(3, requires_grad=True) * x
+    assert z.requires_grad and type(z.grad_fn).__name__ == "Mul"
+    assert z.grad_fn.inputs[1] is x
+
+
+def test_multi_output_function_with_some_outputs_unused():
+    x = _f64(np.arange(6.0))
+    a, b, c = x.chunk(3)
+    (c * 2.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 0, 0, 0, 2, 2])
+
+
+# ---------------------------------------------------------------- higher order
+
+def test_create_graph_gives_second_derivative_of_cube():
+    x = _f64([2.0, -1.5])
+    (g,) = tn.grad((x ** 3).sum(), x, create_graph=True)
+    np.testing.assert_allclose(g.numpy(), 3 * x.numpy() ** 2)
+    (g2,) = tn.grad(g.sum(), x)
+    np.testing.assert_allclose(g2.numpy(), 6 * x.numpy())
+
+
+def test_third_derivative_of_sin_is_minus_cos():
+    x = _f64([0.3, 1.7])
+    (g1,) = tn.grad(x.sin().sum(), x, create_graph=True)
+    (g2,) = tn.grad(g1.sum(), x, create_graph=True)
+    (g3,) = tn.grad(g2.sum(), x)
+    np.testing.assert_allclose(g1.numpy(), np.cos(x.numpy()))
+    np.testing.assert_allclose(g2.numpy(), -np.sin(x.numpy()))
+    np.testing.assert_allclose(g3.numpy(), -np.cos(x.numpy()))
+
+
+def test_backward_with_create_graph_makes_grad_differentiable():
+    x = _f64([1.5])
+    (x ** 3).sum().backward(create_graph=True)
+    assert x.grad.requires_grad
+    (g2,) = tn.grad(x.grad.sum(), x)
+    np.testing.assert_allclose(g2.numpy(), [9.0])
+
+
+class _FusedSquare(Function):
+    """A fused op: raw-array backward, not twice differentiable."""
+    differentiable_backward = False
+
+    def forward(self, x):
+        self.x = x
+        return x * x
+
+    def backward(self, g):
+        return 2 * self.x * g
+
+
+def test_double_backward_through_fused_op_raises_clearly():
+    x = _f64([1.0, 2.0])
+    (g,) = tn.grad(_FusedSquare.apply(x).sum(), x, create_graph=True)
+    np.testing.assert_allclose(g.numpy(), [2.0, 4.0])
+    with pytest.raises(RuntimeError, match="_FusedSquare.*double backward"):
+        tn.grad(g.sum(), x)
+
+
+# ---------------------------------------------------------------- tn.grad
+
+def test_grad_with_grad_outputs_and_no_accumulation():
+    x = _f64([1.0, 2.0, 3.0])
+    y = x * x
+    (g,) = tn.grad(y, [x], grad_outputs=[tn.tensor([1.0, 0.5, -1.0], dtype=tn.float64)])
+    np.testing.assert_allclose(g.numpy(), [2.0, 2.0, -6.0])
+    assert x.grad is None
+
+
+def test_grad_of_several_outputs_and_inputs():
+    x, w = _f64([1.0, 2.0]), _f64([3.0, 4.0])
+    gx, gw = tn.grad([(x * w).sum(), x.sum()], [x, w])
+    np.testing.assert_allclose(gx.numpy(), w.numpy() + 1)
+    np.testing.assert_allclose(gw.numpy(), x.numpy())
+
+
+def test_grad_allow_unused():
+    x, unused = _f64([1.0]), _f64([2.0])
+    with pytest.raises(RuntimeError, match="allow_unused"):
+        tn.grad((x * 2.0).sum(), [x, unused])
+    gx, gu = tn.grad((x * 2.0).sum(), [x, unused], allow_unused=True)
+    np.testing.assert_allclose(gx.numpy(), [2.0])
+    assert gu is None
+
+
+def test_grad_of_intermediate_tensor():
+    x = _f64([1.0, 2.0])
+    h = x * 3.0
+    (gh,) = tn.grad((h * h).sum(), h)
+    np.testing.assert_allclose(gh.numpy(), 2 * h.numpy())
+
+
+# ---------------------------------------------------------------- grad modes
+
+def test_no_grad_and_enable_grad_nest_as_context_managers():
+    x = tn.ones(2, requires_grad=True)
+    with tn.no_grad():
+        assert not tn.is_grad_enabled()
+        assert not (x * 2.0).requires_grad
+        with tn.enable_grad():
+            assert tn.is_grad_enabled()
+            assert (x * 2.0).requires_grad
+        assert not (x * 2.0).requires_grad
+    assert tn.is_grad_enabled() and (x * 2.0).requires_grad
+
+
+def test_grad_mode_is_restored_after_an_exception():
+    with pytest.raises(ZeroDivisionError):
+        with tn.no_grad():
+            1 / 0
+    assert tn.is_grad_enabled()
+
+
+def test_no_grad_and_enable_grad_as_decorators():
+    x = tn.ones(2, requires_grad=True)
+
+    @tn.no_grad()
+    def frozen(t):
+        return t * 2.0
+
+    @tn.enable_grad()
+    def tracked(t):
+        return t * 2.0
+
+    assert frozen.__name__ == "frozen"
+    assert not frozen(x).requires_grad
+    with tn.no_grad():
+        assert tracked(x).requires_grad
+        assert not (x * 1.0).requires_grad
+    assert tn.is_grad_enabled()
+
+
+def test_detach_shares_data_and_leaves_the_graph():
+    x = tn.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2.0
+    d = y.detach()
+    assert d.grad_fn is None and not d.requires_grad and d.is_leaf
+    assert d.data is y.data
+    (d * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])  # no path through d
+
+
+# ---------------------------------------------------------------- hooks, retain_grad
+
+def test_register_hook_modifies_gradient_until_removed():
+    x = tn.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    handle = x.register_hook(lambda g: g * 10.0)
+    x.register_hook(lambda g: seen.append(g.numpy().copy()))  # returns None: grad unchanged
+    (x * 3.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [30.0, 30.0])
+    np.testing.assert_array_equal(seen[0], [30.0, 30.0])
+    handle.remove()
+    x.grad = None
+    (x * 3.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+
+
+def test_hook_on_non_leaf_changes_what_flows_upstream():
+    x = tn.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2.0
+    h.register_hook(lambda g: g * 0.0 + 1.0)
+    (h * h).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        tn.ones(2).register_hook(lambda g: g)
+
+
+def test_retain_grad_keeps_non_leaf_gradient():
+    x = tn.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3.0
+    h.retain_grad()
+    other = x * 5.0
+    (h * h + other).sum().backward()
+    np.testing.assert_allclose(h.grad.numpy(), 2 * h.numpy())
+    assert other.grad is None
+
+
+# ---------------------------------------------------------------- leaf gradient memory
+
+def test_leaves_fed_the_same_gradient_do_not_alias():
+    a = tn.ones(3, requires_grad=True)
+    b = tn.ones(3, requires_grad=True)
+    (a + b).sum().backward()  # Add hands one gradient array to both inputs
+    a.grad.data[0] = 100.0
+    a.grad.data *= 2.0
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0, 1.0])
+
+
+def test_leaf_grad_is_writable_and_not_a_broadcast_view():
+    x = tn.ones(3, 4, requires_grad=True)
+    x.mean().backward()  # the sum's gradient is a broadcast of one number
+    x.grad.data *= 2.0   # optimizers update .grad in place
+    np.testing.assert_allclose(x.grad.numpy(), np.full((3, 4), 2 / 12))
+    x.grad.data[0, 0] = 5.0
+    assert x.grad.numpy()[1, 1] != 5.0
+
+
+def test_caller_gradient_is_copied_into_leaf():
+    x = tn.ones(2, requires_grad=True)
+    g = tn.tensor([1.0, 2.0])
+    x.backward(g)
+    g.data[0] = 50.0
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0])
+
+
+# ---------------------------------------------------------------- anomaly mode
+
+def test_detect_anomaly_names_op_and_creation_site_in_forward():
+    x = tn.tensor([-1.0, 1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="Log") as e, np.errstate(invalid="ignore"):
+        with tn.detect_anomaly():
+            x.log()
+    assert THIS_FILE in str(e.value) and "forward" in str(e.value)
+
+
+def test_detect_anomaly_names_op_whose_backward_made_nan():
+    x = tn.tensor([0.0, 4.0], requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        with tn.detect_anomaly():
+            y = x.sqrt().sum()
+            with pytest.raises(RuntimeError, match="(Sqrt|Div).*backward") as e:
+                y.backward()
+    assert THIS_FILE in str(e.value)
+
+
+def test_without_anomaly_mode_nan_passes_silently_and_mode_is_restored():
+    with tn.detect_anomaly():
+        pass
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(tn.tensor([-1.0]).log().numpy()[0])
+
+
+# ---------------------------------------------------------------- graph freeing
+
+class _Saver(Function):
+    """Saves a large array for backward (to check it is released)."""
+
+    def forward(self, x):
+        self.saved = x * 2
+        return x * 2
+
+    def backward(self, g):
+        assert hasattr(self, "saved")
+        return g * 2.0
+
+
+def test_saved_arrays_are_released_after_backward_unless_retained():
+    x = tn.ones(1000, requires_grad=True)
+    y = _Saver.apply(x)
+    y.sum().backward(retain_graph=True)
+    assert hasattr(y.grad_fn, "saved")
+    y.sum().backward()
+    assert not hasattr(y.grad_fn, "saved")
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(1000, 4.0))
+
+
+def _live_functions():
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, Function))
+
+
+def test_training_iterations_leave_no_growing_number_of_graph_nodes():
+    tn.manual_seed(0)
+    w1 = tn.randn(8, 4, requires_grad=True)
+    w2 = tn.randn(3, 8, requires_grad=True)
+    b1 = tn.zeros(8, requires_grad=True)
+
+    def step():
+        x = tn.randn(5, 4)
+        h = F.relu(F.linear(x, w1, b1))
+        loss = -F.log_softmax(h @ w2.T, -1)[:, 0].mean() + (w1 * w1).sum() * 1e-3
+        loss.backward()
+        with tn.no_grad():
+            for p in (w1, w2, b1):
+                p -= p.grad * 0.01
+                p.grad = None
+
+    for _ in range(20):
+        step()
+    before = _live_functions()
+    for _ in range(1000):
+        step()
+    assert _live_functions() <= before
+
+
+def test_dropping_the_output_frees_the_graph_without_the_garbage_collector():
+    x = tn.randn(4, requires_grad=True)
+    gc.collect()
+    gc.disable()
+    try:
+        y = (x.exp() * 2.0 + x).sum()
+        fns = [weakref.ref(y.grad_fn), weakref.ref(y.grad_fn.inputs[0].grad_fn)]
+        del y
+        assert all(r() is None for r in fns)
+        y = (x.sin() * x).sum()
+        y.backward()
+        fns = [weakref.ref(y.grad_fn), weakref.ref(y.grad_fn.inputs[0].grad_fn)]
+        del y
+        assert all(r() is None for r in fns)
+        # with a retained graph too
+        y = x.tanh().sum()
+        y.backward(retain_graph=True)
+        fn = weakref.ref(y.grad_fn)
+        del y
+        assert fn() is None
+    finally:
+        gc.enable()
