@@ -219,7 +219,9 @@ class Function:
 class _DoubleBackwardError(Function):
     """Stands in the graph for gradients of an op that is not twice differentiable."""
 
-    def forward(self, x, op_name):
+    def forward(self, x, *op_inputs, op_name):
+        # op_inputs (the fused op's inputs) only connect x to the graph, so that
+        # differentiating x reaches backward below instead of silently seeing a constant
         self.op_name = op_name
         return x
 
@@ -318,7 +320,7 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
                 if not isinstance(g, Tensor):
                     g = Tensor._make(g, False)
                     if create_graph:
-                        g = _DoubleBackwardError.apply(g, op_name=type(fn).__name__) \
+                        g = _DoubleBackwardError.apply(g, *fn.inputs, op_name=type(fn).__name__) \
                             if t.requires_grad else g
                 if g.shape != t.shape:
                     raise RuntimeError(
