@@ -92,7 +92,7 @@ def test_batchnorm_momentum_none_is_a_cumulative_average():
     rng = np.random.default_rng(1)
     means = []
     for _ in range(3):
-        x = rng.standard_normal((5, 2)).astype(np.float32) + rng.standard_normal(2)
+        x = (rng.standard_normal((5, 2)) + rng.standard_normal(2)).astype(np.float32)
         bn(tn.tensor(x))
         means.append(x.mean(0))
     np.testing.assert_allclose(bn.running_mean.numpy(), np.mean(means, 0), rtol=1e-5, atol=1e-6)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import amp, backend
 from ..autograd import Function, is_grad_enabled
 from ._util import binary_arrays
 
@@ -316,6 +316,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     The result is a view of channel-major memory (see the module docstring).
     Backward is closed-form and not twice differentiable.
     """
+    input, weight, bias = amp.cast_inputs("conv2d", input, weight, bias)
     unbatched = input.ndim == 3
     if unbatched:
         input = input.unsqueeze(0)
@@ -417,6 +418,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     Backward is closed-form and not twice differentiable.
     """
     op = "conv_transpose2d"
+    input, weight, bias = amp.cast_inputs(op, input, weight, bias)
     unbatched = input.ndim == 3
     if unbatched:
         input = input.unsqueeze(0)

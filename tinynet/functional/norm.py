@@ -15,7 +15,7 @@ arrays and are not themselves differentiable (double backward raises).
 """
 from __future__ import annotations
 
-from .. import backend
+from .. import amp, backend
 from ..autograd import Function
 from ._util import binary_arrays
 
@@ -156,6 +156,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             weight = ones(input.shape[1], dtype=input.dtype, device=input.device)
         else:
             bias = zeros(input.shape[1], dtype=input.dtype, device=input.device)
+    input, weight, bias = amp.cast_inputs("batch_norm", input, weight, bias)
     affine = weight is not None
     rm = running_mean.data if running_mean is not None else None
     rv = running_var.data if running_var is not None else None
@@ -237,6 +238,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
             weight = ones(input.shape[1], dtype=input.dtype, device=input.device)
         else:
             bias = zeros(input.shape[1], dtype=input.dtype, device=input.device)
+    input, weight, bias = amp.cast_inputs("group_norm", input, weight, bias)
     args = (input,) if weight is None else (input, weight, bias)
     return GroupNorm.apply(*args, num_groups=int(num_groups), eps=float(eps))
 
