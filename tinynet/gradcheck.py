@@ -102,8 +102,10 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
             j = int(np.nanargmax(excess)) if not np.isnan(excess).all() else 0
             idx = tuple(int(i) for i in np.unravel_index(j, t.shape))
             worst = (float(excess.reshape(-1)[j]), k, idx, float(a[idx]), float(numeric[idx]))
-        if np.isnan(a).any() != np.isnan(numeric).any():
-            worst = (np.inf, k, "NaN", float(np.nanmax(a) if a.size else 0), float("nan"))
+        nan_mismatch = np.isnan(a) != np.isnan(numeric)  # NaN on one side only
+        if nan_mismatch.any():
+            idx = tuple(int(i) for i in np.argwhere(nan_mismatch)[0])
+            worst = (np.inf, k, idx, float(a[idx]), float(numeric[idx]))
     if worst is not None and (worst[0] > 0 or np.isnan(worst[0])):
         _, k, idx, an, nu = worst
         msg = (f"gradcheck failed for input {k} (shape {wrt[k].shape}) at index {idx}: "

@@ -630,16 +630,17 @@ def _compare(op, outs, refs, dtype, context):
     for i, (o, r) in enumerate(zip(outs, refs)):
         r = np.asarray(r)
         got = o.numpy()
-        assert got.shape == r.shape, f"{op.name} ({context}) output {i}: shape {got.shape} != {r.shape}"
+        where = f"{op.name} ({context}) output {i}"
+        assert got.shape == r.shape, f"{where}: shape {got.shape} != {r.shape}"
         if r.dtype.kind == "f":
-            assert got.dtype == dtype, f"{op.name} ({context}) output {i}: dtype {got.dtype} != {dtype}"
+            assert got.dtype == dtype, f"{where}: dtype {got.dtype} != {dtype}"
             atol, rtol = (op.atol32, op.rtol32) if dtype == np.float32 else (op.atol64, op.rtol64)
             np.testing.assert_allclose(got, r, rtol=rtol, atol=atol,
-                                       err_msg=f"{op.name} ({context}) output {i}")
+                                       err_msg=where)
         else:
             assert got.dtype == r.dtype or (r.dtype.kind in "iu" and got.dtype == np.int64), \
-                f"{op.name} ({context}) output {i}: dtype {got.dtype} != {r.dtype}"
-            np.testing.assert_array_equal(got, r, err_msg=f"{op.name} ({context}) output {i}")
+                f"{where}: dtype {got.dtype} != {r.dtype}"
+            np.testing.assert_array_equal(got, r, err_msg=where)
 
 
 def _cast(arrays, dtype):

@@ -309,6 +309,9 @@ class GPT(Module):
         if act not in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast"):
             raise ValueError(f"GPT.from_pretrained: {cfg_path}: activation_function {act!r} is "
                              "not supported (tinynet's GPT uses the tanh GELU, 'gelu_new')")
+        if not hf.get("tie_word_embeddings", True):
+            raise ValueError(f"GPT.from_pretrained: {cfg_path}: tie_word_embeddings is false; "
+                             "tinynet's GPT ties lm_head to wte")
         if hf.get("n_inner") not in (None, 4 * hf["n_embd"]):
             raise ValueError(f"GPT.from_pretrained: {cfg_path}: n_inner {hf['n_inner']} is not "
                              "4 * n_embd")

@@ -13,7 +13,10 @@ per function, same arguments, can replace the ufunc sequence.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import get_array_module
+from . import _cuda
 
 
 def _scratch(p, tmp):
@@ -54,6 +57,10 @@ def sgd_update_(p, g, buf, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
     ``buf`` is the momentum buffer, ``None`` when momentum is 0.
     """
     xp = get_array_module(p)
+    if xp is not np:  # one fused kernel launch on the GPU
+        return _cuda.sgd_update_(xp, p, g, buf, lr=lr, momentum=momentum, dampening=dampening,
+                                 weight_decay=weight_decay, nesterov=nesterov,
+                                 maximize=maximize, new_buf=new_buf)
     a, b = _scratch(p, tmp)
     d = effective_grad(p, g, weight_decay, maximize, out=a)
     if buf is not None:
@@ -81,6 +88,9 @@ def adam_update_(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay=0.0, deco
     p ← p − lr/(1−β1ᵗ) · m / (√v̂ / √(1−β2ᵗ) + eps).
     """
     xp = get_array_module(p)
+    if xp is not np and max_v is None:  # one fused kernel launch on the GPU
+        return _cuda.adam_update_(xp, p, g, m, v, step, lr, beta1, beta2, eps, weight_decay,
+                                  decoupled, maximize)
     a, b = _scratch(p, tmp)
     if decoupled:
         if weight_decay != 0:

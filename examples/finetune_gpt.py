@@ -1,0 +1,176 @@
+"""Fine-tune a trained GPT on a new text: LoRA adapters vs full fine-tuning.
+
+    python examples/train_gpt.py                      # base model on Python's docs
+    python examples/finetune_gpt.py                   # adapt it to Python's LICENSE text
+    python examples/finetune_gpt.py --checkpoint ck.safetensors --text new.txt --steps 300
+
+Starts from a checkpoint written by ``examples/train_gpt.py`` and trains a copy
+on ``--text`` (default: the LICENSE.txt shipped with Python, legal English that
+the documentation corpus barely contains) twice:
+
+* LoRA: rank-``--rank`` adapters on the attention and MLP input projections,
+  everything else frozen; the adapters alone are saved (a small file);
+* full fine-tuning: every parameter trained, the whole model saved.
+
+Reported for both: validation loss on the new text before and after,
+validation loss on the base text (how much each forgets), trainable parameter
+counts, and file sizes. Characters of the new text that the base model's
+character vocabulary lacks are dropped (a byte-level base model has none).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import glob
+import os
+import sys
+import time
+
+import numpy as np
+
+import tinynet as tn
+from tinynet.data import CharTokenizer, DataLoader, TextDataset, load_default_corpus, split_ids
+from tinynet.io import save
+from tinynet.nn.lora import apply_lora, lora_state_dict, merge_lora
+from tinynet.nn.utils import clip_grad_norm_
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_gpt import estimate_loss, load_checkpoint, save_checkpoint  # noqa: E402
+
+
+def default_text():
+    paths = glob.glob(os.path.join(sys.base_prefix, "lib", "python3*", "LICENSE.txt")) + \
+        glob.glob(os.path.join(sys.base_prefix, "LICENSE.txt"))
+    if not paths:
+        raise SystemExit("Python's LICENSE.txt was not found; pass --text FILE")
+    with open(paths[0], encoding="utf-8") as f:
+        return f.read(), paths[0]
+
+
+def encode_known(tokenizer, text):
+    """Token ids of ``text``, dropping characters a CharTokenizer does not know."""
+    if isinstance(tokenizer, CharTokenizer):
+        known = set(tokenizer.decode(np.arange(tokenizer.vocab_size)))
+        kept = "".join(c for c in text if c in known)
+        if len(kept) < len(text):
+            print(f"note: dropped {len(text) - len(kept)} characters outside the base "
+                  "model's vocabulary")
+        text = kept
+    return tokenizer.encode(text)
+
+
+def count_trainable(model):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def finetune(model, train_ds, val_ds, args, lr):
+    """AdamW on the parameters that require grad, ``args.steps`` steps; returns the last loss."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = tn.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
+    loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, drop_last=True)
+    model.train()
+    step, loss = 0, float("nan")
+    while step < args.steps:
+        for x, y in loader:
+            _, l_ = model(x.to(args.device), y.to(args.device))
+            opt.zero_grad()
+            l_.backward()
+            clip_grad_norm_(params, 1.0)
+            opt.step()
+            loss, step = l_.item(), step + 1
+            if step >= args.steps:
+                break
+    return loss
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--checkpoint", default="checkpoints/gpt.safetensors")
+    ap.add_argument("--text", help="text to adapt to (default: Python's LICENSE.txt)")
+    ap.add_argument("--base-text", help="the base model's text, to measure forgetting "
+                    "(default: Python's documentation, train_gpt.py's default corpus)")
+    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--rank", type=int, default=8)
+    ap.add_argument("--alpha", type=float, default=16.0)
+    ap.add_argument("--targets", default="c_attn,c_fc",
+                    help="comma-separated Linear names that get adapters")
+    ap.add_argument("--lora-lr", type=float, default=3e-3)
+    ap.add_argument("--full-lr", type=float, default=3e-4)
+    ap.add_argument("--eval-iters", type=int, default=20)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out-dir", default="checkpoints/finetune")
+    args = ap.parse_args(argv)
+    if not os.path.exists(args.checkpoint):
+        raise SystemExit(f"{args.checkpoint} not found: train a base model first with "
+                         "examples/train_gpt.py (or pass --checkpoint)")
+    os.makedirs(args.out_dir, exist_ok=True)
+
+    base, tokenizer, info = load_checkpoint(args.checkpoint, args.device)
+    T = base.config.block_size
+    if args.text:
+        with open(args.text, encoding="utf-8") as f:
+            text, source = f.read(), args.text
+    else:
+        text, source = default_text()
+    train_ids, val_ids = split_ids(encode_known(tokenizer, text), 0.1)
+    train_ds, val_ds = TextDataset(train_ids, T), TextDataset(val_ids, T)
+    base_text = load_default_corpus() if args.base_text is None else \
+        open(args.base_text, encoding="utf-8").read()
+    base_val = TextDataset(split_ids(encode_known(tokenizer, base_text), 0.1)[1], T)
+    print(f"base model: {args.checkpoint} ({base.num_parameters():,} parameters)")
+    print(f"new text: {source}: {len(train_ids):,} train / {len(val_ids):,} val tokens")
+
+    def evaluate(model):
+        rng = np.random.default_rng(args.seed)
+        return (estimate_loss(model, val_ds, args.batch_size, args.eval_iters, rng, args.device),
+                estimate_loss(model, base_val, args.batch_size, args.eval_iters, rng,
+                              args.device))
+
+    before_new, before_base = evaluate(base)
+    print(f"before: val loss on new text {before_new:.3f}, on base text {before_base:.3f}\n")
+    rows = []
+
+    # LoRA: adapters on the chosen projections, base frozen
+    tn.manual_seed(args.seed)
+    lora = apply_lora(copy.deepcopy(base), target_modules=tuple(args.targets.split(",")),
+                      rank=args.rank, alpha=args.alpha)
+    n_lora = count_trainable(lora)
+    t0 = time.perf_counter()
+    finetune(lora, train_ds, val_ds, args, args.lora_lr)
+    t_lora = time.perf_counter() - t0
+    adapter_path = os.path.join(args.out_dir, "lora_adapter.safetensors")
+    save(lora_state_dict(lora), adapter_path)
+    new_l, base_l = evaluate(lora)
+    merged = merge_lora(lora)   # fold B A into the weights: a plain GPT again
+    merged_new, _ = evaluate(merged)
+    rows.append(("LoRA", n_lora, os.path.getsize(adapter_path), new_l, base_l,
+                 t_lora))
+    print(f"LoRA (rank {args.rank}, alpha {args.alpha:g}, on {args.targets}): val {new_l:.3f} "
+          f"(merged: {merged_new:.3f}); adapter file {adapter_path}")
+
+    # full fine-tuning: every parameter
+    tn.manual_seed(args.seed)
+    full = copy.deepcopy(base)
+    full.requires_grad_(True)
+    n_full = count_trainable(full)
+    t0 = time.perf_counter()
+    finetune(full, train_ds, val_ds, args, args.full_lr)
+    t_full = time.perf_counter() - t0
+    full_path = os.path.join(args.out_dir, "full_finetune.safetensors")
+    save_checkpoint(full_path, full, tokenizer, finetuned_from=args.checkpoint)
+    new_f, base_f = evaluate(full)
+    rows.append(("full", n_full, os.path.getsize(full_path), new_f, base_f, t_full))
+
+    print(f"\n{args.steps} steps of {args.batch_size}x{T} tokens each:")
+    print(f"{'method':8s} {'trainable':>11s} {'file':>10s} {'new-text val':>20s} "
+          f"{'base-text val':>20s} {'time':>7s}")
+    for name, n, size, nv, bv, t in rows:
+        print(f"{name:8s} {n:11,d} {size / 1024:8.1f}KB {before_new:8.3f} -> {nv:7.3f}   "
+              f"{before_base:8.3f} -> {bv:7.3f} {t:6.0f}s")
+    return rows, before_new
+
+
+if __name__ == "__main__":
+    main()

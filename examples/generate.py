@@ -1,0 +1,119 @@
+"""Continue a prompt with a trained tinynet GPT or with GPT-2 weights from Hugging Face.
+
+    python examples/generate.py --checkpoint checkpoints/gpt.safetensors --prompt "The "
+    python examples/generate.py --pretrained ~/models/gpt2 --prompt "Hello, I'm a language model,"
+    python examples/generate.py --checkpoint ... --prompt "def f(x):" --attention-png attn.png
+
+``--checkpoint`` is a file written by ``examples/train_gpt.py`` (weights, config
+and tokenizer). ``--pretrained`` is a Hugging Face GPT-2 directory
+(``config.json``, ``model.safetensors``, ``tokenizer.json``; e.g. a download of
+``gpt2`` or ``gpt2-medium``); its byte-level BPE tokenizer is read with the
+optional ``tokenizers`` package. Sampling: ``--temperature`` (0 = greedy),
+``--top-k``, ``--top-p``. Generation uses the key/value cache
+(``--no-cache`` to compare speed). ``--attention-png`` saves the attention
+maps of every head of one layer over the prompt and its completion.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+import tinynet as tn
+from tinynet.data import BPETokenizer
+from tinynet.models.gpt import GPT
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_gpt import load_checkpoint  # noqa: E402
+
+
+def load_model(args):
+    if args.pretrained:
+        model = GPT.from_pretrained(args.pretrained).to(args.device)
+        tok_path = os.path.join(args.pretrained, "tokenizer.json")
+        if not os.path.exists(tok_path):
+            raise SystemExit(f"{tok_path} not found: --pretrained needs the model's "
+                             "tokenizer.json next to its weights")
+        return model, BPETokenizer.from_file(tok_path)
+    model, tokenizer, _ = load_checkpoint(args.checkpoint, args.device)
+    return model, tokenizer
+
+
+def token_labels(tokenizer, ids):
+    """Printable label per token id (for the attention map axes)."""
+    labels = []
+    for i in ids:
+        s = tokenizer.decode(np.array([i]))
+        labels.append(repr(s)[1:-1] if s.strip() else repr(s))
+    return labels
+
+
+@tn.no_grad()
+def save_attention_map(model, tokenizer, ids, layer, path):
+    """Attention weights of every head of ``layer`` for the token sequence ``ids``."""
+    from tinynet.viz import plot_attention
+    ids = ids[-model.config.block_size:]
+    attn = model.transformer.h[layer].attn
+    model.eval()
+    attn.store_attention = True
+    try:
+        model(tn.tensor(ids[None], device=model.transformer.wte.weight.device))
+        weights = attn.attention_weights.numpy()[0]          # (n_head, T, T)
+    finally:
+        attn.store_attention, attn.attention_weights = False, None
+    plot_attention(weights, token_labels(tokenizer, ids), path,
+                   title=f"layer {layer} attention ({weights.shape[0]} heads)")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="tinynet checkpoint from examples/train_gpt.py")
+    src.add_argument("--pretrained", help="Hugging Face GPT-2 directory")
+    ap.add_argument("--prompt", default="The ")
+    ap.add_argument("--max-new-tokens", type=int, default=200)
+    ap.add_argument("--num-samples", type=int, default=1)
+    ap.add_argument("--temperature", type=float, default=0.8)
+    ap.add_argument("--top-k", type=int, default=None)
+    ap.add_argument("--top-p", type=float, default=None)
+    ap.add_argument("--no-cache", action="store_true", help="recompute the prefix every step")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--attention-png", help="save the attention maps of one layer here")
+    ap.add_argument("--attention-layer", type=int, default=-1)
+    ap.add_argument("--attention-tokens", type=int, default=64,
+                    help="plot the first N tokens of the first sample")
+    args = ap.parse_args(argv)
+
+    model, tokenizer = load_model(args)
+    model.eval()
+    tn.manual_seed(args.seed)
+    prompt_ids = tokenizer.encode(args.prompt)
+    if len(prompt_ids) == 0:
+        raise SystemExit("the prompt encodes to no tokens; give a non-empty --prompt")
+    idx = tn.tensor(np.repeat(prompt_ids[None], args.num_samples, axis=0), device=args.device)
+    t0 = time.perf_counter()
+    out = model.generate(idx, args.max_new_tokens, temperature=args.temperature,
+                         top_k=args.top_k, top_p=args.top_p, use_cache=not args.no_cache)
+    dt = time.perf_counter() - t0
+    out = out.numpy()
+    texts = []
+    for i, row in enumerate(out):
+        texts.append(tokenizer.decode(row))
+        print(f"=== sample {i} ===\n{texts[-1]}")
+    n = args.max_new_tokens * args.num_samples
+    print(f"\n{n} tokens in {dt:.2f} s ({n / dt:.0f} tokens/s, "
+          f"{'no ' if args.no_cache else ''}KV cache, {args.device})")
+    if args.attention_png:
+        layer = args.attention_layer % model.config.n_layer
+        save_attention_map(model, tokenizer, out[0][:args.attention_tokens], layer,
+                           args.attention_png)
+        print(f"attention map of layer {layer}: {args.attention_png}")
+    return texts
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Train a character- or byte-level GPT on a text, within a time budget.
+
+    python examples/train_gpt.py                       # Python's docs, 10 minutes, CPU
+    python examples/train_gpt.py --text input.txt --tokenizer byte --max-minutes 30
+    python examples/train_gpt.py --device cuda --n-layer 6 --n-embd 384 --block-size 256
+
+The default corpus is the English text of Python's own documentation
+(``tn.data.load_default_corpus()``, ~465K characters, on every machine with
+Python). The last 10% is held out for validation. The progress bar shows the
+train and validation loss; the validation loss is printed next to the
+unigram baseline (the loss of predicting every token from its frequency
+alone) and in bits per character. Samples are printed during training and a
+checkpoint (weights, model config, tokenizer) is written at each evaluation:
+``examples/generate.py --checkpoint`` continues a prompt with it.
+
+The learning rate warms up linearly, then follows a cosine to lr/10 over the
+number of steps that fit in ``--max-minutes`` (measured on the first steps).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from dataclasses import asdict
+
+import numpy as np
+
+import tinynet as tn
+from tinynet.data import (ByteTokenizer, CharTokenizer, DataLoader, TextDataset,
+                          load_default_corpus, split_ids, tokenizer_from_dict)
+from tinynet.io import load_training_state, save_training_state
+from tinynet.metrics import perplexity
+from tinynet.models.gpt import GPT, GPTConfig
+from tinynet.nn.utils import clip_grad_norm_
+from tinynet.optim.lr_scheduler import LinearWarmupCosineLR
+
+try:
+    from tqdm import tqdm
+except ImportError:  # the bar is a nicety; plain prints work as well
+    tqdm = None
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def save_checkpoint(path, model, tokenizer, **info):
+    """Weights (tied head stored once), GPTConfig and tokenizer in one safetensors file."""
+    sd = {k: v for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    save_training_state(path, model=sd, config=asdict(model.config),
+                        tokenizer=tokenizer.to_dict(), info=info)
+
+
+def load_checkpoint(path, device="cpu"):
+    """(model, tokenizer, info) from :func:`save_checkpoint`'s file."""
+    state = load_training_state(path, device=device)
+    model = GPT(GPTConfig(**state["config"])).to(device)
+    sd = dict(state["model"])
+    sd["lm_head.weight"] = sd["transformer.wte.weight"]
+    model.load_state_dict(sd)
+    return model, tokenizer_from_dict(state["tokenizer"]), state.get("info", {})
+
+
+# ---------------------------------------------------------------- evaluation
+
+def unigram_baseline(train_ids, val_ids, vocab_size):
+    """Cross-entropy (nats/token) on val of the add-one-smoothed train token frequencies."""
+    counts = np.bincount(train_ids, minlength=vocab_size).astype(np.float64) + 1.0
+    logp = np.log(counts / counts.sum())
+    return float(-logp[val_ids].mean())
+
+
+@tn.no_grad()
+def estimate_loss(model, dataset, batch_size, iters, rng, device):
+    """Mean loss over ``iters`` random batches (eval mode)."""
+    model.eval()
+    losses = []
+    for _ in range(iters):
+        x, y = dataset.__getitems__(rng.integers(0, len(dataset), batch_size))
+        _, loss = model(tn.tensor(x, device=device), tn.tensor(y, device=device))
+        losses.append(loss.item())
+    model.train()
+    return float(np.mean(losses))
+
+
+def sample_text(model, tokenizer, prompt, n, device, temperature=0.8, top_k=None):
+    ids = tokenizer.encode(prompt)
+    if len(ids) == 0:
+        ids = np.zeros(1, np.int64)
+    out = model.generate(tn.tensor(ids[None], device=device), n, temperature=temperature,
+                         top_k=top_k)
+    return tokenizer.decode(out.numpy()[0])
+
+
+def infinite_batches(loader):
+    while True:
+        yield from loader
+
+
+# ---------------------------------------------------------------- main
+
+def build(args, vocab_size):
+    cfg = GPTConfig(vocab_size=vocab_size, block_size=args.block_size, n_layer=args.n_layer,
+                    n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout,
+                    bias=not args.no_bias)
+    tn.manual_seed(args.seed)
+    model = GPT(cfg).to(args.device)
+    opt = model.configure_optimizers(args.weight_decay, args.lr, (0.9, 0.95))
+    return model, opt
+
+
+def train_step(model, opt, batch, device, grad_clip):
+    x, y = batch
+    _, loss = model(x.to(device), y.to(device))
+    opt.zero_grad()
+    loss.backward()
+    if grad_clip:
+        clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    return loss.item()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--text", help="a UTF-8 text file (default: Python's documentation)")
+    ap.add_argument("--tokenizer", choices=["char", "byte"], default="char")
+    ap.add_argument("--block-size", type=int, default=128)
+    ap.add_argument("--n-layer", type=int, default=4)
+    ap.add_argument("--n-head", type=int, default=4)
+    ap.add_argument("--n-embd", type=int, default=192)
+    ap.add_argument("--dropout", type=float, default=0.0)
+    ap.add_argument("--no-bias", action="store_true", help="no biases in Linear/LayerNorm")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.1)
+    ap.add_argument("--grad-clip", type=float, default=1.0)
+    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--max-minutes", type=float, default=10.0,
+                    help="training time budget (evaluation included)")
+    ap.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    ap.add_argument("--eval-interval", type=int, default=100)
+    ap.add_argument("--eval-iters", type=int, default=10)
+    ap.add_argument("--sample-interval", type=int, default=300)
+    ap.add_argument("--sample-prompt", default="The ")
+    ap.add_argument("--val-fraction", type=float, default=0.1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seed", type=int, default=1337)
+    ap.add_argument("--out", default="checkpoints/gpt.safetensors")
+    args = ap.parse_args(argv)
+    t_start = time.perf_counter()
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+
+    if args.text:
+        with open(args.text, encoding="utf-8") as f:
+            text = f.read()
+        source = args.text
+    else:
+        text, source = load_default_corpus(), "Python documentation (pydoc_data.topics)"
+    tokenizer = CharTokenizer.from_text(text) if args.tokenizer == "char" else ByteTokenizer()
+    ids = tokenizer.encode(text)
+    train_ids, val_ids = split_ids(ids, args.val_fraction)
+    n_val_chars = len(tokenizer.decode(val_ids))
+    chars_per_token = n_val_chars / len(val_ids)
+    train_ds = TextDataset(train_ids, args.block_size)
+    val_ds = TextDataset(val_ids, args.block_size)
+    baseline = unigram_baseline(train_ids, val_ids, tokenizer.vocab_size)
+    bpc = 1 / (math.log(2) * chars_per_token)  # nats/token -> bits/char
+    print(f"corpus: {source}: {len(text):,} chars, {len(ids):,} {args.tokenizer} tokens "
+          f"(vocab {tokenizer.vocab_size}); train {len(train_ids):,} / val {len(val_ids):,}")
+    print(f"unigram baseline: {baseline:.3f} nats/token = {baseline * bpc:.3f} bits/char")
+
+    rng = np.random.default_rng(args.seed)
+    loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, drop_last=True)
+    batches = infinite_batches(loader)
+
+    # measure the step time on a throwaway model to size the cosine schedule
+    model, opt = build(args, tokenizer.vocab_size)
+    for i in range(4):
+        if i == 1:
+            t0 = time.perf_counter()
+        train_step(model, opt, next(batches), args.device, args.grad_clip)
+    step_time = (time.perf_counter() - t0) / 3
+    eval_cost = args.eval_iters * step_time / 3 / args.eval_interval  # per training step
+    budget = args.max_minutes * 60 - (time.perf_counter() - t_start)
+    total = max(args.warmup + 1, int(budget / (step_time * (1 + 2 * eval_cost))))
+    if args.max_steps is not None:
+        total = min(total, args.max_steps)
+    model, opt = build(args, tokenizer.vocab_size)
+    sched = LinearWarmupCosineLR(opt, warmup_steps=min(args.warmup, total - 1),
+                                 total_steps=total, min_lr=args.lr / 10)
+    print(f"model: {model.num_parameters():,} parameters; {step_time * 1e3:.0f} ms/step "
+          f"-> {total} steps of {args.batch_size}x{args.block_size} tokens on {args.device}")
+
+    bar = tqdm(total=total, unit="step", dynamic_ncols=True) if tqdm else None
+    say = bar.write if bar else print
+    train_loss, val_loss, step = float("nan"), float("nan"), 0
+    history = []
+    deadline = t_start + args.max_minutes * 60
+    while step < total and time.perf_counter() < deadline:
+        loss = train_step(model, opt, next(batches), args.device, args.grad_clip)
+        sched.step()
+        step += 1
+        train_loss = loss if step == 1 else 0.95 * train_loss + 0.05 * loss
+        if step % args.eval_interval == 0 or step == total:
+            val_loss = estimate_loss(model, val_ds, args.batch_size, args.eval_iters, rng,
+                                     args.device)
+            history.append((step, train_loss, val_loss))
+            save_checkpoint(args.out, model, tokenizer, step=step, val_loss=val_loss,
+                            baseline=baseline, chars_per_token=chars_per_token)
+        if step % args.sample_interval == 0:
+            say(f"--- sample at step {step} (val {val_loss:.3f}) ---\n"
+                + sample_text(model, tokenizer, args.sample_prompt, 200, args.device) + "\n---")
+        if bar:
+            bar.update(1)
+            bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}",
+                            base=f"{baseline:.2f}", lr=f"{sched.get_last_lr()[0]:.1e}")
+        elif step % args.eval_interval == 0:
+            print(f"step {step}/{total}: train {train_loss:.3f} val {val_loss:.3f}")
+    if bar:
+        bar.close()
+    if not history or history[-1][0] != step:
+        val_loss = estimate_loss(model, val_ds, args.batch_size, args.eval_iters, rng,
+                                 args.device)
+        save_checkpoint(args.out, model, tokenizer, step=step, val_loss=val_loss,
+                        baseline=baseline, chars_per_token=chars_per_token)
+    full_val = estimate_loss(model, val_ds, args.batch_size, 4 * args.eval_iters, rng,
+                             args.device)
+    minutes = (time.perf_counter() - t_start) / 60
+    print(f"\nfinished {step} steps in {minutes:.1f} min")
+    print(f"val loss {full_val:.3f} nats/token (unigram baseline {baseline:.3f}); "
+          f"{full_val * bpc:.3f} bits/char (baseline {baseline * bpc:.3f}); "
+          f"perplexity {perplexity(full_val):.2f}")
+    print(f"checkpoint: {args.out}")
+    print("--- final sample ---\n" + sample_text(model, tokenizer, args.sample_prompt, 400,
+                                                args.device))
+    return full_val, baseline
+
+
+if __name__ == "__main__":
+    main()

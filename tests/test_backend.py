@@ -1,0 +1,123 @@
+"""tinynet.backend: devices, the one NumPy/CuPy seam, the CuPy-missing error and seeding."""
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import tinynet as tn
+from tinynet import backend
+
+
+@pytest.mark.parametrize("given, want", [("cpu", "cpu"), ("cuda", "cuda:0"), ("cuda:0", "cuda:0"),
+                                         ("cuda:3", "cuda:3")])
+def test_normalize_device(given, want):
+    assert backend.normalize_device(given) == want
+
+
+def test_normalize_device_none_is_the_default():
+    assert backend.normalize_device(None) == backend.get_default_device()
+
+
+@pytest.mark.parametrize("bad", ["gpu", "cuda:", "cuda:x", "cuda:-1", "CPU", "cpu:0"])
+def test_normalize_device_rejects_unknown_names(bad):
+    with pytest.raises(ValueError, match="unknown device"):
+        backend.normalize_device(bad)
+
+
+@pytest.fixture
+def no_cupy(monkeypatch):
+    """Pretend CuPy is not installed (None in sys.modules makes `import cupy` fail)."""
+    monkeypatch.setattr(backend, "_cupy", None)
+    monkeypatch.setitem(sys.modules, "cupy", None)
+
+
+@pytest.mark.cpu_only
+def test_cuda_without_cupy_says_cupy_is_missing(no_cupy):
+    for call in (lambda: backend.xp_for("cuda"), lambda: tn.zeros(2, device="cuda"),
+                 lambda: tn.ones(2).to("cuda"), lambda: tn.tensor([1.0], device="cuda:0"),
+                 lambda: backend.set_default_device("cuda")):
+        with pytest.raises(RuntimeError, match="CuPy, which is not installed"):
+            call()
+    assert not tn.cuda_is_available()
+    assert backend.get_default_device() == "cpu"
+
+
+def _fake_cupy(device_count=None, error=None):
+    def count():
+        if error:
+            raise error
+        return device_count
+    cupy = types.ModuleType("cupy")
+    cupy.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=count))
+    return cupy
+
+
+@pytest.mark.cpu_only
+@pytest.mark.parametrize("fake", [_fake_cupy(error=RuntimeError("no CUDA driver")),
+                                  _fake_cupy(device_count=0)])
+def test_cuda_with_cupy_but_no_gpu_says_the_gpu_is_missing(monkeypatch, fake):
+    monkeypatch.setattr(backend, "_cupy", None)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    with pytest.raises(RuntimeError, match="needs an NVIDIA GPU"):
+        backend.xp_for("cuda")
+    assert not tn.cuda_is_available()
+    assert backend._cupy is None
+
+
+def test_get_array_module_and_cpu_helpers():
+    a = np.ones(2)
+    assert backend.get_array_module(a) is np
+    assert backend.get_array_module(1.0, a) is np
+    assert backend.get_array_module() is np
+    assert backend.xp_for("cpu") is np
+    assert backend.device_of(a) == "cpu"
+    assert backend.to_numpy(a) is a
+    assert backend.to_device(a, "cpu") is a
+    assert backend.to_numpy([1, 2]).tolist() == [1, 2]
+
+
+def test_tensor_data_module_matches_its_device(device):
+    x = tn.ones(2, device=device)
+    xp = backend.get_array_module(x.data)
+    assert xp is backend.xp_for(device)
+    assert backend.device_of(x.data) == backend.normalize_device(device)
+    assert isinstance(backend.to_numpy(x.data), np.ndarray)
+
+
+@pytest.mark.parametrize("make", [lambda: tn.randn(3, 4), lambda: tn.rand(5),
+                                  lambda: tn.randint(0, 100, (6,)), lambda: tn.randperm(7),
+                                  lambda: tn.randn(2, 2, dtype=tn.float64)])
+def test_manual_seed_makes_random_tensors_bit_reproducible(make):
+    tn.manual_seed(123)
+    a, a2 = make().numpy(), make().numpy()
+    tn.manual_seed(123)
+    b, b2 = make().numpy(), make().numpy()
+    assert a.dtype == b.dtype
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a2, b2)
+    assert not np.array_equal(a, a2)  # the stream moves on
+    tn.manual_seed(124)
+    assert not np.array_equal(make().numpy(), a)
+
+
+def test_manual_seed_also_seeds_legacy_numpy_rng():
+    tn.manual_seed(5)
+    a = np.random.rand(3)
+    tn.manual_seed(5)
+    np.testing.assert_array_equal(np.random.rand(3), a)
+
+
+@pytest.mark.cpu_only  # GPU generators are re-seeded, not restored (documented)
+def test_rng_state_round_trip():
+    tn.manual_seed(7)
+    tn.randn(3)
+    state = tn.get_rng_state()
+    a = tn.randn(4).numpy()
+    tn.randn(10)
+    tn.set_rng_state(state)
+    np.testing.assert_array_equal(tn.randn(4).numpy(), a)
+
+
+def test_get_generator_is_a_numpy_generator_for_cpu():
+    assert isinstance(backend.get_generator("cpu"), np.random.Generator)

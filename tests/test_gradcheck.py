@@ -1,0 +1,116 @@
+"""tn.gradcheck / tn.gradgradcheck: they pass correct gradients and catch wrong ones, naming
+the input, the index and both values."""
+import re
+
+import numpy as np
+import pytest
+
+import tinynet as tn
+from tinynet.autograd import Function
+
+
+class _CubeWrongAt(Function):
+    """y = x³ with a backward that is wrong at one element (index ``bad``)."""
+
+    def forward(self, x, bad):
+        self.bad = bad
+        return x ** 3
+
+    def backward(self, g):
+        x = self.inputs[0]
+        d = x.data ** 2 * 3
+        d[self.bad] += 1.0  # the planted bug
+        return g * tn.Tensor(d)
+
+
+class _Times3Square(Function):
+    """y = 3x² with a wrong derivative (5x instead of 6x)."""
+
+    def forward(self, x):
+        return 3 * x ** 2
+
+    def backward(self, g):
+        return g * self.inputs[0] * 5.0
+
+
+class _CubeWithWrongSecondDerivative(Function):
+    """y = x³; first derivative right (3x²), its own derivative wrong."""
+
+    def forward(self, x):
+        return x ** 3
+
+    def backward(self, g):
+        return g * _Times3Square.apply(self.inputs[0])
+
+
+def _x(shape=(2, 3), seed=0):
+    return tn.tensor(np.random.default_rng(seed).uniform(0.5, 1.5, shape), dtype=tn.float64,
+                     requires_grad=True)
+
+
+def test_gradcheck_passes_correct_gradients():
+    a, b = _x(), _x(seed=1)
+    assert tn.gradcheck(lambda p, q: (p * q).exp() / (q + 1.0), [a, b])
+    assert tn.gradcheck(lambda p: (p ** 3, p.sum()), [a])  # tuple outputs
+
+
+def test_gradcheck_catches_a_wrong_backward_and_names_the_element():
+    w, x = _x((2,)), _x((2, 3), seed=2)
+    with pytest.raises(tn.GradcheckError) as e:
+        tn.gradcheck(lambda w, x: w.sum() + _CubeWrongAt.apply(x, bad=(1, 0)), [w, x])
+    msg = str(e.value)
+    assert "input 1" in msg and "(2, 3)" in msg and "index (1, 0)" in msg
+    m = re.search(r"analytic (\S+) vs numeric (\S+)", msg)
+    analytic, numeric = float(m.group(1)), float(m.group(2))
+    assert abs(analytic - numeric) > 0.1  # the planted error, seen through the projection
+    assert isinstance(e.value, AssertionError)
+
+
+def test_gradcheck_can_return_false_instead_of_raising():
+    assert tn.gradcheck(lambda x: _CubeWrongAt.apply(x, bad=(0, 0)), [_x()],
+                        raise_exception=False) is False
+
+
+def test_gradgradcheck_catches_a_wrong_second_derivative():
+    x = _x()
+    assert tn.gradcheck(lambda t: _CubeWithWrongSecondDerivative.apply(t), [x])
+    with pytest.raises(tn.GradcheckError, match="input 0"):
+        tn.gradgradcheck(lambda t: _CubeWithWrongSecondDerivative.apply(t), [x])
+    assert tn.gradgradcheck(lambda t: t ** 3, [x])
+
+
+def test_gradcheck_leaves_inputs_unchanged_and_accepts_float32():
+    x = tn.tensor([[0.5, 1.0], [2.0, 3.0]], requires_grad=True)
+    before = x.numpy().copy()
+    assert tn.gradcheck(lambda t: t.log() * t, [x])
+    np.testing.assert_array_equal(x.numpy(), before)
+    assert x.dtype == np.float32 and x.grad is None
+
+
+def test_gradcheck_handles_non_contiguous_inputs():
+    base = _x((3, 2))
+    xt = base.detach().T.detach().requires_grad_()  # a transposed view as a leaf
+    assert not xt.data.flags.c_contiguous
+    w = _x((3, 4), seed=3)
+    assert tn.gradcheck(lambda a, b: a @ b, [xt, w])
+    assert tn.gradgradcheck(lambda a, b: a @ b, [xt, w])
+
+
+def test_gradcheck_ignores_inputs_without_grad_and_needs_one():
+    x, c = _x(), tn.tensor(np.ones((2, 3)))
+    assert tn.gradcheck(lambda a, b: a * b, [x, c])
+    with pytest.raises(ValueError, match="no input requires grad"):
+        tn.gradcheck(lambda a: a * 2.0, [c])
+
+
+def test_gradcheck_reports_nan_mismatch():
+    class NanBackward(Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, g):
+            return g * float("nan")
+
+    msg = r"input 0 .* index \(0, 0\): analytic nan vs numeric -?\d"
+    with pytest.raises(tn.GradcheckError, match=msg):
+        tn.gradcheck(lambda t: NanBackward.apply(t), [_x()])
