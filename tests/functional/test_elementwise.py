@@ -11,6 +11,7 @@ import op_table as table
 import tinynet as tn
 import tinynet.functional as F
 from tinynet.functional._util import binary_arrays
+from tinynet.testing import strategies as tst
 
 OPS = table.family("elementwise")
 
@@ -156,7 +157,7 @@ def test_ops_across_devices_raise():
 
 @given(data=st.data())
 def test_comparisons_are_bool_and_not_differentiable(data):
-    shapes = data.draw(table.tst.broadcastable_shapes(2, 0, 3, 1, 3))
+    shapes = data.draw(tst.broadcastable_shapes(2, 0, 3, 1, 3))
     a = data.draw(table._grid(shapes[0], -2, 2))
     b = data.draw(table._grid(shapes[1], -2, 2))
     x = tn.tensor(a, requires_grad=True)

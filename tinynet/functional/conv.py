@@ -13,11 +13,12 @@ Python loop over pixels or over the batch), so the whole convolution is
     dL/dcols = W2ᵀ @ dY     then col2im: add each kernel offset's slice back
                             into the padded input (a loop over kh·kw offsets only)
 
-Layout. The GEMM produces channel-major ``(O, N, Ho, Wo)`` memory. conv2d
-returns it as an ``(N, O, Ho, Wo)`` *view* (``transpose(1, 0, 2, 3)``) instead
-of paying a transpose copy; elementwise ops keep that memory order and the
-next conv / batch norm reads it back as a free ``(C, N·H·W)`` matrix. Any other
-layout is accepted too (it costs one copy).
+Layout. The GEMM produces ``(O, Ho, Wo, N)`` memory (channel-major, batch
+innermost). conv2d returns it as an ``(N, O, Ho, Wo)`` *view* instead of paying
+a transpose copy; elementwise ops keep that memory order and the next conv /
+batch norm / pool reads it back as a free ``(C, H·W·N)`` matrix. Any other
+layout is accepted too (it costs one copy). At stride 1 the input gradient is
+computed as a convolution of dY with the flipped kernel (im2col + GEMM).
 
 CPU scratch buffers (the padded input, ``cols``, ``dcols``) come from a small
 pool and go back to it after backward: fresh 10-100 MB arrays cost page
@@ -116,76 +117,97 @@ def out_size(size: int, k: int, s: int, p_total: int, d: int) -> int:
 
 
 # ---------------------------------------------------------------- layout helpers
+#
+# Internal layout: "channel-major, batch-innermost" (C, H, W, N). The GEMM over
+# im2col columns ordered (h, w, n) writes it directly, a conv's (N, C, H, W)
+# result is a transposed view of it, and every strided window slice of a
+# (C, Hp, Wp, N) buffer has contiguous runs of Wo·N (stride 1) or N elements
+# instead of Wo, which is what NumPy's copy and add loops need on small maps.
 
 
-def channel_major(x):
-    """(N, C, H, W) array -> C-contiguous (C, N, H, W) array (a free view when possible)."""
-    t = x.transpose(1, 0, 2, 3)
+def to_cm(x):
+    """(N, C, H, W) array -> C-contiguous (C, H, W, N) array (a free view for conv outputs)."""
+    t = x.transpose(1, 2, 3, 0)
     if t.flags.c_contiguous:
         return t
     return backend.get_array_module(x).ascontiguousarray(t)
 
 
-def pad_channel_major(x, pads, fill=0.0):
-    """(N, C, H, W) -> (C, N, H+pt+pb, W+pl+pr) scratch array with ``fill`` in the border."""
+def from_cm(a):
+    """(C, H, W, N) array -> its (N, C, H, W) view."""
+    return a.transpose(3, 0, 1, 2)
+
+
+def pad_cm(x, pads, fill=0.0):
+    """(N, C, H, W) -> (C, H+pt+pb, W+pl+pr, N) scratch array with ``fill`` in the border."""
     xp = backend.get_array_module(x)
     pt, pb, pl, pr = pads
     N, C, H, W = x.shape
-    out = workspace.get((C, N, H + pt + pb, W + pl + pr), x.dtype, xp)
+    out = workspace.get((C, H + pt + pb, W + pl + pr, N), x.dtype, xp)
     # fill only the border strips, then copy the interior once
-    out[:, :, :pt] = fill
-    out[:, :, pt + H:] = fill
-    out[:, :, pt:pt + H, :pl] = fill
-    out[:, :, pt:pt + H, pl + W:] = fill
-    out[:, :, pt:pt + H, pl:pl + W] = x.transpose(1, 0, 2, 3)
+    out[:, :pt] = fill
+    out[:, pt + H:] = fill
+    out[:, pt:pt + H, :pl] = fill
+    out[:, pt:pt + H, pl + W:] = fill
+    out[:, pt:pt + H, pl:pl + W] = x.transpose(1, 2, 3, 0)
     return out
 
 
-def window_view(xp_cm, kh, kw, sh, sw, dh, dw, Ho, Wo):
-    """(C, kh, kw, N, Ho, Wo) strided view of windows of a channel-major (C, N, Hp, Wp) array."""
-    xp = backend.get_array_module(xp_cm)
-    C, N = xp_cm.shape[:2]
-    sC, sN, sH, sW = xp_cm.strides
+def window_view(xpad, kh, kw, sh, sw, dh, dw, Ho, Wo):
+    """(C, kh, kw, Ho, Wo, N) strided view of the windows of a (C, Hp, Wp, N) array."""
+    xp = backend.get_array_module(xpad)
+    C, N = xpad.shape[0], xpad.shape[3]
+    sC, sH, sW, sN = xpad.strides
     return xp.lib.stride_tricks.as_strided(
-        xp_cm, (C, kh, kw, N, Ho, Wo), (sC, dh * sH, dw * sW, sN, sh * sH, sw * sW))
+        xpad, (C, kh, kw, Ho, Wo, N), (sC, dh * sH, dw * sW, sh * sH, sw * sW, sN))
 
 
-def im2col(xp_cm, kh, kw, sh, sw, dh, dw, Ho, Wo):
-    """Windows of (C, N, Hp, Wp) copied into cols (C·kh·kw, N·Ho·Wo), rows ordered (c, i, j)."""
-    xp = backend.get_array_module(xp_cm)
-    C, N = xp_cm.shape[:2]
-    cols = workspace.get((C * kh * kw, N * Ho * Wo), xp_cm.dtype, xp)
-    xp.copyto(cols.reshape(C, kh, kw, N, Ho, Wo),
-              window_view(xp_cm, kh, kw, sh, sw, dh, dw, Ho, Wo))
+def im2col(xpad, kh, kw, sh, sw, dh, dw, Ho, Wo):
+    """Windows of (C, Hp, Wp, N) copied into cols (C·kh·kw, Ho·Wo·N), rows ordered (c, i, j)."""
+    xp = backend.get_array_module(xpad)
+    C, N = xpad.shape[0], xpad.shape[3]
+    cols = workspace.get((C * kh * kw, Ho * Wo * N), xpad.dtype, xp)
+    xp.copyto(cols.reshape(C, kh, kw, Ho, Wo, N),
+              window_view(xpad, kh, kw, sh, sw, dh, dw, Ho, Wo))
     return cols
 
 
 def col2im(cols, C, N, Hp, Wp, kh, kw, sh, sw, dh, dw, Ho, Wo):
-    """Adjoint of im2col: (C·kh·kw, N·Ho·Wo) -> (C, N, Hp, Wp) summing overlapping windows.
+    """Adjoint of im2col: (C·kh·kw, Ho·Wo·N) -> (C, Hp, Wp, N) summing overlapping windows.
 
     A loop over the kh·kw kernel offsets only; each adds one strided slice.
     """
     xp = backend.get_array_module(cols)
-    gx = workspace.get((C, N, Hp, Wp), cols.dtype, xp)
+    gx = workspace.get((C, Hp, Wp, N), cols.dtype, xp)
     gx.fill(0)
-    c6 = cols.reshape(C, kh, kw, N, Ho, Wo)
+    c6 = cols.reshape(C, kh, kw, Ho, Wo, N)
     for i in range(kh):
         for j in range(kw):
-            gx[:, :, i * dh:i * dh + sh * (Ho - 1) + 1:sh,
+            gx[:, i * dh:i * dh + sh * (Ho - 1) + 1:sh,
                j * dw:j * dw + sw * (Wo - 1) + 1:sw] += c6[:, i, j]
     return gx
 
 
 def crop_to_nchw(g_cm, pads, H, W):
-    """Interior of a padded (C, N, Hp, Wp) array as an (N, C, H, W) view of fresh memory."""
+    """Interior (C, H, W, N) of a padded (C, Hp, Wp, N) array, as an (N, C, H, W) view."""
     pt, pb, pl, pr = pads
     xp = backend.get_array_module(g_cm)
-    if any(pads) or g_cm.shape[2] != H or g_cm.shape[3] != W:
-        out = xp.ascontiguousarray(g_cm[:, :, pt:pt + H, pl:pl + W])
+    if g_cm.shape[1] != H or g_cm.shape[2] != W:
+        out = xp.ascontiguousarray(g_cm[:, pt:pt + H, pl:pl + W])
         workspace.put(g_cm)
     else:
         out = g_cm
-    return out.transpose(1, 0, 2, 3)
+    return from_cm(out)
+
+
+def _flipped_transposed(w, groups):
+    """Kernel of conv2d's input-gradient at stride 1: w'[c, o, i, j] = w[o, c, kh-1-i, kw-1-j].
+
+    (O, C/G, kh, kw) -> (C, O/G, kh, kw), swapping in/out channels within each group.
+    """
+    O, Cg, kh, kw = w.shape
+    w5 = w.reshape(groups, O // groups, Cg, kh, kw).transpose(0, 2, 1, 3, 4)
+    return w5[..., ::-1, ::-1].reshape(groups * Cg, O // groups, kh, kw)
 
 
 def _gemm(a, b, groups):
@@ -261,40 +283,58 @@ class Conv2d(Function):
         self.geom = (N, C, H, W, O, kh, kw, sh, sw, dh, dw, Ho, Wo, pads, groups)
         self.pointwise = kh == kw == sh == sw == 1 and not any(pads)
         if self.pointwise:  # 1x1 stride-1: the input already is the column matrix
-            cols = channel_major(x).reshape(C, N * H * W)
+            cols = to_cm(x).reshape(C, H * W * N)
         else:
-            xpad = pad_channel_major(x, pads)
-            cols = im2col(xpad, kh, kw, sh, sw, dh, dw, Ho, Wo)  # (C·kh·kw, N·Ho·Wo)
+            xpad = pad_cm(x, pads)                                  # (C, Hp, Wp, N)
+            cols = im2col(xpad, kh, kw, sh, sw, dh, dw, Ho, Wo)     # (C·kh·kw, Ho·Wo·N)
             workspace.put(xpad)
-        y = _gemm(w.reshape(O, -1), cols, groups)  # (O, N·Ho·Wo)
+        y = _gemm(w.reshape(O, -1), cols, groups)                   # (O, Ho·Wo·N)
         if b is not None:
             y += b[:, None]
         if save_cols:
             self.cols = cols
         elif not self.pointwise:
             workspace.put(cols)
-        return y.reshape(O, N, Ho, Wo).transpose(1, 0, 2, 3)  # (N, O, Ho, Wo) view
+        return from_cm(y.reshape(O, Ho, Wo, N))                     # (N, O, Ho, Wo) view
 
     def backward(self, gy):
         N, C, H, W, O, kh, kw, sh, sw, dh, dw, Ho, Wo, pads, G = self.geom
         w = self.inputs[1].data
-        gy2 = channel_major(gy).reshape(O, N * Ho * Wo)  # dL/dY as (O, N·Ho·Wo)
+        g_cm = to_cm(gy)                                            # dL/dY: (O, Ho, Wo, N)
+        gy2 = g_cm.reshape(O, Ho * Wo * N)
         gx = gw = gb = None
         if self.needs_input_grad[1]:
-            gw = _gemm_nt(gy2, self.cols, G).reshape(w.shape)  # dY @ colsᵀ
+            gw = _gemm_nt(gy2, self.cols, G).reshape(w.shape)       # dY @ colsᵀ
         if len(self.inputs) == 3 and self.needs_input_grad[2]:
             gb = gy2.sum(axis=1)
         if self.needs_input_grad[0]:
-            gcols = _gemm_tn(w.reshape(O, -1), gy2, G)  # W2ᵀ @ dY: (C·kh·kw, N·Ho·Wo)
-            if self.pointwise:
-                gx = gcols.reshape(C, N, H, W).transpose(1, 0, 2, 3)
-            else:
-                pt, pb, pl, pr = pads
-                gpad = col2im(gcols, C, N, H + pt + pb, W + pl + pr, kh, kw, sh, sw, dh, dw,
-                              Ho, Wo)
-                workspace.put(gcols)
-                gx = crop_to_nchw(gpad, pads, H, W)
+            gx = self._input_grad(g_cm, gy2, w)
         return (gx, gw, gb) if len(self.inputs) == 3 else (gx, gw)
+
+    def _input_grad(self, g_cm, gy2, w):
+        N, C, H, W, O, kh, kw, sh, sw, dh, dw, Ho, Wo, pads, G = self.geom
+        if self.pointwise:
+            return from_cm(_gemm_tn(w.reshape(O, -1), gy2, G).reshape(C, H, W, N))
+        pt, pb, pl, pr = pads
+        # At stride 1, dL/dx is itself a convolution: dY padded by d(k-1) - p, correlated
+        # with the flipped kernel with in/out channels swapped. im2col + GEMM beats
+        # GEMM + col2im (kh·kw read-modify-write passes over dx).
+        full = (dh * (kh - 1) - pt, dh * (kh - 1) - pb, dw * (kw - 1) - pl, dw * (kw - 1) - pr)
+        if sh == sw == 1 and min(full) >= 0:
+            gpad = workspace.get((O, Ho + full[0] + full[1], Wo + full[2] + full[3], N),
+                                 gy2.dtype, backend.get_array_module(gy2))
+            gpad.fill(0)
+            gpad[:, full[0]:full[0] + Ho, full[2]:full[2] + Wo] = g_cm
+            cols = im2col(gpad, kh, kw, 1, 1, dh, dw, H, W)         # (O·kh·kw, H·W·N)
+            workspace.put(gpad)
+            wt = _flipped_transposed(w, G)                          # (C, O/G, kh, kw)
+            gx2 = _gemm(wt.reshape(C, -1), cols, G)                 # (C, H·W·N)
+            workspace.put(cols)
+            return from_cm(gx2.reshape(C, H, W, N))
+        gcols = _gemm_tn(w.reshape(O, -1), gy2, G)                  # W2ᵀ @ dY: (C·kh·kw, Ho·Wo·N)
+        gpad = col2im(gcols, C, N, H + pt + pb, W + pl + pr, kh, kw, sh, sw, dh, dw, Ho, Wo)
+        workspace.put(gcols)
+        return crop_to_nchw(gpad, pads, H, W)
 
     def release(self):
         cols = self.__dict__.get("cols")
@@ -373,34 +413,33 @@ class ConvTranspose2d(Function):
         pads = (ph, ph, pw, pw)  # of the conv2d (Hout -> H) whose input-gradient this is
         self.geom = (N, Cin, H, W, Cout, kh, kw, sh, sw, dh, dw, Hout, Wout, pads, groups)
         self.pointwise = kh == kw == sh == sw == 1 and not any(pads) and oph == opw == 0
-        x2 = channel_major(x).reshape(Cin, N * H * W)
-        cols = _gemm_tn(w.reshape(Cin, -1), x2, groups)  # (Cout·kh·kw, N·H·W)
+        x2 = to_cm(x).reshape(Cin, H * W * N)
+        cols = _gemm_tn(w.reshape(Cin, -1), x2, groups)            # (Cout·kh·kw, H·W·N)
         if self.pointwise:
-            y = cols.reshape(Cout, N, H, W)
+            y = cols.reshape(Cout, H, W, N)
         else:
-            ypad = col2im(cols, Cout, N, Hout + 2 * ph, Wout + 2 * pw,
-                          kh, kw, sh, sw, dh, dw, H, W)
+            ypad = col2im(cols, Cout, N, Hout + 2 * ph, Wout + 2 * pw, kh, kw, sh, sw, dh, dw, H, W)
             workspace.put(cols)
-            y = channel_major(crop_to_nchw(ypad, pads, Hout, Wout))
+            y = to_cm(crop_to_nchw(ypad, pads, Hout, Wout))        # (Cout, Hout, Wout, N)
         if b is not None:
             y += b[:, None, None, None]
-        return y.transpose(1, 0, 2, 3)  # (N, Cout, Hout, Wout)
+        return from_cm(y)                                           # (N, Cout, Hout, Wout)
 
     def backward(self, gy):
         N, Cin, H, W, Cout, kh, kw, sh, sw, dh, dw, Hout, Wout, pads, G = self.geom
         x, w = self.inputs[0].data, self.inputs[1].data
         if self.pointwise:
-            cols = channel_major(gy).reshape(Cout, N * H * W)
+            cols = to_cm(gy).reshape(Cout, H * W * N)
         else:
-            gpad = pad_channel_major(gy, pads)
-            cols = im2col(gpad, kh, kw, sh, sw, dh, dw, H, W)  # (Cout·kh·kw, N·H·W)
+            gpad = pad_cm(gy, pads)
+            cols = im2col(gpad, kh, kw, sh, sw, dh, dw, H, W)      # (Cout·kh·kw, H·W·N)
             workspace.put(gpad)
         gx = gw = gb = None
         if self.needs_input_grad[0]:
-            gx2 = _gemm(w.reshape(Cin, -1), cols, G)  # (Cin, N·H·W)
-            gx = gx2.reshape(Cin, N, H, W).transpose(1, 0, 2, 3)
+            gx2 = _gemm(w.reshape(Cin, -1), cols, G)                # (Cin, H·W·N)
+            gx = from_cm(gx2.reshape(Cin, H, W, N))
         if self.needs_input_grad[1]:
-            x2 = channel_major(x).reshape(Cin, N * H * W)
+            x2 = to_cm(x).reshape(Cin, H * W * N)
             gw = _gemm_nt(x2, cols, G).reshape(w.shape)
         if len(self.inputs) == 3 and self.needs_input_grad[2]:
             gb = gy.sum(axis=(0, 2, 3))

@@ -26,18 +26,28 @@ def _rowdot(a, b):
 
 
 def _to_channel_rows(x):
-    """(N, C, ...) -> ((C, M) array, transposed shape); a free view for channel-major memory."""
+    """(N, C, ...) -> ((C, M) array, perm); a free view for tinynet's channel-major layout.
+
+    The M values of a channel are read in the memory order (..., N) that conv
+    outputs have (see ``functional.conv``); other layouts cost one copy.
+    """
     xp = backend.get_array_module(x)
-    xt = xp.moveaxis(x, 1, 0)
-    if x.ndim == 2 or xt.flags.c_contiguous:
-        return xt.reshape(xt.shape[0], -1), xt.shape
-    return xp.ascontiguousarray(xt).reshape(xt.shape[0], -1), xt.shape
+    perm = (1,) + tuple(range(2, x.ndim)) + (0,)
+    xt = x.transpose(perm)
+    if xt.flags.c_contiguous:
+        return xt.reshape(xt.shape[0], -1), (perm, xt.shape)
+    if x.ndim == 2:  # (N, C): a strided (C, N) view is fine for the reductions
+        return xt, (perm, xt.shape)
+    return xp.ascontiguousarray(xt).reshape(xt.shape[0], -1), (perm, xt.shape)
 
 
-def _from_channel_rows(a, tshape):
+def _from_channel_rows(a, layout):
     """Inverse of :func:`_to_channel_rows` (a view)."""
-    xp = backend.get_array_module(a)
-    return xp.moveaxis(a.reshape(tshape), 0, 1)
+    perm, tshape = layout
+    inverse = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inverse[p] = i
+    return a.reshape(tshape).transpose(inverse)
 
 
 # ---------------------------------------------------------------- batch norm

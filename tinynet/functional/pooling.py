@@ -17,7 +17,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from .conv import _pair, _positive, channel_major, crop_to_nchw, pad_channel_major, workspace
+from .conv import _pair, _positive, crop_to_nchw, from_cm, pad_cm, to_cm, workspace
 
 
 def _pool_geometry(size, k, s, p, d, ceil_mode, op):
@@ -86,12 +86,12 @@ class MaxPool2d(Function):
         Ho, pb = _pool_geometry(H, k[0], s[0], p[0], d[0], ceil_mode, "max_pool2d")
         Wo, pr = _pool_geometry(W, k[1], s[1], p[1], d[1], ceil_mode, "max_pool2d")
         pads = (p[0], pb, p[1], pr)
-        xpad = pad_channel_major(x, pads, fill=-np.inf)                 # (C, N, Hp, Wp)
+        xpad = pad_cm(x, pads, fill=-np.inf)                             # (C, Hp, Wp, N)
         nk = k[0] * k[1]
-        arg = xp.zeros((C, N, Ho, Wo), np.uint8 if nk <= 255 else np.int32)
+        arg = xp.zeros((C, Ho, Wo, N), np.uint8 if nk <= 255 else np.int32)
         y = None
         for off, hs, ws in _windows(*k, *s, *d, Ho, Wo):
-            win = xpad[:, :, hs, ws]                                     # (C, N, Ho, Wo)
+            win = xpad[:, hs, ws]                                        # (C, Ho, Wo, N)
             if y is None:
                 y = win.copy()
                 continue
@@ -103,21 +103,21 @@ class MaxPool2d(Function):
         self.arg = arg
         if indices_out is not None:  # flat index h·W + w into each input plane
             i, j = arg // k[1], arg % k[1]
-            h = (xp.arange(Ho) * s[0] - p[0])[:, None] + i.astype(np.int64) * d[0]
-            w = (xp.arange(Wo) * s[1] - p[1]) + j.astype(np.int64) * d[1]
-            indices_out.append((h * W + w).transpose(1, 0, 2, 3))
-        return y.transpose(1, 0, 2, 3)                                   # (N, C, Ho, Wo) view
+            h = (xp.arange(Ho) * s[0] - p[0])[:, None, None] + i.astype(np.int64) * d[0]
+            w = (xp.arange(Wo) * s[1] - p[1])[:, None] + j.astype(np.int64) * d[1]
+            indices_out.append(from_cm(h * W + w))
+        return from_cm(y)                                                # (N, C, Ho, Wo) view
 
     def backward(self, gy):
         xp = backend.get_array_module(gy)
         xshape, pshape, pads, k, s, d, Ho, Wo = self.geom
-        g = channel_major(gy)                                            # (C, N, Ho, Wo)
+        g = to_cm(gy)                                                    # (C, Ho, Wo, N)
         gpad = workspace.get(pshape, gy.dtype, xp)
         gpad.fill(0)
         routed = xp.empty_like(g)
         for off, hs, ws in _windows(*k, *s, *d, Ho, Wo):
             xp.multiply(g, self.arg == off, out=routed)                  # g where arg-max is here
-            gpad[:, :, hs, ws] += routed
+            gpad[:, hs, ws] += routed
         return crop_to_nchw(gpad, pads, xshape[2], xshape[3])
 
 
@@ -171,27 +171,27 @@ class AvgPool2d(Function):
             dh = _divisor_1d(H, Ho, k[0], s[0], p[0], count_include_pad)
             dw = _divisor_1d(W, Wo, k[1], s[1], p[1], count_include_pad)
             inv = 1.0 / np.outer(dh, dw)
-        self.inv = xp.asarray(inv.astype(x.dtype))                      # 1/divisor: (Ho, Wo)
-        xpad = pad_channel_major(x, pads)                                # (C, N, Hp, Wp)
+        self.inv = xp.asarray(inv.astype(x.dtype))[:, :, None]           # 1/divisor: (Ho, Wo, 1)
+        xpad = pad_cm(x, pads)                                           # (C, Hp, Wp, N)
         y = None
         for _, hs, ws in _windows(*k, *s, 1, 1, Ho, Wo):
             if y is None:
-                y = xpad[:, :, hs, ws].copy()
+                y = xpad[:, hs, ws].copy()                               # (C, Ho, Wo, N)
             else:
-                y += xpad[:, :, hs, ws]
+                y += xpad[:, hs, ws]
         y *= self.inv
         self.geom = (x.shape, xpad.shape, pads, k, s, Ho, Wo)
         workspace.put(xpad)
-        return y.transpose(1, 0, 2, 3)
+        return from_cm(y)
 
     def backward(self, gy):
         xp = backend.get_array_module(gy)
         xshape, pshape, pads, k, s, Ho, Wo = self.geom
-        g = channel_major(gy) * self.inv                                 # g / divisor
+        g = to_cm(gy) * self.inv                                         # g / divisor
         gpad = workspace.get(pshape, gy.dtype, xp)
         gpad.fill(0)
         for _, hs, ws in _windows(*k, *s, 1, 1, Ho, Wo):
-            gpad[:, :, hs, ws] += g
+            gpad[:, hs, ws] += g
         return crop_to_nchw(gpad, pads, xshape[2], xshape[3])
 
 

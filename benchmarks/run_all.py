@@ -1,0 +1,83 @@
+"""Run every benchmark on one device and write the table to benchmarks/RESULTS.md.
+
+    python benchmarks/run_all.py                 # CPU, against PyTorch CPU when installed
+    python benchmarks/run_all.py --device cuda   # GPU, against PyTorch CUDA when installed
+
+Each benchmark runs in its own process (so one's memory does not skew the
+next); its printed report goes into RESULTS.md under its name, with the
+machine, the library versions, the wall time and the process's peak memory.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BENCHES = [
+    ("ops", "bench_ops.py", False),       # (name, script, accepts --device)
+    ("mlp", "bench_mlp.py", False),
+    ("resnet", "bench_resnet.py", True),  # ResNet-18 step and the small conv net
+    ("gpt", "bench_gpt.py", True),        # GPT step and KV-cache generation
+]
+
+
+def _versions() -> str:
+    parts = [f"Python {sys.version.split()[0]}", f"NumPy {np.__version__}"]
+    for mod in ("torch", "cupy"):
+        try:
+            parts.append(f"{mod} {__import__(mod).__version__}")
+        except ImportError:
+            parts.append(f"{mod} not installed")
+    return ", ".join(parts)
+
+
+def run(script, args):
+    """(stdout, seconds, peak RSS in MiB of the child) of one benchmark script."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, os.path.join(HERE, script), *args], cwd=HERE,
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
+    out = proc.stdout + (f"\n[exit code {proc.returncode}]\n{proc.stderr[-2000:]}"
+                         if proc.returncode else "")
+    return out.strip(), seconds, peak
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--only", nargs="*", help="names of benchmarks to run (default: all)")
+    ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    args = ap.parse_args()
+    sys.path.insert(0, HERE)
+    from _timing import machine_line
+    lines = [f"# tinynet benchmark results ({args.device})", "",
+             f"- date: {datetime.date.today().isoformat()}",
+             f"- machine: {machine_line()}",
+             f"- versions: {_versions()}",
+             f"- command: `python benchmarks/run_all.py --device {args.device}`", ""]
+    for name, script, takes_device in BENCHES:
+        if args.only and name not in args.only:
+            continue
+        if args.device != "cpu" and not takes_device:
+            continue
+        print(f"running {script} ...", flush=True)
+        out, seconds, peak = run(script, ["--device", args.device] if takes_device else [])
+        print(out, flush=True)
+        lines += [f"## {name}", "", f"wall {seconds:.0f} s; peak host memory of the process "
+                  f"{peak:.0f} MiB", "", "```", out, "```", ""]
+    with open(args.out, "w") as f:
+        f.write("\n".join(lines))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
