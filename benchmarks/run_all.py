@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -39,16 +39,20 @@ def _versions() -> str:
 
 
 def run(script, args):
-    """(stdout, seconds, peak RSS in MiB of the child) of one benchmark script."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, os.path.join(HERE, script), *args], cwd=HERE,
-                          capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
-    peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
-    out = proc.stdout + (f"\n[exit code {proc.returncode}]\n{proc.stderr[-2000:]}"
-                         if proc.returncode else "")
-    return out.strip(), seconds, peak
+    """(stdout, seconds, peak RSS in MiB) of one benchmark script in its own process."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, os.path.join(HERE, script), *args], cwd=HERE,
+                                stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own resource usage
+        seconds = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        text = out.read()
+        code = os.waitstatus_to_exitcode(status)
+        if code:
+            text += f"\n[exit code {code}]\n{err.read()[-2000:]}"
+    return text.strip(), seconds, usage.ru_maxrss / 1024
 
 
 def main():

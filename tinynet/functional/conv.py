@@ -228,17 +228,20 @@ def _gemm_tn(a, b, groups):
 
 
 def _gemm_nt(a, b, groups):
-    """Per group a @ bᵀ for a (G·M, L), b (G·K, L) -> (G·M, K).
+    """Per group a @ bᵀ for a (G·M, L), b (G·K, L) -> (G·M, K), C-contiguous.
 
-    Computed as (b @ aᵀ)ᵀ: with a long contraction L (N·Ho·Wo), OpenBLAS runs
-    the (K, L) @ (L, M) form 2-4x faster than (M, L) @ (L, K) on this kind of shape.
+    When the contraction L (= Ho·Wo·N) is much longer than K, OpenBLAS runs the
+    (K, L) @ (L, M) orientation faster, and the small result's transpose is cheap.
     """
+    xp = backend.get_array_module(a)
     if groups == 1:
-        return (b @ a.T).T
+        if b.shape[1] > 16 * b.shape[0]:
+            return xp.ascontiguousarray((b @ a.T).T)
+        return a @ b.T
     G = groups
     a3 = a.reshape(G, -1, a.shape[-1])
     b3 = b.reshape(G, -1, b.shape[-1])
-    return (b3 @ a3.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(-1, b3.shape[1])
+    return (a3 @ b3.transpose(0, 2, 1)).reshape(-1, b3.shape[1])
 
 
 def _check_bias(b, n, op):

@@ -75,30 +75,28 @@ class BatchNorm(Function):
                     raise ValueError(f"batch_norm: {name} of shape {p.shape} does not match "
                                      f"input of shape {x.shape} ({C} channels)")
                 binary_arrays(x, p, "batch_norm")
-        x2, tshape = _to_channel_rows(x)  # (C, M)
+        x2, layout = _to_channel_rows(x)  # (C, M)
         M = x2.shape[1]
-        self.tshape, self.training, self.affine = tshape, training, affine
+        self.layout, self.training, self.affine = layout, training, affine
         one = x.dtype.type(1)
         if training:
             if M <= 1:
                 raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                                  f"training, got input of shape {x.shape}")
             mean = x2.sum(axis=1) * (one / M)                    # μ: (C,)
-            xhat = x2 - mean[:, None]                            # x - μ: (C, M)
-            var = _rowdot(xhat, xhat) * (one / M)                # biased σ²: (C,)
+            xc = x2 - mean[:, None]                              # x - μ: (C, M)
+            var = _rowdot(xc, xc) * (one / M)                    # biased σ²: (C,)
             invstd = one / xp.sqrt(var + x.dtype.type(eps))      # 1/√(σ² + eps)
-            xhat *= invstd[:, None]                              # x̂: (C, M)
             if running_mean is not None:
                 m = momentum
                 running_mean *= 1 - m
                 running_mean += (m * mean).astype(running_mean.dtype, copy=False)
                 running_var *= 1 - m  # the running variance is the unbiased one
                 running_var += (m * M / (M - 1) * var).astype(running_var.dtype, copy=False)
-            self.xhat, self.invstd = xhat, invstd
-            if weight is not None:
-                y = xhat * weight[:, None]
-            else:
-                y = xhat.copy()
+            # x̂ = (x - μ)/σ is never stored: y = (x - μ)·(γ/σ) + β, and backward uses x - μ
+            self.xc, self.invstd = xc, invstd
+            scale = invstd if weight is None else weight * invstd
+            y = xc * scale[:, None]
             if bias is not None:
                 y += bias[:, None]
         else:
@@ -113,34 +111,34 @@ class BatchNorm(Function):
             y = x2 * scale[:, None]
             y += shift[:, None]
             self.invstd, self.mean = invstd, running_mean.astype(x.dtype, copy=False)
-        return _from_channel_rows(y, tshape)
+        return _from_channel_rows(y, layout)
 
     def backward(self, gy):
         x = self.inputs[0]
         weight = self.inputs[1].data if self.affine else None
         need = self.needs_input_grad
-        g2, _ = _to_channel_rows(gy)  # (C, M)
+        g2, _ = _to_channel_rows(gy)                              # (C, M)
         M = g2.shape[1]
         invstd = self.invstd
         if self.training:
-            xhat = self.xhat
+            xc = self.xc                                          # x - μ
         elif self.affine and need[1]:
             x2, _ = _to_channel_rows(x.data)
-            xhat = (x2 - self.mean[:, None]) * invstd[:, None]
+            xc = x2 - self.mean[:, None]
         else:
-            xhat = None
+            xc = None
         sum_g = g2.sum(axis=1)                                    # Σ g: (C,)
-        sum_gx = _rowdot(g2, xhat) if xhat is not None else None  # Σ g x̂: (C,)
+        sum_gx = _rowdot(g2, xc) * invstd if xc is not None else None  # Σ g x̂: (C,)
         gx = gw = gb = None
         if need[0]:
             a = invstd if weight is None else weight * invstd     # γ/σ
             gx = g2 * a[:, None]                                  # γ/σ · g
             if self.training:
-                # dx = γ/σ · (g - Σg/M - x̂ Σ(g x̂)/M)
-                xhat *= (-a * sum_gx / M)[:, None]
-                gx += xhat
+                # dx = γ/σ · (g - Σg/M - x̂ Σ(g x̂)/M),  with x̂ = (x - μ)/σ
+                xc *= (-a * invstd * sum_gx / M)[:, None]
+                gx += xc
                 gx += (-a * sum_g / M)[:, None]
-            gx = _from_channel_rows(gx, self.tshape)
+            gx = _from_channel_rows(gx, self.layout)
         if self.affine:
             gw, gb = sum_gx, sum_g
             return gx, gw, gb
