@@ -6,9 +6,10 @@
 
 ``--data DIR`` expects the classic layout ``DIR/train/<class>/*.jpg`` and
 ``DIR/test/<class>/*.jpg`` (or ``DIR/val/...``). Without it the model trains on
-scikit-learn's 8x8 digits (``tn.data.Digits``, bundled, no download), upsampled
-to ``--image-size`` and fed as 3 equal channels so the checkpoint has the usual
-RGB ResNet shape. Small images get the CIFAR stem (3x3 stride-1 conv, no
+scikit-learn's 8x8 digits (``tn.data.Digits``, bundled, no download), at their
+own size unless ``--image-size`` upsamples them, fed as 3 equal channels so the
+checkpoint has the usual RGB ResNet shape. The defaults reach about 99% test
+accuracy in about a minute on 2 CPU cores. Small images get the CIFAR stem (3x3 stride-1 conv, no
 max-pool) unless ``--imagenet-stem``.
 
 Output in ``--out``: ``<arch>.safetensors`` (torchvision parameter names; the
@@ -110,15 +111,19 @@ def evaluate(model, loader, device):
 
 
 def train(model, train_loader, test_loader, epochs, lr, weight_decay, device, label_smoothing=0.0,
-          params=None, desc="train"):
-    """SGD (Nesterov momentum 0.9) with a one-cycle schedule; returns the history dict."""
+          params=None, desc="train", train_mode=None):
+    """SGD (Nesterov momentum 0.9) with a one-cycle schedule; returns the history dict.
+
+    ``params``: the parameters to train (default all that require grad);
+    ``train_mode``: called at each epoch start instead of ``model.train()``.
+    """
     params = [p for p in (params or model.parameters()) if p.requires_grad]
     opt = optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * len(train_loader),
                                           pct_start=0.25)
     history = {"train_loss": [], "val_loss": [], "train_acc": [], "val_acc": [], "lr": []}
-    model.train()
     for epoch in range(1, epochs + 1):
+        train_mode() if train_mode else model.train()
         seen, correct, total = 0, 0, 0.0
         bar = tqdm(train_loader, desc=f"{desc} {epoch}/{epochs}", leave=False, dynamic_ncols=True)
         for x, y in bar:
@@ -152,10 +157,10 @@ def main(argv=None):
                     "image folders; default: the bundled digits")
     ap.add_argument("--classes", default=None, help="digits only: e.g. 0-4 or 1,3,5")
     ap.add_argument("--image-size", type=int, default=None,
-                    help="input side (default 16 for digits, 128 for --data)")
+                    help="input side (default: 8, the digits' own size; 128 for --data)")
     ap.add_argument("--imagenet-stem", action="store_true",
                     help="7x7/2 conv + max-pool stem even for small images")
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--weight-decay", type=float, default=5e-4)
@@ -168,7 +173,7 @@ def main(argv=None):
 
     tn.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
-    size = args.image_size or (16 if args.data is None else 128)
+    size = args.image_size or (8 if args.data is None else 128)
     classes = parse_classes(args.classes)
     if classes is not None and args.data is not None:
         raise SystemExit("--classes selects digits; with --data, arrange the folders instead")

@@ -8,7 +8,7 @@ from .creation import (arange, as_tensor, empty, eye, from_numpy, full, full_lik
 from .functional import (cat, chunk, exp, log, matmul, maximum, minimum, split, sqrt, stack, where)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .tensor import (Tensor, bool_, float16, float32, float64, int8, int16, int32, int64, uint8)
-from . import amp, cuda, data, io, metrics, nn, optim, viz  # noqa: E402  (they use the names above)
+from . import amp, cuda, data, io, metrics, models, nn, optim, viz  # noqa: E402  (they use the names above)
 from .io import load, load_metadata, load_training_state, save, save_training_state
 
 __version__ = "0.1.0"

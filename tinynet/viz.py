@@ -275,3 +275,6 @@ def saliency_overlay(image_chw, heatmap_hw, path, alpha: float = 0.5) -> np.ndar
     out = np.round(np.clip(blended, 0.0, 1.0) * 255.0).astype(np.uint8)
     Image.fromarray(out).save(path)
     return out
+
+
+from .viz_cam import grad_cam, saliency  # noqa: E402,F401  (input-gradient maps live there)

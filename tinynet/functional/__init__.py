@@ -13,3 +13,9 @@ from .shape import (broadcast_to, cat, chunk, expand, flatten, pad, permute, res
 from .dropout import dropout
 from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                    huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
+from .attention import scaled_dot_product_attention
+from .conv import conv2d, conv_transpose2d
+from .embedding import embedding
+from .layer_norm import layer_norm, rms_norm
+from .norm import batch_norm, group_norm
+from .pooling import (adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d)

@@ -1,0 +1,145 @@
+"""Transfer learning: load pretrained ResNet weights, replace the head, fine-tune.
+
+The classic recipe, offline:
+
+    python examples/finetune_resnet.py
+        1. pretrains a ResNet-18 on digits 0-4 with train_resnet.py (or reuses
+           runs/finetune/pretrain/resnet18.safetensors),
+        2. fine-tunes it on digits 5-9 for a few epochs with a new 5-way head,
+        3. trains the same network from scratch for the same steps, and reports
+           test accuracy before fine-tuning, after it, and from scratch.
+
+With real weights (a torchvision or timm ResNet exported to safetensors in
+torchvision names) on your own ``DIR/train/<class>/`` + ``DIR/test/<class>/``:
+
+    python examples/finetune_resnet.py --weights resnet50.safetensors --arch resnet50 \\
+        --data cats_vs_dogs/ --image-size 224 --freeze-backbone --epochs 3
+
+``--freeze-backbone`` trains only the new ``fc`` (the backbone's BatchNorm
+layers stay in eval mode, so their running statistics are kept too).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import tinynet as tn
+from tinynet.nn.linear import Linear
+
+import train_resnet as tr
+
+
+def describe_checkpoint(path, arch):
+    """(arch, num_classes, cifar_stem, image_size or None) of a safetensors checkpoint."""
+    meta = tn.load_metadata(path)
+    sd = tn.load(path)
+    if "fc.weight" not in sd or "conv1.weight" not in sd:
+        raise SystemExit(f"{path}: not a ResNet checkpoint in torchvision names "
+                         "(no conv1.weight / fc.weight)")
+    num_classes = sd["fc.weight"].shape[0]
+    cifar_stem = sd["conv1.weight"].shape[-1] == 3
+    size = int(meta["image_size"]) if "image_size" in meta else None
+    return meta.get("arch", arch), num_classes, cifar_stem, size
+
+
+def frozen_backbone_mode(model):
+    """Train mode for the new head only: the frozen backbone's BatchNorms keep their statistics."""
+    def mode():
+        model.eval()
+        model.fc.train()
+    return mode
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", default=None, help="pretrained safetensors (torchvision names); "
+                    "default: pretrain on digits 0-4 first")
+    ap.add_argument("--arch", choices=tr.ARCHS, default="resnet18")
+    ap.add_argument("--data", default=None, help="DIR with train/ and test/ (or val/); "
+                    "default: digits 5-9")
+    ap.add_argument("--image-size", type=int, default=None)
+    ap.add_argument("--freeze-backbone", action="store_true")
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--pretrain-epochs", type=int, default=12)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--weight-decay", type=float, default=5e-4)
+    ap.add_argument("--label-smoothing", type=float, default=0.1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-scratch", action="store_true", help="skip the from-scratch baseline")
+    ap.add_argument("--out", default="runs/finetune")
+    args = ap.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+
+    weights = args.weights
+    if weights is None:
+        weights = os.path.join(args.out, "pretrain", f"{args.arch}.safetensors")
+        if os.path.exists(weights):
+            print(f"reusing pretrained checkpoint {weights}")
+        else:
+            print("step 1: pretraining on digits 0-4 with train_resnet.py")
+            pre = ["--arch", args.arch, "--classes", "0-4", "--epochs", str(args.pretrain_epochs),
+                   "--device", args.device, "--out", os.path.dirname(weights),
+                   "--seed", str(args.seed)]
+            if args.image_size:
+                pre += ["--image-size", str(args.image_size)]
+            tr.main(pre)
+    arch, old_classes, cifar_stem, ckpt_size = describe_checkpoint(weights, args.arch)
+    size = args.image_size or ckpt_size or (8 if args.data is None else 224)
+    new = None if args.data else [5, 6, 7, 8, 9]
+    train_set, test_set, names, _ = tr.load_datasets(args.data, size, new)
+    train_loader = tn.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                                      drop_last=len(train_set) > args.batch_size,
+                                      num_workers=args.workers, seed=args.seed)
+    test_loader = tn.data.DataLoader(test_set, batch_size=256, num_workers=args.workers)
+    print(f"\nfine-tuning {arch} ({old_classes}-class checkpoint {weights}) on "
+          f"{args.data or 'digits 5-9'}: {len(train_set)} train / {len(test_set)} test images, "
+          f"{len(names)} classes, {size}x{size}, "
+          f"{'frozen backbone' if args.freeze_backbone else 'all layers'}, {args.epochs} epochs")
+
+    # the classic recipe: pretrained backbone, new head
+    tn.manual_seed(args.seed)
+    model = tr.build_model(arch, old_classes, cifar_stem, weights=weights).to(args.device)
+    if args.freeze_backbone:
+        model.requires_grad_(False)
+    model.fc = Linear(model.fc.in_features, len(names)).to(args.device)
+    _, preds, targets = tr.evaluate(model, test_loader, args.device)
+    before = float((preds == targets).mean())
+    start = time.perf_counter()
+    tr.train(model, train_loader, test_loader, args.epochs, args.lr, args.weight_decay,
+             args.device, label_smoothing=args.label_smoothing, desc="fine-tune",
+             params=[p for p in model.parameters() if p.requires_grad],
+             train_mode=frozen_backbone_mode(model) if args.freeze_backbone else None)
+    t_ft = time.perf_counter() - start
+    _, preds, targets = tr.evaluate(model, test_loader, args.device)
+    after = float((preds == targets).mean())
+    ckpt = os.path.join(args.out, f"{arch}_finetuned.safetensors")
+    tn.save(model.state_dict(), ckpt, metadata={"arch": arch, "classes": ",".join(names),
+                                                "image_size": str(size),
+                                                "cifar_stem": str(cifar_stem)})
+
+    scratch = None
+    if not args.no_scratch:
+        tn.manual_seed(args.seed)
+        fresh = tr.build_model(arch, len(names), cifar_stem).to(args.device)
+        tr.train(fresh, train_loader, test_loader, args.epochs, args.lr, args.weight_decay,
+                 args.device, label_smoothing=args.label_smoothing, desc="from scratch")
+        _, p2, t2 = tr.evaluate(fresh, test_loader, args.device)
+        scratch = float((p2 == t2).mean())
+
+    print(f"\ntest accuracy on {args.data or 'digits 5-9'} ({len(test_set)} images):")
+    print(f"  pretrained backbone + new head, before fine-tuning: {before:.4f}")
+    print(f"  after fine-tuning {args.epochs} epochs ({t_ft:.0f} s):            {after:.4f}")
+    if scratch is not None:
+        verdict = "beats" if after > scratch else "does NOT beat"
+        print(f"  from scratch, same {args.epochs} epochs:                  {scratch:.4f}")
+        print(f"fine-tuning {verdict} training from scratch by {100 * (after - scratch):+.1f} points")
+    print(f"checkpoint: {ckpt}")
+    return before, after, scratch
+
+
+if __name__ == "__main__":
+    main()

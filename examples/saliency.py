@@ -1,0 +1,110 @@
+"""Where does the ResNet look? Gradient saliency and Grad-CAM heatmaps as PNGs.
+
+    python examples/train_resnet.py --out runs/resnet       # a trained digits model
+    python examples/saliency.py --weights runs/resnet/resnet18.safetensors --out runs/saliency
+
+For each of ``--num`` test images it writes ``<i>_saliency.png`` (|∂ score /
+∂ pixel|) and ``<i>_gradcam.png`` (Grad-CAM of ``--layer``) overlaid on the
+image, plus ``grid.png`` with all of them side by side. Both maps come out of
+the same autograd that trains the model: saliency is the input gradient of the
+class score, Grad-CAM weights a feature map by its gradient. Without
+``--weights`` (and no checkpoint at the default path) it first trains one with
+train_resnet.py's defaults.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+
+import tinynet as tn
+from tinynet.viz import saliency_overlay
+
+try:  # tinynet.viz re-exports these once merged; the module works either way
+    from tinynet.viz import grad_cam, saliency
+except ImportError:
+    from tinynet.viz_cam import grad_cam, saliency
+
+import train_resnet as tr
+
+
+def load_model(path, device):
+    """(model in eval mode, metadata) from a train_resnet.py checkpoint."""
+    meta = tn.load_metadata(path)
+    sd = tn.load(path)
+    arch = meta.get("arch", "resnet18")
+    cifar_stem = sd["conv1.weight"].shape[-1] == 3
+    model = tr.build_model(arch, sd["fc.weight"].shape[0], cifar_stem)
+    model.load_state_dict(sd)
+    return model.to(device).eval(), meta
+
+
+def denormalize(x, meta):
+    """Undo Normalize with the checkpoint's mean/std: (C, H, W) -> values in [0, 1]."""
+    if "mean" not in meta:
+        return x
+    mean = np.array([float(v) for v in meta["mean"].split(",")]).reshape(-1, 1, 1)
+    std = np.array([float(v) for v in meta["std"].split(",")]).reshape(-1, 1, 1)
+    return np.clip(x * std + mean, 0, 1)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", default="runs/resnet/resnet18.safetensors")
+    ap.add_argument("--data", default=None, help="image folders as for train_resnet.py "
+                    "(default: digits)")
+    ap.add_argument("--layer", default=None, help="Grad-CAM layer (default: the last stage "
+                    "whose map is at least 4x4: layer2 for 8 px digits, layer4 for 128+ px)")
+    ap.add_argument("--num", type=int, default=8)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", default="runs/saliency")
+    args = ap.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+
+    if not os.path.exists(args.weights):
+        print(f"{args.weights} not found: training one with train_resnet.py first")
+        tr.main(["--out", os.path.dirname(args.weights) or ".", "--device", args.device])
+    model, meta = load_model(args.weights, args.device)
+    size = int(meta.get("image_size", 8))
+    classes = meta.get("classes", "").split(",") if meta.get("classes") else None
+    digit_classes = [int(c) for c in classes] if classes and args.data is None else None
+    _, test_set, names, _ = tr.load_datasets(args.data, size, digit_classes)
+    idx = np.linspace(0, len(test_set) - 1, args.num).astype(int)
+    x = np.stack([np.asarray(test_set[i][0]) for i in idx])               # (n, 3, H, W)
+    y = np.array([int(test_set[i][1]) for i in idx])
+    xt = tn.tensor(x, device=args.device)
+
+    layer_name = args.layer or ("layer2" if size <= 16 else "layer3" if size <= 64 else "layer4")
+    sal, pred = saliency(model, xt)                                       # (n, H, W)
+    cam, _ = grad_cam(model, xt, layer=model.get_submodule(layer_name))   # (n, h, w)
+    rows = []
+    for k in range(len(idx)):
+        img = denormalize(x[k], meta)
+        a = saliency_overlay(img, sal[k], os.path.join(args.out, f"{k}_saliency.png"))
+        b = saliency_overlay(img, cam[k], os.path.join(args.out, f"{k}_gradcam.png"))
+        rows.append((img, a, b, names[y[k]], names[pred[k]]))
+    print(f"{len(rows)} images, Grad-CAM on {layer_name} ({cam.shape[1]}x{cam.shape[2]} map); "
+          f"predicted {[r[4] for r in rows]}, true {[r[3] for r in rows]}")
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        fig = Figure(figsize=(2 * len(rows), 6), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(3, len(rows), squeeze=False)
+        for k, (img, a, b, true, pred_name) in enumerate(rows):
+            for r, (im, title) in enumerate([(img.transpose(1, 2, 0), f"true {true}"),
+                                             (a, f"saliency (pred {pred_name})"),
+                                             (b, f"Grad-CAM {layer_name}")]):
+                axes[r, k].imshow(im, interpolation="nearest")
+                axes[r, k].set_title(title, fontsize=8)
+                axes[r, k].axis("off")
+        fig.savefig(os.path.join(args.out, "grid.png"), dpi=100)
+        print(f"grid: {os.path.join(args.out, 'grid.png')}")
+    except ImportError as e:
+        print(f"(no grid: {e})")
+    print(f"overlays: {args.out}/<i>_saliency.png, {args.out}/<i>_gradcam.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+"""Models built only from ``tinynet.nn``: ResNet (torchvision names) and GPT (GPT-2 names)."""
+from .gpt import GPT, GPTConfig
+from .resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50, resnet101, resnet152
