@@ -720,3 +720,32 @@ def check_broadcast(op: OpSpec, data, sizes=GRAD):
         np.testing.assert_allclose(x.grad.numpy(), expect, rtol=1e-10, atol=1e-12,
                                    err_msg=f"{op.name}: grad of input {i} of shape {x.shape} "
                                            f"broadcast to {full}")
+
+
+def table_tests(family_name):
+    """The table-driven tests of one op family, for its test module to bind by name:
+
+        (test_forward_matches_numpy, test_gradient_matches_finite_differences,
+         test_second_derivative, test_empty_dims,
+         test_broadcast_gradient_sums_over_copies) = table_tests("shape")
+    """
+    import pytest
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    ops = family(family_name)
+
+    def table_test(check, select=lambda op: True):
+        chosen = [op for op in ops if select(op)]
+        if not chosen:
+            return None  # nothing to collect for this family
+        @pytest.mark.parametrize("op", chosen, ids=str)
+        @given(data=st.data())
+        def test(op, data):
+            check(op, data)
+        return test
+
+    return (table_test(check_forward), table_test(check_grad),
+            table_test(check_gradgrad, lambda op: op.gradgrad),
+            table_test(check_empty, lambda op: op.empty),
+            table_test(check_broadcast, lambda op: op.broadcast))

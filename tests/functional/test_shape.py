@@ -18,28 +18,8 @@ def test_table_covers_every_shape_op():
         {op.name for op in OPS}
 
 
-@pytest.mark.parametrize("op", OPS, ids=str)
-@given(data=st.data())
-def test_forward_matches_numpy(op, data):
-    table.check_forward(op, data)
-
-
-@pytest.mark.parametrize("op", OPS, ids=str)
-@given(data=st.data())
-def test_gradient_matches_finite_differences(op, data):
-    table.check_grad(op, data)
-
-
-@pytest.mark.parametrize("op", [op for op in OPS if op.gradgrad], ids=str)
-@given(data=st.data())
-def test_second_derivative(op, data):
-    table.check_gradgrad(op, data)
-
-
-@pytest.mark.parametrize("op", [op for op in OPS if op.empty], ids=str)
-@given(data=st.data())
-def test_empty_dims(op, data):
-    table.check_empty(op, data)
+(test_forward_matches_numpy, test_gradient_matches_finite_differences, test_second_derivative,
+ test_empty_dims, test_broadcast_gradient_sums_over_copies) = table.table_tests("shape")
 
 
 # ---------------------------------------------------------------- specific cases
