@@ -207,8 +207,10 @@ def main():
             tm = torch_resnet18(torch) if name == "resnet18" else torch_small(torch)
             fns["torch"] = torch_step(torch, tm, batch)
         times = interleaved(fns, repeat=args.repeat, warmup=2)
+        rate = gflop / times["tinynet"]
         line = (f"{name:9s} batch {batch}: {gflop:.1f} GFLOP/step | tinynet ({args.device}) "
-                f"{times['tinynet'] * 1e3:7.1f} ms = {gflop / times['tinynet']:5.1f} GFLOP/s")
+                f"{times['tinynet'] * 1e3:7.1f} ms = {rate:5.1f} GFLOP/s "
+                f"({100 * rate / gemm:.0f}% of NumPy GEMM)")
         if "torch" in times:
             line += (f" | torch {times['torch'] * 1e3:7.1f} ms = {gflop / times['torch']:5.1f} "
                      f"GFLOP/s | ratio tinynet/torch {times['tinynet'] / times['torch']:.2f}")

@@ -119,8 +119,11 @@ def train(model, train_loader, test_loader, epochs, lr, weight_decay, device, la
     """
     params = [p for p in (params or model.parameters()) if p.requires_grad]
     opt = optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
-    sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * len(train_loader),
-                                          pct_start=0.25)
+    total = epochs * len(train_loader)
+    sched = None
+    if total >= 4:  # one-cycle: warm up over a quarter of the steps (at least 2), then anneal
+        sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total,
+                                              pct_start=min(0.5, max(0.25, 2 / total)))
     history = {"train_loss": [], "val_loss": [], "train_acc": [], "val_acc": [], "lr": []}
     for epoch in range(1, epochs + 1):
         train_mode() if train_mode else model.train()
@@ -133,7 +136,8 @@ def train(model, train_loader, test_loader, epochs, lr, weight_decay, device, la
             opt.zero_grad()
             loss.backward()
             opt.step()
-            sched.step()
+            if sched is not None:
+                sched.step()
             n = len(y)
             seen += n
             total += loss.item() * n
@@ -145,8 +149,8 @@ def train(model, train_loader, test_loader, epochs, lr, weight_decay, device, la
         history["val_loss"].append(val_loss)
         history["val_acc"].append(float((preds == targets).mean()))
         history["lr"].append(opt.param_groups[0]["lr"])
-        tqdm.write(f"{desc} epoch {epoch:3d}  train loss {total / seen:.4f} acc {correct / seen:.4f}"
-                   f"  |  test loss {val_loss:.4f} acc {history['val_acc'][-1]:.4f}")
+        tqdm.write(f"{desc} epoch {epoch:3d}  train loss {total / seen:.4f} "
+                   f"acc {correct / seen:.4f}  |  test loss {val_loss:.4f} acc {history['val_acc'][-1]:.4f}")
     return history
 
 
@@ -162,7 +166,7 @@ def main(argv=None):
                     help="7x7/2 conv + max-pool stem even for small images")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--weight-decay", type=float, default=5e-4)
     ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--device", default="cpu")

@@ -35,12 +35,14 @@ def ref_attention(q, k, v, kind="none", mask=None, scale=None):
 
 @st.composite
 def attention_case(draw, kinds=MASKS):
-    batch = draw(st.sampled_from([(), (1,), (2,), (2, 3), (1, 2)]))
+    batch = draw(st.sampled_from([(), (1,), (2,), (3,), (2, 3), (1, 2)]))
     tq, tk = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     e, ev = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    # key/value may broadcast over the leading batch dim (shared by all of q's rows)
+    kv_batch = draw(st.sampled_from([batch, (1,) + batch[1:]])) if batch else batch
     q = draw(tst.arrays(batch + (tq, e), min_value=-2, max_value=2))
-    k = draw(tst.arrays(batch + (tk, e), min_value=-2, max_value=2))
-    v = draw(tst.arrays(batch + (tk, ev), min_value=-2, max_value=2))
+    k = draw(tst.arrays(kv_batch + (tk, e), min_value=-2, max_value=2))
+    v = draw(tst.arrays(kv_batch + (tk, ev), min_value=-2, max_value=2))
     kind = draw(st.sampled_from(kinds))
     mshape = draw(st.sampled_from([(tq, tk), (1, tk), (tq, 1)] +
                                   ([batch[-1:] + (tq, tk)] if batch else [])))
@@ -184,3 +186,26 @@ def test_against_torch(kind, tq, tk):
     np.testing.assert_allclose(out.numpy(), r, atol=2e-5)
     for t, tt in zip(ts, (tq_, tk_, tv_)):
         np.testing.assert_allclose(t.grad.numpy(), np.nan_to_num(tt.grad.numpy()), atol=1e-4)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_thread_chunks_equal_one_chunk(monkeypatch, dropout):
+    """Splitting the batch over CPU threads gives the same outputs and gradients."""
+    import tinynet.functional.attention as A
+    rng = np.random.default_rng(5)
+    q, k, v = (rng.standard_normal((5, 2, 6, 4)) for _ in range(3))
+    mask = rng.standard_normal((5, 1, 6, 6))
+    g = rng.standard_normal((5, 2, 6, 4))
+
+    def run():
+        ts = [tn.tensor(a, requires_grad=True) for a in (q, k, v, mask)]
+        tn.manual_seed(3)
+        out, w = attention_with_weights(*ts[:3], attn_mask=ts[3], dropout_p=dropout)
+        (out * tn.tensor(g)).sum().backward()
+        return [out.numpy(), w.numpy()] + [t.grad.numpy() for t in ts]
+    monkeypatch.setattr(A, "_num_workers", lambda: 3)
+    chunked = run()
+    monkeypatch.setattr(A, "_num_workers", lambda: 1)
+    single = run()
+    for a, b in zip(chunked, single):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

@@ -79,7 +79,8 @@ def test_group_norm_forward_and_gradients(shape, groups, affine, seed):
     C = shape[1]
     w, b = rng.standard_normal(C), rng.standard_normal(C)
     xs = x.reshape(shape[0], groups, -1)
-    ref = ((xs - xs.mean(-1, keepdims=True)) / np.sqrt(xs.var(-1, keepdims=True) + 1e-5)).reshape(shape)
+    ref = (xs - xs.mean(-1, keepdims=True)) / np.sqrt(xs.var(-1, keepdims=True) + 1e-5)
+    ref = ref.reshape(shape)
     cshape = (1, C) + (1,) * (len(shape) - 2)
     if affine:
         ref = ref * w.reshape(cshape) + b.reshape(cshape)

@@ -211,3 +211,22 @@ def test_a_few_sgd_steps_lower_the_loss():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_saliency_and_grad_cam_explain_a_resnet_without_touching_its_gradients():
+    from tinynet.viz_cam import grad_cam, saliency
+    tn.manual_seed(4)
+    model = resnet18(num_classes=3, cifar_stem=True)
+    x = tn.randn(2, 3, 8, 8)
+    sal, cls = saliency(model, x, target=[0, 2])
+    assert sal.shape == (2, 8, 8) and list(cls) == [0, 2] and np.all(sal >= 0)
+    # the map is |d logit_c / d x| maxed over channels, checked by hand for image 0
+    x0 = tn.tensor(x.numpy()[:1], requires_grad=True)
+    model.eval()
+    model(x0)[0, 0].backward()
+    np.testing.assert_allclose(sal[0], np.abs(x0.grad.numpy()[0]).max(0), rtol=1e-5, atol=1e-7)
+    model.zero_grad()
+    model.train()
+    cam, cls = grad_cam(model, x, layer=model.layer3)
+    assert cam.shape == (2, 2, 2) and np.all(cam >= 0) and model.training
+    assert all(p.grad is None for p in model.parameters())

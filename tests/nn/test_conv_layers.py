@@ -132,8 +132,8 @@ def test_batchnorm2d_module_matches_torch_over_steps_and_in_eval():
     rng = np.random.default_rng(2)
     for _ in range(3):
         x = (rng.standard_normal((3, 4, 5, 5)) * 3 + 1).astype(np.float32)
-        np.testing.assert_allclose(mine(tn.tensor(x)).numpy(), ref(torch.tensor(x)).detach().numpy(),
-                                   rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(mine(tn.tensor(x)).numpy(),
+                                   ref(torch.tensor(x)).detach().numpy(), rtol=1e-4, atol=1e-4)
     for k, v in ref.state_dict().items():
         np.testing.assert_allclose(mine.state_dict()[k].numpy(), v.numpy(), rtol=1e-5, atol=1e-6)
     ref.eval()

@@ -25,6 +25,10 @@ bottom-right aligned: query i sees keys 0..Tk - Tq + i.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 
 from .. import backend
 from ..autograd import Function
@@ -45,6 +49,63 @@ def _softmax_rows_(s):
     return s
 
 
+# ---------------------------------------------------------------- batch chunks on CPU threads
+#
+# Attention is a batch of small GEMMs ((T, D) x (D, T) per batch and head).
+# Multithreaded OpenBLAS synchronises its threads inside every one of them,
+# which collapses (10-100x slower) as soon as another process competes for
+# the cores. PyTorch parallelises over the batch instead; so do we: the
+# leading batch dim is cut into one chunk per core, each chunk runs on a
+# thread with single-threaded BLAS (NumPy releases the GIL in matmul and
+# ufuncs). Needs the optional ``threadpoolctl``; without it, one chunk.
+
+_POOL = None
+_BLAS = False  # False: not looked up yet; None: threadpoolctl unavailable
+
+
+def _blas_controller():
+    global _BLAS
+    if _BLAS is False:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _BLAS = ThreadpoolController()
+        except Exception:  # not installed or no BLAS found: run unchunked
+            _BLAS = None
+    return _BLAS
+
+
+def _num_workers():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _run_chunks(work, n, xp):
+    """Call ``work(slice)`` over slices covering range(n), one per core on the CPU."""
+    global _POOL
+    ctl = _blas_controller() if xp is np else None
+    workers = min(_num_workers(), n)
+    if ctl is None or workers < 2:
+        return [work(slice(0, n))]
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=_num_workers(),
+                                   thread_name_prefix="tinynet-attention")
+    step = -(-n // workers)
+    with ctl.limit(limits=1, user_api="blas"):
+        futures = [_POOL.submit(work, slice(i, min(i + step, n))) for i in range(0, n, step)]
+        return [f.result() for f in futures]
+
+
+def _chunker(batch_ndim, n):
+    """take(a, sl): a's rows ``sl`` if a carries the full leading batch dim, else a itself."""
+    def take(a, sl):
+        if a is None or n < 2 or a.ndim - 2 != batch_ndim or a.shape[0] != n:
+            return a
+        return a[sl]
+    return take
+
+
 class ScaledDotProductAttention(Function):
     """O = dropout(softmax(scale Q Kᵀ + M)) V; outputs (O,) or (O, P) with ``need_weights``."""
 
@@ -53,83 +114,124 @@ class ScaledDotProductAttention(Function):
     def forward(self, q, k, v, *mask, scale, is_causal, dropout_p, need_weights):
         xp = backend.get_array_module(q)
         _check_qkv(q, k, v)
-        s = xp.matmul(q, k.swapaxes(-1, -2))              # (..., Tq, Tk)
-        s *= q.dtype.type(scale)
-        tq, tk = s.shape[-2:]
-        if mask:
-            m = mask[0]
-            if m.dtype == bool:
-                s = _masked(s, m, xp)
-            else:
-                s = s + m if s.shape != _bshape(s.shape, m.shape) else _iadd(s, m)
-        if is_causal:
-            allowed = xp.tril(xp.ones((tq, tk), dtype=bool))  # top-left, as PyTorch
-            s = _masked(s, allowed, xp)
-        p = _softmax_rows_(s)
-        self.keep = None
-        pd = p
+        m = mask[0] if mask else None
+        tq, tk = q.shape[-2], k.shape[-2]
+        batch = _bshape(q.shape[:-2], k.shape[:-2], v.shape[:-2],
+                        m.shape[:-2] if m is not None and m.ndim > 2 else ())
+        n = batch[0] if batch else 1
+        take = _chunker(len(batch), n)
+        f = q.dtype.type
+        p = xp.empty(batch + (tq, tk), dtype=q.dtype)     # scores, then probabilities
+        out = xp.empty(batch + (tq, v.shape[-1]), dtype=q.dtype)
+        allowed = xp.tril(xp.ones((tq, tk), dtype=bool)) if is_causal else None  # top-left
+        keep = None
         if dropout_p > 0.0:
             gen = backend.get_generator(backend.device_of(q))
-            self.keep = gen.random(p.shape, dtype=p.dtype if p.dtype.itemsize >= 4
-                                   else "float32") >= dropout_p
-            pd = p * self.keep
-            pd *= p.dtype.type(1.0 / (1.0 - dropout_p))
-        out = xp.matmul(pd, v)                             # (..., Tq, Ev)
-        self.p, self.out = p, out
-        self.scale, self.dropout_p, self.has_mask = scale, dropout_p, bool(mask)
-        return (out, pd) if need_weights else out
+            keep = gen.random(p.shape, dtype=p.dtype if p.dtype.itemsize >= 4
+                              else "float32") >= dropout_p
+        drop_scale = f(1.0 / (1.0 - dropout_p))
+
+        def work(sl):
+            s = p[sl] if batch else p
+            qs = take(q, sl) * f(scale)                    # scale the (Tq, E) side, not S
+            xp.matmul(qs, take(k, sl).swapaxes(-1, -2), out=s)   # (..., Tq, Tk)
+            if m is not None:
+                mc = take(m, sl)
+                if m.dtype == bool:
+                    xp.copyto(s, f(-math.inf), where=~mc)
+                else:
+                    s += mc
+            if allowed is not None:
+                xp.copyto(s, f(-math.inf), where=~allowed)
+            _softmax_rows_(s)
+            pd = s
+            if keep is not None:
+                pd = s * take(keep, sl)
+                pd *= drop_scale
+            xp.matmul(pd, take(v, sl), out=out[sl] if batch else out)   # (..., Tq, Ev)
+            return pd
+
+        pds = _run_chunks(work, n, xp) if batch else [work(None)]
+        self.p, self.keep, self.out = p, keep, out
+        self.scale, self.dropout_p, self.has_mask = scale, dropout_p, m is not None
+        if not need_weights:
+            return out
+        pd = p if keep is None else (pds[0] if len(pds) == 1 else xp.concatenate(pds))
+        return out, pd
 
     def backward(self, g_out, g_p=None):
         q, k, v = (t.data for t in self.inputs[:3])
+        m = self.inputs[3].data if self.has_mask else None
         xp = backend.get_array_module(q)
-        p, keep = self.p, self.keep
+        p, keep, out = self.p, self.keep, self.out
+        batch = p.shape[:-2]
+        n = batch[0] if batch else 1
+        take = _chunker(len(batch), n)
         f = p.dtype.type
         drop_scale = f(1.0 / (1.0 - self.dropout_p))
-        pd = p if keep is None else p * keep * drop_scale
-        gq = gk = gv = gm = None
-        if self.needs_input_grad[2]:
-            gv = unbroadcast_array(xp.matmul(pd.swapaxes(-1, -2), g_out), v.shape)
-        del pd
-        if not any(self.needs_input_grad[:2]) and not (self.has_mask and self.needs_input_grad[3]):
-            return (gq, gk, gv, gm) if self.has_mask else (gq, gk, gv)
-        ds = xp.matmul(g_out, v.swapaxes(-1, -2))          # dPd (..., Tq, Tk)
-        if g_p is not None:
-            ds += g_p
-            delta = (ds * p if keep is None else ds * (p * keep * drop_scale)).sum(
-                axis=-1, keepdims=True)
+        need_q, need_k, need_v = self.needs_input_grad[:3]
+        need_m = self.has_mask and self.needs_input_grad[3]
+        need_s = need_q or need_k or need_m
+
+        def work(sl):
+            """Gradients of one batch chunk, each summed to that chunk's operand shape."""
+            pc, goc = take(p, sl), take(g_out, sl)
+            qc, kc, vc = take(q, sl), take(k, sl), take(v, sl)
+            keepc = take(keep, sl)
+            pd = pc if keepc is None else pc * keepc * drop_scale
+            gq = gk = gv = gm = None
+            if need_v:                                     # dV = Pdᵀ dO
+                gv = unbroadcast_array(xp.matmul(pd.swapaxes(-1, -2), goc), vc.shape)
+            if not need_s:
+                return gq, gk, gv, gm
+            ds = xp.matmul(goc, vc.swapaxes(-1, -2))       # dPd = dO Vᵀ
+            if g_p is not None:
+                ds += take(g_p, sl)
+                delta = (ds * pd).sum(axis=-1, keepdims=True)
+            else:
+                delta = (goc * take(out, sl)).sum(axis=-1, keepdims=True)  # rowsum(dO ⊙ O)
+            del pd
+            if keepc is not None:
+                ds *= keepc
+                ds *= drop_scale                           # dP
+            ds -= delta
+            ds *= pc                                       # dS = P ⊙ (dP - rowsum(dP ⊙ P))
+            if need_m:
+                gm = unbroadcast_array(ds, take(m, sl).shape)
+            if need_q:                                     # dQ = scale dS K
+                gq = xp.matmul(ds, kc)
+                gq *= f(self.scale)
+                gq = unbroadcast_array(gq, qc.shape)
+            if need_k:                                     # dK = scale dSᵀ Q
+                gk = xp.matmul(ds.swapaxes(-1, -2), qc)
+                gk *= f(self.scale)
+                gk = unbroadcast_array(gk, kc.shape)
+            return gq, gk, gv, gm
+
+        if batch:
+            parts = _run_chunks(lambda sl: (sl, work(sl)), n, xp)
         else:
-            delta = (g_out * self.out).sum(axis=-1, keepdims=True)   # rowsum(dO ⊙ O)
-        if keep is not None:
-            ds *= keep
-            ds *= drop_scale                               # dP
-        ds -= delta
-        ds *= p                                            # dS = P ⊙ (dP - rowsum(dP ⊙ P))
-        if self.has_mask and self.needs_input_grad[3]:
-            gm = unbroadcast_array(ds, self.inputs[3].shape).copy()
-        ds *= f(self.scale)
-        if self.needs_input_grad[0]:
-            gq = unbroadcast_array(xp.matmul(ds, k), q.shape)
-        if self.needs_input_grad[1]:
-            gk = unbroadcast_array(xp.matmul(ds.swapaxes(-1, -2), q), k.shape)
-        return (gq, gk, gv, gm) if self.has_mask else (gq, gk, gv)
+            parts = [(None, work(None))]
+        operands = (q, k, v, m)
+        grads = []
+        for i, a in enumerate(operands):
+            pieces = [(sl, r[i]) for sl, r in parts]
+            if a is None or pieces[0][1] is None:
+                grads.append(None)
+            elif len(pieces) == 1:
+                grads.append(pieces[0][1])
+            elif take(a, slice(0, 1)) is not a:            # chunks of a: concatenate
+                grads.append(xp.concatenate([g for _, g in pieces]))
+            else:                                          # a is shared by all chunks: add up
+                total = pieces[0][1]
+                for _, g in pieces[1:]:
+                    total = total + g
+                grads.append(total)
+        return tuple(grads) if self.has_mask else tuple(grads[:3])
 
 
-def _bshape(a, b):
-    import numpy as np
-    return np.broadcast_shapes(tuple(a), tuple(b))
-
-
-def _iadd(s, m):
-    s += m
-    return s
-
-
-def _masked(s, allowed, xp):
-    """s with -inf where the bool mask ``allowed`` (broadcastable to s) is False."""
-    if s.shape != _bshape(s.shape, allowed.shape):  # the mask adds batch dims
-        s = xp.broadcast_to(s, _bshape(s.shape, allowed.shape)).copy()
-    xp.copyto(s, s.dtype.type(-math.inf), where=~allowed)
-    return s
+def _bshape(*shapes):
+    return tuple(np.broadcast_shapes(*(tuple(s) for s in shapes)))
 
 
 def _check_qkv(q, k, v):

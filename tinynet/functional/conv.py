@@ -5,20 +5,26 @@ For x (N, C, H, W) and a kernel w (O, C, kh, kw), conv2d is
     y[n, o, p, q] = b[o] + Σ_{c,i,j} w[o, c, i, j] · xpad[n, c, p·s + i·d, q·s + j·d]
 
 im2col gathers every window of the padded input into the columns of one
-matrix, ``cols`` (C·kh·kw, N·Ho·Wo), built from an ``as_strided`` view (no
+matrix, ``cols`` (C·kh·kw, Ho·Wo·N), built from an ``as_strided`` view (no
 Python loop over pixels or over the batch), so the whole convolution is
 
-    Y = W2 @ cols           W2 = w.reshape(O, C·kh·kw),   Y: (O, N·Ho·Wo)
+    Y = W2 @ cols           W2 = w.reshape(O, C·kh·kw),   Y: (O, Ho·Wo·N)
     dL/dW2   = dY @ colsᵀ
-    dL/dcols = W2ᵀ @ dY     then col2im: add each kernel offset's slice back
-                            into the padded input (a loop over kh·kw offsets only)
+    dL/dx    = stride 1: conv2d(dY padded by d(k-1) - p, w flipped in space with
+                         in/out channels swapped), again im2col + one GEMM;
+               stride > 1: dcols = W2ᵀ @ dY, then col2im adds each kernel
+                         offset's slice back (a loop over the kh·kw offsets only)
+
+1x1 stride-1 convolutions skip im2col: the input already is the column matrix.
+Groups are a batched matmul over the G channel groups.
 
 Layout. The GEMM produces ``(O, Ho, Wo, N)`` memory (channel-major, batch
 innermost). conv2d returns it as an ``(N, O, Ho, Wo)`` *view* instead of paying
 a transpose copy; elementwise ops keep that memory order and the next conv /
-batch norm / pool reads it back as a free ``(C, H·W·N)`` matrix. Any other
-layout is accepted too (it costs one copy). At stride 1 the input gradient is
-computed as a convolution of dY with the flipped kernel (im2col + GEMM).
+batch norm / pool reads it back as a free ``(C, H·W·N)`` matrix. In this order
+every window slice is a run of Wo·N (stride 1) or N contiguous values, so the
+copies stay fast on small feature maps. Any other input layout works too (it
+costs one copy).
 
 CPU scratch buffers (the padded input, ``cols``, ``dcols``) come from a small
 pool and go back to it after backward: fresh 10-100 MB arrays cost page
@@ -139,9 +145,14 @@ def from_cm(a):
 
 
 def pad_cm(x, pads, fill=0.0):
-    """(N, C, H, W) -> (C, H+pt+pb, W+pl+pr, N) scratch array with ``fill`` in the border."""
+    """(N, C, H, W) -> (C, H+pt+pb, W+pl+pr, N) array with ``fill`` in the border.
+
+    Without padding this is :func:`to_cm` (a free view of a channel-major input).
+    """
     xp = backend.get_array_module(x)
     pt, pb, pl, pr = pads
+    if not any(pads):
+        return to_cm(x)
     N, C, H, W = x.shape
     out = workspace.get((C, H + pt + pb, W + pl + pr, N), x.dtype, xp)
     # fill only the border strips, then copy the interior once
@@ -265,10 +276,9 @@ class Conv2d(Function):
         x, w = binary_arrays(x, w, "conv2d")
         if b is not None:
             x, b = binary_arrays(x, b, "conv2d")
-        xp = backend.get_array_module(x)
         if x.ndim != 4 or w.ndim != 4:
-            raise ValueError(f"conv2d: expected input (N, C, H, W) and weight (O, C/groups, kh, kw), "
-                             f"got shapes {x.shape} and {w.shape}")
+            raise ValueError(f"conv2d: expected input (N, C, H, W) and weight "
+                             f"(O, C/groups, kh, kw), got shapes {x.shape} and {w.shape}")
         N, C, H, W = x.shape
         O, Cg, kh, kw = w.shape
         if C != Cg * groups or O % groups:

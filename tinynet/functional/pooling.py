@@ -9,6 +9,10 @@ pixels or the batch): each offset is one strided slice of the padded input.
 Adaptive pools split H into ``oh`` bins [⌊iH/oh⌋, ⌈(i+1)H/oh⌉) (and W alike).
 The average form is two small matrix products with 0/1 bin matrices,
 ``Y = A_h X A_wᵀ / count``, so its gradient is ``A_hᵀ (G / count) A_w``.
+
+All pools are fused ops whose backward works on raw arrays: not twice
+differentiable (a double backward raises). Fixed-window pools read and write
+the channel-major layout of ``functional.conv``.
 """
 from __future__ import annotations
 

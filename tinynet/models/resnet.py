@@ -39,7 +39,7 @@ def conv1x1(in_planes, out_planes, stride=1):
 
 
 class BasicBlock(Module):
-    """Two 3x3 convs with a skip connection (ResNet-18/34): relu(bn2(conv2(relu(bn1(conv1 x)))) + x)."""
+    """Two 3x3 convs and a skip (ResNet-18/34): relu(bn2(conv2(relu(bn1(conv1 x)))) + x)."""
 
     expansion = 1
 

@@ -66,8 +66,9 @@ class _BatchNorm(Module):
 
     def forward(self, x):
         if x.ndim not in self._expected_dims:
-            raise ValueError(f"{type(self).__name__}: expected a {' or '.join(map(str, self._expected_dims))}"
-                             f"-D input, got shape {tuple(x.shape)}")
+            dims = " or ".join(map(str, self._expected_dims))
+            raise ValueError(f"{type(self).__name__}: expected a {dims}-D input, "
+                             f"got shape {tuple(x.shape)}")
         if x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}({self.num_features}): input of shape "
                              f"{tuple(x.shape)} has {x.shape[1]} channels")

@@ -67,7 +67,8 @@ class Conv2d(_ConvNd):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         if padding_mode != "zeros":
-            raise ValueError(f"Conv2d: only padding_mode='zeros' is supported, got {padding_mode!r}")
+            raise ValueError(f"Conv2d: only padding_mode='zeros' is supported, "
+                             f"got {padding_mode!r}")
         k = _pair(kernel_size, "kernel_size", "Conv2d")
         super().__init__(in_channels, out_channels, k, stride, padding, dilation, groups, bias,
                          (int(out_channels), int(in_channels) // int(groups), *k), device, dtype,
