@@ -63,8 +63,11 @@ def count_trainable(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def finetune(model, train_ds, val_ds, args, lr):
-    """AdamW on the parameters that require grad, ``args.steps`` steps; returns the last loss."""
+def finetune(model, train_ds, args, lr, evaluate=None, name=""):
+    """AdamW on the parameters that require grad for ``args.steps`` steps; returns the last loss.
+
+    Every ``args.eval_every`` steps ``evaluate(model)`` -> (new-text val, base-text val) is printed.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
     opt = tn.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
     loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, drop_last=True)
@@ -78,6 +81,12 @@ def finetune(model, train_ds, val_ds, args, lr):
             clip_grad_norm_(params, 1.0)
             opt.step()
             loss, step = l_.item(), step + 1
+            if evaluate is not None and args.eval_every and step % args.eval_every == 0 \
+                    and step < args.steps:
+                v_new, v_base = evaluate(model)
+                model.train()
+                print(f"  {name} step {step}: train {loss:.3f}, val new text {v_new:.3f}, "
+                      f"base text {v_base:.3f}")
             if step >= args.steps:
                 break
     return loss
@@ -89,7 +98,7 @@ def main(argv=None):
     ap.add_argument("--text", help="text to adapt to (default: Python's LICENSE.txt)")
     ap.add_argument("--base-text", help="the base model's text, to measure forgetting "
                     "(default: Python's documentation, train_gpt.py's default corpus)")
-    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--alpha", type=float, default=16.0)
@@ -98,6 +107,8 @@ def main(argv=None):
     ap.add_argument("--lora-lr", type=float, default=3e-3)
     ap.add_argument("--full-lr", type=float, default=3e-4)
     ap.add_argument("--eval-iters", type=int, default=20)
+    ap.add_argument("--eval-every", type=int, default=50, help="print validation losses "
+                    "every N steps (0: only at the end)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out-dir", default="checkpoints/finetune")
@@ -138,7 +149,7 @@ def main(argv=None):
                       rank=args.rank, alpha=args.alpha)
     n_lora = count_trainable(lora)
     t0 = time.perf_counter()
-    finetune(lora, train_ds, val_ds, args, args.lora_lr)
+    finetune(lora, train_ds, args, args.lora_lr, evaluate, "LoRA")
     t_lora = time.perf_counter() - t0
     adapter_path = os.path.join(args.out_dir, "lora_adapter.safetensors")
     save(lora_state_dict(lora), adapter_path)
@@ -156,7 +167,7 @@ def main(argv=None):
     full.requires_grad_(True)
     n_full = count_trainable(full)
     t0 = time.perf_counter()
-    finetune(full, train_ds, val_ds, args, args.full_lr)
+    finetune(full, train_ds, args, args.full_lr, evaluate, "full")
     t_full = time.perf_counter() - t0
     full_path = os.path.join(args.out_dir, "full_finetune.safetensors")
     save_checkpoint(full_path, full, tokenizer, finetuned_from=args.checkpoint)

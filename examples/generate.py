@@ -10,7 +10,8 @@ and tokenizer). ``--pretrained`` is a Hugging Face GPT-2 directory
 ``gpt2`` or ``gpt2-medium``); its byte-level BPE tokenizer is read with the
 optional ``tokenizers`` package. Sampling: ``--temperature`` (0 = greedy),
 ``--top-k``, ``--top-p``. Generation uses the key/value cache
-(``--no-cache`` to compare speed). ``--attention-png`` saves the attention
+(``--no-cache`` to compare speed); past block_size tokens the context window
+slides by ``--window-shift`` tokens at a time. ``--attention-png`` saves the attention
 maps of every head of one layer over the prompt and its completion.
 """
 from __future__ import annotations
@@ -80,6 +81,10 @@ def main(argv=None):
     ap.add_argument("--top-k", type=int, default=None)
     ap.add_argument("--top-p", type=float, default=None)
     ap.add_argument("--no-cache", action="store_true", help="recompute the prefix every step")
+    ap.add_argument("--window-shift", type=int, default=None,
+                    help="past block_size tokens, slide the context window by this many "
+                    "tokens at a time (1 = re-encode every step, like nanoGPT; default "
+                    "block_size/4)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--attention-png", help="save the attention maps of one layer here")
@@ -96,8 +101,10 @@ def main(argv=None):
         raise SystemExit("the prompt encodes to no tokens; give a non-empty --prompt")
     idx = tn.tensor(np.repeat(prompt_ids[None], args.num_samples, axis=0), device=args.device)
     t0 = time.perf_counter()
+    shift = args.window_shift or max(1, model.config.block_size // 4)
     out = model.generate(idx, args.max_new_tokens, temperature=args.temperature,
-                         top_k=args.top_k, top_p=args.top_p, use_cache=not args.no_cache)
+                         top_k=args.top_k, top_p=args.top_p, use_cache=not args.no_cache,
+                         window_shift=shift)
     dt = time.perf_counter() - t0
     out = out.numpy()
     texts = []

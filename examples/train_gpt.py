@@ -194,7 +194,9 @@ def main(argv=None):
     say = bar.write if bar else print
     train_loss, val_loss, step = float("nan"), float("nan"), 0
     history = []
-    deadline = t_start + args.max_minutes * 60
+    # keep time for the final evaluation (5 x eval_iters forwards) and the closing sample
+    reserve = 5 * args.eval_iters * step_time / 3 + 400 * step_time / 20
+    deadline = t_start + args.max_minutes * 60 - reserve
     while step < total and time.perf_counter() < deadline:
         loss = train_step(model, opt, next(batches), args.device, args.grad_clip)
         sched.step()

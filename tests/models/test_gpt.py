@@ -84,7 +84,8 @@ def test_training_lowers_loss_and_optimizer_groups():
     opt = m.configure_optimizers(weight_decay=0.1, learning_rate=1e-2, betas=(0.9, 0.95))
     g_decay, g_plain = opt.param_groups
     assert g_decay["weight_decay"] == 0.1 and g_plain["weight_decay"] == 0.0
-    assert all(p.ndim == 2 for p in g_decay["params"]) and all(p.ndim == 1 for p in g_plain["params"])
+    assert all(p.ndim == 2 for p in g_decay["params"])
+    assert all(p.ndim == 1 for p in g_plain["params"])
     assert len(g_decay["params"]) + len(g_plain["params"]) == len(list(m.parameters()))
     data = np.tile(np.arange(10), 20)                    # a deterministic sequence
     x = tn.tensor(np.stack([data[i:i + 16] for i in range(8)]))
@@ -99,22 +100,27 @@ def test_training_lowers_loss_and_optimizer_groups():
     assert losses[-1] < 0.2 * losses[0]
 
 
-@pytest.mark.parametrize("prompt_len,new", [(1, 10), (5, 25), (16, 4)])
-def test_kv_cache_generation_equals_uncached(prompt_len, new):
-    """Greedy decoding with and without the cache: same tokens, same logits (also past block_size)."""
+@pytest.mark.parametrize("prompt_len,new,shift", [(1, 10, 1), (5, 25, 1), (16, 4, 1),
+                                                  (3, 40, 5), (20, 30, 16)])
+def test_kv_cache_generation_equals_uncached(prompt_len, new, shift):
+    """Greedy decoding with and without the cache: same tokens and logits, past block_size too."""
     m = tiny(seed=2).double()
     prompt = tn.randint(0, 50, (2, prompt_len))
-    a, la = m.generate(prompt, new, temperature=0, return_logits=True)
-    b, lb = m.generate(prompt, new, temperature=0, use_cache=False, return_logits=True)
+    a, la = m.generate(prompt, new, temperature=0, return_logits=True, window_shift=shift)
+    b, lb = m.generate(prompt, new, temperature=0, use_cache=False, return_logits=True,
+                       window_shift=shift)
     np.testing.assert_array_equal(a.numpy(), b.numpy())
     np.testing.assert_allclose(la.numpy(), lb.numpy(), atol=1e-10)
     assert a.shape == (2, prompt_len + new)
     np.testing.assert_array_equal(a.numpy()[:, :prompt_len], prompt.numpy())
-    # the cached logits equal a full forward on the same tokens
+    # while everything fits in block_size, the logits equal one full forward
     full = m(a[:, :min(a.shape[1] - 1, 16)])[0].numpy()
     n = min(new, 16 - prompt_len + 1) if prompt_len <= 16 else 0
     np.testing.assert_allclose(la.numpy()[:, :n], full[:, prompt_len - 1:prompt_len - 1 + n],
                                atol=1e-10)
+    if shift == 1 and prompt_len + new > 16:   # nanoGPT's crop: the last 16 tokens each step
+        last = m(a[:, -17:-1])[0].numpy()[:, -1]
+        np.testing.assert_allclose(la.numpy()[:, -1], last, atol=1e-10)
 
 
 def test_generate_keeps_mode_and_float32_cache_close():

@@ -146,7 +146,11 @@ def test_same_weights_give_torch_logits_and_input_gradients(arch):
     missing, unexpected = ref.load_state_dict(
         {k: torch.from_numpy(v.numpy().copy()) for k, v in mine.state_dict().items()})
     assert not missing and not unexpected
-    x = rng.standard_normal((2, 3, 48, 48)).astype(np.float32)
+    # float64 on both sides: float32 rounding can flip near-ties of the max-pool arg-max
+    # and blow up batch statistics over the 2 values per channel of a 1x1 layer4 map
+    mine.double()
+    ref.double()
+    x = rng.standard_normal((2, 3, 32, 32))
     modes = ["eval", "train"] if arch == "resnet18" else ["eval"]
     for mode in modes:
         getattr(mine, mode)()
@@ -154,15 +158,15 @@ def test_same_weights_give_torch_logits_and_input_gradients(arch):
         X = tn.tensor(x, requires_grad=True)
         tx = torch.tensor(x, requires_grad=True)
         out, tout = mine(X), ref(tx)
-        np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-4, atol=1e-4)
-        g = rng.standard_normal(out.shape).astype(np.float32)
+        np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-6, atol=1e-6)
+        g = rng.standard_normal(out.shape)
         out.backward(tn.tensor(g))
         tout.backward(torch.tensor(g))
         scale = np.abs(tx.grad.numpy()).max()
-        np.testing.assert_allclose(X.grad.numpy() / scale, tx.grad.numpy() / scale, atol=1e-4)
+        np.testing.assert_allclose(X.grad.numpy() / scale, tx.grad.numpy() / scale, atol=1e-6)
         if mode == "train":
             for k, v in ref.state_dict().items():
-                np.testing.assert_allclose(mine.state_dict()[k].numpy(), v.numpy(), rtol=1e-4,
+                np.testing.assert_allclose(mine.state_dict()[k].numpy(), v.numpy(), rtol=1e-6,
                                            atol=1e-5, err_msg=k)
 
 

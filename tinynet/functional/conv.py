@@ -334,10 +334,7 @@ class Conv2d(Function):
         # GEMM + col2im (kh·kw read-modify-write passes over dx).
         full = (dh * (kh - 1) - pt, dh * (kh - 1) - pb, dw * (kw - 1) - pl, dw * (kw - 1) - pr)
         if sh == sw == 1 and min(full) >= 0:
-            gpad = workspace.get((O, Ho + full[0] + full[1], Wo + full[2] + full[3], N),
-                                 gy2.dtype, backend.get_array_module(gy2))
-            gpad.fill(0)
-            gpad[:, full[0]:full[0] + Ho, full[2]:full[2] + Wo] = g_cm
+            gpad = pad_cm(from_cm(g_cm), full)                      # (O, H + d(kh-1), .., N)
             cols = im2col(gpad, kh, kw, 1, 1, dh, dw, H, W)         # (O·kh·kw, H·W·N)
             workspace.put(gpad)
             wt = _flipped_transposed(w, G)                          # (C, O/G, kh, kw)

@@ -187,7 +187,8 @@ class GPT(Module):
             init.normal_(module.weight, 0.0, 0.02)
 
     def num_parameters(self, non_embedding: bool = True) -> int:
-        """Parameter count (tied weights once); minus position embeddings by default, like nanoGPT."""
+        """Parameter count (tied weights once), minus the position embeddings by default
+        (as nanoGPT reports it)."""
         n = sum(p.numel() for p in self.parameters())
         if non_embedding:
             n -= self.transformer.wpe.weight.numel()
@@ -241,17 +242,23 @@ class GPT(Module):
     # ------------------------------------------------------------ generation
     @no_grad()
     def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k=None,
-                 top_p=None, use_cache: bool = True, return_logits: bool = False):
+                 top_p=None, use_cache: bool = True, return_logits: bool = False,
+                 window_shift: int = 1):
         """Append ``max_new_tokens`` sampled tokens to idx (B, T) and return (B, T + new).
 
         temperature: logits are divided by it (0 = greedy argmax). top_k keeps
         the k most likely tokens; top_p keeps the smallest set whose
         probability reaches p (nucleus sampling). Sampling uses the CPU
-        generator (reproducible after ``tn.manual_seed``). The context is
-        cropped to the last block_size tokens, like nanoGPT. With the cache
-        each new token costs one position's work; once the sequence is longer
-        than block_size, every step re-encodes the cropped window (the learned
-        positions shift), which equals the uncached computation exactly.
+        generator (reproducible after ``tn.manual_seed``). With the cache each
+        new token costs one position's work.
+
+        The model sees at most block_size tokens. When the sequence outgrows
+        them, the window drops its oldest tokens and is re-encoded (positions
+        are learned, so cached keys cannot be shifted). ``window_shift=1``
+        (nanoGPT's crop) re-encodes the last block_size tokens at every step;
+        a larger shift re-encodes only every ``window_shift`` steps, keeping
+        at least ``block_size - window_shift + 1`` tokens of context. Cached
+        and uncached generation give the same logits for any shift.
         ``return_logits=True`` also returns the (B, new, V) logits used at each
         step. Runs in eval mode (dropout off) and restores the mode after.
         """
@@ -259,16 +266,25 @@ class GPT(Module):
         idx = _as_ids(idx, weight.device, "GPT.generate")
         if idx.ndim != 2 or idx.shape[1] == 0:
             raise ValueError(f"GPT.generate: idx must be (B, T) with T >= 1, got {idx.shape}")
+        bs = self.config.block_size
+        if not 1 <= window_shift <= bs:
+            raise ValueError(f"GPT.generate: window_shift must be in [1, block_size={bs}], "
+                             f"got {window_shift}")
         was_training = self.training
         self.eval()
         try:
             out = backend.to_numpy(idx.data)
-            bs, cache, steps = self.config.block_size, None, []
+            start = max(0, out.shape[1] - bs)                 # first token of the window
+            cache, steps = None, []
             for _ in range(max_new_tokens):
-                if use_cache and cache is not None and cache.length < bs:
-                    ctx = out[:, -1:]                         # (B, 1) only the newest token
+                L = out.shape[1]
+                if L - start > bs:                            # slide the window
+                    start = L - (bs - window_shift + 1)
+                    cache = None
+                if use_cache and cache is not None:
+                    ctx = out[:, L - 1:]                      # (B, 1) only the newest token
                 else:
-                    ctx = out[:, -bs:]                        # (B, <=bs) the whole window
+                    ctx = out[:, start:]                      # (B, <=bs) the whole window
                     if use_cache:
                         cache = KVCache(self.config, out.shape[0], weight.dtype, weight.device)
                 ids = Tensor._make(backend.to_device(ctx, weight.device), False)
