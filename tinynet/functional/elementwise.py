@@ -277,7 +277,7 @@ class Gelu(Function):
         if xp is not np:
             return _cuda.gelu(xp, x, approximate)  # one fused pass on the GPU
         if approximate == "tanh":
-            inner = x * x
+            inner = xp.multiply(x, x, out=xp.empty_like(x))  # an array even for 0-d x
             inner *= x.dtype.type(0.044715)
             inner += 1
             inner *= x
@@ -305,9 +305,9 @@ def _gelu_backward_inplace(x, cdf, g, approximate):
     exact:  d/dx = Φ + x φ(x),  φ(x) = exp(-x²/2)/√(2π)
     """
     f = x.dtype.type
-    u = np.multiply(x, x)
+    u = np.multiply(x, x, out=np.empty_like(x))
     if approximate == "tanh":
-        t = np.subtract(f(1), cdf)
+        t = np.subtract(f(1), cdf, out=np.empty_like(x))
         t *= cdf                                  # Φ(1 - Φ)
         u *= f(3 * 0.044715)
         u += f(1)
