@@ -98,3 +98,16 @@ def test_grad_scaler_state_dict_round_trip():
     b = tn.amp.GradScaler()
     b.load_state_dict(a.state_dict())
     assert b.get_scale() == 8.0 and b._growth_tracker == 2 and b.growth_interval == 3
+
+
+def test_autocast_keeps_losses_and_norms_in_float32_through_a_gpt(device_type):
+    from tinynet.models import GPT, GPTConfig
+    tn.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=32, block_size=8, n_layer=1, n_head=2, n_embd=16))
+    idx = tn.randint(0, 32, (2, 8))
+    with tn.amp.autocast(device_type):
+        logits, loss = model(idx, targets=idx)
+        assert F.layer_norm(tn.randn(2, 16).to(dtype=tn.float16), (16,)).dtype == tn.float32
+    assert loss.dtype == tn.float32 and np.isfinite(loss.item())
+    loss.backward()
+    assert all(p.grad is not None and p.grad.dtype == tn.float32 for p in model.parameters())

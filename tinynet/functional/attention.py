@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .. import backend
+from .. import amp, backend
 from ..autograd import Function
 from ..tensor import Tensor
 from ._util import unbroadcast_array
@@ -302,6 +302,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     1/sqrt(E). ``dropout_p`` drops attention weights (always, like PyTorch:
     pass 0 in eval). A query row with no allowed key outputs zeros.
     """
+    query, key, value, attn_mask = amp.cast_inputs("scaled_dot_product_attention", query, key,
+                                                   value, attn_mask)
     return _attention(query, key, value, attn_mask, dropout_p, is_causal, scale, False)
 
 

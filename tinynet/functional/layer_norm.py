@@ -13,7 +13,7 @@ makes two passes over the gradient. Everything stays in the input's dtype.
 """
 from __future__ import annotations
 
-from .. import backend
+from .. import amp, backend
 from ..autograd import Function
 
 
@@ -167,6 +167,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     y = (x - mean) / sqrt(var + eps) * weight + bias, var the biased variance.
     """
     shape = _shape_tuple(normalized_shape)
+    x, weight, bias = amp.cast_inputs("layer_norm", x, weight, bias)  # float32 under autocast
     affine = [t for t in (weight, bias) if t is not None]
     return LayerNorm.apply(x, *affine, normalized_shape=shape, eps=float(eps),
                            has_weight=weight is not None, has_bias=bias is not None)
@@ -180,6 +181,7 @@ def rms_norm(x, normalized_shape, weight=None, eps=None):
     """
     import numpy as np
     shape = _shape_tuple(normalized_shape)
+    x, weight = amp.cast_inputs("rms_norm", x, weight)
     if eps is None:
         eps = float(np.finfo(x.dtype).eps)
     if weight is None:

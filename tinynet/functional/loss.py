@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import amp, backend
 from ..autograd import Function
 from ..tensor import Tensor
 from . import elementwise as E
@@ -270,6 +270,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     probability targets is an error, as in PyTorch).
     """
     op = "cross_entropy"
+    input, target = amp.cast_inputs(op, input, target)  # float32 under autocast
     _check_class_input(input, op)
     _check_reduction(reduction, op)
     if not 0.0 <= label_smoothing <= 1.0:
