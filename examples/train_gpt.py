@@ -232,6 +232,8 @@ def main(argv=None):
           f"{full_val * bpc:.3f} bits/char (baseline {baseline * bpc:.3f}); "
           f"perplexity {perplexity(full_val):.2f}")
     print(f"checkpoint: {args.out}")
+    if str(args.device).startswith("cuda"):
+        print(f"peak GPU memory: {tn.cuda.max_memory_allocated() / 2**20:.0f} MiB")
     print("--- final sample ---\n" + sample_text(model, tokenizer, args.sample_prompt, 400,
                                                 args.device))
     return full_val, baseline

@@ -105,6 +105,8 @@ def main():
 
     _, preds, targets = evaluate(model, test_loader, args.device)
     print(f"\ntrained in {elapsed:.1f} s")
+    if str(args.device).startswith("cuda"):
+        print(f"peak GPU memory: {tn.cuda.max_memory_allocated() / 2**20:.0f} MiB")
     print(classification_report(preds, targets, class_names=[str(i) for i in range(10)]))
     ckpt = os.path.join(args.out, "mlp.safetensors")
     tn.save(model.state_dict(), ckpt)

@@ -202,6 +202,8 @@ def main(argv=None):
     _, preds, targets = evaluate(model, test_loader, args.device)
     acc = float((preds == targets).mean())
     print(f"\ntrained {args.epochs} epochs in {elapsed:.1f} s")
+    if str(args.device).startswith("cuda"):
+        print(f"peak GPU memory: {tn.cuda.max_memory_allocated() / 2**20:.0f} MiB")
     print(classification_report(preds, targets, class_names=names))
     ckpt = os.path.join(args.out, f"{args.arch}.safetensors")
     meta = {"arch": args.arch, "classes": ",".join(names), "image_size": str(size),
