@@ -277,16 +277,20 @@ class Gelu(Function):
         if xp is not np:
             return _cuda.gelu(xp, x, approximate)  # one fused pass on the GPU
         if approximate == "tanh":
-            inner = xp.multiply(x, x, out=xp.empty_like(x))  # an array even for 0-d x
-            inner *= x.dtype.type(0.044715)
-            inner += 1
-            inner *= x
-            inner *= x.dtype.type(_SQRT_2_OVER_PI)
-            cdf = xp.tanh(inner, out=inner)
+            # ½(1 + tanh u) = 1 / (1 + e^(-2u)): NumPy's float32 exp is faster than its tanh
+            cdf = xp.multiply(x, x, out=xp.empty_like(x))  # an array even for 0-d x
+            cdf *= x.dtype.type(0.044715)
+            cdf += 1
+            cdf *= x
+            cdf *= x.dtype.type(-2 * _SQRT_2_OVER_PI)
+            with np.errstate(over="ignore"):  # e^(-2u) = inf gives Φ = 0, as it should
+                xp.exp(cdf, out=cdf)
+            cdf += 1
+            xp.reciprocal(cdf, out=cdf)
         else:
             cdf = _erf(x * x.dtype.type(1 / math.sqrt(2)))
-        cdf += 1
-        cdf *= x.dtype.type(0.5)
+            cdf += 1
+            cdf *= x.dtype.type(0.5)
         self.cdf = cdf  # Φ(x), reused by the backward
         return cdf * x
 
