@@ -78,11 +78,14 @@ def throughput_cases(n):
         z = np.exp(x)
         return g * z
 
+    c = np.float32(math.sqrt(2 / math.pi))
+
     def np_gelu():
-        u = math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)
-        th = np.tanh(u)
-        z = 0.5 * x * (1 + th)
-        d = 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x * x)
+        x2 = x * x
+        th = np.tanh(c * (x + np.float32(0.044715) * x2 * x))
+        z = np.float32(0.5) * x * (1 + th)
+        d = np.float32(0.5) * (1 + th) + np.float32(0.5) * x * (1 - th * th) * c * (
+            1 + np.float32(3 * 0.044715) * x2)
         return z, g * d
 
     return {
