@@ -19,11 +19,12 @@ def median_time(fn, repeat: int = 20, warmup: int = 3) -> float:
     return float(np.median(times))
 
 
-def interleaved(fns: dict, repeat: int = 10, warmup: int = 2, block: int = 1) -> dict:
-    """Median seconds per call of each callable, timed alternately so drift hits all alike.
+def interleaved_times(fns: dict, repeat: int = 10, warmup: int = 2, block: int = 1) -> dict:
+    """Per-call seconds of each callable, timed alternately so drift hits all alike.
 
-    Each turn runs a callable ``block`` times in a row (a steady state for the
-    memory allocator) and records the mean of that block.
+    Each turn runs a callable once untimed (settling the memory allocator after
+    the other callable ran), then ``block`` times in a row, and records the
+    mean of that block. Returns {name: [seconds per turn]}.
     """
     for fn in fns.values():
         for _ in range(warmup):
@@ -31,12 +32,18 @@ def interleaved(fns: dict, repeat: int = 10, warmup: int = 2, block: int = 1) ->
     times = {name: [] for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
-            fn()  # settle the allocator after the other callable ran
+            fn()
             t0 = time.perf_counter()
             for _ in range(block):
                 fn()
             times[name].append((time.perf_counter() - t0) / block)
-    return {name: float(np.median(t)) for name, t in times.items()}
+    return times
+
+
+def interleaved(fns: dict, repeat: int = 10, warmup: int = 2, block: int = 1) -> dict:
+    """Median seconds per call of each callable (see :func:`interleaved_times`)."""
+    return {name: float(np.median(t))
+            for name, t in interleaved_times(fns, repeat, warmup, block).items()}
 
 
 def gemm_gflops(n: int = 1024, repeat: int = 10) -> float:

@@ -18,12 +18,11 @@ import cProfile
 import io
 import os
 import pstats
-import time
 
 import numpy as np
 
 import tinynet as tn
-from _timing import gemm_gflops, machine_line, try_torch
+from _timing import gemm_gflops, interleaved_times, machine_line, median_time, try_torch
 from tinynet.models.gpt import GPT, GPTConfig
 
 CFG = GPTConfig(vocab_size=256, block_size=128, n_layer=4, n_head=4, n_embd=256, dropout=0.0)
@@ -124,21 +123,12 @@ def torch_setup(torch, cfg, batch, tn_model):
 
 
 def alternate(fns: dict, repeat: int, warmup: int = 2) -> dict:
-    """{name: (median s, min s)} timing the callables in turn (each settled by one untimed call).
+    """{name: (median s, min s)} timing the callables in turn.
 
     On a shared machine the minimum is the best estimate of the uncontended
     time; the median shows what a typical step costs under the current load.
     """
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times = {name: [] for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            fn()
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
+    times = interleaved_times(fns, repeat=repeat, warmup=warmup)
     return {name: (float(np.median(t)), float(np.min(t))) for name, t in times.items()}
 
 
@@ -149,13 +139,7 @@ def generation_speed(model, cfg, device, new_tokens=120, prompt=8, repeat=3):
     for use_cache in (True, False):
         def run():
             model.generate(idx, new_tokens, temperature=0, use_cache=use_cache)
-        run()
-        times = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - t0)
-        out[use_cache] = new_tokens / float(np.median(times))
+        out[use_cache] = new_tokens / median_time(run, repeat=repeat, warmup=1)
     return out
 
 

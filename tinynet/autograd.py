@@ -265,7 +265,6 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
     every leaf that requires grad. Otherwise nothing is accumulated and the
     gradients of ``inputs`` are returned (``None`` for unreachable ones).
     """
-    from .tensor import Tensor
 
     grads = {}         # (id(fn), output index) -> Tensor grad
     leaf_grads = {}    # id(leaf) -> Tensor grad (only when inputs is given)
@@ -317,8 +316,8 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
             for t, need, g in zip(fn.inputs, fn.needs_input_grad, gins):
                 if g is None or not need:
                     continue
-                if not isinstance(g, Tensor):
-                    g = Tensor._make(g, False)
+                if not isinstance(g, _Tensor):
+                    g = _Tensor._make(g, False)
                     if create_graph:
                         g = _DoubleBackwardError.apply(g, *fn.inputs, op_name=type(fn).__name__) \
                             if t.requires_grad else g
@@ -342,7 +341,6 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
 def _checked_backward(fn, gouts):
     """``fn.backward`` under detect_anomaly: the ops inside it are not checked one by one,
     so a NaN/Inf it returns is blamed on ``fn`` and the line that created ``fn``."""
-    from .tensor import Tensor
     global _anomaly
     _anomaly = False
     try:
@@ -350,15 +348,14 @@ def _checked_backward(fn, gouts):
     finally:
         _anomaly = True
     gins = gins if isinstance(gins, tuple) else (gins,)
-    _check_finite(fn, [g.data if isinstance(g, Tensor) else g for g in gins], "backward")
+    _check_finite(fn, [g.data if isinstance(g, _Tensor) else g for g in gins], "backward")
     return gins
 
 
 def _zeros_for(fn, i):
-    from .tensor import Tensor
     shape, dtype = fn._output_meta[i]
     xp = backend.get_array_module(fn.inputs[0].data) if fn.inputs else np
-    return Tensor._make(xp.zeros(shape, dtype=dtype), False)
+    return _Tensor._make(xp.zeros(shape, dtype=dtype), False)
 
 
 def _run_hooks(t, g):
@@ -417,9 +414,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for scalar outputs). With ``create_graph=True`` the returned gradients are
     themselves differentiable (higher-order derivatives).
     """
-    from .tensor import Tensor
-    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    single = isinstance(inputs, Tensor)
+    outputs = [outputs] if isinstance(outputs, _Tensor) else list(outputs)
+    single = isinstance(inputs, _Tensor)
     inputs = [inputs] if single else list(inputs)
     grad_outputs = _default_grad_outputs(outputs, grad_outputs, "tn.grad")
     if retain_graph is None:
@@ -435,10 +431,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 def _default_grad_outputs(outputs, grad_outputs, where):
-    from .tensor import Tensor
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, Tensor):
+    elif isinstance(grad_outputs, _Tensor):
         grad_outputs = [grad_outputs]
     res = []
     for out, g in zip(outputs, grad_outputs):
@@ -450,9 +445,9 @@ def _default_grad_outputs(outputs, grad_outputs, where):
                 raise RuntimeError(f"{where}: grad can be implicitly created only for scalar "
                                    f"outputs, got shape {out.shape}; pass a gradient")
             xp = backend.get_array_module(out.data)
-            g = Tensor._make(xp.ones_like(out.data), False)
-        elif not isinstance(g, Tensor):
-            g = Tensor._make(backend.xp_for(out.device).asarray(g, dtype=out.dtype), False)
+            g = _Tensor._make(xp.ones_like(out.data), False)
+        elif not isinstance(g, _Tensor):
+            g = _Tensor._make(backend.xp_for(out.device).asarray(g, dtype=out.dtype), False)
         if g.shape != out.shape:
             raise ValueError(f"{where}: gradient shape {g.shape} does not match output shape "
                              f"{out.shape}")

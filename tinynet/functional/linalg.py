@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from .. import amp, backend
+from .. import amp
 from ..autograd import Function
 from ..tensor import Tensor
 from ._util import binary_arrays, unbroadcast

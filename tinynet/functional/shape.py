@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function
-from ..tensor import Tensor
 from ._util import normalize_dims, unbroadcast
 
 
