@@ -191,7 +191,6 @@ def test_against_torch(kind, tq, tk):
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_thread_chunks_equal_one_chunk(monkeypatch, dropout):
     """Splitting the batch over CPU threads gives the same outputs and gradients."""
-    import tinynet.functional.attention as A
     rng = np.random.default_rng(5)
     q, k, v = (rng.standard_normal((5, 2, 6, 4)) for _ in range(3))
     mask = rng.standard_normal((5, 1, 6, 6))
@@ -203,9 +202,9 @@ def test_thread_chunks_equal_one_chunk(monkeypatch, dropout):
         out, w = attention_with_weights(*ts[:3], attn_mask=ts[3], dropout_p=dropout)
         (out * tn.tensor(g)).sum().backward()
         return [out.numpy(), w.numpy()] + [t.grad.numpy() for t in ts]
-    monkeypatch.setattr(A, "_num_workers", lambda: 3)
+    monkeypatch.setenv("TINYNET_NUM_THREADS", "3")
     chunked = run()
-    monkeypatch.setattr(A, "_num_workers", lambda: 1)
+    monkeypatch.setenv("TINYNET_NUM_THREADS", "1")
     single = run()
     for a, b in zip(chunked, single):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

@@ -25,14 +25,13 @@ bottom-right aligned: query i sees keys 0..Tk - Tq + i.
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .. import amp, backend
 from ..autograd import Function
 from ..tensor import Tensor
+from ._parallel import parallel_slices
 from ._util import unbroadcast_array
 
 
@@ -56,45 +55,14 @@ def _softmax_rows_(s):
 # which collapses (10-100x slower) as soon as another process competes for
 # the cores. PyTorch parallelises over the batch instead; so do we: the
 # leading batch dim is cut into one chunk per core, each chunk runs on a
-# thread with single-threaded BLAS (NumPy releases the GIL in matmul and
-# ufuncs). Needs the optional ``threadpoolctl``; without it, one chunk.
-
-_POOL = None
-_BLAS = False  # False: not looked up yet; None: threadpoolctl unavailable
-
-
-def _blas_controller():
-    global _BLAS
-    if _BLAS is False:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _BLAS = ThreadpoolController()
-        except Exception:  # not installed or no BLAS found: run unchunked
-            _BLAS = None
-    return _BLAS
-
-
-def _num_workers():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
+# thread with single-threaded BLAS (see ``_parallel``).
 
 
 def _run_chunks(work, n, xp):
     """Call ``work(slice)`` over slices covering range(n), one per core on the CPU."""
-    global _POOL
-    ctl = _blas_controller() if xp is np else None
-    workers = min(_num_workers(), n)
-    if ctl is None or workers < 2:
+    if xp is not np:
         return [work(slice(0, n))]
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=_num_workers(),
-                                   thread_name_prefix="tinynet-attention")
-    step = -(-n // workers)
-    with ctl.limit(limits=1, user_api="blas"):
-        futures = [_POOL.submit(work, slice(i, min(i + step, n))) for i in range(0, n, step)]
-        return [f.result() for f in futures]
+    return parallel_slices(work, n, single_thread_blas=True)
 
 
 def _chunker(batch_ndim, n):

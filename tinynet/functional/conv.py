@@ -36,6 +36,7 @@ import numpy as np
 
 from .. import amp, backend
 from ..autograd import Function, is_grad_enabled
+from ._parallel import gemm
 from ._util import binary_arrays
 
 # ---------------------------------------------------------------- scratch pool
@@ -224,7 +225,7 @@ def _flipped_transposed(w, groups):
 def _gemm(a, b, groups):
     """(G·M, K) @ (G·K, L) per group -> (G·M, L); one 2-D GEMM when groups == 1."""
     if groups == 1:
-        return a @ b
+        return gemm(a, b) if isinstance(a, np.ndarray) else a @ b
     G = groups
     return (a.reshape(G, -1, a.shape[-1]) @ b.reshape(G, -1, b.shape[-1])).reshape(-1, b.shape[-1])
 
@@ -232,7 +233,7 @@ def _gemm(a, b, groups):
 def _gemm_tn(a, b, groups):
     """Per group aᵀ @ b for a (G·K, M), b (G·K, L) -> (G·M, L)."""
     if groups == 1:
-        return a.T @ b
+        return gemm(a.T, b) if isinstance(a, np.ndarray) else a.T @ b
     G = groups
     a3 = a.reshape(G, -1, a.shape[-1])
     return (a3.transpose(0, 2, 1) @ b.reshape(G, -1, b.shape[-1])).reshape(-1, b.shape[-1])
@@ -246,9 +247,11 @@ def _gemm_nt(a, b, groups):
     """
     xp = backend.get_array_module(a)
     if groups == 1:
+        if xp is not np:
+            return a @ b.T
         if b.shape[1] > 16 * b.shape[0]:
-            return xp.ascontiguousarray((b @ a.T).T)
-        return a @ b.T
+            return np.ascontiguousarray(gemm(b, a.T).T)
+        return gemm(a, b.T)
     G = groups
     a3 = a.reshape(G, -1, a.shape[-1])
     b3 = b.reshape(G, -1, b.shape[-1])

@@ -15,6 +15,7 @@ from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor, as_tensor_like
 from . import _cuda
+from ._parallel import BLOCK, blocks, parallel_slices
 from ._util import binary_arrays, broadcast_shapes, unbroadcast
 
 
@@ -276,42 +277,67 @@ class Gelu(Function):
         xp = backend.get_array_module(x)
         if xp is not np:
             return _cuda.gelu(xp, x, approximate)  # one fused pass on the GPU
-        if approximate == "tanh":
-            # ½(1 + tanh u) = 1 / (1 + e^(-2u)): NumPy's float32 exp is faster than its tanh
-            cdf = xp.multiply(x, x, out=xp.empty_like(x))  # an array even for 0-d x
-            cdf *= x.dtype.type(0.044715)
-            cdf += 1
-            cdf *= x
-            cdf *= x.dtype.type(-2 * _SQRT_2_OVER_PI)
+        shape = x.shape
+        xf = np.ascontiguousarray(x).reshape(-1)
+        cdf, y = np.empty_like(xf), np.empty_like(xf)
+
+        def work(sl):  # every pass on one cache-sized block at a time
             with np.errstate(over="ignore"):  # e^(-2u) = inf gives Φ = 0, as it should
-                xp.exp(cdf, out=cdf)
-            cdf += 1
-            xp.reciprocal(cdf, out=cdf)
-        else:
-            cdf = _erf(x * x.dtype.type(1 / math.sqrt(2)))
-            cdf += 1
-            cdf *= x.dtype.type(0.5)
-        self.cdf = cdf  # Φ(x), reused by the backward
-        return cdf * x
+                for b in blocks(sl):
+                    _gelu_cdf(xf[b], approximate, out=cdf[b])
+                    np.multiply(cdf[b], xf[b], out=y[b])
+        parallel_slices(work, xf.size, min_size=BLOCK // 2)
+        self.cdf = cdf.reshape(shape)  # Φ(x), reused by the backward
+        return y.reshape(shape)
 
     def backward(self, g):
         if is_grad_enabled() or not hasattr(self, "cdf"):
             # create_graph (or the GPU): the derivative as an op, itself differentiable
             return g * GeluGrad.apply(self.inputs[0], approximate=self.approximate)
-        return _gelu_backward_inplace(self.inputs[0].data, self.cdf, g.data, self.approximate)
+        xf = np.ascontiguousarray(self.inputs[0].data).reshape(-1)
+        cf = self.cdf.reshape(-1)
+        gf = np.ascontiguousarray(g.data).reshape(-1)
+        gx = np.empty_like(xf)
+
+        def work(sl):
+            for b in blocks(sl):
+                _gelu_grad_from_cdf(xf[b], cf[b], self.approximate, out=gx[b])
+                gx[b] *= gf[b]
+        parallel_slices(work, xf.size, min_size=BLOCK // 2)
+        return gx.reshape(g.shape)
 
 
-def _gelu_backward_inplace(x, cdf, g, approximate):
-    """g · dGELU/dx from the saved Φ(x), in two buffers (no chain of temporaries).
+def _gelu_cdf(x, approximate, out):
+    """out = Φ(x) for a 1-D block, by the tanh form or erf."""
+    f = x.dtype.type
+    if approximate != "tanh":
+        out[...] = _erf(x * f(1 / math.sqrt(2)))
+        out += 1
+        out *= f(0.5)
+        return out
+    # ½(1 + tanh u) = 1 / (1 + e^(-2u)), u = √(2/π)(x + 0.044715x³):
+    # NumPy's float32 exp is faster than its tanh
+    np.multiply(x, x, out=out)
+    out *= f(0.044715)
+    out += 1
+    out *= x
+    out *= f(-2 * _SQRT_2_OVER_PI)
+    np.exp(out, out=out)                          # overflow to inf is fine: Φ = 1/inf = 0
+    out += 1
+    return np.reciprocal(out, out=out)
+
+
+def _gelu_grad_from_cdf(x, cdf, approximate, out):
+    """out = dGELU/dx for a 1-D block, from the saved Φ(x).
 
     tanh form: Φ = ½(1 + tanh u), u = c(x + a x³), so 1 - tanh²u = 4Φ(1 - Φ) and
         d/dx = Φ + 2 c x (1 + 3a x²) Φ(1 - Φ)
     exact:  d/dx = Φ + x φ(x),  φ(x) = exp(-x²/2)/√(2π)
     """
     f = x.dtype.type
-    u = np.multiply(x, x, out=np.empty_like(x))
+    u = np.multiply(x, x, out=out)
     if approximate == "tanh":
-        t = np.subtract(f(1), cdf, out=np.empty_like(x))
+        t = np.subtract(f(1), cdf)
         t *= cdf                                  # Φ(1 - Φ)
         u *= f(3 * 0.044715)
         u += f(1)
@@ -324,7 +350,6 @@ def _gelu_backward_inplace(x, cdf, g, approximate):
         u *= f(_INV_SQRT_2PI)
         u *= x
     u += cdf
-    u *= g
     return u
 
 

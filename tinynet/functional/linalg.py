@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import amp
 from ..autograd import Function
 from ..tensor import Tensor
+from ._parallel import gemm, parallel_slices
 from ._util import binary_arrays, unbroadcast
 
 
@@ -30,9 +33,23 @@ def _rows(a):
 
 
 def _mm(a, b):
-    """a @ b; an (..., K) @ (K, N) product is one 2-D GEMM, not a loop of small ones."""
-    if b.ndim == 2 and a.ndim > 2:
-        return (_rows(a) @ b).reshape(a.shape[:-1] + (b.shape[1],))
+    """a @ b; an (..., K) @ (K, N) product is one 2-D GEMM, not a loop of small ones.
+
+    On the CPU, 2-D products are split across the cores (``_parallel.gemm``)
+    and batched ones run their batch slices on parallel threads.
+    """
+    if not isinstance(a, np.ndarray) or a.ndim == 1 or b.ndim == 1:
+        if b.ndim == 2 and a.ndim > 2:
+            return (_rows(a) @ b).reshape(a.shape[:-1] + (b.shape[1],))
+        return a @ b
+    if b.ndim == 2:
+        return gemm(_rows(a), b).reshape(a.shape[:-1] + (b.shape[1],))
+    if a.ndim == b.ndim and a.shape[0] == b.shape[0] > 1:  # batched: slices of dim 0
+        out = np.empty(np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+                       + (a.shape[-2], b.shape[-1]), np.result_type(a, b))
+        parallel_slices(lambda sl: np.matmul(a[sl], b[sl], out=out[sl]), a.shape[0],
+                        single_thread_blas=True)
+        return out
     return a @ b
 
 

@@ -1,0 +1,93 @@
+"""The CPU thread helpers: slices cover the range in order, split GEMMs equal whole ones."""
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from tinynet.functional import _parallel as P
+
+
+@pytest.mark.parametrize("n, threads, min_size", [(0, 2, 1), (1, 2, 1), (7, 2, 1), (7, 3, 1),
+                                                  (100, 4, 30), (100, 2, 60)])
+def test_slices_cover_the_range_in_order(monkeypatch, n, threads, min_size):
+    monkeypatch.setenv("TINYNET_NUM_THREADS", str(threads))
+    got = P.parallel_slices(lambda sl: list(range(n))[sl], n, min_size=min_size)
+    assert [i for part in got for i in part] == list(range(n))
+    assert len(got) <= max(1, min(threads, n // min_size))
+    assert all(len(part) >= min(min_size, n) for part in got)
+
+
+def test_slices_run_on_several_threads_and_not_nested(monkeypatch):
+    monkeypatch.setenv("TINYNET_NUM_THREADS", "2")
+    seen = []
+
+    def work(sl):
+        inner = P.parallel_slices(lambda s: threading.get_ident(), 10)  # nested: one slice
+        seen.append((threading.get_ident(), inner))
+        return sl
+
+    P.parallel_slices(work, 10)
+    assert len({t for t, _ in seen}) == 2
+    assert all(len(inner) == 1 for _, inner in seen)
+
+
+def test_one_thread_runs_inline(monkeypatch):
+    monkeypatch.setenv("TINYNET_NUM_THREADS", "1")
+    main = threading.get_ident()
+    assert P.parallel_slices(lambda sl: threading.get_ident(), 1000) == [main]
+
+
+def test_worker_exceptions_reach_the_caller(monkeypatch):
+    monkeypatch.setenv("TINYNET_NUM_THREADS", "2")
+
+    def work(sl):
+        if sl.start > 0:
+            raise ValueError("boom in the second slice")
+        return sl
+    with pytest.raises(ValueError, match="second slice"):
+        P.parallel_slices(work, 10)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 4), (512, 300, 400), (100, 700, 900), (0, 5, 4),
+                                   (1000, 64, 700)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_split_gemm_equals_numpy(shape, dtype):
+    M, K, N = shape
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((M, K)).astype(dtype)
+    b = rng.standard_normal((K, N)).astype(dtype)
+    for aa, bb in ((a, b), (np.asfortranarray(a), b), (a, np.asfortranarray(b)),
+                   (np.ascontiguousarray(a.T).T, np.ascontiguousarray(b.T).T)):
+        got = P.gemm(aa, bb)
+        assert got.dtype == dtype and got.shape == (M, N)
+        np.testing.assert_allclose(got, a @ b, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                   atol=1e-4 if dtype == np.float32 else 1e-10)
+
+
+def test_single_threaded_blas_restores_the_thread_count():
+    libs = P._blas_libs()
+    if not libs:
+        pytest.skip("threadpoolctl is not installed")
+    before = [lib.get_num_threads() for lib in libs]
+    with P.single_threaded_blas():
+        with P.single_threaded_blas():
+            assert all(lib.get_num_threads() == 1 for lib in libs)
+        assert all(lib.get_num_threads() == 1 for lib in libs)
+    assert [lib.get_num_threads() for lib in libs] == before
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_pool_works_in_a_forked_child(monkeypatch):
+    """A child process inherits no threads: it must make its own pool, not hang."""
+    monkeypatch.setenv("TINYNET_NUM_THREADS", "2")
+    P.parallel_slices(lambda sl: sl, 10)     # the parent's pool exists now
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ok = [x for p in P.parallel_slices(lambda sl: list(range(10))[sl], 10) for x in p]
+            os._exit(0 if ok == list(range(10)) else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -1,0 +1,172 @@
+"""Run one op's work in slices on CPU threads, one slice per core.
+
+NumPy runs every ufunc, copy and reduction on a single core, and most of a
+training step's non-GEMM time is such memory-bound passes (LayerNorm,
+BatchNorm, GELU, im2col copies, optimizer updates). NumPy releases the GIL
+inside those loops, so cutting an op's rows into one slice per core and
+running the slices on threads uses every core, as PyTorch's CPU kernels do.
+
+    parallel_slices(work, n)  ->  [work(slice(0, k)), work(slice(k, 2k)), ...]
+
+The calling thread runs the first slice itself. Waking a pool thread and
+getting the GIL back costs about 0.1 ms on a busy 2-core machine, so only
+work of a millisecond or more is worth splitting: jobs under ``min_size``
+rows, and calls made from inside a worker, run as one slice.
+``TINYNET_NUM_THREADS=1`` turns all of it off.
+
+Batched small GEMMs (attention) pass ``single_thread_blas=True``: each slice
+then runs its matmuls on single-threaded BLAS (through the optional
+``threadpoolctl``; without it they run as one slice on multithreaded BLAS).
+"""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+_pool = None
+_pool_key = None             # (pid, workers) the pool was made for
+_local = threading.local()   # .inside: True on a pool thread while it runs a slice
+_blas = False                # False: not looked up yet; None: threadpoolctl unavailable
+
+
+def num_threads() -> int:
+    """Threads an op may use: ``TINYNET_NUM_THREADS`` if set, else the cores this process may run on."""
+    env = os.environ.get("TINYNET_NUM_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _get_pool(workers):
+    """The process's thread pool (a new one after fork: a child inherits no threads)."""
+    global _pool, _pool_key
+    if _pool is None or _pool_key[0] != os.getpid() or _pool_key[1] < workers:
+        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tinynet")
+        _pool_key = (os.getpid(), workers)
+    return _pool
+
+
+def _blas_libs():
+    """threadpoolctl's controllers of the loaded BLAS libraries ([] without threadpoolctl)."""
+    global _blas
+    if _blas is False:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _blas = ThreadpoolController().select(user_api="blas").lib_controllers
+        except Exception:  # not installed, or no BLAS found
+            _blas = None
+    return _blas or []
+
+
+class single_threaded_blas:
+    """Context manager: BLAS runs on the calling thread only, restored on exit.
+
+    tinynet splits its GEMMs across its own threads instead. This matters
+    beyond the split itself: after each multithreaded call, OpenBLAS's idle
+    workers busy-wait for ~0.1 s, taking a core from whatever runs next.
+    On 2 cores, mixing the two made attention and GELU 1.5x slower inside a
+    training step than alone, and split GEMMs run right after a
+    multithreaded one 30-40% slower. So every BLAS call tinynet makes runs
+    on a thread of its own. Reentrant; a no-op without threadpoolctl.
+    """
+
+    _depth = 0
+    _saved: list = []
+
+    def __enter__(self):
+        cls = single_threaded_blas
+        if cls._depth == 0:
+            libs = _blas_libs()
+            cls._saved = [lib.get_num_threads() for lib in libs]
+            for lib in libs:
+                lib.set_num_threads(1)
+        cls._depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        cls = single_threaded_blas
+        cls._depth -= 1
+        if cls._depth == 0:
+            for lib, n in zip(_blas_libs(), cls._saved):
+                lib.set_num_threads(n)
+        return False
+
+
+def _run_inside(work, sl):
+    _local.inside = True
+    try:
+        return work(sl)
+    finally:
+        _local.inside = False
+
+
+def parallel_slices(work, n: int, min_size: int = 1, single_thread_blas: bool = False) -> list:
+    """Call ``work(slice)`` on consecutive slices covering ``range(n)``; return the results in order.
+
+    At most one slice per thread, each at least ``min_size`` long; fewer
+    than two slices run as ``[work(slice(0, n))]`` on the calling thread.
+    ``work`` must only write to its own slice's part of any shared output.
+    """
+    workers = min(num_threads(), n // max(min_size, 1))
+    if workers < 2 or getattr(_local, "inside", False):
+        return [work(slice(0, n))]
+    if single_thread_blas and not _blas_libs():
+        return [work(slice(0, n))]   # threads x multithreaded BLAS would oversubscribe
+    step = -(-n // workers)
+    slices = [slice(i, min(i + step, n)) for i in range(0, n, step)]
+    pool = _get_pool(workers)
+
+    def run_all():
+        futures = [pool.submit(_run_inside, work, sl) for sl in slices[1:]]
+        first = _run_inside(work, slices[0])
+        return [first] + [f.result() for f in futures]
+
+    if not single_thread_blas:
+        return run_all()
+    with single_threaded_blas():
+        return run_all()
+
+
+def gemm(a, b):
+    """a @ b for 2-D float arrays, its rows or columns split across the cores.
+
+    Every piece runs on single-threaded BLAS (see :class:`single_threaded_blas`
+    for why BLAS's own threads must stay asleep). Handing work to a thread
+    costs ~0.1 ms here, so products under ``2**24`` multiply-adds run whole
+    on the calling thread. Without threadpoolctl this is plain ``a @ b``.
+    """
+    M, K = a.shape
+    N = b.shape[1]
+    if not _blas_libs():
+        return a @ b
+    with single_threaded_blas():
+        if M * N * K < 1 << 24 or getattr(_local, "inside", False):
+            return a @ b
+        out = np.empty((M, N), np.result_type(a, b))
+        if N >= M:   # split the longer side; BLAS takes the strided out columns as is
+            parallel_slices(lambda sl: np.matmul(a, b[:, sl], out=out[:, sl]), N, 32)
+        else:
+            parallel_slices(lambda sl: np.matmul(a[sl], b, out=out[sl]), M, 32)
+        return out
+
+
+BLOCK = 1 << 18  # elements per cache block: 1 MB of float32
+
+
+def blocks(sl: slice, row_size: int = 1):
+    """Consecutive sub-slices of ``sl`` of about :data:`BLOCK` elements (rows of ``row_size``).
+
+    Doing every pass of a memory-bound op on one cache-sized block before
+    moving to the next reads main memory once instead of once per pass.
+    Blocks much smaller than this cost more in per-call overhead (and in
+    threads waiting for the GIL) than they save.
+    """
+    size = max(1, BLOCK // max(row_size, 1))
+    for i in range(sl.start, sl.stop, size):
+        yield slice(i, min(i + size, sl.stop))
