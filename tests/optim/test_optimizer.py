@@ -312,3 +312,27 @@ def test_trains_an_mlp_with_decay_groups_and_a_schedule():
     assert losses[-1] < 0.1 * losses[0]
     assert all(p.grad is not None for p in model.parameters())
     assert len(opt.state) == len(list(model.parameters()))
+
+
+@pytest.mark.parametrize("make", [lambda ps: tn.optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
+                                  lambda ps: tn.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+                                  lambda ps: tn.optim.RMSprop(ps, lr=1e-2, centered=True),
+                                  lambda ps: tn.optim.Adagrad(ps, lr=0.1)])
+def test_threaded_step_equals_one_thread(monkeypatch, make):
+    """Parameters shared out between threads get exactly the updates of a serial step."""
+    rng = np.random.default_rng(0)
+    shapes = [(600, 400), (7,), (512, 600), (1,), (200, 200), (3, 3)]   # > 2 x 2**18 in all
+    start = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(3)]
+
+    def run(threads):
+        monkeypatch.setenv("TINYNET_NUM_THREADS", threads)
+        ps = [tn.tensor(a.copy(), requires_grad=True) for a in start]
+        opt = make(ps)
+        for gs in grads:
+            for p, g in zip(ps, gs):
+                p.grad = tn.tensor(g)
+            opt.step()
+        return [p.numpy() for p in ps]
+    for a, b in zip(run("2"), run("1")):
+        np.testing.assert_array_equal(a, b)

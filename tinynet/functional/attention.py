@@ -31,7 +31,7 @@ import numpy as np
 from .. import amp, backend
 from ..autograd import Function
 from ..tensor import Tensor
-from ._parallel import parallel_slices
+from .._parallel import parallel_slices
 from ._util import unbroadcast_array
 
 
@@ -90,7 +90,7 @@ class ScaledDotProductAttention(Function):
         take = _chunker(len(batch), n)
         f = q.dtype.type
         p = xp.empty(batch + (tq, tk), dtype=q.dtype)     # scores, then probabilities
-        out = xp.empty(batch + (tq, v.shape[-1]), dtype=q.dtype)
+        out = _heads_last(xp, batch + (tq, v.shape[-1]), q.dtype)
         allowed = xp.tril(xp.ones((tq, tk), dtype=bool)) if is_causal else None  # top-left
         keep = None
         if dropout_p > 0.0:
@@ -141,15 +141,32 @@ class ScaledDotProductAttention(Function):
         need_m = self.has_mask and self.needs_input_grad[3]
         need_s = need_q or need_k or need_m
 
+        # an operand with the whole batch shape gets its gradient written slice by slice
+        # into one buffer; a broadcast one (shared by chunks) gets per-chunk sums added up
+        full = [a is not None and tuple(a.shape[:-2]) == batch and len(batch) > 0
+                for a in (q, k, v, m)]
+        bufs = [(_heads_last(xp, a.shape, a.dtype) if i < 3 else xp.empty(a.shape, a.dtype))
+                if ok and need else None
+                for i, (a, ok, need) in enumerate(zip((q, k, v, m), full,
+                                                      (need_q, need_k, need_v, need_m)))]
+
+        def result(i, sl, make, shape):
+            """Gradient i of this chunk: make(out) into its slice of the buffer, or summed."""
+            if bufs[i] is not None:
+                make(bufs[i][sl] if batch else bufs[i])
+                return None
+            return unbroadcast_array(make(None), shape)
+
         def work(sl):
-            """Gradients of one batch chunk, each summed to that chunk's operand shape."""
+            """Gradients of one batch chunk (None where written into a whole-batch buffer)."""
             pc, goc = take(p, sl), take(g_out, sl)
             qc, kc, vc = take(q, sl), take(k, sl), take(v, sl)
             keepc = take(keep, sl)
             pd = pc if keepc is None else pc * keepc * drop_scale
             gq = gk = gv = gm = None
             if need_v:                                     # dV = Pdᵀ dO
-                gv = unbroadcast_array(xp.matmul(pd.swapaxes(-1, -2), goc), vc.shape)
+                gv = result(2, sl, lambda o: xp.matmul(pd.swapaxes(-1, -2), goc, out=o),
+                            vc.shape)
             if not need_s:
                 return gq, gk, gv, gm
             ds = xp.matmul(goc, vc.swapaxes(-1, -2))       # dPd = dO Vᵀ
@@ -164,38 +181,51 @@ class ScaledDotProductAttention(Function):
                 ds *= drop_scale                           # dP
             ds -= delta
             ds *= pc                                       # dS = P ⊙ (dP - rowsum(dP ⊙ P))
+            sc = f(self.scale)
+
+            def scaled(o, a, b):
+                o = xp.matmul(a, b, out=o)
+                o *= sc
+                return o
             if need_m:
-                gm = unbroadcast_array(ds, take(m, sl).shape)
+                gm = result(3, sl, lambda o: ds if o is None else xp.copyto(o, ds),
+                            take(m, sl).shape)
             if need_q:                                     # dQ = scale dS K
-                gq = xp.matmul(ds, kc)
-                gq *= f(self.scale)
-                gq = unbroadcast_array(gq, qc.shape)
+                gq = result(0, sl, lambda o: scaled(o, ds, kc), qc.shape)
             if need_k:                                     # dK = scale dSᵀ Q
-                gk = xp.matmul(ds.swapaxes(-1, -2), qc)
-                gk *= f(self.scale)
-                gk = unbroadcast_array(gk, kc.shape)
+                gk = result(1, sl, lambda o: scaled(o, ds.swapaxes(-1, -2), qc), kc.shape)
             return gq, gk, gv, gm
 
-        if batch:
-            parts = _run_chunks(lambda sl: (sl, work(sl)), n, xp)
-        else:
-            parts = [(None, work(None))]
-        operands = (q, k, v, m)
+        parts = _run_chunks(work, n, xp) if batch else [work(None)]
         grads = []
-        for i, a in enumerate(operands):
-            pieces = [(sl, r[i]) for sl, r in parts]
-            if a is None or pieces[0][1] is None:
+        for i, a in enumerate((q, k, v, m)):
+            if bufs[i] is not None:
+                grads.append(bufs[i])
+            elif parts[0][i] is None:
                 grads.append(None)
-            elif len(pieces) == 1:
-                grads.append(pieces[0][1])
+            elif len(parts) == 1:
+                grads.append(parts[0][i])
             elif take(a, slice(0, 1)) is not a:            # chunks of a: concatenate
-                grads.append(xp.concatenate([g for _, g in pieces]))
+                grads.append(xp.concatenate([r[i] for r in parts]))
             else:                                          # a is shared by all chunks: add up
-                total = pieces[0][1]
-                for _, g in pieces[1:]:
-                    total = total + g
+                total = parts[0][i]
+                for r in parts[1:]:
+                    total = total + r[i]
                 grads.append(total)
         return tuple(grads) if self.has_mask else tuple(grads[:3])
+
+
+def _heads_last(xp, shape, dtype):
+    """An uninitialised (B, H, T, E) array laid out in memory as (B, T, H, E).
+
+    Multi-head attention's caller merges heads with ``y.transpose(1, 2).reshape(B, T, H·E)``;
+    in this layout that is a free view instead of a copy (and likewise for the
+    q, k, v gradients flowing back into one (B, T, 3C) projection).
+    """
+    if xp is not np or len(shape) != 4:
+        return xp.empty(shape, dtype)
+    B, H, T, E = shape
+    return xp.empty((B, T, H, E), dtype).transpose(0, 2, 1, 3)
 
 
 def _bshape(*shapes):

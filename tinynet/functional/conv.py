@@ -36,7 +36,7 @@ import numpy as np
 
 from .. import amp, backend
 from ..autograd import Function, is_grad_enabled
-from ._parallel import gemm
+from .._parallel import gemm
 from ._util import binary_arrays
 
 # ---------------------------------------------------------------- scratch pool

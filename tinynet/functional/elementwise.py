@@ -15,7 +15,7 @@ from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor, as_tensor_like
 from . import _cuda
-from ._parallel import BLOCK, blocks, parallel_slices
+from .._parallel import BLOCK, blocks, parallel_slices
 from ._util import binary_arrays, broadcast_shapes, unbroadcast
 
 

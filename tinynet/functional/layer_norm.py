@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import amp, backend
 from ..autograd import Function
-from ._parallel import BLOCK, blocks, parallel_slices
+from .._parallel import BLOCK, blocks, parallel_slices
 
 
 def _rows(x, normalized_shape, op):

@@ -13,7 +13,7 @@ import numpy as np
 from .. import amp
 from ..autograd import Function
 from ..tensor import Tensor
-from ._parallel import gemm, parallel_slices
+from .._parallel import gemm, parallel_slices
 from ._util import binary_arrays, unbroadcast
 
 

@@ -4,16 +4,18 @@ A subclass passes its hyper-parameter defaults to ``Optimizer.__init__`` and
 implements ``_update(p, g, state, group)``, the update of one parameter ``p``
 (a Tensor) from its gradient array ``g`` given its state dict and its group's
 options. ``step`` walks the groups and calls it for every parameter that
-requires grad and has a gradient.
+requires grad and has a gradient (on the CPU, parameters are shared out
+between threads, so ``_update`` must only touch its own parameter's state).
 """
 from __future__ import annotations
 
 import copy
+import threading
 from collections import defaultdict
 
 import numpy as np
 
-from .. import autograd, backend
+from .. import _parallel, autograd, backend
 from ..tensor import Tensor
 
 
@@ -123,6 +125,7 @@ class Optimizer:
             with autograd.enable_grad():
                 loss = closure()
         name = type(self).__name__
+        updates = []
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None or not p.requires_grad:
@@ -137,17 +140,41 @@ class Optimizer:
                 if g.dtype != p.dtype:
                     raise TypeError(f"{name}.step: gradient of dtype {g.dtype} for a parameter of "
                                     f"dtype {p.dtype}")
-                self._update(p, g, self.state[p], group)
+                updates.append((p, g, self.state[p], group))
+        self._run_updates(updates)
         return loss
+
+    def _run_updates(self, updates) -> None:
+        """``_update`` each (p, g, state, group); on the CPU, parameters split across the cores.
+
+        Each parameter's update touches only its own arrays and state, so the
+        list is cut into one run per core with about equal element counts.
+        """
+        if not updates:
+            return
+        if not isinstance(updates[0][1], np.ndarray) or len(updates) < 2:
+            for u in updates:
+                self._update(*u)
+            return
+        runs = _parallel.balanced_runs([u[1].size for u in updates], min_size=1 << 18)
+
+        def work(sl):
+            for lo, hi in runs[sl]:
+                for u in updates[lo:hi]:
+                    self._update(*u)
+        _parallel.parallel_slices(work, len(runs))
 
     def _update(self, p: Tensor, g, state: dict, group: dict) -> None:
         """Update ``p.data`` in place from gradient array ``g`` (subclasses implement)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement _update")
 
     def _tmp(self, p):
-        """Two scratch arrays shaped like ``p.data``, carved from a buffer reused across steps."""
+        """Two scratch arrays shaped like ``p.data``, carved from a buffer reused across steps.
+
+        One buffer per thread: parameters may be updated on several at once.
+        """
         arr = p.data
-        key = (backend.device_of(arr), arr.dtype)
+        key = (backend.device_of(arr), arr.dtype, threading.get_ident())
         n = arr.size
         buf = self._scratch_bufs.get(key)
         if buf is None or buf.size < 2 * n:

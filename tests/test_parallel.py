@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from tinynet.functional import _parallel as P
+from tinynet import _parallel as P
 
 
 @pytest.mark.parametrize("n, threads, min_size", [(0, 2, 1), (1, 2, 1), (7, 2, 1), (7, 3, 1),
@@ -91,3 +91,22 @@ def test_pool_works_in_a_forked_child(monkeypatch):
             os._exit(2)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("sizes", [[5], [1, 1, 1, 1], [100, 1, 1, 1], [1, 1, 1, 100], [3, 3, 3, 3, 3],
+                                   [0, 0], []])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_balanced_runs_partition_the_items(monkeypatch, sizes, threads):
+    monkeypatch.setenv("TINYNET_NUM_THREADS", str(threads))
+    runs = P.balanced_runs(sizes)
+    covered = [i for lo, hi in runs for i in range(lo, hi)]
+    assert covered == list(range(len(sizes)))
+    assert all(lo < hi for lo, hi in runs)
+    assert len(runs) <= max(1, threads)
+
+
+def test_balanced_runs_balance_the_totals(monkeypatch):
+    monkeypatch.setenv("TINYNET_NUM_THREADS", "2")
+    runs = P.balanced_runs([10] * 10)
+    assert [sum(10 for _ in range(lo, hi)) for lo, hi in runs] == [50, 50]
+    assert P.balanced_runs([10] * 10, min_size=60) == [(0, 10)]   # too small to split

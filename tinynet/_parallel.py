@@ -133,6 +133,25 @@ def parallel_slices(work, n: int, min_size: int = 1, single_thread_blas: bool = 
         return run_all()
 
 
+def balanced_runs(sizes, min_size: int = 1) -> list:
+    """Cut items of the given sizes into consecutive (lo, hi) index runs of about equal total.
+
+    One run per thread at most, each holding at least ``min_size`` in total
+    (so small jobs stay one run). Used to share a list of arrays (an
+    optimizer's parameters) between threads.
+    """
+    total = sum(sizes)
+    parts = max(1, min(num_threads(), len(sizes), total // max(min_size, 1)))
+    runs, lo, acc = [], 0, 0
+    for i, size in enumerate(sizes):
+        acc += size
+        if len(runs) < parts - 1 and acc >= total * (len(runs) + 1) / parts:
+            runs.append((lo, i + 1))
+            lo = i + 1
+    runs.append((lo, len(sizes)))
+    return [r for r in runs if r[0] < r[1]]
+
+
 def gemm(a, b):
     """a @ b for 2-D float arrays, its rows or columns split across the cores.
 
