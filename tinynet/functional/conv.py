@@ -36,7 +36,7 @@ import numpy as np
 
 from .. import amp, backend
 from ..autograd import Function, is_grad_enabled
-from .._parallel import gemm
+from .._parallel import BLOCK, gemm, parallel_slices
 from ._util import binary_arrays
 
 # ---------------------------------------------------------------- scratch pool
@@ -156,13 +156,24 @@ def pad_cm(x, pads, fill=0.0):
         return to_cm(x)
     N, C, H, W = x.shape
     out = workspace.get((C, H + pt + pb, W + pl + pr, N), x.dtype, xp)
-    # fill only the border strips, then copy the interior once
-    out[:, :pt] = fill
-    out[:, pt + H:] = fill
-    out[:, pt:pt + H, :pl] = fill
-    out[:, pt:pt + H, pl + W:] = fill
-    out[:, pt:pt + H, pl:pl + W] = x.transpose(1, 2, 3, 0)
+    src = x.transpose(1, 2, 3, 0)
+
+    def work(c):  # fill only the border strips, then copy the interior once
+        o = out[c]
+        o[:, :pt] = fill
+        o[:, pt + H:] = fill
+        o[:, pt:pt + H, :pl] = fill
+        o[:, pt:pt + H, pl + W:] = fill
+        o[:, pt:pt + H, pl:pl + W] = src[c]
+    _over_channels(work, C, out[0].size, xp)
     return out
+
+
+def _over_channels(work, C, per_channel, xp):
+    """work(channel slice) over all C channels: on all cores on the CPU, for big copies."""
+    if xp is not np:
+        return work(slice(0, C))
+    parallel_slices(work, C, min_size=max(1, BLOCK // max(per_channel, 1)))
 
 
 def window_view(xpad, kh, kw, sh, sw, dh, dw, Ho, Wo):
@@ -179,8 +190,9 @@ def im2col(xpad, kh, kw, sh, sw, dh, dw, Ho, Wo):
     xp = backend.get_array_module(xpad)
     C, N = xpad.shape[0], xpad.shape[3]
     cols = workspace.get((C * kh * kw, Ho * Wo * N), xpad.dtype, xp)
-    xp.copyto(cols.reshape(C, kh, kw, Ho, Wo, N),
-              window_view(xpad, kh, kw, sh, sw, dh, dw, Ho, Wo))
+    dst = cols.reshape(C, kh, kw, Ho, Wo, N)
+    src = window_view(xpad, kh, kw, sh, sw, dh, dw, Ho, Wo)
+    _over_channels(lambda c: xp.copyto(dst[c], src[c]), C, dst[0].size, xp)
     return cols
 
 
@@ -191,12 +203,16 @@ def col2im(cols, C, N, Hp, Wp, kh, kw, sh, sw, dh, dw, Ho, Wo):
     """
     xp = backend.get_array_module(cols)
     gx = workspace.get((C, Hp, Wp, N), cols.dtype, xp)
-    gx.fill(0)
     c6 = cols.reshape(C, kh, kw, Ho, Wo, N)
-    for i in range(kh):
-        for j in range(kw):
-            gx[:, i * dh:i * dh + sh * (Ho - 1) + 1:sh,
-               j * dw:j * dw + sw * (Wo - 1) + 1:sw] += c6[:, i, j]
+
+    def work(c):
+        g = gx[c]
+        g.fill(0)
+        for i in range(kh):
+            for j in range(kw):
+                g[:, i * dh:i * dh + sh * (Ho - 1) + 1:sh,
+                  j * dw:j * dw + sw * (Wo - 1) + 1:sw] += c6[c, i, j]
+    _over_channels(work, C, c6[0].size, xp)
     return gx
 
 
