@@ -110,3 +110,12 @@ def test_balanced_runs_balance_the_totals(monkeypatch):
     runs = P.balanced_runs([10] * 10)
     assert [sum(10 for _ in range(lo, hi)) for lo, hi in runs] == [50, 50]
     assert P.balanced_runs([10] * 10, min_size=60) == [(0, 10)]   # too small to split
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 4), (512, 300, 400), (1000, 64, 700)])
+def test_split_gemm_adds_the_bias(shape):
+    M, K, N = shape
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((M, K)), rng.standard_normal((K, N))
+    bias = rng.standard_normal(N)
+    np.testing.assert_allclose(P.gemm(a, b, bias), a @ b + bias, rtol=1e-12, atol=1e-10)

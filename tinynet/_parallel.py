@@ -152,8 +152,8 @@ def balanced_runs(sizes, min_size: int = 1) -> list:
     return [r for r in runs if r[0] < r[1]]
 
 
-def gemm(a, b):
-    """a @ b for 2-D float arrays, its rows or columns split across the cores.
+def gemm(a, b, bias=None):
+    """a @ b (+ bias, a row vector) for 2-D float arrays, rows or columns split across the cores.
 
     Every piece runs on single-threaded BLAS (see :class:`single_threaded_blas`
     for why BLAS's own threads must stay asleep). Handing work to a thread
@@ -162,17 +162,26 @@ def gemm(a, b):
     """
     M, K = a.shape
     N = b.shape[1]
-    if not _blas_libs():
-        return a @ b
-    with single_threaded_blas():
-        if M * N * K < 1 << 24 or getattr(_local, "inside", False):
-            return a @ b
-        out = np.empty((M, N), np.result_type(a, b))
-        if N >= M:   # split the longer side; BLAS takes the strided out columns as is
-            parallel_slices(lambda sl: np.matmul(a, b[:, sl], out=out[:, sl]), N, 32)
-        else:
-            parallel_slices(lambda sl: np.matmul(a[sl], b, out=out[sl]), M, 32)
+    if not _blas_libs() or M * N * K < 1 << 24 or getattr(_local, "inside", False):
+        with single_threaded_blas():
+            out = a @ b
+        if bias is not None:
+            out += bias
         return out
+    out = np.empty((M, N), np.result_type(a, b))
+
+    def rows(sl):   # the bias is added to each piece while it is still in cache
+        np.matmul(a[sl], b, out=out[sl])
+        if bias is not None:
+            out[sl] += bias
+
+    def cols(sl):   # BLAS takes the strided out columns as they are
+        np.matmul(a, b[:, sl], out=out[:, sl])
+        if bias is not None:
+            out[:, sl] += bias[sl]
+    with single_threaded_blas():   # split the longer side
+        parallel_slices(cols, N, 32) if N >= M else parallel_slices(rows, M, 32)
+    return out
 
 
 BLOCK = 1 << 18  # elements per cache block: 1 MB of float32

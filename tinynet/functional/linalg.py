@@ -32,18 +32,22 @@ def _rows(a):
     return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
 
 
-def _mm(a, b):
-    """a @ b; an (..., K) @ (K, N) product is one 2-D GEMM, not a loop of small ones.
+def _mm(a, b, bias=None):
+    """a @ b (+ bias for a 2-D b); an (..., K) @ (K, N) product is one 2-D GEMM, not a loop.
 
     On the CPU, 2-D products are split across the cores (``_parallel.gemm``)
     and batched ones run their batch slices on parallel threads.
     """
     if not isinstance(a, np.ndarray) or a.ndim == 1 or b.ndim == 1:
         if b.ndim == 2 and a.ndim > 2:
-            return (_rows(a) @ b).reshape(a.shape[:-1] + (b.shape[1],))
-        return a @ b
+            y = (_rows(a) @ b).reshape(a.shape[:-1] + (b.shape[1],))
+        else:
+            y = a @ b
+        if bias is not None:
+            y += bias
+        return y
     if b.ndim == 2:
-        return gemm(_rows(a), b).reshape(a.shape[:-1] + (b.shape[1],))
+        return gemm(_rows(a), b, bias).reshape(a.shape[:-1] + (b.shape[1],))
     if a.ndim == b.ndim and a.shape[0] == b.shape[0] > 1:  # batched: slices of dim 0
         out = np.empty(np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
                        + (a.shape[-2], b.shape[-1]), np.result_type(a, b))
@@ -100,14 +104,12 @@ class Linear(Function):
         if x.ndim == 0 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
             raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape "
                              f"{w.shape} (expected input (..., {w.shape[-1] if w.ndim else '?'}))")
-        y = _mm(x, w.T)
         if b is not None:
             if b.shape != (w.shape[0],):
                 raise ValueError(f"linear: bias of shape {b.shape} does not match weight of "
                                  f"shape {w.shape} (expected ({w.shape[0]},))")
-            _, b = binary_arrays(y, b, "linear")  # bias dtype/device must match too
-            y += b
-        return y
+            _, b = binary_arrays(w, b, "linear")  # bias dtype/device must match too
+        return _mm(x, w.T, b)
 
     def backward(self, g):
         x, w = self.inputs[:2]
