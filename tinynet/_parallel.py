@@ -155,16 +155,17 @@ def balanced_runs(sizes, min_size: int = 1) -> list:
 def gemm(a, b, bias=None):
     """a @ b (+ bias, a row vector) for 2-D float arrays, rows or columns split across the cores.
 
-    Every piece runs on single-threaded BLAS (see :class:`single_threaded_blas`
-    for why BLAS's own threads must stay asleep). Handing work to a thread
-    costs ~0.1 ms here, so products under ``2**24`` multiply-adds run whole
-    on the calling thread. Without threadpoolctl this is plain ``a @ b``.
+    Products of ``2**24`` multiply-adds and more are split into one piece per
+    core, each on single-threaded BLAS (see :class:`single_threaded_blas` for
+    why BLAS's own threads must stay asleep while tinynet's run). Smaller
+    ones are left to BLAS: handing work to a pool thread costs ~0.1 ms here,
+    while BLAS's busy-waiting threads pick it up at once. Without
+    threadpoolctl this is plain ``a @ b``.
     """
     M, K = a.shape
     N = b.shape[1]
     if not _blas_libs() or M * N * K < 1 << 24 or getattr(_local, "inside", False):
-        with single_threaded_blas():
-            out = a @ b
+        out = a @ b
         if bias is not None:
             out += bias
         return out
