@@ -1,22 +1,24 @@
-"""Run one op's work in slices on CPU threads, one slice per core.
+"""CPU threads owned by tinynet: one slice of an op's work per core.
 
-NumPy runs every ufunc, copy and reduction on a single core, and most of a
-training step's non-GEMM time is such memory-bound passes (LayerNorm,
-BatchNorm, GELU, im2col copies, optimizer updates). NumPy releases the GIL
-inside those loops, so cutting an op's rows into one slice per core and
-running the slices on threads uses every core, as PyTorch's CPU kernels do.
+NumPy runs each ufunc, copy and reduction on one core but releases the GIL
+inside it, so an op can cut its rows into one slice per core and run the
+slices on a small thread pool:
 
     parallel_slices(work, n)  ->  [work(slice(0, k)), work(slice(k, 2k)), ...]
 
-The calling thread runs the first slice itself. Waking a pool thread and
-getting the GIL back costs about 0.1 ms on a busy 2-core machine, so only
-work of a millisecond or more is worth splitting: jobs under ``min_size``
-rows, and calls made from inside a worker, run as one slice.
-``TINYNET_NUM_THREADS=1`` turns all of it off.
+The calling thread runs the first slice itself. Handing a slice to a pool
+thread, and each later wait for the GIL, costs ~0.05-0.1 ms on a busy
+2-core machine, so only coarse work pays: a few NumPy calls of a
+millisecond or more per slice. Used for the big GEMMs (:func:`gemm`),
+attention's batch of small GEMMs, GELU, LayerNorm, im2col copies and the
+optimizer step. Purely memory-bound passes (ReLU, adds, BatchNorm) were
+measured no faster on two threads, since one core already saturates memory
+bandwidth, and stay on one. ``TINYNET_NUM_THREADS=1`` turns all of it off.
 
-Batched small GEMMs (attention) pass ``single_thread_blas=True``: each slice
-then runs its matmuls on single-threaded BLAS (through the optional
-``threadpoolctl``; without it they run as one slice on multithreaded BLAS).
+While these threads run, BLAS must stay on one thread (see
+:class:`single_threaded_blas`); that needs the optional ``threadpoolctl``
+(in the ``examples`` and ``dev`` extras). Without it, GEMMs go to BLAS's own
+threads and attention runs as one slice.
 """
 from __future__ import annotations
 
@@ -72,29 +74,34 @@ class single_threaded_blas:
     workers busy-wait for ~0.1 s, taking a core from whatever runs next.
     On 2 cores, mixing the two made attention and GELU 1.5x slower inside a
     training step than alone, and split GEMMs run right after a
-    multithreaded one 30-40% slower. So every BLAS call tinynet makes runs
-    on a thread of its own. Reentrant; a no-op without threadpoolctl.
+    multithreaded one 30-40% slower. So while tinynet's threads run, BLAS's
+    stay asleep. Reentrant and safe to enter from several threads (the BLAS
+    setting is process-wide, so the outermost exit restores it); a no-op
+    without threadpoolctl.
     """
 
+    _lock = threading.Lock()
     _depth = 0
     _saved: list = []
 
     def __enter__(self):
         cls = single_threaded_blas
-        if cls._depth == 0:
-            libs = _blas_libs()
-            cls._saved = [lib.get_num_threads() for lib in libs]
-            for lib in libs:
-                lib.set_num_threads(1)
-        cls._depth += 1
+        with cls._lock:
+            if cls._depth == 0:
+                libs = _blas_libs()
+                cls._saved = [lib.get_num_threads() for lib in libs]
+                for lib in libs:
+                    lib.set_num_threads(1)
+            cls._depth += 1
         return self
 
     def __exit__(self, *exc):
         cls = single_threaded_blas
-        cls._depth -= 1
-        if cls._depth == 0:
-            for lib, n in zip(_blas_libs(), cls._saved):
-                lib.set_num_threads(n)
+        with cls._lock:
+            cls._depth -= 1
+            if cls._depth == 0:
+                for lib, n in zip(_blas_libs(), cls._saved):
+                    lib.set_num_threads(n)
         return False
 
 
