@@ -8,16 +8,13 @@ LayerNorm:  μ = mean(x),  σ = sqrt(mean((x - μ)²) + eps),  x̂ = (x - μ)/σ
 RMSNorm:    r = sqrt(mean(x²) + eps),  x̂ = x / r,  y = γ x̂
             with ĝ = γ g:   dx = (ĝ - x̂ mean(ĝ x̂)) / r,   dγ = Σ_rows g x̂
 
-Forward keeps x̂ and 1/σ (one array the size of x, one per row). On the CPU
-both directions work on cache-sized blocks of rows, on all cores. Everything stays in the input's dtype.
+Forward keeps x̂ and 1/σ (one array the size of x, one per row); backward
+makes two passes over the gradient. Everything stays in the input's dtype.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .. import amp, backend
 from ..autograd import Function
-from .._parallel import BLOCK, blocks, parallel_slices
 
 
 def _rows(x, normalized_shape, op):
@@ -65,11 +62,7 @@ def _check_affine(x, w, shape, op, what):
 
 
 class LayerNorm(Function):
-    """y = γ (x - μ)/σ + β over the trailing normalized dims (γ, β optional).
-
-    On the CPU the rows are cut into cache-sized blocks, shared between
-    threads (see ``_parallel``); each block does all its passes while in cache.
-    """
+    """y = γ (x - μ)/σ + β over the trailing normalized dims (γ, β optional)."""
 
     differentiable_backward = False
 
@@ -83,90 +76,52 @@ class LayerNorm(Function):
                           "layer_norm", "bias")
         xp = backend.get_array_module(x)
         f = x.dtype.type
-        xhat = xp.empty(x2.shape, x2.dtype)
-        rstd = xp.empty((x2.shape[0], 1), x2.dtype)
-        y = xp.empty(x2.shape, x2.dtype)
-
-        def block(r):
-            xh, rs = xhat[r], rstd[r]
-            mean = _rowsum(x2[r])
-            mean *= f(1.0 / n)
-            xp.subtract(x2[r], mean, out=xh)
-            var = _rowdot(xh, xh)
-            var *= f(1.0 / n)
-            var += f(eps)
-            xp.sqrt(var, out=rs)
-            xp.divide(f(1.0), rs, out=rs)
-            xh *= rs                                     # x̂ = (x - μ)/σ
-            if w is None:
-                xp.copyto(y[r], xh)
-            else:
-                xp.multiply(xh, w, out=y[r])
-            if b is not None:
-                y[r] += b
-
-        _over_row_blocks(block, x2, xp)
+        mean = _rowsum(x2)
+        mean *= f(1.0 / n)
+        xhat = x2 - mean
+        var = _rowdot(xhat, xhat)
+        var *= f(1.0 / n)
+        var += f(eps)
+        rstd = xp.sqrt(var, out=var)
+        xp.divide(f(1.0), rstd, out=rstd)
+        xhat *= rstd
         self.xhat, self.rstd, self.w, self.n = xhat, rstd, w, n
         self.has_weight, self.has_bias = has_weight, has_bias
+        if w is None:
+            y = xhat.copy() if b is None else xhat + b
+        else:
+            y = xhat * w
+            if b is not None:
+                y += b
         return y.reshape(x.shape)
 
     def backward(self, g):
         xhat, rstd, w, n = self.xhat, self.rstd, self.w, self.n
-        xp = backend.get_array_module(xhat)
         g2 = g.reshape(xhat.shape)
         f = xhat.dtype.type
-        need_x = self.needs_input_grad[0]
-        need_w = self.has_weight and self.needs_input_grad[1]
-        need_b = self.has_bias and self.needs_input_grad[-1]
-        gx = xp.empty(xhat.shape, xhat.dtype) if need_x else None
-
-        def block(r):
-            gr, xh = g2[r], xhat[r]
-            if need_x:
-                gh = gx[r]
-                if w is None:
-                    xp.copyto(gh, gr)
-                else:
-                    xp.multiply(gr, w, out=gh)               # ĝ = γ g
-                a = _rowsum(gh)
-                a *= f(1.0 / n)                              # mean(ĝ)
-                c = _rowdot(gh, xh)
-                c *= f(1.0 / n)                              # mean(ĝ x̂)
-                gh -= a
-                gh -= xh * c
-                gh *= rstd[r]                                # (ĝ - mean ĝ - x̂ mean(ĝ x̂)) / σ
-            return (_coldot(gr, xh) if need_w else None,     # this block's Σ_rows g x̂
-                    xp.einsum("ij->j", gr) if need_b else None)  # and Σ_rows g
-
-        partial = _over_row_blocks(block, xhat, xp)
-        grads = [gx.reshape(g.shape) if need_x else None]
+        grads = []
+        if self.needs_input_grad[0]:
+            gh = g2 * w if w is not None else g2.copy()
+            a = _rowsum(gh)
+            a *= f(1.0 / n)                              # mean(ĝ)
+            c = _rowdot(gh, xhat)
+            c *= f(1.0 / n)                              # mean(ĝ x̂)
+            gh -= a
+            gh -= xhat * c
+            gh *= rstd
+            grads.append(gh.reshape(g.shape))
+        else:
+            grads.append(None)
+        i = 1
         if self.has_weight:
-            grads.append(_sum_parts([p[0] for p in partial], self.inputs[1].shape)
-                         if need_w else None)
+            grads.append(_coldot(g2, xhat).reshape(self.inputs[1].shape)
+                         if self.needs_input_grad[i] else None)
+            i += 1
         if self.has_bias:
-            grads.append(_sum_parts([p[1] for p in partial], self.inputs[-1].shape)
-                         if need_b else None)
+            xp = backend.get_array_module(g2)
+            grads.append(xp.einsum("ij->j", g2).reshape(self.inputs[i].shape)
+                         if self.needs_input_grad[i] else None)
         return tuple(grads)
-
-
-def _over_row_blocks(block, x2, xp):
-    """block(rows) over cache-sized row blocks of x2, on all cores (CPU) or in one go (GPU)."""
-    if xp is not np:
-        return [block(slice(0, x2.shape[0]))]
-
-    def work(sl):
-        return [block(r) for r in blocks(sl, x2.shape[1])]
-    return [part for chunk in parallel_slices(work, x2.shape[0],
-                                              min_size=max(1, BLOCK // x2.shape[1]))
-            for part in chunk]
-
-
-def _sum_parts(parts, shape):
-    """Σ of per-block partial sums, reshaped to a parameter's shape."""
-    total = parts[0]
-    for p in parts[1:]:
-        total = total + p
-    return total.reshape(shape)
 
 
 class RMSNorm(Function):
@@ -234,6 +189,7 @@ def rms_norm(x, normalized_shape, weight=None, eps=None):
     y = x / sqrt(mean(x²) + eps) * weight. ``eps=None`` uses the machine
     epsilon of x's dtype, as PyTorch does.
     """
+    import numpy as np
     shape = _shape_tuple(normalized_shape)
     x, weight = amp.cast_inputs("rms_norm", x, weight)
     if eps is None:
