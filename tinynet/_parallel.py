@@ -10,10 +10,9 @@ The calling thread runs the first slice itself. Handing a slice to a pool
 thread, and each later wait for the GIL, costs ~0.05-0.1 ms on a busy
 2-core machine, so only coarse work pays: a few NumPy calls of a
 millisecond or more per slice. Used for the big GEMMs (:func:`gemm`),
-attention's batch of small GEMMs, GELU, LayerNorm, im2col copies and the
-optimizer step. Purely memory-bound passes (ReLU, adds, BatchNorm) were
-measured no faster on two threads, since one core already saturates memory
-bandwidth, and stay on one. ``TINYNET_NUM_THREADS=1`` turns all of it off.
+attention's batch of small GEMMs, GELU, im2col copies and the optimizer
+step. Memory-bound passes (ReLU, adds, BatchNorm, LayerNorm) were measured
+no faster on two threads inside a training step, and stay on one. ``TINYNET_NUM_THREADS=1`` turns all of it off.
 
 While these threads run, BLAS must stay on one thread (see
 :class:`single_threaded_blas`); that needs the optional ``threadpoolctl``
