@@ -163,7 +163,9 @@ def gemm(a, b, bias=None):
 
     Products of ``2**24`` multiply-adds and more are split into one piece per
     core, each on single-threaded BLAS (see :class:`single_threaded_blas` for
-    why BLAS's own threads must stay asleep while tinynet's run). Smaller
+    why BLAS's own threads must stay asleep while tinynet's run): along the
+    longer of M and N, or along K when K dwarfs both (a weight gradient,
+    (C·kh·kw, H·W·N) @ (H·W·N, O)), whose partial products are then added. Smaller
     ones are left to BLAS: handing work to a pool thread costs ~0.1 ms here,
     while BLAS's busy-waiting threads pick it up at once. Without
     threadpoolctl this is plain ``a @ b``.
@@ -175,7 +177,18 @@ def gemm(a, b, bias=None):
         if bias is not None:
             out += bias
         return out
-    out = np.empty((M, N), np.result_type(a, b))
+    dtype = np.result_type(a, b)
+    if K >= 4 * max(M, N):
+        # a long contraction into a small result (a weight gradient): split K, add the parts
+        with single_threaded_blas():
+            parts = parallel_slices(lambda sl: a[:, sl] @ b[sl], K, 32)
+        out = parts[0]
+        for part in parts[1:]:
+            out += part
+        if bias is not None:
+            out += bias
+        return out
+    out = np.empty((M, N), dtype)
 
     def rows(sl):   # the bias is added to each piece while it is still in cache
         np.matmul(a[sl], b, out=out[sl])
