@@ -161,19 +161,27 @@ def balanced_runs(sizes, min_size: int = 1) -> list:
 def gemm(a, b, bias=None):
     """a @ b (+ bias, a row vector) for 2-D float arrays, rows or columns split across the cores.
 
-    Products of ``2**24`` multiply-adds and more are split into one piece per
+    Products of ``2**23`` multiply-adds and more are split into one piece per
     core, each on single-threaded BLAS (see :class:`single_threaded_blas` for
     why BLAS's own threads must stay asleep while tinynet's run): along the
     longer of M and N, or along K when K dwarfs both (a weight gradient,
-    (C·kh·kw, H·W·N) @ (H·W·N, O)), whose partial products are then added. Smaller
-    ones are left to BLAS: handing work to a pool thread costs ~0.1 ms here,
-    while BLAS's busy-waiting threads pick it up at once. Without
-    threadpoolctl this is plain ``a @ b``.
+    (C·kh·kw, H·W·N) @ (H·W·N, O)), whose partial products are then added.
+    Handing work to a pool thread costs ~0.1 ms, so smaller products run
+    whole on the calling thread, also on single-threaded BLAS: even one
+    multithreaded call leaves BLAS threads busy-waiting for the next ~0.1 s
+    of tinynet's threaded work (a ResNet-18 step ran 1.3x slower when its
+    small GEMMs were left to BLAS). Below ``2**18`` OpenBLAS stays on one
+    thread by itself. Without threadpoolctl this is plain ``a @ b``.
     """
     M, K = a.shape
     N = b.shape[1]
-    if not _blas_libs() or M * N * K < 1 << 24 or getattr(_local, "inside", False):
-        out = a @ b
+    size = M * N * K
+    if size < 1 << 23 or not _blas_libs() or getattr(_local, "inside", False):
+        if size < 1 << 18 or not _blas_libs():
+            out = a @ b
+        else:
+            with single_threaded_blas():
+                out = a @ b
         if bias is not None:
             out += bias
         return out
