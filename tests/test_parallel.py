@@ -121,3 +121,19 @@ def test_split_gemm_adds_the_bias(shape):
     a, b = rng.standard_normal((M, K)), rng.standard_normal((K, N))
     bias = rng.standard_normal(N)
     np.testing.assert_allclose(P.gemm(a, b, bias), a @ b + bias, rtol=1e-12, atol=1e-10)
+
+
+def test_a_failing_slice_waits_for_the_others(monkeypatch):
+    """When one slice raises, no other slice may still be writing after the caller sees it."""
+    import time
+    monkeypatch.setenv("TINYNET_NUM_THREADS", "4")
+    out = np.zeros(4)
+
+    def work(sl):
+        if sl.start == 0:
+            raise RuntimeError("first slice fails")
+        time.sleep(0.2)
+        out[sl] = 1
+    with pytest.raises(RuntimeError, match="first slice"):
+        P.parallel_slices(work, 4)
+    assert out.tolist() == [0, 1, 1, 1]

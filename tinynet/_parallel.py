@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -48,6 +48,8 @@ def _get_pool(workers):
     """The process's thread pool (a new one after fork: a child inherits no threads)."""
     global _pool, _pool_key
     if _pool is None or _pool_key[0] != os.getpid() or _pool_key[1] < workers:
+        if _pool is not None and _pool_key[0] == os.getpid():
+            _pool.shutdown(wait=False)   # replaced by a bigger one; its threads exit when idle
         _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tinynet")
         _pool_key = (os.getpid(), workers)
     return _pool
@@ -115,9 +117,11 @@ def _run_inside(work, sl):
 def parallel_slices(work, n: int, min_size: int = 1, single_thread_blas: bool = False) -> list:
     """Call ``work(slice)`` on consecutive slices covering ``range(n)``; return the results in order.
 
-    At most one slice per thread, each at least ``min_size`` long; fewer
-    than two slices run as ``[work(slice(0, n))]`` on the calling thread.
-    ``work`` must only write to its own slice's part of any shared output.
+    At most one slice per thread and at most ``n // min_size`` slices, of
+    equal length but for a shorter last one; a single slice runs as
+    ``[work(slice(0, n))]`` on the calling thread. ``work`` must only write
+    to its own slice's part of any shared output. If a slice raises, every
+    other slice still finishes before the exception reaches the caller.
     """
     workers = min(num_threads(), n // max(min_size, 1))
     if workers < 2 or getattr(_local, "inside", False):
@@ -130,7 +134,10 @@ def parallel_slices(work, n: int, min_size: int = 1, single_thread_blas: bool = 
 
     def run_all():
         futures = [pool.submit(_run_inside, work, sl) for sl in slices[1:]]
-        first = _run_inside(work, slices[0])
+        try:
+            first = _run_inside(work, slices[0])
+        finally:
+            wait(futures)   # no slice may still be writing when the caller moves on
         return [first] + [f.result() for f in futures]
 
     if not single_thread_blas:

@@ -208,3 +208,18 @@ def test_thread_chunks_equal_one_chunk(monkeypatch, dropout):
     single = run()
     for a, b in zip(chunked, single):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mask_shape", [(4, 3, 1, 5), (4, 1, 5, 1), (4, 3, 5, 5), (1, 3, 5, 5)])
+def test_mask_gradient_sums_over_its_broadcast_dims(mask_shape):
+    """A float mask broadcast along any dim gets dL/dM summed back to its own shape."""
+    rng = np.random.default_rng(2)
+    q, k, v = (tn.tensor(rng.standard_normal((4, 3, 5, 8)), requires_grad=True) for _ in range(3))
+    m = tn.tensor(rng.standard_normal(mask_shape), requires_grad=True)
+    g = tn.tensor(rng.standard_normal((4, 3, 5, 8)))
+    (sdpa(q, k, v, attn_mask=m) * g).sum().backward()
+    m_full = tn.tensor(np.broadcast_to(m.numpy(), (4, 3, 5, 5)).copy(), requires_grad=True)
+    (sdpa(q, k, v, attn_mask=m_full) * g).sum().backward()
+    axes = tuple(i for i, s in enumerate(mask_shape) if s == 1)
+    expected = m_full.grad.numpy().sum(axis=axes, keepdims=True)
+    np.testing.assert_allclose(m.grad.numpy(), expected, rtol=1e-10, atol=1e-12)

@@ -336,3 +336,17 @@ def test_threaded_step_equals_one_thread(monkeypatch, make):
         return [p.numpy() for p in ps]
     for a, b in zip(run("2"), run("1")):
         np.testing.assert_array_equal(a, b)
+
+
+def test_threaded_step_keeps_one_scratch_buffer_per_run(monkeypatch):
+    """Scratch memory stays bounded: one buffer per run of parameters, not one per thread seen."""
+    monkeypatch.setenv("TINYNET_NUM_THREADS", "2")
+    rng = np.random.default_rng(1)
+    ps = [tn.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True)
+          for s in [(700, 500), (9,), (600, 600), (300,)]]
+    opt = tn.optim.Adam(ps, lr=1e-3)
+    for _ in range(20):
+        for p in ps:
+            p.grad = tn.tensor(rng.standard_normal(p.shape).astype(np.float32))
+        opt.step()
+    assert 1 <= len(opt._scratch_bufs) <= 2

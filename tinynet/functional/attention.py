@@ -145,6 +145,7 @@ class ScaledDotProductAttention(Function):
         # into one buffer; a broadcast one (shared by chunks) gets per-chunk sums added up
         full = [a is not None and tuple(a.shape[:-2]) == batch and len(batch) > 0
                 for a in (q, k, v, m)]
+        full[3] = full[3] and tuple(m.shape[-2:]) == p.shape[-2:]  # a mask may broadcast in T
         bufs = [(_heads_last(xp, a.shape, a.dtype) if i < 3 else xp.empty(a.shape, a.dtype))
                 if ok and need else None
                 for i, (a, ok, need) in enumerate(zip((q, k, v, m), full,

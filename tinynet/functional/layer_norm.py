@@ -35,12 +35,6 @@ def _rowdot(a, b):
     return xp.einsum("ij,ij->i", a, b)[:, None]
 
 
-def _rowsum(a):
-    """Σ_j a[i, j] as a column (NumPy's einsum does this ~3x faster than sum(axis=1))."""
-    xp = backend.get_array_module(a)
-    return xp.einsum("ij->i", a)[:, None]
-
-
 def _coldot(a, b):
     """Σ_i a[i, j] b[i, j] for 2-D a, b (the weight gradient Σ_rows g x̂)."""
     xp = backend.get_array_module(a)
@@ -76,9 +70,7 @@ class LayerNorm(Function):
                           "layer_norm", "bias")
         xp = backend.get_array_module(x)
         f = x.dtype.type
-        mean = _rowsum(x2)
-        mean *= f(1.0 / n)
-        xhat = x2 - mean
+        xhat = x2 - x2.mean(axis=1, keepdims=True)
         var = _rowdot(xhat, xhat)
         var *= f(1.0 / n)
         var += f(eps)
@@ -102,8 +94,7 @@ class LayerNorm(Function):
         grads = []
         if self.needs_input_grad[0]:
             gh = g2 * w if w is not None else g2.copy()
-            a = _rowsum(gh)
-            a *= f(1.0 / n)                              # mean(ĝ)
+            a = gh.mean(axis=1, keepdims=True)           # mean(ĝ)
             c = _rowdot(gh, xhat)
             c *= f(1.0 / n)                              # mean(ĝ x̂)
             gh -= a
@@ -118,8 +109,7 @@ class LayerNorm(Function):
                          if self.needs_input_grad[i] else None)
             i += 1
         if self.has_bias:
-            xp = backend.get_array_module(g2)
-            grads.append(xp.einsum("ij->j", g2).reshape(self.inputs[i].shape)
+            grads.append(g2.sum(axis=0).reshape(self.inputs[i].shape)
                          if self.needs_input_grad[i] else None)
         return tuple(grads)
 

@@ -19,6 +19,9 @@ from .. import _parallel, autograd, backend
 from ..tensor import Tensor
 
 
+_run = threading.local()   # .index: which run of parameters this thread is updating
+
+
 class _Required:
     def __repr__(self):
         return "<required parameter>"
@@ -152,16 +155,20 @@ class Optimizer:
         """
         if not updates:
             return
-        if not isinstance(updates[0][1], np.ndarray) or len(updates) < 2:
+        if len(updates) < 2 or not all(isinstance(u[1], np.ndarray) for u in updates):
             for u in updates:
                 self._update(*u)
             return
         runs = _parallel.balanced_runs([u[1].size for u in updates], min_size=1 << 18)
 
         def work(sl):
-            for lo, hi in runs[sl]:
-                for u in updates[lo:hi]:
-                    self._update(*u)
+            try:
+                for r in range(sl.start, sl.stop):
+                    _run.index = r               # this run's own scratch buffer (see _tmp)
+                    for u in updates[runs[r][0]:runs[r][1]]:
+                        self._update(*u)
+            finally:
+                _run.index = 0
         _parallel.parallel_slices(work, len(runs))
 
     def _update(self, p: Tensor, g, state: dict, group: dict) -> None:
@@ -171,10 +178,12 @@ class Optimizer:
     def _tmp(self, p):
         """Two scratch arrays shaped like ``p.data``, carved from a buffer reused across steps.
 
-        One buffer per thread: parameters may be updated on several at once.
+        One buffer per run of parameters that ``step`` updates on a thread of
+        its own (the same runs every step, so each buffer settles at its run's
+        largest parameter).
         """
         arr = p.data
-        key = (backend.device_of(arr), arr.dtype, threading.get_ident())
+        key = (backend.device_of(arr), arr.dtype, getattr(_run, "index", 0))
         n = arr.size
         buf = self._scratch_bufs.get(key)
         if buf is None or buf.size < 2 * n:
