@@ -49,8 +49,9 @@ def test_worker_exceptions_reach_the_caller(monkeypatch):
         P.parallel_slices(work, 10)
 
 
-@pytest.mark.parametrize("shape", [(3, 5, 4), (512, 300, 400), (100, 700, 900), (0, 5, 4),
-                                   (27, 32768, 32), (64, 9000, 300),
+# above 2**26 multiply-adds gemm splits rows (M > N), columns, or K (K >= 4 max(M, N))
+@pytest.mark.parametrize("shape", [(3, 5, 4), (1024, 300, 300), (300, 300, 1024), (0, 5, 4),
+                                   (27, 100000, 32), (64, 9000, 300),
                                    (1000, 64, 700)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_split_gemm_equals_numpy(shape, dtype):
@@ -114,7 +115,7 @@ def test_balanced_runs_balance_the_totals(monkeypatch):
     assert P.balanced_runs([10] * 10, min_size=60) == [(0, 10)]   # too small to split
 
 
-@pytest.mark.parametrize("shape", [(3, 5, 4), (512, 300, 400), (1000, 64, 700), (27, 32768, 32)])
+@pytest.mark.parametrize("shape", [(3, 5, 4), (1024, 300, 300), (300, 300, 1024), (27, 100000, 32)])
 def test_split_gemm_adds_the_bias(shape):
     M, K, N = shape
     rng = np.random.default_rng(1)
@@ -137,3 +138,20 @@ def test_a_failing_slice_waits_for_the_others(monkeypatch):
     with pytest.raises(RuntimeError, match="first slice"):
         P.parallel_slices(work, 4)
     assert out.tolist() == [0, 1, 1, 1]
+
+
+def test_gemm_shapes_in_the_tests_take_every_split(monkeypatch):
+    """The shapes above do reach the row, column and K splits (not only the whole-product path)."""
+    monkeypatch.setenv("TINYNET_NUM_THREADS", "2")
+    if not P._blas_libs():
+        pytest.skip("threadpoolctl is not installed: gemm never splits")
+    seen = []
+    real = P.parallel_slices
+
+    def spy(work, n, *args, **kwargs):
+        seen.append(n)
+        return real(work, n, *args, **kwargs)
+    monkeypatch.setattr(P, "parallel_slices", spy)
+    for M, K, N in [(1024, 300, 300), (300, 300, 1024), (27, 100000, 32)]:
+        P.gemm(np.ones((M, K), np.float32), np.ones((K, N), np.float32))
+    assert seen == [1024, 1024, 100000]

@@ -321,7 +321,7 @@ def test_trains_an_mlp_with_decay_groups_and_a_schedule():
 def test_threaded_step_equals_one_thread(monkeypatch, make):
     """Parameters shared out between threads get exactly the updates of a serial step."""
     rng = np.random.default_rng(0)
-    shapes = [(600, 400), (7,), (512, 600), (1,), (200, 200), (3, 3)]   # > 2 x 2**18 in all
+    shapes = [(1000, 600), (7,), (512, 1000), (1,), (200, 200), (3, 3)]  # > 2 x 2**19 in all
     start = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     grads = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(3)]
 
@@ -343,7 +343,7 @@ def test_threaded_step_keeps_one_scratch_buffer_per_run(monkeypatch):
     monkeypatch.setenv("TINYNET_NUM_THREADS", "2")
     rng = np.random.default_rng(1)
     ps = [tn.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True)
-          for s in [(700, 500), (9,), (600, 600), (300,)]]
+          for s in [(1000, 700), (9,), (800, 800), (300,)]]
     opt = tn.optim.Adam(ps, lr=1e-3)
     for _ in range(20):
         for p in ps:

@@ -36,7 +36,7 @@ import numpy as np
 
 from .. import amp, backend
 from ..autograd import Function, is_grad_enabled
-from .._parallel import BLOCK, gemm, parallel_slices
+from .._parallel import MIN_SLICE, gemm, parallel_slices
 from ._util import binary_arrays
 
 # ---------------------------------------------------------------- scratch pool
@@ -173,7 +173,7 @@ def _over_channels(work, C, per_channel, xp):
     """work(channel slice) over all C channels: on all cores on the CPU, for big copies."""
     if xp is not np:
         return work(slice(0, C))
-    parallel_slices(work, C, min_size=max(1, BLOCK // max(per_channel, 1)))
+    parallel_slices(work, C, min_size=max(1, MIN_SLICE // max(per_channel, 1)))
 
 
 def window_view(xpad, kh, kw, sh, sw, dh, dw, Ho, Wo):

@@ -15,7 +15,7 @@ from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor, as_tensor_like
 from . import _cuda
-from .._parallel import BLOCK, blocks, parallel_slices
+from .._parallel import MIN_SLICE, blocks, parallel_slices
 from ._util import binary_arrays, broadcast_shapes, unbroadcast
 
 
@@ -286,7 +286,7 @@ class Gelu(Function):
                 for b in blocks(sl):
                     _gelu_cdf(xf[b], approximate, out=cdf[b])
                     np.multiply(cdf[b], xf[b], out=y[b])
-        parallel_slices(work, xf.size, min_size=BLOCK // 2)
+        parallel_slices(work, xf.size, min_size=MIN_SLICE // 2)
         self.cdf = cdf.reshape(shape)  # Φ(x), reused by the backward
         return y.reshape(shape)
 
@@ -303,7 +303,7 @@ class Gelu(Function):
             for b in blocks(sl):
                 _gelu_grad_from_cdf(xf[b], cf[b], self.approximate, out=gx[b])
                 gx[b] *= gf[b]
-        parallel_slices(work, xf.size, min_size=BLOCK // 2)
+        parallel_slices(work, xf.size, min_size=MIN_SLICE // 2)
         return gx.reshape(g.shape)
 
 

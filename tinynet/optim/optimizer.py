@@ -159,7 +159,7 @@ class Optimizer:
             for u in updates:
                 self._update(*u)
             return
-        runs = _parallel.balanced_runs([u[1].size for u in updates], min_size=1 << 18)
+        runs = _parallel.balanced_runs([u[1].size for u in updates], min_size=_parallel.MIN_SLICE // 2)
 
         def work(sl):
             try:
