@@ -148,27 +148,37 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--profile", action="store_true", help="cProfile 3 tinynet steps")
-    ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--no-torch", action="store_true", help="same as --framework tinynet")
+    ap.add_argument("--framework", choices=["both", "tinynet", "torch"], default="both",
+                    help="time one framework only (benchmarks/separate.py runs each in its "
+                         "own process)")
     args = ap.parse_args()
+    if args.no_torch:
+        args.framework = "tinynet"
     print(machine_line(), f"| device {args.device}")
     model, tn_step = tinynet_setup(CFG, BATCH, args.device)
     flops = step_flops(CFG, BATCH)
-    fns = {"tinynet": tn_step}
-    torch = None if args.no_torch else try_torch()
+    fns = {"tinynet": tn_step} if args.framework != "torch" else {}
+    torch = None if args.framework == "tinynet" else try_torch()
     if torch is not None and args.device == "cpu":
         torch.set_num_threads(os.cpu_count())
         fns["torch"] = torch_setup(torch, CFG, BATCH, model)
-        l_tn, l_t = tn_step(), fns["torch"]()
-        print(f"first-step losses: tinynet {l_tn:.5f}  torch {l_t:.5f}")
+        if "tinynet" in fns:
+            l_tn, l_t = tn_step(), fns["torch"]()
+            print(f"first-step losses: tinynet {l_tn:.5f}  torch {l_t:.5f}")
     times = alternate(fns, repeat=args.repeat)
+    for name, (med, _) in times.items():
+        print(f"RESULT gpt {name} {med * 1e3:.2f}")
     print(f"GPT train step (B={BATCH}, T={CFG.block_size}, C={CFG.n_embd}, L={CFG.n_layer}, "
           f"H={CFG.n_head}, V={CFG.vocab_size}): {flops / 1e9:.1f} GFLOP of matmuls")
     for name, (med, best) in times.items():
         print(f"  {name:8s} median {med * 1e3:7.1f} ms   min {best * 1e3:7.1f} ms   "
               f"{flops / best / 1e9:6.1f} GFLOP/s at the min")
-    if "torch" in times:
+    if "torch" in times and "tinynet" in times:
         print(f"  ratio tinynet/torch: median {times['tinynet'][0] / times['torch'][0]:.2f}, "
               f"min {times['tinynet'][1] / times['torch'][1]:.2f}")
+    if args.framework == "torch":
+        return
     if args.device == "cpu":
         print(f"  NumPy float32 GEMM (1024^3): {gemm_gflops():.0f} GFLOP/s")
     speed = generation_speed(model, CFG, args.device)

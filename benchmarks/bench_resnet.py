@@ -183,8 +183,11 @@ def main():
     ap.add_argument("--repeat", type=int, default=7, help="alternating timed turns per model")
     ap.add_argument("--only", choices=["resnet18", "small"], default=None)
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the ResNet step")
+    ap.add_argument("--framework", choices=["both", "tinynet", "torch"], default="both",
+                    help="time one framework only (benchmarks/separate.py runs each in its "
+                         "own process)")
     args = ap.parse_args()
-    torch = try_torch()
+    torch = try_torch() if args.framework != "tinynet" else None
     print(machine_line())
     gemm = gemm_gflops()
     print(f"NumPy float32 GEMM (1024^3): {gemm:.0f} GFLOP/s")
@@ -201,12 +204,18 @@ def main():
         tn.manual_seed(0)
         model = resnet18(num_classes=10, cifar_stem=True) if name == "resnet18" else SmallConvNet()
         gflop = step_gflop(model, batch)
-        fns = {"tinynet": tinynet_step(model, batch, args.device)}
+        fns = {}
+        if args.framework != "torch":
+            fns["tinynet"] = tinynet_step(model, batch, args.device)
         if torch is not None:
             torch.manual_seed(0)
             tm = torch_resnet18(torch) if name == "resnet18" else torch_small(torch)
             fns["torch"] = torch_step(torch, tm, batch)
         times = interleaved(fns, repeat=args.repeat, warmup=2)
+        for fw, t in times.items():
+            print(f"RESULT {name} {fw} {t * 1e3:.2f}")
+        if "tinynet" not in times:
+            continue
         rate = gflop / times["tinynet"]
         line = (f"{name:9s} batch {batch}: {gflop:.1f} GFLOP/step | tinynet ({args.device}) "
                 f"{times['tinynet'] * 1e3:7.1f} ms = {rate:5.1f} GFLOP/s "

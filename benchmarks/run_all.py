@@ -25,6 +25,7 @@ BENCHES = [
     ("mlp", "bench_mlp.py", False),
     ("resnet", "bench_resnet.py", True),  # ResNet-18 step and the small conv net
     ("gpt", "bench_gpt.py", True),        # GPT step and KV-cache generation
+    ("separate", "separate.py", False),   # the step ratios with each framework in its own process
 ]
 
 
