@@ -168,22 +168,23 @@ def balanced_runs(sizes, min_size: int = 1) -> list:
 def gemm(a, b, bias=None):
     """a @ b (+ bias, a row vector) for 2-D float arrays, rows or columns split across the cores.
 
-    Products of ``2**26`` multiply-adds and more are split into one piece per
+    Products of ``2**24`` multiply-adds and more are split into one piece per
     core, each on single-threaded BLAS (see :class:`single_threaded_blas` for
     why BLAS's own threads must stay asleep while tinynet's run): along the
     longer of M and N, or along K when K dwarfs both (a weight gradient,
     (C·kh·kw, H·W·N) @ (H·W·N, O)), whose partial products are then added.
     Handing work to a pool thread costs 0.1-0.5 ms, so smaller products
-    (under ~1 ms) run whole on the calling thread, also on single-threaded BLAS: even one
-    multithreaded call leaves BLAS threads busy-waiting for the next ~0.1 s
-    of tinynet's threaded work (a ResNet-18 step ran 1.3x slower when its
-    small GEMMs were left to BLAS). Below ``2**18`` OpenBLAS stays on one
-    thread by itself. Without threadpoolctl this is plain ``a @ b``.
+    (under ~0.4 ms) run whole on the calling thread, also on single-threaded
+    BLAS: even one multithreaded call leaves BLAS threads busy-waiting into
+    tinynet's threaded work (a ResNet-18 step ran 1.3x slower when its small
+    GEMMs were left to BLAS; an MLP step too, 8.3-9.6 ms against 6.9-7.0).
+    Below ``2**18`` OpenBLAS stays on one thread by itself. Without
+    threadpoolctl this is plain ``a @ b``.
     """
     M, K = a.shape
     N = b.shape[1]
     size = M * N * K
-    if size < 1 << 26 or not _blas_libs() or getattr(_local, "inside", False):
+    if size < 1 << 24 or not _blas_libs() or getattr(_local, "inside", False):
         if size < 1 << 18 or not _blas_libs():
             out = a @ b
         else:
