@@ -7,12 +7,13 @@ slices on a small thread pool:
     parallel_slices(work, n)  ->  [work(slice(0, k)), work(slice(k, 2k)), ...]
 
 The calling thread runs the first slice itself. Handing a slice to a pool
-thread, and each later wait for the GIL, costs ~0.05-0.1 ms on a busy
-2-core machine, so only coarse work pays: a few NumPy calls of a
+thread costs 0.1-0.6 ms on a busy 2-core machine, and so does each later
+wait for the GIL, so only coarse work pays: a few NumPy calls of a
 millisecond or more per slice. Used for the big GEMMs (:func:`gemm`),
 attention's batch of small GEMMs, GELU, im2col copies and the optimizer
 step. Memory-bound passes (ReLU, adds, BatchNorm, LayerNorm) were measured
-no faster on two threads inside a training step, and stay on one. ``TINYNET_NUM_THREADS=1`` turns all of it off.
+no faster on two threads inside a training step, and stay on one.
+``TINYNET_NUM_THREADS=1`` turns all of it off.
 
 While these threads run, BLAS must stay on one thread (see
 :class:`single_threaded_blas`); that needs the optional ``threadpoolctl``
@@ -221,7 +222,7 @@ def gemm(a, b, bias=None):
 
 
 BLOCK = 1 << 18  # elements per cache block: 1 MB of float32
-MIN_SLICE = 1 << 20  # elements of a memory-bound pass worth a thread (~0.5 ms): handoffs cost 0.1-0.5 ms
+MIN_SLICE = 1 << 20  # elements of a memory-bound pass worth a thread handoff (~0.5 ms of work)
 
 
 def blocks(sl: slice, row_size: int = 1):
