@@ -19,12 +19,7 @@ import os
 import numpy as np
 
 import tinynet as tn
-from tinynet.viz import saliency_overlay
-
-try:  # tinynet.viz re-exports these once merged; the module works either way
-    from tinynet.viz import grad_cam, saliency
-except ImportError:
-    from tinynet.viz_cam import grad_cam, saliency
+from tinynet.viz import grad_cam, saliency, saliency_overlay
 
 import train_resnet as tr
 

@@ -194,7 +194,6 @@ def gemm(a, b, bias=None):
         if bias is not None:
             out += bias
         return out
-    dtype = np.result_type(a, b)
     if K >= 4 * max(M, N):
         # a long contraction into a small result (a weight gradient): split K, add the parts
         with single_threaded_blas():
@@ -205,7 +204,7 @@ def gemm(a, b, bias=None):
         if bias is not None:
             out += bias
         return out
-    out = np.empty((M, N), dtype)
+    out = np.empty((M, N), np.result_type(a, b))
 
     def rows(sl):   # the bias is added to each piece while it is still in cache
         np.matmul(a[sl], b, out=out[sl])

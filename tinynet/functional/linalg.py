@@ -48,7 +48,7 @@ def _mm(a, b, bias=None):
         return y
     if b.ndim == 2:
         return gemm(_rows(a), b, bias).reshape(a.shape[:-1] + (b.shape[1],))
-    if a.ndim == b.ndim and a.shape[0] == b.shape[0] > 1:  # batched: slices of dim 0
+    if a.ndim == b.ndim and a.shape[0] == b.shape[0] and a.shape[0] > 1:  # batch of dim 0
         out = np.empty(np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
                        + (a.shape[-2], b.shape[-1]), np.result_type(a, b))
         parallel_slices(lambda sl: np.matmul(a[sl], b[sl], out=out[sl]), a.shape[0],
