@@ -57,10 +57,34 @@ def gemm_gflops(n: int = 1024, repeat: int = 10) -> float:
     return 2 * n**3 / t / 1e9
 
 
+def cuda_gemm_tflops(n: int = 8192, repeat: int = 10) -> float:
+    """Measured float32 GEMM rate of CuPy (cuBLAS) on the current GPU, in TFLOP/s."""
+    import tinynet as tn
+    cp = tn.backend.xp_for("cuda")
+    a = cp.random.standard_normal((n, n), dtype=cp.float32)
+    b = cp.random.standard_normal((n, n), dtype=cp.float32)
+    start, end = cp.cuda.Event(), cp.cuda.Event()
+    (a @ b)
+    times = []
+    for _ in range(repeat):
+        start.record()
+        a @ b
+        end.record()
+        end.synchronize()
+        times.append(cp.cuda.get_elapsed_time(start, end) / 1e3)
+    return 2 * n**3 / float(np.median(times)) / 1e12
+
+
 def machine_line() -> str:
     import os
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+    line = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
             f"Python {platform.python_version()}, NumPy {np.__version__}")
+    import tinynet as tn
+    if tn.cuda.is_available():
+        cp = tn.backend.xp_for("cuda")
+        name = cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
+        line += f", GPU {name}, CuPy {cp.__version__}"
+    return line
 
 
 def try_torch():

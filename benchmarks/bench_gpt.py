@@ -1,6 +1,6 @@
 """GPT training step and KV-cache generation, tinynet vs PyTorch CPU in the same run.
 
-    python benchmarks/bench_gpt.py [--profile] [--device cuda] [--repeat 10]
+    python benchmarks/bench_gpt.py [--profile] [--device cuda [--amp]] [--repeat 10]
 
 Model: vocab 256, n_embd 256, 4 layers, 4 heads, block 128; batch 16;
 AdamW. One step = forward, cross-entropy, backward, optimizer update. The
@@ -9,7 +9,8 @@ PyTorch model is the same architecture written in plain torch (fused
 and both are timed alternately (median and minimum after warmup). Also reported: the
 achieved GFLOP/s of tinynet's step (matmul FLOPs only) against NumPy's
 measured float32 GEMM rate, and generation tokens/s with and without the
-key/value cache.
+key/value cache. With ``--device cuda`` PyTorch runs on the same GPU, and
+``--amp`` adds float16 autocast steps with dynamic loss scaling for both.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import pstats
 import numpy as np
 
 import tinynet as tn
-from _timing import gemm_gflops, interleaved_times, machine_line, median_time, try_torch
+from _timing import cuda_gemm_tflops, gemm_gflops, interleaved_times, machine_line, median_time, try_torch
 from tinynet.models.gpt import GPT, GPTConfig
 
 CFG = GPTConfig(vocab_size=256, block_size=128, n_layer=4, n_head=4, n_embd=256, dropout=0.0)
@@ -47,20 +48,27 @@ def make_batch(cfg, batch, seed=0):
 def tinynet_setup(cfg, batch, device):
     tn.manual_seed(0)
     model = GPT(cfg).to(device)
+    return model, tinynet_step(model, cfg, batch, device)
+
+
+def tinynet_step(model, cfg, batch, device, amp=False):
     opt = model.configure_optimizers(weight_decay=0.1, learning_rate=3e-4, betas=(0.9, 0.95))
     x, y = make_batch(cfg, batch)
     xt, yt = tn.tensor(x, device=device), tn.tensor(y, device=device)
+    scaler = tn.amp.GradScaler(enabled=amp)
 
     def step():
         opt.zero_grad()
-        _, loss = model(xt, yt)
-        loss.backward()
-        opt.step()
+        with tn.amp.autocast(enabled=amp):
+            _, loss = model(xt, yt)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
         return loss.item()  # also waits for the GPU
-    return model, step
+    return step
 
 
-def torch_setup(torch, cfg, batch, tn_model):
+def torch_setup(torch, cfg, batch, tn_model, device="cpu", amp=False):
     """The same GPT in plain PyTorch, initialised with tinynet's weights."""
     nn, F = torch.nn, torch.nn.functional
 
@@ -89,7 +97,7 @@ def torch_setup(torch, cfg, batch, tn_model):
             self.ln_f = nn.LayerNorm(cfg.n_embd)
 
         def forward(self, idx, targets):
-            pos = torch.arange(idx.shape[1])
+            pos = torch.arange(idx.shape[1], device=idx.device)
             x = self.wte(idx) + self.wpe(pos)
             for b in self.h:
                 x = b(x)
@@ -105,19 +113,23 @@ def torch_setup(torch, cfg, batch, tn_model):
             src = src.replace("attn_proj", "attn.c_proj").replace("mlp_proj", "mlp.c_proj")
             src = src.replace(".c_attn", ".attn.c_attn").replace(".c_fc", ".mlp.c_fc")
             p.copy_(torch.from_numpy(np.ascontiguousarray(sd[src])))
+    model.to(device)
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=3e-4, betas=(0.9, 0.95), foreach=True)
     x, y = make_batch(cfg, batch)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    scaler = torch.amp.GradScaler(enabled=amp)
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = model(xt, yt)
-        loss.backward()
-        opt.step()
+        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp):
+            loss = model(xt, yt)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
         return loss.item()
     return step
 
@@ -148,6 +160,8 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--profile", action="store_true", help="cProfile 3 tinynet steps")
+    ap.add_argument("--amp", action="store_true",
+                    help="also time float16 autocast steps (GPU only)")
     ap.add_argument("--no-torch", action="store_true", help="same as --framework tinynet")
     ap.add_argument("--framework", choices=["both", "tinynet", "torch"], default="both",
                     help="time one framework only (benchmarks/separate.py runs each in its "
@@ -155,17 +169,24 @@ def main():
     args = ap.parse_args()
     if args.no_torch:
         args.framework = "tinynet"
+    if args.amp and args.device == "cpu":
+        ap.error("--amp needs --device cuda (float16 autocast is a GPU feature)")
     print(machine_line(), f"| device {args.device}")
     model, tn_step = tinynet_setup(CFG, BATCH, args.device)
     flops = step_flops(CFG, BATCH)
     fns = {"tinynet": tn_step} if args.framework != "torch" else {}
     torch = None if args.framework == "tinynet" else try_torch()
-    if torch is not None and args.device == "cpu":
+    if torch is not None:
         torch.set_num_threads(os.cpu_count())
-        fns["torch"] = torch_setup(torch, CFG, BATCH, model)
+        fns["torch"] = torch_setup(torch, CFG, BATCH, model, args.device)
         if "tinynet" in fns:
             l_tn, l_t = tn_step(), fns["torch"]()
             print(f"first-step losses: tinynet {l_tn:.5f}  torch {l_t:.5f}")
+    if args.amp:
+        if args.framework != "torch":
+            fns["tinynet-amp"] = tinynet_step(model, CFG, BATCH, args.device, amp=True)
+        if torch is not None:
+            fns["torch-amp"] = torch_setup(torch, CFG, BATCH, model, args.device, amp=True)
     times = alternate(fns, repeat=args.repeat)
     for name, (med, _) in times.items():
         print(f"RESULT gpt {name} {med * 1e3:.2f}")
@@ -174,13 +195,22 @@ def main():
     for name, (med, best) in times.items():
         print(f"  {name:8s} median {med * 1e3:7.1f} ms   min {best * 1e3:7.1f} ms   "
               f"{flops / best / 1e9:6.1f} GFLOP/s at the min")
-    if "torch" in times and "tinynet" in times:
-        print(f"  ratio tinynet/torch: median {times['tinynet'][0] / times['torch'][0]:.2f}, "
-              f"min {times['tinynet'][1] / times['torch'][1]:.2f}")
+    for tag in ("", "-amp"):
+        if "torch" + tag in times and "tinynet" + tag in times:
+            print(f"  ratio tinynet{tag}/torch{tag}: "
+                  f"median {times['tinynet' + tag][0] / times['torch' + tag][0]:.2f}, "
+                  f"min {times['tinynet' + tag][1] / times['torch' + tag][1]:.2f}")
+    for fw in ("tinynet", "torch"):
+        if fw + "-amp" in times:
+            print(f"  {fw} float16 autocast speed-up over float32: "
+                  f"{times[fw][0] / times[fw + '-amp'][0]:.2f}x (medians)")
     if args.framework == "torch":
         return
     if args.device == "cpu":
         print(f"  NumPy float32 GEMM (1024^3): {gemm_gflops():.0f} GFLOP/s")
+    else:
+        print(f"  CuPy float32 GEMM (8192^3): {cuda_gemm_tflops() * 1e3:.0f} GFLOP/s")
+        print(f"  peak GPU memory (tinynet's pool): {tn.cuda.max_memory_allocated() / 2**20:.0f} MiB")
     speed = generation_speed(model, CFG, args.device)
     print(f"generation (batch 1, 8-token prompt, 120 new, greedy): "
           f"KV cache {speed[True]:.0f} tok/s, no cache {speed[False]:.0f} tok/s "

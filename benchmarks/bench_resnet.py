@@ -2,7 +2,8 @@
 
     python benchmarks/bench_resnet.py                 # both models, CPU
     python benchmarks/bench_resnet.py --profile       # + a cProfile of tinynet's ResNet step
-    python benchmarks/bench_resnet.py --device cuda   # tinynet on the GPU (torch on CPU)
+    python benchmarks/bench_resnet.py --device cuda   # both on the GPU
+    python benchmarks/bench_resnet.py --device cuda --amp   # + float16 autocast steps
 
 * ResNet-18 with the CIFAR stem, batch 16 of 3x32x32, cross-entropy, SGD momentum 0.9.
 * Small conv net, batch 32 of 3x32x32: conv3x3 3->32, conv3x3 32->64 stride 2,
@@ -10,7 +11,9 @@
   linear 128->10.
 
 One step = zero_grad, forward, backward, optimizer step. tinynet and PyTorch
-steps alternate and the medians are compared. GFLOP/s counts the GEMM work of
+(on the same device) steps alternate and the medians are compared; on a GPU
+each step ends with a device synchronize. ``--amp`` adds float16 autocast steps
+with dynamic loss scaling for both frameworks. GFLOP/s counts the GEMM work of
 the step (forward, weight gradients, input gradients where needed) divided by
 the step time, next to NumPy's measured float32 GEMM rate on the same machine.
 """
@@ -25,7 +28,7 @@ import numpy as np
 
 import tinynet as tn
 import tinynet.nn as nn
-from _timing import gemm_gflops, interleaved, machine_line, try_torch
+from _timing import cuda_gemm_tflops, gemm_gflops, interleaved, machine_line, try_torch
 from tinynet.functional.loss import cross_entropy
 from tinynet.functional.pooling import adaptive_avg_pool2d
 from tinynet.models.resnet import resnet18
@@ -105,38 +108,47 @@ def torch_small(torch):
 # ---------------------------------------------------------------- steps
 
 
-def tinynet_step(model, batch, device):
+def _batch(batch):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((batch, 3, 32, 32), dtype=np.float32), rng.integers(0, 10, batch)
+
+
+def tinynet_step(model, batch, device, amp=False):
     model.to(device)
     opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
-    rng = np.random.default_rng(0)
-    x = tn.tensor(rng.standard_normal((batch, 3, 32, 32), dtype=np.float32), device=device)
-    y = tn.tensor(rng.integers(0, 10, batch), device=device)
-    sync = (lambda: None)
-    if device != "cpu":
-        xp = tn.backend.xp_for(device)
-        sync = xp.cuda.Device().synchronize
+    xb, yb = _batch(batch)
+    x, y = tn.tensor(xb, device=device), tn.tensor(yb, device=device)
+    sync = tn.cuda.synchronize if device != "cpu" else (lambda: None)
+    scaler = tn.amp.GradScaler(enabled=amp)
 
     def step():
         opt.zero_grad()
-        loss = cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
+        with tn.amp.autocast(enabled=amp):
+            loss = cross_entropy(model(x), y)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
         sync()
         return loss
     return step
 
 
-def torch_step(torch, model, batch):
+def torch_step(torch, model, batch, device="cpu", amp=False):
+    model.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    rng = np.random.default_rng(0)
-    x = torch.tensor(rng.standard_normal((batch, 3, 32, 32), dtype=np.float32))
-    y = torch.tensor(rng.integers(0, 10, batch))
+    xb, yb = _batch(batch)
+    x, y = torch.tensor(xb, device=device), torch.tensor(yb, device=device)
+    sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
+    scaler = torch.amp.GradScaler(enabled=amp)
 
     def step():
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
+        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        sync()
         return loss
     return step
 
@@ -181,6 +193,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeat", type=int, default=7, help="alternating timed turns per model")
+    ap.add_argument("--amp", action="store_true",
+                    help="also time float16 autocast steps (GPU only)")
     ap.add_argument("--only", choices=["resnet18", "small"], default=None)
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the ResNet step")
     ap.add_argument("--framework", choices=["both", "tinynet", "torch"], default="both",
@@ -188,10 +202,15 @@ def main():
                          "own process)")
     args = ap.parse_args()
     torch = try_torch() if args.framework != "tinynet" else None
-    print(machine_line())
+    if args.amp and args.device == "cpu":
+        ap.error("--amp needs --device cuda (float16 autocast is a GPU feature)")
+    print(machine_line(), f"| device {args.device}")
     gemm = gemm_gflops()
     print(f"NumPy float32 GEMM (1024^3): {gemm:.0f} GFLOP/s")
-    if torch is not None:
+    if args.device != "cpu":
+        gemm = cuda_gemm_tflops() * 1e3
+        print(f"CuPy float32 GEMM (8192^3): {gemm:.0f} GFLOP/s")
+    if torch is not None and args.device == "cpu":
         a = torch.randn(1024, 1024)
         b = torch.randn(1024, 1024)
         tt = interleaved({"t": lambda: a @ b}, repeat=10)["t"]
@@ -205,12 +224,14 @@ def main():
         model = resnet18(num_classes=10, cifar_stem=True) if name == "resnet18" else SmallConvNet()
         gflop = step_gflop(model, batch)
         fns = {}
-        if args.framework != "torch":
-            fns["tinynet"] = tinynet_step(model, batch, args.device)
-        if torch is not None:
-            torch.manual_seed(0)
-            tm = torch_resnet18(torch) if name == "resnet18" else torch_small(torch)
-            fns["torch"] = torch_step(torch, tm, batch)
+        for amp in ([False, True] if args.amp else [False]):
+            tag = "-amp" if amp else ""
+            if args.framework != "torch":
+                fns["tinynet" + tag] = tinynet_step(model, batch, args.device, amp)
+            if torch is not None:
+                torch.manual_seed(0)
+                tm = torch_resnet18(torch) if name == "resnet18" else torch_small(torch)
+                fns["torch" + tag] = torch_step(torch, tm, batch, args.device, amp)
         times = interleaved(fns, repeat=args.repeat, warmup=2)
         for fw, t in times.items():
             print(f"RESULT {name} {fw} {t * 1e3:.2f}")
@@ -219,11 +240,22 @@ def main():
         rate = gflop / times["tinynet"]
         line = (f"{name:9s} batch {batch}: {gflop:.1f} GFLOP/step | tinynet ({args.device}) "
                 f"{times['tinynet'] * 1e3:7.1f} ms = {rate:5.1f} GFLOP/s "
-                f"({100 * rate / gemm:.0f}% of NumPy GEMM)")
+                f"({100 * rate / gemm:.0f}% of the float32 GEMM rate)")
         if "torch" in times:
             line += (f" | torch {times['torch'] * 1e3:7.1f} ms = {gflop / times['torch']:5.1f} "
                      f"GFLOP/s | ratio tinynet/torch {times['tinynet'] / times['torch']:.2f}")
         print(line, flush=True)
+        if "tinynet-amp" in times:
+            line = (f"{name:9s} float16 autocast: tinynet {times['tinynet-amp'] * 1e3:7.1f} ms "
+                    f"({times['tinynet'] / times['tinynet-amp']:.2f}x its float32 speed)")
+            if "torch-amp" in times:
+                line += (f" | torch {times['torch-amp'] * 1e3:7.1f} ms "
+                         f"({times['torch'] / times['torch-amp']:.2f}x) | ratio tinynet/torch "
+                         f"{times['tinynet-amp'] / times['torch-amp']:.2f}")
+            print(line, flush=True)
+        if args.device != "cpu":
+            print(f"  peak GPU memory (tinynet's pool): "
+                  f"{tn.cuda.max_memory_allocated() / 2**20:.0f} MiB", flush=True)
         if args.profile and name == "resnet18":
             print(profile(fns["tinynet"]))
 

@@ -21,8 +21,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHES = [
-    ("ops", "bench_ops.py", False),       # (name, script, accepts --device)
-    ("mlp", "bench_mlp.py", False),
+    ("ops", "bench_ops.py", True),        # (name, script, accepts --device)
+    ("mlp", "bench_mlp.py", True),
     ("resnet", "bench_resnet.py", True),  # ResNet-18 step and the small conv net
     ("gpt", "bench_gpt.py", True),        # GPT step and KV-cache generation
     ("separate", "separate.py", False),   # the step ratios with each framework in its own process
@@ -60,8 +60,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--only", nargs="*", help="names of benchmarks to run (default: all)")
-    ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    ap.add_argument("--out", default=None,
+                    help="default: benchmarks/RESULTS.md (cpu), benchmarks/RESULTS_cuda.md (GPU)")
     args = ap.parse_args()
+    if args.out is None:
+        args.out = os.path.join(HERE, "RESULTS.md" if args.device == "cpu" else "RESULTS_cuda.md")
     sys.path.insert(0, HERE)
     from _timing import machine_line
     lines = [f"# tinynet benchmark results ({args.device})", "",
@@ -75,7 +78,10 @@ def main():
         if args.device != "cpu" and not takes_device:
             continue
         print(f"running {script} ...", flush=True)
-        out, seconds, peak = run(script, ["--device", args.device] if takes_device else [])
+        extra = ["--device", args.device] if takes_device else []
+        if args.device != "cpu" and name in ("resnet", "gpt"):
+            extra.append("--amp")   # float16 autocast next to float32
+        out, seconds, peak = run(script, extra)
         print(out, flush=True)
         lines += [f"## {name}", "", f"wall {seconds:.0f} s; peak host memory of the process "
                   f"{peak:.0f} MiB", "", "```", out, "```", ""]

@@ -1,4 +1,7 @@
 """tn.cuda: availability and memory statistics through CuPy's pool."""
+import warnings
+
+import numpy as np
 import pytest
 
 import tinynet as tn
@@ -24,3 +27,86 @@ def test_memory_stats_track_allocations():
     del x
     assert tn.cuda.max_memory_allocated() == peak >= before + 4 * 2**20
     tn.cuda.empty_cache()
+
+
+# ------------------------------------------------ no host round trips in a training step
+
+
+def _gpt_step():
+    from tinynet.models.gpt import GPT, GPTConfig
+    tn.manual_seed(0)
+    cfg = GPTConfig(vocab_size=64, block_size=16, n_layer=2, n_head=2, n_embd=32, dropout=0.1)
+    model = GPT(cfg).to("cuda")
+    opt = model.configure_optimizers(weight_decay=0.1, learning_rate=1e-3)
+    x = tn.randint(0, 64, (4, 16), device="cuda")
+    y = tn.randint(0, 64, (4, 16), device="cuda")
+
+    def step():
+        opt.zero_grad()
+        _, loss = model(x, y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def _resnet_step():
+    from tinynet.models.resnet import resnet18
+    tn.manual_seed(0)
+    model = resnet18(num_classes=10, cifar_stem=True).to("cuda")
+    opt = tn.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    x = tn.randn(2, 3, 16, 16, device="cuda")
+    y = tn.randint(0, 10, (2,), device="cuda")
+
+    def step():
+        opt.zero_grad()
+        loss = tn.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+@pytest.mark.parametrize("make_step", [_gpt_step, _resnet_step], ids=["gpt", "resnet18"])
+def test_training_step_makes_no_host_round_trip(make_step):
+    """A whole GPT / ResNet training step is captured into a CUDA graph.
+
+    CUDA refuses to capture a stream that synchronizes with the host, copies
+    device memory to the host, or copies pageable host memory to the device,
+    so a successful capture proves the step makes no host round trip; only
+    the loss is read afterwards.
+    """
+    if not tn.cuda.is_available():
+        pytest.skip("needs CuPy and a GPU")
+    cp = tn.backend.xp_for("cuda")
+    step = make_step()
+    stream = cp.cuda.Stream(non_blocking=True)
+    with stream:
+        for _ in range(2):  # compile kernels, fill the optimizer state and the stream's pool
+            step()
+        stream.synchronize()
+        stream.begin_capture()
+        try:
+            loss = step()
+        finally:
+            graph = stream.end_capture()
+        graph.launch()
+        stream.synchronize()
+    assert np.isfinite(loss.item())
+
+
+@pytest.mark.parametrize("make_step", [_gpt_step, _resnet_step], ids=["gpt", "resnet18"])
+def test_training_step_does_not_synchronize(make_step):
+    """cupyx.allow_synchronize(False) raises on any synchronizing CuPy call in a step."""
+    if not tn.cuda.is_available():
+        pytest.skip("needs CuPy and a GPU")
+    cupyx = pytest.importorskip("cupyx")
+    if not hasattr(cupyx, "allow_synchronize"):
+        pytest.skip("this CuPy has no cupyx.allow_synchronize")
+    step = make_step()
+    step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the API is marked experimental/deprecated
+        with cupyx.allow_synchronize(False):
+            loss = step()
+    assert np.isfinite(loss.item())

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One prepared run on a GPU machine (the device tool): the whole test suite on
+# CuPy, every example with --device cuda, then the GPU benchmark table.
+# Logs and results go under $OUT. Time limits (seconds) per phase:
+#   T_TESTS (tests and examples run side by side), T_BENCH.
+# Usage, from the repository root:  OUT=/tmp/gpu bash benchmarks/gpu_check.sh
+set -u
+OUT=${OUT:-/tmp/tinynet_gpu}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD CI=true
+export CUPY_CACHE_DIR=$PWD/.cache/cupy_kernels   # compiled kernels, carried between runs
+mkdir -p "$CUPY_CACHE_DIR" runs
+PY=${PY:-python3}
+T_TESTS=${T_TESTS:-240}
+T_BENCH=${T_BENCH:-150}
+PROFILE=${HYPOTHESIS_PROFILE:-ci}
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv
+  $PY -c "import cupy, numpy, sys; print('python', sys.version.split()[0], 'cupy', cupy.__version__, 'numpy', numpy.__version__)"
+  $PY -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())"
+  nproc; } > "$OUT/machine.txt" 2>&1
+cat "$OUT/machine.txt"
+
+END=$((SECONDS + T_TESTS))
+ex() {  # one example, stopped at 90 s or at the end of the phase
+  local t=$((END - SECONDS)); [ $t -gt 90 ] && t=90; [ $t -lt 1 ] && return
+  echo "+ $* (limit $t s)"; timeout $t $PY "$@" --device cuda; echo "+ exit $?"
+}
+examples() {
+  ex examples/train_mlp.py --epochs 3 --out runs/mlp
+  ex examples/train_resnet.py --epochs 3 --out runs/resnet
+  ex examples/saliency.py --weights runs/resnet/resnet18.safetensors --out runs/saliency
+  ex examples/train_gpt.py --max-steps 300 --eval-interval 100 --out runs/gpt.safetensors
+  ex examples/generate.py --checkpoint runs/gpt.safetensors --max-new-tokens 60 --attention-png runs/attn.png
+  ex examples/finetune_gpt.py --checkpoint runs/gpt.safetensors --steps 30 --out-dir runs/ft
+  ex examples/finetune_resnet.py --pretrain-epochs 2 --epochs 1 --out runs/finetune
+}
+examples > "$OUT/examples.log" 2>&1 &
+EX=$!
+
+HYPOTHESIS_PROFILE=$PROFILE timeout -s INT $T_TESTS $PY -m pytest --backend=cupy -q -n 8 \
+  -p no:cacheprovider --timeout 120 -rfE --tb=short --junitxml="$OUT/junit.xml" \
+  > "$OUT/tests.log" 2>&1
+echo "pytest exit $?" >> "$OUT/tests.log"
+wait $EX
+grep -aE "^\+ |accuracy|val|Error|error|peak" "$OUT/examples.log" | cut -c1-160 | tail -45
+
+if [ "$T_BENCH" -gt 0 ]; then
+  timeout $T_BENCH $PY benchmarks/run_all.py --device cuda --out "$OUT/RESULTS_cuda.md" \
+    > "$OUT/bench.log" 2>&1
+  echo "run_all exit $?" >> "$OUT/bench.log"
+fi
+tar czf "$OUT/cupy_kernels.tgz" -C .cache cupy_kernels 2>/dev/null
+echo "=== bench (tail)"; tail -c 3500 "$OUT/bench.log" 2>/dev/null
+echo "=== tests (tail)"; tail -c 5000 "$OUT/tests.log"
