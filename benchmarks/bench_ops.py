@@ -27,8 +27,9 @@ def overhead_cases(device="cpu"):
     xp = tn.backend.xp_for(device)
     a = xp.asarray(rng.standard_normal((4, 4), dtype=np.float32))
     b = xp.asarray(rng.standard_normal((4, 4), dtype=np.float32))
-    ta, tb = tn.tensor(a), tn.tensor(b)
-    ga, gb = tn.tensor(a, requires_grad=True), tn.tensor(b, requires_grad=True)
+    ta, tb = tn.tensor(a, device=device), tn.tensor(b, device=device)
+    ga = tn.tensor(a, requires_grad=True, device=device)
+    gb = tn.tensor(b, requires_grad=True, device=device)
     return {
         "add (no grad)": (lambda: ta + tb, lambda: a + b),
         "add (recorded)": (lambda: ga + gb, lambda: a + b),
@@ -49,8 +50,9 @@ def throughput_cases(n, device="cpu"):
     x = xp.asarray(rng.standard_normal(n, dtype=np.float32))
     y = xp.asarray(rng.standard_normal(n, dtype=np.float32))
     g = xp.asarray(rng.standard_normal(n, dtype=np.float32))
-    tx, ty = tn.tensor(x, requires_grad=True), tn.tensor(y, requires_grad=True)
-    tg = tn.tensor(g)
+    tx = tn.tensor(x, requires_grad=True, device=device)
+    ty = tn.tensor(y, requires_grad=True, device=device)
+    tg = tn.tensor(g, device=device)
     sync = tn.cuda.synchronize if device != "cpu" else (lambda: None)
 
     def run(f, *ins):

@@ -60,7 +60,7 @@ def _resnet_step():
 
     def step():
         opt.zero_grad()
-        loss = tn.nn.functional.cross_entropy(model(x), y)
+        loss = tn.functional.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         return loss

@@ -376,14 +376,15 @@ def test_adam_state_dict_round_trip(tmp_path):
 
 
 def test_rng_state_round_trip_restores_stream(tmp_path):
+    """get_rng_state covers the CPU generator (the one DataLoaders and init draw from)."""
     backend.manual_seed(123)
-    backend.get_generator().random(5)
+    backend.get_generator("cpu").random(5)
     p = tmp_path / "rng.safetensors"
     tio.save_training_state(p, rng=backend.get_rng_state())
-    expected = backend.get_generator().random(4)
+    expected = backend.get_generator("cpu").random(4)
     backend.manual_seed(999)
     backend.set_rng_state(tio.load_training_state(p)["rng"])
-    np.testing.assert_array_equal(backend.get_generator().random(4), expected)
+    np.testing.assert_array_equal(backend.get_generator("cpu").random(4), expected)
 
 
 def test_training_state_key_collisions_and_odd_values(tmp_path):

@@ -26,9 +26,13 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     """A new Tensor holding a copy of ``data`` (nested lists, scalars, arrays or a Tensor).
 
     Python floats become float32 and ints int64; numpy arrays keep their dtype.
+    Without ``device``, a GPU array or Tensor stays on its GPU (as in PyTorch);
+    anything else goes to the default device.
     """
     if isinstance(data, Tensor):
         data = data.data
+    if device is None and hasattr(data, "__cuda_array_interface__"):
+        device = backend.device_of(data)
     if dtype is None:
         if isinstance(data, np.ndarray) or hasattr(data, "__cuda_array_interface__"):
             dtype = data.dtype
@@ -154,4 +158,9 @@ def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
 def randperm(n, device=None) -> Tensor:
     """A random permutation of 0..n-1 (int64)."""
     gen = backend.get_generator(device)
-    return Tensor(gen.permutation(n).astype(np.int64))
+    if hasattr(gen, "permutation"):
+        return Tensor(gen.permutation(n).astype(np.int64))
+    # CuPy's Generator has no permutation: the order that sorts n uniform draws
+    # is a uniformly random permutation (ties have probability ~n²/2⁵³)
+    draws = gen.random(n)
+    return Tensor(backend.get_array_module(draws).argsort(draws).astype(np.int64))

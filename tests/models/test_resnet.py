@@ -128,10 +128,12 @@ def _randomize_bn_stats(model, rng):
     for m in model.modules():
         if isinstance(m, BatchNorm2d):
             n = m.num_features
-            m.running_mean.data[...] = rng.standard_normal(n) * 0.1
-            m.running_var.data[...] = rng.uniform(0.5, 1.5, n)
-            m.weight.data[...] = rng.uniform(0.5, 1.5, n)
-            m.bias.data[...] = rng.standard_normal(n) * 0.1
+            values = {"running_mean": rng.standard_normal(n) * 0.1,
+                      "running_var": rng.uniform(0.5, 1.5, n),
+                      "weight": rng.uniform(0.5, 1.5, n), "bias": rng.standard_normal(n) * 0.1}
+            for name, v in values.items():
+                t = getattr(m, name)
+                t.data[...] = tn.tensor(v, dtype=t.dtype, device=t.device).data
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "resnet50"])

@@ -19,7 +19,8 @@ def tiny_gpt(seed=0):
 def randomize_adapters(model, seed=1):
     rng = np.random.default_rng(seed)
     for _, layer in lora_layers(model):
-        layer.lora_B.data[...] = rng.standard_normal(layer.lora_B.shape).astype(np.float32)
+        layer.lora_B.data[...] = tn.tensor(rng.standard_normal(layer.lora_B.shape),
+                                           dtype=tn.float32, device=layer.lora_B.device).data
 
 
 def test_lora_linear_math():
@@ -30,7 +31,8 @@ def test_lora_linear_math():
     assert lora.lora_A.shape == (2, 6) and lora.lora_B.shape == (5, 2) and lora.scaling == 2.0
     x = tn.randn(3, 6)
     np.testing.assert_array_equal(lora(x).numpy(), base(x).numpy())   # B = 0 at start
-    lora.lora_B.data[...] = np.random.default_rng(0).standard_normal((5, 2))
+    lora.lora_B.data[...] = tn.tensor(np.random.default_rng(0).standard_normal((5, 2)),
+                                      dtype=tn.float32, device=lora.lora_B.device).data
     W = base.weight.numpy() + 2.0 * lora.lora_B.numpy() @ lora.lora_A.numpy()
     np.testing.assert_allclose(lora(x).numpy(), x.numpy() @ W.T + base.bias.numpy(), atol=1e-5)
     before = lora(x).numpy()

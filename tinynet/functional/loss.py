@@ -146,7 +146,9 @@ def _finish(loss, reduction, denom, out_shape, dtype, xp):
     if reduction == "sum":
         return xp.asarray(total, dtype=dtype)
     with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 -> nan, as PyTorch
-        return xp.asarray(total / dtype.type(denom), dtype=dtype)
+        # a ufunc, not ``total / dtype.type(denom)``: denom may be a device array,
+        # and a Python number goes to the GPU as a kernel argument, not a copy
+        return xp.asarray(xp.true_divide(total, denom, dtype=dtype))
 
 
 # ---------------------------------------------------------------- cross entropy
@@ -219,8 +221,9 @@ class CrossEntropy(Function):
         if self.reduction == "none":
             return g.reshape(-1)
         if self.reduction == "mean":
+            xp = backend.get_array_module(g)
             with np.errstate(invalid="ignore", divide="ignore"):
-                return g / g.dtype.type(self.denom)
+                return xp.true_divide(g, self.denom, dtype=g.dtype)
         return g
 
     def backward(self, g):
@@ -329,7 +332,7 @@ class NLLLoss(Function):
             scale = 1.0
             if self.reduction == "mean":
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    scale = x.dtype.type(1.0) / self.denom
+                    scale = xp.true_divide(1.0, self.denom, dtype=x.dtype)
             g2 = Tensor._make(coef * scale, False) * g
         if x.ndim <= 2:
             return g2.reshape(x.shape)
