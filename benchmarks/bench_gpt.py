@@ -222,7 +222,8 @@ def main():
             tn_step()
         prof.disable()
         s = io.StringIO()
-        pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(20)
+        pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(25)
+        pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats("tinynet", 25)
         print(s.getvalue())
 
 

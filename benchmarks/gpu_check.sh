@@ -2,7 +2,8 @@
 # One prepared run on a GPU machine (the device tool): the whole test suite on
 # CuPy, every example with --device cuda, then the GPU benchmark table.
 # Logs and results go under $OUT. Time limits (seconds) per phase:
-#   T_TESTS (tests and examples run side by side), T_BENCH.
+#   T_TESTS (tests and examples run side by side), T_BENCH (0: no benchmarks).
+# EXAMPLES=0 skips the examples; PROFILE_STEPS=1 adds cProfiles of GPT/ResNet steps.
 # Usage, from the repository root:  OUT=/tmp/gpu bash benchmarks/gpu_check.sh
 set -u
 OUT=${OUT:-/tmp/tinynet_gpu}
@@ -34,20 +35,25 @@ examples() {
   ex examples/finetune_gpt.py --checkpoint runs/gpt.safetensors --steps 30 --out-dir runs/ft
   ex examples/finetune_resnet.py --pretrain-epochs 2 --epochs 1 --out runs/finetune
 }
-examples > "$OUT/examples.log" 2>&1 &
+if [ "${EXAMPLES:-1}" = 1 ]; then examples > "$OUT/examples.log" 2>&1 & fi
 EX=$!
 
 HYPOTHESIS_PROFILE=$PROFILE timeout -s INT $T_TESTS $PY -m pytest --backend=cupy -q -n 8 \
   -p no:cacheprovider --timeout 120 -rfE --tb=short --junitxml="$OUT/junit.xml" \
   > "$OUT/tests.log" 2>&1
 echo "pytest exit $?" >> "$OUT/tests.log"
-wait $EX
-grep -aE "^\+ |accuracy|val|Error|error|peak" "$OUT/examples.log" | cut -c1-160 | tail -45
+wait
+[ -f "$OUT/examples.log" ] && grep -aE "^\+ |accuracy|val|Error|error|peak" "$OUT/examples.log" | cut -c1-160 | tail -45
 
 if [ "$T_BENCH" -gt 0 ]; then
   timeout $T_BENCH $PY benchmarks/run_all.py --device cuda --out "$OUT/RESULTS_cuda.md" \
     > "$OUT/bench.log" 2>&1
   echo "run_all exit $?" >> "$OUT/bench.log"
+fi
+if [ "${PROFILE_STEPS:-0}" = 1 ]; then   # where a GPU step's host time goes
+  { timeout 60 $PY benchmarks/bench_gpt.py --device cuda --framework tinynet --repeat 3 --profile
+    timeout 60 $PY benchmarks/bench_resnet.py --device cuda --framework tinynet --only resnet18 \
+      --repeat 3 --profile; } > "$OUT/profile.log" 2>&1
 fi
 tar czf "$OUT/cupy_kernels.tgz" -C .cache cupy_kernels 2>/dev/null
 echo "=== bench (tail)"; tail -c 3500 "$OUT/bench.log" 2>/dev/null

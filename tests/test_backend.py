@@ -121,3 +121,22 @@ def test_rng_state_round_trip():
 
 def test_get_generator_is_a_numpy_generator_for_cpu():
     assert isinstance(backend.get_generator("cpu"), np.random.Generator)
+
+
+def test_deferred_checks_raise_at_the_next_read_and_then_clear():
+    from tinynet import backend
+    backend.check_later(np.bool_(False), lambda: ValueError("never"))
+    backend.check_later(np.bool_(True), lambda: ValueError("bad input, found later"))
+    with pytest.raises(ValueError, match="found later"):
+        backend.raise_deferred_errors()
+    backend.raise_deferred_errors()   # the queue is empty again
+
+
+def test_gpu_range_errors_surface_at_item():
+    if not tn.cuda.is_available():
+        pytest.skip("needs CuPy and a GPU")
+    x = tn.randn(3, 4, device="cuda")
+    loss = tn.functional.cross_entropy(x, tn.tensor([0, 1, 7], device="cuda"))  # no stall here
+    with pytest.raises(ValueError, match="target value 7 is out of range for 4 classes"):
+        loss.item()
+    assert np.isfinite(tn.functional.cross_entropy(x, tn.tensor([0, 1, 2], device="cuda")).item())

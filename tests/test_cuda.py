@@ -69,35 +69,14 @@ def _resnet_step():
 
 @pytest.mark.parametrize("make_step", [_gpt_step, _resnet_step], ids=["gpt", "resnet18"])
 def test_training_step_makes_no_host_round_trip(make_step):
-    """A whole GPT / ResNet training step is captured into a CUDA graph.
+    """A whole GPT / ResNet training step (zero_grad, forward, backward, optimizer
+    step) runs under ``cupyx.allow_synchronize(False)``, which raises on any CuPy
+    call that waits for the device: a copy to the host, ``int()``/``bool()`` of
+    a device array, a stream synchronize. Only the loss is read afterwards.
 
-    CUDA refuses to capture a stream that synchronizes with the host, copies
-    device memory to the host, or copies pageable host memory to the device,
-    so a successful capture proves the step makes no host round trip; only
-    the loss is read afterwards.
+    (A CUDA-graph capture of the step would be a stricter check, but CuPy
+    refuses cuBLAS calls during capture.)
     """
-    if not tn.cuda.is_available():
-        pytest.skip("needs CuPy and a GPU")
-    cp = tn.backend.xp_for("cuda")
-    step = make_step()
-    stream = cp.cuda.Stream(non_blocking=True)
-    with stream:
-        for _ in range(2):  # compile kernels, fill the optimizer state and the stream's pool
-            step()
-        stream.synchronize()
-        stream.begin_capture()
-        try:
-            loss = step()
-        finally:
-            graph = stream.end_capture()
-        graph.launch()
-        stream.synchronize()
-    assert np.isfinite(loss.item())
-
-
-@pytest.mark.parametrize("make_step", [_gpt_step, _resnet_step], ids=["gpt", "resnet18"])
-def test_training_step_does_not_synchronize(make_step):
-    """cupyx.allow_synchronize(False) raises on any synchronizing CuPy call in a step."""
     if not tn.cuda.is_available():
         pytest.skip("needs CuPy and a GPU")
     cupyx = pytest.importorskip("cupyx")

@@ -106,11 +106,42 @@ def device_of(array) -> str:
     return f"cuda:{array.device.id}"
 
 
+# ---------------------------------------------------------------- deferred GPU checks
+#
+# Checking an op's input on the GPU (an index out of range, say) needs the
+# answer on the host, which would stall every step. As PyTorch's device-side
+# asserts do, the check is queued instead, still on the device, and raised at
+# the next read to the host (Tensor.item(), .numpy(), .tolist()).
+
+_pending_checks: list = []   # (device bool array: "input is bad", fn() -> exception)
+_MAX_PENDING = 64            # past this many, check now (bounds the queue)
+
+
+def check_later(bad, error) -> None:
+    """Queue ``bad`` (a 0-d bool array on the GPU); if it is True at the next read
+    to the host, ``error()`` (which may read the offending values) is raised."""
+    _pending_checks.append((bad, error))
+    if len(_pending_checks) > _MAX_PENDING:
+        raise_deferred_errors()
+
+
+def raise_deferred_errors() -> None:
+    """Run the queued GPU checks (see :func:`check_later`); raise the first that failed."""
+    if not _pending_checks:
+        return
+    checks = _pending_checks[:]
+    _pending_checks.clear()
+    for bad, error in checks:
+        if bool(bad):
+            raise error()
+
+
 def to_device(array, device):
     """Copy ``array`` to ``device`` (no copy when it is already there)."""
     device = normalize_device(device)
     if device == "cpu":
         if _cupy is not None and isinstance(array, _cupy.ndarray):
+            raise_deferred_errors()
             return _cupy.asnumpy(array)
         return np.asarray(array)
     cp = _import_cupy()

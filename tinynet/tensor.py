@@ -121,6 +121,8 @@ class Tensor:
         """The single value as a Python number."""
         if self.data.size != 1:
             raise ValueError(f"item(): tensor of shape {self.shape} has {self.data.size} elements, not 1")
+        if not isinstance(self.data, np.ndarray):
+            backend.raise_deferred_errors()  # checks queued by ops on the GPU
         return self.data.reshape(()).item()
 
     def tolist(self):

@@ -64,7 +64,7 @@ def test_errors():
     with pytest.raises(TypeError, match="integer"):
         embedding(tn.tensor([0.0, 1.0]), w)
     with pytest.raises(IndexError, match=r"\[0, 5\)"):
-        embedding(tn.tensor([0, 5]), w)
+        embedding(tn.tensor([0, 5]), w).numpy()  # on a GPU the range error comes at the read
     with pytest.raises(ValueError, match="2-D"):
         embedding(tn.tensor([0]), tn.randn(5))
     with pytest.raises(ValueError, match="padding_idx"):

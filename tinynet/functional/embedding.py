@@ -50,9 +50,18 @@ class Embedding(Function):
         if type(ids) is not type(weight):
             raise ValueError(f"embedding: ids on {backend.device_of(ids)} but weight on "
                              f"{backend.device_of(weight)}")
-        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= weight.shape[0]):
-            raise IndexError(f"embedding: ids must lie in [0, {weight.shape[0]}), got range "
-                             f"[{int(ids.min())}, {int(ids.max())}] (ids shape {ids.shape})")
+        if ids.size:
+            n = weight.shape[0]
+
+            def error():
+                return IndexError(f"embedding: ids must lie in [0, {n}), got range "
+                                  f"[{int(ids.min())}, {int(ids.max())}] (ids shape {ids.shape})")
+            bad = (ids.min() < 0) | (ids.max() >= n)
+            if xp is np:
+                if bad:
+                    raise error()
+            else:  # on the GPU: checked at the next read to the host, without a stall
+                backend.check_later(bad, error)
         self.ids, self.padding_idx, self.num_rows = ids, padding_idx, weight.shape[0]
         return xp.take(weight, ids, axis=0)
 

@@ -99,11 +99,16 @@ def _check_index_target(input, target, ignore_index, op):
     C = input.shape[1 if input.ndim > 1 else 0]
     t = target.data.reshape(-1)
     bad = (t != ignore_index) & ((t < 0) | (t >= C))
-    if bool(bad.any()):
-        value = int(t[bad][0])
-        raise ValueError(f"{op}: target value {value} is out of range for {C} classes "
-                         f"(input shape {input.shape}, target shape {target.shape}, "
-                         f"ignore_index={ignore_index})")
+
+    def error():
+        return ValueError(f"{op}: target value {int(t[bad][0])} is out of range for {C} classes "
+                          f"(input shape {input.shape}, target shape {target.shape}, "
+                          f"ignore_index={ignore_index})")
+    if isinstance(t, np.ndarray):
+        if bad.any():
+            raise error()
+    else:  # on the GPU: checked at the next read to the host, without stalling here
+        backend.check_later(bad.any(), error)
 
 
 def _weight_array(weight, input, op):
