@@ -36,7 +36,6 @@ examples() {
   ex examples/finetune_resnet.py --pretrain-epochs 2 --epochs 1 --out runs/finetune
 }
 if [ "${EXAMPLES:-1}" = 1 ]; then examples > "$OUT/examples.log" 2>&1 & fi
-EX=$!
 
 HYPOTHESIS_PROFILE=$PROFILE timeout -s INT $T_TESTS $PY -m pytest --backend=cupy -q -n 8 \
   -p no:cacheprovider --timeout 120 -rfE --tb=short --junitxml="$OUT/junit.xml" \
