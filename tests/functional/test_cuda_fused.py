@@ -21,3 +21,43 @@ def test_gelu_kernels_match_numpy_twins(approximate):
     # with tanhf: near the derivative's zero (x ≈ -0.75) they differ by a few ulp of 1
     np.testing.assert_allclose(cp.asnumpy(_cuda.gelu_grad(cp, cp.asarray(x), approximate)),
                                twin_grad, rtol=1e-5, atol=3e-6)
+
+
+def _on(device, arrays, dtype):
+    return [tn.tensor(a, dtype=dtype, device=device, requires_grad=True) for a in arrays]
+
+
+@pytest.mark.parametrize("dtype, tol", [(tn.float32, 2e-5), (tn.float64, 1e-12)])
+@pytest.mark.parametrize("shape", [(4, 3, 5, 2), (6, 3)])
+def test_fused_batch_norm_matches_the_numpy_op(dtype, tol, shape):
+    """Training-mode BatchNorm on the GPU (fused kernels) = the NumPy op: y, grads, running stats."""
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(shape) * 2 + 1, rng.uniform(0.5, 1.5, 3), rng.standard_normal(3)]
+    g = rng.standard_normal(shape)
+    results = {}
+    for device in ("cpu", "cuda"):
+        x, w, b = _on(device, arrays, dtype)
+        rm, rv = tn.zeros(3, dtype=dtype, device=device), tn.ones(3, dtype=dtype, device=device)
+        y = tn.functional.batch_norm(x, rm, rv, w, b, training=True, momentum=0.1)
+        (y * tn.tensor(g, dtype=dtype, device=device)).sum().backward()
+        results[device] = [t.numpy() for t in (y, x.grad, w.grad, b.grad, rm, rv)]
+    for cpu, gpu in zip(results["cpu"], results["cuda"]):
+        np.testing.assert_allclose(gpu, cpu, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype, tol", [(tn.float32, 2e-5), (tn.float64, 1e-12)])
+@pytest.mark.parametrize("affine", [(True, True), (True, False), (False, True), (False, False)])
+def test_fused_layer_norm_matches_the_numpy_op(dtype, tol, affine):
+    rng = np.random.default_rng(1)
+    arrays = [rng.standard_normal((2, 3, 8)) * 2 + 3, rng.uniform(0.5, 1.5, 8),
+              rng.standard_normal(8)]
+    g = rng.standard_normal((2, 3, 8))
+    results = {}
+    for device in ("cpu", "cuda"):
+        x, w, b = _on(device, arrays, dtype)
+        y = tn.functional.layer_norm(x, 8, w if affine[0] else None, b if affine[1] else None)
+        (y * tn.tensor(g, dtype=dtype, device=device)).sum().backward()
+        grads = [t.grad for t, used in ((w, affine[0]), (b, affine[1])) if used]
+        results[device] = [t.numpy() for t in [y, x.grad] + grads]
+    for cpu, gpu in zip(results["cpu"], results["cuda"]):
+        np.testing.assert_allclose(gpu, cpu, rtol=tol, atol=tol)

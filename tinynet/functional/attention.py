@@ -38,13 +38,15 @@ from ._util import unbroadcast_array
 def _softmax_rows_(s):
     """Softmax over the last axis in place; rows that are all -inf become all 0."""
     xp = backend.get_array_module(s)
+    zero, one = s.dtype.type(0), s.dtype.type(1)
     m = s.max(axis=-1, keepdims=True)
-    m[~xp.isfinite(m)] = 0  # a fully masked row: exp(-inf - 0) = 0 everywhere
+    # a fully masked row: exp(-inf - 0) = 0 everywhere. (xp.where, not a boolean
+    # mask assignment, which on the GPU waits for the device to count the mask.)
+    m = xp.where(xp.isfinite(m), m, zero)
     s -= m
     xp.exp(s, out=s)
     total = s.sum(axis=-1, keepdims=True)
-    total[total == 0] = 1
-    s /= total
+    s /= xp.where(total == 0, one, total)
     return s
 
 

@@ -37,6 +37,7 @@ import numpy as np
 from .. import amp, backend
 from ..autograd import Function, is_grad_enabled
 from .._parallel import MIN_SLICE, gemm, parallel_slices
+from . import _cuda
 from ._util import binary_arrays
 
 # ---------------------------------------------------------------- scratch pool
@@ -216,6 +217,31 @@ def col2im(cols, C, N, Hp, Wp, kh, kw, sh, sw, dh, dw, Ho, Wo):
     return gx
 
 
+def padded_cols(x, pads, kh, kw, sh, sw, dh, dw, Ho, Wo):
+    """im2col of (N, C, H, W) ``x`` zero-padded by ``pads``: (C·kh·kw, Ho·Wo·N)."""
+    xp = backend.get_array_module(x)
+    if xp is not np:  # one fused launch on the GPU (_cuda.im2col) instead of ~6 passes
+        C, N = x.shape[1], x.shape[0]
+        cols = workspace.get((C * kh * kw, Ho * Wo * N), x.dtype, xp)
+        return _cuda.im2col(xp, to_cm(x), cols, kh, kw, sh, sw, dh, dw, Ho, Wo, pads[0], pads[2])
+    xpad = pad_cm(x, pads)                                      # (C, Hp, Wp, N)
+    cols = im2col(xpad, kh, kw, sh, sw, dh, dw, Ho, Wo)         # (C·kh·kw, Ho·Wo·N)
+    workspace.put(xpad)
+    return cols
+
+
+def col2im_nchw(cols, C, N, H, W, pads, kh, kw, sh, sw, dh, dw, Ho, Wo):
+    """Adjoint of :func:`padded_cols`: the window sums of ``cols``, as an (N, C, H, W) view."""
+    xp = backend.get_array_module(cols)
+    if xp is not np:  # one fused launch on the GPU, written straight into the cropped grid
+        out = xp.empty((C, H, W, N), cols.dtype)
+        return from_cm(_cuda.col2im(xp, cols, out, kh, kw, sh, sw, dh, dw, Ho, Wo,
+                                    pads[0], pads[2]))
+    pt, pb, pl, pr = pads
+    gpad = col2im(cols, C, N, H + pt + pb, W + pl + pr, kh, kw, sh, sw, dh, dw, Ho, Wo)
+    return crop_to_nchw(gpad, pads, H, W)
+
+
 def crop_to_nchw(g_cm, pads, H, W):
     """Interior (C, H, W, N) of a padded (C, Hp, Wp, N) array, as an (N, C, H, W) view."""
     pt, pb, pl, pr = pads
@@ -317,9 +343,7 @@ class Conv2d(Function):
         if self.pointwise:  # 1x1 stride-1: the input already is the column matrix
             cols = to_cm(x).reshape(C, H * W * N)
         else:
-            xpad = pad_cm(x, pads)                                  # (C, Hp, Wp, N)
-            cols = im2col(xpad, kh, kw, sh, sw, dh, dw, Ho, Wo)     # (C·kh·kw, Ho·Wo·N)
-            workspace.put(xpad)
+            cols = padded_cols(x, pads, kh, kw, sh, sw, dh, dw, Ho, Wo)  # (C·kh·kw, Ho·Wo·N)
         y = _gemm(w.reshape(O, -1), cols, groups)                   # (O, Ho·Wo·N)
         if b is not None:
             y += b[:, None]
@@ -353,17 +377,15 @@ class Conv2d(Function):
         # GEMM + col2im (kh·kw read-modify-write passes over dx).
         full = (dh * (kh - 1) - pt, dh * (kh - 1) - pb, dw * (kw - 1) - pl, dw * (kw - 1) - pr)
         if sh == sw == 1 and min(full) >= 0:
-            gpad = pad_cm(from_cm(g_cm), full)                      # (O, H + d(kh-1), .., N)
-            cols = im2col(gpad, kh, kw, 1, 1, dh, dw, H, W)         # (O·kh·kw, H·W·N)
-            workspace.put(gpad)
+            cols = padded_cols(from_cm(g_cm), full, kh, kw, 1, 1, dh, dw, H, W)  # (O·kh·kw, H·W·N)
             wt = _flipped_transposed(w, G)                          # (C, O/G, kh, kw)
             gx2 = _gemm(wt.reshape(C, -1), cols, G)                 # (C, H·W·N)
             workspace.put(cols)
             return from_cm(gx2.reshape(C, H, W, N))
         gcols = _gemm_tn(w.reshape(O, -1), gy2, G)                  # W2ᵀ @ dY: (C·kh·kw, Ho·Wo·N)
-        gpad = col2im(gcols, C, N, H + pt + pb, W + pl + pr, kh, kw, sh, sw, dh, dw, Ho, Wo)
+        gx = col2im_nchw(gcols, C, N, H, W, pads, kh, kw, sh, sw, dh, dw, Ho, Wo)
         workspace.put(gcols)
-        return crop_to_nchw(gpad, pads, H, W)
+        return gx
 
     def release(self):
         cols = self.__dict__.get("cols")
@@ -447,9 +469,9 @@ class ConvTranspose2d(Function):
         if self.pointwise:
             y = cols.reshape(Cout, H, W, N)
         else:
-            ypad = col2im(cols, Cout, N, Hout + 2 * ph, Wout + 2 * pw, kh, kw, sh, sw, dh, dw, H, W)
+            y = to_cm(col2im_nchw(cols, Cout, N, Hout, Wout, pads, kh, kw, sh, sw, dh, dw,
+                                  H, W))                            # (Cout, Hout, Wout, N)
             workspace.put(cols)
-            y = to_cm(crop_to_nchw(ypad, pads, Hout, Wout))        # (Cout, Hout, Wout, N)
         if b is not None:
             y += b[:, None, None, None]
         return from_cm(y)                                           # (N, Cout, Hout, Wout)
@@ -460,9 +482,7 @@ class ConvTranspose2d(Function):
         if self.pointwise:
             cols = to_cm(gy).reshape(Cout, H * W * N)
         else:
-            gpad = pad_cm(gy, pads)
-            cols = im2col(gpad, kh, kw, sh, sw, dh, dw, H, W)      # (Cout·kh·kw, H·W·N)
-            workspace.put(gpad)
+            cols = padded_cols(gy, pads, kh, kw, sh, sw, dh, dw, H, W)  # (Cout·kh·kw, H·W·N)
         gx = gw = gb = None
         if self.needs_input_grad[0]:
             gx2 = _gemm(w.reshape(Cin, -1), cols, G)                # (Cin, H·W·N)

@@ -13,8 +13,11 @@ makes two passes over the gradient. Everything stays in the input's dtype.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import amp, backend
 from ..autograd import Function
+from . import _cuda
 
 
 def _rows(x, normalized_shape, op):
@@ -30,15 +33,17 @@ def _rows(x, normalized_shape, op):
 
 
 def _rowdot(a, b):
-    """Σ_j a[i, j] b[i, j] for 2-D a, b, without a temporary the size of a."""
-    xp = backend.get_array_module(a)
-    return xp.einsum("ij,ij->i", a, b)[:, None]
+    """Σ_j a[i, j] b[i, j] for 2-D a, b, without a temporary the size of a (on the CPU)."""
+    if not isinstance(a, np.ndarray):  # CuPy's einsum costs ~0.2 ms of Python per call
+        return (a * b).sum(axis=1, keepdims=True)
+    return np.einsum("ij,ij->i", a, b)[:, None]
 
 
 def _coldot(a, b):
     """Σ_i a[i, j] b[i, j] for 2-D a, b (the weight gradient Σ_rows g x̂)."""
-    xp = backend.get_array_module(a)
-    return xp.einsum("ij,ij->j", a, b)
+    if not isinstance(a, np.ndarray):
+        return (a * b).sum(axis=0)
+    return np.einsum("ij,ij->j", a, b)
 
 
 def _check_affine(x, w, shape, op, what):
@@ -69,6 +74,11 @@ class LayerNorm(Function):
         b = _check_affine(x, affine[-1] if has_bias else None, normalized_shape,
                           "layer_norm", "bias")
         xp = backend.get_array_module(x)
+        self.has_weight, self.has_bias = has_weight, has_bias
+        if xp is not np:  # the GPU: 3 fused launches instead of ~10
+            y, self.xhat, self.rstd = _cuda.layer_norm(xp, x2, w, b, eps)
+            self.w, self.n = w, n
+            return y.reshape(x.shape)
         f = x.dtype.type
         xhat = x2 - x2.mean(axis=1, keepdims=True)
         var = _rowdot(xhat, xhat)
@@ -78,7 +88,6 @@ class LayerNorm(Function):
         xp.divide(f(1.0), rstd, out=rstd)
         xhat *= rstd
         self.xhat, self.rstd, self.w, self.n = xhat, rstd, w, n
-        self.has_weight, self.has_bias = has_weight, has_bias
         if w is None:
             y = xhat.copy() if b is None else xhat + b
         else:
@@ -90,6 +99,18 @@ class LayerNorm(Function):
     def backward(self, g):
         xhat, rstd, w, n = self.xhat, self.rstd, self.w, self.n
         g2 = g.reshape(xhat.shape)
+        if not isinstance(g2, np.ndarray):  # the GPU: 5 fused launches
+            need = self.needs_input_grad
+            need_w = self.has_weight and need[1]
+            need_b = self.has_bias and need[1 + self.has_weight]
+            gx, gw, gb = _cuda.layer_norm_grad(backend.get_array_module(g2), g2, xhat, rstd, w,
+                                               need[0], need_w, need_b)
+            grads = [None if gx is None else gx.reshape(g.shape)]
+            if self.has_weight:
+                grads.append(None if gw is None else gw.reshape(self.inputs[1].shape))
+            if self.has_bias:
+                grads.append(None if gb is None else gb.reshape(self.inputs[-1].shape))
+            return tuple(grads)
         f = xhat.dtype.type
         grads = []
         if self.needs_input_grad[0]:
@@ -179,7 +200,6 @@ def rms_norm(x, normalized_shape, weight=None, eps=None):
     y = x / sqrt(mean(x²) + eps) * weight. ``eps=None`` uses the machine
     epsilon of x's dtype, as PyTorch does.
     """
-    import numpy as np
     shape = _shape_tuple(normalized_shape)
     x, weight = amp.cast_inputs("rms_norm", x, weight)
     if eps is None:
