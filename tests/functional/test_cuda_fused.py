@@ -61,3 +61,28 @@ def test_fused_layer_norm_matches_the_numpy_op(dtype, tol, affine):
         results[device] = [t.numpy() for t in [y, x.grad] + grads]
     for cpu, gpu in zip(results["cpu"], results["cuda"]):
         np.testing.assert_allclose(gpu, cpu, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype, tol", [(tn.float32, 2e-5), (tn.float64, 1e-12)])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(6, 5), (2, 4, 3)])
+def test_fused_cross_entropy_matches_the_numpy_op(dtype, tol, weighted, reduction, shape):
+    """Class-index cross-entropy on the GPU (fused kernels) = the NumPy op, ignore_index included."""
+    rng = np.random.default_rng(2)
+    x0 = rng.standard_normal(shape) * 3
+    t0 = rng.integers(0, shape[1], (shape[0],) + shape[2:])
+    t0.reshape(-1)[::3] = -100
+    w0 = rng.uniform(0.5, 2.0, shape[1])
+    results = {}
+    for device in ("cpu", "cuda"):
+        x = tn.tensor(x0, dtype=dtype, device=device, requires_grad=True)
+        w = tn.tensor(w0, dtype=dtype, device=device) if weighted else None
+        loss = tn.functional.cross_entropy(x, tn.tensor(t0, device=device), weight=w,
+                                           reduction=reduction)
+        g = tn.tensor(np.random.default_rng(3).standard_normal(loss.shape), dtype=dtype,
+                      device=device)
+        (loss * g).sum().backward()
+        results[device] = [loss.numpy(), x.grad.numpy()]
+    for cpu, gpu in zip(results["cpu"], results["cuda"]):
+        np.testing.assert_allclose(gpu, cpu, rtol=tol, atol=tol)

@@ -279,3 +279,43 @@ def col2im(xp, cols, out, kh, kw, sh, sw, dh, dw, Ho, Wo, pt, pl):
                                     *_geometry(H, W, N, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl),
                                     out)
     return out
+
+
+# ---------------------------------------------------------------- softmax cross-entropy
+#
+# The NumPy twin is CrossEntropy in functional/loss.py, whose general form
+# (label smoothing, probability targets) takes ~20 array ops forward. For
+# class-index targets without smoothing the GPU runs: row max, Σ exp, one
+# per-row kernel (target gather, weight, loss) forward; one kernel backward.
+
+_CE_ROWS = (
+    "raw T x, raw T w, int64 t, T m, T lsez, int64 ignore, int32 has_w, int64 C",
+    "T loss, T wt, T lse, int64 tc",
+    """
+    const bool ok = t != ignore && t >= 0 && t < C;      // out-of-range targets raise later
+    tc = ok ? t : 0;
+    wt = t == ignore ? (T)0 : (has_w ? w[tc] : (T)1);    // w[t_i], 0 for ignored rows
+    lse = m + lsez;                                      // logsumexp(x_i)
+    loss = wt * (lse - x[i * C + tc]);                   // -w[t_i] log softmax(x_i)[t_i]
+    """)
+
+
+def cross_entropy_rows(xp, x2, t, weight, ignore_index):
+    """Per-row loss (M,), row weights w[t_i] (M,), logsumexp (M,) and clean targets (M,)
+    of softmax cross-entropy on logits ``x2`` (M, C) with class indices ``t`` (M,)."""
+    M, C = x2.shape
+    x2 = xp.ascontiguousarray(x2)
+    m = x2.max(axis=1)
+    lsez = _reduction(xp, "ce_lse", "T x, T m", "T y", "exp(x - m)", "a + b", "y = log(a)")(
+        x2, m[:, None], axis=1)
+    return _kernel(xp, "ce_rows", *_CE_ROWS)(
+        x2, x2 if weight is None else weight, t, m, lsez, np.int64(ignore_index),
+        _i32(weight is not None), np.int64(C))
+
+
+def cross_entropy_grad(xp, x2, lse, tc, coef):
+    """dloss/dx (M, C) = coef_i (softmax(x_i) - onehot(t_i)), coef (M,) = w[t_i]·(row grad)."""
+    C = x2.shape[1]
+    return _kernel(xp, "ce_grad", "T x, T lse, T coef, int64 t, int64 C", "T gx",
+                   "gx = coef * (exp(x - lse) - (T)(i % C == t));")(
+        xp.ascontiguousarray(x2), lse[:, None], coef[:, None], tc[:, None], np.int64(C))
