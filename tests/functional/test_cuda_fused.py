@@ -86,3 +86,16 @@ def test_fused_cross_entropy_matches_the_numpy_op(dtype, tol, weighted, reductio
         results[device] = [loss.numpy(), x.grad.numpy()]
     for cpu, gpu in zip(results["cpu"], results["cuda"]):
         np.testing.assert_allclose(gpu, cpu, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_softmax_matches_numpy_twin_with_fully_masked_rows(dtype):
+    from tinynet.functional import attention
+    cp = tn.backend._import_cupy()
+    s = np.random.default_rng(4).standard_normal((2, 3, 5, 7)).astype(dtype) * 4
+    s[0, 1, 2, :] = -np.inf                      # a row with no allowed key -> all zeros
+    s[1, 0, :, 3] = -np.inf
+    twin = attention._softmax_rows_(s.copy())
+    got = cp.asnumpy(_cuda.softmax_rows_(cp, cp.asarray(s)))
+    np.testing.assert_allclose(got, twin, rtol=1e-6, atol=1e-7)
+    assert (got[0, 1, 2] == 0).all()

@@ -1,8 +1,12 @@
-"""Fused CUDA kernels for elementwise ops (CuPy ElementwiseKernel), compiled on first use.
+"""Fused CUDA kernels (CuPy ElementwiseKernel / ReductionKernel), compiled on first use.
 
-Each replaces a chain of ufuncs (one memory pass each) by a single pass. The
-NumPy twins are the ufunc versions in the op classes; tests check they agree
-on a GPU. No GPU library is imported here: the array module is passed in.
+Each replaces a chain of array ops (one launch and one memory pass each) on the
+GPU, where a step's time is mostly launches: GELU, BatchNorm, LayerNorm,
+im2col/col2im, softmax and softmax cross-entropy. Their NumPy twins are the
+CPU code paths of the same ops; tests/functional/test_cuda_fused.py checks
+that both agree on a GPU. Kernels compute float16/float32 in float32 and
+float64 in float64. No GPU library is imported here: the array module is
+passed in.
 """
 from __future__ import annotations
 
@@ -319,3 +323,19 @@ def cross_entropy_grad(xp, x2, lse, tc, coef):
     return _kernel(xp, "ce_grad", "T x, T lse, T coef, int64 t, int64 C", "T gx",
                    "gx = coef * (exp(x - lse) - (T)(i % C == t));")(
         xp.ascontiguousarray(x2), lse[:, None], coef[:, None], tc[:, None], np.int64(C))
+
+
+# ---------------------------------------------------------------- softmax (attention rows)
+
+
+def softmax_rows_(xp, s):
+    """Softmax over the last axis of ``s`` in place; rows that are all -inf become all 0.
+
+    Row max, Σ exp, then one normalizing pass: 3 launches. The NumPy twin is
+    ``_softmax_rows_`` in functional/attention.py.
+    """
+    m = s.max(axis=-1, keepdims=True)
+    total = _row_sum(xp, "softmax_sum", "T s, T m", "exp(s - m)")(s, m, axis=-1, keepdims=True)
+    _kernel(xp, "softmax_norm", "T m, T total", "T s",
+            "s = isinf(m) ? (T)0 : exp(s - m) / total;")(m, total, s)
+    return s

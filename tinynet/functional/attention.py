@@ -32,12 +32,15 @@ from .. import amp, backend
 from ..autograd import Function
 from ..tensor import Tensor
 from .._parallel import parallel_slices
+from . import _cuda
 from ._util import unbroadcast_array
 
 
 def _softmax_rows_(s):
     """Softmax over the last axis in place; rows that are all -inf become all 0."""
     xp = backend.get_array_module(s)
+    if xp is not np:
+        return _cuda.softmax_rows_(xp, s)
     zero, one = s.dtype.type(0), s.dtype.type(1)
     m = s.max(axis=-1, keepdims=True)
     # a fully masked row: exp(-inf - 0) = 0 everywhere. (xp.where, not a boolean
@@ -58,6 +61,19 @@ def _softmax_rows_(s):
 # the cores. PyTorch parallelises over the batch instead; so do we: the
 # leading batch dim is cut into one chunk per core, each chunk runs on a
 # thread with single-threaded BLAS (see ``_parallel``).
+
+
+_causal_masks: dict = {}  # (Tq, Tk, device) -> bool (Tq, Tk), True above the diagonal
+
+
+def _causal_blocked(xp, tq, tk, device):
+    """The causal mask's blocked entries (key j > query i), built once per size and device."""
+    key = (tq, tk, device)
+    if key not in _causal_masks:
+        if len(_causal_masks) > 32:
+            _causal_masks.clear()
+        _causal_masks[key] = xp.triu(xp.ones((tq, tk), dtype=bool), k=1)
+    return _causal_masks[key]
 
 
 def _run_chunks(work, n, xp):
@@ -93,7 +109,8 @@ class ScaledDotProductAttention(Function):
         f = q.dtype.type
         p = xp.empty(batch + (tq, tk), dtype=q.dtype)     # scores, then probabilities
         out = _heads_last(xp, batch + (tq, v.shape[-1]), q.dtype)
-        allowed = xp.tril(xp.ones((tq, tk), dtype=bool)) if is_causal else None  # top-left
+        blocked = (_causal_blocked(xp, tq, tk, backend.device_of(q)) if is_causal
+                   else None)  # top-left
         keep = None
         if dropout_p > 0.0:
             gen = backend.get_generator(backend.device_of(q))
@@ -111,8 +128,8 @@ class ScaledDotProductAttention(Function):
                     xp.copyto(s, f(-math.inf), where=~mc)
                 else:
                     s += mc
-            if allowed is not None:
-                xp.copyto(s, f(-math.inf), where=~allowed)
+            if blocked is not None:
+                xp.copyto(s, f(-math.inf), where=blocked)
             _softmax_rows_(s)
             pd = s
             if keep is not None:
