@@ -10,15 +10,22 @@ passed in.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 _compiled: dict = {}
 
 
+def _c_name(name):
+    """A C identifier for a kernel (names may carry compiled-in constants like 1e-05)."""
+    return "tinynet_" + re.sub(r"\W", "_", name)
+
+
 def _kernel(xp, name, in_params, out_params, body):
     key = (name, id(xp))
     if key not in _compiled:
-        _compiled[key] = xp.ElementwiseKernel(in_params, out_params, body, f"tinynet_{name}")
+        _compiled[key] = xp.ElementwiseKernel(in_params, out_params, body, _c_name(name))
     return _compiled[key]
 
 
@@ -78,7 +85,7 @@ def _reduction(xp, name, in_params, out_params, map_expr, reduce_expr, post_map_
     key = (name, id(xp))
     if key not in _compiled:
         _compiled[key] = xp.ReductionKernel(in_params, out_params, map_expr, reduce_expr,
-                                            post_map_expr, "0", f"tinynet_{name}")
+                                            post_map_expr, "0", _c_name(name))
     return _compiled[key]
 
 
