@@ -111,7 +111,8 @@ def device_of(array) -> str:
 # Checking an op's input on the GPU (an index out of range, say) needs the
 # answer on the host, which would stall every step. As PyTorch's device-side
 # asserts do, the check is queued instead, still on the device, and raised at
-# the next read to the host (Tensor.item(), .numpy(), .tolist()).
+# the next read to the host (Tensor.item(), .numpy(), .tolist()) or
+# tn.cuda.synchronize().
 
 _pending_checks: list = []   # (device bool array: "input is bad", fn() -> exception)
 _MAX_PENDING = 64            # past this many, check now (bounds the queue)
@@ -119,7 +120,9 @@ _MAX_PENDING = 64            # past this many, check now (bounds the queue)
 
 def check_later(bad, error) -> None:
     """Queue ``bad`` (a 0-d bool array on the GPU); if it is True at the next read
-    to the host, ``error()`` (which may read the offending values) is raised."""
+    to the host (or ``tn.cuda.synchronize()``), ``error()`` is raised. ``error``
+    may read the offending values; it should hold no Tensor, or the autograd
+    graph behind it stays alive while queued."""
     _pending_checks.append((bad, error))
     if len(_pending_checks) > _MAX_PENDING:
         raise_deferred_errors()
@@ -251,8 +254,9 @@ def empty_cache() -> None:
 
 
 def synchronize() -> None:
-    """Wait for all queued GPU work (for honest timings)."""
+    """Wait for all queued GPU work (for honest timings); raise any deferred GPU check."""
     _import_cupy().cuda.Device().synchronize()
+    raise_deferred_errors()
 
 
 def device_count() -> int:

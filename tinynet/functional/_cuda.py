@@ -341,6 +341,14 @@ def softmax_rows_(xp, s):
     Row max, Σ exp, then one normalizing pass: 3 launches. The NumPy twin is
     ``_softmax_rows_`` in functional/attention.py.
     """
+    if s.dtype == np.float16:  # (float16 scores under autocast: the plain ufunc path)
+        m = s.max(axis=-1, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, s.dtype.type(0))
+        s -= m
+        xp.exp(s, out=s)
+        total = s.sum(axis=-1, keepdims=True, dtype=np.float32)
+        s /= xp.where(total == 0, np.float32(1), total).astype(s.dtype)
+        return s
     m = s.max(axis=-1, keepdims=True)
     total = _row_sum(xp, "softmax_sum", "T s, T m", "exp(s - m)")(s, m, axis=-1, keepdims=True)
     _kernel(xp, "softmax_norm", "T m, T total", "T s",

@@ -101,9 +101,11 @@ def _check_index_target(input, target, ignore_index, op):
     t = target.data.reshape(-1)
     bad = (t != ignore_index) & ((t < 0) | (t >= C))
 
+    ishape, tshape = input.shape, target.shape  # (the error keeps no graph alive)
+
     def error():
         return ValueError(f"{op}: target value {int(t[bad][0])} is out of range for {C} classes "
-                          f"(input shape {input.shape}, target shape {target.shape}, "
+                          f"(input shape {ishape}, target shape {tshape}, "
                           f"ignore_index={ignore_index})")
     if isinstance(t, np.ndarray):
         if bad.any():
