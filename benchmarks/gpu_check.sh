@@ -27,6 +27,7 @@ ex() {  # one example, stopped at 90 s or at the end of the phase
   echo "+ $* (limit $t s)"; timeout $t $PY "$@" --device cuda; echo "+ exit $?"
 }
 examples() {
+  ex examples/mlp_from_equations.py --epochs 3
   ex examples/train_mlp.py --epochs 3 --out runs/mlp
   ex examples/train_resnet.py --epochs 3 --out runs/resnet
   ex examples/saliency.py --weights runs/resnet/resnet18.safetensors --out runs/saliency

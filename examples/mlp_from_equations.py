@@ -10,6 +10,7 @@ It prints the largest difference between the two sets of gradients on the
 first batch (float32 rounding only) and each model's test accuracy.
 
     python examples/mlp_from_equations.py --epochs 30
+    python examples/mlp_from_equations.py --device cuda   # the tinynet half on the GPU
 """
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ def main():
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="device of the tinynet model (cpu, cuda)")
     args = ap.parse_args()
 
     train, test = tn.data.Digits(train=True), tn.data.Digits(train=False)
@@ -85,12 +87,14 @@ def main():
 
     rng = np.random.default_rng(args.seed)
     np_params = init_params(rng)
-    tn_params = [tn.tensor(p.copy(), requires_grad=True) for p in np_params]
+    dev = args.device
+    tn_params = [tn.tensor(p.copy(), requires_grad=True, device=dev) for p in np_params]
 
     # 1. the same first batch through both: the gradients must agree
     xb, yb = xtr[:args.batch_size], ytr[:args.batch_size]
     np_loss, np_grads = numpy_forward_backward(np_params, xb, onehot[yb])
-    loss = F.cross_entropy(tinynet_forward(tn_params, tn.tensor(xb)), tn.tensor(yb))
+    loss = F.cross_entropy(tinynet_forward(tn_params, tn.tensor(xb, device=dev)),
+                           tn.tensor(yb, device=dev))
     loss.backward()
     diffs = [float(np.abs(g - p.grad.numpy()).max()) for g, p in zip(np_grads, tn_params)]
     print(f"first batch: loss numpy {np_loss:.6f}  tinynet {loss.item():.6f}")
@@ -110,13 +114,14 @@ def main():
                 p -= args.lr * g                           # W ← W - η ∂L/∂W
             for p in tn_params:
                 p.grad = None
-            F.cross_entropy(tinynet_forward(tn_params, tn.tensor(xb)), tn.tensor(yb)).backward()
+            F.cross_entropy(tinynet_forward(tn_params, tn.tensor(xb, device=dev)),
+                            tn.tensor(yb, device=dev)).backward()
             with tn.no_grad():
                 for p in tn_params:
                     p -= args.lr * p.grad
     z_np = sigmoid(xte @ np_params[0].T + np_params[1]) @ np_params[2].T + np_params[3]
     with tn.no_grad():
-        z_tn = tinynet_forward(tn_params, tn.tensor(xte)).numpy()
+        z_tn = tinynet_forward(tn_params, tn.tensor(xte, device=dev)).numpy()
     print(f"test accuracy after {args.epochs} epochs: numpy (hand-written backprop) "
           f"{accuracy(z_np, yte):.4f}, tinynet (autograd) {accuracy(z_tn, yte):.4f}")
     drift = max(float(np.abs(a - b.numpy()).max()) for a, b in zip(np_params, tn_params))
