@@ -31,7 +31,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     """
     if isinstance(data, Tensor):
         data = data.data
-    if device is None and hasattr(data, "__cuda_array_interface__"):
+    if device is None and backend.device_of(data) != "cpu":  # a CuPy array
         device = backend.device_of(data)
     if dtype is None:
         if isinstance(data, np.ndarray) or hasattr(data, "__cuda_array_interface__"):

@@ -248,6 +248,8 @@ class Tensor:
     def __bool__(self):
         if self.data.size != 1:
             raise ValueError(f"truth value of a tensor with {self.data.size} elements is ambiguous")
+        if not isinstance(self.data, np.ndarray):
+            backend.raise_deferred_errors()  # checks queued by ops on the GPU
         return bool(self.data)
 
     def __float__(self):

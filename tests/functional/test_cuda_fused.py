@@ -29,7 +29,8 @@ def _on(device, arrays, dtype):
 
 @pytest.mark.parametrize("dtype, tol", [(tn.float32, 2e-5), (tn.float64, 1e-12)])
 @pytest.mark.parametrize("shape", [(4, 3, 5, 2), (6, 3)])
-def test_fused_batch_norm_matches_the_numpy_op(dtype, tol, shape):
+@pytest.mark.parametrize("affine, track", [(True, True), (False, True), (True, False)])
+def test_fused_batch_norm_matches_the_numpy_op(dtype, tol, shape, affine, track):
     """Training-mode BatchNorm on the GPU (fused kernels) = the NumPy op: y, grads, running stats."""
     rng = np.random.default_rng(0)
     arrays = [rng.standard_normal(shape) * 2 + 1, rng.uniform(0.5, 1.5, 3), rng.standard_normal(3)]
@@ -38,9 +39,12 @@ def test_fused_batch_norm_matches_the_numpy_op(dtype, tol, shape):
     for device in ("cpu", "cuda"):
         x, w, b = _on(device, arrays, dtype)
         rm, rv = tn.zeros(3, dtype=dtype, device=device), tn.ones(3, dtype=dtype, device=device)
-        y = tn.functional.batch_norm(x, rm, rv, w, b, training=True, momentum=0.1)
+        y = tn.functional.batch_norm(x, rm if track else None, rv if track else None,
+                                     w if affine else None, b if affine else None,
+                                     training=True, momentum=0.1)
         (y * tn.tensor(g, dtype=dtype, device=device)).sum().backward()
-        results[device] = [t.numpy() for t in (y, x.grad, w.grad, b.grad, rm, rv)]
+        results[device] = [t.numpy() for t in [y, x.grad] + ([w.grad, b.grad] if affine else [])
+                           + ([rm, rv] if track else [])]
     for cpu, gpu in zip(results["cpu"], results["cuda"]):
         np.testing.assert_allclose(gpu, cpu, rtol=tol, atol=tol)
 
@@ -67,19 +71,21 @@ def test_fused_layer_norm_matches_the_numpy_op(dtype, tol, affine):
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("shape", [(6, 5), (2, 4, 3)])
-def test_fused_cross_entropy_matches_the_numpy_op(dtype, tol, weighted, reduction, shape):
+@pytest.mark.parametrize("target_dtype, ignore", [(np.int64, -100), (np.int32, 1)])
+def test_fused_cross_entropy_matches_the_numpy_op(dtype, tol, weighted, reduction, shape,
+                                                  target_dtype, ignore):
     """Class-index cross-entropy on the GPU (fused kernels) = the NumPy op, ignore_index included."""
     rng = np.random.default_rng(2)
     x0 = rng.standard_normal(shape) * 3
-    t0 = rng.integers(0, shape[1], (shape[0],) + shape[2:])
-    t0.reshape(-1)[::3] = -100
+    t0 = rng.integers(0, shape[1], (shape[0],) + shape[2:]).astype(target_dtype)
+    t0.reshape(-1)[::3] = ignore
     w0 = rng.uniform(0.5, 2.0, shape[1])
     results = {}
     for device in ("cpu", "cuda"):
         x = tn.tensor(x0, dtype=dtype, device=device, requires_grad=True)
         w = tn.tensor(w0, dtype=dtype, device=device) if weighted else None
         loss = tn.functional.cross_entropy(x, tn.tensor(t0, device=device), weight=w,
-                                           reduction=reduction)
+                                           ignore_index=ignore, reduction=reduction)
         g = tn.tensor(np.random.default_rng(3).standard_normal(loss.shape), dtype=dtype,
                       device=device)
         (loss * g).sum().backward()

@@ -4,9 +4,11 @@ Each replaces a chain of array ops (one launch and one memory pass each) on the
 GPU, where a step's time is mostly launches: GELU, BatchNorm, LayerNorm,
 im2col/col2im, softmax and softmax cross-entropy. Their NumPy twins are the
 CPU code paths of the same ops; tests/functional/test_cuda_fused.py checks
-that both agree on a GPU. Kernels compute float16/float32 in float32 and
-float64 in float64. No GPU library is imported here: the array module is
-passed in.
+that both agree on a GPU. GELU computes float16/float32 in float32 and
+float64 in float64; the others compute in the array's dtype and are used for
+float32 and float64 only (float16 takes the ufunc path; under autocast the
+norms and losses run in float32 anyway). No GPU library is imported here: the
+array module is passed in.
 """
 from __future__ import annotations
 
@@ -320,7 +322,8 @@ def cross_entropy_rows(xp, x2, t, weight, ignore_index):
     lsez = _reduction(xp, "ce_lse", "T x, T m", "T y", "exp(x - m)", "a + b", "y = log(a)")(
         x2, m[:, None], axis=1)
     return _kernel(xp, "ce_rows", *_CE_ROWS)(
-        x2, x2 if weight is None else weight, t, m, lsez, np.int64(ignore_index),
+        x2, x2 if weight is None else weight, t.astype(np.int64, copy=False), m, lsez,
+        np.int64(ignore_index),
         _i32(weight is not None), np.int64(C))
 
 
@@ -341,7 +344,7 @@ def softmax_rows_(xp, s):
     Row max, Σ exp, then one normalizing pass: 3 launches. The NumPy twin is
     ``_softmax_rows_`` in functional/attention.py.
     """
-    if s.dtype == np.float16:  # (float16 scores under autocast: the plain ufunc path)
+    if s.dtype not in (np.float32, np.float64):  # float16 scores (autocast): ufunc path
         m = s.max(axis=-1, keepdims=True)
         m = xp.where(xp.isfinite(m), m, s.dtype.type(0))
         s -= m
@@ -352,5 +355,5 @@ def softmax_rows_(xp, s):
     m = s.max(axis=-1, keepdims=True)
     total = _row_sum(xp, "softmax_sum", "T s, T m", "exp(s - m)")(s, m, axis=-1, keepdims=True)
     _kernel(xp, "softmax_norm", "T m, T total", "T s",
-            "s = isinf(m) ? (T)0 : exp(s - m) / total;")(m, total, s)
+            "s = (isinf(m) && m < 0) ? (T)0 : exp(s - m) / total;")(m, total, s)
     return s

@@ -51,12 +51,12 @@ class Embedding(Function):
             raise ValueError(f"embedding: ids on {backend.device_of(ids)} but weight on "
                              f"{backend.device_of(weight)}")
         if ids.size:
-            n = weight.shape[0]
+            n, lo, hi = weight.shape[0], ids.min(), ids.max()  # (on the GPU: no sync)
 
             def error():
                 return IndexError(f"embedding: ids must lie in [0, {n}), got range "
-                                  f"[{int(ids.min())}, {int(ids.max())}] (ids shape {ids.shape})")
-            bad = (ids.min() < 0) | (ids.max() >= n)
+                                  f"[{int(lo)}, {int(hi)}] (ids shape {ids.shape})")
+            bad = (lo < 0) | (hi >= n)
             if xp is np:
                 if bad:
                     raise error()

@@ -111,6 +111,7 @@ def _check_index_target(input, target, ignore_index, op):
         if bad.any():
             raise error()
     else:  # on the GPU: checked at the next read to the host, without stalling here
+        t = t.copy()  # the message reads these values later, after the caller may reuse them
         backend.check_later(bad.any(), error)
 
 
