@@ -92,3 +92,13 @@ def test_docstring_example_runs():
     def check(x):
         tn.gradcheck(lambda t: (t * t).tanh(), [x])
     check()
+
+
+@given(tst.arrays((20,), dtype=np.float32, min_value=0.1, max_value=2.0, exclude_near=0.5))
+def test_arrays_exclude_near_zero_with_one_sided_bounds(a):
+    assert a.dtype == np.float32 and ((a >= 0.5) & (a <= 2.0)).all()
+
+
+def test_arrays_exclude_near_with_no_room_is_an_error():
+    with pytest.raises(ValueError, match="at least 5"):
+        tst.arrays((3,), min_value=-1.0, max_value=1.0, exclude_near=5.0)

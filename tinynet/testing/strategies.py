@@ -30,6 +30,16 @@ def shapes(min_dims: int = 0, max_dims: int = 4, min_side: int = 1, max_side: in
                             max_side=max_side)
 
 
+def _floats(min_value, max_value, dtype):
+    """Finite floats of ``dtype`` in [min_value, max_value], bounds rounded inward to the
+    dtype (hypothesis rejects bounds the dtype cannot represent)."""
+    lo, hi = dtype.type(min_value), dtype.type(max_value)
+    lo = lo if lo >= min_value else np.nextafter(lo, dtype.type(np.inf))
+    hi = hi if hi <= max_value else np.nextafter(hi, dtype.type(-np.inf))
+    return st.floats(float(lo), float(hi), allow_nan=False, allow_infinity=False,
+                     width=dtype.itemsize * 8)
+
+
 def arrays(shape, dtype=np.float64, min_value: float = -3.0, max_value: float = 3.0,
            exclude_near: float | None = None):
     """numpy arrays of ``shape`` (a tuple or a strategy of tuples) with bounded finite values.
@@ -39,15 +49,16 @@ def arrays(shape, dtype=np.float64, min_value: float = -3.0, max_value: float = 
     """
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
-        width = dtype.itemsize * 8
-        # bounds rounded inward to the dtype (hypothesis rejects unrepresentable ones)
-        lo, hi = dtype.type(min_value), dtype.type(max_value)
-        lo = lo if lo >= min_value else np.nextafter(lo, dtype.type(np.inf))
-        hi = hi if hi <= max_value else np.nextafter(hi, dtype.type(-np.inf))
-        elements = st.floats(float(lo), float(hi), allow_nan=False, allow_infinity=False,
-                             width=width)
-        if exclude_near is not None:
-            elements = elements.filter(lambda v: abs(v) >= exclude_near)
+        if exclude_near is None:
+            elements = _floats(min_value, max_value, dtype)
+        else:  # [min, -d] ∪ [d, max], drawn directly (a filter would reject most draws)
+            d = abs(exclude_near)
+            parts = [_floats(a, b, dtype) for a, b in ((min_value, min(max_value, -d)),
+                                                       (max(min_value, d), max_value)) if a <= b]
+            if not parts:
+                raise ValueError(f"arrays: no value in [{min_value}, {max_value}] is at least "
+                                 f"{d} away from 0")
+            elements = st.one_of(*parts)
     elif dtype.kind == "b":
         elements = st.booleans()
     else:
