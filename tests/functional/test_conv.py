@@ -179,6 +179,23 @@ def test_float32_stays_float32_and_repeated_steps_reuse_buffers_safely():
     assert workspace._bytes <= workspace.max_bytes
 
 
+@pytest.mark.parametrize("transpose", [False, True])
+def test_the_scratch_pool_stops_growing_after_the_first_step(transpose):
+    """Only buffers the pool handed out go back to it: a stride-2 conv's backward (and a
+    transposed conv's forward) make fresh GEMM results that once piled up there every step,
+    so the heap grew and each step page-faulted fresh memory."""
+    rng = np.random.default_rng(4)
+    x = tn.tensor(rng.standard_normal((2, 4, 9, 9)).astype(np.float32), requires_grad=True)
+    w = tn.tensor(rng.standard_normal((4, 4, 3, 3)).astype(np.float32), requires_grad=True)
+    op = conv_transpose2d if transpose else conv2d
+    workspace.clear()
+    pooled = []
+    for _ in range(4):
+        op(x, w, padding=1, stride=2).sum().backward()
+        pooled.append(workspace._bytes)
+    assert pooled[1] == pooled[2] == pooled[3], pooled
+
+
 def test_retain_graph_allows_a_second_backward():
     x = tn.randn(1, 2, 5, 5, requires_grad=True)
     w = tn.randn(3, 2, 3, 3, requires_grad=True)

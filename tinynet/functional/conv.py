@@ -64,7 +64,8 @@ class _Workspace:
         return np.empty(shape, dtype)
 
     def put(self, a) -> None:
-        """Give ``a`` back; the caller must hold no other reference to it."""
+        """Give back ``a``, an array that :meth:`get` handed out; the caller must hold no
+        other reference to it. (Arrays from elsewhere would pile up unused.)"""
         if not isinstance(a, np.ndarray) or a.base is not None or not a.flags.c_contiguous:
             return
         if self._bytes + a.nbytes > self.max_bytes:
@@ -383,9 +384,9 @@ class Conv2d(Function):
             workspace.put(cols)
             return from_cm(gx2.reshape(C, H, W, N))
         gcols = _gemm_tn(w.reshape(O, -1), gy2, G)                  # W2ᵀ @ dY: (C·kh·kw, Ho·Wo·N)
-        gx = col2im_nchw(gcols, C, N, H, W, pads, kh, kw, sh, sw, dh, dw, Ho, Wo)
-        workspace.put(gcols)
-        return gx
+        # (gcols is a fresh GEMM result, not a workspace buffer: giving it to the
+        # workspace would grow the pool every step, and the heap with it)
+        return col2im_nchw(gcols, C, N, H, W, pads, kh, kw, sh, sw, dh, dw, Ho, Wo)
 
     def release(self):
         cols = self.__dict__.get("cols")
@@ -471,7 +472,6 @@ class ConvTranspose2d(Function):
         else:
             y = to_cm(col2im_nchw(cols, Cout, N, Hout, Wout, pads, kh, kw, sh, sw, dh, dw,
                                   H, W))                            # (Cout, Hout, Wout, N)
-            workspace.put(cols)
         if b is not None:
             y += b[:, None, None, None]
         return from_cm(y)                                           # (N, Cout, Hout, Wout)
