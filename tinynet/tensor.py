@@ -121,8 +121,7 @@ class Tensor:
         """The single value as a Python number."""
         if self.data.size != 1:
             raise ValueError(f"item(): tensor of shape {self.shape} has {self.data.size} elements, not 1")
-        if not isinstance(self.data, np.ndarray):
-            backend.raise_deferred_errors()  # checks queued by ops on the GPU
+        backend.raise_deferred_errors()  # checks queued by ops on the GPU (none on the CPU)
         return self.data.reshape(()).item()
 
     def tolist(self):
@@ -248,8 +247,7 @@ class Tensor:
     def __bool__(self):
         if self.data.size != 1:
             raise ValueError(f"truth value of a tensor with {self.data.size} elements is ambiguous")
-        if not isinstance(self.data, np.ndarray):
-            backend.raise_deferred_errors()  # checks queued by ops on the GPU
+        backend.raise_deferred_errors()  # checks queued by ops on the GPU (none on the CPU)
         return bool(self.data)
 
     def __float__(self):

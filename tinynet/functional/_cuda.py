@@ -75,14 +75,6 @@ def gelu_grad(xp, x, approximate):
     return _elementwise(xp, f"gelu_grad_{approximate}", _GELU_GRAD[approximate], x)
 
 
-def _f64(v):
-    return np.float64(v)
-
-
-def _i32(v):
-    return np.int32(v)
-
-
 def _reduction(xp, name, in_params, out_params, map_expr, reduce_expr, post_map_expr):
     key = (name, id(xp))
     if key not in _compiled:
@@ -144,8 +136,8 @@ def batch_norm_train(xp, x2, weight, bias, running_mean, running_var, momentum, 
     invstd, scale, shift = xp.empty_like(mean), xp.empty_like(mean), xp.empty_like(mean)
     _kernel(xp, "bn_stats", *_BN_STATS)(
         mean, sq, mean if weight is None else weight, mean if bias is None else bias,
-        _f64(1.0 / M), _f64(eps), _f64(momentum), _f64(M / (M - 1)), _i32(weight is not None),
-        _i32(bias is not None), _i32(track), invstd, scale, shift, rm, rv)
+        np.float64(1.0 / M), np.float64(eps), np.float64(momentum), np.float64(M / (M - 1)), np.int32(weight is not None),
+        np.int32(bias is not None), np.int32(track), invstd, scale, shift, rm, rv)
     y = _kernel(xp, "bn_apply", "T x, T s, T h", "T y", "y = x * s + h;")(
         x2, scale[:, None], shift[:, None])
     return y, mean, invstd
@@ -162,8 +154,8 @@ def batch_norm_train_grad(xp, g2, x2, mean, invstd, weight, need_x):
         g2, x2, mean[:, None], axis=1)
     a, k, c, gw = (xp.empty_like(mean) for _ in range(4))
     _kernel(xp, "bn_grad_coefs", *_BN_GRAD_COEFS)(
-        sum_g, sum_gxc, invstd, mean, mean if weight is None else weight, _f64(1.0 / M),
-        _i32(weight is not None), a, k, c, gw)
+        sum_g, sum_gxc, invstd, mean, mean if weight is None else weight, np.float64(1.0 / M),
+        np.int32(weight is not None), a, k, c, gw)
     gx = None
     if need_x:
         gx = _kernel(xp, "bn_grad_x", "T g, T x, T a, T k, T c", "T y",
@@ -211,13 +203,13 @@ def layer_norm_grad(xp, g2, xhat, rstd, w, need_x, need_w, need_b):
                 g2, w, xhat, axis=1, keepdims=True)
             gx = _kernel(xp, "ln_grad_x_w", "T g, T w, T h, T r, T s1, T s2, float64 inv_n",
                          "T y", "T c = (T)inv_n; y = r * (g * w - s1 * c - h * (s2 * c));")(
-                g2, w, xhat, rstd, s1, s2, _f64(1.0 / n))
+                g2, w, xhat, rstd, s1, s2, np.float64(1.0 / n))
         else:
             s1 = g2.sum(axis=1, keepdims=True)
             s2 = _row_sum(xp, "ln_sum_gh", "T g, T h", "g * h")(g2, xhat, axis=1, keepdims=True)
             gx = _kernel(xp, "ln_grad_x", "T g, T h, T r, T s1, T s2, float64 inv_n",
                          "T y", "T c = (T)inv_n; y = r * (g - s1 * c - h * (s2 * c));")(
-                g2, xhat, rstd, s1, s2, _f64(1.0 / n))
+                g2, xhat, rstd, s1, s2, np.float64(1.0 / n))
     if need_w:
         gw = _row_sum(xp, "ln_sum_gh", "T g, T h", "g * h")(g2, xhat, axis=0)
     if need_b:
@@ -324,7 +316,7 @@ def cross_entropy_rows(xp, x2, t, weight, ignore_index):
     return _kernel(xp, "ce_rows", *_CE_ROWS)(
         x2, x2 if weight is None else weight, t.astype(np.int64, copy=False), m, lsez,
         np.int64(ignore_index),
-        _i32(weight is not None), np.int64(C))
+        np.int32(weight is not None), np.int64(C))
 
 
 def cross_entropy_grad(xp, x2, lse, tc, coef):
@@ -344,14 +336,6 @@ def softmax_rows_(xp, s):
     Row max, Σ exp, then one normalizing pass: 3 launches. The NumPy twin is
     ``_softmax_rows_`` in functional/attention.py.
     """
-    if s.dtype not in (np.float32, np.float64):  # float16 scores (autocast): ufunc path
-        m = s.max(axis=-1, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, s.dtype.type(0))
-        s -= m
-        xp.exp(s, out=s)
-        total = s.sum(axis=-1, keepdims=True, dtype=np.float32)
-        s /= xp.where(total == 0, np.float32(1), total).astype(s.dtype)
-        return s
     m = s.max(axis=-1, keepdims=True)
     total = _row_sum(xp, "softmax_sum", "T s, T m", "exp(s - m)")(s, m, axis=-1, keepdims=True)
     _kernel(xp, "softmax_norm", "T m, T total", "T s",

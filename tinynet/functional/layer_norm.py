@@ -74,11 +74,10 @@ class LayerNorm(Function):
         b = _check_affine(x, affine[-1] if has_bias else None, normalized_shape,
                           "layer_norm", "bias")
         xp = backend.get_array_module(x)
-        self.has_weight, self.has_bias = has_weight, has_bias
+        self.has_weight, self.has_bias, self.w, self.n = has_weight, has_bias, w, n
         self.fused = xp is not np and x.dtype != np.float16
         if self.fused:  # the GPU: 3 fused launches instead of ~10
             y, self.xhat, self.rstd = _cuda.layer_norm(xp, x2, w, b, eps)
-            self.w, self.n = w, n
             return y.reshape(x.shape)
         f = x.dtype.type
         xhat = x2 - x2.mean(axis=1, keepdims=True)
@@ -88,7 +87,7 @@ class LayerNorm(Function):
         rstd = xp.sqrt(var, out=var)
         xp.divide(f(1.0), rstd, out=rstd)
         xhat *= rstd
-        self.xhat, self.rstd, self.w, self.n = xhat, rstd, w, n
+        self.xhat, self.rstd = xhat, rstd
         if w is None:
             y = xhat.copy() if b is None else xhat + b
         else:

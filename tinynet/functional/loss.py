@@ -15,8 +15,8 @@ import numpy as np
 
 from .. import amp, backend
 from ..autograd import Function
-from . import _cuda
 from ..tensor import Tensor
+from . import _cuda
 from . import elementwise as E
 
 _REDUCTIONS = ("none", "mean", "sum")

@@ -14,14 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_compiled: dict = {}
-
-
-def _kernel(xp, name, in_params, out_params, body):
-    key = (name, id(xp))
-    if key not in _compiled:
-        _compiled[key] = xp.ElementwiseKernel(in_params, out_params, body, f"tinynet_{name}")
-    return _compiled[key]
+from ..functional._cuda import _kernel
 
 
 _SGD = ("sgd",
