@@ -155,3 +155,44 @@ def test_gemm_shapes_in_the_tests_take_every_split(monkeypatch):
     for M, K, N in [(1024, 300, 300), (300, 300, 1024), (27, 100000, 32)]:
         P.gemm(np.ones((M, K), np.float32), np.ones((K, N), np.float32))
     assert seen == [1024, 1024, 100000]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 4])
+@pytest.mark.parametrize("shapes", [
+    [(2048, 256, 768), (768, 2048, 256)],        # a Linear's dx and dW: run side by side
+    [(300, 400, 500), (20, 30, 40)],             # big enough in total, one tiny
+    [(1000, 64, 700)],                           # one product: plain gemm
+    [(3, 5, 4), (4, 5, 3)],                      # too small to thread
+    [(0, 5, 4), (64, 9000, 300)]])
+def test_gemms_equal_the_products(monkeypatch, threads, shapes):
+    monkeypatch.setenv("TINYNET_NUM_THREADS", str(threads))
+    rng = np.random.default_rng(2)
+    products = []
+    for M, K, N in shapes:
+        a = rng.standard_normal((M, K)).astype(np.float32)
+        b = rng.standard_normal((N, K)).astype(np.float32).T   # a transposed operand too
+        products.append((a, b))
+    got = P.gemms(products)
+    assert len(got) == len(products)
+    for (a, b), c in zip(products, got):
+        exact = a.astype(np.float64) @ b.astype(np.float64)
+        assert c.dtype == np.float32 and c.shape == exact.shape
+        np.testing.assert_allclose(c, exact, rtol=0, atol=1e-5 * max(a.shape[1], 1))
+
+
+def test_gemms_run_side_by_side(monkeypatch):
+    """Two products on two threads are one handoff of two whole GEMMs; on four, two pieces each."""
+    if not P._blas_libs():
+        pytest.skip("threadpoolctl is not installed: gemms never threads")
+    seen = []
+    real = P.parallel_slices
+
+    def spy(work, n, *args, **kwargs):
+        seen.append(n)
+        return real(work, n, *args, **kwargs)
+    monkeypatch.setattr(P, "parallel_slices", spy)
+    a, b = np.ones((2048, 256), np.float32), np.ones((256, 768), np.float32)
+    for threads in (2, 4):
+        monkeypatch.setenv("TINYNET_NUM_THREADS", str(threads))
+        P.gemms([(a, b), (b.T, a.T)])
+    assert seen == [2, 4]

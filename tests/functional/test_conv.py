@@ -196,6 +196,28 @@ def test_the_scratch_pool_stops_growing_after_the_first_step(transpose):
     assert pooled[1] == pooled[2] == pooled[3], pooled
 
 
+@pytest.mark.parametrize("kw", [dict(padding=1), dict(stride=2, padding=1), dict(),
+                                dict(stride=2)])
+def test_gradients_at_threaded_sizes(monkeypatch, kw):
+    """At ResNet sizes dx and dW run side by side on the pool (``_parallel.gemms``); they
+    agree with float64 on one thread (3x3 at stride 1 and 2, 1x1, strided 1x1)."""
+    rng = np.random.default_rng(5)
+    k = 1 if "padding" not in kw else 3
+    x, w = rng.standard_normal((8, 32, 16, 16)), rng.standard_normal((64, 32, k, k))
+    g_shape = conv2d(_t(x), _t(w), **kw).shape
+    g = rng.standard_normal(g_shape)
+    grads = {}
+    for threads, dtype in (("2", np.float32), ("1", np.float64)):
+        monkeypatch.setenv("TINYNET_NUM_THREADS", threads)
+        X = tn.tensor(x, dtype=dtype, requires_grad=True)
+        W = tn.tensor(w, dtype=dtype, requires_grad=True)
+        conv2d(X, W, **kw).backward(tn.tensor(g, dtype=dtype))
+        grads[threads] = (X.grad.numpy(), W.grad.numpy())
+    assert grads["2"][0].dtype == grads["2"][1].dtype == np.float32
+    for mine, ref in zip(grads["2"], grads["1"]):
+        np.testing.assert_allclose(mine, ref, rtol=1e-4, atol=1e-3)
+
+
 def test_retain_graph_allows_a_second_backward():
     x = tn.randn(1, 2, 5, 5, requires_grad=True)
     w = tn.randn(3, 2, 3, 3, requires_grad=True)

@@ -50,6 +50,32 @@ def test_linear_matches_reference_with_and_without_bias():
     assert F.linear(X, W, B).dtype == np.float32
 
 
+@pytest.mark.parametrize("need_x, need_w, bias", [(True, True, True), (True, False, True),
+                                                    (False, True, False), (True, True, False)])
+def test_linear_gradients_at_threaded_sizes(need_x, need_w, bias):
+    """At GPT sizes dx and dW run side by side on the pool (``_parallel.gemms``): same numbers
+    as the float64 formulas, for every subset of inputs that need a gradient."""
+    rng = np.random.default_rng(3)
+    x, w, b = (rng.standard_normal(s) for s in ((4, 512, 256), (768, 256), (768,)))
+    g = rng.standard_normal((4, 512, 768))
+    X = tn.tensor(x, dtype=tn.float32, requires_grad=need_x)
+    W = tn.tensor(w, dtype=tn.float32, requires_grad=need_w)
+    B = tn.tensor(b, dtype=tn.float32, requires_grad=True) if bias else None
+    F.linear(X, W, B).backward(tn.tensor(g, dtype=tn.float32))
+    tol = dict(rtol=1e-4, atol=1e-3)
+    if need_x:
+        np.testing.assert_allclose(X.grad.numpy(), g @ w, **tol)
+    else:
+        assert X.grad is None
+    if need_w:
+        np.testing.assert_allclose(W.grad.numpy(), g.reshape(-1, 768).T @ x.reshape(-1, 256), **tol)
+    else:
+        assert W.grad is None
+    if bias:
+        np.testing.assert_allclose(B.grad.numpy(), g.sum((0, 1)), **tol)
+    assert all(t.grad.dtype == np.float32 for t in (X, W, B) if t is not None and t.grad is not None)
+
+
 # ---------------------------------------------------------------- errors
 
 def test_matmul_shape_error_names_op_and_shapes():

@@ -36,7 +36,7 @@ import numpy as np
 
 from .. import amp, backend
 from ..autograd import Function, is_grad_enabled
-from .._parallel import MIN_SLICE, gemm, parallel_slices
+from .._parallel import MIN_SLICE, gemm, gemms, parallel_slices
 from . import _cuda
 from ._util import binary_arrays
 
@@ -282,6 +282,11 @@ def _gemm_tn(a, b, groups):
     return (a3.transpose(0, 2, 1) @ b.reshape(G, -1, b.shape[-1])).reshape(-1, b.shape[-1])
 
 
+def _nt_flips(a, b):
+    """Whether a @ bᵀ (contraction L = b.shape[1]) runs faster as (b @ aᵀ)ᵀ: when L > 16 K."""
+    return b.shape[1] > 16 * b.shape[0]
+
+
 def _gemm_nt(a, b, groups):
     """Per group a @ bᵀ for a (G·M, L), b (G·K, L) -> (G·M, K), C-contiguous.
 
@@ -292,7 +297,7 @@ def _gemm_nt(a, b, groups):
     if groups == 1:
         if xp is not np:
             return a @ b.T
-        if b.shape[1] > 16 * b.shape[0]:
+        if _nt_flips(a, b):
             return np.ascontiguousarray(gemm(b, a.T).T)
         return gemm(a, b.T)
     G = groups
@@ -359,19 +364,32 @@ class Conv2d(Function):
         w = self.inputs[1].data
         g_cm = to_cm(gy)                                            # dL/dY: (O, Ho, Wo, N)
         gy2 = g_cm.reshape(O, Ho * Wo * N)
+        need = self.needs_input_grad
         gx = gw = gb = None
-        if self.needs_input_grad[1]:
-            gw = _gemm_nt(gy2, self.cols, G).reshape(w.shape)       # dY @ colsᵀ
-        if len(self.inputs) == 3 and self.needs_input_grad[2]:
+        if len(self.inputs) == 3 and need[2]:
             gb = gy2.sum(axis=1)
-        if self.needs_input_grad[0]:
-            gx = self._input_grad(g_cm, gy2, w)
+        if need[0]:
+            a, b, transpose_a, finish = self._input_grad_gemm(g_cm, gy2, w)
+        if need[0] and need[1] and G == 1 and isinstance(gy2, np.ndarray):
+            # the two GEMMs are independent and of equal size: side by side on the cores
+            flip = _nt_flips(gy2, self.cols)
+            gw_product = (self.cols, gy2.T) if flip else (gy2, self.cols.T)
+            gw, gx2 = gemms([gw_product, (a.T if transpose_a else a, b)])
+            gw = (np.ascontiguousarray(gw.T) if flip else gw).reshape(w.shape)
+            gx = finish(gx2)
+        else:
+            if need[1]:
+                gw = _gemm_nt(gy2, self.cols, G).reshape(w.shape)   # dY @ colsᵀ
+            if need[0]:
+                gx = finish((_gemm_tn if transpose_a else _gemm)(a, b, G))
         return (gx, gw, gb) if len(self.inputs) == 3 else (gx, gw)
 
-    def _input_grad(self, g_cm, gy2, w):
+    def _input_grad_gemm(self, g_cm, gy2, w):
+        """dL/dx as one GEMM and a last step: ``(a, b, transpose_a, finish)``, where
+        dx = finish(op(a) @ b) per group, op(a) = aᵀ if ``transpose_a``."""
         N, C, H, W, O, kh, kw, sh, sw, dh, dw, Ho, Wo, pads, G = self.geom
-        if self.pointwise:
-            return from_cm(_gemm_tn(w.reshape(O, -1), gy2, G).reshape(C, H, W, N))
+        if self.pointwise:                                          # W2ᵀ @ dY: (C, H·W·N)
+            return w.reshape(O, -1), gy2, True, lambda r: from_cm(r.reshape(C, H, W, N))
         pt, pb, pl, pr = pads
         # At stride 1, dL/dx is itself a convolution: dY padded by d(k-1) - p, correlated
         # with the flipped kernel with in/out channels swapped. im2col + GEMM beats
@@ -380,13 +398,16 @@ class Conv2d(Function):
         if sh == sw == 1 and min(full) >= 0:
             cols = padded_cols(from_cm(g_cm), full, kh, kw, 1, 1, dh, dw, H, W)  # (O·kh·kw, H·W·N)
             wt = _flipped_transposed(w, G)                          # (C, O/G, kh, kw)
-            gx2 = _gemm(wt.reshape(C, -1), cols, G)                 # (C, H·W·N)
-            workspace.put(cols)
-            return from_cm(gx2.reshape(C, H, W, N))
-        gcols = _gemm_tn(w.reshape(O, -1), gy2, G)                  # W2ᵀ @ dY: (C·kh·kw, Ho·Wo·N)
-        # (gcols is a fresh GEMM result, not a workspace buffer: giving it to the
-        # workspace would grow the pool every step, and the heap with it)
-        return col2im_nchw(gcols, C, N, H, W, pads, kh, kw, sh, sw, dh, dw, Ho, Wo)
+
+            def finish(gx2):                                        # (C, H·W·N)
+                workspace.put(cols)
+                return from_cm(gx2.reshape(C, H, W, N))
+            return wt.reshape(C, -1), cols, False, finish
+        # W2ᵀ @ dY: (C·kh·kw, Ho·Wo·N), then summed into dx. (The GEMM result is fresh,
+        # not a workspace buffer: giving it to the workspace would grow the pool every
+        # step, and the heap with it.)
+        return w.reshape(O, -1), gy2, True, lambda gcols: col2im_nchw(
+            gcols, C, N, H, W, pads, kh, kw, sh, sw, dh, dw, Ho, Wo)
 
     def release(self):
         cols = self.__dict__.get("cols")

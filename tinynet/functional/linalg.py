@@ -11,9 +11,9 @@ import math
 import numpy as np
 
 from .. import amp
-from ..autograd import Function
+from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
-from .._parallel import gemm, parallel_slices
+from .._parallel import gemm, gemms, parallel_slices
 from ._util import binary_arrays, unbroadcast
 
 
@@ -113,6 +113,8 @@ class Linear(Function):
 
     def backward(self, g):
         x, w = self.inputs[:2]
+        if not is_grad_enabled() and isinstance(g.data, np.ndarray):
+            return self._backward_cpu(g.data, x.data, w.data)
         gx = matmul(g, w) if self.needs_input_grad[0] else None
         gw = gb = None
         if self.needs_input_grad[1]:
@@ -120,6 +122,22 @@ class Linear(Function):
         if len(self.inputs) == 3 and self.needs_input_grad[2]:
             gb = _rows(g).sum(0)
         return (gx, gw, gb) if len(self.inputs) == 3 else (gx, gw)
+
+    def _backward_cpu(self, g, x, w):
+        """The same gradients on arrays, the two GEMMs side by side (``_parallel.gemms``)."""
+        need = self.needs_input_grad
+        g2 = _rows(g)
+        products = []
+        if need[0]:
+            products.append((g2, w))                     # (rows, out) @ (out, in)
+        if need[1]:
+            products.append((g2.T, _rows(x)))            # (out, rows) @ (rows, in)
+        done = iter(gemms(products))
+        gx = next(done).reshape(x.shape) if need[0] else None
+        gw = next(done) if need[1] else None
+        if len(self.inputs) == 2:
+            return gx, gw
+        return gx, gw, (g2.sum(0) if need[2] else None)
 
 
 def matmul(a, b):
