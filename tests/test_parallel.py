@@ -1,6 +1,7 @@
 """The CPU thread helpers: slices cover the range in order, split GEMMs equal whole ones."""
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ def test_slices_run_on_several_threads_and_not_nested(monkeypatch):
     def work(sl):
         inner = P.parallel_slices(lambda s: threading.get_ident(), 10)  # nested: one slice
         seen.append((threading.get_ident(), inner))
+        time.sleep(0.05)   # long enough for the pool thread to wake and claim the other slice
         return sl
 
     P.parallel_slices(work, 10)
@@ -126,7 +128,6 @@ def test_split_gemm_adds_the_bias(shape):
 
 def test_a_failing_slice_waits_for_the_others(monkeypatch):
     """When one slice raises, no other slice may still be writing after the caller sees it."""
-    import time
     monkeypatch.setenv("TINYNET_NUM_THREADS", "4")
     out = np.zeros(4)
 
@@ -196,3 +197,39 @@ def test_gemms_run_side_by_side(monkeypatch):
         monkeypatch.setenv("TINYNET_NUM_THREADS", str(threads))
         P.gemms([(a, b), (b.T, a.T)])
     assert seen == [2, 4]
+
+
+def test_a_late_pool_thread_does_not_hold_up_the_caller(monkeypatch):
+    """Slices go to whichever thread is free: when the pool threads are busy (here: blocked on
+    a lock), the caller runs every slice itself and returns without waiting for them."""
+    monkeypatch.setenv("TINYNET_NUM_THREADS", "2")
+    P.parallel_slices(lambda sl: None, 2)                 # the pool exists
+    gate = threading.Lock()
+    gate.acquire()
+    P._get_workers(1).inboxes[0].put(_Blocker(gate))      # occupy the pool thread
+    try:
+        main = threading.get_ident()
+        ran = P.parallel_slices(lambda sl: (threading.get_ident(), sl), 8, per_thread=4)
+        assert [sl for _, sl in ran] == [slice(i, i + 1) for i in range(8)]
+        assert {t for t, _ in ran} == {main}
+    finally:
+        gate.release()
+
+
+class _Blocker:
+    """A job that keeps a pool thread busy until ``gate`` is released."""
+
+    def __init__(self, gate):
+        self.gate = gate
+
+    def run(self, on_pool):
+        with self.gate:
+            return 0
+
+
+@pytest.mark.parametrize("per_thread", [1, 3, 4])
+def test_per_thread_cuts_more_slices(monkeypatch, per_thread):
+    monkeypatch.setenv("TINYNET_NUM_THREADS", "2")
+    got = P.parallel_slices(lambda sl: sl, 100, per_thread=per_thread)
+    assert len(got) == 2 * per_thread
+    assert [i for sl in got for i in range(sl.start, sl.stop)] == list(range(100))

@@ -6,12 +6,12 @@ slices on a small thread pool:
 
     parallel_slices(work, n)  ->  [work(slice(0, k)), work(slice(k, 2k)), ...]
 
-The calling thread runs the first slice itself. Handing a slice to a pool
-thread costs 0.1-0.6 ms on a busy 2-core machine, and so does each later
-wait for the GIL, so only coarse work pays: a few NumPy calls of a
-millisecond or more per slice. Used for the big GEMMs (:func:`gemm`),
-attention's batch of small GEMMs, GELU, im2col copies and the optimizer
-step. Memory-bound passes (ReLU, adds, BatchNorm, LayerNorm) were measured
+The calling thread starts on the slices at once and pool threads claim the
+rest as they wake up. Waking one costs 0.1-0.4 ms on a 2-core virtual
+machine, and so does each later wait for the GIL, so only coarse work pays:
+a few NumPy calls of a millisecond or more per slice. Used for the big
+GEMMs (:func:`gemm`, :func:`gemms`), attention's batch of small GEMMs,
+GELU, im2col copies and the optimizer step. Memory-bound passes (ReLU, adds, BatchNorm, LayerNorm) were measured
 no faster on two threads inside a training step, and stay on one.
 ``TINYNET_NUM_THREADS=1`` turns all of it off.
 
@@ -22,6 +22,7 @@ threads and attention runs as one slice.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import threading
@@ -45,12 +46,12 @@ def num_threads() -> int:
 
 
 class _Workers:
-    """Persistent pool threads, each with its own inbox.
+    """Persistent pool threads, each with its own inbox of :class:`_Call` s to help with.
 
-    A slice costs one queue put and one get, a round trip of ~110 us on this
-    kind of machine (the OS wake-up of a sleeping thread, twice), against
-    ~200 us through ``concurrent.futures``; a small GEMM split in two is
-    only worth it when the handoff is cheap.
+    Waking a sleeping thread takes 0.1-0.4 ms on this kind of machine (the OS
+    wake-up of an idle virtual core), against ~200 us through
+    ``concurrent.futures``; a small GEMM split in two is only worth it when
+    the handoff is cheap.
     """
 
     def __init__(self, n: int):
@@ -63,18 +64,46 @@ class _Workers:
     @staticmethod
     def _serve(box):
         while True:
-            job = box.get()
-            if job is None:      # replaced by a bigger pool
+            call = box.get()
+            if call is None:     # replaced by a bigger pool
                 return
-            work, sl, index, reply = job
-            try:
-                reply.put((index, True, _run_inside(work, sl)))
-            except BaseException as e:  # handed to the caller, re-raised there
-                reply.put((index, False, e))
+            call.run(on_pool=True)
 
     def close(self):
         for box in self.inboxes:
             box.put(None)
+
+
+class _Call:
+    """One :func:`parallel_slices` call: its slices go to whichever thread asks first.
+
+    The calling thread starts on them at once and pool threads join as they
+    wake up, so a pool thread that wakes late does not hold the caller up:
+    when the caller has claimed every slice, it returns without waiting for
+    it (the late thread then finds nothing left and goes back to sleep).
+    """
+
+    def __init__(self, work, slices):
+        self.work, self.slices = work, slices
+        self.claim = itertools.count().__next__   # one index per call, atomic under the GIL
+        self.results = [None] * len(slices)
+        self.errors = []                           # (slice index, exception)
+        self.finished = queue.SimpleQueue()        # one token per slice run on a pool thread
+
+    def run(self, on_pool: bool) -> int:
+        """Claim and run slices until none is left; return how many this thread ran."""
+        ran = 0
+        while True:
+            i = self.claim()
+            if i >= len(self.slices):
+                return ran
+            try:
+                self.results[i] = _run_inside(self.work, self.slices[i])
+            except BaseException as e:  # re-raised by the caller once every slice is done
+                self.errors.append((i, e))
+            ran += 1
+            if on_pool:
+                self.finished.put(i)
 
 
 def _get_workers(n):
@@ -147,41 +176,37 @@ def _run_inside(work, sl):
         _local.inside = False
 
 
-def parallel_slices(work, n: int, min_size: int = 1, single_thread_blas: bool = False) -> list:
+def parallel_slices(work, n: int, min_size: int = 1, single_thread_blas: bool = False,
+                    per_thread: int = 1) -> list:
     """Call ``work(slice)`` on consecutive slices covering ``range(n)``; return the results in order.
 
-    At most one slice per thread and at most ``n // min_size`` slices, of
+    About ``per_thread`` slices per thread and at most ``n // min_size``, of
     equal length but for a shorter last one; a single slice runs as
-    ``[work(slice(0, n))]`` on the calling thread. ``work`` must only write
-    to its own slice's part of any shared output. If a slice raises, every
-    other slice still finishes before the exception reaches the caller.
+    ``[work(slice(0, n))]`` on the calling thread. Threads claim slices as
+    they become free (see :class:`_Call`), so which thread runs which slice,
+    and how many, varies. ``work`` must only write to its own slice's part of
+    any shared output. If a slice raises, every other slice still finishes
+    before the exception (of the first failing slice) reaches the caller.
     """
     workers = min(num_threads(), n // max(min_size, 1))
     if workers < 2 or getattr(_local, "inside", False):
         return [work(slice(0, n))]
     if single_thread_blas and not _blas_libs():
         return [work(slice(0, n))]   # threads x multithreaded BLAS would oversubscribe
-    step = -(-n // workers)
-    slices = [slice(i, min(i + step, n)) for i in range(0, n, step)]
-    pool = _get_workers(len(slices) - 1)
+    count = min(workers * max(per_thread, 1), n // max(min_size, 1))
+    step = -(-n // count)
+    call = _Call(work, [slice(i, min(i + step, n)) for i in range(0, n, step)])
+    pool = _get_workers(workers - 1)
 
     def run_all():
-        reply = queue.SimpleQueue()   # this call's own: callers on several threads don't mix
-        for i, (box, sl) in enumerate(zip(pool.inboxes, slices[1:]), start=1):
-            box.put((work, sl, i, reply))
-        results = [None] * len(slices)
-        failed = None
-        try:
-            results[0] = _run_inside(work, slices[0])
-        finally:
-            for _ in slices[1:]:      # no slice may still be writing when the caller moves on
-                i, ok, value = reply.get()
-                results[i] = value
-                if not ok and failed is None:
-                    failed = value
-        if failed is not None:
-            raise failed
-        return results
+        for box in pool.inboxes[:workers - 1]:
+            box.put(call)
+        mine = call.run(on_pool=False)
+        for _ in range(len(call.slices) - mine):   # wait for slices still running elsewhere
+            call.finished.get()
+        if call.errors:
+            raise min(call.errors, key=lambda e: e[0])[1]
+        return call.results
 
     if not single_thread_blas:
         return run_all()

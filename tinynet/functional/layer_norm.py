@@ -39,6 +39,21 @@ def _rowdot(a, b):
     return np.einsum("ij,ij->i", a, b)[:, None]
 
 
+def _rowmean(a):
+    """Mean of each row of 2-D ``a`` as a column (rows, 1).
+
+    On the CPU, ``einsum`` sums each row in one pass, ~2.5x faster than
+    ``a.mean(axis=1)`` for rows of a few hundred values. (Not a BLAS
+    matrix-vector product with 1/n: that wakes BLAS's own threads, which then
+    busy-wait through tinynet's threaded work; see ``_parallel``.)
+    """
+    if not isinstance(a, np.ndarray):
+        return a.mean(axis=1, keepdims=True)
+    mean = np.einsum("ij->i", a)[:, None]
+    mean *= a.dtype.type(1.0 / max(a.shape[1], 1))
+    return mean
+
+
 def _coldot(a, b):
     """Σ_i a[i, j] b[i, j] for 2-D a, b (the weight gradient Σ_rows g x̂)."""
     if not isinstance(a, np.ndarray):
@@ -80,7 +95,7 @@ class LayerNorm(Function):
             y, self.xhat, self.rstd = _cuda.layer_norm(xp, x2, w, b, eps)
             return y.reshape(x.shape)
         f = x.dtype.type
-        xhat = x2 - x2.mean(axis=1, keepdims=True)
+        xhat = x2 - _rowmean(x2)
         var = _rowdot(xhat, xhat)
         var *= f(1.0 / n)
         var += f(eps)
@@ -115,7 +130,7 @@ class LayerNorm(Function):
         grads = []
         if self.needs_input_grad[0]:
             gh = g2 * w if w is not None else g2.copy()
-            a = gh.mean(axis=1, keepdims=True)           # mean(ĝ)
+            a = _rowmean(gh)                             # mean(ĝ)
             c = _rowdot(gh, xhat)
             c *= f(1.0 / n)                              # mean(ĝ x̂)
             gh -= a
