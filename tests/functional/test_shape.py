@@ -51,6 +51,50 @@ def test_split_gradient_with_unused_pieces():
     np.testing.assert_array_equal(x.grad.numpy(), [[0, 0], [0, 0], [3, 3], [3, 3], [0, 0]])
 
 
+def test_split_gradient_of_pieces_that_tile_one_buffer_is_that_buffer():
+    """Pieces' gradients that already sit side by side in one buffer (attention writes q, k, v's
+    that way) come back as that buffer, without a copy; any other layout is concatenated."""
+    from tinynet.functional.shape import _tiled
+    buf = np.arange(2 * 3 * 12, dtype=np.float32).reshape(2, 3, 12)
+    pieces = [tn.tensor(buf[..., i:i + 4]) for i in (0, 4, 8)]
+    for p, i in zip(pieces, (0, 4, 8)):
+        p.data = buf[..., i:i + 4]               # views, as a backward hands them over
+    whole = _tiled(pieces, 2)
+    assert whole is not None and np.shares_memory(whole, buf)
+    np.testing.assert_array_equal(whole, buf)
+    assert not whole.flags.writeable             # a leaf's .grad then gets its own copy
+    assert _tiled(pieces[::-1], 2) is None       # out of order
+    assert _tiled(pieces[:1] + pieces[2:], 2) is None   # a gap
+    assert _tiled(pieces, 1) is None             # the wrong dim
+    fresh = [tn.tensor(buf[..., i:i + 4].copy()) for i in (0, 4, 8)]
+    assert _tiled(fresh, 2) is None
+
+
+def test_qkv_split_attention_gradients_match_the_copying_path(monkeypatch):
+    """GPT's pattern, linear -> split -> attention, through the no-copy split backward, equals
+    the same graph with the pieces taken by indexing (a separate backward each)."""
+    import tinynet.functional.shape as shape
+    tiled = []
+    real = shape._tiled
+    monkeypatch.setattr(shape, "_tiled", lambda g, d: tiled.append(real(g, d)) or tiled[-1])
+    rng = np.random.default_rng(6)
+    x0 = rng.standard_normal((2, 5, 8))
+    w0 = rng.standard_normal((24, 8))
+    grads = []
+    for use_split in (True, False):
+        x = tn.tensor(x0, requires_grad=True)
+        w = tn.tensor(w0, requires_grad=True)
+        qkv = F.linear(x, w)
+        pieces = qkv.split(8, dim=2) if use_split else [qkv[..., i:i + 8] for i in (0, 8, 16)]
+        q, k, v = (p.reshape(2, 5, 2, 4).transpose(1, 2) for p in pieces)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        (y * y).sum().backward()
+        grads.append((x.grad.numpy(), w.grad.numpy()))
+    assert len(tiled) == 1 and tiled[0] is not None    # the split took the no-copy path
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_pad_uses_pytorch_order_last_dim_first():
     x = tn.ones(1, 2)
     y = F.pad(x, (1, 2, 3, 0), value=5.0)

@@ -169,6 +169,8 @@ class ScaledDotProductAttention(Function):
                 if ok and need else None
                 for i, (a, ok, need) in enumerate(zip((q, k, v, m), full,
                                                       (need_q, need_k, need_v, need_m)))]
+        if all(b is not None for b in bufs[:3]) and q.shape == k.shape == v.shape:
+            bufs[:3] = _qkv_heads_last(xp, q.shape, q.dtype)
 
         def result(i, sl, make, shape):
             """Gradient i of this chunk: make(out) into its slice of the buffer, or summed."""
@@ -246,6 +248,21 @@ def _heads_last(xp, shape, dtype):
         return xp.empty(shape, dtype)
     B, H, T, E = shape
     return xp.empty((B, T, H, E), dtype).transpose(0, 2, 1, 3)
+
+
+def _qkv_heads_last(xp, shape, dtype):
+    """Three (B, H, T, E) arrays side by side in one buffer laid out as (B, T, 3, H, E).
+
+    For the q, k, v gradients: when q, k, v were cut from one (B, T, 3C)
+    projection (GPT's ``c_attn(x).split(C, dim=2)``), their gradients then
+    tile that projection's gradient, and the split's backward returns the
+    buffer instead of concatenating three copies (``shape.Split``).
+    """
+    if xp is not np or len(shape) != 4:
+        return [xp.empty(shape, dtype) for _ in range(3)]
+    B, H, T, E = shape
+    buf = xp.empty((B, T, 3, H, E), dtype)
+    return [buf[:, :, i].transpose(0, 2, 1, 3) for i in range(3)]
 
 
 def _bshape(*shapes):
