@@ -1,9 +1,13 @@
 """GPT training step and KV-cache generation, tinynet vs PyTorch CPU in the same run.
 
     python benchmarks/bench_gpt.py [--profile] [--device cuda [--amp]] [--repeat 10]
+    python benchmarks/bench_gpt.py --size gpt2 --repeat 3
 
 Model: vocab 256, n_embd 256, 4 layers, 4 heads, block 128; batch 16;
-AdamW. One step = forward, cross-entropy, backward, optimizer update. The
+AdamW. ``--size gpt2`` times GPT-2 small instead (124M parameters: vocab
+50257, n_embd 768, 12 layers, 12 heads; block 128, batch 4), the size of a
+real fine-tuning run, where the (2048, 50257) logits and the tied
+(50257, 768) embedding's gradient dominate memory traffic. One step = forward, cross-entropy, backward, optimizer update. The
 PyTorch model is the same architecture written in plain torch (fused
 ``F.scaled_dot_product_attention``), with tinynet's initial weights copied in,
 and both are timed alternately (median and minimum after warmup). Also reported: the
@@ -28,6 +32,9 @@ from tinynet.models.gpt import GPT, GPTConfig
 
 CFG = GPTConfig(vocab_size=256, block_size=128, n_layer=4, n_head=4, n_embd=256, dropout=0.0)
 BATCH = 16
+SIZES = {"small": (CFG, BATCH),
+         "gpt2": (GPTConfig(vocab_size=50257, block_size=128, n_layer=12, n_head=12, n_embd=768,
+                            dropout=0.0, bias=True), 4)}
 
 
 def step_flops(cfg: GPTConfig, batch: int) -> float:
@@ -159,6 +166,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--size", choices=sorted(SIZES), default="small",
+                    help="small: the default model; gpt2: GPT-2 small (no generation timing)")
     ap.add_argument("--profile", action="store_true", help="cProfile 3 tinynet steps")
     ap.add_argument("--amp", action="store_true",
                     help="also time float16 autocast steps (GPU only)")
@@ -172,26 +181,28 @@ def main():
     if args.amp and args.device == "cpu":
         ap.error("--amp needs --device cuda (float16 autocast is a GPU feature)")
     print(machine_line(), f"| device {args.device}")
-    model, tn_step = tinynet_setup(CFG, BATCH, args.device)
-    flops = step_flops(CFG, BATCH)
+    cfg, batch = SIZES[args.size]
+    model, tn_step = tinynet_setup(cfg, batch, args.device)
+    flops = step_flops(cfg, batch)
     fns = {"tinynet": tn_step} if args.framework != "torch" else {}
     torch = None if args.framework == "tinynet" else try_torch()
     if torch is not None:
         torch.set_num_threads(os.cpu_count())
-        fns["torch"] = torch_setup(torch, CFG, BATCH, model, args.device)
+        fns["torch"] = torch_setup(torch, cfg, batch, model, args.device)
         if "tinynet" in fns:
             l_tn, l_t = tn_step(), fns["torch"]()
             print(f"first-step losses: tinynet {l_tn:.5f}  torch {l_t:.5f}")
     if args.amp:
         if args.framework != "torch":
-            fns["tinynet-amp"] = tinynet_step(model, CFG, BATCH, args.device, amp=True)
+            fns["tinynet-amp"] = tinynet_step(model, cfg, batch, args.device, amp=True)
         if torch is not None:
-            fns["torch-amp"] = torch_setup(torch, CFG, BATCH, model, args.device, amp=True)
-    times = alternate(fns, repeat=args.repeat)
+            fns["torch-amp"] = torch_setup(torch, cfg, batch, model, args.device, amp=True)
+    times = alternate(fns, repeat=args.repeat, warmup=2 if args.size == "small" else 1)
+    tag = "gpt" if args.size == "small" else args.size
     for name, (med, _) in times.items():
-        print(f"RESULT gpt {name} {med * 1e3:.2f}")
-    print(f"GPT train step (B={BATCH}, T={CFG.block_size}, C={CFG.n_embd}, L={CFG.n_layer}, "
-          f"H={CFG.n_head}, V={CFG.vocab_size}): {flops / 1e9:.1f} GFLOP of matmuls")
+        print(f"RESULT {tag} {name} {med * 1e3:.2f}")
+    print(f"GPT train step (B={batch}, T={cfg.block_size}, C={cfg.n_embd}, L={cfg.n_layer}, "
+          f"H={cfg.n_head}, V={cfg.vocab_size}): {flops / 1e9:.1f} GFLOP of matmuls")
     for name, (med, best) in times.items():
         print(f"  {name:8s} median {med * 1e3:7.1f} ms   min {best * 1e3:7.1f} ms   "
               f"{flops / best / 1e9:6.1f} GFLOP/s at the min")
@@ -211,6 +222,8 @@ def main():
     else:
         print(f"  CuPy float32 GEMM (8192^3): {cuda_gemm_tflops() * 1e3:.0f} GFLOP/s")
         print(f"  peak GPU memory (tinynet's pool): {tn.cuda.max_memory_allocated() / 2**20:.0f} MiB")
+    if args.size != "small":
+        return
     speed = generation_speed(model, CFG, args.device)
     print(f"generation (batch 1, 8-token prompt, 120 new, greedy): "
           f"KV cache {speed[True]:.0f} tok/s, no cache {speed[False]:.0f} tok/s "

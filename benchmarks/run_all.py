@@ -21,11 +21,12 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHES = [
-    ("ops", "bench_ops.py", True),        # (name, script, accepts --device)
-    ("mlp", "bench_mlp.py", True),
-    ("resnet", "bench_resnet.py", True),  # ResNet-18 step and the small conv net
-    ("gpt", "bench_gpt.py", True),        # GPT step and KV-cache generation
-    ("separate", "separate.py", False),   # the step ratios with each framework in its own process
+    ("ops", "bench_ops.py", True, []),    # (name, script, accepts --device, arguments)
+    ("mlp", "bench_mlp.py", True, []),
+    ("resnet", "bench_resnet.py", True, []),  # ResNet-18 step and the small conv net
+    ("gpt", "bench_gpt.py", True, []),    # GPT step and KV-cache generation
+    ("gpt2", "bench_gpt.py", True, ["--size", "gpt2", "--repeat", "3"]),  # GPT-2 small step
+    ("separate", "separate.py", False, []),  # the step ratios, each framework in its own process
 ]
 
 
@@ -72,13 +73,13 @@ def main():
              f"- machine: {machine_line()}",
              f"- versions: {_versions()}",
              f"- command: `python benchmarks/run_all.py --device {args.device}`", ""]
-    for name, script, takes_device in BENCHES:
+    for name, script, takes_device, script_args in BENCHES:
         if args.only and name not in args.only:
             continue
         if args.device != "cpu" and not takes_device:
             continue
         print(f"running {script} ...", flush=True)
-        extra = ["--device", args.device] if takes_device else []
+        extra = list(script_args) + (["--device", args.device] if takes_device else [])
         if args.device != "cpu" and name in ("resnet", "gpt"):
             extra.append("--amp")   # float16 autocast next to float32
         out, seconds, peak = run(script, extra)

@@ -392,3 +392,46 @@ def test_dropping_the_output_frees_the_graph_without_the_garbage_collector():
         assert fn() is None
     finally:
         gc.enable()
+
+
+class _FreshGrad(Function):
+    """y = x; backward returns a fresh array and keeps a weak reference to it."""
+
+    made = []
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        out = g.data.copy()
+        _FreshGrad.made.append(weakref.ref(out))
+        return out
+
+
+def test_a_leaf_used_twice_sums_its_gradients_in_place():
+    """Like GPT's tied embedding/head weight: the second gradient is added into the first
+    fresh array (no new leaf-sized array), and the sum is right."""
+    _FreshGrad.made.clear()
+    w = tn.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    y = _FreshGrad.apply(w) * 2.0 + _FreshGrad.apply(w) * 5.0
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((2, 3), 7.0))
+    assert any(r() is w.grad.data for r in _FreshGrad.made)   # the first array, reused
+
+
+def test_in_place_sums_never_touch_an_array_someone_else_holds():
+    """A hook that keeps the first gradient, or an Add that hands one gradient array both to a
+    leaf and to a node still waiting for it, must see that array unchanged."""
+    kept = []
+    w = tn.tensor(np.ones(3), requires_grad=True)
+    w.register_hook(lambda g: kept.append(g) or g)
+    (_FreshGrad.apply(w) * 2.0 + _FreshGrad.apply(w) * 5.0).sum().backward()
+    assert sorted(float(g.numpy()[0]) for g in kept) == [2.0, 5.0]
+    np.testing.assert_array_equal(w.grad.numpy(), np.full(3, 7.0))
+
+    a = tn.tensor(np.ones(3), requires_grad=True)
+    b = tn.tensor(np.full(3, 2.0), requires_grad=True)
+    z = a + a * b + (a * 3.0)          # Add passes its incoming gradient on to both sides
+    (z * 4.0).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), 4.0 * (1 + 2.0 + 3.0))
+    np.testing.assert_allclose(b.grad.numpy(), np.full(3, 4.0))
