@@ -16,6 +16,7 @@ import numpy as np
 from .. import amp, backend
 from ..autograd import Function
 from ..tensor import Tensor
+from .._parallel import MIN_SLICE, blocks, parallel_slices
 from . import _cuda
 from . import elementwise as E
 
@@ -147,6 +148,62 @@ def _up(a):
     return a.astype(np.float32) if a is not None and a.dtype == np.float16 else a
 
 
+def _row_blocks(x2, work):
+    """``work(rows)`` over row blocks of ``x2`` (M, C): on the CPU ~1 MB blocks, so every pass
+    of a block runs in cache, spread over the cores; on the GPU all rows at once."""
+    M, C = x2.shape
+    if not isinstance(x2, np.ndarray):
+        work(slice(0, M))
+        return
+
+    def run(sl):
+        for b in blocks(sl, C):
+            work(b)
+    parallel_slices(run, M, min_size=max(1, MIN_SLICE // max(C, 1)))
+
+
+def _softmax_stats(x2, q=None, c=None):
+    """Per row of logits x2 (M, C), with z = x - max x: (max x, log Σ_c e^z_c, Σ_c q_c z_c,
+    Σ_c c_c z_c); the last two only for a given q (M, C) or c (C,), else None.
+
+    No (M, C) temporary the size of the logits is made on the CPU (GPT-2's are
+    50257 wide): each row block goes through all its passes while in cache.
+    """
+    xp = backend.get_array_module(x2)
+    M = x2.shape[0]
+    m, lse_z = xp.empty(M, x2.dtype), xp.empty(M, x2.dtype)
+    qz = xp.empty(M, x2.dtype) if q is not None else None
+    cz = xp.empty(M, x2.dtype) if c is not None else None
+    cpu = xp is np
+
+    def work(b):
+        m[b] = x2[b].max(axis=1)
+        z = x2[b] - m[b, None]                            # <= 0
+        if q is not None:
+            qz[b] = np.einsum("ij,ij->i", q[b], z) if cpu else (q[b] * z).sum(axis=1)
+        if c is not None:  # (einsum, not z @ c: a BLAS call would wake BLAS's threads)
+            cz[b] = np.einsum("ij,j->i", z, c) if cpu else z @ c
+        xp.exp(z, out=z)
+        lse_z[b] = xp.log(z.sum(axis=1))                  # logsumexp(z) >= 0
+    _row_blocks(x2, work)
+    return m, lse_z, qz, cz
+
+
+def _scaled_softmax(x2, lse, coef):
+    """coef_i · softmax(x_i) = coef_i e^(x_i - lse_i) for each row of x2 (M, C): a new array,
+    written block by block (one pass over memory on the CPU)."""
+    xp = backend.get_array_module(x2)
+    p = xp.empty_like(x2)
+    coef = xp.broadcast_to(xp.asarray(coef, dtype=x2.dtype), lse.shape)
+
+    def work(b):
+        xp.subtract(x2[b], lse[b, None], out=p[b])
+        xp.exp(p[b], out=p[b])
+        p[b] *= coef[b, None]
+    _row_blocks(x2, work)
+    return p
+
+
 def _finish(loss, reduction, denom, out_shape, dtype, xp):
     """Reduce the per-row loss (M,) like PyTorch; mean divides by ``denom``."""
     if reduction == "none":
@@ -196,28 +253,27 @@ class CrossEntropy(Function):
             self.denom = self.w_t.sum(dtype=x.dtype)
             out = _finish(loss, reduction, self.denom, _index_target_shape(x.shape), x.dtype, xp)
             return out.astype(out_dtype, copy=False)
-        m = x2.max(axis=1, keepdims=True) if M else xp.zeros((0, 1), x.dtype)
-        z = x2 - m                                        # (M, C), <= 0
         if self.probs:
             q = self._q_probs(target, C)
             s = q.sum(axis=1)
-            qz = (q * z).sum(axis=1)
+            m, lse_z, qz, _ = _softmax_stats(x2, q=q)     # z = x - max x, lse_z = log Σ e^z
             denom = M
         else:
             tc, valid, w_t = _index_rows(target, weight, ignore_index, M, x.dtype, xp)
             self.tc, self.valid, self.w_t = tc, valid, w_t
-            z_t = z[xp.arange(M), tc]
+            c = None
+            if eps:
+                c = xp.ones(C, x.dtype) if weight is None else weight
+            m, lse_z, _, zw = _softmax_stats(x2, c=c)
+            z_t = x2[xp.arange(M), tc] - m
             s = (1.0 - eps) * w_t
             qz = (1.0 - eps) * (w_t * z_t)
             if eps:
                 wsum = C if weight is None else weight.sum()
                 s = s + (eps / C) * wsum * valid
-                zw = z.sum(axis=1) if weight is None else z @ weight
                 qz = qz + (eps / C) * zw * valid
             denom = w_t.sum(dtype=x.dtype)
-        xp.exp(z, out=z)
-        lse_z = xp.log(z.sum(axis=1))                     # logsumexp(z_i) >= 0
-        self.lse = m[:, 0] + lse_z                        # logsumexp(x_i)
+        self.lse = m + lse_z                              # logsumexp(x_i)
         self.s, self.denom = s, denom
         loss = s * lse_z - qz                             # (M,)
         out = _finish(loss, reduction, denom, _index_target_shape(x.shape), x.dtype, xp)
@@ -256,9 +312,7 @@ class CrossEntropy(Function):
                 gx = _class_back(p, x.shape).astype(x.dtype, copy=False)
             return gx, None
         if self.needs_input_grad[0]:
-            p = x2 - self.lse[:, None]
-            xp.exp(p, out=p)                              # softmax, (M, C)
-            p *= (self.s * gi)[:, None]
+            p = _scaled_softmax(x2, self.lse, self.s * gi)  # s_i g_i softmax(x_i), (M, C)
             if self.probs:
                 p -= self._q_probs(_up(target.data), C) * xp.reshape(gi, (-1, 1))
             else:
