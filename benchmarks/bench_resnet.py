@@ -9,6 +9,8 @@
 * Small conv net, batch 32 of 3x32x32: conv3x3 3->32, conv3x3 32->64 stride 2,
   conv3x3 64->128 stride 2 (ReLU after each, padding 1), global average pool,
   linear 128->10.
+* With ``--only resnet50`` (not in the default run): ResNet-50, ImageNet stem,
+  batch 8 of 3x224x224, the size of a real fine-tuning run.
 
 One step = zero_grad, forward, backward, optimizer step. tinynet and PyTorch
 (on the same device) steps alternate and the medians are compared; on a GPU
@@ -31,7 +33,7 @@ import tinynet.nn as nn
 from _timing import cuda_gemm_tflops, gemm_gflops, interleaved, machine_line, try_torch
 from tinynet.functional.loss import cross_entropy
 from tinynet.functional.pooling import adaptive_avg_pool2d
-from tinynet.models.resnet import resnet18
+from tinynet.models.resnet import resnet18, resnet50
 from tinynet.nn.conv import Conv2d
 from tinynet.optim import SGD
 
@@ -97,6 +99,49 @@ def torch_resnet18(torch, num_classes=10):
     return Net()
 
 
+def torch_resnet50(torch, num_classes=1000):
+    """torchvision's ResNet-50 (v1.5: the stride on the 3x3 conv), in plain torch."""
+    tnn = torch.nn
+
+    class Bottleneck(tnn.Module):
+        def __init__(self, cin, width, stride):
+            super().__init__()
+            self.conv1, self.bn1 = tnn.Conv2d(cin, width, 1, bias=False), tnn.BatchNorm2d(width)
+            self.conv2 = tnn.Conv2d(width, width, 3, stride, 1, bias=False)
+            self.bn2 = tnn.BatchNorm2d(width)
+            self.conv3 = tnn.Conv2d(width, 4 * width, 1, bias=False)
+            self.bn3 = tnn.BatchNorm2d(4 * width)
+            self.downsample = None
+            if stride != 1 or cin != 4 * width:
+                self.downsample = tnn.Sequential(
+                    tnn.Conv2d(cin, 4 * width, 1, stride, bias=False), tnn.BatchNorm2d(4 * width))
+
+        def forward(self, x):
+            out = torch.relu(self.bn1(self.conv1(x)))
+            out = torch.relu(self.bn2(self.conv2(out)))
+            out = self.bn3(self.conv3(out))
+            return torch.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+    class Net(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = tnn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1 = tnn.BatchNorm2d(64)
+            blocks, cin = [], 64
+            for i, (width, n) in enumerate([(64, 3), (128, 4), (256, 6), (512, 3)]):
+                for j in range(n):
+                    blocks.append(Bottleneck(cin, width, 2 if i > 0 and j == 0 else 1))
+                    cin = 4 * width
+            self.blocks = tnn.Sequential(*blocks)
+            self.fc = tnn.Linear(2048, num_classes)
+
+        def forward(self, x):
+            x = torch.nn.functional.max_pool2d(torch.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+            return self.fc(self.blocks(x).mean((2, 3)))
+
+    return Net()
+
+
 def torch_small(torch):
     tnn = torch.nn
     return tnn.Sequential(tnn.Conv2d(3, 32, 3, padding=1), tnn.ReLU(),
@@ -108,15 +153,16 @@ def torch_small(torch):
 # ---------------------------------------------------------------- steps
 
 
-def _batch(batch):
+def _batch(batch, size=32):
     rng = np.random.default_rng(0)
-    return rng.standard_normal((batch, 3, 32, 32), dtype=np.float32), rng.integers(0, 10, batch)
+    return (rng.standard_normal((batch, 3, size, size), dtype=np.float32),
+            rng.integers(0, 10, batch))
 
 
-def tinynet_step(model, batch, device, amp=False):
+def tinynet_step(model, batch, device, amp=False, size=32):
     model.to(device)
     opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
-    xb, yb = _batch(batch)
+    xb, yb = _batch(batch, size)
     x, y = tn.tensor(xb, device=device), tn.tensor(yb, device=device)
     sync = tn.cuda.synchronize if device != "cpu" else (lambda: None)
     scaler = tn.amp.GradScaler(enabled=amp)
@@ -133,10 +179,10 @@ def tinynet_step(model, batch, device, amp=False):
     return step
 
 
-def torch_step(torch, model, batch, device="cpu", amp=False):
+def torch_step(torch, model, batch, device="cpu", amp=False, size=32):
     model.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    xb, yb = _batch(batch)
+    xb, yb = _batch(batch, size)
     x, y = torch.tensor(xb, device=device), torch.tensor(yb, device=device)
     sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
     scaler = torch.amp.GradScaler(enabled=amp)
@@ -153,7 +199,7 @@ def torch_step(torch, model, batch, device="cpu", amp=False):
     return step
 
 
-def step_gflop(model, batch):
+def step_gflop(model, batch, size=32):
     """GEMM FLOPs of one training step: per conv/linear forward, weight grad, input grad."""
     shapes = []
 
@@ -162,7 +208,7 @@ def step_gflop(model, batch):
     handles = [m.register_forward_hook(hook) for m in model.modules()
                if isinstance(m, (Conv2d, nn.Linear))]
     with tn.no_grad():
-        model(tn.zeros(batch, 3, 32, 32))
+        model(tn.zeros(batch, 3, size, size))
     for h in handles:
         h.remove()
     total = 0.0
@@ -196,7 +242,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=7, help="alternating timed turns per model")
     ap.add_argument("--amp", action="store_true",
                     help="also time float16 autocast steps (GPU only)")
-    ap.add_argument("--only", choices=["resnet18", "small"], default=None)
+    ap.add_argument("--only", choices=["resnet18", "small", "resnet50"], default=None,
+                    help="one model (resnet50 runs only when asked for)")
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the ResNet step")
     ap.add_argument("--framework", choices=["both", "tinynet", "torch"], default="both",
                     help="time one framework only (benchmarks/separate.py runs each in its "
@@ -217,23 +264,25 @@ def main():
         tt = interleaved({"t": lambda: a @ b}, repeat=10)["t"]
         print(f"PyTorch float32 GEMM (1024^3): {2 * 1024 ** 3 / tt / 1e9:.0f} GFLOP/s, "
               f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    cases = [("resnet18", 16), ("small", 32)]
-    for name, batch in cases:
-        if args.only and name != args.only:
+    cases = [("resnet18", 16, 32), ("small", 32, 32), ("resnet50", 8, 224)]
+    for name, batch, size in cases:
+        if name not in ((args.only,) if args.only else ("resnet18", "small")):
             continue
         tn.manual_seed(0)
-        model = resnet18(num_classes=10, cifar_stem=True) if name == "resnet18" else SmallConvNet()
-        gflop = step_gflop(model, batch)
+        model = {"resnet18": lambda: resnet18(num_classes=10, cifar_stem=True),
+                 "small": SmallConvNet, "resnet50": lambda: resnet50(num_classes=1000)}[name]()
+        gflop = step_gflop(model, batch, size)
         fns = {}
         for amp in ([False, True] if args.amp else [False]):
             tag = "-amp" if amp else ""
             if args.framework != "torch":
-                fns["tinynet" + tag] = tinynet_step(model, batch, args.device, amp)
+                fns["tinynet" + tag] = tinynet_step(model, batch, args.device, amp, size)
             if torch is not None:
                 torch.manual_seed(0)
-                tm = torch_resnet18(torch) if name == "resnet18" else torch_small(torch)
-                fns["torch" + tag] = torch_step(torch, tm, batch, args.device, amp)
-        times = interleaved(fns, repeat=args.repeat, warmup=2)
+                tm = {"resnet18": torch_resnet18, "small": torch_small,
+                      "resnet50": torch_resnet50}[name](torch)
+                fns["torch" + tag] = torch_step(torch, tm, batch, args.device, amp, size)
+        times = interleaved(fns, repeat=args.repeat, warmup=2 if name != "resnet50" else 1)
         for fw, t in times.items():
             print(f"RESULT {name} {fw} {t * 1e3:.2f}")
         if "tinynet" not in times:

@@ -24,6 +24,7 @@ BENCHES = [
     ("ops", "bench_ops.py", True, []),    # (name, script, accepts --device, arguments)
     ("mlp", "bench_mlp.py", True, []),
     ("resnet", "bench_resnet.py", True, []),  # ResNet-18 step and the small conv net
+    ("resnet50", "bench_resnet.py", True, ["--only", "resnet50", "--repeat", "3"]),  # 224x224
     ("gpt", "bench_gpt.py", True, []),    # GPT step and KV-cache generation
     ("gpt2", "bench_gpt.py", True, ["--size", "gpt2", "--repeat", "3"]),  # GPT-2 small step
     ("separate", "separate.py", False, []),  # the step ratios, each framework in its own process

@@ -1,4 +1,4 @@
-"""ResNet-18, small conv net and GPT steps with tinynet and PyTorch each in its own process.
+"""ResNet-18, small conv net, GPT, ResNet-50 and GPT-2 steps, each framework in its own process.
 
     python benchmarks/separate.py [--rounds 3] [--repeat 7]
 
@@ -22,9 +22,11 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RUNS = [("bench_resnet.py", ["--only", "resnet18"], "resnet18"),
-        ("bench_resnet.py", ["--only", "small"], "small"),
-        ("bench_gpt.py", [], "gpt")]
+RUNS = [("bench_resnet.py", ["--only", "resnet18"], "resnet18", None),   # (.., repeat if fixed)
+        ("bench_resnet.py", ["--only", "small"], "small", None),
+        ("bench_gpt.py", [], "gpt", None),
+        ("bench_resnet.py", ["--only", "resnet50"], "resnet50", 3),     # ~3 s steps
+        ("bench_gpt.py", ["--size", "gpt2"], "gpt2", 3)]
 
 
 def step_ms(script, args, framework, repeat):
@@ -46,11 +48,11 @@ def main():
     args = ap.parse_args()
     print(f"each framework in its own process, {args.rounds} alternating rounds of "
           f"{args.repeat} timed steps")
-    for script, extra, name in RUNS:
+    for script, extra, name, repeat in RUNS:
         tn_ms, torch_ms = [], []
         for _ in range(args.rounds):
-            tn_ms.append(step_ms(script, extra, "tinynet", args.repeat))
-            torch_ms.append(step_ms(script, extra, "torch", args.repeat))
+            tn_ms.append(step_ms(script, extra, "tinynet", repeat or args.repeat))
+            torch_ms.append(step_ms(script, extra, "torch", repeat or args.repeat))
         ratios = np.array(tn_ms) / np.array(torch_ms)
         print(f"{name:9s} tinynet {np.median(tn_ms):7.1f} ms  torch {np.median(torch_ms):7.1f} ms  "
               f"ratio {np.median(tn_ms) / np.median(torch_ms):.2f} "
