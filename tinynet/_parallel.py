@@ -11,8 +11,10 @@ rest as they wake up. Waking one costs 0.1-0.4 ms on a 2-core virtual
 machine, and so does each later wait for the GIL, so only coarse work pays:
 a few NumPy calls of a millisecond or more per slice. Used for the big
 GEMMs (:func:`gemm`, :func:`gemms`), attention's batch of small GEMMs,
-GELU, im2col copies and the optimizer step. Memory-bound passes (ReLU, adds, BatchNorm, LayerNorm) were measured
-no faster on two threads inside a training step, and stay on one.
+GELU, cross-entropy, im2col copies and the optimizer step. Memory-bound
+passes (ReLU, adds, BatchNorm, LayerNorm) stay on one thread: on two they
+were measured no faster inside a training step, and BatchNorm slower
+(its many short NumPy calls wait for each other's GIL).
 ``TINYNET_NUM_THREADS=1`` turns all of it off.
 
 While these threads run, BLAS must stay on one thread (see
@@ -48,10 +50,9 @@ def num_threads() -> int:
 class _Workers:
     """Persistent pool threads, each with its own inbox of :class:`_Call` s to help with.
 
-    Waking a sleeping thread takes 0.1-0.4 ms on this kind of machine (the OS
-    wake-up of an idle virtual core), against ~200 us through
-    ``concurrent.futures``; a small GEMM split in two is only worth it when
-    the handoff is cheap.
+    A queue put wakes a sleeping thread in 0.1-0.4 ms on a 2-core virtual
+    machine (the OS wake-up of an idle virtual core); ``concurrent.futures``
+    added ~0.1 ms more per call.
     """
 
     def __init__(self, n: int):

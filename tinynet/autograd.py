@@ -398,6 +398,7 @@ def _to_leaf(t, g, assigned):
             if owner in assigned or _is_broadcast_view(g.data):
                 g = g.detach()
                 g.data = g.data.copy()
+                assigned.add(id(g.data))     # fresh: a second gradient may be added in place
             else:
                 assigned.add(owner)
         t.grad = g
