@@ -93,14 +93,15 @@ class MaxPool2d(Function):
         xpad = pad_cm(x, pads, fill=-np.inf)                             # (C, Hp, Wp, N)
         nk = k[0] * k[1]
         arg = xp.zeros((C, Ho, Wo, N), np.uint8 if nk <= 255 else np.int32)
+        better = xp.empty((C, Ho, Wo, N), bool)
         y = None
         for off, hs, ws in _windows(*k, *s, *d, Ho, Wo):
             win = xpad[:, hs, ws]                                        # (C, Ho, Wo, N)
             if y is None:
                 y = win.copy()
                 continue
-            better = win > y                                             # strict: first max wins
-            arg[better] = off
+            better = xp.greater(win, y, out=better)                      # strict: first max wins
+            xp.putmask(arg, better, off)               # (2x faster than arg[better] = off)
             xp.maximum(y, win, out=y)
         self.geom = (x.shape, xpad.shape, pads, k, s, d, Ho, Wo)
         workspace.put(xpad)
