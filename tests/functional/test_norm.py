@@ -145,3 +145,34 @@ def test_group_norm_matches_torch():
     y.backward(tn.tensor(g))
     for mine, ref in [(y, ty), (X.grad, tx.grad), (W.grad, tw.grad), (B.grad, tb.grad)]:
         np.testing.assert_allclose(mine.numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("blocked_size", [1 << 60, 1])   # one call; ~1 MB channel blocks
+def test_batch_norm_by_channel_blocks_equals_the_formula(monkeypatch, blocked_size):
+    """Big inputs go by channel blocks on all cores, recomputing x - μ in backward; both paths
+    give the closed-form values, and a second backward (retain_graph) gives the same again."""
+    import tinynet.functional.norm as norm
+    monkeypatch.setattr(norm, "BLOCKED_SIZE", blocked_size)
+    rng = np.random.default_rng(7)
+    x0 = rng.standard_normal((4, 96, 24, 30)) * 3 + 1
+    w0, b0, g0 = rng.standard_normal(96), rng.standard_normal(96), rng.standard_normal(x0.shape)
+    x = tn.tensor(x0, requires_grad=True)
+    w, b = tn.tensor(w0, requires_grad=True), tn.tensor(b0, requires_grad=True)
+    y = batch_norm(x, None, None, w, b, training=True, eps=1e-5)
+    mu = x0.mean((0, 2, 3), keepdims=True)
+    sd = np.sqrt(x0.var((0, 2, 3), keepdims=True) + 1e-5)
+    xhat = (x0 - mu) / sd
+    np.testing.assert_allclose(y.numpy(), xhat * w0[:, None, None] + b0[:, None, None],
+                               rtol=1e-10, atol=1e-10)
+    grads = []
+    for _ in range(2):
+        x.grad = w.grad = b.grad = None
+        y.backward(tn.tensor(g0), retain_graph=True)
+        grads.append((x.grad.numpy().copy(), w.grad.numpy(), b.grad.numpy()))
+    gh = g0 * w0[:, None, None]
+    dx = (gh - gh.mean((0, 2, 3), keepdims=True)
+          - xhat * (gh * xhat).mean((0, 2, 3), keepdims=True)) / sd
+    for gx, gw, gb in grads:
+        np.testing.assert_allclose(gx, dx, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(gw, (g0 * xhat).sum((0, 2, 3)), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(gb, g0.sum((0, 2, 3)), rtol=1e-9, atol=1e-9)

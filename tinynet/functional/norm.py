@@ -20,12 +20,37 @@ import numpy as np
 from .. import amp, backend
 from ..autograd import Function
 from . import _cuda
+from .._parallel import BLOCK, blocks, parallel_slices
 from ._util import binary_arrays
 
 
 def _rowdot(a, b):
     """Σ_j a[i, j] b[i, j] for 2-D a, b, as a batch of BLAS dot products."""
     return (a[:, None, :] @ b[:, :, None])[:, 0, 0]
+
+
+BLOCKED_SIZE = 1 << 22   # elements (16 MB of float32) from which batch norm goes by blocks
+
+
+def _blocked(x2) -> bool:
+    """Whether batch norm on x2 (C, M) runs by channel blocks (see :func:`_channel_blocks`)."""
+    return isinstance(x2, np.ndarray) and x2.size >= BLOCKED_SIZE
+
+
+def _channel_blocks(x2, work):
+    """``work(channels)`` over all rows of x2 (C, M).
+
+    Big CPU inputs (a ResNet-50 layer at 224x224: 8x256x56x56) go in ~1 MB
+    blocks of whole channels, each through all its passes while in cache,
+    spread over the cores: 1.3-1.6x faster than pass by pass over memory.
+    Smaller ones, whose passes already run in cache, take one call.
+    """
+    C, M = x2.shape
+    if not _blocked(x2):
+        work(slice(0, C))
+        return
+    parallel_slices(lambda sl: [work(c) for c in blocks(sl, M)], C,
+                    min_size=max(1, BLOCK // max(M, 1)), per_thread=2)
 
 
 def _to_channel_rows(x):
@@ -93,21 +118,30 @@ class BatchNorm(Function):
                 self.fused, self.x2 = True, x2
                 return _from_channel_rows(y, layout)
             mean = x2.sum(axis=1) * (one / M)                    # μ: (C,)
-            xc = x2 - mean[:, None]                              # x - μ: (C, M)
-            var = _rowdot(xc, xc) * (one / M)                    # biased σ²: (C,)
-            invstd = one / xp.sqrt(var + x.dtype.type(eps))      # 1/√(σ² + eps)
+            var, invstd = xp.empty(C, x.dtype), xp.empty(C, x.dtype)
+            y = xp.empty(x2.shape, x.dtype)
+            # x̂ = (x - μ)/σ is never stored: y = (x - μ)·(γ/σ) + β, and backward uses
+            # x - μ, kept here for small inputs, recomputed from x for big ones (see
+            # _channel_blocks), which saves its memory and one trip through it each way
+            xc_all = xp.empty(x2.shape, x.dtype) if not _blocked(x2) else None
+
+            def work(c):  # a block of channels
+                xc = x2[c] - mean[c, None] if xc_all is None else \
+                    xp.subtract(x2[c], mean[c, None], out=xc_all[c])      # x - μ
+                var[c] = _rowdot(xc, xc) * (one / M)             # biased σ²
+                invstd[c] = one / xp.sqrt(var[c] + x.dtype.type(eps))   # 1/√(σ² + eps)
+                scale = invstd[c] if weight is None else weight[c] * invstd[c]
+                xp.multiply(xc, scale[:, None], out=y[c])
+                if bias is not None:
+                    y[c] += bias[c, None]
+            _channel_blocks(x2, work)
             if running_mean is not None:
                 m = momentum
                 running_mean *= 1 - m
                 running_mean += (m * mean).astype(running_mean.dtype, copy=False)
                 running_var *= 1 - m  # the running variance is the unbiased one
                 running_var += (m * M / (M - 1) * var).astype(running_var.dtype, copy=False)
-            # x̂ = (x - μ)/σ is never stored: y = (x - μ)·(γ/σ) + β, and backward uses x - μ
-            self.xc, self.invstd = xc, invstd
-            scale = invstd if weight is None else weight * invstd
-            y = xc * scale[:, None]
-            if bias is not None:
-                y += bias[:, None]
+            self.x2, self.xc, self.mean, self.invstd = x2, xc_all, mean, invstd
         else:
             if running_mean is None or running_var is None:
                 raise ValueError("batch_norm: running_mean and running_var are needed when "
@@ -122,12 +156,32 @@ class BatchNorm(Function):
             self.invstd, self.mean = invstd, running_mean.astype(x.dtype, copy=False)
         return _from_channel_rows(y, layout)
 
+    def _train_backward(self, g2, weight, need):
+        """dx = γ/σ · (g - Σg/M - x̂ Σ(g x̂)/M), dγ = Σ g x̂, dβ = Σ g, with x̂ = (x - μ)/σ."""
+        xp = backend.get_array_module(g2)
+        x2, xc_all, mean, invstd = self.x2, self.xc, self.mean, self.invstd
+        C, M = g2.shape
+        sum_g, sum_gx = xp.empty(C, g2.dtype), xp.empty(C, g2.dtype)
+        a = invstd if weight is None else weight * invstd          # γ/σ
+        gx = xp.empty(g2.shape, g2.dtype) if need[0] else None
+
+        def work(c):  # a block of channels
+            xc = x2[c] - mean[c, None] if xc_all is None else xc_all[c]   # x - μ
+            sum_g[c] = g2[c].sum(axis=1)                           # Σ g
+            sum_gx[c] = _rowdot(g2[c], xc) * invstd[c]              # Σ g x̂
+            if gx is not None:
+                xp.multiply(g2[c], a[c, None], out=gx[c])          # γ/σ · g
+                gx[c] += xc * (-a[c] * invstd[c] * sum_gx[c] / M)[:, None]
+                gx[c] += (-a[c] * sum_g[c] / M)[:, None]
+        _channel_blocks(g2, work)
+        gx = None if gx is None else _from_channel_rows(gx, self.layout)
+        return (gx, sum_gx, sum_g) if self.affine else gx
+
     def backward(self, gy):
         x = self.inputs[0]
         weight = self.inputs[1].data if self.affine else None
         need = self.needs_input_grad
         g2, _ = _to_channel_rows(gy)                              # (C, M)
-        M = g2.shape[1]
         invstd = self.invstd
         if self.fused:
             gx, gw, gb = _cuda.batch_norm_train_grad(backend.get_array_module(g2), g2, self.x2,
@@ -135,8 +189,8 @@ class BatchNorm(Function):
             gx = None if gx is None else _from_channel_rows(gx, self.layout)
             return (gx, gw, gb) if self.affine else gx
         if self.training:
-            xc = self.xc                                          # x - μ
-        elif self.affine and need[1]:
+            return self._train_backward(g2, weight, need)
+        if self.affine and need[1]:
             x2, _ = _to_channel_rows(x.data)
             xc = x2 - self.mean[:, None]
         else:
@@ -144,15 +198,9 @@ class BatchNorm(Function):
         sum_g = g2.sum(axis=1)                                    # Σ g: (C,)
         sum_gx = _rowdot(g2, xc) * invstd if xc is not None else None  # Σ g x̂: (C,)
         gx = gw = gb = None
-        if need[0]:
+        if need[0]:  # eval mode: y is an affine map of x
             a = invstd if weight is None else weight * invstd     # γ/σ
-            gx = g2 * a[:, None]                                  # γ/σ · g
-            if self.training:
-                # dx = γ/σ · (g - Σg/M - x̂ Σ(g x̂)/M),  with x̂ = (x - μ)/σ
-                xc *= (-a * invstd * sum_gx / M)[:, None]
-                gx += xc
-                gx += (-a * sum_g / M)[:, None]
-            gx = _from_channel_rows(gx, self.layout)
+            gx = _from_channel_rows(g2 * a[:, None], self.layout)  # γ/σ · g
         if self.affine:
             gw, gb = sum_gx, sum_g
             return gx, gw, gb
