@@ -141,11 +141,12 @@ def test_a_failing_slice_waits_for_the_others(monkeypatch):
     assert out.tolist() == [0, 1, 1, 1]
 
 
-def test_gemm_shapes_in_the_tests_take_every_split(monkeypatch):
-    """The shapes above do reach the row, column and K splits (not only the whole-product path)."""
-    monkeypatch.setenv("TINYNET_NUM_THREADS", "2")
+@pytest.fixture
+def slice_counts(monkeypatch):
+    """The ``n`` of every parallel_slices call made while the test runs (skips without
+    threadpoolctl: then GEMMs never split)."""
     if not P._blas_libs():
-        pytest.skip("threadpoolctl is not installed: gemm never splits")
+        pytest.skip("threadpoolctl is not installed: GEMMs never split")
     seen = []
     real = P.parallel_slices
 
@@ -153,9 +154,15 @@ def test_gemm_shapes_in_the_tests_take_every_split(monkeypatch):
         seen.append(n)
         return real(work, n, *args, **kwargs)
     monkeypatch.setattr(P, "parallel_slices", spy)
+    return seen
+
+
+def test_gemm_shapes_in_the_tests_take_every_split(monkeypatch, slice_counts):
+    """The shapes above do reach the row, column and K splits (not only the whole-product path)."""
+    monkeypatch.setenv("TINYNET_NUM_THREADS", "2")
     for M, K, N in [(1024, 300, 300), (300, 300, 1024), (27, 100000, 32)]:
         P.gemm(np.ones((M, K), np.float32), np.ones((K, N), np.float32))
-    assert seen == [1024, 1024, 100000]
+    assert slice_counts == [1024, 1024, 100000]
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3, 4])
@@ -181,22 +188,13 @@ def test_gemms_equal_the_products(monkeypatch, threads, shapes):
         np.testing.assert_allclose(c, exact, rtol=0, atol=1e-5 * max(a.shape[1], 1))
 
 
-def test_gemms_run_side_by_side(monkeypatch):
+def test_gemms_run_side_by_side(monkeypatch, slice_counts):
     """Two products on two threads are one handoff of two whole GEMMs; on four, two pieces each."""
-    if not P._blas_libs():
-        pytest.skip("threadpoolctl is not installed: gemms never threads")
-    seen = []
-    real = P.parallel_slices
-
-    def spy(work, n, *args, **kwargs):
-        seen.append(n)
-        return real(work, n, *args, **kwargs)
-    monkeypatch.setattr(P, "parallel_slices", spy)
     a, b = np.ones((2048, 256), np.float32), np.ones((256, 768), np.float32)
     for threads in (2, 4):
         monkeypatch.setenv("TINYNET_NUM_THREADS", str(threads))
         P.gemms([(a, b), (b.T, a.T)])
-    assert seen == [2, 4]
+    assert slice_counts == [2, 4]
 
 
 def test_a_late_pool_thread_does_not_hold_up_the_caller(monkeypatch):
