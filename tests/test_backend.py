@@ -124,7 +124,6 @@ def test_get_generator_is_a_numpy_generator_for_cpu():
 
 
 def test_deferred_checks_raise_at_the_next_read_and_then_clear():
-    from tinynet import backend
     backend.check_later(np.bool_(False), lambda: ValueError("never"))
     backend.check_later(np.bool_(True), lambda: ValueError("bad input, found later"))
     with pytest.raises(ValueError, match="found later"):

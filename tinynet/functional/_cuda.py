@@ -136,8 +136,9 @@ def batch_norm_train(xp, x2, weight, bias, running_mean, running_var, momentum, 
     invstd, scale, shift = xp.empty_like(mean), xp.empty_like(mean), xp.empty_like(mean)
     _kernel(xp, "bn_stats", *_BN_STATS)(
         mean, sq, mean if weight is None else weight, mean if bias is None else bias,
-        np.float64(1.0 / M), np.float64(eps), np.float64(momentum), np.float64(M / (M - 1)), np.int32(weight is not None),
-        np.int32(bias is not None), np.int32(track), invstd, scale, shift, rm, rv)
+        np.float64(1.0 / M), np.float64(eps), np.float64(momentum), np.float64(M / (M - 1)),
+        np.int32(weight is not None), np.int32(bias is not None), np.int32(track),
+        invstd, scale, shift, rm, rv)
     y = _kernel(xp, "bn_apply", "T x, T s, T h", "T y", "y = x * s + h;")(
         x2, scale[:, None], shift[:, None])
     return y, mean, invstd
@@ -189,6 +190,11 @@ def layer_norm(xp, x2, w, b, eps):
     return y, xhat, rstd
 
 
+def _sum_gh(xp):
+    """Σ g x̂ over an axis (the weight gradient's and, without γ, dx's row term)."""
+    return _row_sum(xp, "ln_sum_gh", "T g, T h", "g * h")
+
+
 def layer_norm_grad(xp, g2, xhat, rstd, w, need_x, need_w, need_b):
     """Backward of :func:`layer_norm`: (dx, dγ, dβ), each None where not needed.
 
@@ -206,12 +212,12 @@ def layer_norm_grad(xp, g2, xhat, rstd, w, need_x, need_w, need_b):
                 g2, w, xhat, rstd, s1, s2, np.float64(1.0 / n))
         else:
             s1 = g2.sum(axis=1, keepdims=True)
-            s2 = _row_sum(xp, "ln_sum_gh", "T g, T h", "g * h")(g2, xhat, axis=1, keepdims=True)
+            s2 = _sum_gh(xp)(g2, xhat, axis=1, keepdims=True)
             gx = _kernel(xp, "ln_grad_x", "T g, T h, T r, T s1, T s2, float64 inv_n",
                          "T y", "T c = (T)inv_n; y = r * (g - s1 * c - h * (s2 * c));")(
                 g2, xhat, rstd, s1, s2, np.float64(1.0 / n))
     if need_w:
-        gw = _row_sum(xp, "ln_sum_gh", "T g, T h", "g * h")(g2, xhat, axis=0)
+        gw = _sum_gh(xp)(g2, xhat, axis=0)
     if need_b:
         gb = g2.sum(axis=0)
     return gx, gw, gb

@@ -42,7 +42,8 @@ def _channel_blocks(x2, work):
 
     Big CPU inputs (a ResNet-50 layer at 224x224: 8x256x56x56) go in ~1 MB
     blocks of whole channels, each through all its passes while in cache,
-    spread over the cores: 1.3-1.6x faster than pass by pass over memory.
+    spread over the cores: ~1.5x faster than pass by pass over memory
+    (forward+backward on 8x256x56x56: 31 -> 20.5 ms).
     Smaller ones, whose passes already run in cache, take one call.
     """
     C, M = x2.shape
