@@ -5,11 +5,13 @@ device. Without CuPy or a GPU every test is reported as skipped, with the
 reason, never as passed.
 """
 import os
+import threading
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 import tinynet as tn
+from tinynet import _parallel
 
 settings.register_profile("ci", max_examples=15, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -56,3 +58,29 @@ def pytest_collection_modifyitems(config, items):
 def device():
     """The device the suite runs on ('cpu' or 'cuda:0')."""
     return tn.get_default_device()
+
+
+class _Blocker:
+    """A job that keeps a pool thread busy until ``gate`` is released."""
+
+    def __init__(self, gate):
+        self.gate = gate
+
+    def run(self, on_pool):
+        with self.gate:
+            return 0
+
+
+@pytest.fixture
+def busy_pool(monkeypatch):
+    """Two threads, the pool thread held busy until the test ends: deferred pieces then run
+    only when the caller waits for them, so every wait in a test is exercised for sure."""
+    if not _parallel._blas_libs():
+        pytest.skip("threadpoolctl is not installed: nothing is deferred")
+    monkeypatch.setenv("TINYNET_NUM_THREADS", "2")
+    gate = threading.Lock()
+    gate.acquire()
+    _parallel._get_workers(1).inboxes[0].put(_Blocker(gate))
+    yield
+    gate.release()
+    _parallel.drain()

@@ -165,64 +165,13 @@ def test_gemm_shapes_in_the_tests_take_every_split(monkeypatch, slice_counts):
     assert slice_counts == [1024, 1024, 100000]
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3, 4])
-@pytest.mark.parametrize("shapes", [
-    [(2048, 256, 768), (768, 2048, 256)],        # a Linear's dx and dW: run side by side
-    [(300, 400, 500), (20, 30, 40)],             # big enough in total, one tiny
-    [(1000, 64, 700)],                           # one product: plain gemm
-    [(3, 5, 4), (4, 5, 3)],                      # too small to thread
-    [(0, 5, 4), (64, 9000, 300)]])
-def test_gemms_equal_the_products(monkeypatch, threads, shapes):
-    monkeypatch.setenv("TINYNET_NUM_THREADS", str(threads))
-    rng = np.random.default_rng(2)
-    products = []
-    for M, K, N in shapes:
-        a = rng.standard_normal((M, K)).astype(np.float32)
-        b = rng.standard_normal((N, K)).astype(np.float32).T   # a transposed operand too
-        products.append((a, b))
-    got = P.gemms(products)
-    assert len(got) == len(products)
-    for (a, b), c in zip(products, got):
-        exact = a.astype(np.float64) @ b.astype(np.float64)
-        assert c.dtype == np.float32 and c.shape == exact.shape
-        np.testing.assert_allclose(c, exact, rtol=0, atol=1e-5 * max(a.shape[1], 1))
-
-
-def test_gemms_run_side_by_side(monkeypatch, slice_counts):
-    """Two products on two threads are one handoff of two whole GEMMs; on four, two pieces each."""
-    a, b = np.ones((2048, 256), np.float32), np.ones((256, 768), np.float32)
-    for threads in (2, 4):
-        monkeypatch.setenv("TINYNET_NUM_THREADS", str(threads))
-        P.gemms([(a, b), (b.T, a.T)])
-    assert slice_counts == [2, 4]
-
-
-def test_a_late_pool_thread_does_not_hold_up_the_caller(monkeypatch):
-    """Slices go to whichever thread is free: when the pool threads are busy (here: blocked on
-    a lock), the caller runs every slice itself and returns without waiting for them."""
-    monkeypatch.setenv("TINYNET_NUM_THREADS", "2")
-    P.parallel_slices(lambda sl: None, 2)                 # the pool exists
-    gate = threading.Lock()
-    gate.acquire()
-    P._get_workers(1).inboxes[0].put(_Blocker(gate))      # occupy the pool thread
-    try:
-        main = threading.get_ident()
-        ran = P.parallel_slices(lambda sl: (threading.get_ident(), sl), 8, per_thread=4)
-        assert [sl for _, sl in ran] == [slice(i, i + 1) for i in range(8)]
-        assert {t for t, _ in ran} == {main}
-    finally:
-        gate.release()
-
-
-class _Blocker:
-    """A job that keeps a pool thread busy until ``gate`` is released."""
-
-    def __init__(self, gate):
-        self.gate = gate
-
-    def run(self, on_pool):
-        with self.gate:
-            return 0
+def test_a_late_pool_thread_does_not_hold_up_the_caller(busy_pool):
+    """Slices go to whichever thread is free: when the pool thread is busy, the caller runs
+    every slice itself and returns without waiting for it."""
+    main = threading.get_ident()
+    ran = P.parallel_slices(lambda sl: (threading.get_ident(), sl), 8, per_thread=4)
+    assert [sl for _, sl in ran] == [slice(i, i + 1) for i in range(8)]
+    assert {t for t, _ in ran} == {main}
 
 
 @pytest.mark.parametrize("per_thread", [1, 3, 4])
@@ -231,3 +180,44 @@ def test_per_thread_cuts_more_slices(monkeypatch, per_thread):
     got = P.parallel_slices(lambda sl: sl, 100, per_thread=per_thread)
     assert len(got) == 2 * per_thread
     assert [i for sl in got for i in range(sl.start, sl.stop)] == list(range(100))
+
+
+# ---------------------------------------------------------------- deferred work
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "4"])
+@pytest.mark.parametrize("M, K, N", [(3, 5, 4), (768, 2048, 256), (256, 2048, 1024),
+                                     (64, 16384, 576),     # a conv's dW: computed flipped
+                                     (4608, 256, 512), (0, 5, 4)])
+def test_deferred_gemm_equals_the_product(monkeypatch, threads, M, K, N):
+    monkeypatch.setenv("TINYNET_NUM_THREADS", threads)
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((K, M)).astype(np.float32).T    # transposed, like gᵀ
+    b = rng.standard_normal((K, N)).astype(np.float32)
+    c = P.deferred_gemm(a, b)
+    P.drain()
+    assert not P.is_pending(c) and c.dtype == np.float32 and c.shape == (M, N)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(c, exact, rtol=0, atol=1e-5 * K)
+
+
+def test_deferred_work_is_pending_until_waited_for(busy_pool):
+    a, b = np.ones((768, 2048), np.float32), np.ones((2048, 256), np.float32)
+    c = P.deferred_gemm(a, b)
+    finished = []
+    P.work_for(c).then(lambda: finished.append(True))
+    assert P.is_pending(c) and P.is_pending(c[:10].T) and not finished
+    P.wait(c[5:])                                 # a view waits for its array
+    assert not P.is_pending(c) and finished == [True] and P.work_for(c) is None
+    np.testing.assert_array_equal(c, np.full((768, 256), 2048.0, np.float32))
+
+
+def test_a_failing_deferred_piece_reaches_drain(busy_pool):
+    out = np.empty(4)
+
+    def piece():
+        raise ValueError("boom in a deferred piece")
+    P.defer(out, [piece])
+    with pytest.raises(ValueError, match="deferred piece"):
+        P.drain()
+    assert not P.is_pending(out)

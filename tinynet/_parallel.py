@@ -10,8 +10,10 @@ The calling thread starts on the slices at once and pool threads claim the
 rest as they wake up. Waking one costs 0.1-0.4 ms on a 2-core virtual
 machine, and so does each later wait for the GIL, so only coarse work pays:
 a few NumPy calls of a millisecond or more per slice. Used for the big
-GEMMs (:func:`gemm`, :func:`gemms`), attention's batch of small GEMMs,
-GELU, cross-entropy, im2col copies and the optimizer step. Memory-bound
+GEMMs (:func:`gemm`), attention's batch of small GEMMs,
+GELU, cross-entropy, im2col copies and the optimizer step. Between such
+calls the pool threads run *deferred* work: the weight gradients that
+backward queues with :func:`deferred_gemm` (see "deferred work" below). Memory-bound
 passes (ReLU, adds, BatchNorm, LayerNorm) stay on one thread: on two they
 were measured no faster inside a training step, and BatchNorm slower
 (its many short NumPy calls wait for each other's GIL).
@@ -24,6 +26,7 @@ threads and attention runs as one slice.
 """
 from __future__ import annotations
 
+import collections
 import itertools
 import os
 import queue
@@ -68,7 +71,10 @@ class _Workers:
             call = box.get()
             if call is None:     # replaced by a bigger pool
                 return
-            call.run(on_pool=True)
+            if call is not _WAKE:
+                call.run(on_pool=True)
+            while box.empty() and _run_deferred_piece():   # idle: deferred work, if any
+                pass
 
     def close(self):
         for box in self.inboxes:
@@ -288,41 +294,6 @@ def gemm(a, b, bias=None):
     return out
 
 
-def gemms(products):
-    """``[a @ b for a, b in products]`` for independent 2-D products, run side by side.
-
-    A layer's backward has two GEMMs of the same size that do not depend on
-    each other (dL/dx = g W and dL/dW = gᵀ x for a Linear). Cutting each in
-    one piece per core costs a thread handoff (0.1-0.2 ms on a 2-core VM)
-    and a wait for the slower piece per GEMM; running them side by side,
-    each whole on its own core, costs one of each for both, and a whole GEMM
-    keeps BLAS's blocking at full size. With more cores than products, each
-    product is cut into ``num_threads() // len(products)`` row (or column)
-    pieces, as :func:`gemm` does. Small work runs as :func:`gemm` calls.
-    """
-    sizes = [a.shape[0] * a.shape[1] * b.shape[1] for a, b in products]
-    if (len(products) < 2 or sum(sizes) < 1 << 25 or not _blas_libs()
-            or getattr(_local, "inside", False) or num_threads() < 2):
-        return [gemm(a, b) for a, b in products]
-    outs = [np.empty((a.shape[0], b.shape[1]), np.result_type(a, b)) for a, b in products]
-    pieces = max(1, num_threads() // len(products))
-    tasks = []   # (a, b, out) triples of one piece each
-    for (a, b), out in zip(products, outs):
-        M, N = out.shape
-        if M >= N:
-            step = -(-M // pieces)
-            tasks += [(a[i:i + step], b, out[i:i + step]) for i in range(0, M, step)]
-        else:
-            step = -(-N // pieces)
-            tasks += [(a, b[:, i:i + step], out[:, i:i + step]) for i in range(0, N, step)]
-
-    def run(sl):
-        for a, b, out in tasks[sl]:
-            np.matmul(a, b, out=out)
-    parallel_slices(run, len(tasks), single_thread_blas=True)
-    return outs
-
-
 BLOCK = 1 << 18  # elements per cache block: 1 MB of float32
 MIN_SLICE = 1 << 20  # elements of a memory-bound pass worth a thread handoff (~0.5 ms of work)
 
@@ -338,3 +309,179 @@ def blocks(sl: slice, row_size: int = 1):
     size = max(1, BLOCK // max(row_size, 1))
     for i in range(sl.start, sl.stop, size):
         yield slice(i, min(i + size, sl.stop))
+
+
+# ---------------------------------------------------------------- deferred work
+#
+# A layer's weight gradient (dL/dW = gᵀ x) is not needed until backward ends,
+# but the input gradient (dL/dx = g W) is, at once, by the layer below. So
+# backward computes dL/dx on all cores, and queues dL/dW in pieces that pool
+# threads run whenever they would otherwise wait: while the calling thread
+# runs the one-thread passes (BatchNorm, ReLU, LayerNorm) of the layers below.
+# The autograd engine waits for a pending gradient before it reads it
+# (:func:`wait`) and for all of them before backward returns (:func:`drain`).
+
+DEFERRED_PIECES = 2               # pieces per deferred GEMM (see deferred_gemm)
+_WAKE = object()               # inbox token: deferred work was queued
+_backlog = collections.deque()   # (_Deferred, piece) not started yet, oldest first
+_pending: dict = {}              # id(output array) -> its _Deferred, until done
+_failed: list = []               # finished _Deferreds whose error is not reported yet
+
+
+class _Deferred:
+    """The pieces of one deferred result; done when the last piece has run."""
+
+    def __init__(self, out, count):
+        self.out, self.count = out, count
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.error = None
+        self.callbacks = []      # run (on the finishing thread) once done
+
+    def then(self, fn) -> None:
+        """Call ``fn()`` when the last piece has run (now, if it has)."""
+        with self.lock:
+            if self.count > 0:
+                self.callbacks.append(fn)
+                return
+        fn()
+
+    def piece_finished(self):
+        with self.lock:
+            self.count -= 1
+            last = self.count == 0
+        if last:
+            _pending.pop(id(self.out), None)
+            self.out = None      # no reference left behind (see autograd._private)
+            for fn in self.callbacks:
+                try:
+                    fn()
+                except BaseException as e:  # reported by wait() / drain(), as a piece's
+                    self.error = self.error or e
+            self.callbacks = None
+            if self.error is not None:
+                _failed.append(self)
+            self.done.set()
+
+
+def _run_deferred_piece() -> bool:
+    """Run the oldest queued deferred piece on this thread; False when none is queued."""
+    try:
+        deferred, piece = _backlog.popleft()
+    except IndexError:
+        return False
+    inside = getattr(_local, "inside", False)
+    _local.inside = True
+    try:
+        with single_threaded_blas():
+            piece()
+    except BaseException as e:  # reported by wait() / drain() on the calling thread
+        deferred.error = e
+    finally:
+        _local.inside = inside
+        del piece
+        deferred.piece_finished()
+    return True
+
+
+def _can_defer() -> bool:
+    return num_threads() >= 2 and bool(_blas_libs()) and not getattr(_local, "inside", False)
+
+
+def defer(out, pieces) -> None:
+    """Queue ``pieces`` (callables that each fill a part of ``out``) for idle pool threads.
+
+    ``out`` is then pending (:func:`is_pending`, :func:`wait`) until the last
+    piece has run. Run them here instead where there are no pool threads.
+    """
+    if not _can_defer():
+        with single_threaded_blas():
+            for piece in pieces:
+                piece()
+        return
+    deferred = _Deferred(out, len(pieces))
+    _pending[id(out)] = deferred
+    _backlog.extend((deferred, p) for p in pieces)
+    for box in _get_workers(num_threads() - 1).inboxes[:num_threads() - 1]:
+        box.put(_WAKE)
+
+
+def work_for(array):
+    """The deferred work still writing ``array`` (or the array it views), else None.
+
+    Its ``then(fn)`` calls ``fn()`` once that work is done (at once if it is).
+    """
+    return _pending.get(id(_owner(array))) if _pending else None
+
+
+def _owner(a):
+    base = getattr(a, "base", None)
+    return a if base is None else base
+
+
+def is_pending(array) -> bool:
+    """Whether deferred work is still writing ``array`` (or the array it is a view of)."""
+    return bool(_pending) and id(_owner(array)) in _pending
+
+
+def wait(array) -> None:
+    """Return once ``array`` is written: run queued pieces here until its work is done."""
+    deferred = _pending.get(id(_owner(array))) if _pending else None
+    if deferred is None:
+        return
+    while not deferred.done.is_set():
+        if not _run_deferred_piece():
+            deferred.done.wait()
+    if deferred.error is not None:
+        if deferred in _failed:
+            _failed.remove(deferred)
+        raise deferred.error
+
+
+def drain() -> None:
+    """Finish all deferred work (helping with it on this thread); re-raise a piece's error."""
+    while _run_deferred_piece():
+        pass
+    for deferred in list(_pending.values()):
+        deferred.done.wait()
+    if _failed:
+        errors = [d.error for d in _failed]
+        _failed.clear()
+        raise errors[0]
+
+
+def deferred_gemm(a, b):
+    """a @ b for 2-D float arrays, computed later by idle pool threads (:func:`defer`).
+
+    Returns the (M, N) output array at once, before it is written: read it only
+    after :func:`wait`. Products under ``2**24`` multiply-adds are computed now.
+    Bigger ones are cut into :data:`DEFERRED_PIECES` pieces along the longer of M
+    and N, so that a thread busy with one is soon free for urgent work; more,
+    smaller pieces made the GEMMs themselves 10-40% slower. When the contraction
+    is over 16x N, each piece runs as (b[:, sl]ᵀ aᵀ)ᵀ, the orientation that
+    OpenBLAS runs faster there (a convolution's weight gradient).
+    """
+    M, K = a.shape
+    N = b.shape[1]
+    if M * N * K < 1 << 24 or not _can_defer():
+        return gemm(a, b)
+    out = np.empty((M, N), np.result_type(a, b))
+    flip = K > 16 * N
+    along_rows = M >= N
+    length = M if along_rows else N
+    count = max(1, min(length // 32, (M * N * K) >> 26, DEFERRED_PIECES))
+    step = -(-length // count)
+
+    def piece(sl):
+        if along_rows:
+            if flip:
+                out[sl] = (b.T @ a[sl].T).T
+            else:
+                np.matmul(a[sl], b, out=out[sl])
+        elif flip:
+            out[:, sl] = (b[:, sl].T @ a.T).T
+        else:
+            np.matmul(a, b[:, sl], out=out[:, sl])
+    defer(out, [lambda sl=slice(i, min(i + step, length)): piece(sl)
+                for i in range(0, length, step)])
+    return out

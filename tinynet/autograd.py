@@ -22,7 +22,7 @@ import weakref
 
 import numpy as np
 
-from . import backend
+from . import _parallel, backend
 
 # ---------------------------------------------------------------- grad mode
 
@@ -265,7 +265,17 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
     With ``inputs=None`` the gradients are accumulated into the ``.grad`` of
     every leaf that requires grad. Otherwise nothing is accumulated and the
     gradients of ``inputs`` are returned (``None`` for unreachable ones).
+    A layer's weight gradient may still be computed by a pool thread while
+    the pass goes on (``_parallel.deferred_gemm``): it is waited for before
+    anything reads it, and all of them before this returns.
     """
+    try:
+        return _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs)
+    finally:
+        _parallel.drain()
+
+
+def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs):
 
     grads = {}         # (id(fn), output index) -> Tensor grad
     leaf_grads = {}    # id(leaf) -> Tensor grad (only when inputs is given)
@@ -317,6 +327,9 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
             for t, need, g in zip(fn.inputs, fn.needs_input_grad, gins):
                 if g is None or not need:
                     continue
+                if _parallel.is_pending(g) and not (t.grad_fn is None and wanted is None
+                                                    and t.grad is None and not t._hooks):
+                    _parallel.wait(g)   # only a fresh leaf .grad may take it unwritten
                 if not isinstance(g, _Tensor):
                     g = _Tensor._make(g, False)
                     if create_graph:
@@ -348,6 +361,7 @@ def _checked_backward(fn, gouts):
         gins = fn.backward(*(gouts if fn.differentiable_backward else [g.data for g in gouts]))
     finally:
         _anomaly = True
+    _parallel.drain()
     gins = gins if isinstance(gins, tuple) else (gins,)
     _check_finite(fn, [g.data if isinstance(g, _Tensor) else g for g in gins], "backward")
     return gins
@@ -404,11 +418,13 @@ def _to_leaf(t, g, assigned):
         t.grad = g
     elif g.grad_fn is None and t.grad.grad_fn is None:
         acc = t.grad.data
+        _parallel.wait(acc)   # a deferred weight gradient may still be in the making
         if _private(acc, g.data, assigned):
             backend.get_array_module(acc).add(acc, g.data, out=acc)
         else:
             t.grad.data = acc + g.data
     else:
+        _parallel.wait(t.grad.data)
         t.grad = t.grad + g
 
 

@@ -199,8 +199,9 @@ def test_the_scratch_pool_stops_growing_after_the_first_step(transpose):
 @pytest.mark.parametrize("kw", [dict(padding=1), dict(stride=2, padding=1), dict(),
                                 dict(stride=2)])
 def test_gradients_at_threaded_sizes(monkeypatch, kw):
-    """At ResNet sizes dx and dW run side by side on the pool (``_parallel.gemms``); they
-    agree with float64 on one thread (3x3 at stride 1 and 2, 1x1, strided 1x1)."""
+    """At ResNet sizes dx is split across the cores and dW deferred to the pool
+    (``_parallel.deferred_gemm``); they agree with float64 on one thread (3x3 at stride 1
+    and 2, 1x1, strided 1x1)."""
     rng = np.random.default_rng(5)
     k = 1 if "padding" not in kw else 3
     x, w = rng.standard_normal((8, 32, 16, 16)), rng.standard_normal((64, 32, k, k))
@@ -216,6 +217,31 @@ def test_gradients_at_threaded_sizes(monkeypatch, kw):
     assert grads["2"][0].dtype == grads["2"][1].dtype == np.float32
     for mine, ref in zip(grads["2"], grads["1"]):
         np.testing.assert_allclose(mine, ref, rtol=1e-4, atol=1e-3)
+
+
+def test_columns_stay_out_of_the_pool_until_the_deferred_weight_gradient_is_done(busy_pool):
+    """Backward frees a conv's im2col columns while its dW (which reads them) is still
+    queued: they go back to the workspace only once it is done, else the next conv would
+    overwrite them."""
+    rng = np.random.default_rng(7)
+    x = tn.tensor(rng.standard_normal((8, 32, 16, 16)), dtype=tn.float32)
+    w1 = tn.tensor(rng.standard_normal((32, 32, 3, 3)) / 30, dtype=tn.float32, requires_grad=True)
+    w2 = tn.tensor(rng.standard_normal((32, 32, 3, 3)) / 30, dtype=tn.float32, requires_grad=True)
+    h = conv2d(x, w1, padding=1)
+    y = conv2d(h, w2, padding=1)
+    cols2 = y.grad_fn.cols
+    pooled_early = []
+
+    def look(g):   # runs after conv2's backward and release, before conv1's backward
+        pooled_early.append(any(a is cols2 for free in workspace._free.values() for a in free))
+    h.register_hook(look)
+    workspace.clear()
+    y.sum().backward()
+    assert pooled_early == [False]
+    assert any(a is cols2 for free in workspace._free.values() for a in free)
+    g_cm = np.ones((32, 16 * 16 * 8))          # dL/dy = 1: dW2 = 1 @ cols2ᵀ
+    np.testing.assert_allclose(w2.grad.numpy().reshape(32, -1),
+                               g_cm @ cols2.astype(np.float64).T, rtol=1e-4, atol=1e-3)
 
 
 def test_retain_graph_allows_a_second_backward():

@@ -53,8 +53,9 @@ def test_linear_matches_reference_with_and_without_bias():
 @pytest.mark.parametrize("need_x, need_w, bias", [(True, True, True), (True, False, True),
                                                     (False, True, False), (True, True, False)])
 def test_linear_gradients_at_threaded_sizes(need_x, need_w, bias):
-    """At GPT sizes dx and dW run side by side on the pool (``_parallel.gemms``): same numbers
-    as the float64 formulas, for every subset of inputs that need a gradient."""
+    """At GPT sizes dx is split across the cores and dW deferred to the pool
+    (``_parallel.deferred_gemm``): same numbers as the float64 formulas, for every subset
+    of inputs that need a gradient."""
     rng = np.random.default_rng(3)
     x, w, b = (rng.standard_normal(s) for s in ((4, 512, 256), (768, 256), (768,)))
     g = rng.standard_normal((4, 512, 768))
@@ -74,6 +75,30 @@ def test_linear_gradients_at_threaded_sizes(need_x, need_w, bias):
     if bias:
         np.testing.assert_allclose(B.grad.numpy(), g.sum((0, 1)), **tol)
     assert all(t.grad.dtype == np.float32 for t in (X, W, B) if t is not None and t.grad is not None)
+
+
+def test_deferred_weight_gradients_are_waited_for(busy_pool):
+    """A Linear's dW is left to the (here: busy) pool thread while backward goes on. Whatever
+    reads it before backward ends must wait for it: a second gradient added into it (a weight
+    tied to an embedding, as GPT's), a hook, the Function of a non-leaf weight."""
+    rng = np.random.default_rng(6)
+    x, idx = rng.standard_normal((512, 256)), rng.integers(0, 768, 512)
+    w0 = rng.standard_normal((768, 256))
+    W = tn.tensor(w0, dtype=tn.float32, requires_grad=True)
+    V = tn.tensor(w0, dtype=tn.float32, requires_grad=True)
+    seen = []
+    V.register_hook(lambda g: seen.append(g.numpy().copy()))
+    W2 = tn.tensor(w0 / 2, dtype=tn.float32, requires_grad=True)
+    X = tn.tensor(x, dtype=tn.float32)
+    loss = (F.linear(X, W).sum() + F.embedding(tn.tensor(idx), W).sum()
+            + F.linear(X, V).sum() + F.linear(X, W2 * 2.0).sum())
+    loss.backward()
+    dw = np.ones((512, 768)).T @ x
+    tied = dw + np.bincount(idx, minlength=768)[:, None]
+    np.testing.assert_allclose(W.grad.numpy(), tied, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(seen[0], dw, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(V.grad.numpy(), dw, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(W2.grad.numpy(), 2 * dw, rtol=1e-4, atol=1e-3)
 
 
 # ---------------------------------------------------------------- errors

@@ -32,11 +32,13 @@ faults that rival the copy itself.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from .. import amp, backend
 from ..autograd import Function, is_grad_enabled
-from .._parallel import MIN_SLICE, gemm, gemms, parallel_slices
+from .._parallel import MIN_SLICE, deferred_gemm, gemm, parallel_slices, work_for
 from . import _cuda
 from ._util import binary_arrays
 
@@ -50,17 +52,19 @@ class _Workspace:
         self.max_bytes = max_bytes
         self._free: dict = {}
         self._bytes = 0
+        self._lock = threading.Lock()   # pool threads give buffers back too
 
     def get(self, shape, dtype, xp):
         """An uninitialised array (from the pool when one of this shape is free)."""
         if xp is not np:
             return xp.empty(shape, dtype)  # CuPy has its own memory pool
         shape = tuple(int(s) for s in shape)
-        lst = self._free.get((shape, np.dtype(dtype)))
-        if lst:
-            a = lst.pop()
-            self._bytes -= a.nbytes
-            return a
+        with self._lock:
+            lst = self._free.get((shape, np.dtype(dtype)))
+            if lst:
+                a = lst.pop()
+                self._bytes -= a.nbytes
+                return a
         return np.empty(shape, dtype)
 
     def put(self, a) -> None:
@@ -68,15 +72,17 @@ class _Workspace:
         other reference to it. (Arrays from elsewhere would pile up unused.)"""
         if not isinstance(a, np.ndarray) or a.base is not None or not a.flags.c_contiguous:
             return
-        if self._bytes + a.nbytes > self.max_bytes:
-            return
-        self._free.setdefault((a.shape, a.dtype), []).append(a)
-        self._bytes += a.nbytes
+        with self._lock:
+            if self._bytes + a.nbytes > self.max_bytes:
+                return
+            self._free.setdefault((a.shape, a.dtype), []).append(a)
+            self._bytes += a.nbytes
 
     def clear(self) -> None:
         """Drop every pooled buffer."""
-        self._free.clear()
-        self._bytes = 0
+        with self._lock:
+            self._free.clear()
+            self._bytes = 0
 
 
 workspace = _Workspace()
@@ -370,13 +376,13 @@ class Conv2d(Function):
             gb = gy2.sum(axis=1)
         if need[0]:
             a, b, transpose_a, finish = self._input_grad_gemm(g_cm, gy2, w)
-        if need[0] and need[1] and G == 1 and isinstance(gy2, np.ndarray):
-            # the two GEMMs are independent and of equal size: side by side on the cores
-            flip = _nt_flips(gy2, self.cols)
-            gw_product = (self.cols, gy2.T) if flip else (gy2, self.cols.T)
-            gw, gx2 = gemms([gw_product, (a.T if transpose_a else a, b)])
-            gw = (np.ascontiguousarray(gw.T) if flip else gw).reshape(w.shape)
-            gx = finish(gx2)
+        if need[1] and G == 1 and isinstance(gy2, np.ndarray) and not is_grad_enabled():
+            # dY @ colsᵀ is not needed until backward ends: queued for idle threads,
+            # which keep the columns until it is done (see release)
+            gw = deferred_gemm(gy2, self.cols.T).reshape(w.shape)
+            self._gw_work = work_for(gw)
+            if need[0]:
+                gx = finish((_gemm_tn if transpose_a else _gemm)(a, b, G))
         else:
             if need[1]:
                 gw = _gemm_nt(gy2, self.cols, G).reshape(w.shape)   # dY @ colsᵀ
@@ -411,10 +417,14 @@ class Conv2d(Function):
 
     def release(self):
         cols = self.__dict__.get("cols")
+        work = self.__dict__.pop("_gw_work", None)
         pooled = cols is not None and not self.pointwise
         super().release()
         if pooled:
-            workspace.put(cols)
+            if work is not None:   # a pool thread may still be reading them
+                work.then(lambda: workspace.put(cols))
+            else:
+                workspace.put(cols)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

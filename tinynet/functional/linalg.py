@@ -13,7 +13,7 @@ import numpy as np
 from .. import amp
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
-from .._parallel import gemm, gemms, parallel_slices
+from .._parallel import deferred_gemm, gemm, parallel_slices
 from ._util import binary_arrays, unbroadcast
 
 
@@ -124,17 +124,12 @@ class Linear(Function):
         return (gx, gw, gb) if len(self.inputs) == 3 else (gx, gw)
 
     def _backward_cpu(self, g, x, w):
-        """The same gradients on arrays, the two GEMMs side by side (``_parallel.gemms``)."""
+        """The same gradients on arrays: dL/dW is queued for idle threads
+        (``_parallel.deferred_gemm``) while dL/dx runs on all cores."""
         need = self.needs_input_grad
         g2 = _rows(g)
-        products = []
-        if need[0]:
-            products.append((g2, w))                     # (rows, out) @ (out, in)
-        if need[1]:
-            products.append((g2.T, _rows(x)))            # (out, rows) @ (rows, in)
-        done = iter(gemms(products))
-        gx = next(done).reshape(x.shape) if need[0] else None
-        gw = next(done) if need[1] else None
+        gw = deferred_gemm(g2.T, _rows(x)) if need[1] else None    # (out, rows) @ (rows, in)
+        gx = gemm(g2, w).reshape(x.shape) if need[0] else None      # (rows, out) @ (out, in)
         if len(self.inputs) == 2:
             return gx, gw
         return gx, gw, (g2.sum(0) if need[2] else None)
