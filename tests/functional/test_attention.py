@@ -1,4 +1,5 @@
 """F.scaled_dot_product_attention: forward vs NumPy, gradcheck under hypothesis, vs PyTorch."""
+import importlib
 import math
 
 import numpy as np
@@ -79,6 +80,42 @@ def test_gradcheck(case):
         gradcheck(lambda a, b, c, m: _call(a, b, c, kind, m, scale), ts)
     else:
         gradcheck(lambda a, b, c: _call(a, b, c, kind, mask, scale), ts)
+
+
+@pytest.mark.parametrize("blocks", [2, 3])
+@given(batch=st.sampled_from([(1,), (2,), (2, 3)]), t=st.integers(2, 7), e=st.integers(1, 4),
+       ev=st.integers(1, 4), data=st.data())
+def test_causal_blocks_gradcheck(blocks, batch, t, e, ev, data):
+    """Causal attention by query blocks (each block sees only the keys up to its last query),
+    forced down to T = 2: values against the float64 formula, gradients by gradcheck."""
+    A = importlib.import_module("tinynet.functional.attention")
+    q, k = (data.draw(tst.arrays(batch + (t, e), min_value=-2, max_value=2)) for _ in "qk")
+    v = data.draw(tst.arrays(batch + (t, ev), min_value=-2, max_value=2))
+    ts = [tn.tensor(a, requires_grad=True) for a in (q, k, v)]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(A, "CAUSAL_BLOCKS_MIN_T", 2)
+        mp.setattr(A, "CAUSAL_BLOCKS", blocks)
+        out = sdpa(*ts, is_causal=True)
+        assert out.grad_fn.causal_blocks
+        np.testing.assert_allclose(out.numpy(), ref_attention(q, k, v, "causal")[0], atol=1e-10)
+        gradcheck(lambda a, b, c: sdpa(a, b, c, is_causal=True), ts)
+
+
+def test_causal_blocks_equal_full_attention_at_gpt_size(monkeypatch):
+    """At T = 128 (blocks on) the outputs and gradients equal the unblocked computation."""
+    A = importlib.import_module("tinynet.functional.attention")
+    rng = np.random.default_rng(9)
+    q, k, v, g = (rng.standard_normal((4, 2, 128, 16)) for _ in range(4))
+    results = []
+    for min_t in (64, 10**9):
+        monkeypatch.setattr(A, "CAUSAL_BLOCKS_MIN_T", min_t)
+        ts = [tn.tensor(a, requires_grad=True) for a in (q, k, v)]
+        out = sdpa(*ts, is_causal=True)
+        assert out.grad_fn.causal_blocks == (min_t == 64)
+        out.backward(tn.tensor(g))
+        results.append([out.numpy()] + [t.grad.numpy() for t in ts])
+    for blocked, full in zip(*results):
+        np.testing.assert_allclose(blocked, full, rtol=1e-12, atol=1e-12)
 
 
 @given(attention_case(kinds=["none", "bool", "causal"]))
