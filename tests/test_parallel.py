@@ -221,3 +221,26 @@ def test_a_failing_deferred_piece_reaches_drain(busy_pool):
     with pytest.raises(ValueError, match="deferred piece"):
         P.drain()
     assert not P.is_pending(out)
+
+
+def test_slices_are_cut_finer_while_deferred_work_runs(monkeypatch):
+    """A pool thread inside a deferred piece joins a call late: the caller then cuts
+    BUSY_SLICES slices per thread (and here runs them all, the pool thread being busy)."""
+    if not P._blas_libs():
+        pytest.skip("threadpoolctl is not installed: nothing is deferred")
+    monkeypatch.setenv("TINYNET_NUM_THREADS", "2")
+    started, release = threading.Event(), threading.Event()
+
+    def piece():
+        started.set()
+        release.wait(10)
+    P.defer(np.empty(1), [piece])
+    assert started.wait(10)
+    try:
+        main = threading.get_ident()
+        ran = P.parallel_slices(lambda sl: (threading.get_ident(), sl), 100)
+        assert len(ran) == 2 * P.BUSY_SLICES and {t for t, _ in ran} == {main}
+    finally:
+        release.set()
+        P.drain()
+    assert len(P.parallel_slices(lambda sl: sl, 100)) == 2

@@ -377,12 +377,12 @@ class Conv2d(Function):
         if need[0]:
             a, b, transpose_a, finish = self._input_grad_gemm(g_cm, gy2, w)
         if need[1] and G == 1 and isinstance(gy2, np.ndarray) and not is_grad_enabled():
-            # dY @ colsᵀ is not needed until backward ends: queued for idle threads,
-            # which keep the columns until it is done (see release)
-            gw = deferred_gemm(gy2, self.cols.T).reshape(w.shape)
-            self._gw_work = work_for(gw)
+            # dx first, on all cores; dY @ colsᵀ is not needed until backward ends:
+            # queued for idle threads, which keep the columns until it is done (release)
             if need[0]:
                 gx = finish((_gemm_tn if transpose_a else _gemm)(a, b, G))
+            gw = deferred_gemm(gy2, self.cols.T).reshape(w.shape)
+            self._gw_work = work_for(gw)
         else:
             if need[1]:
                 gw = _gemm_nt(gy2, self.cols, G).reshape(w.shape)   # dY @ colsᵀ

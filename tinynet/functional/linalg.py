@@ -124,12 +124,14 @@ class Linear(Function):
         return (gx, gw, gb) if len(self.inputs) == 3 else (gx, gw)
 
     def _backward_cpu(self, g, x, w):
-        """The same gradients on arrays: dL/dW is queued for idle threads
-        (``_parallel.deferred_gemm``) while dL/dx runs on all cores."""
+        """The same gradients on arrays: dL/dx on all cores, then dL/dW queued for idle
+        threads (``_parallel.deferred_gemm``), which backward does not wait for.
+        (In the other order a pool thread would be inside a dL/dW piece when dL/dx
+        needs it.)"""
         need = self.needs_input_grad
         g2 = _rows(g)
-        gw = deferred_gemm(g2.T, _rows(x)) if need[1] else None    # (out, rows) @ (rows, in)
         gx = gemm(g2, w).reshape(x.shape) if need[0] else None      # (rows, out) @ (out, in)
+        gw = deferred_gemm(g2.T, _rows(x)) if need[1] else None    # (out, rows) @ (rows, in)
         if len(self.inputs) == 2:
             return gx, gw
         return gx, gw, (g2.sum(0) if need[2] else None)
