@@ -340,6 +340,7 @@ def blocks(sl: slice, row_size: int = 1):
 BUSY_SLICES = 4                   # slices per thread while deferred work runs
 _running = [0]                   # deferred pieces running now (on any thread)
 DEFERRED_PIECES = 2               # pieces per deferred GEMM (see deferred_gemm)
+DEFERRED_PIECE_LOG2 = 28          # ...or more, of at most ~2**28 multiply-adds each
 _WAKE = object()               # inbox token: deferred work was queued
 _backlog = collections.deque()   # (_Deferred, piece) not started yet, oldest first
 _pending: dict = {}              # id(output array) -> its _Deferred, until done
@@ -476,8 +477,10 @@ def deferred_gemm(a, b):
     Returns the (M, N) output array at once, before it is written: read it only
     after :func:`wait`. Products under ``2**24`` multiply-adds are computed now.
     Bigger ones are cut into :data:`DEFERRED_PIECES` pieces along the longer of M
-    and N, so that a thread busy with one is soon free for urgent work; more,
-    smaller pieces made the GEMMs themselves 10-40% slower. When the contraction
+    and N, so that a thread busy with one is soon free for urgent work (more,
+    smaller pieces made the GEMMs themselves 10-40% slower), and products over
+    ``2**29`` into pieces of about ``2**28`` (~4 ms on one core; GPT-2's tied
+    50257 x 768 head would otherwise hold a thread for 120 ms). When the contraction
     is over 16x N, each piece runs as (b[:, sl]ᵀ aᵀ)ᵀ, the orientation that
     OpenBLAS runs faster there (a convolution's weight gradient).
     """
@@ -489,7 +492,8 @@ def deferred_gemm(a, b):
     flip = K > 16 * N
     along_rows = M >= N
     length = M if along_rows else N
-    count = max(1, min(length // 32, (M * N * K) >> 26, DEFERRED_PIECES))
+    count = max(1, min(length // 32, max(min((M * N * K) >> 26, DEFERRED_PIECES),
+                                         (M * N * K) >> DEFERRED_PIECE_LOG2)))
     step = -(-length // count)
 
     def piece(sl):
