@@ -339,6 +339,7 @@ def blocks(sl: slice, row_size: int = 1):
 
 BUSY_SLICES = 4                   # slices per thread while deferred work runs
 _running = [0]                   # deferred pieces running now (on any thread)
+_running_lock = threading.Lock()
 DEFERRED_PIECES = 2               # pieces per deferred GEMM (see deferred_gemm)
 DEFERRED_PIECE_LOG2 = 28          # ...or more, of at most ~2**28 multiply-adds each
 _WAKE = object()               # inbox token: deferred work was queued
@@ -391,14 +392,16 @@ def _run_deferred_piece() -> bool:
         return False
     inside = getattr(_local, "inside", False)
     _local.inside = True
-    _running[0] += 1
+    with _running_lock:
+        _running[0] += 1
     try:
         with single_threaded_blas():
             piece()
     except BaseException as e:  # reported by wait() / drain() on the calling thread
         deferred.error = e
     finally:
-        _running[0] -= 1
+        with _running_lock:
+            _running[0] -= 1
         _local.inside = inside
         del piece
         deferred.piece_finished()

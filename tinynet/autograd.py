@@ -267,12 +267,16 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
     gradients of ``inputs`` are returned (``None`` for unreachable ones).
     A layer's weight gradient may still be computed by a pool thread while
     the pass goes on (``_parallel.deferred_gemm``): it is waited for before
-    anything reads it, and all of them before this returns.
+    anything reads it, and all of them before this returns. BLAS stays on one
+    thread throughout: tinynet's threads do the splitting, and a BLAS call
+    made on its own threads in between kept an OpenBLAS thread spinning
+    through GPT-2's backward (1.5 s more CPU and wall time a step).
     """
-    try:
-        return _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs)
-    finally:
-        _parallel.drain()
+    with _parallel.single_threaded_blas():
+        try:
+            return _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs)
+        finally:
+            _parallel.drain()
 
 
 def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs):
