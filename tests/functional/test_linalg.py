@@ -101,6 +101,21 @@ def test_deferred_weight_gradients_are_waited_for(busy_pool):
     np.testing.assert_allclose(W2.grad.numpy(), 2 * dw, rtol=1e-4, atol=1e-3)
 
 
+def test_tn_grad_waits_for_deferred_weight_gradients(busy_pool):
+    """tn.grad sums a weight's gradients itself (here of two uses, the first still pending
+    when the second arrives) and returns them; backward twice over a kept graph adds up."""
+    rng = np.random.default_rng(8)
+    x, w = rng.standard_normal((512, 256)), rng.standard_normal((768, 256))
+    X, W = tn.tensor(x, dtype=tn.float32), tn.tensor(w, dtype=tn.float32, requires_grad=True)
+    loss = F.linear(X, W).sum() + (F.linear(X, W) * 2.0).sum()
+    (gw,) = tn.grad(loss, [W], retain_graph=True)
+    dw = 3 * np.ones((512, 768)).T @ x
+    np.testing.assert_allclose(gw.numpy(), dw, rtol=1e-4, atol=1e-3)
+    loss.backward(retain_graph=True)
+    loss.backward()
+    np.testing.assert_allclose(W.grad.numpy(), 2 * dw, rtol=1e-4, atol=1e-3)
+
+
 # ---------------------------------------------------------------- errors
 
 def test_matmul_shape_error_names_op_and_shapes():
