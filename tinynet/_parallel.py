@@ -325,6 +325,15 @@ def blocks(sl: slice, row_size: int = 1):
         yield slice(i, min(i + size, sl.stop))
 
 
+def parallel_blocks(work, n: int, row_size: int, min_size: int, per_thread: int = 1) -> None:
+    """``work(block)`` over cache-sized row blocks (:func:`blocks`) covering ``range(n)``,
+    the blocks of each :func:`parallel_slices` slice run one after another."""
+    def run(sl):
+        for b in blocks(sl, row_size):
+            work(b)
+    parallel_slices(run, n, min_size=min_size, per_thread=per_thread)
+
+
 # ---------------------------------------------------------------- deferred work
 #
 # A layer's weight gradient (dL/dW = gᵀ x) is not needed until backward ends,
@@ -435,22 +444,24 @@ def work_for(array):
 
     Its ``then(fn)`` calls ``fn()`` once that work is done (at once if it is).
     """
-    return _pending.get(id(_owner(array))) if _pending else None
+    return _pending.get(id(owner(array))) if _pending else None
 
 
-def _owner(a):
-    base = getattr(a, "base", None)
-    return a if base is None else base
+def owner(a):
+    """The array that owns ``a``'s memory (``a`` itself unless it is a view)."""
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return a
 
 
 def is_pending(array) -> bool:
     """Whether deferred work is still writing ``array`` (or the array it is a view of)."""
-    return bool(_pending) and id(_owner(array)) in _pending
+    return work_for(array) is not None
 
 
 def wait(array) -> None:
     """Return once ``array`` is written: run queued pieces here until its work is done."""
-    deferred = _pending.get(id(_owner(array))) if _pending else None
+    deferred = work_for(array)
     if deferred is None:
         return
     while not deferred.done.is_set():

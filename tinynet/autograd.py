@@ -285,7 +285,7 @@ def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs):
     leaf_grads = {}    # id(leaf) -> Tensor grad (only when inputs is given)
     wanted = None if inputs is None else {id(t): t for t in inputs}
     roots = []
-    assigned = {id(_owner(g.data)) for g in grad_outputs}  # caller-owned memory
+    assigned = {id(_parallel.owner(g.data)) for g in grad_outputs}  # caller-owned memory
     for out, g in zip(outputs, grad_outputs):
         if out.grad_fn is None:
             if wanted is None:
@@ -385,13 +385,6 @@ def _run_hooks(t, g):
     return g
 
 
-def _owner(a):
-    """The array that owns ``a``'s memory (``a`` itself unless it is a view)."""
-    while getattr(a, "base", None) is not None:
-        a = a.base
-    return a
-
-
 def _is_broadcast_view(a):
     """True for read-only or stride-0 views (``broadcast_to``), which a ``.grad`` must not be."""
     return (a.size > 1 and 0 in a.strides) or not getattr(a.flags, "writeable", True)
@@ -412,7 +405,7 @@ def _to_leaf(t, g, assigned):
         g = g.detach()
     if t.grad is None:
         if g.grad_fn is None:
-            owner = id(_owner(g.data))
+            owner = id(_parallel.owner(g.data))
             if owner in assigned or _is_broadcast_view(g.data):
                 g = g.detach()
                 g.data = g.data.copy()

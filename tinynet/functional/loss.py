@@ -16,7 +16,7 @@ import numpy as np
 from .. import amp, backend
 from ..autograd import Function
 from ..tensor import Tensor
-from .._parallel import MIN_SLICE, blocks, parallel_slices
+from .._parallel import MIN_SLICE, parallel_blocks
 from . import _cuda
 from . import elementwise as E
 
@@ -155,11 +155,7 @@ def _row_blocks(x2, work):
     if not isinstance(x2, np.ndarray):
         work(slice(0, M))
         return
-
-    def run(sl):
-        for b in blocks(sl, C):
-            work(b)
-    parallel_slices(run, M, min_size=max(1, MIN_SLICE // max(C, 1)))
+    parallel_blocks(work, M, C, min_size=max(1, MIN_SLICE // max(C, 1)))
 
 
 def _softmax_stats(x2, q=None, c=None):

@@ -20,7 +20,7 @@ import numpy as np
 from .. import amp, backend
 from ..autograd import Function
 from . import _cuda
-from .._parallel import BLOCK, blocks, parallel_slices
+from .._parallel import BLOCK, parallel_blocks
 from ._util import binary_arrays
 
 
@@ -50,8 +50,7 @@ def _channel_blocks(x2, work):
     if not _blocked(x2):
         work(slice(0, C))
         return
-    parallel_slices(lambda sl: [work(c) for c in blocks(sl, M)], C,
-                    min_size=max(1, BLOCK // max(M, 1)), per_thread=2)
+    parallel_blocks(work, C, M, min_size=max(1, BLOCK // max(M, 1)), per_thread=2)
 
 
 def _to_channel_rows(x):
