@@ -240,6 +240,8 @@ def test_slices_are_cut_finer_while_deferred_work_runs(monkeypatch):
         main = threading.get_ident()
         ran = P.parallel_slices(lambda sl: (threading.get_ident(), sl), 100)
         assert len(ran) == 2 * P.BUSY_SLICES and {t for t, _ in ran} == {main}
+        # a split contraction keeps its parts (and so its rounding) whatever the timing
+        assert len(P.parallel_slices(lambda sl: sl, 100, finer_when_busy=False)) == 2
     finally:
         release.set()
         P.drain()

@@ -184,7 +184,7 @@ def _run_inside(work, sl):
 
 
 def parallel_slices(work, n: int, min_size: int = 1, single_thread_blas: bool = False,
-                    per_thread: int = 1) -> list:
+                    per_thread: int = 1, finer_when_busy: bool = True) -> list:
     """Call ``work(slice)`` on consecutive slices covering ``range(n)``; return the results in order.
 
     About ``per_thread`` slices per thread and at most ``n // min_size``, of
@@ -196,7 +196,8 @@ def parallel_slices(work, n: int, min_size: int = 1, single_thread_blas: bool = 
     before the exception (of the first failing slice) reaches the caller.
 
     While deferred work runs (see :func:`defer`), at least :data:`BUSY_SLICES`
-    slices per thread: a pool thread then joins late, when it finishes its
+    slices per thread, unless ``finer_when_busy`` is False (where the number of
+    slices changes the result's rounding, as in a split contraction): a pool thread then joins late, when it finishes its
     piece, and with half the work per slice the caller would wait for it for
     up to half the call. (Inside a GPT or ResNet-18 backward that wait was
     ~30-40 ms a step; with 4 slices per thread ~10 ms, and the steps ran
@@ -205,7 +206,7 @@ def parallel_slices(work, n: int, min_size: int = 1, single_thread_blas: bool = 
     workers = min(num_threads(), n // max(min_size, 1))
     if workers < 2 or getattr(_local, "inside", False):
         return [work(slice(0, n))]
-    if _backlog or _running[0]:
+    if finer_when_busy and (_backlog or _running[0]):
         per_thread = max(per_thread, BUSY_SLICES)
     if single_thread_blas and not _blas_libs():
         return [work(slice(0, n))]   # threads x multithreaded BLAS would oversubscribe
@@ -282,7 +283,8 @@ def gemm(a, b, bias=None):
     if K >= 4 * max(M, N):
         # a long contraction into a small result (a weight gradient): split K, add the parts
         with single_threaded_blas():
-            parts = parallel_slices(lambda sl: a[:, sl] @ b[sl], K, 32)
+            # (as many parts whatever the timing: the sum's rounding depends on them)
+            parts = parallel_slices(lambda sl: a[:, sl] @ b[sl], K, 32, finer_when_busy=False)
         out = parts[0]
         for part in parts[1:]:
             out += part
