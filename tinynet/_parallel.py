@@ -196,8 +196,8 @@ def parallel_slices(work, n: int, min_size: int = 1, single_thread_blas: bool = 
     before the exception (of the first failing slice) reaches the caller.
 
     While deferred work runs (see :func:`defer`), at least :data:`BUSY_SLICES`
-    slices per thread, unless ``finer_when_busy`` is False (where the number of
-    slices changes the result's rounding, as in a split contraction): a pool thread then joins late, when it finishes its
+    slices per thread, unless ``finer_when_busy`` is False (where the cuts change
+    the result's rounding, as in a split GEMM: runs must be reproducible): a pool thread then joins late, when it finishes its
     piece, and with half the work per slice the caller would wait for it for
     up to half the call. (Inside a GPT or ResNet-18 backward that wait was
     ~30-40 ms a step; with 4 slices per thread ~10 ms, and the steps ran
@@ -303,10 +303,12 @@ def gemm(a, b, bias=None):
         if bias is not None:
             out[:, sl] += bias[sl]
     with single_threaded_blas():   # split the longer side
+        # the same pieces whatever the timing: OpenBLAS's result for an element depends on
+        # where the pieces are cut, and a seeded run must give the same numbers every time
         if N >= M:
-            parallel_slices(cols, N, 32)
+            parallel_slices(cols, N, 32, finer_when_busy=False)
         else:   # row pieces lose little speed: two per thread halve the wait for a late one
-            parallel_slices(rows, M, 32, per_thread=2)
+            parallel_slices(rows, M, 32, per_thread=2, finer_when_busy=False)
     return out
 
 
