@@ -6,6 +6,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import tinynet as tn
+from tinynet.functional import conv as conv_module
 from tinynet.functional.conv import conv2d, conv_transpose2d, workspace
 from tinynet.gradcheck import gradcheck
 
@@ -84,6 +85,38 @@ def test_conv2d_gradients_match_finite_differences(case):
     x, w, b, kw = case
     inputs = [_t(x), _t(w)] + ([] if b is None else [_t(b)])
     assert gradcheck(lambda *a: conv2d(*a, **kw), inputs)
+
+
+@st.composite
+def wide_kernel_cases(draw):
+    """Stride-1 convs with more input channels than pixels (H·W·N), whose input
+    gradient takes the GEMM + col2im path (conv._col2im_cheaper)."""
+    C, O, N = draw(st.integers(3, 6)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    # "same", or "full" padding (every kernel tap meets the map): any 1x1 or 1x2 map fits
+    padding = draw(st.sampled_from(["same", (d[0] * (k[0] - 1), d[1] * (k[1] - 1))]))
+    H, W = draw(st.integers(1, 2)), 1
+    assume(H * W * N < C)
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    return (rng.standard_normal((N, C, H, W)), rng.standard_normal((O, C, *k)),
+            dict(padding=padding, dilation=d))
+
+
+@given(wide_kernel_cases())
+def test_wide_kernel_input_gradient_matches_finite_differences_and_the_im2col_path(case):
+    x, w, kw = case
+    assert gradcheck(lambda *a: conv2d(*a, **kw), [_t(x), _t(w)])
+    grads = []
+    for cheaper in (conv_module._col2im_cheaper, lambda w, pixels: False):
+        xt = _t(x)
+        original, conv_module._col2im_cheaper = conv_module._col2im_cheaper, cheaper
+        try:
+            conv2d(xt, _t(w, False), **kw).sum().backward()
+        finally:
+            conv_module._col2im_cheaper = original
+        grads.append(xt.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12, atol=1e-12)
 
 
 @given(conv_cases(max_side=5), st.data())
