@@ -250,15 +250,19 @@ def balanced_runs(sizes, min_size: int = 1) -> list:
     return [r for r in runs if r[0] < r[1]]
 
 
+TWO_PIECES_FROM = 1 << 26  # multiply-adds from which a split GEMM takes two pieces a thread
+
+
 def gemm(a, b, bias=None):
     """a @ b (+ bias, a row vector) for 2-D float arrays, rows or columns split across the cores.
 
     Products of ``2**24`` multiply-adds and more are split into pieces for
     the cores, each on single-threaded BLAS (see :class:`single_threaded_blas`
     for why BLAS's own threads must stay asleep while tinynet's run): along
-    the longer of M and N (two pieces per core, so that a thread that joins
-    late, from deferred work, holds the caller up for less: a GPT step 1.5%
-    faster, a ResNet-18 step 3%), or along K when K dwarfs both (a
+    the longer of M and N (from ``2**26`` multiply-adds two pieces per core, so
+    that a thread that joins late, from deferred work, holds the caller up for
+    less: a GPT step 1.5% faster, a ResNet-18 step 3%; smaller products, as in
+    the MLP benchmark, ran 1-2% slower so), or along K when K dwarfs both (a
     weight gradient, (C·kh·kw, H·W·N) @ (H·W·N, O)), whose partial products
     are then added.
     Handing work to a pool thread costs 0.1-0.5 ms, so smaller products
@@ -306,11 +310,12 @@ def gemm(a, b, bias=None):
     with single_threaded_blas():   # split the longer side
         # the same pieces whatever the timing: OpenBLAS's result for an element depends on
         # where the pieces are cut, and a seeded run must give the same numbers every time
-        # pieces lose little speed: two per thread halve the wait for a late one
+        # two pieces a thread halve the wait for a late one, where a piece is long enough
+        per_thread = 2 if size >= TWO_PIECES_FROM else 1
         if N >= M:
-            parallel_slices(cols, N, 32, per_thread=2, finer_when_busy=False)
+            parallel_slices(cols, N, 32, per_thread=per_thread, finer_when_busy=False)
         else:
-            parallel_slices(rows, M, 32, per_thread=2, finer_when_busy=False)
+            parallel_slices(rows, M, 32, per_thread=per_thread, finer_when_busy=False)
     return out
 
 
