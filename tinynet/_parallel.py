@@ -196,8 +196,9 @@ def parallel_slices(work, n: int, min_size: int = 1, single_thread_blas: bool = 
     before the exception (of the first failing slice) reaches the caller.
 
     While deferred work runs (see :func:`defer`), at least :data:`BUSY_SLICES`
-    slices per thread, unless ``finer_when_busy`` is False (where the cuts change
-    the result's rounding, as in a split GEMM: runs must be reproducible): a pool thread then joins late, when it finishes its
+    slices per thread, unless ``finer_when_busy`` is False (where the cuts
+    change the result's rounding, as in a split GEMM, and runs must repeat bit
+    for bit). A pool thread then joins late, when it finishes its
     piece, and with half the work per slice the caller would wait for it for
     up to half the call. (Inside a GPT or ResNet-18 backward that wait was
     ~30-40 ms a step; with 4 slices per thread ~10 ms, and the steps ran
@@ -259,12 +260,13 @@ def gemm(a, b, bias=None):
     Products of ``2**24`` multiply-adds and more are split into pieces for
     the cores, each on single-threaded BLAS (see :class:`single_threaded_blas`
     for why BLAS's own threads must stay asleep while tinynet's run): along
-    the longer of M and N (from ``2**26`` multiply-adds two pieces per core, so
-    that a thread that joins late, from deferred work, holds the caller up for
-    less: a GPT step 1.5% faster, a ResNet-18 step 3%; smaller products, as in
-    the MLP benchmark, ran 1-2% slower so), or along K when K dwarfs both (a
+    the longer of M and N, or along K when K dwarfs both (a
     weight gradient, (C·kh·kw, H·W·N) @ (H·W·N, O)), whose partial products
-    are then added.
+    are then added. From :data:`TWO_PIECES_FROM` multiply-adds there are two
+    pieces per core, so that a thread that joins late, from deferred work,
+    holds the caller up for a quarter of the call instead of half (a GPT step
+    1.5% faster, a ResNet-18 step 3%); smaller products ran 1-2% slower in
+    four pieces (the MLP benchmark's).
     Handing work to a pool thread costs 0.1-0.5 ms, so smaller products
     (under ~0.4 ms) run whole on the calling thread, also on single-threaded
     BLAS: even one multithreaded call leaves BLAS threads busy-waiting into
@@ -310,12 +312,9 @@ def gemm(a, b, bias=None):
     with single_threaded_blas():   # split the longer side
         # the same pieces whatever the timing: OpenBLAS's result for an element depends on
         # where the pieces are cut, and a seeded run must give the same numbers every time
-        # two pieces a thread halve the wait for a late one, where a piece is long enough
-        per_thread = 2 if size >= TWO_PIECES_FROM else 1
-        if N >= M:
-            parallel_slices(cols, N, 32, per_thread=per_thread, finer_when_busy=False)
-        else:
-            parallel_slices(rows, M, 32, per_thread=per_thread, finer_when_busy=False)
+        work, length = (cols, N) if N >= M else (rows, M)
+        parallel_slices(work, length, 32, per_thread=2 if size >= TWO_PIECES_FROM else 1,
+                        finer_when_busy=False)
     return out
 
 
