@@ -21,6 +21,7 @@ layers stay in eval mode, so their running statistics are kept too).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 
@@ -119,7 +120,7 @@ def main(argv=None):
     _, preds, targets = tr.evaluate(model, test_loader, args.device)
     after = float((preds == targets).mean())
     ckpt = os.path.join(args.out, f"{arch}_finetuned.safetensors")
-    tn.save(model.state_dict(), ckpt, metadata={"arch": arch, "classes": ",".join(names),
+    tn.save(model.state_dict(), ckpt, metadata={"arch": arch, "classes": json.dumps(names),
                                                 "image_size": str(size),
                                                 "cifar_stem": str(cifar_stem)})
 

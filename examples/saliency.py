@@ -62,7 +62,7 @@ def main(argv=None):
         tr.main(["--out", os.path.dirname(args.weights) or ".", "--device", args.device])
     model, meta = load_model(args.weights, args.device)
     size = int(meta.get("image_size", 8))
-    classes = meta.get("classes", "").split(",") if meta.get("classes") else None
+    classes = tr.checkpoint_classes(meta)
     digit_classes = [int(c) for c in classes] if classes and args.data is None else None
     _, test_set, names, _ = tr.load_datasets(args.data, size, digit_classes)
     idx = np.linspace(0, len(test_set) - 1, args.num).astype(int)

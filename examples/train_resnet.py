@@ -19,6 +19,7 @@ and a final report: accuracy, per-class precision/recall/F1, confusion matrix.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 
@@ -67,6 +68,17 @@ def folder_transforms(size):
     return train, test
 
 
+def checkpoint_classes(meta):
+    """The class names saved in a checkpoint's metadata (a JSON list; older files: comma-joined)."""
+    text = meta.get("classes")
+    if not text:
+        return None
+    try:
+        return [str(c) for c in json.loads(text)]
+    except ValueError:
+        return text.split(",")
+
+
 def load_datasets(data, image_size, classes=None):
     """(train set, test set, class names, normalization) from ``--data`` or digits."""
     if data is None:
@@ -85,6 +97,9 @@ def load_datasets(data, image_size, classes=None):
     if test.classes != train.classes:
         raise SystemExit(f"--data {data}: train classes {train.classes} differ from "
                          f"{os.path.basename(test_dir)} classes {test.classes}")
+    if len(train.classes) < 2:
+        raise SystemExit(f"--data {data}: found only the class {train.classes}; a classifier "
+                         "needs at least two class folders under train/")
     return train, test, list(train.classes), (IMAGENET_MEAN, IMAGENET_STD)
 
 
@@ -206,7 +221,7 @@ def main(argv=None):
         print(f"peak GPU memory: {tn.cuda.max_memory_allocated() / 2**20:.0f} MiB")
     print(classification_report(preds, targets, class_names=names))
     ckpt = os.path.join(args.out, f"{args.arch}.safetensors")
-    meta = {"arch": args.arch, "classes": ",".join(names), "image_size": str(size),
+    meta = {"arch": args.arch, "classes": json.dumps(names), "image_size": str(size),
             "cifar_stem": str(cifar_stem), "mean": ",".join(map(str, mean)),
             "std": ",".join(map(str, std)), "data": args.data or "digits",
             "test_accuracy": f"{acc:.4f}"}

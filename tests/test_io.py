@@ -304,6 +304,18 @@ def test_save_replaces_atomically_and_keeps_umask_mode(tmp_path):
         assert os.stat(p).st_mode & 0o777 == 0o666 & ~umask
 
 
+@pytest.mark.skipif(os.name != "posix", reason="symlinks and permission bits are POSIX")
+def test_save_writes_through_a_symlink_and_keeps_the_file_mode(tmp_path):
+    target, link = tmp_path / "m.safetensors", tmp_path / "latest.safetensors"
+    tio.save({"a": np.ones(2, np.float32)}, target)
+    os.chmod(target, 0o600)
+    os.symlink("m.safetensors", link)
+    tio.save({"a": np.zeros(3, np.float32)}, link)
+    assert os.path.islink(link) and sorted(os.listdir(tmp_path)) == sorted([target.name, link.name])
+    np.testing.assert_array_equal(tio.load(target)["a"].data, np.zeros(3))
+    assert os.stat(target).st_mode & 0o777 == 0o600
+
+
 # ---------------------------------------------------------------- no pickle
 
 def test_load_never_unpickles(tmp_path, monkeypatch):

@@ -27,6 +27,7 @@ import json
 import math
 import os
 import secrets
+import stat
 
 import numpy as np
 
@@ -75,9 +76,12 @@ def _atomic_write(path: str, write) -> None:
 
     The temp file is flushed and fsynced before ``os.replace``, so ``path`` is
     always either the old file or the complete new one; on any error the temp
-    file is removed and ``path`` is untouched.
+    file is removed and ``path`` is untouched. A symlink is written through (its
+    target is replaced, the link stays), and a file that is replaced keeps its
+    permission bits, as with ``torch.save``.
     """
-    folder, base = os.path.split(os.path.abspath(path))
+    path = os.path.realpath(path)
+    folder, base = os.path.split(path)
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"save {path}: folder {folder} does not exist")
     while True:
@@ -93,6 +97,10 @@ def _atomic_write(path: str, write) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        try:
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        except FileNotFoundError:   # a new file: the umask-derived mode
+            pass
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -97,3 +97,27 @@ def test_extensions_filter(tree):
     assert [os.path.basename(p) for p, _ in ds.samples] == ["x.jpg", "m.png", "a.PNG", "b.png"]
     with pytest.raises(FileNotFoundError, match=r"\['ant'\]"):  # a class left with no image
         ImageFolder(tree, extensions=".png")
+
+
+def test_hidden_files_and_folders_inside_classes_are_left_out(tree):
+    (tree / "mole" / "._m.png").write_bytes(b"\0\5\26\7" + b"\0" * 80)   # macOS AppleDouble
+    write_image(tree / "mole" / ".ipynb_checkpoints" / "m-checkpoint.png", 50)
+    ds = ImageFolder(tree)
+    assert [os.path.relpath(p, tree) for p, t in ds.samples if t == 1] == ["mole/m.png"]
+    assert all(np.asarray(ds[i][0]).size for i in range(len(ds)))
+
+
+def test_skip_corrupt_checks_with_a_custom_loader(tmp_path):
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        np.save(tmp_path / cls / "x.npy", np.zeros((2, 2), np.float32))
+    (tmp_path / "b" / "bad.npy").write_bytes(b"not an array")
+    with pytest.warns(UserWarning, match="bad.npy"):
+        ds = ImageFolder(tmp_path, loader=np.load, extensions=".npy", skip_corrupt=True)
+    assert [os.path.relpath(p, tmp_path) for p, _ in ds.samples] == ["a/x.npy", "b/x.npy"]
+    # without skip_corrupt, the loader's own error (ValueError here) reaches the user
+    # as an OSError naming the file
+    plain = ImageFolder(tmp_path, loader=np.load, extensions=".npy")
+    i = [os.path.basename(p) for p, _ in plain.samples].index("bad.npy")
+    with pytest.raises(OSError, match="bad.npy.*ValueError"):
+        plain[i]

@@ -109,6 +109,14 @@ def test_to_tensor_gives_chw_float32_in_unit_range():
         T.ToTensor()([1, 2])
 
 
+@pytest.mark.parametrize("dtype", ["<u2", ">u2"])
+def test_to_tensor_scales_16_bit_images_of_either_byte_order(dtype):
+    a = np.array([[0, 65535], [32768, 1000]], dtype=dtype)
+    np.testing.assert_allclose(T.ToTensor()(a)[0], a.astype(np.float64) / 65535, rtol=1e-6)
+    img = Image.fromarray(a.astype(np.uint16))          # Pillow's 16-bit grayscale, I;16
+    np.testing.assert_allclose(T.ToTensor()(img)[0], a.astype(np.float64) / 65535, rtol=1e-6)
+
+
 @settings(max_examples=30, deadline=None)
 @given(c=st.integers(1, 4), seed=st.integers(0, 1000), batched=st.booleans())
 def test_normalize_math(c, seed, batched):
@@ -131,6 +139,13 @@ def test_normalize_inplace_and_errors():
         T.Normalize([0.5, 0.5], [1, 1])(np.zeros((3, 2, 2), np.float32))
     with pytest.raises(ValueError, match="zero"):
         T.Normalize([0.5], [0.0])
+
+
+def test_normalize_refuses_integer_pixels():
+    # np.asarray(img) without ToTensor: uint8 in [0, 255]; torchvision raises TypeError too
+    for x in (np.full((3, 2, 2), 255, np.uint8), tn.tensor(np.ones((3, 2, 2), np.int64))):
+        with pytest.raises(TypeError, match="ToTensor"):
+            T.Normalize((0.5,) * 3, (0.25,) * 3)(x)
 
 
 def test_compose_lambda_grayscale():

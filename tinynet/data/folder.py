@@ -43,13 +43,18 @@ class ImageFolder(Dataset):
         target_transform: applied to the class index.
         extensions: file endings counted as images (case-insensitive).
         skip_corrupt: False: a bad image raises OSError naming the file when it is
-            loaded. True: every file is checked with Pillow's ``verify()`` (headers
-            and checksums, no decoding) when the dataset is built and bad ones are
-            left out with a ``warnings.warn`` naming each; a file that still fails
-            to decode at load time is warned about once and replaced by the next
-            readable sample (with that sample's label).
+            loaded. True: every file is checked when the dataset is built (with
+            Pillow's ``verify()``, headers and checksums, no decoding; with a custom
+            ``loader``, by loading it) and bad ones are left out with a
+            ``warnings.warn`` naming each; a file that still fails at load time is
+            warned about once and replaced by the next readable sample (with that
+            sample's label).
         mode: Pillow mode images are converted to ('RGB', 'L', ...).
         loader: ``fn(path) -> image`` replacing the Pillow loader.
+
+    Hidden files and folders (names starting with ".", such as macOS's ``._x.jpg``
+    and Jupyter's ``.ipynb_checkpoints``) are left out at every level. (torchvision
+    leaves out only hidden class folders; its loader then fails on ``._x.jpg``.)
 
     Attributes: ``classes`` (sorted folder names), ``class_to_idx``, ``samples``
     (list of (path, class_index)), ``targets``, ``imgs`` (= samples).
@@ -94,16 +99,26 @@ class ImageFolder(Dataset):
         samples = []
         for cls in self.classes:
             for dirpath, dirnames, filenames in os.walk(os.path.join(self.root, cls), followlinks=True):
-                dirnames.sort()  # walk sub-folders in a fixed order
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # fixed order
                 for name in sorted(filenames):
-                    if name.lower().endswith(self.extensions):
+                    if not name.startswith(".") and name.lower().endswith(self.extensions):
                         samples.append((os.path.join(dirpath, name), self.class_to_idx[cls]))
         return samples
+
+    def _check_error(self, path):
+        """The exception checking ``path`` raises (see ``skip_corrupt``), or None."""
+        if self.loader is None:
+            return _verify_error(path)
+        try:
+            self.loader(path)
+            return None
+        except Exception as e:
+            return e
 
     def _drop_corrupt(self, samples):
         kept = []
         for path, target in samples:
-            err = _verify_error(path)
+            err = self._check_error(path)
             if err is None:
                 kept.append((path, target))
             else:
@@ -115,7 +130,15 @@ class ImageFolder(Dataset):
         return len(self.samples)
 
     def _load(self, path):
-        return self.loader(path) if self.loader is not None else pil_loader(path, self.mode)
+        """The image at ``path``; any failure of a custom loader becomes OSError naming it."""
+        if self.loader is None:
+            return pil_loader(path, self.mode)
+        try:
+            return self.loader(path)
+        except OSError:
+            raise
+        except Exception as e:
+            raise OSError(f"cannot read image '{path}': {type(e).__name__}: {e}") from e
 
     def __getitem__(self, index):
         n = len(self.samples)

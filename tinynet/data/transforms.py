@@ -450,9 +450,9 @@ class ToTensor(_Transform):
         if a.ndim != 3:
             raise ValueError(f"ToTensor: expected an (H, W) or (H, W, C) image, got shape {a.shape}")
         chw = a.transpose(2, 0, 1)
-        if a.dtype == np.uint8:
+        if a.dtype.kind == "u" and a.dtype.itemsize == 1:
             return np.divide(chw, np.float32(255), dtype=np.float32)
-        if a.dtype == np.uint16:
+        if a.dtype.kind == "u" and a.dtype.itemsize == 2:  # either byte order (I;16, I;16B)
             return np.divide(chw, np.float32(65535), dtype=np.float32)
         return np.ascontiguousarray(chw, dtype=np.float32)
 
@@ -460,9 +460,10 @@ class ToTensor(_Transform):
 class Normalize(_Transform):
     """``(x - mean[c]) / std[c]`` per channel of a (..., C, H, W) array or Tensor.
 
-    numpy arrays give float32 arrays (``inplace=True`` writes into a float
-    input); Tensors give Tensors through differentiable Tensor ops, on the
-    input's device.
+    numpy arrays give float32 arrays (``inplace=True`` writes into the input);
+    Tensors give Tensors through differentiable Tensor ops, on the input's
+    device. The input must be floating (as in torchvision): integer pixels mean
+    ``ToTensor`` was left out, and would be normalized from [0, 255].
     """
 
     def __init__(self, mean, std, inplace=False):
@@ -486,16 +487,18 @@ class Normalize(_Transform):
         return m, s
 
     def __call__(self, x):
+        if not isinstance(x, Tensor):
+            x = np.asarray(x)
+        if x.dtype.kind != "f":
+            raise TypeError(f"Normalize: expected a floating input, got dtype {x.dtype} "
+                            f"(shape {tuple(x.shape)}); put ToTensor() before Normalize")
         if isinstance(x, Tensor):
             m, s = self._stats(x.shape)
-            if x.dtype.kind != "f":
-                x = x.to(dtype=np.float32)
             m = Tensor(backend.to_device(m.astype(x.dtype), x.device))
             s = Tensor(backend.to_device(s.astype(x.dtype), x.device))
             return (x - m) / s
-        x = np.asarray(x)
         m, s = self._stats(x.shape)
-        if self.inplace and x.dtype.kind == "f":
+        if self.inplace:
             x -= m.astype(x.dtype)
             x /= s.astype(x.dtype)
             return x
