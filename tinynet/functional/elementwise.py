@@ -211,7 +211,7 @@ class Sigmoid(Function):
         xp = backend.get_array_module(x)
         half = x.dtype.type(0.5)
         z = xp.tanh(x * half)
-        z += 1
+        z += x.dtype.type(1)   # (a Python 1 would make a 0-d float32 input float64 on NumPy 1.x)
         z *= half
         return z
 
@@ -224,7 +224,7 @@ class Relu(Function):
     """z = max(x, 0);  dz/dx = 1 where x > 0, else 0."""
 
     def forward(self, x):
-        return backend.get_array_module(x).maximum(x, 0)
+        return backend.get_array_module(x).maximum(x, x.dtype.type(0))
 
     def backward(self, g):
         return g * _const(self.inputs[0].data > 0)
@@ -428,6 +428,8 @@ class Clip(Function):
     def forward(self, x, lo, hi):
         xp = backend.get_array_module(x)
         self.lo, self.hi = lo, hi
+        if x.dtype.kind == "f":  # bounds in x's dtype: NumPy 1.x made a 0-d float32 x float64
+            lo, hi = (None if v is None else x.dtype.type(v) for v in (lo, hi))
         return xp.clip(x, lo, hi)
 
     def backward(self, g):

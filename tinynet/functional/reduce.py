@@ -62,7 +62,7 @@ class LogSumExp(Function):
         if x.size == 0:
             return xp.log(xp.exp(x).sum(axis=dims, keepdims=keepdim))
         m = x.max(axis=dims, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows stay -inf, not NaN
+        m = xp.where(xp.isfinite(m), m, m.dtype.type(0))  # all -inf rows stay -inf, not NaN
         out = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
         return out if keepdim else out.squeeze(axis=dims)
 
