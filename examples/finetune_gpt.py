@@ -29,13 +29,14 @@ import time
 import numpy as np
 
 import tinynet as tn
-from tinynet.data import CharTokenizer, DataLoader, TextDataset, load_default_corpus, split_ids
+from tinynet.data import DataLoader, TextDataset, load_default_corpus, split_ids
 from tinynet.io import save
 from tinynet.nn.lora import apply_lora, lora_state_dict, merge_lora
 from tinynet.nn.utils import clip_grad_norm_
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_gpt import estimate_loss, load_checkpoint, save_checkpoint  # noqa: E402
+from train_gpt import (check_splits, encode_known, estimate_loss, load_checkpoint,  # noqa: E402
+                       read_text, save_checkpoint)
 
 
 def default_text():
@@ -45,18 +46,6 @@ def default_text():
         raise SystemExit("Python's LICENSE.txt was not found; pass --text FILE")
     with open(paths[0], encoding="utf-8") as f:
         return f.read(), paths[0]
-
-
-def encode_known(tokenizer, text):
-    """Token ids of ``text``, dropping characters a CharTokenizer does not know."""
-    if isinstance(tokenizer, CharTokenizer):
-        known = set(tokenizer.decode(np.arange(tokenizer.vocab_size)))
-        kept = "".join(c for c in text if c in known)
-        if len(kept) < len(text):
-            print(f"note: dropped {len(text) - len(kept)} characters outside the base "
-                  "model's vocabulary")
-        text = kept
-    return tokenizer.encode(text)
 
 
 def count_trainable(model):
@@ -113,6 +102,9 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out-dir", default="checkpoints/finetune")
     args = ap.parse_args(argv)
+    for flag in ("steps", "batch_size", "rank", "eval_iters"):
+        if getattr(args, flag) < 1:
+            ap.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     if not os.path.exists(args.checkpoint):
         raise SystemExit(f"{args.checkpoint} not found: train a base model first with "
                          "examples/train_gpt.py (or pass --checkpoint)")
@@ -121,15 +113,17 @@ def main(argv=None):
     base, tokenizer, info = load_checkpoint(args.checkpoint, args.device)
     T = base.config.block_size
     if args.text:
-        with open(args.text, encoding="utf-8") as f:
-            text, source = f.read(), args.text
+        text, source = read_text(args.text), args.text
     else:
         text, source = default_text()
-    train_ids, val_ids = split_ids(encode_known(tokenizer, text), 0.1)
+    train_ids, val_ids = split_ids(encode_known(tokenizer, text, source), 0.1)
+    check_splits(train_ids, val_ids, T, args.batch_size, source)
     train_ds, val_ds = TextDataset(train_ids, T), TextDataset(val_ids, T)
     base_text = load_default_corpus() if args.base_text is None else \
-        open(args.base_text, encoding="utf-8").read()
-    base_val = TextDataset(split_ids(encode_known(tokenizer, base_text), 0.1)[1], T)
+        read_text(args.base_text, "--base-text")
+    base_train, base_val_ids = split_ids(encode_known(tokenizer, base_text, "the base text"), 0.1)
+    check_splits(base_train, base_val_ids, T, 1, args.base_text or "the base text")
+    base_val = TextDataset(base_val_ids, T)
     print(f"base model: {args.checkpoint} ({base.num_parameters():,} parameters)")
     print(f"new text: {source}: {len(train_ids):,} train / {len(val_ids):,} val tokens")
 
@@ -145,7 +139,8 @@ def main(argv=None):
 
     # LoRA: adapters on the chosen projections, base frozen
     tn.manual_seed(args.seed)
-    lora = apply_lora(copy.deepcopy(base), target_modules=tuple(args.targets.split(",")),
+    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+    lora = apply_lora(copy.deepcopy(base), target_modules=targets,
                       rank=args.rank, alpha=args.alpha)
     n_lora = count_trainable(lora)
     t0 = time.perf_counter()

@@ -28,7 +28,7 @@ from tinynet.data import BPETokenizer
 from tinynet.models.gpt import GPT
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_gpt import load_checkpoint  # noqa: E402
+from train_gpt import encode_known, load_checkpoint  # noqa: E402
 
 
 def load_model(args):
@@ -96,7 +96,7 @@ def main(argv=None):
     model, tokenizer = load_model(args)
     model.eval()
     tn.manual_seed(args.seed)
-    prompt_ids = tokenizer.encode(args.prompt)
+    prompt_ids = encode_known(tokenizer, args.prompt, "the prompt")
     if len(prompt_ids) == 0:
         raise SystemExit("the prompt encodes to no tokens; give a non-empty --prompt")
     idx = tn.tensor(np.repeat(prompt_ids[None], args.num_samples, axis=0), device=args.device)

@@ -92,8 +92,47 @@ def sample_text(model, tokenizer, prompt, n, device, temperature=0.8, top_k=None
 
 
 def infinite_batches(loader):
+    if len(loader) == 0:  # (would loop forever)
+        raise ValueError("infinite_batches: the loader yields no batch")
     while True:
         yield from loader
+
+
+# ---------------------------------------------------------------- input checks
+
+def read_text(path, flag="--text"):
+    """The contents of a UTF-8 text file; a clear exit when it is not UTF-8."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except UnicodeDecodeError as e:
+        raise SystemExit(f"{flag} {path}: not UTF-8 text ({e.reason} at byte {e.start}); "
+                         "convert it first, e.g. iconv -f latin1 -t utf-8") from None
+
+
+def encode_known(tokenizer, text, what="the text"):
+    """Token ids of ``text``, dropping (with a note) characters a CharTokenizer does not know."""
+    if isinstance(tokenizer, CharTokenizer):
+        known = set(tokenizer.decode(np.arange(tokenizer.vocab_size)))
+        kept = "".join(c for c in text if c in known)
+        if len(kept) < len(text):
+            print(f"note: dropped {len(text) - len(kept)} characters of {what} outside the "
+                  "model's vocabulary")
+        text = kept
+    return tokenizer.encode(text)
+
+
+def check_splits(train_ids, val_ids, block_size, batch_size, source):
+    """Exit with what to change when a split is too short for one window or one batch."""
+    for name, part in (("training", train_ids), ("validation", val_ids)):
+        if len(part) <= block_size:
+            raise SystemExit(f"{source}: the {name} split has {len(part)} tokens, too few for "
+                             f"block size {block_size} (it needs {block_size + 1}); use a "
+                             "longer text or a smaller --block-size")
+    windows = len(train_ids) - block_size
+    if windows < batch_size:
+        raise SystemExit(f"{source}: {windows} training windows, fewer than one batch of "
+                         f"{batch_size}; use a longer text or a smaller --batch-size")
 
 
 # ---------------------------------------------------------------- main
@@ -146,18 +185,25 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--out", default="checkpoints/gpt.safetensors")
     args = ap.parse_args(argv)
+    for flag in ("block_size", "n_layer", "n_head", "n_embd", "batch_size", "eval_interval",
+                 "eval_iters", "sample_interval", "max_steps"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            ap.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    if not 0 < args.val_fraction < 1:
+        ap.error(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
     t_start = time.perf_counter()
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
 
     if args.text:
-        with open(args.text, encoding="utf-8") as f:
-            text = f.read()
+        text = read_text(args.text)
         source = args.text
     else:
         text, source = load_default_corpus(), "Python documentation (pydoc_data.topics)"
     tokenizer = CharTokenizer.from_text(text) if args.tokenizer == "char" else ByteTokenizer()
     ids = tokenizer.encode(text)
     train_ids, val_ids = split_ids(ids, args.val_fraction)
+    check_splits(train_ids, val_ids, args.block_size, args.batch_size, source)
+    prompt = tokenizer.decode(encode_known(tokenizer, args.sample_prompt, "--sample-prompt"))
     n_val_chars = len(tokenizer.decode(val_ids))
     chars_per_token = n_val_chars / len(val_ids)
     train_ds = TextDataset(train_ids, args.block_size)
@@ -210,7 +256,7 @@ def main(argv=None):
                             baseline=baseline, chars_per_token=chars_per_token)
         if step % args.sample_interval == 0:
             say(f"--- sample at step {step} (val {val_loss:.3f}) ---\n"
-                + sample_text(model, tokenizer, args.sample_prompt, 200, args.device) + "\n---")
+                + sample_text(model, tokenizer, prompt, 200, args.device) + "\n---")
         if bar:
             bar.update(1)
             bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}",
@@ -234,7 +280,7 @@ def main(argv=None):
     print(f"checkpoint: {args.out}")
     if str(args.device).startswith("cuda"):
         print(f"peak GPU memory: {tn.cuda.max_memory_allocated() / 2**20:.0f} MiB")
-    print("--- final sample ---\n" + sample_text(model, tokenizer, args.sample_prompt, 400,
+    print("--- final sample ---\n" + sample_text(model, tokenizer, prompt, 400,
                                                 args.device))
     return full_val, baseline
 

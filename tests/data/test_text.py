@@ -77,6 +77,9 @@ def test_bpe_tokenizer_round_trip(tmp_path):
     assert bpe.vocab_size == tok.get_vocab_size()
     again = tokenizer_from_dict(json.loads(json.dumps(bpe.to_dict())))
     assert again.encode(text).tolist() == ids.tolist()
+    for bad in ([bpe.vocab_size], [-1]):   # like the byte and char tokenizers
+        with pytest.raises(ValueError, match="ids must be in"):
+            bpe.decode(bad)
     with pytest.raises(ValueError, match="nothere.json"):
         BPETokenizer.from_file(tmp_path / "nothere.json")
 

@@ -152,6 +152,10 @@ def test_sampling_top_k_top_p_and_seed():
     tn.manual_seed(9)
     b = m.generate(p, 6, top_k=10, top_p=0.9).numpy()
     np.testing.assert_array_equal(a, b)
+    for bad, match in ((dict(top_k=-3), "top_k"), (dict(top_p=1.5), "top_p"),
+                       (dict(top_p=-0.5), "top_p")):
+        with pytest.raises(ValueError, match=match):
+            sample_next(logits, **bad)
 
 
 def test_state_dict_round_trip(tmp_path):
@@ -181,6 +185,11 @@ def test_save_pretrained_layout_and_reload(tmp_path):
         tiny(bias=False).save_pretrained(tmp_path / "nb")
     with pytest.raises(FileNotFoundError, match="config.json"):
         GPT.from_pretrained(tmp_path / "missing")
+    # attention-scaling options tinynet's GPT does not implement are refused, not ignored
+    for key, value in (("scale_attn_by_inverse_layer_idx", True), ("scale_attn_weights", False)):
+        (tmp_path / "config.json").write_text(json.dumps({**cfg, key: value}))
+        with pytest.raises(ValueError, match=key):
+            GPT.from_pretrained(tmp_path)
 
 
 @pytest.fixture(scope="module")

@@ -113,3 +113,31 @@ def test_adapter_save_load_round_trip(tmp_path):
         bad = dict(sd)
         bad["transformer.h.0.attn.c_attn.lora_A"] = tn.zeros(3, 16)
         load_lora_state_dict(other, bad)
+
+
+def test_apply_lora_twice_keeps_earlier_adapters_trainable_and_names_adapted_layers():
+    model = apply_lora(apply_lora(tiny_gpt(), "c_attn", rank=2), "c_fc", rank=2)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {f"{n}.lora_{x}" for n, _ in lora_layers(model) for x in "AB"}
+    assert {n.rsplit(".", 1)[1] for n, _ in lora_layers(model)} == {"c_attn", "c_fc"}
+    with pytest.raises(ValueError, match=r"already adapted: \['transformer.h.0.attn.c_attn'"):
+        apply_lora(model, "c_attn")
+
+
+def test_apply_lora_refuses_a_tied_weight():
+    # GPT's head shares its weight with the token embedding: a merged adapter would
+    # change the embedding too
+    with pytest.raises(ValueError, match=r"lm_head.weight is shared with \['transformer.wte.weight'\]"):
+        apply_lora(tiny_gpt(), "lm_head")
+
+
+def test_save_pretrained_folds_unmerged_adapters_in(tmp_path):
+    model = apply_lora(tiny_gpt(), ("c_attn", "c_fc"), rank=2)
+    randomize_adapters(model)
+    idx = tn.randint(0, 40, (2, 8))
+    expect = model(idx)[0].numpy()
+    model.save_pretrained(tmp_path)
+    assert not [k for k in load(tmp_path / "model.safetensors") if "lora" in k]
+    np.testing.assert_allclose(GPT.from_pretrained(tmp_path)(idx)[0].numpy(), expect, atol=1e-5)
+    assert not any(layer.merged for _, layer in lora_layers(model))   # the model is unchanged
+    np.testing.assert_array_equal(model(idx)[0].numpy(), expect)

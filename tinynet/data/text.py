@@ -152,8 +152,11 @@ class BPETokenizer:
 
     def decode(self, ids) -> str:
         """Token ids -> str."""
-        return self._tok.decode(_ids_array(ids, "BPETokenizer.decode").tolist(),
-                                skip_special_tokens=False)
+        a = _ids_array(ids, "BPETokenizer.decode")
+        if a.size and (a.min() < 0 or a.max() >= self.vocab_size):
+            raise ValueError(f"BPETokenizer.decode: ids must be in [0, {self.vocab_size}), got "
+                             f"range [{a.min()}, {a.max()}]")
+        return self._tok.decode(a.tolist(), skip_special_tokens=False)
 
     def to_dict(self) -> dict:
         """{"type": "bpe", "json": <the tokenizer.json text>} (JSON-able)."""

@@ -328,6 +328,11 @@ class GPT(Module):
         if not hf.get("tie_word_embeddings", True):
             raise ValueError(f"GPT.from_pretrained: {cfg_path}: tie_word_embeddings is false; "
                              "tinynet's GPT ties lm_head to wte")
+        for key, plain in (("scale_attn_weights", True), ("scale_attn_by_inverse_layer_idx", False)):
+            if hf.get(key, plain) != plain:
+                raise ValueError(f"GPT.from_pretrained: {cfg_path}: {key}={hf[key]} is not "
+                                 f"supported (tinynet's GPT scales attention by 1/sqrt(head "
+                                 f"size) in every layer, GPT-2's default {key}={plain})")
         if hf.get("n_inner") not in (None, 4 * hf["n_embd"]):
             raise ValueError(f"GPT.from_pretrained: {cfg_path}: n_inner {hf['n_inner']} is not "
                              "4 * n_embd")
@@ -361,8 +366,13 @@ class GPT(Module):
         return model
 
     def save_pretrained(self, path):
-        """Write ``config.json`` and ``model.safetensors`` in Hugging Face's GPT-2 layout."""
+        """Write ``config.json`` and ``model.safetensors`` in Hugging Face's GPT-2 layout.
+
+        LoRA adapters (``nn.lora.apply_lora``) are folded into the saved weights,
+        W + s B A, since GPT-2 has no place for them; the model itself is unchanged.
+        """
         from ..io import save
+        from ..nn.lora import lora_layers
         c = self.config
         if not c.bias:
             raise ValueError("GPT.save_pretrained: Hugging Face GPT-2 has biases; a model with "
@@ -376,11 +386,15 @@ class GPT(Module):
               "resid_pdrop": c.dropout, "embd_pdrop": c.dropout, "attn_pdrop": c.dropout,
               "initializer_range": 0.02, "tie_word_embeddings": True,
               "bos_token_id": c.vocab_size - 1, "eos_token_id": c.vocab_size - 1}
+        adapted = {name + ".weight": layer for name, layer in lora_layers(self)
+                   if not layer.merged}
         sd = {}
         for name, t in self.state_dict().items():
-            if name == "lm_head.weight":
-                continue  # tied to transformer.wte.weight
+            if name == "lm_head.weight" or name.endswith((".lora_A", ".lora_B")):
+                continue  # tied to transformer.wte.weight; adapters are folded in below
             a = backend.to_numpy(t.data).astype(np.float32, copy=False)
+            if name in adapted:
+                a = a + backend.to_numpy(adapted[name].delta_weight()).astype(np.float32)
             sd[name] = np.ascontiguousarray(a.T) if name.endswith(_CONV1D) else a
         save(sd, os.path.join(path, "model.safetensors"), metadata={"format": "pt"})
         tmp = os.path.join(path, "config.json.tmp")
@@ -421,6 +435,10 @@ def sample_next(logits, temperature: float = 1.0, top_k=None, top_p=None):
     temperature 0 is greedy. top_k / top_p restrict sampling to the k most
     likely tokens / the smallest set of tokens whose probabilities sum to p.
     """
+    if top_k is not None and top_k < 0:
+        raise ValueError(f"sample_next: top_k must be >= 0 (0: no limit), got {top_k}")
+    if top_p is not None and not 0 <= top_p <= 1:
+        raise ValueError(f"sample_next: top_p must be in [0, 1], got {top_p}")
     logits = np.asarray(logits, dtype=np.float64)
     if temperature == 0:
         return logits.argmax(axis=-1).astype(np.int64)

@@ -124,9 +124,11 @@ def apply_lora(model: Module, target_modules=("c_attn",), rank: int = 8, alpha: 
                dropout: float = 0.0, freeze: bool = True) -> Module:
     """Replace each Linear whose dotted name ends with one of ``target_modules`` by a LoRALinear.
 
-    With ``freeze`` every other parameter stops requiring grad, so only the
-    adapters train. Returns the model (changed in place). Raises ValueError
-    if no Linear matches.
+    With ``freeze`` every parameter but the adapters (these and any added
+    before) stops requiring grad, so only adapters train. Returns the model
+    (changed in place). Raises ValueError if no Linear matches, or if a matching
+    layer's weight is shared with another module (a tied GPT head: merging the
+    adapter would change the embedding too).
     """
     if isinstance(target_modules, str):
         target_modules = (target_modules,)
@@ -134,10 +136,24 @@ def apply_lora(model: Module, target_modules=("c_attn",), rank: int = 8, alpha: 
              if isinstance(m, Linear) and not isinstance(m, LoRALinear)
              and _matches(name, target_modules)]
     if not found:
+        adapted = [name for name, _ in lora_layers(model) if _matches(name, target_modules)]
         raise ValueError(f"apply_lora: no Linear layer matches {tuple(target_modules)} in "
-                         f"{type(model).__name__}")
+                         f"{type(model).__name__}"
+                         + (f" (already adapted: {adapted})" if adapted else ""))
+    owners: dict = {}
+    for name, m in model.named_modules():
+        for pname, p in m._parameters.items():
+            if p is not None:
+                owners.setdefault(id(p), []).append(f"{name}.{pname}" if name else pname)
+    for name, lin in found:
+        if len(owners[id(lin.weight)]) > 1:
+            raise ValueError(f"apply_lora: {name}.weight is shared with "
+                             f"{[o for o in owners[id(lin.weight)] if o != name + '.weight']} "
+                             "(tied weights); an adapter on it would change both when merged")
     if freeze:
-        model.requires_grad_(False)
+        for pname, p in model.named_parameters():
+            if not pname.endswith(("lora_A", "lora_B")):
+                p.requires_grad_(False)
     for name, lin in found:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name)
