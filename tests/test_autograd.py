@@ -208,8 +208,12 @@ def test_no_grad_and_enable_grad_as_decorators():
     def tracked(t):
         return t * 2.0
 
-    assert frozen.__name__ == "frozen"
-    assert not frozen(x).requires_grad
+    @tn.no_grad   # bare, as PyTorch allows
+    def bare(t):
+        return t * 2.0
+
+    assert frozen.__name__ == "frozen" and bare.__name__ == "bare"
+    assert not frozen(x).requires_grad and not bare(x).requires_grad
     with tn.no_grad():
         assert tracked(x).requires_grad
         assert not (x * 1.0).requires_grad

@@ -98,6 +98,9 @@ def test_arange_linspace_eye():
     e = tn.eye(2, 3)
     assert e.dtype == np.float32
     np.testing.assert_array_equal(e.numpy(), np.eye(2, 3))
+    assert all(t.requires_grad for t in (tn.arange(0.0, 2.0, requires_grad=True),
+                                         tn.linspace(0, 1, 3, requires_grad=True),
+                                         tn.eye(2, requires_grad=True)))
 
 
 def test_random_creation_dtypes_shapes_and_ranges(device):

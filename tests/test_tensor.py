@@ -91,6 +91,18 @@ def test_clone_copies_memory_and_is_differentiable():
     np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
 
 
+def test_contiguous_copies_only_a_non_contiguous_tensor():
+    x = tn.tensor(np.arange(6.0, dtype=np.float32).reshape(2, 3), requires_grad=True)
+    assert x.contiguous() is x
+    y = x.T.contiguous()
+    assert y.data.flags.c_contiguous
+    with tn.no_grad():
+        y[0, 1] = 9.0
+    assert x.numpy()[1, 0] == 3.0      # x is untouched, as in PyTorch
+    (y * 2.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 3), 2.0))
+
+
 def test_requires_grad_only_for_floating_tensors_and_leaves():
     with pytest.raises(TypeError, match="int64"):
         tn.tensor([1, 2]).requires_grad_()

@@ -35,9 +35,14 @@ def is_grad_enabled() -> bool:
 
 
 class _GradMode:
-    """Context manager and decorator that sets grad mode to ``self.enabled``."""
+    """Context manager and decorator (``@no_grad()`` or bare ``@no_grad``) that sets
+    grad mode to ``self.enabled``."""
 
     enabled = True
+
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        return self if fn is None else self(fn)   # bare decorator: no_grad(fn)
 
     def __enter__(self):
         global _grad_enabled

@@ -109,26 +109,27 @@ def full_like(x: Tensor, fill_value, dtype=None, device=None) -> Tensor:
     return full(x.shape, fill_value, dtype=dtype or x.dtype, device=device or x.device)
 
 
-def arange(start, end=None, step=1, dtype=None, device=None) -> Tensor:
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Values start, start+step, ... < end (int64 for int arguments, else float32)."""
     if end is None:
         start, end = 0, start
     if dtype is None:
         dtype = int64 if all(isinstance(v, (int, np.integer)) for v in (start, end, step)) else float32
     xp = backend.xp_for(device)
-    return Tensor(xp.arange(start, end, step, dtype=dtype))
+    return Tensor(xp.arange(start, end, step, dtype=dtype), requires_grad=requires_grad)
 
 
-def linspace(start, end, steps, dtype=None, device=None) -> Tensor:
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
     """``steps`` evenly spaced values from start to end inclusive."""
     xp = backend.xp_for(device)
-    return Tensor(xp.linspace(start, end, steps, dtype=dtype or float32))
+    return Tensor(xp.linspace(start, end, steps, dtype=dtype or float32),
+                  requires_grad=requires_grad)
 
 
-def eye(n, m=None, dtype=None, device=None) -> Tensor:
+def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Identity matrix (n, m)."""
     xp = backend.xp_for(device)
-    return Tensor(xp.eye(n, m, dtype=dtype or float32))
+    return Tensor(xp.eye(n, m, dtype=dtype or float32), requires_grad=requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:

@@ -7,6 +7,8 @@ and ``backward()`` fills ``.grad``. Operators and methods are thin calls into
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from . import autograd, backend
@@ -195,7 +197,8 @@ class Tensor:
         return _fn.Clone.apply(self)
 
     def contiguous(self) -> "Tensor":
-        return self
+        """This tensor if its memory is C-contiguous, else a contiguous copy (differentiable)."""
+        return self if self.data.flags.c_contiguous else self.clone()
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor after backward."""
@@ -226,6 +229,7 @@ class Tensor:
 
     def zero_(self) -> "Tensor":
         """Set all values to zero in place (no autograd)."""
+        self._check_writable("zero_")
         self.data[...] = 0
         return self
 
@@ -296,19 +300,43 @@ class Tensor:
     def __getitem__(self, idx): return _fn.getitem(self, idx)
 
     def __setitem__(self, idx, value):
-        """In-place assignment; only for tensors outside the graph (data, buffers)."""
+        """``x[idx] = value``.
+
+        Outside the graph (no grad mode, or neither side requires grad) the
+        values are written in place. Otherwise it is differentiable, as in
+        PyTorch (``outs[t] = cell(x[t], h)`` in an RNN loop): this tensor
+        becomes the output of :class:`~tinynet.functional.indexing.IndexPut`
+        on its old value, in a new array, so views taken of it before no longer
+        share its memory. A leaf that requires grad cannot be assigned to.
+        """
+        graph = autograd.is_grad_enabled() and (
+            self.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
+        if not graph:
+            self._check_writable("assignment")
+            if isinstance(value, Tensor):
+                value = value.data
+            self.data[_fn.unwrap_index(idx)] = value
+            return
+        if self.requires_grad and self.grad_fn is None:
+            raise RuntimeError(f"in-place assignment to a leaf tensor that requires grad "
+                               f"(shape {self.shape}); wrap it in tn.no_grad() or assign into "
+                               "a copy")
+        old = Tensor._make(self.data, self.requires_grad)   # this tensor's value until now
+        old.grad_fn, old._output_index = self.grad_fn, self._output_index
+        new = _fn.index_put(old, idx, value)
+        self.data, self.grad_fn, self._output_index = new.data, new.grad_fn, 0
+        self.requires_grad = True
+        self.grad_fn._outputs = (weakref.ref(self),)
+
+    def _check_writable(self, what):
+        """In-place writes are for tensors outside the graph (see :meth:`__setitem__`)."""
         if self.requires_grad and autograd.is_grad_enabled():
-            raise RuntimeError("in-place assignment to a tensor that requires grad; "
-                               "wrap it in tn.no_grad() or build a new tensor")
-        if isinstance(value, Tensor):
-            value = value.data
-        self.data[_fn.unwrap_index(idx)] = value
+            raise RuntimeError(f"in-place {what} on a tensor that requires grad (shape "
+                               f"{self.shape}); use tn.no_grad() or an out-of-place op")
 
     # in-place arithmetic: rebinds data, allowed only outside the graph
     def _inplace(self, op, o):
-        if self.requires_grad and autograd.is_grad_enabled():
-            raise RuntimeError(f"in-place {op} on a tensor that requires grad; "
-                               "use tn.no_grad() or an out-of-place op")
+        self._check_writable(op)
         o = o.data if isinstance(o, Tensor) else o
         xp = backend.get_array_module(self.data)
         getattr(xp, op)(self.data, o, out=self.data, casting="same_kind")
@@ -326,13 +354,21 @@ class Tensor:
         return self._inplace("multiply", o)
 
     def copy_(self, src) -> "Tensor":
-        """Copy ``src``'s values into this tensor in place (no autograd)."""
+        """Copy ``src``'s values into this tensor in place (no autograd: under
+        grad mode, neither side may require grad)."""
+        self._check_writable("copy_")
+        if isinstance(src, Tensor) and src.requires_grad and autograd.is_grad_enabled():
+            raise RuntimeError(f"copy_ from a tensor that requires grad (shape {src.shape}) "
+                               "would drop its gradient; use x[...] = src (differentiable) or "
+                               "tn.no_grad()")
         src = src.data if isinstance(src, Tensor) else src
         xp = backend.get_array_module(self.data)
         self.data[...] = xp.asarray(src) if xp is not np else backend.to_numpy(src)
         return self
 
     def fill_(self, value) -> "Tensor":
+        """Set every value to ``value`` in place (no autograd)."""
+        self._check_writable("fill_")
         self.data.fill(value)
         return self
 
@@ -354,8 +390,12 @@ class Tensor:
     def minimum(self, o): return _fn.minimum(self, o)
     def sum(self, dim=None, keepdim=False): return _fn.sum(self, dim, keepdim)
     def mean(self, dim=None, keepdim=False): return _fn.mean(self, dim, keepdim)
-    def var(self, dim=None, keepdim=False, correction=1): return _fn.var(self, dim, keepdim, correction)
-    def std(self, dim=None, keepdim=False, correction=1): return _fn.std(self, dim, keepdim, correction)
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _fn.var(self, dim, unbiased, keepdim, correction=correction)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _fn.std(self, dim, unbiased, keepdim, correction=correction)
+
     def max(self, dim=None, keepdim=False): return _fn.max(self, dim, keepdim)
     def min(self, dim=None, keepdim=False): return _fn.min(self, dim, keepdim)
     def logsumexp(self, dim=None, keepdim=False): return _fn.logsumexp(self, dim, keepdim)

@@ -78,10 +78,64 @@ def test_float_tensor_is_not_an_index():
         [1, 2, 3][tn.tensor(1.0)]
 
 
+@st.composite
+def _assignment(draw):
+    """(x shape, index, value shape): a basic index (slices may select nothing), distinct
+    integers along dim 0, or a mask; a value shape that broadcasts to x[index]'s."""
+    shape = draw(tst.shapes(1, 3, 1, 4))
+    kind = draw(st.sampled_from(["basic", "ints", "mask"]))
+    if kind == "basic":
+        idx = draw(hnp.basic_indices(shape, allow_newaxis=False))
+    elif kind == "ints":   # distinct: with a repeat, the last write wins and earlier ones count 0
+        idx = np.array(draw(st.lists(st.integers(0, shape[0] - 1), min_size=1, unique=True)))
+    else:
+        idx = draw(hnp.arrays(bool, shape[:1]))
+    target = np.empty(shape)[idx].shape
+    value = target if 0 in target else draw(hnp.broadcastable_shapes(target,
+                                                                      max_dims=len(target)))
+    return shape, idx, value
+
+
+@given(case=_assignment(), data=st.data())
+def test_setitem_in_the_graph_gradient_matches_finite_differences(case, data):
+    """y[idx] = v on a tensor in the graph (IndexPut, as in an RNN loop's outs[t] = h):
+    float64 gradcheck in y's old value (0 where overwritten) and in v (summed over its
+    broadcast dims), first and second derivatives."""
+    shape, idx, vshape = case
+    x = data.draw(tst.tensors(shape, requires_grad=True))
+    v = data.draw(tst.tensors(vshape, requires_grad=True))
+
+    def assign(x, v):
+        y = x * x        # a non-leaf: x itself may not be assigned to
+        y[idx] = v * v   # v enters squared, so the second derivative is not trivially 0
+        return y
+    assert tn.gradcheck(assign, (x, v))
+    assert tn.gradgradcheck(assign, (x, v))
+
+
+def test_setitem_of_a_tensor_that_requires_grad_keeps_the_graph():
+    """The RNN-buffer pattern: outs[t] = h writes each step into a zeros buffer."""
+    x = tn.tensor(np.random.default_rng(0).standard_normal((3, 2)), dtype=tn.float32)
+    w = tn.tensor([[0.5, -1.0], [2.0, 0.25]], requires_grad=True)
+    outs = tn.zeros(3, 2)
+    for t in range(3):
+        outs[t] = (x[t] @ w).tanh()
+    outs.sum().backward()
+    expect = x.numpy().T @ (1 - np.tanh(x.numpy() @ w.numpy()) ** 2)
+    np.testing.assert_allclose(w.grad.numpy(), expect, rtol=1e-5)
+    assert outs.requires_grad and outs.grad_fn is not None
+
+
 def test_setitem_is_refused_inside_the_graph_and_allowed_outside():
     x = tn.zeros(3, requires_grad=True)
-    with pytest.raises(RuntimeError, match="in-place"):
+    with pytest.raises(RuntimeError, match="leaf"):
         x[0] = 1.0
+    for inplace in (lambda t: t.zero_(), lambda t: t.fill_(2.0), lambda t: t.copy_(tn.ones(3)),
+                    lambda t: t.add_(1.0)):
+        with pytest.raises(RuntimeError, match="in-place"):
+            inplace(x * 2)   # in-place writes are for tensors outside the graph
+    with pytest.raises(RuntimeError, match="drop its gradient"):
+        tn.zeros(3).copy_(x * 2)
     with tn.no_grad():
         x[0] = 1.0
     np.testing.assert_array_equal(x.numpy(), [1.0, 0.0, 0.0])

@@ -199,6 +199,18 @@ def test_cross_entropy_known_values():
     assert cross_entropy(x, t_ign, reduction="sum").item() == 0
 
 
+def test_all_ignored_targets_give_a_nan_loss_but_zero_gradient():
+    # as in PyTorch: one all-padding batch must not turn the parameters into NaN
+    for loss_of in (lambda x, t: cross_entropy(x, t),
+                    lambda x, t: nll_loss(log_softmax(x, 1), t),
+                    lambda x, t: cross_entropy(x, t, label_smoothing=0.1)):
+        x = tn.randn(3, 4, requires_grad=True)
+        loss = loss_of(x, tn.tensor([-100, -100, -100]))
+        assert np.isnan(loss.item())
+        loss.backward()
+        np.testing.assert_array_equal(x.grad.numpy(), np.zeros((3, 4)))
+
+
 def test_cross_entropy_double_backward_is_a_clear_error():
     x = tn.randn(3, 4, dtype=tn.float64, requires_grad=True)
     (g,) = tn.grad(cross_entropy(x, tn.tensor([0, 1, 2])), [x], create_graph=True)

@@ -110,6 +110,30 @@ def test_var_std_use_bessel_correction_like_pytorch():
     assert np.isclose(x.var().item(), np.var([1, 2, 3, 4], ddof=1))
     assert np.isclose(x.var(correction=0).item(), np.var([1, 2, 3, 4]))
     assert np.isclose(x.std().item(), np.std([1, 2, 3, 4], ddof=1))
+    # PyTorch's positional order is (dim, unbiased, keepdim)
+    m = tn.tensor([[1.0, 2.0], [3.0, 5.0]])
+    np.testing.assert_allclose(m.std(1, False).numpy(), [0.5, 1.0])
+    np.testing.assert_allclose(m.var(1, True, True).numpy(), [[0.5], [2.0]])
+    np.testing.assert_allclose(F.var(m, 0, unbiased=False).numpy(), [1.0, 2.25])
+    with pytest.raises(TypeError, match="not both"):
+        m.var(0, unbiased=True, correction=0)
+
+
+def test_max_over_a_dim_sends_the_gradient_to_the_returned_index():
+    # like torch.max(x, dim): the first of tied maxima gets it all; amax shares it
+    x = tn.tensor([[1.0, 3.0, 3.0, 2.0], [4.0, 0.0, 4.0, 4.0]], requires_grad=True)
+    values, idx = x.max(1)
+    np.testing.assert_array_equal(idx.numpy(), [1, 0])
+    values.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 1, 0, 0], [1, 0, 0, 0]])
+    x.grad = None
+    values, idx = x.min(0, keepdim=True)
+    assert values.shape == idx.shape == (1, 4)
+    values.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[1, 0, 1, 1], [0, 1, 0, 0]])
+    x.grad = None
+    F.amax(x, 1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5, 0], [1 / 3, 0, 1 / 3, 1 / 3]])
 
 
 def test_reductions_keep_float32():

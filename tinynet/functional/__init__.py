@@ -4,7 +4,7 @@ from .elementwise import (abs, add, clamp, clip, cos, div, eq, exp, ge, gelu, gt
                           leaky_relu, log, logical_and, logical_not, logical_or, lt, maximum,
                           minimum, mul, ne, neg, pow, relu, sigmoid, sign, sin, sqrt, sub, tanh,
                           where)
-from .indexing import getitem, masked_fill, unwrap_index
+from .indexing import getitem, index_put, masked_fill, unwrap_index
 from .linalg import linear, matmul
 from .reduce import (amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax,
                      std, sum, var)

@@ -11,6 +11,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
+from ._util import unbroadcast
 
 
 def unwrap_index(idx):
@@ -70,6 +71,44 @@ class IndexAdd(Function):
 
     def backward(self, g):
         return g[self.idx]
+
+
+class IndexPut(Function):
+    """z = x with z[idx] = v (v broadcast to the shape of x[idx]): ``x[idx] = v`` as an op.
+
+    dL/dx = g with g[idx] = 0 (the overwritten values had no effect);
+    dL/dv = g[idx], summed over the dims v was broadcast along.
+    """
+
+    def forward(self, x, v, idx):
+        self.idx = idx
+        out = x.copy()   # x itself may be saved by other ops for their backward
+        try:
+            out[idx] = v
+        except (IndexError, ValueError) as e:
+            raise type(e)(f"index assignment: {e} (tensor of shape {x.shape}, value of shape "
+                          f"{v.shape})") from None
+        return out
+
+    def backward(self, g):
+        x, v = self.inputs
+        gx = gv = None
+        if self.needs_input_grad[0]:
+            gx = IndexPut.apply(g, Tensor._make(backend.get_array_module(g.data).zeros(
+                (), g.dtype), False), idx=self.idx)
+        if self.needs_input_grad[1]:
+            gv = unbroadcast(g[self.idx], v.shape)
+        return gx, gv
+
+
+def index_put(x, idx, value):
+    """x with x[idx] = value, as a new tensor (differentiable in both x and value)."""
+    xp = backend.get_array_module(x.data)
+    if not isinstance(value, Tensor):
+        value = Tensor._make(xp.asarray(value, dtype=x.dtype), False)
+    elif value.dtype != x.dtype:
+        value = value.to(dtype=x.dtype)
+    return IndexPut.apply(x, value, idx=_to_device_index(unwrap_index(idx), xp))
 
 
 def getitem(x, idx):

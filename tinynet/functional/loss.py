@@ -291,7 +291,11 @@ class CrossEntropy(Function):
         if self.reduction == "mean":
             xp = backend.get_array_module(g)
             with np.errstate(invalid="ignore", divide="ignore"):
-                return xp.true_divide(g, self.denom, dtype=g.dtype)
+                gi = xp.true_divide(g, self.denom, dtype=g.dtype)
+            # every target ignored (total weight 0): the loss is NaN, as in PyTorch, but
+            # no row has a weight, so the gradient is 0 (not NaN: one all-padding batch
+            # would turn every parameter into NaN)
+            return xp.where(self.denom == 0, xp.zeros_like(gi), gi)
         return g
 
     def backward(self, g):
@@ -405,6 +409,7 @@ class NLLLoss(Function):
             if self.reduction == "mean":
                 with np.errstate(invalid="ignore", divide="ignore"):
                     scale = xp.true_divide(1.0, self.denom, dtype=x.dtype)
+                scale = xp.where(self.denom == 0, xp.zeros_like(scale), scale)  # (see CrossEntropy)
             g2 = Tensor._make(coef * scale, False) * g
         if x.ndim <= 2:
             return g2.reshape(x.shape)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+import numpy as np
+
 from .. import amp, backend
 from ..autograd import Function
 from ..tensor import Tensor
@@ -124,8 +126,25 @@ def mean(x, dim=None, keepdim: bool = False):
     return s * (1.0 / n) if n else s * float("nan")
 
 
-def var(x, dim=None, keepdim: bool = False, correction: int = 1):
-    """Variance over ``dim`` with Bessel's ``correction`` (1 = unbiased, as PyTorch)."""
+def _correction(unbiased, correction, name):
+    """Bessel's correction from PyTorch's two spellings: ``unbiased`` (bool) or ``correction``."""
+    if unbiased is not None and correction is not None:
+        raise TypeError(f"{name}: pass unbiased or correction, not both")
+    if unbiased is not None:
+        if not isinstance(unbiased, (bool, np.bool_)):
+            raise TypeError(f"{name}: unbiased must be a bool, got {unbiased!r} (the argument "
+                            "after dim is unbiased, as in PyTorch; pass keepdim by name)")
+        return 1 if unbiased else 0
+    return 1 if correction is None else correction
+
+
+def var(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    """Variance over ``dim`` with Bessel's correction (PyTorch's signature).
+
+    ``unbiased=True`` (the default) divides by n - 1, ``False`` by n;
+    ``correction=c`` (keyword) divides by n - c.
+    """
+    correction = _correction(unbiased, correction, "var")
     dims = normalize_dims(dim, x.ndim, "var")
     n = 1
     for d in dims:
@@ -135,9 +154,9 @@ def var(x, dim=None, keepdim: bool = False, correction: int = 1):
     return sum(diff * diff, dims, keepdim) * scale
 
 
-def std(x, dim=None, keepdim: bool = False, correction: int = 1):
-    """Standard deviation over ``dim`` (square root of :func:`var`)."""
-    return var(x, dim, keepdim, correction).sqrt()
+def std(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    """Standard deviation over ``dim`` (square root of :func:`var`, same arguments)."""
+    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
 
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
@@ -147,19 +166,31 @@ def _extreme(x, dim, keepdim, largest, name):
     if x.data.size == 0:
         raise ValueError(f"{name}: reduction over an empty tensor of shape {x.shape}")
     dims = normalize_dims(dim, x.ndim, name)
-    values = Amax.apply(x, dims=dims, keepdim=keepdim, largest=largest)
-    if isinstance(dim, int):  # PyTorch: max(dim=int) returns (values, indices)
-        idx = (argmax if largest else argmin)(x, dim, keepdim)
-        return MaxResult(values, idx)
-    return values
+    if not isinstance(dim, (int, np.integer)):
+        return Amax.apply(x, dims=dims, keepdim=keepdim, largest=largest)
+    if x.ndim == 0:
+        return MaxResult(Amax.apply(x, dims=dims, keepdim=keepdim, largest=largest),
+                         (argmax if largest else argmin)(x, dim, keepdim))
+    # PyTorch: max(dim=int) returns (values, indices), and the gradient goes to the
+    # returned index (the first of tied extremes): values = x[..., idx, ...] by indexing
+    d = dims[0]
+    idx = (argmax if largest else argmin)(x, d)                  # (reduced shape)
+    xp = backend.get_array_module(x.data)
+    index = [xp.arange(n).reshape([n if k == j else 1 for k in range(idx.ndim)])
+             for j, n in enumerate(idx.shape)]
+    index.insert(d, idx.data)
+    values = x[tuple(index)]                                     # (reduced shape)
+    if keepdim:
+        values, idx = values.unsqueeze(d), idx.unsqueeze(d)
+    return MaxResult(values, idx)
 
 
 def max(x, dim=None, keepdim: bool = False):
     """Largest value over ``dim``.
 
-    ``dim=None`` or a tuple returns a Tensor (like ``torch.amax``); an int
-    ``dim`` returns ``(values, indices)`` like ``torch.max``. The gradient is
-    shared equally among tied maxima.
+    ``dim=None`` or a tuple returns a Tensor (like ``torch.amax``), whose
+    gradient is shared equally among tied maxima; an int ``dim`` returns
+    ``(values, indices)`` like ``torch.max``, whose gradient goes to ``indices``.
     """
     return _extreme(x, dim, keepdim, True, "max")
 
