@@ -439,3 +439,39 @@ def test_in_place_sums_never_touch_an_array_someone_else_holds():
     (z * 4.0).sum().backward()
     np.testing.assert_allclose(a.grad.numpy(), 4.0 * (1 + 2.0 + 3.0))
     np.testing.assert_allclose(b.grad.numpy(), np.full(3, 4.0))
+
+
+# ---------------------------------------------------------------- in-place changes after use
+
+def test_changing_a_saved_value_in_place_before_backward_raises():
+    x = tn.tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()                       # Exp's backward uses its output
+    with tn.no_grad():
+        y.add_(1.0)
+    with pytest.raises(RuntimeError, match=r"gradient of Exp \(output 0.*in-place"):
+        y.sum().backward()
+    a = tn.tensor([3.0, 4.0])
+    z = a * x                         # Mul's backward uses a's values for dL/dx
+    a.copy_(tn.tensor([0.0, 0.0]))
+    with pytest.raises(RuntimeError, match=r"gradient of Mul \(input 0"):
+        z.sum().backward()
+
+
+def test_ops_that_need_only_shapes_allow_later_in_place_changes():
+    x = tn.tensor([1.0, 2.0], requires_grad=True)
+    a = tn.tensor([3.0, 4.0])
+    y = (x + a).reshape(2, 1)[:, 0]   # Add, Reshape, GetItem: shapes only
+    a.fill_(9.0)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])
+
+
+def test_an_op_that_read_a_tensor_before_an_assignment_differentiates_the_old_value():
+    # y used h before h[0] = 5 replaced it: y's gradient goes to the old h (Mul), the
+    # later sum's to the new one (IndexPut), as in PyTorch
+    x = tn.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2.0
+    y = h.sum()
+    h[0] = 5.0
+    (y + (h * h).sum()).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0 + 2 * 4.0 * 2.0])

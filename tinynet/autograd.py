@@ -152,6 +152,9 @@ class Function:
     """
 
     differentiable_backward = True
+    # False for ops whose backward needs only the inputs' shapes (add, reshape, indexing):
+    # an input changed in place after the forward does not change their gradient
+    uses_input_values = True
 
     # set by apply
     inputs: tuple
@@ -195,6 +198,11 @@ class Function:
         if record:
             fn.inputs = inputs
             fn.needs_input_grad = tuple(t.requires_grad for t in inputs)
+            # where each input's gradient goes: the op that made it *now* (an assignment
+            # x[i] = v later makes x the output of a new op; see Tensor.__setitem__)
+            fn._edges = [(t.grad_fn, t._output_index) for t in inputs]
+            if cls.uses_input_values:
+                fn._versions = [t._version for t in inputs]
         return outs
 
     def forward(self, *arrays, **params):  # pragma: no cover - abstract
@@ -208,11 +216,28 @@ class Function:
         out = self._outputs[i]()
         if out is None:
             raise RuntimeError(f"{type(self).__name__}: output {i} was freed before backward")
+        if out._version:
+            raise RuntimeError(_modified_message(self, f"output {i}", out, 0))
         return out
+
+    def check_versions(self) -> None:
+        """Raise if an input whose value backward needs was changed in place since forward.
+
+        Every in-place write (``+=``, ``add_``, ``copy_``, ``x[i] = v``, ...) bumps
+        the tensor's ``_version``; the gradient computed from the new values would
+        be silently wrong, so backward stops with PyTorch's error instead.
+        """
+        saved = self.__dict__.get("_versions")
+        if saved is None or [t._version for t in self.inputs] == saved:
+            return
+        for i, (t, v) in enumerate(zip(self.inputs, saved)):
+            if t._version != v:
+                raise RuntimeError(_modified_message(self, f"input {i}", t, v))
 
     def release(self):
         """Drop what forward saved, so memory is freed after backward."""
-        keep = {"inputs", "needs_input_grad", "_outputs", "_output_meta", "_site"}
+        keep = {"inputs", "needs_input_grad", "_outputs", "_output_meta", "_site", "_edges",
+                "_versions"}
         for name in list(vars(self)):
             if name not in keep:
                 delattr(self, name)
@@ -252,11 +277,18 @@ def _topological_order(roots):
             continue
         visited.add(id(fn))
         stack.append((fn, True))
-        for t in fn.inputs:
-            if t.grad_fn is not None and id(t.grad_fn) not in visited:
-                stack.append((t.grad_fn, False))
+        for producer, _ in fn._edges:
+            if producer is not None and id(producer) not in visited:
+                stack.append((producer, False))
     order.reverse()  # consumers before producers
     return order
+
+
+def _modified_message(fn, which, t, expected):
+    return (f"one of the tensors needed for the gradient of {type(fn).__name__} ({which}, "
+            f"shape {tuple(t.shape)}) was modified by an in-place operation after the forward "
+            f"used it (version {t._version}, expected {expected}); change a copy (.clone()) "
+            "or make the change before using the tensor")
 
 
 def _accumulate(store, key, grad):
@@ -325,6 +357,7 @@ def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs):
             if all(g is None for g in gouts):
                 continue
             gouts = [_zeros_for(fn, i) if g is None else g for i, g in enumerate(gouts)]
+            fn.check_versions()
             if _anomaly:
                 gins = _checked_backward(fn, gouts)
             elif fn.differentiable_backward:
@@ -333,10 +366,11 @@ def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs):
                 gins = fn.backward(*[g.data for g in gouts])
             if not isinstance(gins, tuple):
                 gins = (gins,)
-            for t, need, g in zip(fn.inputs, fn.needs_input_grad, gins):
+            for t, (producer, index), need, g in zip(fn.inputs, fn._edges, fn.needs_input_grad,
+                                                     gins):
                 if g is None or not need:
                     continue
-                if _parallel.is_pending(g) and not (t.grad_fn is None and wanted is None
+                if _parallel.is_pending(g) and not (producer is None and wanted is None
                                                     and t.grad is None and not t._hooks):
                     _parallel.wait(g)   # only a fresh leaf .grad may take it unwritten
                 if not isinstance(g, _Tensor):
@@ -348,8 +382,8 @@ def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs):
                     raise RuntimeError(
                         f"{type(fn).__name__}.backward returned a gradient of shape {g.shape} "
                         f"for an input of shape {t.shape}")
-                if t.grad_fn is not None:
-                    _accumulate(grads, (id(t.grad_fn), t._output_index), g)
+                if producer is not None:
+                    _accumulate(grads, (id(producer), index), g)
                 elif wanted is None:
                     _to_leaf(t, g, assigned)
                 elif id(t) in wanted:

@@ -37,7 +37,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_output_index", "_hooks",
-                 "_retains_grad", "__weakref__")
+                 "_retains_grad", "_version", "__weakref__")
     __array_priority__ = 1000  # so ndarray (op) Tensor defers to Tensor's reflected op
 
     def __init__(self, data, requires_grad: bool = False):
@@ -51,6 +51,7 @@ class Tensor:
         self._output_index = 0
         self._hooks = None
         self._retains_grad = False
+        self._version = 0   # in-place writes so far (see autograd.check_versions)
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -65,6 +66,7 @@ class Tensor:
         t._output_index = 0
         t._hooks = None
         t._retains_grad = False
+        t._version = 0
         t.requires_grad = requires_grad
         return t
 
@@ -231,6 +233,7 @@ class Tensor:
         """Set all values to zero in place (no autograd)."""
         self._check_writable("zero_")
         self.data[...] = 0
+        self._version += 1
         return self
 
     # ------------------------------------------------------------ printing
@@ -316,6 +319,7 @@ class Tensor:
             if isinstance(value, Tensor):
                 value = value.data
             self.data[_fn.unwrap_index(idx)] = value
+            self._version += 1
             return
         if self.requires_grad and self.grad_fn is None:
             raise RuntimeError(f"in-place assignment to a leaf tensor that requires grad "
@@ -323,10 +327,15 @@ class Tensor:
                                "a copy")
         old = Tensor._make(self.data, self.requires_grad)   # this tensor's value until now
         old.grad_fn, old._output_index = self.grad_fn, self._output_index
+        if old.grad_fn is not None:   # its op's output is now `old`, which keeps the old value
+            outs = list(old.grad_fn._outputs)
+            outs[old._output_index] = weakref.ref(old)
+            old.grad_fn._outputs = tuple(outs)
         new = _fn.index_put(old, idx, value)
         self.data, self.grad_fn, self._output_index = new.data, new.grad_fn, 0
         self.requires_grad = True
         self.grad_fn._outputs = (weakref.ref(self),)
+        self._version += 1   # ops that used its old value must not read the new one
 
     def _check_writable(self, what):
         """In-place writes are for tensors outside the graph (see :meth:`__setitem__`)."""
@@ -340,6 +349,7 @@ class Tensor:
         o = o.data if isinstance(o, Tensor) else o
         xp = backend.get_array_module(self.data)
         getattr(xp, op)(self.data, o, out=self.data, casting="same_kind")
+        self._version += 1
         return self
 
     def __iadd__(self, o): return self._inplace("add", o)
@@ -364,12 +374,14 @@ class Tensor:
         src = src.data if isinstance(src, Tensor) else src
         xp = backend.get_array_module(self.data)
         self.data[...] = xp.asarray(src) if xp is not np else backend.to_numpy(src)
+        self._version += 1
         return self
 
     def fill_(self, value) -> "Tensor":
         """Set every value to ``value`` in place (no autograd)."""
         self._check_writable("fill_")
         self.data.fill(value)
+        self._version += 1
         return self
 
     # ------------------------------------------------------------ methods -> ops

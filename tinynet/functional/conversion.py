@@ -8,6 +8,8 @@ from ..autograd import Function
 class ToDevice(Function):
     """Copy to another device; the gradient is copied back."""
 
+    uses_input_values = False   # backward needs only shapes
+
     def forward(self, x, device):
         self.source = backend.device_of(x)
         return backend.to_device(x, device)
@@ -18,6 +20,8 @@ class ToDevice(Function):
 
 class Cast(Function):
     """Convert to ``dtype``; the gradient is cast back to the input's dtype."""
+
+    uses_input_values = False   # backward needs only shapes
 
     def forward(self, x, dtype):
         self.source = x.dtype
@@ -31,6 +35,8 @@ class Cast(Function):
 
 class Clone(Function):
     """A copy with its own memory; the gradient passes through."""
+
+    uses_input_values = False   # backward needs only shapes
 
     def forward(self, x):
         return x.copy()

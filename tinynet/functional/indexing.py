@@ -42,6 +42,8 @@ def _to_device_index(idx, xp):
 class GetItem(Function):
     """z = x[idx]."""
 
+    uses_input_values = False   # backward needs only shapes
+
     def forward(self, x, idx):
         self.idx = idx
         try:
@@ -55,6 +57,8 @@ class GetItem(Function):
 
 class IndexAdd(Function):
     """z = zeros(shape) with g added at ``idx`` (scatter-add; the adjoint of GetItem)."""
+
+    uses_input_values = False   # backward needs only shapes
 
     def forward(self, g, shape, idx):
         self.idx = idx
@@ -79,6 +83,8 @@ class IndexPut(Function):
     dL/dx = g with g[idx] = 0 (the overwritten values had no effect);
     dL/dv = g[idx], summed over the dims v was broadcast along.
     """
+
+    uses_input_values = False   # backward needs only shapes
 
     def forward(self, x, v, idx):
         self.idx = idx

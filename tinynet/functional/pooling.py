@@ -161,6 +161,7 @@ class AvgPool2d(Function):
     """y = Σ window / divisor;  dL/dx = Σ over windows containing x of g / divisor."""
 
     differentiable_backward = False
+    uses_input_values = False   # backward needs only shapes
 
     def forward(self, x, *, k, s, p, ceil_mode, count_include_pad, divisor_override):
         xp = backend.get_array_module(x)
@@ -246,6 +247,7 @@ class GlobalAvgPool2d(Function):
     """y = mean over H, W (keepdims);  dL/dx = g / (H·W) at every position."""
 
     differentiable_backward = False
+    uses_input_values = False   # backward needs only shapes
 
     def forward(self, x):
         if x.dtype.kind != "f":
@@ -264,6 +266,7 @@ class AdaptiveAvgPool2d(Function):
     """Y = A_h X A_wᵀ / count with 0/1 bin matrices;  dL/dX = A_hᵀ (G / count) A_w."""
 
     differentiable_backward = False
+    uses_input_values = False   # backward needs only shapes
 
     def forward(self, x, *, oh, ow):
         xp = backend.get_array_module(x)

@@ -28,6 +28,8 @@ def _expand_grad(g, shape, dims):
 class Sum(Function):
     """z = Σ x over dims;  dz/dx = 1 (the gradient is copied to every summed element)."""
 
+    uses_input_values = False   # backward needs only shapes
+
     def forward(self, x, dims, keepdim):
         self.dims = dims
         return x.sum(axis=dims, keepdims=keepdim)

@@ -23,6 +23,8 @@ def _shape_arg(shape):
 class Reshape(Function):
     """Same values, new shape; the gradient is reshaped back."""
 
+    uses_input_values = False   # backward needs only shapes
+
     def forward(self, x, shape):
         try:
             return x.reshape(shape)
@@ -36,6 +38,8 @@ class Reshape(Function):
 
 class Permute(Function):
     """Reorder dims; the gradient is permuted by the inverse order."""
+
+    uses_input_values = False   # backward needs only shapes
 
     def forward(self, x, dims):
         self.dims = dims
@@ -51,6 +55,8 @@ class Permute(Function):
 class BroadcastTo(Function):
     """Repeat size-1 (or missing leading) dims; the gradient sums over the copies."""
 
+    uses_input_values = False   # backward needs only shapes
+
     def forward(self, x, shape):
         try:
             return backend.get_array_module(x).broadcast_to(x, shape)
@@ -63,6 +69,8 @@ class BroadcastTo(Function):
 
 class Cat(Function):
     """Join tensors along ``dim``; each input's gradient is its slice of g."""
+
+    uses_input_values = False   # backward needs only shapes
 
     def forward(self, *xs, dim):
         self.dim = dim
@@ -91,6 +99,8 @@ class Cat(Function):
 
 class Split(Function):
     """Cut ``x`` along ``dim`` at ``bounds``; the gradient concatenates the pieces' gradients."""
+
+    uses_input_values = False   # backward needs only shapes
 
     def forward(self, x, bounds, dim):
         self.dim = dim
@@ -132,6 +142,8 @@ def _tiled(grads, dim):
 
 class Pad(Function):
     """Constant padding; the gradient is the un-padded slice of g."""
+
+    uses_input_values = False   # backward needs only shapes
 
     def forward(self, x, widths, value):
         self.widths = widths
