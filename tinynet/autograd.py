@@ -73,6 +73,35 @@ class enable_grad(_GradMode):
     enabled = True
 
 
+class set_grad_enabled:
+    """Turn graph recording on or off: ``with tn.set_grad_enabled(is_train): ...``.
+
+    As in PyTorch, the mode is set when this is called, so a plain call
+    ``tn.set_grad_enabled(False)`` sets it for good; as a context manager the
+    previous mode comes back on exit.
+    """
+
+    def __init__(self, mode: bool):
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._prev
+
+
+def inference_mode(mode=True):
+    """PyTorch's ``inference_mode``: here the same as :class:`no_grad` (``mode=False``:
+    :class:`enable_grad`). Context manager or decorator, bare or called."""
+    if callable(mode):            # bare @inference_mode
+        return no_grad()(mode)
+    return no_grad() if mode else enable_grad()
+
+
 # ---------------------------------------------------------------- anomaly mode
 
 _anomaly = False

@@ -104,6 +104,24 @@ def ones_like(x: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor
                 requires_grad=requires_grad)
 
 
+def empty_like(x: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """An uninitialised tensor with ``x``'s shape, dtype and device."""
+    return empty(x.shape, dtype=dtype or x.dtype, device=device or x.device,
+                 requires_grad=requires_grad)
+
+
+def rand_like(x: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform [0, 1) samples with ``x``'s shape, dtype and device."""
+    return rand(*x.shape, dtype=dtype or x.dtype, device=device or x.device,
+                requires_grad=requires_grad)
+
+
+def randn_like(x: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples with ``x``'s shape, dtype and device."""
+    return randn(*x.shape, dtype=dtype or x.dtype, device=device or x.device,
+                 requires_grad=requires_grad)
+
+
 def full_like(x: Tensor, fill_value, dtype=None, device=None) -> Tensor:
     """``fill_value`` with ``x``'s shape, dtype and device."""
     return full(x.shape, fill_value, dtype=dtype or x.dtype, device=device or x.device)

@@ -430,6 +430,68 @@ class Tensor:
     def chunk(self, chunks, dim=0): return _fn.chunk(self, chunks, dim)
     def masked_fill(self, mask, value): return _fn.masked_fill(self, mask, value)
 
+    # PyTorch's method spellings of operators and of the functions in functional.select
+    def add(self, o, alpha=1): return _fn.add(self, o if alpha == 1 else o * alpha)
+    def sub(self, o, alpha=1): return _fn.sub(self, o if alpha == 1 else o * alpha)
+    def mul(self, o): return _fn.mul(self, o)
+    def div(self, o): return _fn.div(self, o)
+    def pow(self, e): return _fn.pow(self, e)
+    def eq(self, o): return _fn.eq(self, o)
+    def ne(self, o): return _fn.ne(self, o)
+    def lt(self, o): return _fn.lt(self, o)
+    def le(self, o): return _fn.le(self, o)
+    def gt(self, o): return _fn.gt(self, o)
+    def ge(self, o): return _fn.ge(self, o)
+    def mm(self, o): return _fn.matmul(self, o)
+    def cumsum(self, dim): return _fn.cumsum(self, dim)
+    def all(self, dim=None, keepdim=False): return _fn.all(self, dim, keepdim)
+    def any(self, dim=None, keepdim=False): return _fn.any(self, dim, keepdim)
+    def gather(self, dim, index): return _fn.gather(self, dim, index)
+    def index_select(self, dim, index): return _fn.index_select(self, dim, index)
+    def narrow(self, dim, start, length): return _fn.narrow(self, dim, start, length)
+    def unbind(self, dim=0): return _fn.unbind(self, dim)
+    def flip(self, dims): return _fn.flip(self, dims)
+    def repeat(self, *sizes): return _fn.repeat(self, *sizes)
+    def argsort(self, dim=-1, descending=False): return _fn.argsort(self, dim, descending)
+    def sort(self, dim=-1, descending=False): return _fn.sort(self, dim, descending)
+    def topk(self, k, dim=-1, largest=True, sorted=True): return _fn.topk(self, k, dim, largest)
+    def tril(self, diagonal=0): return _fn.tril(self, diagonal)
+    def triu(self, diagonal=0): return _fn.triu(self, diagonal)
+
+    def t(self) -> "Tensor":
+        """The transpose of a tensor of at most 2 dims."""
+        if self.ndim > 2:
+            raise ValueError(f"t: expects at most 2 dims, got shape {self.shape}; use transpose")
+        return self if self.ndim < 2 else _fn.transpose(self, 0, 1)
+
+    def type_as(self, other) -> "Tensor":
+        """This tensor in ``other``'s dtype."""
+        return self.to(dtype=other.dtype)
+
+    def new_tensor(self, data) -> "Tensor":
+        """A tensor of ``data`` with this tensor's dtype and device (no grad)."""
+        xp = backend.get_array_module(self.data)
+        return Tensor(xp.asarray(data.data if isinstance(data, Tensor) else data,
+                                 dtype=self.dtype))
+
+    def new_full(self, size, fill_value) -> "Tensor":
+        """A tensor of shape ``size`` filled with ``fill_value``, this tensor's dtype and device."""
+        xp = backend.get_array_module(self.data)
+        return Tensor(xp.full(tuple(size), fill_value, dtype=self.dtype))
+
+    def new_zeros(self, *size) -> "Tensor":
+        """Zeros of shape ``size`` with this tensor's dtype and device."""
+        return self.new_full(_size_args(size), 0)
+
+    def new_ones(self, *size) -> "Tensor":
+        """Ones of shape ``size`` with this tensor's dtype and device."""
+        return self.new_full(_size_args(size), 1)
+
+
+def _size_args(size) -> tuple:
+    """``f(2, 3)`` and ``f((2, 3))`` alike."""
+    return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
+
 
 class _HookHandle:
     def __init__(self, hooks, hook):

@@ -37,7 +37,7 @@ EMPTY = (0, 3, 3)
 @dataclass(frozen=True)
 class OpSpec:
     name: str
-    family: str                 # elementwise | reduce | shape | indexing | linalg
+    family: str                 # elementwise | reduce | shape | indexing | select | linalg
     fn: Callable
     ref: Callable
     inputs: Callable            # (min_side, max_side, max_dims) -> strategy of (arrays, kwargs)
@@ -442,6 +442,91 @@ def _pos(shape):
     return _values(shape, 0.1, 3.0)
 
 
+# ---- select (gather, sort, repeat, ...): inputs and references
+
+def _dim_of(shape):
+    return st.integers(-len(shape), len(shape) - 1)
+
+
+@st.composite
+def _gather_kwargs(d, shape):
+    dim = d(_dim_of(shape)) % len(shape)
+    ishape = tuple(d(st.integers(1, max(s, 1))) if k != dim else d(st.integers(1, 4))
+                   for k, s in enumerate(shape))
+    index = d(hnp.arrays(np.int64, ishape, elements=st.integers(0, shape[dim] - 1)))
+    return {"dim": dim, "index": index}
+
+
+def _gather_ref(a, dim, index):
+    # torch.gather: out has index's shape; the input is read only where index reaches
+    part = a[tuple(slice(None) if k == dim else slice(0, n) for k, n in enumerate(index.shape))]
+    return np.take_along_axis(part, index, axis=dim)
+
+
+@st.composite
+def _index_select_kwargs(d, shape):
+    dim = d(_dim_of(shape))
+    n = shape[dim]
+    return {"dim": dim, "index": np.array(d(st.lists(st.integers(0, n - 1), min_size=1,
+                                                       max_size=5)), np.int64)}
+
+
+@st.composite
+def _narrow_kwargs(d, shape):
+    dim = d(_dim_of(shape))
+    start = d(st.integers(0, shape[dim]))
+    return {"dim": dim, "start": start, "length": d(st.integers(0, shape[dim] - start))}
+
+
+def _narrow_ref(a, dim, start, length):
+    return np.take(a, range(start, start + length), axis=dim)
+
+
+def _flip_kwargs(shape):
+    return st.fixed_dictionaries({"dims": st.lists(_dim_of(shape), unique_by=lambda d: d % len(
+        shape), min_size=1, max_size=len(shape)).map(tuple)})
+
+
+def _repeat_kwargs(shape):
+    return st.integers(0, 1).flatmap(lambda extra: st.fixed_dictionaries({"sizes": st.tuples(
+        *[st.integers(0 if k == 0 else 1, 3) for k in range(len(shape) + extra)])}))
+
+
+@st.composite
+def _sort_kwargs(d, shape):
+    return {"dim": d(_dim_of(shape)), "descending": d(st.booleans())}
+
+
+def _sort_ref(a, dim, descending):
+    idx = np.argsort(-a if descending else a, axis=dim, kind="stable")
+    return np.take_along_axis(a, idx, axis=dim), idx
+
+
+@st.composite
+def _topk_kwargs(d, shape):
+    dim = d(_dim_of(shape))
+    return {"k": d(st.integers(0, shape[dim])), "dim": dim, "largest": d(st.booleans())}
+
+
+def _topk_ref(a, k, dim, largest):
+    idx = np.argsort(-a if largest else a, axis=dim, kind="stable")
+    idx = np.take(idx, range(k), axis=dim)
+    return np.take_along_axis(a, idx, axis=dim), idx
+
+
+def _triangle_kwargs(shape):
+    return st.fixed_dictionaries({"diagonal": st.integers(-2, 2)})
+
+
+def _normalize_kwargs(shape):
+    return st.fixed_dictionaries({"dim": _dim_of(shape), "p": st.sampled_from([1.0, 2.0, 3.0])})
+
+
+def _normalize_ref(a, dim, p):
+    norm = (np.abs(a) ** p).sum(axis=dim, keepdims=True) ** (1 / p)
+    return a / np.maximum(norm, 1e-12)
+
+
 def _any(shape):
     return _values(shape)
 
@@ -508,6 +593,7 @@ OPS = [
     OpSpec("cos", _E, lambda x: x.cos(), np.cos, unary()),
     OpSpec("tanh", _E, F.tanh, np.tanh, unary()),
     OpSpec("sigmoid", _E, F.sigmoid, lambda a: 1 / (1 + np.exp(-a)), unary(-6.0, 6.0)),
+    OpSpec("silu", _E, F.silu, lambda a: a / (1 + np.exp(-a)), unary(-6.0, 6.0)),
     OpSpec("relu", _E, F.relu, lambda a: np.maximum(a, 0), unary(away=0.01), empty=True),
     OpSpec("leaky_relu", _E, F.leaky_relu, lambda a, negative_slope: np.where(
         a > 0, a, negative_slope * a), unary(away=0.01, kwargs=lambda s: st.fixed_dictionaries(
@@ -586,6 +672,31 @@ OPS = [
            lambda a, idx: a[idx], _tensor_index_inputs),
     OpSpec("masked_fill", "indexing", lambda x, mask, value: x.masked_fill(mask, value),
            lambda a, mask, value: np.where(mask, value, a), _masked_fill_inputs, empty=True),
+    # ---- select
+    OpSpec("gather", "select", F.gather, _gather_ref, unary(min_dims=1, kwargs=_gather_kwargs)),
+    OpSpec("index_select", "select", F.index_select,
+           lambda a, dim, index: np.take(a, index, axis=dim),
+           unary(min_dims=1, kwargs=_index_select_kwargs)),
+    OpSpec("narrow", "select", F.narrow, _narrow_ref, unary(min_dims=1, kwargs=_narrow_kwargs),
+           empty=True),
+    OpSpec("unbind", "select", F.unbind,
+           lambda a, dim: tuple(np.moveaxis(a, dim, 0)), unary(min_dims=1, kwargs=_one_dim)),
+    OpSpec("flip", "select", F.flip, lambda a, dims: np.flip(a, dims),
+           unary(min_dims=1, kwargs=_flip_kwargs), empty=True),
+    OpSpec("repeat", "select", lambda x, sizes: x.repeat(*sizes),
+           lambda a, sizes: np.tile(a, sizes), unary(kwargs=_repeat_kwargs), empty=True),
+    OpSpec("sort", "select", F.sort, _sort_ref,
+           unary(distinct=True, min_dims=1, kwargs=_sort_kwargs)),
+    OpSpec("topk", "select", F.topk, _topk_ref,
+           unary(distinct=True, min_dims=1, kwargs=_topk_kwargs)),
+    OpSpec("tril", "select", F.tril, lambda a, diagonal: np.tril(a, diagonal),
+           unary(min_dims=2, kwargs=_triangle_kwargs), empty=True),
+    OpSpec("triu", "select", F.triu, lambda a, diagonal: np.triu(a, diagonal),
+           unary(min_dims=2, kwargs=_triangle_kwargs), empty=True),
+    OpSpec("cumsum", "select", F.cumsum, lambda a, dim: np.cumsum(a, axis=dim),
+           unary(min_dims=1, kwargs=_one_dim), empty=True),
+    OpSpec("normalize", "select", F.normalize, _normalize_ref,
+           unary(min_dims=1, away=0.1, kwargs=_normalize_kwargs), atol32=1e-5, rtol32=1e-4),
     # ---- linalg
     OpSpec("matmul", "linalg", lambda a, b: a @ b, np.matmul, _matmul_inputs, empty=True),
     OpSpec("linear", "linalg", F.linear, _linear_ref, _linear_inputs, empty=True),

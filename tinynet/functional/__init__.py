@@ -2,12 +2,14 @@
 from .conversion import Cast, Clone, ToDevice
 from .elementwise import (abs, add, clamp, clip, cos, div, eq, exp, ge, gelu, gt, isfinite, le,
                           leaky_relu, log, logical_and, logical_not, logical_or, lt, maximum,
-                          minimum, mul, ne, neg, pow, relu, sigmoid, sign, sin, sqrt, sub, tanh,
-                          where)
+                          minimum, mul, ne, neg, pow, relu, sigmoid, sign, silu, sin, sqrt, sub,
+                          tanh, where)
 from .indexing import getitem, index_put, masked_fill, unwrap_index
 from .linalg import linear, matmul
-from .reduce import (amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax,
-                     std, sum, var)
+from .reduce import (all, amax, amin, any, argmax, argmin, cumsum, log_softmax, logsumexp, max,
+                     mean, min, normalize, softmax, std, sum, var)
+from .select import (argsort, flip, gather, index_select, narrow, one_hot, repeat, sort, topk,
+                     tril, triu, unbind)
 from .shape import (broadcast_to, cat, chunk, expand, flatten, pad, permute, reshape, split,
                     squeeze, stack, transpose, unsqueeze, view)
 from .dropout import dropout

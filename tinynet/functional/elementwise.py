@@ -549,6 +549,11 @@ def tanh(x):
     return Tanh.apply(x)
 
 
+def silu(x):
+    """x · σ(x) (swish)."""
+    return x * sigmoid(x)
+
+
 def sigmoid(x):
     """σ(x) = 1/(1+e⁻ˣ) elementwise."""
     return Sigmoid.apply(x)

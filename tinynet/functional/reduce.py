@@ -161,6 +161,50 @@ def std(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
     return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
 
 
+class CumSum(Function):
+    """z_i = Σ_{j <= i} x_j along ``dim``;  dL/dx_j = Σ_{i >= j} g_i, the reversed cumsum of g."""
+
+    uses_input_values = False   # backward needs only shapes
+
+    def forward(self, x, dim):
+        self.dim = dim
+        return backend.get_array_module(x).cumsum(x, axis=dim, dtype=x.dtype)
+
+    def backward(self, g):
+        rev = (slice(None),) * self.dim + (slice(None, None, -1),)
+        return CumSum.apply(g[rev], dim=self.dim)[rev]
+
+
+def cumsum(x, dim: int):
+    """Running sums along ``dim``, same shape and dtype as ``x``."""
+    if x.ndim == 0:
+        return x * 1
+    return CumSum.apply(x, dim=normalize_dims(dim, x.ndim, "cumsum")[0])
+
+
+def all(x, dim=None, keepdim: bool = False):
+    """Whether every value is nonzero (over ``dim``); a bool tensor, no gradient."""
+    dims = normalize_dims(dim, x.ndim, "all")
+    return Tensor._make(x.data.astype(bool).all(axis=dims, keepdims=keepdim), False)
+
+
+def any(x, dim=None, keepdim: bool = False):
+    """Whether any value is nonzero (over ``dim``); a bool tensor, no gradient."""
+    dims = normalize_dims(dim, x.ndim, "any")
+    return Tensor._make(x.data.astype(bool).any(axis=dims, keepdims=keepdim), False)
+
+
+def normalize(x, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
+    """x / max(‖x‖_p, eps) along ``dim`` (PyTorch's ``F.normalize``)."""
+    d = normalize_dims(dim, x.ndim, "normalize")
+    total = (x.abs() ** p).sum(d, keepdim=True)
+    # ‖0‖ = 0 with gradient 0 (as PyTorch), not 0^(1/p - 1) = inf: zero sums are raised
+    # to the power as 1, then masked back to 0
+    nonzero = Tensor._make((total.data > 0).astype(total.dtype), False)
+    norm = (total + (1 - nonzero)) ** (1.0 / p) * nonzero
+    return x / norm.clip(min=eps)
+
+
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
 
