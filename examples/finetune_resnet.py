@@ -93,7 +93,7 @@ def main(argv=None):
     arch, old_classes, cifar_stem, ckpt_size = describe_checkpoint(weights, args.arch)
     size = args.image_size or ckpt_size or (8 if args.data is None else 224)
     new = None if args.data else [5, 6, 7, 8, 9]
-    train_set, test_set, names, _ = tr.load_datasets(args.data, size, new)
+    train_set, test_set, names, (mean, std) = tr.load_datasets(args.data, size, new)
     train_loader = tn.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
                                       drop_last=len(train_set) > args.batch_size,
                                       num_workers=args.workers, seed=args.seed)
@@ -120,9 +120,11 @@ def main(argv=None):
     _, preds, targets = tr.evaluate(model, test_loader, args.device)
     after = float((preds == targets).mean())
     ckpt = os.path.join(args.out, f"{arch}_finetuned.safetensors")
-    tn.save(model.state_dict(), ckpt, metadata={"arch": arch, "classes": json.dumps(names),
-                                                "image_size": str(size),
-                                                "cifar_stem": str(cifar_stem)})
+    tn.save(model.state_dict(), ckpt, metadata={  # as train_resnet.py's (saliency.py reads it)
+        "arch": arch, "classes": json.dumps(names), "image_size": str(size),
+        "cifar_stem": str(cifar_stem), "mean": ",".join(map(str, mean)),
+        "std": ",".join(map(str, std)), "data": args.data or "digits",
+        "test_accuracy": f"{after:.4f}"})
 
     scratch = None
     if not args.no_scratch:
