@@ -94,6 +94,13 @@ def test_len_and_drop_last(n, bs, drop_last, expect):
     assert [b[0].shape[0] for b in loader] == expect
 
 
+def test_pytorch_only_arguments_are_accepted_and_change_nothing():
+    plain = [b[1].tolist() for b in DataLoader(Squares(10), batch_size=4, seed=3, shuffle=True)]
+    ported = [b[1].tolist() for b in DataLoader(Squares(10), batch_size=4, seed=3, shuffle=True,
+                                                pin_memory=True, persistent_workers=True)]
+    assert ported == plain
+
+
 def test_batches_are_tensors_in_order_without_shuffle():
     x, y = next(iter(DataLoader(Squares(10), batch_size=4)))
     assert isinstance(x, tn.Tensor) and x.shape == (4, 2) and x.dtype == np.float32

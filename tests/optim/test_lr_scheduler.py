@@ -21,6 +21,8 @@ SCHEDULES = [  # (class name, kwargs); each also exists in torch except LinearWa
     ("StepLR", dict(step_size=7, gamma=0.5)),
     ("MultiStepLR", dict(milestones=[5, 12, 12, 30], gamma=0.3)),
     ("ExponentialLR", dict(gamma=0.93)),
+    ("LinearLR", dict()),
+    ("LinearLR", dict(start_factor=0.5, end_factor=0.1, total_iters=20)),
     ("CosineAnnealingLR", dict(T_max=10, eta_min=0.001)),  # 50 steps = 2.5 periods
     ("CosineAnnealingLR", dict(T_max=STEPS)),
     ("LambdaLR", dict(lr_lambda=_inverse)),
@@ -69,6 +71,28 @@ def test_schedule_matches_torch(name, kwargs, opt_name, opt_kw):
     theirs = _run(theirs_opt, getattr(torch.optim.lr_scheduler, name)(theirs_opt, **kwargs))
     np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-12, atol=1e-15, err_msg=f"{name} lr")
     np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-12, err_msg=f"{name} momentum")
+
+
+@pytest.mark.parametrize("kwargs", [dict(patience=2), dict(mode="max", factor=0.5, patience=1,
+                                                          threshold=0.05, threshold_mode="abs",
+                                                          cooldown=2, min_lr=[0.01, 0.004])])
+def test_reduce_lr_on_plateau_matches_torch(kwargs):
+    torch = pytest.importorskip("torch")
+    metrics = [5.0, 4.0, 4.0, 3.9999, 4.1, 4.2, 3.0, 3.0, 3.0, 3.0, 3.05, 2.0, 2.5, 2.5, 2.5,
+               2.5, 2.5, 2.5, 2.5, 2.5, 1.0, 1.0]
+    if kwargs.get("mode") == "max":
+        metrics = [-m for m in metrics]
+    ours_opt, theirs_opt = _tn_optimizer(), _torch_optimizer(torch)
+    ours = S.ReduceLROnPlateau(ours_opt, **kwargs)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(theirs_opt, **kwargs)
+    for m in metrics:
+        ours.step(m)
+        theirs.step(m)
+        np.testing.assert_allclose(ours.get_last_lr(), theirs.get_last_lr(), rtol=1e-12)
+    assert ours.get_last_lr() != list(LRS)   # it did reduce
+    again = S.ReduceLROnPlateau(_tn_optimizer(), **kwargs)
+    again.load_state_dict(pickle.loads(pickle.dumps(ours.state_dict())))
+    assert again.best == ours.best and again.num_bad_epochs == ours.num_bad_epochs
 
 
 def test_chained_schedulers_match_torch():

@@ -59,11 +59,15 @@ class DataLoader:
             dead workers are detected regardless).
         worker_init_fn: called as ``fn(worker_id)`` at the start of each worker.
         multiprocessing_context: a start method name or context to override the default.
+        pin_memory, persistent_workers: accepted so that PyTorch code runs, and
+            ignored: batches are NumPy arrays (``device=`` moves them to a GPU), and
+            workers are started for each epoch.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, num_workers=0,
                  collate_fn=None, generator=None, seed=None, prefetch_factor=2, device=None,
-                 timeout=0, worker_init_fn=None, multiprocessing_context=None):
+                 timeout=0, worker_init_fn=None, multiprocessing_context=None,
+                 pin_memory=False, persistent_workers=False):
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:

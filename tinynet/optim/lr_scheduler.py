@@ -179,6 +179,36 @@ class ExponentialLR(LRScheduler):
         return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
 
 
+class LinearLR(LRScheduler):
+    """lr = base_lr · f, f going linearly from ``start_factor`` to ``end_factor`` over
+    ``total_iters`` steps, then staying there (a linear warmup with the defaults)."""
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5,
+                 last_epoch=-1):
+        if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
+            raise ValueError(f"LinearLR: need 0 < start_factor <= 1 and 0 <= end_factor <= 1, "
+                             f"got {start_factor} and {end_factor}")
+        self.start_factor, self.end_factor = start_factor, end_factor
+        self.total_iters = int(total_iters)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        lrs = [g["lr"] for g in self.optimizer.param_groups]
+        if self.last_epoch == 0:
+            return [lr * self.start_factor for lr in lrs]
+        if self.last_epoch > self.total_iters:
+            return lrs
+        # the ratio of this step's factor to the previous one's (chainable form)
+        a, b = self.start_factor, self.end_factor
+        ratio = 1 + (b - a) / (self.total_iters * a + (self.last_epoch - 1) * (b - a))
+        return [lr * ratio for lr in lrs]
+
+    def _get_closed_form_lr(self):
+        a, b = self.start_factor, self.end_factor
+        f = a + (b - a) * min(self.total_iters, self.last_epoch) / self.total_iters
+        return [base * f for base in self.base_lrs]
+
+
 class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (base_lr − eta_min)·(1 + cos(π·last_epoch/T_max))/2 (SGDR without restarts).
 
@@ -329,3 +359,72 @@ class LinearWarmupCosineLR(LRScheduler):
         return [lo + (base - lo) * c for base, lo in zip(self.base_lrs, self.min_lrs)]
 
     _get_closed_form_lr = get_lr
+
+
+class ReduceLROnPlateau:
+    """Multiply the lr by ``factor`` when a metric has stopped improving (PyTorch semantics).
+
+    ``step(metric)`` after each evaluation. Improving means, for ``mode="min"``,
+    metric < best·(1 − threshold) (``threshold_mode="rel"``) or metric < best −
+    threshold ("abs"); for "max", the mirror image. After more than ``patience``
+    steps without improvement, each group's lr becomes max(lr·factor, min_lr)
+    (unless that changes it by less than ``eps``), then ``cooldown`` steps pass
+    before bad steps count again.
+    """
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
+                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
+        _check_optimizer("ReduceLROnPlateau", optimizer)
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be < 1, got {factor}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', "
+                             f"got {threshold_mode!r}")
+        self.optimizer = optimizer
+        self.mode, self.factor, self.patience = mode, factor, int(patience)
+        self.threshold, self.threshold_mode = threshold, threshold_mode
+        self.cooldown, self.eps = int(cooldown), eps
+        self.min_lrs = _per_group("ReduceLROnPlateau", "min_lr", optimizer, min_lr)
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = self.cooldown_counter = self.last_epoch = 0
+        self._last_lr = [g["lr"] for g in optimizer.param_groups]
+
+    def _is_better(self, value):
+        rel = self.threshold_mode == "rel"
+        if self.mode == "min":
+            return value < (self.best * (1 - self.threshold) if rel else self.best - self.threshold)
+        return value > (self.best * (1 + self.threshold) if rel else self.best + self.threshold)
+
+    def step(self, metrics) -> None:
+        """Record one evaluation's metric (a number or a 1-element tensor)."""
+        value = float(metrics.item() if hasattr(metrics, "item") else metrics)
+        self.last_epoch += 1
+        if self._is_better(value):
+            self.best, self.num_bad_epochs = value, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            for group, low in zip(self.optimizer.param_groups, self.min_lrs):
+                old = float(group["lr"])
+                new = max(old * self.factor, low)
+                if old - new > self.eps:
+                    group["lr"] = new
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def get_last_lr(self) -> list:
+        """The lrs after the last :meth:`step`, one per parameter group."""
+        return self._last_lr
+
+    def state_dict(self) -> dict:
+        """Every attribute except the optimizer (plain values)."""
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore attributes saved by :meth:`state_dict`."""
+        self.__dict__.update(state_dict)
