@@ -89,3 +89,25 @@ def test_identity_flatten_unflatten():
     nn.Unflatten(1, (60,))(nn.Flatten()(x)).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), 1)
     assert repr(nn.Flatten()) == "Flatten(start_dim=1, end_dim=-1)"
+
+
+def test_parameter_list_registers_parameters_for_optimizers_and_state_dict():
+    class Mix(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ws = nn.ParameterList([tn.ones(2), nn.Parameter(tn.zeros(3))])
+            self.ws.append(tn.full((1,), 2.0))
+
+        def forward(self):
+            return sum((w * w).sum() for w in self.ws)
+
+    m = Mix()
+    assert len(m.ws) == 3 and isinstance(m.ws[0], nn.Parameter) and m.ws[-1].shape == (1,)
+    assert list(m.state_dict()) == ["ws.0", "ws.1", "ws.2"]
+    opt = tn.optim.SGD(m.parameters(), lr=0.5)
+    m().backward()
+    opt.step()
+    np.testing.assert_array_equal(m.ws[0].numpy(), [0.0, 0.0])   # 1 - 0.5 * 2
+    np.testing.assert_array_equal(m.ws[2].numpy(), [0.0])
+    with pytest.raises(IndexError, match="ParameterList: index 3"):
+        m.ws[3]

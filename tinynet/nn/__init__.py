@@ -3,7 +3,8 @@ from . import init, utils
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
 from .attention import MultiheadAttention
 from .batchnorm import BatchNorm1d, BatchNorm2d, GroupNorm
-from .containers import Flatten, Identity, ModuleDict, ModuleList, Sequential, Unflatten
+from .containers import (Flatten, Identity, ModuleDict, ModuleList, ParameterList, Sequential,
+                         Unflatten)
 from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
 from .embedding import Embedding

@@ -6,6 +6,7 @@ from collections import OrderedDict
 
 from ..functional import flatten, reshape
 from .module import Module
+from .parameter import Parameter
 
 
 class Sequential(Module):
@@ -148,6 +149,48 @@ class ModuleList(Module):
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList has no forward(); iterate over it instead")
+
+
+class ParameterList(Module):
+    """A list of Parameters, registered as ``"0"``, ``"1"``, ... so optimizers and
+    ``state_dict`` find them; plain tensors are wrapped in ``Parameter``."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        for v in values or ():
+            self.append(v)
+
+    def _key(self, idx):
+        n = len(self._parameters)
+        idx = operator.index(idx)
+        if not -n <= idx < n:
+            raise IndexError(f"ParameterList: index {idx} out of range for length {n}")
+        return str(idx % n)
+
+    def __getitem__(self, idx):
+        return self._parameters[self._key(idx)]
+
+    def __setitem__(self, idx, value):
+        self.register_parameter(self._key(idx), _as_parameter(value))
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def append(self, value) -> "ParameterList":
+        self.register_parameter(str(len(self._parameters)), _as_parameter(value))
+        return self
+
+    def extend(self, values) -> "ParameterList":
+        for v in values:
+            self.append(v)
+        return self
+
+
+def _as_parameter(value):
+    return value if isinstance(value, Parameter) else Parameter(value)
 
 
 class ModuleDict(Module):
