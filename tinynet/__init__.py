@@ -9,7 +9,7 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, fu
                        randperm, tensor, zeros, zeros_like)
 # PyTorch's torch.<op> spellings of the ops (also Tensor methods and tinynet.functional)
 from .functional import (abs, all, amax, amin, any, argmax, argmin, argsort, cat, chunk, clamp,
-                         clip, cos, cumsum, exp, flatten, flip, gather, index_select, log,
+                         clip, cos, cumsum, einsum, exp, flatten, flip, gather, index_select, log,
                          log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum, narrow,
                          permute, pow, relu, repeat, reshape, sigmoid, sin, softmax, sort, split,
                          sqrt, squeeze, stack, std, sum, tanh, topk, transpose, tril, triu, unbind,

@@ -30,7 +30,7 @@ from . import backend
 
 _state = {"dtype": None, "device_type": None}  # active autocast, if any
 
-LOW_PRECISION_OPS = ("linear", "matmul", "conv2d", "conv_transpose2d",
+LOW_PRECISION_OPS = ("linear", "matmul", "einsum", "conv2d", "conv_transpose2d",
                      "scaled_dot_product_attention")
 FULL_PRECISION_OPS = ("softmax", "log_softmax", "cross_entropy", "layer_norm", "batch_norm",
                       "group_norm", "rms_norm")

@@ -527,6 +527,22 @@ def _normalize_ref(a, dim, p):
     return a / np.maximum(norm, 1e-12)
 
 
+_EINSUM_SPECS = ["ij,jk->ik", "bij,bjk->bik", "ij->j", "i,i->", "ij,ij->ij", "bhtd,bhsd->bhts",
+                 "ij->ji", "i,j->ij", "ijk->", "ij,jk", "abc,cd->abd", "ij,jk,kl->il", "i->i",
+                 "ik,jk->"]
+
+
+def _einsum_inputs(min_side, max_side, max_dims):
+    """A spec from the list, a size per letter, one array per operand."""
+    @st.composite
+    def draw(d):
+        spec = d(st.sampled_from(_EINSUM_SPECS))
+        subs = spec.split("->")[0].split(",")
+        sizes = {c: d(st.integers(min_side, max_side)) for c in sorted(set("".join(subs)))}
+        return tuple(d(_values(tuple(sizes[c] for c in sub))) for sub in subs), {"spec": spec}
+    return draw()
+
+
 def _any(shape):
     return _values(shape)
 
@@ -700,6 +716,8 @@ OPS = [
     # ---- linalg
     OpSpec("matmul", "linalg", lambda a, b: a @ b, np.matmul, _matmul_inputs, empty=True),
     OpSpec("linear", "linalg", F.linear, _linear_ref, _linear_inputs, empty=True),
+    OpSpec("einsum", "linalg", lambda *xs, spec: F.einsum(spec, *xs),
+           lambda *a, spec: np.einsum(spec, *a), _einsum_inputs, empty=True),
 ]
 
 BY_NAME = {op.name: op for op in OPS}

@@ -141,3 +141,18 @@ def test_linear_errors_name_op_and_shapes():
         F.linear(tn.ones(2, 5), tn.ones(4, 5), tn.ones(4, dtype=tn.float64))
     with pytest.raises(TypeError, match=r"linear: .*float64"):
         F.linear(tn.ones(2, 5), tn.ones(4, 5, dtype=tn.float64))
+
+
+def test_einsum_errors_name_the_spec_and_shapes():
+    a, b = tn.ones(2, 3), tn.ones(4, 5)
+    with pytest.raises(ValueError, match=r"letter 'j' has sizes 3 and 4 in 'ij,jk->ik'"):
+        tn.einsum("ij,jk->ik", a, b)
+    with pytest.raises(ValueError, match="diagonals"):
+        tn.einsum("ii->i", tn.ones(3, 3))
+    with pytest.raises(ValueError, match=r"'\.\.\.' is not supported"):
+        tn.einsum("...j->...", a)
+    with pytest.raises(ValueError, match="names 2 operands, got 1"):
+        tn.einsum("ij,jk->ik", a)
+    with pytest.raises(TypeError, match="float32.*float64|float64.*float32"):
+        tn.einsum("ij,jk->ik", a, tn.ones(3, 2, dtype=tn.float64))
+    assert tn.einsum("ij,jk->ik", a, tn.tensor(np.ones((3, 2), np.int64))).dtype == np.float32

@@ -5,6 +5,7 @@ from .elementwise import (abs, add, clamp, clip, cos, div, eq, exp, ge, gelu, gt
                           minimum, mul, ne, neg, pow, relu, sigmoid, sign, silu, sin, sqrt, sub,
                           tanh, where)
 from .indexing import getitem, index_put, masked_fill, unwrap_index
+from .einsum import einsum
 from .linalg import linear, matmul
 from .reduce import (all, amax, amin, any, argmax, argmin, cumsum, log_softmax, logsumexp, max,
                      mean, min, normalize, softmax, std, sum, var)
