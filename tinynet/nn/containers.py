@@ -86,6 +86,14 @@ class Sequential(Module):
         return x
 
 
+def _list_key(idx, n: int, owner: str) -> str:
+    """The registered name ("0", "1", ...) of list position ``idx`` (negatives count from the end)."""
+    idx = operator.index(idx)
+    if not -n <= idx < n:
+        raise IndexError(f"{owner}: index {idx} out of range for length {n}")
+    return str(idx % n)
+
+
 class ModuleList(Module):
     """A list of modules, registered so their parameters are found; it has no forward."""
 
@@ -95,11 +103,7 @@ class ModuleList(Module):
             self.extend(modules)
 
     def _key(self, idx):
-        n = len(self._modules)
-        idx = operator.index(idx)
-        if not -n <= idx < n:
-            raise IndexError(f"ModuleList: index {idx} out of range for length {n}")
-        return str(idx % n)
+        return _list_key(idx, len(self._modules), "ModuleList")
 
     def __getitem__(self, idx):
         if isinstance(idx, slice):
@@ -161,11 +165,7 @@ class ParameterList(Module):
             self.append(v)
 
     def _key(self, idx):
-        n = len(self._parameters)
-        idx = operator.index(idx)
-        if not -n <= idx < n:
-            raise IndexError(f"ParameterList: index {idx} out of range for length {n}")
-        return str(idx % n)
+        return _list_key(idx, len(self._parameters), "ParameterList")
 
     def __getitem__(self, idx):
         return self._parameters[self._key(idx)]
