@@ -36,7 +36,7 @@ from tinynet.nn.utils import clip_grad_norm_
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_gpt import (check_splits, encode_known, estimate_loss, load_checkpoint,  # noqa: E402
-                       read_text, save_checkpoint)
+                       read_text, require_positive, save_checkpoint)
 
 
 def default_text():
@@ -102,9 +102,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out-dir", default="checkpoints/finetune")
     args = ap.parse_args(argv)
-    for flag in ("steps", "batch_size", "rank", "eval_iters"):
-        if getattr(args, flag) < 1:
-            ap.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    require_positive(ap, args, ("steps", "batch_size", "rank", "eval_iters"))
     if not os.path.exists(args.checkpoint):
         raise SystemExit(f"{args.checkpoint} not found: train a base model first with "
                          "examples/train_gpt.py (or pass --checkpoint)")

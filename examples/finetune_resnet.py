@@ -21,7 +21,6 @@ layers stay in eval mode, so their running statistics are kept too).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
@@ -120,11 +119,8 @@ def main(argv=None):
     _, preds, targets = tr.evaluate(model, test_loader, args.device)
     after = float((preds == targets).mean())
     ckpt = os.path.join(args.out, f"{arch}_finetuned.safetensors")
-    tn.save(model.state_dict(), ckpt, metadata={  # as train_resnet.py's (saliency.py reads it)
-        "arch": arch, "classes": json.dumps(names), "image_size": str(size),
-        "cifar_stem": str(cifar_stem), "mean": ",".join(map(str, mean)),
-        "std": ",".join(map(str, std)), "data": args.data or "digits",
-        "test_accuracy": f"{after:.4f}"})
+    tn.save(model.state_dict(), ckpt, metadata=tr.checkpoint_metadata(
+        arch, names, size, cifar_stem, mean, std, args.data, after))
 
     scratch = None
     if not args.no_scratch:

@@ -122,6 +122,14 @@ def encode_known(tokenizer, text, what="the text"):
     return tokenizer.encode(text)
 
 
+def require_positive(ap, args, flags):
+    """``ap.error`` for the first of ``flags`` (argparse dests) set below 1."""
+    for flag in flags:
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            ap.error(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+
+
 def check_splits(train_ids, val_ids, block_size, batch_size, source):
     """Exit with what to change when a split is too short for one window or one batch."""
     for name, part in (("training", train_ids), ("validation", val_ids)):
@@ -185,10 +193,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--out", default="checkpoints/gpt.safetensors")
     args = ap.parse_args(argv)
-    for flag in ("block_size", "n_layer", "n_head", "n_embd", "batch_size", "eval_interval",
-                 "eval_iters", "sample_interval", "max_steps"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            ap.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    require_positive(ap, args, ("block_size", "n_layer", "n_head", "n_embd", "batch_size",
+                                "eval_interval", "eval_iters", "sample_interval", "max_steps"))
     if not 0 < args.val_fraction < 1:
         ap.error(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
     t_start = time.perf_counter()

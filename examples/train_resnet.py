@@ -68,6 +68,14 @@ def folder_transforms(size):
     return train, test
 
 
+def checkpoint_metadata(arch, names, size, cifar_stem, mean, std, data, accuracy) -> dict:
+    """The strings a checkpoint carries (``saliency.py`` and ``finetune_resnet.py`` read them)."""
+    return {"arch": arch, "classes": json.dumps(names), "image_size": str(size),
+            "cifar_stem": str(cifar_stem), "mean": ",".join(map(str, mean)),
+            "std": ",".join(map(str, std)), "data": data or "digits",
+            "test_accuracy": f"{accuracy:.4f}"}
+
+
 def checkpoint_classes(meta):
     """The class names saved in a checkpoint's metadata (a JSON list; older files: comma-joined)."""
     text = meta.get("classes")
@@ -221,11 +229,8 @@ def main(argv=None):
         print(f"peak GPU memory: {tn.cuda.max_memory_allocated() / 2**20:.0f} MiB")
     print(classification_report(preds, targets, class_names=names))
     ckpt = os.path.join(args.out, f"{args.arch}.safetensors")
-    meta = {"arch": args.arch, "classes": json.dumps(names), "image_size": str(size),
-            "cifar_stem": str(cifar_stem), "mean": ",".join(map(str, mean)),
-            "std": ",".join(map(str, std)), "data": args.data or "digits",
-            "test_accuracy": f"{acc:.4f}"}
-    tn.save(model.state_dict(), ckpt, metadata=meta)
+    tn.save(model.state_dict(), ckpt, metadata=checkpoint_metadata(
+        args.arch, names, size, cifar_stem, mean, std, args.data, acc))
     print(f"checkpoint: {ckpt}")
     try:
         png = os.path.join(args.out, "curves.png")

@@ -109,10 +109,12 @@ def argsort(x, dim: int = -1, descending: bool = False, stable: bool = True):
     d = _dim(x, dim, "argsort")
     xp = backend.get_array_module(x.data)
     a = x.data if x.ndim else x.data.reshape(1)
-    key = -a if descending and a.dtype.kind in "fi" else a
-    idx = xp.argsort(key, axis=d, kind="stable")
-    if descending and a.dtype.kind not in "fi":
+    if descending and a.dtype.kind in "fi":   # stable: ties keep their order
+        idx = xp.argsort(-a, axis=d, kind="stable")
+    elif descending:                          # bools, unsigned: no negation (ties reversed)
         idx = xp.flip(xp.argsort(a, axis=d, kind="stable"), axis=d)
+    else:
+        idx = xp.argsort(a, axis=d, kind="stable")
     idx = idx.astype(np.int64, copy=False)
     return Tensor._make(idx if x.ndim else idx.reshape(()), False)
 

@@ -66,7 +66,7 @@ class SiLU(Module):
         super().__init__()
 
     def forward(self, x):
-        return x * F.sigmoid(x)
+        return F.silu(x)
 
 
 class Softmax(Module):

@@ -140,11 +140,9 @@ def apply_lora(model: Module, target_modules=("c_attn",), rank: int = 8, alpha: 
         raise ValueError(f"apply_lora: no Linear layer matches {tuple(target_modules)} in "
                          f"{type(model).__name__}"
                          + (f" (already adapted: {adapted})" if adapted else ""))
-    owners: dict = {}
-    for name, m in model.named_modules():
-        for pname, p in m._parameters.items():
-            if p is not None:
-                owners.setdefault(id(p), []).append(f"{name}.{pname}" if name else pname)
+    owners: dict = {}   # id(parameter) -> every name it is registered under
+    for pname, p in model.named_parameters(remove_duplicate=False):
+        owners.setdefault(id(p), []).append(pname)
     for name, lin in found:
         if len(owners[id(lin.weight)]) > 1:
             raise ValueError(f"apply_lora: {name}.weight is shared with "
