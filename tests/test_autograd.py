@@ -466,6 +466,67 @@ def test_ops_that_need_only_shapes_allow_later_in_place_changes():
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])
 
 
+@pytest.mark.parametrize("make_view", [
+    lambda w: w[0], lambda w: w.T, lambda w: w.reshape(-1), lambda w: w.detach(),
+    lambda w: w[:, 1:].unsqueeze(0), lambda w: w.split(1, dim=0)[1],
+], ids=["getitem", "T", "reshape", "detach", "slice-unsqueeze", "split"])
+def test_a_write_through_a_view_is_seen_by_ops_that_saved_its_base(make_view):
+    # a view shares its base's version counter (PyTorch's rule): MatMul saved w for dL/dx
+    w = tn.randn(3, 3)
+    x = tn.randn(3, requires_grad=True)
+    y = (w @ x).sum()
+    v = make_view(w)
+    v.add_(1.0)                        # writes w's memory through another name
+    assert w._version == v._version == 1
+    with pytest.raises(RuntimeError, match=r"gradient of MatMul \(input 0.*in-place"):
+        y.backward()
+
+
+@pytest.mark.parametrize("make_view", [lambda w: w.T, lambda w: w.expand(2, 3, 3)],
+                         ids=["T", "expand"])
+def test_a_write_to_the_base_is_seen_by_ops_that_saved_a_view(make_view):
+    w = tn.randn(3, 3)
+    x = tn.randn(3, requires_grad=True)
+    y = (make_view(w) @ x).sum()       # MatMul saved the view
+    w[1, 1] = 7.0                      # outside the graph: written in place
+    with pytest.raises(RuntimeError, match=r"gradient of MatMul \(input 0"):
+        y.backward()
+
+
+def test_copies_do_not_share_the_version_counter():
+    w = tn.randn(3, 3)
+    x = tn.randn(3, requires_grad=True)
+    y = (w @ x).sum()
+    for copy in (w.clone(), w[[0, 2]], w * 1.0, w.T.contiguous()):
+        copy.add_(1.0)                 # other memory: w is unchanged
+    assert w._version == 0
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), w.numpy().sum(axis=0), rtol=1e-6)
+
+
+def test_an_optimizer_step_between_forward_and_backward_raises():
+    # as in PyTorch: the step changed the weight the graph saved
+    lin = tn.nn.Linear(3, 2)
+    opt = tn.optim.SGD(lin.parameters(), lr=0.1)
+    x = tn.randn(4, 3, requires_grad=True)
+    loss = lin(x).sum()
+    loss.backward(retain_graph=True)
+    opt.step()
+    with pytest.raises(RuntimeError, match="in-place"):
+        loss.backward()
+    x.grad = None
+    lin(x).sum().backward()            # a fresh forward is fine
+    assert x.grad is not None
+
+
+def test_init_and_load_state_dict_count_as_in_place_writes():
+    lin = tn.nn.Linear(3, 2)
+    v0 = lin.weight._version
+    tn.nn.init.zeros_(lin.weight)
+    lin.load_state_dict({"weight": tn.ones(2, 3), "bias": tn.zeros(2)})
+    assert lin.weight._version == v0 + 2
+
+
 def test_an_op_that_read_a_tensor_before_an_assignment_differentiates_the_old_value():
     # y used h before h[0] = 5 replaced it: y's gradient goes to the old h (Mul), the
     # later sum's to the new one (IndexPut), as in PyTorch

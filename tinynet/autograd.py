@@ -164,6 +164,39 @@ def _as_array(out):
     return np.asarray(out) if isinstance(out, np.generic) else out
 
 
+def _share_version_counter(out, inputs) -> None:
+    """Give ``out`` the version counter of the input whose memory it views, if any.
+
+    As in PyTorch, a view (reshape, transpose, basic indexing, ...) and its
+    base count in-place writes together: a write through one name bumps the
+    version every op that saved the other compares at backward. Fresh results
+    (``base`` None, the common case) cost an identity check per input, most
+    views one more. The bounds test of ``may_share_memory`` (for the rest) is
+    exact here: live allocations never overlap, so overlapping bounds mean a
+    view of the same buffer.
+    """
+    a = out.data
+    root = a.base   # NumPy points a view's base at the array that owns the memory
+    if root is None:
+        for t in inputs:
+            if a is t.data:
+                out._vc = t._vc
+                return
+        return
+    for t in inputs:
+        b = t.data
+        if root is b or root is b.base or (type(a) is type(b) and _may_share_memory(a, b)):
+            out._vc = t._vc
+            return
+
+
+def _may_share_memory(a, b) -> bool:
+    if isinstance(a, np.ndarray):
+        return np.may_share_memory(a, b)
+    check = getattr(backend.get_array_module(a), "may_share_memory", None)
+    return bool(check(a, b)) if check is not None else False
+
+
 class Function:
     """Base class of differentiable ops.
 
@@ -213,17 +246,22 @@ class Function:
         make = _Tensor._make
         if type(out) is tuple:
             outs = tuple(make(_as_array(o), record) for o in out)
+            for o in outs:
+                _share_version_counter(o, inputs)
             if record:
                 fn._outputs = tuple(weakref.ref(o) for o in outs)
                 for i, o in enumerate(outs):
                     o.grad_fn, o._output_index = fn, i
                 fn._output_meta = tuple((o.data.shape, o.data.dtype) for o in outs)
+                fn._output_versions = [o._vc[0] for o in outs]
         else:
             outs = make(_as_array(out), record)
+            _share_version_counter(outs, inputs)
             if record:
                 fn._outputs = (weakref.ref(outs),)
                 outs.grad_fn = fn
                 fn._output_meta = ((outs.data.shape, outs.data.dtype),)
+                fn._output_versions = [outs._vc[0]]
         if record:
             fn.inputs = inputs
             fn.needs_input_grad = tuple(t.requires_grad for t in inputs)
@@ -231,7 +269,7 @@ class Function:
             # x[i] = v later makes x the output of a new op; see Tensor.__setitem__)
             fn._edges = [(t.grad_fn, t._output_index) for t in inputs]
             if cls.uses_input_values:
-                fn._versions = [t._version for t in inputs]
+                fn._versions = [t._vc[0] for t in inputs]
         return outs
 
     def forward(self, *arrays, **params):  # pragma: no cover - abstract
@@ -245,8 +283,9 @@ class Function:
         out = self._outputs[i]()
         if out is None:
             raise RuntimeError(f"{type(self).__name__}: output {i} was freed before backward")
-        if out._version:
-            raise RuntimeError(_modified_message(self, f"output {i}", out, 0))
+        if out._vc[0] != self._output_versions[i]:
+            raise RuntimeError(_modified_message(self, f"output {i}", out,
+                                                 self._output_versions[i]))
         return out
 
     def check_versions(self) -> None:
@@ -257,16 +296,16 @@ class Function:
         be silently wrong, so backward stops with PyTorch's error instead.
         """
         saved = self.__dict__.get("_versions")
-        if saved is None or [t._version for t in self.inputs] == saved:
+        if saved is None or [t._vc[0] for t in self.inputs] == saved:
             return
         for i, (t, v) in enumerate(zip(self.inputs, saved)):
-            if t._version != v:
+            if t._vc[0] != v:
                 raise RuntimeError(_modified_message(self, f"input {i}", t, v))
 
     def release(self):
         """Drop what forward saved, so memory is freed after backward."""
         keep = {"inputs", "needs_input_grad", "_outputs", "_output_meta", "_site", "_edges",
-                "_versions"}
+                "_versions", "_output_versions"}
         for name in list(vars(self)):
             if name not in keep:
                 delattr(self, name)

@@ -37,7 +37,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_output_index", "_hooks",
-                 "_retains_grad", "_version", "__weakref__")
+                 "_retains_grad", "_vc", "__weakref__")
     __array_priority__ = 1000  # so ndarray (op) Tensor defers to Tensor's reflected op
 
     def __init__(self, data, requires_grad: bool = False):
@@ -51,7 +51,7 @@ class Tensor:
         self._output_index = 0
         self._hooks = None
         self._retains_grad = False
-        self._version = 0   # in-place writes so far (see autograd.check_versions)
+        self._vc = [0]   # version counter: in-place writes so far, shared with views
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -66,11 +66,21 @@ class Tensor:
         t._output_index = 0
         t._hooks = None
         t._retains_grad = False
-        t._version = 0
+        t._vc = [0]
         t.requires_grad = requires_grad
         return t
 
     # ------------------------------------------------------------ properties
+    @property
+    def _version(self) -> int:
+        """In-place writes to this tensor's memory so far, through it or any view of it.
+
+        A view (``x[0]``, ``x.T``, ``x.reshape(...)``, ``x.detach()``) shares its
+        base's counter, as in PyTorch, so backward notices a saved value that
+        was changed through another name (see ``autograd.Function.check_versions``).
+        """
+        return self._vc[0]
+
     @property
     def shape(self) -> tuple:
         return self.data.shape
@@ -191,8 +201,10 @@ class Tensor:
         return self
 
     def detach(self) -> "Tensor":
-        """A new leaf sharing the same data, cut from the graph."""
-        return Tensor._make(self.data, False)
+        """A new leaf sharing the same data (and version counter), cut from the graph."""
+        t = Tensor._make(self.data, False)
+        t._vc = self._vc
+        return t
 
     def clone(self) -> "Tensor":
         """A copy of the data (differentiable)."""
@@ -233,7 +245,7 @@ class Tensor:
         """Set all values to zero in place (no autograd)."""
         self._check_writable("zero_")
         self.data[...] = 0
-        self._version += 1
+        self._vc[0] += 1
         return self
 
     # ------------------------------------------------------------ printing
@@ -319,7 +331,7 @@ class Tensor:
             if isinstance(value, Tensor):
                 value = value.data
             self.data[_fn.unwrap_index(idx)] = value
-            self._version += 1
+            self._vc[0] += 1
             return
         if self.requires_grad and self.grad_fn is None:
             raise RuntimeError(f"in-place assignment to a leaf tensor that requires grad "
@@ -327,6 +339,7 @@ class Tensor:
                                "a copy")
         old = Tensor._make(self.data, self.requires_grad)   # this tensor's value until now
         old.grad_fn, old._output_index = self.grad_fn, self._output_index
+        old._vc = self._vc   # the old memory, still shared with earlier views, is unchanged
         if old.grad_fn is not None:   # its op's output is now `old`, which keeps the old value
             outs = list(old.grad_fn._outputs)
             outs[old._output_index] = weakref.ref(old)
@@ -335,7 +348,9 @@ class Tensor:
         self.data, self.grad_fn, self._output_index = new.data, new.grad_fn, 0
         self.requires_grad = True
         self.grad_fn._outputs = (weakref.ref(self),)
-        self._version += 1   # ops that used its old value must not read the new one
+        # new memory, new counter; one ahead, so ops that used the old value must not read this
+        self._vc = [self._vc[0] + 1]
+        self.grad_fn._output_versions = [self._vc[0]]
 
     def _check_writable(self, what):
         """In-place writes are for tensors outside the graph (see :meth:`__setitem__`)."""
@@ -349,7 +364,7 @@ class Tensor:
         o = o.data if isinstance(o, Tensor) else o
         xp = backend.get_array_module(self.data)
         getattr(xp, op)(self.data, o, out=self.data, casting="same_kind")
-        self._version += 1
+        self._vc[0] += 1
         return self
 
     def __iadd__(self, o): return self._inplace("add", o)
@@ -374,14 +389,14 @@ class Tensor:
         src = src.data if isinstance(src, Tensor) else src
         xp = backend.get_array_module(self.data)
         self.data[...] = xp.asarray(src) if xp is not np else backend.to_numpy(src)
-        self._version += 1
+        self._vc[0] += 1
         return self
 
     def fill_(self, value) -> "Tensor":
         """Set every value to ``value`` in place (no autograd)."""
         self._check_writable("fill_")
         self.data.fill(value)
-        self._version += 1
+        self._vc[0] += 1
         return self
 
     # ------------------------------------------------------------ methods -> ops

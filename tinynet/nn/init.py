@@ -78,6 +78,7 @@ def _draw(tensor, kind, generator=None):
 
 def _write(tensor, values):
     tensor.data[...] = values
+    tensor._vc[0] += 1   # an in-place write, as far as autograd's version checks go
     return tensor
 
 
@@ -122,8 +123,7 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, 
 def constant_(tensor, val: float):
     """Fill with ``val``."""
     _check(tensor, "constant_")
-    tensor.data[...] = val
-    return tensor
+    return _write(tensor, val)
 
 
 def zeros_(tensor):

@@ -528,3 +528,4 @@ def _copy_into(target: Tensor, value) -> None:
     else:
         src = backend.to_device(src, backend.device_of(target.data))
     target.data[...] = src.astype(target.dtype, copy=False) if hasattr(src, "astype") else src
+    target._vc[0] += 1

@@ -81,6 +81,7 @@ def vector_to_parameters(vec, parameters) -> None:
     for p in params:
         n = p.data.size
         p.data[...] = data[i:i + n].reshape(p.shape).astype(p.dtype, copy=False)
+        p._vc[0] += 1
         i += n
 
 

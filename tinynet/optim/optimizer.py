@@ -145,6 +145,8 @@ class Optimizer:
                                     f"dtype {p.dtype}")
                 updates.append((p, g, self.state[p], group))
         self._run_updates(updates)
+        for p, *_ in updates:
+            p._vc[0] += 1   # changed in place: a graph that saved p can no longer backward
         return loss
 
     def _run_updates(self, updates) -> None:
