@@ -3,14 +3,21 @@
     python examples/train_gpt.py                      # base model on Python's docs
     python examples/finetune_gpt.py                   # adapt it to Python's LICENSE text
     python examples/finetune_gpt.py --checkpoint ck.safetensors --text new.txt --steps 300
+    python examples/finetune_gpt.py --pretrained ~/models/gpt2 --text my.txt \
+        --methods lora --batch-size 4 --block-size 128 --steps 200
 
-Starts from a checkpoint written by ``examples/train_gpt.py`` and trains a copy
-on ``--text`` (default: the LICENSE.txt shipped with Python, legal English that
-the documentation corpus barely contains) twice:
+Starts from a checkpoint written by ``examples/train_gpt.py``, or from a
+Hugging Face GPT-2 directory (``--pretrained``: ``config.json``,
+``model.safetensors``, ``tokenizer.json``), and trains a copy on ``--text``
+(default: the LICENSE.txt shipped with Python, legal English that the
+documentation corpus barely contains) with each of ``--methods``:
 
 * LoRA: rank-``--rank`` adapters on the attention and MLP input projections,
-  everything else frozen; the adapters alone are saved (a small file);
-* full fine-tuning: every parameter trained, the whole model saved.
+  everything else frozen; the adapters alone are saved (a small file, with
+  their rank, alpha and targets in its metadata:
+  ``generate.py --checkpoint ... --adapter FILE`` applies it);
+* full fine-tuning: every parameter trained, the whole model saved (as a
+  checkpoint, or as a Hugging Face directory for ``--pretrained``).
 
 Reported for both: validation loss on the new text before and after,
 validation loss on the base text (how much each forgets), trainable parameter
@@ -23,14 +30,16 @@ import argparse
 import copy
 import glob
 import os
+import shutil
 import sys
 import time
 
 import numpy as np
 
 import tinynet as tn
-from tinynet.data import DataLoader, TextDataset, load_default_corpus, split_ids
+from tinynet.data import BPETokenizer, DataLoader, TextDataset, load_default_corpus, split_ids
 from tinynet.io import save
+from tinynet.models.gpt import GPT
 from tinynet.nn.lora import apply_lora, lora_state_dict, merge_lora
 from tinynet.nn.utils import clip_grad_norm_
 
@@ -46,6 +55,32 @@ def default_text():
         raise SystemExit("Python's LICENSE.txt was not found; pass --text FILE")
     with open(paths[0], encoding="utf-8") as f:
         return f.read(), paths[0]
+
+
+def load_base(args):
+    """(model, tokenizer, name) from ``--pretrained`` DIR or ``--checkpoint`` FILE."""
+    if args.pretrained:
+        tok_path = os.path.join(args.pretrained, "tokenizer.json")
+        if not os.path.exists(tok_path):
+            raise SystemExit(f"{tok_path} not found: --pretrained needs the model's "
+                             "tokenizer.json next to its weights")
+        model = GPT.from_pretrained(args.pretrained).to(args.device)
+        return model, BPETokenizer.from_file(tok_path), args.pretrained
+    if not os.path.exists(args.checkpoint):
+        raise SystemExit(f"{args.checkpoint} not found: train a base model first with "
+                         "examples/train_gpt.py (or pass --checkpoint or --pretrained)")
+    model, tokenizer, _ = load_checkpoint(args.checkpoint, args.device)
+    return model, tokenizer, args.checkpoint
+
+
+def adapter_metadata(rank, alpha, targets, base_name):
+    """What it takes to rebuild the adapted model: safetensors metadata (str -> str)."""
+    return {"lora_rank": str(rank), "lora_alpha": repr(float(alpha)),
+            "lora_targets": ",".join(targets), "base_model": str(base_name)}
+
+
+def file_size(n: int) -> str:
+    return f"{n / 1024:.1f}KB" if n < 2 ** 20 else f"{n / 2 ** 20:.1f}MB"
 
 
 def count_trainable(model):
@@ -83,7 +118,16 @@ def finetune(model, train_ds, args, lr, evaluate=None, name=""):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--checkpoint", default="checkpoints/gpt.safetensors")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--checkpoint", default="checkpoints/gpt.safetensors",
+                     help="tinynet checkpoint from examples/train_gpt.py (the default base)")
+    src.add_argument("--pretrained", help="Hugging Face GPT-2 directory instead (config.json, "
+                     "model.safetensors, tokenizer.json)")
+    ap.add_argument("--methods", default="lora,full",
+                    help="comma-separated: lora, full (default both)")
+    ap.add_argument("--block-size", type=int, default=None,
+                    help="training window in tokens (default: the checkpoint's block size; "
+                    "128 for --pretrained)")
     ap.add_argument("--text", help="text to adapt to (default: Python's LICENSE.txt)")
     ap.add_argument("--base-text", help="the base model's text, to measure forgetting "
                     "(default: Python's documentation, train_gpt.py's default corpus)")
@@ -102,14 +146,17 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out-dir", default="checkpoints/finetune")
     args = ap.parse_args(argv)
-    require_positive(ap, args, ("steps", "batch_size", "rank", "eval_iters"))
-    if not os.path.exists(args.checkpoint):
-        raise SystemExit(f"{args.checkpoint} not found: train a base model first with "
-                         "examples/train_gpt.py (or pass --checkpoint)")
+    require_positive(ap, args, ("steps", "batch_size", "rank", "eval_iters", "block_size"))
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods or any(m not in ("lora", "full") for m in methods):
+        ap.error(f"--methods must list lora and/or full, got {args.methods!r}")
+    base, tokenizer, base_name = load_base(args)
+    T = args.block_size or (min(128, base.config.block_size) if args.pretrained
+                            else base.config.block_size)
+    if T > base.config.block_size:
+        ap.error(f"--block-size {T} is longer than the model's context "
+                 f"({base.config.block_size} positions)")
     os.makedirs(args.out_dir, exist_ok=True)
-
-    base, tokenizer, info = load_checkpoint(args.checkpoint, args.device)
-    T = base.config.block_size
     if args.text:
         text, source = read_text(args.text), args.text
     else:
@@ -122,7 +169,7 @@ def main(argv=None):
     base_train, base_val_ids = split_ids(encode_known(tokenizer, base_text, "the base text"), 0.1)
     check_splits(base_train, base_val_ids, T, 1, args.base_text or "the base text")
     base_val = TextDataset(base_val_ids, T)
-    print(f"base model: {args.checkpoint} ({base.num_parameters():,} parameters)")
+    print(f"base model: {base_name} ({base.num_parameters():,} parameters)")
     print(f"new text: {source}: {len(train_ids):,} train / {len(val_ids):,} val tokens")
 
     def evaluate(model):
@@ -135,43 +182,52 @@ def main(argv=None):
     print(f"before: val loss on new text {before_new:.3f}, on base text {before_base:.3f}\n")
     rows = []
 
-    # LoRA: adapters on the chosen projections, base frozen
-    tn.manual_seed(args.seed)
-    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
-    lora = apply_lora(copy.deepcopy(base), target_modules=targets,
-                      rank=args.rank, alpha=args.alpha)
-    n_lora = count_trainable(lora)
-    t0 = time.perf_counter()
-    finetune(lora, train_ds, args, args.lora_lr, evaluate, "LoRA")
-    t_lora = time.perf_counter() - t0
-    adapter_path = os.path.join(args.out_dir, "lora_adapter.safetensors")
-    save(lora_state_dict(lora), adapter_path)
-    new_l, base_l = evaluate(lora)
-    merged = merge_lora(lora)   # fold B A into the weights: a plain GPT again
-    merged_new, _ = evaluate(merged)
-    rows.append(("LoRA", n_lora, os.path.getsize(adapter_path), new_l, base_l,
-                 t_lora))
-    print(f"LoRA (rank {args.rank}, alpha {args.alpha:g}, on {args.targets}): val {new_l:.3f} "
-          f"(merged: {merged_new:.3f}); adapter file {adapter_path}")
+    if "lora" in methods:   # adapters on the chosen projections, base frozen
+        tn.manual_seed(args.seed)
+        targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+        lora = apply_lora(copy.deepcopy(base), target_modules=targets,
+                          rank=args.rank, alpha=args.alpha)
+        n_lora = count_trainable(lora)
+        t0 = time.perf_counter()
+        finetune(lora, train_ds, args, args.lora_lr, evaluate, "LoRA")
+        t_lora = time.perf_counter() - t0
+        adapter_path = os.path.join(args.out_dir, "lora_adapter.safetensors")
+        save(lora_state_dict(lora), adapter_path, metadata=adapter_metadata(
+            args.rank, args.alpha, targets, base_name))
+        new_l, base_l = evaluate(lora)
+        merged = merge_lora(lora)   # fold B A into the weights: a plain GPT again
+        merged_new, _ = evaluate(merged)
+        rows.append(("LoRA", n_lora, os.path.getsize(adapter_path), new_l, base_l, t_lora))
+        print(f"LoRA (rank {args.rank}, alpha {args.alpha:g}, on {args.targets}): val "
+              f"{new_l:.3f} (merged: {merged_new:.3f}); adapter file {adapter_path}")
 
-    # full fine-tuning: every parameter
-    tn.manual_seed(args.seed)
-    full = copy.deepcopy(base)
-    full.requires_grad_(True)
-    n_full = count_trainable(full)
-    t0 = time.perf_counter()
-    finetune(full, train_ds, args, args.full_lr, evaluate, "full")
-    t_full = time.perf_counter() - t0
-    full_path = os.path.join(args.out_dir, "full_finetune.safetensors")
-    save_checkpoint(full_path, full, tokenizer, finetuned_from=args.checkpoint)
-    new_f, base_f = evaluate(full)
-    rows.append(("full", n_full, os.path.getsize(full_path), new_f, base_f, t_full))
+    if "full" in methods:   # every parameter
+        tn.manual_seed(args.seed)
+        full = copy.deepcopy(base)
+        full.requires_grad_(True)
+        n_full = count_trainable(full)
+        t0 = time.perf_counter()
+        finetune(full, train_ds, args, args.full_lr, evaluate, "full")
+        t_full = time.perf_counter() - t0
+        if args.pretrained:   # a Hugging Face directory again, tokenizer included
+            full_path = os.path.join(args.out_dir, "full_finetune")
+            full.save_pretrained(full_path)
+            shutil.copyfile(os.path.join(args.pretrained, "tokenizer.json"),
+                            os.path.join(full_path, "tokenizer.json"))
+            size = sum(os.path.getsize(os.path.join(full_path, f)) for f in os.listdir(full_path))
+        else:
+            full_path = os.path.join(args.out_dir, "full_finetune.safetensors")
+            save_checkpoint(full_path, full, tokenizer, finetuned_from=args.checkpoint)
+            size = os.path.getsize(full_path)
+        new_f, base_f = evaluate(full)
+        rows.append(("full", n_full, size, new_f, base_f, t_full))
+        print(f"full fine-tuning: val {new_f:.3f}; saved to {full_path}")
 
     print(f"\n{args.steps} steps of {args.batch_size}x{T} tokens each:")
     print(f"{'method':8s} {'trainable':>11s} {'file':>10s} {'new-text val':>20s} "
           f"{'base-text val':>20s} {'time':>7s}")
     for name, n, size, nv, bv, t in rows:
-        print(f"{name:8s} {n:11,d} {size / 1024:8.1f}KB {before_new:8.3f} -> {nv:7.3f}   "
+        print(f"{name:8s} {n:11,d} {file_size(size):>10s} {before_new:8.3f} -> {nv:7.3f}   "
               f"{before_base:8.3f} -> {bv:7.3f} {t:6.0f}s")
     return rows, before_new
 

@@ -9,7 +9,8 @@ and tokenizer). ``--pretrained`` is a Hugging Face GPT-2 directory
 (``config.json``, ``model.safetensors``, ``tokenizer.json``; e.g. a download of
 ``gpt2`` or ``gpt2-medium``); its byte-level BPE tokenizer is read with the
 optional ``tokenizers`` package. Sampling: ``--temperature`` (0 = greedy),
-``--top-k``, ``--top-p``. Generation uses the key/value cache
+``--top-k``, ``--top-p``. ``--adapter`` applies a LoRA adapter file written by
+``examples/finetune_gpt.py`` to either model. Generation uses the key/value cache
 (``--no-cache`` to compare speed); past block_size tokens the context window
 slides by ``--window-shift`` tokens at a time. ``--attention-png`` saves the attention
 maps of every head of one layer over the prompt and its completion.
@@ -25,7 +26,9 @@ import numpy as np
 
 import tinynet as tn
 from tinynet.data import BPETokenizer
+from tinynet.io import load, load_metadata
 from tinynet.models.gpt import GPT
+from tinynet.nn.lora import apply_lora, load_lora_state_dict, merge_lora
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_gpt import encode_known, load_checkpoint  # noqa: E402
@@ -38,9 +41,28 @@ def load_model(args):
         if not os.path.exists(tok_path):
             raise SystemExit(f"{tok_path} not found: --pretrained needs the model's "
                              "tokenizer.json next to its weights")
-        return model, BPETokenizer.from_file(tok_path)
-    model, tokenizer, _ = load_checkpoint(args.checkpoint, args.device)
+        tokenizer = BPETokenizer.from_file(tok_path)
+    else:
+        model, tokenizer, _ = load_checkpoint(args.checkpoint, args.device)
+    if args.adapter:
+        model = with_adapter(model, args.adapter)
     return model, tokenizer
+
+
+def with_adapter(model, path):
+    """``model`` with the LoRA adapter file from finetune_gpt.py applied and merged in."""
+    meta = load_metadata(path)
+    if "lora_rank" not in meta:
+        raise SystemExit(f"{path}: no LoRA metadata (lora_rank, lora_alpha, lora_targets); "
+                         "expected an adapter file written by examples/finetune_gpt.py")
+    apply_lora(model, target_modules=meta["lora_targets"].split(","),
+               rank=int(meta["lora_rank"]), alpha=float(meta["lora_alpha"]))
+    try:
+        load_lora_state_dict(model, load(path, device=model.transformer.wte.weight.device))
+    except Exception as e:
+        raise SystemExit(f"{path}: does not fit this model (trained on "
+                         f"{meta.get('base_model', 'another base')}?): {e}") from e
+    return merge_lora(model)   # a plain GPT again, as fast as the base
 
 
 def token_labels(tokenizer, ids):
@@ -74,6 +96,7 @@ def main(argv=None):
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="tinynet checkpoint from examples/train_gpt.py")
     src.add_argument("--pretrained", help="Hugging Face GPT-2 directory")
+    ap.add_argument("--adapter", help="LoRA adapter file from examples/finetune_gpt.py")
     ap.add_argument("--prompt", default="The ")
     ap.add_argument("--max-new-tokens", type=int, default=200)
     ap.add_argument("--num-samples", type=int, default=1)

@@ -1,0 +1,111 @@
+"""The GPT example scripts end to end on tiny models: fine-tuning a Hugging Face
+GPT-2 directory or a train_gpt.py checkpoint, and generating with the results."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import tinynet as tn
+from tinynet.data import CharTokenizer
+from tinynet.io import load_metadata
+from tinynet.models.gpt import GPT, GPTConfig
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "examples"))
+import finetune_gpt  # noqa: E402
+import generate  # noqa: E402
+import train_gpt  # noqa: E402
+
+TEXT = ("The quick brown fox jumps over the lazy dog. " * 40 +
+        "Pack my box with five dozen liquor jugs. " * 40)
+
+
+def tiny_config(vocab_size):
+    return GPTConfig(vocab_size=vocab_size, block_size=32, n_layer=1, n_head=2, n_embd=16)
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    path = tmp_path / "text.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def hf_dir(tmp_path):
+    """A GPT-2-layout directory: config.json, model.safetensors and a byte-level BPE
+    tokenizer.json trained here (what a download of ``gpt2`` holds, but tiny)."""
+    tokenizers = pytest.importorskip("tokenizers")
+    tok = tokenizers.Tokenizer(tokenizers.models.BPE())
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = tokenizers.decoders.ByteLevel()
+    alphabet = tokenizers.pre_tokenizers.ByteLevel.alphabet()
+    tok.train_from_iterator([TEXT], tokenizers.trainers.BpeTrainer(
+        vocab_size=300, initial_alphabet=alphabet, show_progress=False))
+    path = tmp_path / "gpt2-tiny"
+    path.mkdir()
+    tok.save(str(path / "tokenizer.json"))
+    tn.manual_seed(0)
+    GPT(tiny_config(tok.get_vocab_size())).save_pretrained(path)
+    return str(path)
+
+
+def test_finetune_a_pretrained_directory_and_generate_from_both_results(hf_dir, text_file,
+                                                                         tmp_path):
+    out = tmp_path / "out"
+    rows, before = finetune_gpt.main([
+        "--pretrained", hf_dir, "--text", text_file, "--base-text", text_file,
+        "--steps", "30", "--batch-size", "4", "--block-size", "16", "--eval-iters", "4",
+        "--eval-every", "0", "--out-dir", str(out)])
+    (lora_name, n_lora, _, lora_val, _, _), (full_name, n_full, _, full_val, _, _) = rows
+    assert (lora_name, full_name) == ("LoRA", "full")
+    assert 0 < n_lora < n_full
+    assert full_val < before - 0.1          # 30 steps on a repetitive text do learn
+    assert lora_val < before
+    meta = load_metadata(out / "lora_adapter.safetensors")
+    assert meta["lora_rank"] == "8" and meta["lora_targets"] == "c_attn,c_fc"
+    assert sorted(os.listdir(out / "full_finetune")) == ["config.json", "model.safetensors",
+                                                          "tokenizer.json"]
+    # the full fine-tune is a GPT-2 directory again; the adapter applies to the base
+    greedy = ["--prompt", "The quick", "--max-new-tokens", "6", "--temperature", "0"]
+    (text_full,) = generate.main(["--pretrained", str(out / "full_finetune"), *greedy])
+    (text_lora,) = generate.main(["--pretrained", hf_dir, "--adapter",
+                                  str(out / "lora_adapter.safetensors"), *greedy])
+    (text_base,) = generate.main(["--pretrained", hf_dir, *greedy])
+    assert all(t.startswith("The quick") for t in (text_full, text_lora, text_base))
+
+
+def test_finetune_a_checkpoint_with_lora_only_then_generate_with_the_adapter(text_file,
+                                                                            tmp_path):
+    tok = CharTokenizer(TEXT)
+    tn.manual_seed(0)
+    ckpt = str(tmp_path / "gpt.safetensors")
+    train_gpt.save_checkpoint(ckpt, GPT(tiny_config(tok.vocab_size)), tok)
+    out = tmp_path / "out"
+    rows, _ = finetune_gpt.main([
+        "--checkpoint", ckpt, "--text", text_file, "--base-text", text_file, "--methods", "lora",
+        "--steps", "2", "--batch-size", "2", "--eval-iters", "1", "--eval-every", "0",
+        "--out-dir", str(out)])
+    assert [r[0] for r in rows] == ["LoRA"]
+    assert os.listdir(out) == ["lora_adapter.safetensors"]
+    greedy = ["--prompt", "The ", "--max-new-tokens", "5", "--temperature", "0"]
+    (text,) = generate.main(["--checkpoint", ckpt, "--adapter",
+                             str(out / "lora_adapter.safetensors"), *greedy])
+    assert text.startswith("The ") and len(text) == 9
+
+
+def test_finetune_and_generate_flag_errors(hf_dir, text_file, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        finetune_gpt.main(["--pretrained", hf_dir, "--methods", "lora,bogus"])
+    assert "--methods" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        finetune_gpt.main(["--pretrained", hf_dir, "--block-size", "33"])
+    assert "longer than the model's context (32" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        finetune_gpt.main(["--pretrained", hf_dir, "--checkpoint", "x.safetensors"])
+    # a safetensors file that is not an adapter
+    plain = tmp_path / "plain.safetensors"
+    tn.save({"w": np.zeros(2, np.float32)}, plain)
+    with pytest.raises(SystemExit, match="no LoRA metadata"):
+        generate.main(["--pretrained", hf_dir, "--adapter", str(plain)])
