@@ -119,3 +119,98 @@ def test_random_creation_dtypes_shapes_and_ranges(device):
     assert tn.randint(4, size=(2, 2)).numpy().max() < 4
     p = tn.randperm(10, device=device)
     assert p.dtype == np.int64 and sorted(p.tolist()) == list(range(10))
+
+
+# ---------------------------------------------------------------- multinomial, bernoulli, normal
+# Seeded, so each run draws the same numbers; the tolerances are still >= 6 standard errors,
+# so any seed (and any NumPy/CuPy bit stream) passes unless the sampler is wrong.
+
+def test_multinomial_with_replacement_follows_the_weights(device):
+    tn.manual_seed(0)
+    w = tn.tensor([[1.0, 0.0, 6.0, 3.0], [0.0, 5.0, 0.0, 5.0]], device=device)   # unnormalised
+    n = 20000
+    s = tn.multinomial(w, n, replacement=True)
+    assert s.dtype == np.int64 and s.shape == (2, n) and s.device == w.device
+    s = s.numpy()
+    for row, p in zip(s, ([0.1, 0.0, 0.6, 0.3], [0.0, 0.5, 0.0, 0.5])):
+        freq = np.bincount(row, minlength=4) / n
+        sd = np.sqrt(np.multiply(p, np.subtract(1, p)) / n)
+        assert np.all(np.abs(freq - p) <= 6 * sd + 1e-12), (freq, p)   # zero weight: never
+
+
+def test_multinomial_without_replacement_draws_in_sequence():
+    tn.manual_seed(1)
+    p = np.array([0.5, 0.3, 0.2])
+    n = 20000
+    s = tn.multinomial(tn.tensor(np.tile(p, (n, 1))), 2).numpy()   # (n, 2), one row per trial
+    assert s.shape == (n, 2) and np.all(s[:, 0] != s[:, 1])
+    first = np.bincount(s[:, 0], minlength=3) / n
+    # P(second = i) = Σ_{j≠i} p_j · p_i / (1 - p_j)
+    second_p = np.array([sum(p[j] * p[i] / (1 - p[j]) for j in range(3) if j != i)
+                         for i in range(3)])
+    second = np.bincount(s[:, 1], minlength=3) / n
+    for freq, want in ((first, p), (second, second_p)):
+        assert np.all(np.abs(freq - want) <= 6 * np.sqrt(want * (1 - want) / n)), (freq, want)
+    perm = tn.multinomial(tn.tensor([0.2, 0.0, 0.5, 0.3]), 4).tolist()
+    assert sorted(perm) == [0, 1, 2, 3] and perm[-1] == 1   # zero weight: drawn last
+
+
+def test_multinomial_is_reproducible_and_shaped_like_torch():
+    probs = tn.tensor([[0.2, 0.8], [0.9, 0.1], [0.5, 0.5]])
+    tn.manual_seed(5)
+    a = tn.multinomial(probs, 1)           # nanoGPT: torch.multinomial(probs, num_samples=1)
+    tn.manual_seed(5)
+    b = probs.multinomial(1)
+    assert a.shape == (3, 1) and a.tolist() == b.tolist()
+    c = tn.multinomial(tn.tensor([0.3, 0.7]), 5, True, generator=np.random.default_rng(9))
+    d = tn.multinomial(tn.tensor([0.3, 0.7]), 5, True, generator=np.random.default_rng(9))
+    assert c.shape == (5,) and c.tolist() == d.tolist()
+    with pytest.raises(ValueError, match="multinomial: cannot draw 3 samples from 2 categories "
+                                         "without replacement"):
+        tn.multinomial(tn.tensor([0.3, 0.7]), 3)
+    with pytest.raises(ValueError, match="multinomial: weights must be finite and non-negative"):
+        tn.multinomial(tn.tensor([0.3, -0.1]), 1)
+    with pytest.raises(ValueError, match="multinomial: weights must be .* a positive sum"):
+        tn.multinomial(tn.tensor([[0.3, 0.7], [0.0, 0.0]]), 1)
+    with pytest.raises(ValueError, match=r"multinomial: expects a 1-D or 2-D float tensor"):
+        tn.multinomial(tn.ones(2, 2, 2), 1)
+
+
+def test_bernoulli_draws_ones_with_the_given_probability(device):
+    tn.manual_seed(2)
+    n = 100000
+    p = tn.full((n,), 0.3, device=device)
+    x = tn.bernoulli(p)
+    assert x.dtype == np.float32 and x.shape == (n,)
+    values = x.numpy()
+    assert set(np.unique(values).tolist()) <= {0.0, 1.0}
+    assert abs(values.mean() - 0.3) <= 6 * np.sqrt(0.3 * 0.7 / n)
+    edge = tn.tensor([0.0, 1.0] * 500, dtype=tn.float64, device=device).bernoulli()
+    assert edge.dtype == np.float64 and edge.tolist() == [0.0, 1.0] * 500
+    tn.manual_seed(2)
+    assert np.array_equal(tn.bernoulli(p).numpy(), values)   # reproducible
+    with pytest.raises(ValueError, match=r"bernoulli: probabilities must lie in \[0, 1\]"):
+        tn.bernoulli(tn.tensor([0.5, 1.5]))
+
+
+def test_normal_samples_and_its_gradient(device):
+    tn.manual_seed(3)
+    n = 100000
+    x = tn.normal(2.0, 3.0, (n,), device=device)
+    assert x.dtype == np.float32 and x.shape == (n,)
+    v = x.numpy().astype(np.float64)
+    assert abs(v.mean() - 2.0) <= 6 * 3.0 / np.sqrt(n)
+    assert abs(v.std() - 3.0) <= 6 * 3.0 / np.sqrt(2 * n)
+    mean = tn.zeros(3, 1, dtype=tn.float64, device=device, requires_grad=True)
+    std = tn.tensor([1.0, 2.0], dtype=tn.float64, device=device, requires_grad=True)
+    y = tn.normal(mean, std)
+    assert y.shape == (3, 2) and y.dtype == np.float64
+    y.sum().backward()   # y = mean + std · ε: d/dmean = 1, d/dstd = ε = (y - mean) / std
+    np.testing.assert_allclose(mean.grad.numpy(), [[2.0]] * 3)
+    np.testing.assert_allclose(std.grad.numpy(), (y.numpy() / std.numpy()).sum(0))
+    tn.manual_seed(3)
+    assert np.array_equal(tn.normal(2.0, 3.0, (n,), device=device).numpy(), x.numpy())
+    with pytest.raises(ValueError, match="normal: with a number mean and std, pass size"):
+        tn.normal(0.0, 1.0)
+    with pytest.raises(ValueError, match="normal: std must be non-negative"):
+        tn.normal(0.0, -1.0, (2,))

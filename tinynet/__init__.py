@@ -14,6 +14,18 @@ from .functional import (abs, all, amax, amin, any, argmax, argmin, argsort, cat
                          permute, pow, relu, repeat, reshape, sigmoid, sin, softmax, sort, split,
                          sqrt, squeeze, stack, std, sum, tanh, topk, transpose, tril, triu, unbind,
                          unsqueeze, var, where)
+from .functional import (acos, asin, atan, atan2, ceil, cosh, erf, exp2, expm1, floor, frac,
+                         hypot, isfinite, isinf, isnan, log1p, log2, log10, logaddexp,
+                         logical_and, logical_not, logical_or, logical_xor, nan_to_num, round,
+                         sign, sinh, trunc)
+from .functional import (allclose, bincount, bmm, broadcast_tensors, cumprod, diag, diagonal,
+                         diff, dot, equal, index_add, kron, lerp, logcumsumexp, masked_fill,
+                         meshgrid, moveaxis, movedim, numel, outer, prod, roll, scatter,
+                         scatter_add, searchsorted, std_mean, swapaxes, swapdims, take_along_dim,
+                         trace, unique, var_mean)
+from .functional.reduce import norm  # torch.norm (F.norm is the batch_norm module)
+from .functional import linalg  # torch.linalg's vector_norm, matrix_norm, norm
+from .creation import bernoulli, multinomial, normal
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .tensor import (Tensor, bool_, float16, float32, float64, int8, int16, int32, int64, uint8)
 from . import amp, cuda, data, io, metrics, models, nn, optim, viz  # noqa: E402  (they use the names above)

@@ -1,4 +1,5 @@
-"""Tensor creation functions: ``tensor``, ``zeros``, ``randn``, ... (PyTorch-shaped).
+"""Tensor creation functions: ``tensor``, ``zeros``, ``randn``, ... (PyTorch-shaped), and
+sampling from given parameters: ``multinomial``, ``bernoulli``, ``normal``.
 
 Floats default to float32 and integers to int64. Random values come from the
 device's generator, seeded by :func:`tinynet.manual_seed`.
@@ -183,3 +184,109 @@ def randperm(n, device=None) -> Tensor:
     # is a uniformly random permutation (ties have probability ~n²/2⁵³)
     draws = gen.random(n)
     return Tensor(backend.get_array_module(draws).argsort(draws).astype(np.int64))
+
+
+# ---------------------------------------------------------------- sampling from given parameters
+
+def _check_input(bad, error):
+    """Raise ``error()`` if the 0-d bool array ``bad`` is True: now on the CPU, at the next
+    read to the host on the GPU (``backend.check_later``, so sampling does not wait)."""
+    if isinstance(bad, (np.ndarray, np.bool_)):
+        if bad:
+            raise error()
+    else:
+        backend.check_later(bad, error)
+
+
+def multinomial(input, num_samples: int, replacement: bool = False, *,
+                generator=None) -> Tensor:
+    """Category indices drawn with probabilities proportional to ``input``'s last dim.
+
+    input: (K,) or (N, K) non-negative weights (need not sum to 1; each row needs
+    a positive sum). Returns int64 of shape (num_samples,) or (N, num_samples).
+    Without ``replacement`` no index repeats within a row, so num_samples <= K;
+    once the positive-weight categories are used up, the zero-weight ones follow
+    in index order. ``generator``: a NumPy (CuPy on the
+    GPU) Generator to draw from instead of tinynet's seeded one.
+    """
+    p = input.data
+    if p.ndim not in (1, 2) or p.dtype.kind != "f":
+        raise ValueError(f"multinomial: expects a 1-D or 2-D float tensor of weights, got "
+                         f"shape {p.shape} and dtype {p.dtype}")
+    k = p.shape[-1]
+    if num_samples <= 0 or (not replacement and num_samples > k):
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples from {k} categories "
+                         f"{'with' if replacement else 'without'} replacement")
+    xp = backend.get_array_module(p)
+    w = p.reshape(-1, k).astype(np.float64)                    # (N, K)
+    total = w.sum(axis=1)
+    _check_input(~xp.isfinite(total).all() | (w < 0).any() | (total <= 0).any(),
+                 lambda: ValueError("multinomial: weights must be finite and non-negative, "
+                                    "with a positive sum in every row"))
+    gen = generator if generator is not None else backend.get_generator(input.device)
+    if replacement:
+        # inverse CDF: sample s lands in the first category whose cumulative weight
+        # exceeds u_s. One stable sort of the CDF and the u per row finds it: each u
+        # lands after the CDF entries <= u (zero-weight categories are never chosen)
+        cdf = xp.cumsum(w, axis=1)
+        cdf /= cdf[:, -1:]                                     # last entry exactly 1
+        u = gen.random((w.shape[0], num_samples))              # (N, S) in [0, 1)
+        order = xp.argsort(xp.concatenate([cdf, u], axis=1), axis=1, kind="stable")
+        passed = xp.cumsum(order < k, axis=1)                  # CDF entries so far
+        where = xp.argsort(order, axis=1, kind="stable")[:, k:]   # each u's sorted position
+        idx = xp.take_along_axis(passed, where, axis=1)
+    else:
+        # exponential race (Efraimidis-Spirakis): E_i / w_i with E_i ~ Exp(1) is
+        # Exp(rate w_i), so sorting it draws categories one by one ∝ w without repeats
+        e = -xp.log1p(-gen.random(w.shape))                    # Exp(1), finite
+        keys = xp.where(w > 0, e / xp.where(w > 0, w, 1.0), xp.inf)
+        idx = xp.argsort(keys, axis=1, kind="stable")[:, :num_samples]
+    idx = idx.astype(np.int64)
+    return Tensor(idx.reshape(-1) if p.ndim == 1 else idx)
+
+
+def bernoulli(input, *, generator=None) -> Tensor:
+    """1 with probability ``input`` (each element in [0, 1]), else 0; ``input``'s shape,
+    dtype and device. ``generator``: as in :func:`multinomial`."""
+    p = input.data
+    if p.dtype.kind != "f":
+        raise TypeError(f"bernoulli: probabilities must be floating point, got {p.dtype}")
+    _check_input(((p < 0) | (p > 1) | (p != p)).any(),
+                 lambda: ValueError("bernoulli: probabilities must lie in [0, 1]"))
+    gen = generator if generator is not None else backend.get_generator(input.device)
+    u = gen.random(p.shape, dtype=p.dtype if p.dtype.itemsize >= 4 else float32)
+    return Tensor((u < p).astype(p.dtype))
+
+
+def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
+           requires_grad: bool = False) -> Tensor:
+    """Samples of N(mean, std²): mean + std · ε with ε ~ N(0, 1).
+
+    ``mean`` and ``std`` are Tensors (broadcast together; the result is
+    differentiable in them, d/dmean = 1, d/dstd = ε) or numbers; with two numbers
+    ``size`` gives the shape (float32 unless ``dtype``). ``generator``: as in
+    :func:`multinomial`.
+    """
+    tensors = [t for t in (mean, std) if isinstance(t, Tensor)]
+    if not tensors:
+        if size is None:
+            raise ValueError("normal: with a number mean and std, pass size")
+        if std < 0:
+            raise ValueError(f"normal: std must be non-negative, got {std}")
+        shape, dtype = _shape((size,)), np.dtype(dtype or float32)
+        device = backend.normalize_device(device)
+    else:
+        if size is not None:
+            raise ValueError("normal: size is only for a number mean and std")
+        shape = np.broadcast_shapes(*(t.shape for t in tensors))
+        dtype, device = tensors[0].dtype, tensors[0].device
+        if isinstance(std, Tensor):
+            _check_input((std.data < 0).any(),
+                         lambda: ValueError("normal: std must be non-negative"))
+        elif std < 0:
+            raise ValueError(f"normal: std must be non-negative, got {std}")
+    gen = generator if generator is not None else backend.get_generator(device)
+    eps = Tensor(gen.standard_normal(shape, dtype=dtype if dtype.itemsize >= 4 else float32)
+                 .astype(dtype, copy=False))
+    out = mean + std * eps
+    return out.requires_grad_() if requires_grad else out

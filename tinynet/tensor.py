@@ -312,6 +312,7 @@ class Tensor:
     def __invert__(self): return _fn.logical_not(self)
     def __and__(self, o): return _fn.logical_and(self, o)
     def __or__(self, o): return _fn.logical_or(self, o)
+    def __xor__(self, o): return _fn.logical_xor(self, o)
     def __getitem__(self, idx): return _fn.getitem(self, idx)
 
     def __setitem__(self, idx, value):
@@ -409,6 +410,36 @@ class Tensor:
     def tanh(self): return _fn.tanh(self)
     def sigmoid(self): return _fn.sigmoid(self)
     def relu(self): return _fn.relu(self)
+    def log1p(self): return _fn.log1p(self)
+    def expm1(self): return _fn.expm1(self)
+    def log2(self): return _fn.log2(self)
+    def log10(self): return _fn.log10(self)
+    def exp2(self): return _fn.exp2(self)
+    def erf(self): return _fn.erf(self)
+    def sinh(self): return _fn.sinh(self)
+    def cosh(self): return _fn.cosh(self)
+    def asin(self): return _fn.asin(self)
+    def acos(self): return _fn.acos(self)
+    def atan(self): return _fn.atan(self)
+    def atan2(self, o): return _fn.atan2(self, o)
+    def logaddexp(self, o): return _fn.logaddexp(self, o)
+    def hypot(self, o): return _fn.hypot(self, o)
+    def sign(self): return _fn.sign(self)
+    def floor(self): return _fn.floor(self)
+    def ceil(self): return _fn.ceil(self)
+    def round(self, *, decimals=0): return _fn.round(self, decimals=decimals)
+    def trunc(self): return _fn.trunc(self)
+    def frac(self): return _fn.frac(self)
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        return _fn.nan_to_num(self, nan, posinf, neginf)
+
+    def isnan(self): return _fn.isnan(self)
+    def isinf(self): return _fn.isinf(self)
+    def isfinite(self): return _fn.isfinite(self)
+    def logical_not(self): return _fn.logical_not(self)
+    def logical_and(self, o): return _fn.logical_and(self, o)
+    def logical_or(self, o): return _fn.logical_or(self, o)
+    def logical_xor(self, o): return _fn.logical_xor(self, o)
     def square(self): return _fn.mul(self, self)
     def rsqrt(self): return _fn.pow(self, -0.5)
     def clip(self, min=None, max=None): return _fn.clip(self, min, max)
@@ -472,6 +503,53 @@ class Tensor:
     def topk(self, k, dim=-1, largest=True, sorted=True): return _fn.topk(self, k, dim, largest)
     def tril(self, diagonal=0): return _fn.tril(self, diagonal)
     def triu(self, diagonal=0): return _fn.triu(self, diagonal)
+    def prod(self, dim=None, keepdim=False): return _fn.prod(self, dim, keepdim)
+    def cumprod(self, dim): return _fn.cumprod(self, dim)
+    def logcumsumexp(self, dim): return _fn.logcumsumexp(self, dim)
+    def norm(self, p="fro", dim=None, keepdim=False):
+        return _fn.reduce.norm(self, p, dim, keepdim)   # torch.norm; F.norm is batch_norm's module
+
+    def diag(self, diagonal=0): return _fn.diag(self, diagonal)
+    def diagonal(self, offset=0, dim1=0, dim2=1): return _fn.diagonal(self, offset, dim1, dim2)
+    def trace(self): return _fn.trace(self)
+    def dot(self, o): return _fn.dot(self, o)
+    def outer(self, o): return _fn.outer(self, o)
+    def bmm(self, o): return _fn.bmm(self, o)
+    def kron(self, o): return _fn.kron(self, o)
+    def roll(self, shifts, dims=None): return _fn.roll(self, shifts, dims)
+    def movedim(self, source, destination): return _fn.movedim(self, source, destination)
+    moveaxis = movedim
+    def swapaxes(self, d0, d1): return _fn.swapaxes(self, d0, d1)
+    swapdims = swapaxes
+    def take_along_dim(self, indices, dim=None): return _fn.take_along_dim(self, indices, dim)
+    def diff(self, n=1, dim=-1, prepend=None, append=None):
+        return _fn.diff(self, n, dim, prepend, append)
+
+    def scatter(self, dim, index, src=None, *, value=None):
+        return _fn.scatter(self, dim, index, src, value=value)
+
+    def scatter_add(self, dim, index, src): return _fn.scatter_add(self, dim, index, src)
+    def index_add(self, dim, index, source, *, alpha=1):
+        return _fn.index_add(self, dim, index, source, alpha=alpha)
+
+    def lerp(self, end, weight): return _fn.lerp(self, end, weight)
+    def allclose(self, o, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _fn.allclose(self, o, rtol, atol, equal_nan)
+
+    def equal(self, o): return _fn.equal(self, o)
+    def bincount(self, weights=None, minlength=0): return _fn.bincount(self, weights, minlength)
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+        return _fn.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        """Draw category indices ∝ this tensor's last dim (see ``tinynet.multinomial``)."""
+        from .creation import multinomial
+        return multinomial(self, num_samples, replacement, generator=generator)
+
+    def bernoulli(self, *, generator=None):
+        """1 with probability self, else 0 (see ``tinynet.bernoulli``)."""
+        from .creation import bernoulli
+        return bernoulli(self, generator=generator)
 
     def t(self) -> "Tensor":
         """The transpose of a tensor of at most 2 dims."""

@@ -1,5 +1,7 @@
-"""DataLoader: batching, shuffling, reproducibility, workers, errors, cleanup."""
+"""DataLoader: batching, shuffling, reproducibility, workers, errors, cleanup, samplers,
+iterable datasets."""
 import gc
+import itertools
 import multiprocessing as mp
 import os
 import time
@@ -8,7 +10,9 @@ import numpy as np
 import pytest
 
 import tinynet as tn
-from tinynet.data import DataLoader, Dataset, TensorDataset, get_worker_info
+from tinynet.data import (BatchSampler, DataLoader, Dataset, IterableDataset, RandomSampler,
+                          Sampler, SequentialSampler, SubsetRandomSampler, TensorDataset,
+                          WeightedRandomSampler, get_worker_info)
 from tinynet.data.transforms import get_transform_rng
 
 
@@ -257,4 +261,182 @@ def test_spawn_context_works():
     got = epoch(DataLoader(ds, batch_size=4, shuffle=True, seed=2, num_workers=1,
                            multiprocessing_context="spawn"))
     assert_same_epochs(got, epoch(DataLoader(ds, batch_size=4, shuffle=True, seed=2)))
+    assert no_children_left()
+
+
+# ------------------------------------------------------------------ samplers
+def test_sampler_gives_the_order_and_len():
+    loader = DataLoader(Squares(10), batch_size=3, sampler=[4, 1, 3, 0])  # any iterable of ints
+    assert len(loader) == 2 and loader.sampler == [4, 1, 3, 0]
+    assert [b[1].tolist() for b in loader] == [[4, 1, 3], [0]]
+    loader = DataLoader(Squares(10), batch_size=3, drop_last=True, sampler=[4, 1, 3, 0])
+    assert len(loader) == 1 and [b[1].tolist() for b in loader] == [[4, 1, 3]]
+
+
+def test_batch_sampler_gives_the_batches_and_len():
+    bs = BatchSampler(SequentialSampler(range(7)), 3, drop_last=True)
+    loader = DataLoader(Squares(7), batch_sampler=bs)
+    assert len(loader) == 2 and loader.batch_size is None and loader.drop_last is False
+    assert [b[1].tolist() for b in loader] == [[0, 1, 2], [3, 4, 5]]
+    uneven = DataLoader(Squares(7), batch_sampler=[[6], [0, 2, 4, 5], [1]])
+    assert len(uneven) == 3 and [b[1].tolist() for b in uneven] == [[6], [0, 2, 4, 5], [1]]
+
+
+def test_non_int_indices_raise():
+    with pytest.raises(TypeError, match=r"sampler must give int indices, got float64 values \[0.5"):
+        list(DataLoader(Squares(4), sampler=[0.5, 1.0]))
+    with pytest.raises(TypeError, match="batch_sampler must give int indices"):
+        list(DataLoader(Squares(4), batch_sampler=[["a"]]))
+
+
+def test_sampler_and_batch_sampler_keep_the_getitems_fast_path():
+    class Batched(TensorDataset):
+        def __getitem__(self, i):
+            raise AssertionError("per-item path used")
+
+    ds = Batched(np.arange(12, dtype=np.float32).reshape(6, 2), np.arange(6))
+    _, y = next(iter(DataLoader(ds, batch_size=3, sampler=SubsetRandomSampler([5, 1, 2], 0))))
+    assert sorted(y.numpy().tolist()) == [1, 2, 5]
+    _, y = next(iter(DataLoader(ds, batch_sampler=[[4, 0]])))
+    assert y.numpy().tolist() == [4, 0]
+
+
+def test_mutually_exclusive_arguments():
+    ds = Squares(6)
+    with pytest.raises(ValueError, match="sampler option is mutually exclusive with shuffle"):
+        DataLoader(ds, shuffle=True, sampler=SequentialSampler(ds))
+    bsamp = BatchSampler(SequentialSampler(ds), 2, False)
+    for kw in (dict(batch_size=2), dict(shuffle=True), dict(sampler=SequentialSampler(ds)),
+               dict(drop_last=True)):
+        with pytest.raises(ValueError, match="batch_sampler option is mutually exclusive with "
+                                             "batch_size, shuffle, sampler, and drop_last"):
+            DataLoader(ds, batch_sampler=bsamp, **kw)
+    for kw in (dict(shuffle=True), dict(sampler=[0]), dict(batch_sampler=[[0]])):
+        name = next(iter(kw))
+        with pytest.raises(ValueError, match=f"IterableDataset: expected unspecified {name}"):
+            DataLoader(Stream(4), **kw)
+
+
+def test_seeded_loader_with_sampler_is_reproducible():
+    def make(**kw):
+        # the sampler's generator picks the order, the loader's seed the augmentations
+        sampler = RandomSampler(range(20), generator=np.random.default_rng(1))
+        return DataLoader(Noisy(20), batch_size=4, seed=5, sampler=sampler, **kw)
+
+    a, b = make(), make()
+    ea = epoch(a) + epoch(a)
+    assert_same_epochs(ea, epoch(b) + epoch(b))
+    first = np.concatenate([bt[1] for bt in ea[:5]])
+    second = np.concatenate([bt[1] for bt in ea[5:]])
+    assert sorted(first.tolist()) == list(range(20)) and first.tolist() != second.tolist()
+    # noise differs between epochs but is the same in both runs
+    assert not np.array_equal(ea[0][0] - ea[0][1], ea[5][0] - ea[5][1])
+    tn.manual_seed(2)
+    c = epoch(DataLoader(Squares(20), batch_size=4, sampler=RandomSampler(range(20))))
+    tn.manual_seed(2)
+    d = epoch(DataLoader(Squares(20), batch_size=4, sampler=RandomSampler(range(20))))
+    assert_same_epochs(c, d)  # a sampler without generator follows tn.manual_seed
+
+
+def test_workers_with_a_sampler_give_the_same_batches():
+    def make(sampler, **kw):
+        return epoch(DataLoader(Noisy(30), batch_size=4, seed=3, sampler=sampler, **kw))
+
+    ref = make(WeightedRandomSampler(np.arange(30.0), 25, generator=7))
+    got = make(WeightedRandomSampler(np.arange(30.0), 25, generator=7), num_workers=2)
+    assert_same_epochs(ref, got)
+    assert len(got) == 7 and 0 not in np.concatenate([b[1] for b in got])  # weight 0: never drawn
+    bsamp = BatchSampler(RandomSampler(range(30), generator=4), 7, drop_last=True)
+    ref = epoch(DataLoader(Squares(30), batch_sampler=bsamp))
+    got = epoch(DataLoader(Squares(30), batch_sampler=BatchSampler(
+        RandomSampler(range(30), generator=4), 7, drop_last=True), num_workers=2))
+    assert_same_epochs(ref, got)
+    assert len(got) == 4 and len(set(np.concatenate([b[1] for b in got]).tolist())) == 28
+    assert no_children_left()
+
+
+class Endless(Sampler):
+    """0, 1, 2, ... without end (and without __len__)."""
+
+    def __iter__(self):
+        return itertools.count()
+
+
+def test_endless_sampler_is_read_lazily():
+    endless = Endless()
+    for workers in (0, 2):
+        it = iter(DataLoader(Squares(100), batch_size=4, sampler=endless, num_workers=workers))
+        got = [next(it)[1].tolist() for _ in range(3)]
+        assert got == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+        del it
+    gc.collect()
+    assert no_children_left()
+    with pytest.raises(TypeError):
+        len(DataLoader(Squares(100), sampler=endless))
+
+
+# ------------------------------------------------------------------ IterableDataset
+class Stream(IterableDataset):
+    """Yields (float32 i, i) for i < n; each worker takes every num_workers-th item."""
+
+    def __init__(self, n, shard=True):
+        self.n, self.shard = n, shard
+
+    def __iter__(self):
+        info = get_worker_info()
+        start, step = (0, 1) if info is None or not self.shard else (info.id, info.num_workers)
+        for i in range(start, self.n, step):
+            yield np.float32(i), i
+
+
+class SizedStream(Stream):
+    def __len__(self):
+        return self.n
+
+
+class StreamFailsAt(Stream):
+    def __iter__(self):
+        for x, i in super().__iter__():
+            if i == 5:
+                raise ValueError("stream broke at 5")
+            yield x, i
+
+
+def test_iterable_dataset_is_batched_in_the_main_process():
+    got = [b[1].tolist() for b in DataLoader(Stream(8), batch_size=3)]
+    assert got == [[0, 1, 2], [3, 4, 5], [6, 7]]
+    assert [b[1].tolist() for b in DataLoader(Stream(8), batch_size=3, drop_last=True)] == got[:2]
+    assert list(DataLoader(Stream(0), batch_size=3)) == []
+    assert list(DataLoader(Stream(5), batch_size=2, collate_fn=len)) == [2, 2, 1]
+    x, _ = next(iter(DataLoader(Stream(5), batch_size=2)))
+    assert isinstance(x, tn.Tensor) and x.dtype == np.float32
+
+
+def test_iterable_dataset_len():
+    assert len(DataLoader(SizedStream(8), batch_size=3)) == 3
+    assert len(DataLoader(SizedStream(8), batch_size=3, drop_last=True)) == 2
+    with pytest.raises(TypeError, match="needs Stream to define __len__"):
+        len(DataLoader(Stream(8), batch_size=3))
+
+
+def test_iterable_dataset_with_workers_shards_by_worker_info():
+    got = [b[1].tolist() for b in DataLoader(Stream(11), batch_size=3, num_workers=2)]
+    # worker 0 yields 0, 2, 4, ..., worker 1 yields 1, 3, 5, ...; one batch from each in turn
+    assert got == [[0, 2, 4], [1, 3, 5], [6, 8, 10], [7, 9]]
+    loader = DataLoader(Stream(11), batch_size=3, num_workers=3, drop_last=True)
+    got = [b[1].tolist() for b in loader]
+    assert got == [[0, 3, 6], [1, 4, 7], [2, 5, 8]]  # each worker drops its own short batch
+    one = DataLoader(Stream(1), batch_size=2, num_workers=3, prefetch_factor=1)
+    assert [b[1].tolist() for b in one] == [[0]]  # workers 1 and 2 have nothing to yield
+    loader = DataLoader(Stream(4, shard=False), batch_size=4, num_workers=2)
+    unsharded = [b[1].tolist() for b in loader]
+    assert unsharded == [[0, 1, 2, 3], [0, 1, 2, 3]]  # as in PyTorch: each worker has its copy
+    assert no_children_left()
+
+
+def test_iterable_dataset_worker_error_is_reraised():
+    with pytest.raises(ValueError, match="stream broke at 5"):
+        list(DataLoader(StreamFailsAt(10, shard=False), batch_size=2, num_workers=2))
+    with pytest.raises(ValueError, match="stream broke at 5"):
+        list(DataLoader(StreamFailsAt(10), batch_size=2))
     assert no_children_left()

@@ -1,10 +1,11 @@
-"""Dataset, TensorDataset, Subset, random_split."""
+"""Dataset, TensorDataset, Subset, random_split, ConcatDataset, IterableDataset."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 import tinynet as tn
-from tinynet.data import Dataset, Subset, TensorDataset, random_split
+from tinynet.data import (ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset,
+                          random_split)
 
 
 def test_dataset_base_requires_methods():
@@ -86,3 +87,77 @@ def test_random_split_bad_lengths():
         random_split(range(10), [3, 3])
     with pytest.raises(ValueError, match="sum to 1"):
         random_split(range(10), [0.5, 0.2])
+
+
+# ------------------------------------------------------------------ ConcatDataset
+class Pairs(Dataset):
+    """Item i: (float32 [i, -i], i + offset), no __getitems__ (goes through collate)."""
+
+    def __init__(self, n, offset):
+        self.n, self.offset = n, offset
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return np.array([i, -i], dtype=np.float32), i + self.offset
+
+
+def three_parts():
+    a = TensorDataset(np.arange(6, dtype=np.float32).reshape(3, 2), np.arange(3))
+    empty = TensorDataset(np.zeros((0, 2), np.float32), np.zeros(0, np.int64))
+    return ConcatDataset([a, empty, Pairs(5, offset=100)])
+
+
+def test_concat_dataset_lengths_and_indexing():
+    ds = three_parts()
+    assert len(ds) == 8 and ds.cumulative_sizes == [3, 3, 8]
+    assert ds[0][1] == 0 and ds[2][1] == 2
+    assert ds[3][1] == 100 and ds[7][1] == 104  # the empty dataset in between is skipped
+    assert ds[-1][1] == 104 and ds[-8][1] == 0 and ds[-5][1] == 100
+    assert (TensorDataset(np.arange(2)) + TensorDataset(np.arange(3)))[4][0] == 2  # a + b
+    for bad in (8, 9, -9):
+        with pytest.raises(IndexError, match=f"index {bad} is out of range for length 8"):
+            ds[bad]
+
+
+@settings(max_examples=40, deadline=None)
+@given(idx=st.lists(st.integers(-8, 7), min_size=1, max_size=12))
+def test_concat_dataset_getitems_equals_items_in_order(idx):
+    ds = three_parts()
+    bx, by = ds.__getitems__(np.array(idx))
+    np.testing.assert_array_equal(bx, np.stack([ds[i][0] for i in idx]))
+    np.testing.assert_array_equal(by, [ds[i][1] for i in idx])
+    assert bx.dtype == np.float32 and by.dtype == np.int64
+
+
+def test_concat_dataset_getitems_keeps_dicts_and_strings():
+    class Named(Dataset):
+        def __init__(self, names):
+            self.names = names
+
+        def __len__(self):
+            return len(self.names)
+
+        def __getitem__(self, i):
+            return {"name": self.names[i], "n": len(self.names[i])}
+
+    ds = ConcatDataset([Named(["a", "bb"]), Named(["ccc"])])
+    out = ds.__getitems__([2, 0, 1])
+    assert out["name"] == ["ccc", "a", "bb"] and out["n"].tolist() == [3, 1, 2]
+
+
+def test_concat_dataset_errors():
+    with pytest.raises(ValueError, match="should not be an empty iterable"):
+        ConcatDataset([])
+    with pytest.raises(TypeError, match="does not support IterableDataset"):
+        ConcatDataset([TensorDataset(np.arange(2)), IterableDataset()])
+    with pytest.raises(IndexError, match="index -9 is out of range for length 8"):
+        three_parts().__getitems__([0, -9])
+
+
+def test_iterable_dataset_base_requires_iter():
+    with pytest.raises(NotImplementedError, match="__iter__"):
+        iter(IterableDataset())

@@ -527,6 +527,254 @@ def _normalize_ref(a, dim, p):
     return a / np.maximum(norm, 1e-12)
 
 
+# ---- prod, norm, cumulative ops, scatter/gather family, bmm/kron/...: inputs and references
+
+def _away_from_zero(shape):
+    """Moderate values away from 0 (products of up to 64 of them stay in range)."""
+    return _values(shape, -1.5, 1.5, away=0.5)
+
+
+def _distinct_abs(shape):
+    """Distinct values whose absolute values are distinct too (no ties of max |x|) and at
+    least 0.003 from 0: k·0.01 + 0.003, so -x is never on the grid."""
+    return _distinct(shape, -3.0, 3.0, step=0.01, offset=0.003)
+
+
+def _norm_kwargs(shape):
+    return st.fixed_dictionaries({"p": st.sampled_from([2, 1, 3, 0.5, 1.5, "fro", math.inf,
+                                                        -math.inf]),
+                                  "dim": _dims(shape), "keepdim": st.booleans()})
+
+
+def _norm_ref(a, p, dim, keepdim):
+    p = 2 if p == "fro" else p
+    if p == math.inf:
+        return np.abs(a).max(axis=dim, keepdims=keepdim)
+    if p == -math.inf:
+        return np.abs(a).min(axis=dim, keepdims=keepdim)
+    return (np.abs(a) ** p).sum(axis=dim, keepdims=keepdim) ** (1 / p)
+
+
+def _var_mean_ref(std=False):
+    def ref(a, dim, keepdim, correction):
+        v = np.var(a, axis=dim, keepdims=keepdim, ddof=correction)
+        return (np.sqrt(v) if std else v), np.mean(a, axis=dim, keepdims=keepdim)
+    return ref
+
+
+def _movedim_kwargs(shape):
+    @st.composite
+    def draw(d):
+        n = len(shape)
+        k = d(st.integers(1, n))
+        source = d(st.permutations(range(n)))[:k]
+        destination = d(st.permutations(range(n)))[:k]
+        if k == 1 and d(st.booleans()):   # a plain int, maybe negative
+            return {"source": source[0] - n * d(st.integers(0, 1)), "destination": destination[0]}
+        return {"source": tuple(source), "destination": tuple(destination)}
+    return draw()
+
+
+def _meshgrid_inputs(min_side, max_side, max_dims):
+    @st.composite
+    def draw(d):
+        k = d(st.integers(1, max(max_dims, 1)))
+        arrays = tuple(d(_values((d(st.integers(min_side, max_side)),))) for _ in range(k))
+        return arrays, {"indexing": d(st.sampled_from(["ij", "xy"]))}
+    return draw()
+
+
+def _roll_kwargs(shape):
+    @st.composite
+    def draw(d):
+        if d(st.booleans()):
+            return {"shifts": d(st.integers(-5, 5)), "dims": None}
+        dims = d(st.lists(_dim_of(shape), min_size=1, max_size=len(shape),
+                          unique_by=lambda k: k % len(shape)))
+        return {"shifts": tuple(d(st.integers(-5, 5)) for _ in dims), "dims": tuple(dims)}
+    return draw()
+
+
+def _roll_ref(a, shifts, dims):
+    return np.roll(a, shifts, axis=dims)
+
+
+@st.composite
+def _take_along_dim_kwargs(d, shape):
+    if d(st.booleans()):   # dim=None: positions in the flattened tensor
+        n = int(np.prod(shape))
+        return {"dim": None, "indices": d(hnp.arrays(np.int64, d(tst.shapes(1, 2, 1, 4)),
+                                                        elements=st.integers(0, n - 1)))}
+    dim = d(_dim_of(shape))
+    # other dims: the input's size or 1 (broadcast)
+    ishape = tuple(d(st.integers(1, 4)) if k == dim % len(shape) else d(st.sampled_from([s, 1]))
+                   for k, s in enumerate(shape))
+    return {"dim": dim, "indices": d(hnp.arrays(np.int64, ishape,
+                                                elements=st.integers(0, shape[dim] - 1)))}
+
+
+def _take_along_dim_ref(a, indices, dim):
+    if dim is None:
+        return np.take_along_axis(a.reshape(-1), indices.reshape(-1), 0)
+    return np.take_along_axis(a, indices, axis=dim)
+
+
+@st.composite
+def _diagonal_kwargs(d, shape):
+    n = len(shape)
+    dim1 = d(st.integers(-n, n - 1))
+    dim2 = d(st.integers(-n, n - 1).filter(lambda k: k % n != dim1 % n))
+    return {"offset": d(st.integers(-3, 3)), "dim1": dim1, "dim2": dim2}
+
+
+def _diag_inputs(min_side, max_side, max_dims):
+    @st.composite
+    def draw(d):
+        shape = d(tst.shapes(1, 2, min_side, max_side))
+        return (d(_values(shape)),), {"diagonal": d(st.integers(-2, 2))}
+    return draw()
+
+
+def _scatter_index_inputs(unique):
+    """(x, src) and an index no larger than x outside ``dim`` nor than src; with ``unique``,
+    no position along ``dim`` is written twice (scatter's winner would be undefined)."""
+    def inputs(min_side, max_side, max_dims):
+        @st.composite
+        def draw(d):
+            shape = d(tst.shapes(1, max_dims, max(min_side, 1), max_side))
+            dim = d(st.integers(-len(shape), len(shape) - 1))
+            dd = dim % len(shape)
+            ishape = tuple(d(st.integers(1, s)) if k != dd else
+                           d(st.integers(1, s if unique else 4)) for k, s in enumerate(shape))
+            if unique:   # the first ishape[dim] entries of a random permutation, per line
+                rng = np.random.default_rng(d(st.integers(0, 2**16)))
+                order = np.argsort(rng.random(ishape[:dd] + (shape[dd],) + ishape[dd + 1:]),
+                                   axis=dd)
+                index = np.take(order, range(ishape[dd]), axis=dd)
+            else:
+                index = d(hnp.arrays(np.int64, ishape, elements=st.integers(0, shape[dd] - 1)))
+            sshape = tuple(i + d(st.integers(0, 1)) for i in ishape)   # src may be larger
+            return (d(_values(shape)), d(_values(sshape))), {"dim": dim, "index": index}
+        return draw()
+    return inputs
+
+
+def _scatter_grid(index, dim):
+    grid = list(np.indices(index.shape, sparse=True))
+    grid[dim] = index
+    return tuple(grid)
+
+
+def _scatter_ref(a, src, dim, index, add=False):
+    out = a.copy()
+    part = src[tuple(slice(0, n) for n in index.shape)]
+    if add:
+        np.add.at(out, _scatter_grid(index, dim % a.ndim), part)
+    else:
+        out[_scatter_grid(index, dim % a.ndim)] = part
+    return out
+
+
+def _index_add_inputs(min_side, max_side, max_dims):
+    @st.composite
+    def draw(d):
+        shape = d(tst.shapes(1, max_dims, max(min_side, 1), max_side))
+        dim = d(st.integers(-len(shape), len(shape) - 1))
+        index = np.array(d(st.lists(st.integers(0, shape[dim] - 1), min_size=0, max_size=4)),
+                         np.int64)   # repeats add up
+        sshape = list(shape)
+        sshape[dim] = len(index)
+        return ((d(_values(shape)), d(_values(tuple(sshape)))),
+                {"dim": dim, "index": index, "alpha": d(st.sampled_from([1, -0.5]))})
+    return draw()
+
+
+def _index_add_ref(a, source, dim, index, alpha):
+    out = a.copy()
+    np.add.at(out, (slice(None),) * (dim % a.ndim) + (index,), alpha * source)
+    return out
+
+
+def _diff_kwargs(shape):
+    return st.fixed_dictionaries({"n": st.integers(0, 3), "dim": _dim_of(shape)})
+
+
+def _lerp_inputs(min_side, max_side, max_dims):
+    @st.composite
+    def draw(d):
+        shapes = d(tst.broadcastable_shapes(3, 0, max_dims, min_side, max_side))
+        return (d(_values(shapes[0])), d(_values(shapes[1])),
+                d(_values(shapes[2], -0.5, 1.5))), {}
+    return draw()
+
+
+def _bmm_inputs(min_side, max_side, max_dims):
+    @st.composite
+    def draw(d):
+        b, n, m, p = (d(st.integers(min_side, max_side)) for _ in range(4))
+        return (d(_values((b, n, m))), d(_values((b, m, p)))), {}
+    return draw()
+
+
+def _vectors_inputs(same_length):
+    def inputs(min_side, max_side, max_dims):
+        @st.composite
+        def draw(d):
+            n = d(st.integers(min_side, max_side))
+            m = n if same_length else d(st.integers(min_side, max_side))
+            return (d(_values((n,))), d(_values((m,)))), {}
+        return draw()
+    return inputs
+
+
+def _kron_inputs(min_side, max_side, max_dims):
+    @st.composite
+    def draw(d):
+        a = d(tst.shapes(0, min(max_dims, 2), min_side, min(max_side, 3)))
+        b = d(tst.shapes(0, min(max_dims, 2), min_side, min(max_side, 3)))
+        return (d(_values(a)), d(_values(b))), {}
+    return draw()
+
+
+def _powers_of_two(shape):
+    """±2^k with distinct k: sums of |values| over distinct sets never tie (no kinks of the
+    max/min column and row sums in matrix norms), and no value is near 0."""
+    n = int(np.prod(shape))
+    exps = hnp.arrays(np.int64, (n,), elements=st.integers(-14, 14), unique=True)
+    signs = hnp.arrays(np.bool_, (n,))
+    return st.tuples(exps, signs).map(
+        lambda es: np.where(es[1], -1.0, 1.0).reshape(shape) * 2.0 ** es[0].reshape(shape))
+
+
+def _matrix_norm_inputs(min_side, max_side, max_dims):
+    @st.composite
+    def draw(d):
+        shape = d(tst.shapes(2, min(max(max_dims, 2), 3), max(min_side, 1), min(max_side, 3)))
+        n = len(shape)
+        dim1 = d(st.integers(-n, n - 1))
+        dim2 = d(st.integers(-n, n - 1).filter(lambda k: k % n != dim1 % n))
+        return (d(_powers_of_two(shape)),), {
+            "ord": d(st.sampled_from(["fro", 1, -1, math.inf, -math.inf])),
+            "dim": (dim1, dim2), "keepdim": d(st.booleans())}
+    return draw()
+
+
+def _matrix_norm_ref(a, ord, dim, keepdim):
+    return np.linalg.norm(a, ord, axis=dim, keepdims=keepdim)
+
+
+def _trace_inputs(min_side, max_side, max_dims):
+    @st.composite
+    def draw(d):
+        return (d(_values(d(tst.shapes(2, 2, min_side, max_side)))),), {}
+    return draw()
+
+
+def _vector_norm_kwargs(shape):
+    return st.fixed_dictionaries({"ord": st.sampled_from([2, 1, 3, math.inf, -math.inf]),
+                                  "dim": _dims(shape), "keepdim": st.booleans()})
+
+
 _EINSUM_SPECS = ["ij,jk->ik", "bij,bjk->bik", "ij->j", "i,i->", "ij,ij->ij", "bhtd,bhsd->bhts",
                  "ij->ji", "i,j->ij", "ijk->", "ij,jk", "abc,cd->abd", "ij,jk,kl->il", "i->i",
                  "ik,jk->"]
@@ -565,6 +813,61 @@ _SCALAR_OPS = {  # Python scalars on either side take the tensor's dtype
 def _scalar_kwargs(shape):
     return st.fixed_dictionaries({"which": st.sampled_from(sorted(_SCALAR_OPS)),
                                   "c": st.sampled_from([2.5, -0.75, 3])})
+
+
+# ---- math and activations (tinynet.functional.activation): inputs and references
+
+def _off_integers(shape):
+    """Values on a 0.01 grid offset by 0.003: never near an integer, a half, or 0.05 + 0.1k
+    (the jumps of floor/ceil/trunc/frac and of round to 0 or 1 decimals)."""
+    return _grid(shape, -3, 3, step=0.01, offset=0.003)
+
+
+def _off_kinks(lo=-3.0, hi=2.9):
+    """Values on a 0.1 grid offset by 0.05: never at the integer kinks of hardtanh & co."""
+    return lambda shape: _grid(shape, lo, hi, step=0.1, offset=0.05)
+
+
+def _glu_inputs(min_side, max_side, max_dims):
+    """An array whose size along the drawn ``dim`` is even."""
+    @st.composite
+    def draw(d):
+        shape = list(d(tst.shapes(1, max_dims, max(min_side, 1), max_side)))
+        dim = d(st.integers(-len(shape), len(shape) - 1))
+        shape[dim] *= 2
+        return (d(_nonzero(tuple(shape))),), {"dim": dim}
+    return draw()
+
+
+def _glu_ref(a, dim):
+    x, g = np.split(a, 2, axis=dim)
+    return x / (1 + np.exp(-g))
+
+
+def _prelu_inputs(min_side, max_side, max_dims):
+    """x away from 0 and a weight of 1 value or of x.shape[1] values (dim 1 is channels)."""
+    @st.composite
+    def draw(d):
+        shape = d(tst.shapes(0, max_dims, max(min_side, 1), max_side))
+        c = shape[1] if len(shape) >= 2 and d(st.booleans()) else 1
+        return (d(_nonzero(shape)), d(_values((c,), 0.05, 0.5))), {}
+    return draw()
+
+
+def _prelu_ref(a, w):
+    w = w.reshape((-1,) + (1,) * (a.ndim - 2)) if w.size > 1 else w.reshape(())
+    return np.where(a > 0, a, w * a)
+
+
+def _elu_ref(a, alpha=1.0, scale=1.0, input_scale=1.0):
+    return scale * np.where(a > 0, a, alpha * np.expm1(input_scale * np.minimum(a, 0)))
+
+
+def _hardswish_ref(a):
+    return a * np.clip(a / 6 + 0.5, 0, 1)
+
+
+_SELU = (1.6732632423543772848170429916717, 1.0507009873554804934193349852946)
 
 
 _E = "elementwise"
@@ -623,6 +926,59 @@ OPS = [
                  kwargs=lambda s: st.sampled_from([(-1.0, 1.0), (None, 0.5), (-0.5, None),
                                                    (0.0, 2.0)]).map(
                lambda b: {"lo": b[0], "hi": b[1]}))),
+    # ---- more unary math (torch.<name>)
+    OpSpec("log1p", _E, tn.log1p, np.log1p, unary(-0.9, 3.0)),
+    OpSpec("expm1", _E, lambda x: x.expm1(), np.expm1, unary(), empty=True),
+    OpSpec("log2", _E, tn.log2, np.log2, unary(0.1, 3.0)),
+    OpSpec("log10", _E, lambda x: x.log10(), np.log10, unary(0.1, 3.0)),
+    OpSpec("exp2", _E, tn.exp2, np.exp2, unary()),
+    OpSpec("erf", _E, tn.erf, _erf, unary(), atol64=1e-6),   # a 1.2e-7 fit (see F.erf)
+    OpSpec("sinh", _E, tn.sinh, np.sinh, unary()),
+    OpSpec("cosh", _E, lambda x: x.cosh(), np.cosh, unary()),
+    OpSpec("asin", _E, tn.asin, np.arcsin, unary(-0.9, 0.9)),
+    OpSpec("acos", _E, lambda x: x.acos(), np.arccos, unary(-0.9, 0.9)),
+    OpSpec("atan", _E, tn.atan, np.arctan, unary()),
+    OpSpec("atan2", _E, tn.atan2, np.arctan2, binary(_nonzero, _any),  # off the cut at y = 0
+           empty=True, broadcast=True),
+    OpSpec("logaddexp", _E, tn.logaddexp, np.logaddexp, binary(_any, _any), empty=True,
+           broadcast=True),
+    OpSpec("hypot", _E, lambda a, b: a.hypot(b), np.hypot, binary(_nonzero, _any),
+           broadcast=True),
+    # ---- piecewise constant (gradient 0) and frac (gradient 1), off their jumps
+    OpSpec("sign", _E, tn.sign, np.sign, unary(away=0.01), empty=True),
+    OpSpec("floor", _E, tn.floor, np.floor, unary(values=_off_integers)),
+    OpSpec("ceil", _E, lambda x: x.ceil(), np.ceil, unary(values=_off_integers)),
+    OpSpec("trunc", _E, tn.trunc, np.trunc, unary(values=_off_integers)),
+    OpSpec("round", _E, tn.round, np.round, unary(values=_off_integers, kwargs=lambda s: st.
+           fixed_dictionaries({"decimals": st.sampled_from([0, 1, -1])}))),
+    OpSpec("frac", _E, tn.frac, lambda a: a - np.trunc(a), unary(values=_off_integers)),
+    OpSpec("nan_to_num", _E, tn.nan_to_num, np.nan_to_num, unary(kwargs=lambda s: st.
+           fixed_dictionaries({"nan": st.sampled_from([0.0, -1.0]),
+                               "posinf": st.sampled_from([None, 5.0])}))),
+    # ---- activations
+    OpSpec("softplus", _E, F.softplus, lambda a, beta, threshold: np.where(
+        a * beta > threshold, a, np.logaddexp(a * beta, 0) / beta),
+        unary(values=_off_kinks(), kwargs=lambda s: st.fixed_dictionaries(
+            {"beta": st.sampled_from([1.0, 2.0, 0.5]),
+             "threshold": st.sampled_from([20.0, 2.0])}))),  # βx = 2 is off the grid
+    OpSpec("logsigmoid", _E, F.logsigmoid, lambda a: -np.logaddexp(0, -a), unary(-8.0, 8.0)),
+    OpSpec("mish", _E, F.mish, lambda a: a * np.tanh(np.logaddexp(a, 0)), unary()),
+    OpSpec("elu", _E, F.elu, _elu_ref, unary(away=0.01, kwargs=lambda s: st.fixed_dictionaries(
+        {"alpha": st.sampled_from([1.0, 0.5, 2.0])}))),
+    OpSpec("selu", _E, F.selu, lambda a: _elu_ref(a, *_SELU), unary(away=0.01)),
+    OpSpec("celu", _E, F.celu, lambda a, alpha: _elu_ref(a, alpha, 1.0, 1.0 / alpha),
+           unary(away=0.01, kwargs=lambda s: st.fixed_dictionaries(
+               {"alpha": st.sampled_from([1.0, 0.5, 2.0])}))),
+    OpSpec("relu6", _E, F.relu6, lambda a: np.clip(a, 0, 6), unary(values=_off_kinks(-2, 7.9))),
+    OpSpec("hardtanh", _E, F.hardtanh, lambda a, min_val, max_val: np.clip(a, min_val, max_val),
+           unary(values=_off_kinks(), kwargs=lambda s: st.sampled_from(
+               [(-1.0, 1.0), (-2.0, 0.5)]).map(lambda b: {"min_val": b[0], "max_val": b[1]}))),
+    OpSpec("hardsigmoid", _E, F.hardsigmoid, lambda a: np.clip(a / 6 + 0.5, 0, 1),
+           unary(values=_off_kinks(-4, 3.9))),
+    OpSpec("hardswish", _E, F.hardswish, _hardswish_ref, unary(values=_off_kinks(-4, 3.9))),
+    OpSpec("softsign", _E, F.softsign, lambda a: a / (1 + np.abs(a)), unary(away=0.01)),
+    OpSpec("glu", _E, F.glu, _glu_ref, _glu_inputs),
+    OpSpec("prelu", _E, F.prelu, _prelu_ref, _prelu_inputs),
     # ---- reductions
     OpSpec("sum", "reduce", F.sum, lambda a, dim, keepdim: np.sum(a, axis=dim, keepdims=keepdim),
            unary(kwargs=reduce_kwargs()), empty=True),
@@ -648,6 +1004,21 @@ OPS = [
     OpSpec("softmax", "reduce", F.softmax, _softmax_ref, unary(min_dims=1, kwargs=_one_dim)),
     OpSpec("log_softmax", "reduce", F.log_softmax, _log_softmax_ref,
            unary(min_dims=1, kwargs=_one_dim)),
+    OpSpec("prod", "reduce", F.prod, lambda a, dim, keepdim: np.prod(a, axis=dim, keepdims=keepdim),
+           unary(kwargs=reduce_kwargs(), values=_away_from_zero), empty=True, rtol32=1e-4),
+    OpSpec("cumprod", "reduce", F.cumprod, lambda a, dim: np.cumprod(a, axis=dim),
+           unary(min_dims=1, kwargs=_one_dim, values=_away_from_zero), empty=True, rtol32=1e-4),
+    OpSpec("logcumsumexp", "reduce", F.logcumsumexp,
+           lambda a, dim: np.logaddexp.accumulate(a, axis=dim),
+           unary(min_dims=1, kwargs=_one_dim), empty=True),
+    OpSpec("norm", "reduce", lambda x, p, dim, keepdim: x.norm(p, dim, keepdim), _norm_ref,
+           unary(values=_distinct_abs, kwargs=_norm_kwargs), rtol32=1e-4),
+    OpSpec("var_mean", "reduce", F.var_mean, _var_mean_ref(),
+           unary(min_dims=1, min_side_at_least=2,
+                 kwargs=reduce_kwargs(correction=st.sampled_from([0, 1])))),
+    OpSpec("std_mean", "reduce", F.std_mean, _var_mean_ref(std=True),
+           unary(min_dims=1, min_side_at_least=2, distinct=True,
+                 kwargs=reduce_kwargs(correction=st.sampled_from([0, 1])))),
     # ---- shape
     OpSpec("reshape", "shape", lambda x, shape: x.reshape(shape), lambda a, shape: a.reshape(shape),
            unary(kwargs=_reshape_kwargs), empty=True),
@@ -675,6 +1046,16 @@ OPS = [
            empty=True),
     OpSpec("chunk", "shape", F.chunk, _chunk_ref, unary(min_dims=1, kwargs=_chunk_kwargs)),
     OpSpec("pad", "shape", F.pad, _pad_ref, unary(kwargs=_pad_kwargs), empty=True),
+    OpSpec("movedim", "shape", F.movedim, lambda a, source, destination: np.moveaxis(
+        a, source, destination), unary(min_dims=1, kwargs=_movedim_kwargs), empty=True),
+    OpSpec("swapaxes", "shape", lambda x, dim0, dim1: x.swapaxes(dim0, dim1),
+           lambda a, dim0, dim1: np.swapaxes(a, dim0, dim1),
+           unary(min_dims=1, kwargs=_transpose_kwargs)),
+    OpSpec("broadcast_tensors", "shape", tn.broadcast_tensors,
+           lambda *a: tuple(np.broadcast_arrays(*a)), binary(_any, _any), empty=True),
+    OpSpec("meshgrid", "shape", lambda *xs, indexing: tn.meshgrid(*xs, indexing=indexing),
+           lambda *a, indexing: tuple(np.meshgrid(*a, indexing=indexing)), _meshgrid_inputs,
+           empty=True),
     # ---- indexing
     OpSpec("index_basic", "indexing", lambda x, idx: x[idx], lambda a, idx: a[idx],
            _basic_index_inputs, empty=True),
@@ -713,11 +1094,40 @@ OPS = [
            unary(min_dims=1, kwargs=_one_dim), empty=True),
     OpSpec("normalize", "select", F.normalize, _normalize_ref,
            unary(min_dims=1, away=0.1, kwargs=_normalize_kwargs), atol32=1e-5, rtol32=1e-4),
+    OpSpec("roll", "select", F.roll, _roll_ref, unary(min_dims=1, kwargs=_roll_kwargs),
+           empty=True),
+    OpSpec("take_along_dim", "select", F.take_along_dim, _take_along_dim_ref,
+           unary(min_dims=1, kwargs=_take_along_dim_kwargs)),
+    OpSpec("diagonal", "select", F.diagonal, lambda a, offset, dim1, dim2: np.diagonal(
+        a, offset, dim1, dim2), unary(min_dims=2, kwargs=_diagonal_kwargs), empty=True),
+    OpSpec("diag", "select", F.diag, lambda a, diagonal: np.diag(a, diagonal), _diag_inputs,
+           empty=True),
+    OpSpec("scatter", "select", lambda x, src, dim, index: F.scatter(x, dim, index, src),
+           _scatter_ref, _scatter_index_inputs(unique=True)),
+    OpSpec("scatter_add", "select", lambda x, src, dim, index: F.scatter_add(x, dim, index, src),
+           lambda a, src, dim, index: _scatter_ref(a, src, dim, index, add=True),
+           _scatter_index_inputs(unique=False)),
+    OpSpec("index_add", "select", lambda x, source, dim, index, alpha: F.index_add(
+        x, dim, index, source, alpha=alpha), _index_add_ref, _index_add_inputs),
+    OpSpec("diff", "select", F.diff, lambda a, n, dim: np.diff(a, n, axis=dim),
+           unary(min_dims=1, kwargs=_diff_kwargs), empty=True),
+    OpSpec("lerp", "select", F.lerp, lambda a, b, w: a + w * (b - a), _lerp_inputs, empty=True,
+           broadcast=True),
     # ---- linalg
     OpSpec("matmul", "linalg", lambda a, b: a @ b, np.matmul, _matmul_inputs, empty=True),
     OpSpec("linear", "linalg", F.linear, _linear_ref, _linear_inputs, empty=True),
     OpSpec("einsum", "linalg", lambda *xs, spec: F.einsum(spec, *xs),
            lambda *a, spec: np.einsum(spec, *a), _einsum_inputs, empty=True),
+    OpSpec("bmm", "linalg", F.bmm, np.matmul, _bmm_inputs, empty=True),
+    OpSpec("dot", "linalg", F.dot, np.dot, _vectors_inputs(same_length=True), empty=True),
+    OpSpec("outer", "linalg", F.outer, np.outer, _vectors_inputs(same_length=False), empty=True),
+    OpSpec("kron", "linalg", F.kron, np.kron, _kron_inputs, empty=True),
+    OpSpec("trace", "linalg", F.trace, np.trace, _trace_inputs, empty=True),
+    OpSpec("vector_norm", "linalg", tn.linalg.vector_norm,
+           lambda a, ord, dim, keepdim: _norm_ref(a, ord, dim, keepdim),
+           unary(values=_distinct_abs, kwargs=_vector_norm_kwargs), rtol32=1e-4),
+    OpSpec("matrix_norm", "linalg", tn.linalg.matrix_norm, _matrix_norm_ref,
+           _matrix_norm_inputs, rtol32=1e-4),
 ]
 
 BY_NAME = {op.name: op for op in OPS}

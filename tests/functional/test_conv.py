@@ -358,3 +358,111 @@ def test_conv_transpose2d_matches_torch_float32(kw):
     y.backward(tn.tensor(g))
     for mine, ref in [(y, ty), (X.grad, tx.grad), (W.grad, tw.grad), (B.grad, tb.grad)]:
         np.testing.assert_allclose(mine.numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------- conv1d
+
+from tinynet.functional.conv import conv1d  # noqa: E402
+
+
+def conv1d_ref(x, w, b, stride, padding, dilation, groups):
+    """Direct 1-D definition: one dot product per output position."""
+    k = w.shape[2]
+    if padding == "same":
+        total = dilation * (k - 1)
+        pl, pr = total // 2, total - total // 2
+    else:
+        pl = pr = 0 if padding == "valid" else padding
+    xp = np.pad(x, ((0, 0), (0, 0), (pl, pr)))
+    N, C, L = xp.shape
+    O, Cg = w.shape[:2]
+    Lo = (L - dilation * (k - 1) - 1) // stride + 1
+    out = np.zeros((N, O, Lo))
+    og = O // groups
+    for o in range(O):
+        g = o // og
+        for p in range(Lo):
+            start = p * stride
+            patch = xp[:, g * Cg:(g + 1) * Cg, start:start + dilation * (k - 1) + 1:dilation]
+            out[:, o, p] = (patch * w[o]).sum(axis=(1, 2)) + (0 if b is None else b[o])
+    return out
+
+
+@st.composite
+def conv1d_cases(draw, max_len=7):
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    C, O = draw(st.integers(1, 2)) * groups, draw(st.integers(1, 2)) * groups
+    k, s, d = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    choices = [st.integers(0, 2), st.just("valid")] + ([st.just("same")] if s == 1 else [])
+    padding = draw(st.one_of(*choices))
+    p = 0 if padding == "valid" else (d * (k - 1) if padding == "same" else 2 * padding)
+    L = draw(st.integers(max(1, d * (k - 1) + 1 - p), max_len))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    x = rng.standard_normal((draw(st.integers(1, 2)), C, L))
+    w = rng.standard_normal((O, C // groups, k))
+    b = rng.standard_normal(O) if draw(st.booleans()) else None
+    return x, w, b, dict(stride=s, padding=padding, dilation=d, groups=groups)
+
+
+@given(conv1d_cases())
+def test_conv1d_forward_matches_naive_reference(case):
+    x, w, b, kw = case
+    out = conv1d(_t(x), _t(w), _t(b), **kw)
+    ref = conv1d_ref(x, w, b, **kw)
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-10, atol=1e-10)
+
+
+@given(conv1d_cases(max_len=5))
+def test_conv1d_gradients_match_finite_differences(case):
+    x, w, b, kw = case
+    inputs = [_t(x), _t(w)] + ([] if b is None else [_t(b)])
+    assert gradcheck(lambda *a: conv1d(*a, **kw), inputs)
+
+
+def test_conv1d_unbatched_tuples_and_float32():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4, 9)).astype(np.float32)
+    w = rng.standard_normal((6, 2, 3)).astype(np.float32)
+    X = tn.tensor(x, requires_grad=True)
+    y = conv1d(X, tn.tensor(w), stride=(2,), padding=(1,), groups=2)
+    assert y.shape == (6, 5) and y.dtype == np.float32
+    np.testing.assert_allclose(y.numpy(), conv1d_ref(x[None], w, None, 2, 1, 1, 2)[0],
+                               rtol=1e-5, atol=1e-5)
+    y.sum().backward()
+    assert X.grad.shape == (4, 9) and X.grad.dtype == np.float32
+
+
+def test_conv1d_errors_name_the_op_and_shapes():
+    x = tn.randn(1, 3, 5)
+    with pytest.raises(ValueError, match=r"conv1d: .*\(1, 3, 5\).*\(4, 2, 3\)"):
+        conv1d(x, tn.randn(4, 2, 3))
+    with pytest.raises(ValueError, match=r"conv1d: expected input .*\(1, 3, 5, 5\)"):
+        conv1d(tn.randn(1, 3, 5, 5), tn.randn(4, 3, 3))
+    with pytest.raises(ValueError, match="conv1d: padding='same' needs stride 1"):
+        conv1d(x, tn.randn(4, 3, 3), stride=2, padding="same")
+    with pytest.raises(ValueError, match="conv1d: .*smaller than the dilated kernel"):
+        conv1d(x, tn.randn(4, 3, 3), dilation=3)
+    with pytest.raises(ValueError, match="conv1d: stride must be an int or a 1-tuple"):
+        conv1d(x, tn.randn(4, 3, 3), stride=(1, 1))
+
+
+@pytest.mark.parametrize("kw", [
+    dict(), dict(stride=2, padding=1), dict(padding="same", dilation=2), dict(padding="valid"),
+    dict(groups=4, padding=2), dict(groups=2, stride=3, padding=1, dilation=2)])
+def test_conv1d_matches_torch_float32(kw):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(8)
+    groups = kw.get("groups", 1)
+    x = rng.standard_normal((3, 8, 17)).astype(np.float32)
+    w = rng.standard_normal((8, 8 // groups, 3)).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv1d(tx, tw, tb, **kw)
+    g = rng.standard_normal(ty.shape).astype(np.float32)
+    ty.backward(torch.tensor(g))
+    X, W, B = _t(x), _t(w), _t(b)
+    y = conv1d(X, W, B, **kw)
+    y.backward(tn.tensor(g))
+    for mine, ref in [(y, ty), (X.grad, tx.grad), (W.grad, tw.grad), (B.grad, tb.grad)]:
+        np.testing.assert_allclose(mine.numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-4)

@@ -156,3 +156,70 @@ def test_einsum_errors_name_the_spec_and_shapes():
     with pytest.raises(TypeError, match="float32.*float64|float64.*float32"):
         tn.einsum("ij,jk->ik", a, tn.ones(3, 2, dtype=tn.float64))
     assert tn.einsum("ij,jk->ik", a, tn.tensor(np.ones((3, 2), np.int64))).dtype == np.float32
+
+
+# ------------------------------------------------------------ bmm, dot, outer, kron, trace, norms
+
+def test_table_covers_the_new_linalg_ops():
+    assert {"bmm", "dot", "outer", "kron", "trace", "vector_norm", "matrix_norm"} <= {
+        op.name for op in OPS}
+
+
+def test_products_and_trace_match_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((4, 2, 3)), rng.standard_normal((4, 3, 5))
+    u, v = rng.standard_normal(3), rng.standard_normal(4)
+    pairs = [(tn.bmm(tn.tensor(a), tn.tensor(b)), torch.bmm(torch.tensor(a), torch.tensor(b))),
+             (tn.tensor(u).dot(tn.tensor(u)), torch.tensor(u).dot(torch.tensor(u))),
+             (tn.outer(tn.tensor(u), tn.tensor(v)), torch.outer(torch.tensor(u), torch.tensor(v))),
+             (tn.kron(tn.tensor(a[0]), tn.tensor(b[0])), torch.kron(torch.tensor(a[0]),
+                                                                   torch.tensor(b[0]))),
+             (tn.kron(tn.tensor(a), tn.tensor(u)), torch.kron(torch.tensor(a), torch.tensor(u))),
+             (tn.tensor(b[0]).trace(), torch.tensor(b[0]).trace())]
+    for got, want in pairs:
+        assert got.shape == tuple(want.shape)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("ord", [None, "fro", 1, -1, 2, 3, float("inf"), -float("inf")])
+def test_linalg_norms_match_torch(ord):
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(1).standard_normal((3, 4, 2))
+    cases = [((a[:, 0, 0],), {}), ((a,), {"dim": 1})]                 # vector norms
+    if ord not in (2, 3):   # matrix norms (ord 2 needs singular values; 3 is no matrix norm)
+        cases += [((a[:, :, 0],), {}), ((a,), {"dim": (0, 2), "keepdim": True}),
+                  ((a,), {"dim": (2, 0)})]
+    for args, kwargs in cases:
+        x, t = tn.tensor(args[0], requires_grad=True), torch.tensor(args[0], requires_grad=True)
+        if ord == "fro" and (x.ndim == 1 or kwargs.get("dim") == 1):   # a matrix norm only
+            with pytest.raises(ValueError, match="norm"):
+                tn.linalg.norm(x, ord, **kwargs)
+            continue
+        y, ty = tn.linalg.norm(x, ord, **kwargs), torch.linalg.norm(t, ord, **kwargs)
+        np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12,
+                                   err_msg=f"{ord} {kwargs}")
+        y.sum().backward()
+        ty.sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-14,
+                                   err_msg=f"{ord} {kwargs}")
+    x = tn.zeros(3, requires_grad=True)   # a zero vector: gradient 0, not NaN
+    tn.linalg.vector_norm(x).backward()
+    assert x.grad.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_new_linalg_errors_name_the_op_and_shapes():
+    with pytest.raises(ValueError, match=r"bmm: expects two 3-D tensors, got shapes \(2, 3\)"):
+        tn.bmm(tn.ones(2, 3), tn.ones(3, 2))
+    with pytest.raises(ValueError, match=r"bmm: shapes \(2, 2, 3\) and \(3, 3, 2\) do not fit"):
+        tn.bmm(tn.ones(2, 2, 3), tn.ones(3, 3, 2))
+    with pytest.raises(ValueError, match=r"dot: .*got shapes \(3,\) and \(4,\)"):
+        tn.dot(tn.ones(3), tn.ones(4))
+    with pytest.raises(ValueError, match=r"outer: expects two 1-D tensors"):
+        tn.outer(tn.ones(3, 1), tn.ones(4))
+    with pytest.raises(ValueError, match=r"trace: expects a 2-D tensor, got shape \(3,\)"):
+        tn.trace(tn.ones(3))
+    with pytest.raises(ValueError, match="matrix_norm: ord=2 is not supported"):
+        tn.linalg.norm(tn.ones(2, 2), 2)
+    with pytest.raises(ValueError, match="norm: with ord=1 and dim=None the input must be 1-D"):
+        tn.linalg.norm(tn.ones(2, 2, 2), 1)

@@ -171,3 +171,99 @@ def test_pools_match_torch(kw):
         y.backward(tn.tensor(g[tuple(slice(0, n) for n in y.shape)]))
         np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(X.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- 1-D pools
+
+from tinynet.functional.pooling import (adaptive_avg_pool1d, adaptive_max_pool1d,  # noqa: E402
+                                        avg_pool1d, max_pool1d)
+
+
+@st.composite
+def pool1d_cases(draw, dilation=True):
+    k, s = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    p, d = draw(st.integers(0, k // 2)), draw(st.integers(1, 2)) if dilation else 1
+    L = draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), 9))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), L)
+    return shape, k, s, p, d, draw(st.booleans()), draw(st.integers(0, 2**16))
+
+
+@given(pool1d_cases())
+def test_max_pool1d_forward_indices_and_gradient(case):
+    shape, k, s, p, d, ceil, seed = case
+    x = distinct(shape, seed)
+    ref, ref_idx = pool_ref(x[:, :, None], (1, k), (1, s), (0, p), (1, d), ceil, "max")
+    assume(ref is not None)
+    X = tn.tensor(x, requires_grad=True)
+    y, idx = max_pool1d(X, k, s, p, d, ceil_mode=ceil, return_indices=True)
+    np.testing.assert_array_equal(y.numpy(), ref[:, :, 0])
+    np.testing.assert_array_equal(idx.numpy(), ref_idx[:, :, 0])   # positions along L
+    assert gradcheck(lambda t: max_pool1d(t, k, s, p, d, ceil_mode=ceil), [X])
+
+
+@given(pool1d_cases(dilation=False), st.booleans())
+def test_avg_pool1d_forward_and_gradient(case, include_pad):
+    shape, k, s, p, _, ceil, seed = case
+    x = np.random.default_rng(seed).standard_normal(shape)
+    ref, _ = pool_ref(x[:, :, None], (1, k), (1, s), (0, p), (1, 1), ceil, "avg", include_pad)
+    X = tn.tensor(x, requires_grad=True)
+
+    def fn(t):
+        return avg_pool1d(t, k, s, p, ceil_mode=ceil, count_include_pad=include_pad)
+    np.testing.assert_allclose(fn(X).numpy(), ref[:, :, 0], rtol=1e-12, atol=1e-12)
+    assert gradcheck(fn, [X])
+
+
+@given(st.integers(1, 9), st.integers(1, 6), st.integers(0, 2**16))
+def test_adaptive_pools_1d_forward_and_gradient(L, o, seed):
+    x = distinct((2, 3, L), seed)
+    X = tn.tensor(x, requires_grad=True)
+    np.testing.assert_allclose(adaptive_avg_pool1d(X, o).numpy(),
+                               adaptive_ref(x[:, :, None], 1, o, "avg")[:, :, 0], rtol=1e-12)
+    y, idx = adaptive_max_pool1d(X, (o,), return_indices=True)
+    np.testing.assert_array_equal(y.numpy(), adaptive_ref(x[:, :, None], 1, o, "max")[:, :, 0])
+    np.testing.assert_array_equal(np.take_along_axis(x, idx.numpy(), -1), y.numpy())
+    assert gradcheck(lambda t: adaptive_avg_pool1d(t, o), [X])
+    assert gradcheck(lambda t: adaptive_max_pool1d(t, o), [X])
+
+
+def test_pool1d_unbatched_and_errors():
+    x = tn.randn(3, 8)
+    assert max_pool1d(x, 2).shape == (3, 4) and avg_pool1d(x, 3, 1, 1).shape == (3, 8)
+    assert adaptive_avg_pool1d(x, 1).shape == (3, 1)
+    with pytest.raises(ValueError, match=r"max_pool1d: expected input \(N, C, L\) or \(C, L\)"):
+        max_pool1d(tn.randn(1, 1, 4, 4), 2)
+    with pytest.raises(ValueError, match="avg_pool1d: padding 2 must be at most half"):
+        avg_pool1d(x, 3, padding=2)
+    with pytest.raises(ValueError, match="max_pool1d: input side 2"):
+        max_pool1d(tn.randn(1, 2), 3)
+    with pytest.raises(ValueError, match="adaptive_max_pool1d: output_size must be positive"):
+        adaptive_max_pool1d(x, 0)
+    with pytest.raises(ValueError, match="max_pool1d: kernel_size must be an int or a 1-tuple"):
+        max_pool1d(x, (2, 2))
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=3, stride=2, padding=1),
+                                dict(kernel_size=2, stride=1, dilation=3, ceil_mode=True),
+                                dict(kernel_size=3, ceil_mode=True)])
+def test_pools_1d_match_torch(kw):
+    torch = pytest.importorskip("torch")
+    tF = torch.nn.functional
+    x = distinct((2, 3, 11), 3).astype(np.float32)
+    g = np.random.default_rng(4).standard_normal((2, 3, 11)).astype(np.float32)
+    no_dilation = {k: v for k, v in kw.items() if k != "dilation"}
+    for fn, tfn, args in [(max_pool1d, tF.max_pool1d, kw),
+                          (avg_pool1d, tF.avg_pool1d, no_dilation),
+                          (adaptive_avg_pool1d, tF.adaptive_avg_pool1d, dict(output_size=4)),
+                          (adaptive_max_pool1d, tF.adaptive_max_pool1d, dict(output_size=4))]:
+        tx = torch.tensor(x, requires_grad=True)
+        ty = tfn(tx, **args)
+        ty.backward(torch.tensor(g[..., :ty.shape[-1]]))
+        X = tn.tensor(x, requires_grad=True)
+        y = fn(X, **args)
+        y.backward(tn.tensor(g[..., :y.shape[-1]]))
+        np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(X.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+    _, idx = max_pool1d(tn.tensor(x), return_indices=True, **kw)
+    _, tidx = tF.max_pool1d(torch.tensor(x), return_indices=True, **kw)
+    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())

@@ -161,3 +161,140 @@ def test_repeated_dim_raises():
 def test_max_of_empty_tensor_raises_with_shape():
     with pytest.raises(ValueError, match=r"max: .*\(0, 3\)"):
         tn.zeros(0, 3).max()
+
+
+# ---------------------------------------------------------------- prod, cumprod, norm, logcumsumexp
+
+def test_table_covers_the_new_reductions():
+    assert {"prod", "cumprod", "logcumsumexp", "norm", "var_mean", "std_mean"} <= {
+        op.name for op in OPS}
+
+
+# exact zeros: one (only it gets a gradient), two or more (all zero), whole zero lines
+_ZERO_CASES = [[2.0, 0.0, 3.0, 0.5], [0.0, 1.5, 0.0, 2.0], [[1.0, 0.0, -2.0], [0.0, 0.0, 0.0]],
+               [[0.0, 1.0, 0.0, 2.0, 0.0, 3.0]], [[1.5, -2.0, 0.0], [4.0, 0.5, -1.0]]]
+
+
+def test_prod_gradient_at_zeros_is_the_product_of_the_others():
+    x = tn.tensor([[2.0, 0.0, 3.0], [0.0, 0.0, 3.0], [1.0, 2.0, 3.0]], requires_grad=True)
+    x.prod(1).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 6, 0], [0, 0, 0], [6, 3, 2]])
+
+
+@pytest.mark.parametrize("a", _ZERO_CASES)
+@pytest.mark.parametrize("op", ["prod", "prod_dim0", "cumprod"])
+def test_prod_and_cumprod_first_and_second_derivatives_are_exact_at_zeros(a, op):
+    # products are multilinear, so central differences across a zero are exact
+    fn = {"prod": lambda t: t.prod(), "prod_dim0": lambda t: t.prod(0),
+          "cumprod": lambda t: t.cumprod(-1)}[op]
+    x = tn.tensor(np.array(a), dtype=tn.float64, requires_grad=True)
+    assert tn.gradcheck(fn, [x]) and tn.gradgradcheck(fn, [x])
+
+
+@pytest.mark.parametrize("a", _ZERO_CASES)
+def test_prod_and_cumprod_with_zeros_match_torch(a):
+    torch = pytest.importorskip("torch")
+    a = np.array(a)
+    g = np.random.default_rng(0).standard_normal(a.shape)
+    for dim in (None, 0, -1):
+        x = tn.tensor(a, requires_grad=True)
+        t = torch.tensor(a, requires_grad=True)
+        y, ty = (x.prod(), t.prod()) if dim is None else (x.prod(dim), t.prod(dim))
+        w = g.reshape(-1)[:y.numel()].reshape(y.shape)
+        (y * tn.tensor(w)).sum().backward()
+        (ty * torch.tensor(w)).sum().backward()
+        np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-12)
+    x = tn.tensor(a, requires_grad=True)
+    t = torch.tensor(a, requires_grad=True)
+    (x.cumprod(-1) * tn.tensor(g)).sum().backward()
+    (t.cumprod(-1) * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_norm_of_a_zero_vector_is_zero_with_zero_gradient():
+    for p in (2, 1, 3, 0.5, "fro", float("inf"), -float("inf")):
+        x = tn.zeros(2, 3, requires_grad=True)
+        y = x.norm(p, dim=1)
+        np.testing.assert_array_equal(y.numpy(), [0.0, 0.0])
+        y.sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3)), err_msg=f"p={p}")
+    x = tn.tensor([0.0, 2.0], requires_grad=True)   # p < 1: 0 at the zero entry, as torch
+    x.norm(0.5).backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.0, 1.0], rtol=1e-6)
+    assert tn.norm(tn.tensor([0.0, 2.0, -1.0]), 0).item() == 2.0   # count of nonzeros
+
+
+def test_norm_defaults_and_dtypes():
+    m = tn.tensor([[3.0, -4.0], [0.0, 12.0]])
+    assert np.isclose(m.norm().item(), 13.0) and np.isclose(tn.norm(m, "fro").item(), 13.0)
+    np.testing.assert_allclose(m.norm(1, dim=0).numpy(), [3.0, 16.0])
+    np.testing.assert_allclose(m.norm(float("inf"), dim=1, keepdim=True).numpy(), [[4.0], [12.0]])
+    for y in (m.norm(), m.norm(3), m.prod(), m.cumprod(0), m.logcumsumexp(1)):
+        assert y.dtype == np.float32
+    with pytest.raises(ValueError, match="norm: p='nuc' is not supported"):
+        m.norm("nuc")
+    with pytest.raises(TypeError, match="norm: expected a floating-point tensor"):
+        tn.norm(tn.tensor([1, 2]))
+
+
+@pytest.mark.parametrize("p", [2, 1, 3, 0.5, "fro", float("inf"), -float("inf")])
+def test_norm_values_and_gradients_match_torch(p):
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(1).standard_normal((3, 4, 2))
+    a[0] = 0.0   # a zero slice as well
+    for dim in (None, 1, (0, 2)):
+        x = tn.tensor(a, requires_grad=True)
+        t = torch.tensor(a, requires_grad=True)
+        y, ty = x.norm(p, dim, keepdim=dim == 1), torch.norm(t, p, dim, keepdim=dim == 1)
+        np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+        y.sum().backward()
+        ty.sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_logcumsumexp_is_stable_across_a_huge_range():
+    a = np.array([-1000.0, 0.0, 1000.0, -5.0, 999.0])
+    x = tn.tensor(a, requires_grad=True)
+    y = x.logcumsumexp(0)
+    want = np.logaddexp.accumulate(a)   # exact per step, unlike log(cumsum(exp))
+    np.testing.assert_allclose(y.numpy(), want.astype(np.float32), rtol=1e-6)
+    g = np.array([1.0, -2.0, 0.5, 0.0, 3.0])
+    y.backward(tn.tensor(g, dtype=tn.float32))
+    # dL/dx_j = Σ_{i>=j} g_i exp(x_j - y_i)
+    expect = [sum(g[i] * np.exp(a[j] - want[i]) for i in range(j, 5)) for j in range(5)]
+    np.testing.assert_allclose(x.grad.numpy(), expect, rtol=1e-5, atol=1e-30)
+    assert np.isfinite(x.grad.numpy()).all()
+
+
+def test_logcumsumexp_matches_torch():
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(2).standard_normal((3, 7)) * 30
+    g = np.random.default_rng(3).standard_normal((3, 7))
+    x, t = tn.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = x.logcumsumexp(1), t.logcumsumexp(1)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12)
+    (y * tn.tensor(g)).sum().backward()
+    (ty * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_var_mean_and_std_mean_match_torch():
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(4).standard_normal((4, 5))
+    for fn, tfn in ((tn.var_mean, torch.var_mean), (tn.std_mean, torch.std_mean)):
+        for kwargs in ({}, {"dim": 1}, {"dim": 0, "keepdim": True, "correction": 0}):
+            got, want = fn(tn.tensor(a), **kwargs), tfn(torch.tensor(a), **kwargs)
+            assert isinstance(got, tuple) and len(got) == 2
+            for g_, w_ in zip(got, want):
+                np.testing.assert_allclose(g_.numpy(), w_.numpy(), rtol=1e-12)
+
+
+def test_allclose_and_equal():
+    x = tn.tensor([1.0, 2.0, 3.0])
+    assert tn.allclose(x, x + 1e-9) and not tn.allclose(x, x + 1e-3)
+    assert x.allclose(tn.tensor([1.0, 2.0, 3.0]), atol=0) and tn.allclose(x, 2.0, atol=1.01)
+    assert tn.allclose(tn.tensor([np.nan]), tn.tensor([np.nan]), equal_nan=True)
+    assert tn.equal(x, tn.tensor([1.0, 2.0, 3.0])) and not x.equal(tn.tensor([1.0, 2.0, 4.0]))
+    assert not tn.equal(x, x.reshape(1, 3))   # same values, other shape
+    assert isinstance(tn.equal(x, x), bool) and isinstance(tn.allclose(x, x), bool)

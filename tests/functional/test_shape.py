@@ -159,3 +159,54 @@ def test_permute_expand_split_pad_errors():
         F.pad(tn.ones(2), (1, 1, 1, 1))
     with pytest.raises(ValueError, match=r"unsqueeze: dim 3"):
         tn.ones(2).unsqueeze(3)
+
+
+# ---------------------------------------------------------- movedim, meshgrid, broadcast_tensors
+
+def test_table_covers_the_new_shape_ops():
+    assert {"movedim", "swapaxes", "broadcast_tensors", "meshgrid"} <= {op.name for op in OPS}
+
+
+def test_movedim_swapaxes_meshgrid_broadcast_tensors_match_torch():
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
+    x, t = tn.tensor(a), torch.tensor(a)
+    for src, dst in [(0, -1), ((0, 1), (3, 0)), ((3, 1, 0), (0, 1, 2))]:
+        assert np.array_equal(x.movedim(src, dst).numpy(), t.movedim(src, dst).numpy())
+        assert np.array_equal(tn.moveaxis(x, src, dst).numpy(), torch.moveaxis(t, src, dst).numpy())
+    assert np.array_equal(x.swapaxes(1, -1).numpy(), t.swapaxes(1, -1).numpy())
+    assert np.array_equal(tn.swapdims(x, 0, 2).numpy(), torch.swapdims(t, 0, 2).numpy())
+    vs = [np.arange(2.0), np.arange(3.0) + 10, np.arange(4.0) - 5]
+    for indexing in ("ij", "xy"):
+        got = tn.meshgrid(*[tn.tensor(v) for v in vs], indexing=indexing)
+        want = torch.meshgrid(*[torch.tensor(v) for v in vs], indexing=indexing)
+        for g, w in zip(got, want):
+            assert g.shape == tuple(w.shape) and np.array_equal(g.numpy(), w.numpy())
+    assert tn.meshgrid([tn.tensor(vs[0]), tn.tensor(vs[1])])[0].shape == (2, 3)   # list, 'ij'
+    got = tn.broadcast_tensors(tn.ones(3, 1), tn.ones(4), tn.tensor(2.0))
+    want = torch.broadcast_tensors(torch.ones(3, 1), torch.ones(4), torch.tensor(2.0))
+    assert [g.shape for g in got] == [tuple(w.shape) for w in want] == [(3, 4)] * 3
+
+
+def test_meshgrid_gradient_sums_over_the_copies():
+    a = tn.tensor([1.0, 2.0], requires_grad=True)
+    b = tn.tensor([3.0, 4.0, 5.0], requires_grad=True)
+    ga, gb = tn.meshgrid(a, b, indexing="xy")
+    assert ga.shape == gb.shape == (3, 2)
+    (ga * gb).sum().backward()
+    assert a.grad.tolist() == [12.0, 12.0] and b.grad.tolist() == [3.0, 3.0, 3.0]
+
+
+def test_numel_and_new_shape_errors():
+    assert tn.numel(tn.ones(2, 3, 4)) == 24 and tn.numel(tn.tensor(1.0)) == 1
+    with pytest.raises(ValueError, match="movedim: 2 source dims for 1 destinations"):
+        tn.ones(2, 3).movedim((0, 1), 0)
+    with pytest.raises(ValueError, match="movedim: repeated dim"):
+        tn.ones(2, 3).movedim((0, 1), (1, 1))
+    with pytest.raises(ValueError, match=r"broadcast_tensors: shapes \(2,\) and \(3,\)"):
+        tn.broadcast_tensors(tn.ones(2), tn.ones(3))
+    with pytest.raises(ValueError, match=r"meshgrid: expects 0-d or 1-D tensors, got shapes "
+                                         r"\(2,\), \(2, 2\)"):
+        tn.meshgrid(tn.ones(2), tn.ones(2, 2))
+    with pytest.raises(ValueError, match="meshgrid: indexing must be 'ij' or 'xy'"):
+        tn.meshgrid(tn.ones(2), indexing="ji")

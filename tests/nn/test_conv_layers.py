@@ -157,3 +157,66 @@ def test_layers_follow_module_dtype_changes():
     conv, bn = Conv2d(2, 2, 3).double(), BatchNorm2d(2).double()
     y = bn(conv(tn.randn(2, 2, 5, 5, dtype=tn.float64)))
     assert y.dtype == np.float64 and bn.num_batches_tracked.dtype == np.int64
+
+
+# ---------------------------------------------------------------- Conv1d, padding modes, 1-D pools
+
+def test_conv1d_shapes_init_bounds_and_repr():
+    from tinynet.nn.conv import Conv1d
+    tn.manual_seed(0)
+    conv = Conv1d(6, 9, 5, stride=2, padding=2, groups=3)
+    assert conv.weight.shape == (9, 2, 5) and conv.bias.shape == (9,)
+    assert conv.kernel_size == (5,) and conv.stride == (2,) and conv.padding == (2,)
+    bound = 1 / math.sqrt(2 * 5)
+    assert np.abs(conv.weight.numpy()).max() <= bound
+    assert np.abs(conv.weight.numpy()).max() > 0.9 * bound
+    assert conv(tn.randn(3, 6, 11)).shape == (3, 9, 6)
+    assert conv(tn.randn(6, 11)).shape == (9, 6)            # unbatched
+    assert repr(conv) == "Conv1d(6, 9, kernel_size=(5,), stride=(2,), padding=(2,), groups=3)"
+    with pytest.raises(ValueError, match="Conv1d: padding='same' needs stride 1"):
+        Conv1d(2, 2, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match="Conv1d: padding_mode must be one of"):
+        Conv1d(2, 2, 3, padding_mode="mirror")
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=1, groups=2, bias=False),
+                                dict(padding="same", dilation=2, padding_mode="reflect"),
+                                dict(padding=2, padding_mode="circular"),
+                                dict(padding=1, stride=2, padding_mode="replicate")])
+@pytest.mark.parametrize("dims", [1, 2])
+def test_conv_modules_match_torch_names_shapes_and_outputs(kw, dims):
+    torch = pytest.importorskip("torch")
+    from tinynet.nn.conv import Conv1d
+    cls, tcls = (Conv1d, torch.nn.Conv1d) if dims == 1 else (Conv2d, torch.nn.Conv2d)
+    ref, mine = tcls(4, 6, 3, **kw), cls(4, 6, 3, **kw)
+    assert list(mine.state_dict()) == list(ref.state_dict())
+    assert [v.shape for v in mine.state_dict().values()] == \
+        [tuple(v.shape) for v in ref.state_dict().values()]
+    assert repr(mine) == repr(ref)
+    mine.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    shape = (2, 4, 11) if dims == 1 else (2, 4, 9, 8)
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = ref(tx)
+    ty.sum().backward()
+    X = tn.tensor(x, requires_grad=True)
+    y = mine(X)
+    y.sum().backward()
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(X.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mine.weight.grad.numpy(), ref.weight.grad.numpy(), rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_pool1d_modules():
+    from tinynet.nn.pooling import AdaptiveAvgPool1d, AdaptiveMaxPool1d, AvgPool1d, MaxPool1d
+    x = tn.randn(2, 3, 10)
+    assert MaxPool1d(3, 2, 1)(x).shape == (2, 3, 5)
+    y, idx = MaxPool1d(2, return_indices=True)(x)
+    assert y.shape == idx.shape == (2, 3, 5)
+    np.testing.assert_array_equal(np.take_along_axis(x.numpy(), idx.numpy(), -1), y.numpy())
+    assert AvgPool1d(3, stride=1, padding=1)(x).shape == (2, 3, 10)
+    assert AdaptiveAvgPool1d(4)(x).shape == AdaptiveMaxPool1d(4)(x).shape == (2, 3, 4)
+    assert repr(AvgPool1d(3)) == "AvgPool1d(kernel_size=(3,), stride=(3,), padding=(0,))"
+    assert repr(MaxPool1d(3)) == ("MaxPool1d(kernel_size=3, stride=3, padding=0, dilation=1, "
+                                  "ceil_mode=False)")

@@ -23,6 +23,13 @@ CONFIGS = [
     (optim.AdamW, dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
     (optim.RMSprop, dict(lr=0.01)),
     (optim.RMSprop, dict(lr=0.01, momentum=0.9, centered=True, weight_decay=0.1, maximize=True)),
+    (optim.RAdam, dict(lr=0.01)),
+    (optim.RAdam, dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1, decoupled_weight_decay=True,
+                       maximize=True)),
+    (optim.NAdam, dict(lr=0.01)),
+    (optim.NAdam, dict(lr=0.01, weight_decay=0.1, momentum_decay=0.01, maximize=True)),
+    (optim.Adamax, dict(lr=0.01)),
+    (optim.Adamax, dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, maximize=True)),
     (optim.Adagrad, dict(lr=0.1)),
     (optim.Adagrad, dict(lr=0.1, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.1,
                          maximize=True)),
@@ -65,10 +72,17 @@ def run_tinynet(make_opt, init, grads, params=None, opt=None):
     return traj, opt, params
 
 
-def run_torch(torch, cls_name, kwargs, init, grads):
-    """The same run with ``torch.optim.<cls_name>`` in float32."""
+def grouped(params, group_options):
+    """``params`` dealt round-robin into one parameter group per dict of ``group_options``."""
+    n = len(group_options)
+    return [dict(opts, params=list(params[i::n])) for i, opts in enumerate(group_options)]
+
+
+def run_torch(torch, cls_name, kwargs, init, grads, groups=None):
+    """The same run with ``torch.optim.<cls_name>`` in float32 (params split by :func:`grouped`
+    when ``groups`` gives per-group options)."""
     params = [torch.tensor(a.copy(), requires_grad=True) for a in init]
-    opt = getattr(torch.optim, cls_name)(params, **kwargs)
+    opt = getattr(torch.optim, cls_name)(params if groups is None else grouped(params, groups), **kwargs)
     traj = []
     for gs in grads:
         for p, g in zip(params, gs):

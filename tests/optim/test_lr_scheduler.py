@@ -32,6 +32,21 @@ SCHEDULES = [  # (class name, kwargs); each also exists in torch except LinearWa
                         anneal_strategy="linear", three_phase=True, base_momentum=0.8)),
     ("OneCycleLR", dict(max_lr=0.3, total_steps=STEPS, cycle_momentum=False, div_factor=10.0,
                         final_div_factor=100.0)),
+    ("ConstantLR", dict()),
+    ("ConstantLR", dict(factor=0.1, total_iters=12)),
+    ("PolynomialLR", dict()),
+    ("PolynomialLR", dict(total_iters=30, power=2.5)),
+    ("MultiplicativeLR", dict(lr_lambda=lambda e: 0.95)),
+    ("MultiplicativeLR", dict(lr_lambda=[_inverse, lambda e: 1.0 if e % 3 else 0.5])),
+    ("CosineAnnealingWarmRestarts", dict(T_0=7, eta_min=0.001)),
+    ("CosineAnnealingWarmRestarts", dict(T_0=3, T_mult=2)),  # periods 3, 6, 12, 24
+    ("CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=5)),
+    ("CyclicLR", dict(base_lr=[0.01, 0.002], max_lr=[0.1, 0.05], step_size_up=4, step_size_down=7,
+                      mode="triangular2", base_momentum=0.7, max_momentum=[0.95, 0.9])),
+    ("CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=6, mode="exp_range", gamma=0.97,
+                      cycle_momentum=False)),
+    ("CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=3, scale_fn=_inverse,
+                      scale_mode="iterations")),
 ]
 IDS = [f"{name}-{i}" for i, (name, _) in enumerate(SCHEDULES)]
 
@@ -121,6 +136,10 @@ CLOSED_FORMS = [
     ("CosineAnnealingLR", dict(T_max=7, eta_min=0.005),
      lambda base, t: 0.005 + (base - 0.005) * (1 + math.cos(math.pi * t / 7)) / 2),
     ("LambdaLR", dict(lr_lambda=_inverse), lambda base, t: base / (1 + t)),
+    ("ConstantLR", dict(factor=0.25, total_iters=4), lambda base, t: base * (0.25 if t < 4 else 1.0)),
+    ("PolynomialLR", dict(total_iters=20, power=2.0), lambda base, t: base * (1 - min(t, 20) / 20) ** 2),
+    ("CosineAnnealingWarmRestarts", dict(T_0=5, eta_min=0.001),
+     lambda base, t: 0.001 + (base - 0.001) * (1 + math.cos(math.pi * (t % 5) / 5)) / 2),
 ]
 
 
@@ -263,3 +282,210 @@ def test_lambda_lr_state_dict_saves_callable_objects_not_functions():
     sched2 = S.LambdaLR(_tn_optimizer(), [other, lambda e: 1.0])
     sched2.load_state_dict(sd)
     assert other.steps == 10 and callable(sched2.lr_lambdas[1])
+
+
+# ------------------------------------------------------------ SequentialLR, ChainedScheduler
+def _warmup_cosine(opt, mod, w=5):
+    return mod.SequentialLR(opt, [mod.LinearLR(opt, start_factor=0.01, total_iters=w),
+                                  mod.CosineAnnealingLR(opt, T_max=STEPS - w, eta_min=1e-4)],
+                            milestones=[w])
+
+
+COMPOSITES = {  # name -> f(optimizer, scheduler module) building the same schedule in either library
+    "warmup-cosine": _warmup_cosine,
+    "three-phases": lambda opt, mod: mod.SequentialLR(
+        opt, [mod.ConstantLR(opt, factor=0.1, total_iters=10), mod.ExponentialLR(opt, gamma=0.9),
+              mod.StepLR(opt, step_size=4, gamma=0.5)], milestones=[3, 20]),
+    "warmup-restarts": lambda opt, mod: mod.SequentialLR(
+        opt, [mod.LinearLR(opt, start_factor=0.1, total_iters=4),
+              mod.CosineAnnealingWarmRestarts(opt, T_0=6, T_mult=2)], milestones=[4]),
+    "chained": lambda opt, mod: mod.ChainedScheduler([mod.StepLR(opt, step_size=4, gamma=0.5),
+                                                      mod.ExponentialLR(opt, gamma=0.9)]),
+    "chained-constant-cosine": lambda opt, mod: mod.ChainedScheduler(
+        [mod.ConstantLR(opt, factor=0.2, total_iters=8), mod.CosineAnnealingLR(opt, T_max=15)], opt),
+    "chained-sequential": lambda opt, mod: mod.ChainedScheduler(
+        [_warmup_cosine(opt, mod, w=10), mod.MultiplicativeLR(opt, lr_lambda=lambda e: 0.99)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSITES))
+@pytest.mark.parametrize("opt_name, opt_kw", [("SGD", dict(momentum=0.9)), ("Adam", {})])
+def test_composite_schedule_matches_torch(name, opt_name, opt_kw):
+    torch = pytest.importorskip("torch")
+    ours_opt = _tn_optimizer(getattr(optim, opt_name), **opt_kw)
+    ours, _ = _run(ours_opt, COMPOSITES[name](ours_opt, S))
+    theirs_opt = _torch_optimizer(torch, opt_name, **opt_kw)
+    theirs, _ = _run(theirs_opt, COMPOSITES[name](theirs_opt, torch.optim.lr_scheduler))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15, err_msg=name)
+    np.testing.assert_allclose([g["lr"] for g in ours_opt.param_groups], ours[-1], rtol=0)
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSITES))
+def test_composite_state_dict_round_trip(name):
+    opt = _tn_optimizer(momentum=0.9)
+    sched = COMPOSITES[name](opt, S)
+    for _ in range(17):
+        opt.step()
+        sched.step()
+    sd = pickle.loads(pickle.dumps(sched.state_dict()))  # plain values only, nested per scheduler
+    assert "optimizer" not in sd and len(sd["_schedulers"]) == len(sched._schedulers)
+    opt2 = _tn_optimizer(momentum=0.9)
+    sched2 = COMPOSITES[name](opt2, S)
+    opt2.load_state_dict(opt.state_dict())
+    sched2.load_state_dict(sd)
+    assert sched2.get_last_lr() == sched.get_last_lr()
+    a, _ = _run(opt, sched, steps=STEPS - 17)
+    b, _ = _run(opt2, sched2, steps=STEPS - 17)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_sequential_warmup_then_cosine_values():
+    opt = _tn_optimizer()
+    w, T, lo = 5, STEPS - 5, 1e-4
+    lrs, _ = _run(opt, _warmup_cosine(opt, S, w=w), steps=STEPS)
+
+    def formula(base, t):
+        if t < w:  # LinearLR from 0.01·base, reaching base at t = w
+            return base * (0.01 + 0.99 * t / w)
+        return lo + (base - lo) * (1 + math.cos(math.pi * (t - w) / T)) / 2
+
+    np.testing.assert_allclose(lrs, [[formula(b, t) for b in LRS] for t in range(STEPS + 1)], rtol=1e-10)
+    assert lrs[w].tolist() == pytest.approx(list(LRS))  # the hand-over lands on base_lr exactly
+
+
+def test_chained_scheduler_multiplies_factors():
+    opt = _tn_optimizer()
+    sched = S.ChainedScheduler([S.StepLR(opt, step_size=4, gamma=0.5), S.ExponentialLR(opt, gamma=0.9)])
+    lrs, _ = _run(opt, sched, steps=30)
+    expected = [[b * 0.5 ** (t // 4) * 0.9 ** t for b in LRS] for t in range(31)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-12)
+
+
+def test_composite_errors():
+    opt, other = _tn_optimizer(), _tn_optimizer()
+    a, b = S.StepLR(opt, step_size=2), S.ExponentialLR(opt, gamma=0.9)
+    with pytest.raises(ValueError, match="milestone"):
+        S.SequentialLR(opt, [a, b], milestones=[3, 6])
+    with pytest.raises(ValueError, match="non-decreasing"):
+        S.SequentialLR(opt, [a, b, S.StepLR(opt, step_size=3)], milestones=[6, 3])
+    with pytest.raises(ValueError, match="different optimizer"):
+        S.SequentialLR(opt, [a, S.StepLR(other, step_size=2)], milestones=[3])
+    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+        S.ChainedScheduler([a, S.ReduceLROnPlateau(opt)])
+    with pytest.raises(TypeError, match="not an LRScheduler"):
+        S.SequentialLR(opt, [a, "cosine"], milestones=[3])
+    with pytest.raises(ValueError, match="at least one"):
+        S.ChainedScheduler([])
+    with pytest.raises(ValueError, match="different optimizer"):
+        S.ChainedScheduler([a, b], optimizer=other)
+
+
+# ------------------------------------------------------------ new schedules' key values
+def test_multiplicative_lr_multiplies_from_the_first_step():
+    opt = _tn_optimizer()
+    lrs, _ = _run(opt, S.MultiplicativeLR(opt, lr_lambda=[lambda e: 0.9, lambda e: 1.0 / (1 + e)]), steps=10)
+    np.testing.assert_allclose(lrs[:, 0], [LRS[0] * 0.9 ** t for t in range(11)], rtol=1e-12)
+    np.testing.assert_allclose(lrs[:, 1], [LRS[1] / math.factorial(t + 1) for t in range(11)], rtol=1e-12)
+
+
+def test_cosine_warm_restarts_with_t_mult_and_float_epochs():
+    opt = _tn_optimizer()
+    sched = S.CosineAnnealingWarmRestarts(opt, T_0=3, T_mult=2, eta_min=0.001)
+    lrs, _ = _run(opt, sched, steps=21)
+    starts = [0, 3, 9, 21]  # restarts after periods 3, 6, 12
+    np.testing.assert_allclose(lrs[starts], [list(LRS)] * 4, rtol=1e-12)
+    assert np.all(np.diff(lrs[9:21, 0]) < 0)  # anneals within a period
+    assert (sched.T_i, sched.T_cur) == (24, 0)
+
+    def cosine(base, t_cur, t_i):
+        return 0.001 + (base - 0.001) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
+
+    for epoch, t_cur, t_i in [(10.5, 1.5, 12), (2.25, 2.25, 3), (3.0, 0.0, 6), (20.75, 11.75, 12)]:
+        sched.step(epoch)  # e.g. epoch + batch / batches_per_epoch
+        assert sched.last_epoch == math.floor(epoch)
+        np.testing.assert_allclose(sched.get_last_lr(), [cosine(b, t_cur, t_i) for b in LRS], rtol=1e-12)
+    with pytest.raises(ValueError, match="non-negative epoch"):
+        sched.step(-1)
+
+
+def test_cosine_warm_restarts_float_epochs_match_torch():
+    torch = pytest.importorskip("torch")
+    epochs = [e + i / 4 for e in range(12) for i in range(4)] + [3, 0.5, 40.2]
+    out = []
+    for opt, mod in [(_tn_optimizer(), S), (_torch_optimizer(torch), torch.optim.lr_scheduler)]:
+        for t_mult in (1, 3):
+            sched = mod.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=t_mult, eta_min=0.005)
+            out.append([])
+            for e in epochs:
+                opt.step()
+                sched.step(e)
+                out[-1].append(sched.get_last_lr())
+    np.testing.assert_allclose(out[:2], out[2:], rtol=1e-12)
+
+
+def test_cyclic_lr_triangle_and_momentum():
+    opt = _tn_optimizer(momentum=0.9)
+    sched = S.CyclicLR(opt, base_lr=0.01, max_lr=0.05, step_size_up=4, step_size_down=6,
+                       base_momentum=0.8, max_momentum=0.9)
+    lrs, moms = _run(opt, sched, steps=20)
+    up = [0.01 + 0.04 * t / 4 for t in range(4)]
+    down = [0.05 - 0.04 * t / 6 for t in range(6)]
+    np.testing.assert_allclose(lrs[:, 0], (up + down) * 2 + [0.01], rtol=1e-12)
+    np.testing.assert_allclose(lrs[:, 0], lrs[:, 1], rtol=0)  # one base_lr for both groups
+    frac = (lrs[:, 0] - 0.01) / 0.04  # 0 at base_lr, 1 at max_lr
+    np.testing.assert_allclose(moms[:, 0], 0.9 - 0.1 * frac, rtol=1e-12)  # momentum mirrors the lr
+    assert sched.base_lrs == [0.01, 0.01] and [g["initial_lr"] for g in opt.param_groups] == [0.01, 0.01]
+
+
+def test_cyclic_lr_triangular2_halves_each_cycle():
+    opt = _tn_optimizer()
+    lrs, _ = _run(opt, S.CyclicLR(opt, base_lr=0.0, max_lr=0.08, step_size_up=2, mode="triangular2",
+                                  cycle_momentum=False), steps=12)
+    np.testing.assert_allclose(lrs[2::4, 0], [0.08, 0.04, 0.02], rtol=1e-12)
+
+
+class _Decay:
+    """A callable scale_fn with state: CyclicLR saves its __dict__."""
+
+    def __init__(self, rate):
+        self.rate = rate
+
+    def __call__(self, x):
+        return self.rate ** x
+
+
+def test_cyclic_lr_state_dict_keeps_callable_objects_not_functions():
+    sched = S.CyclicLR(_tn_optimizer(), 0.01, 0.1, step_size_up=3, scale_fn=_Decay(0.5))
+    sd = pickle.loads(pickle.dumps(sched.state_dict()))
+    assert sd["_scale_fn_custom"] == {"rate": 0.5}
+    other = _Decay(0.9)
+    again = S.CyclicLR(_tn_optimizer(), 0.01, 0.1, step_size_up=3, scale_fn=other)
+    again.load_state_dict(sd)
+    assert other.rate == 0.5 and again._scale_fn_custom is other
+    assert S.CyclicLR(_tn_optimizer(), 0.01, 0.1, scale_fn=_inverse).state_dict()["_scale_fn_custom"] is None
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda o: S.ConstantLR(o, factor=1.5), ValueError, "ConstantLR: factor"),
+    (lambda o: S.ConstantLR(o, factor=0.0), ValueError, "ConstantLR: factor"),
+    (lambda o: S.ConstantLR(o, total_iters=-1), ValueError, "ConstantLR: total_iters"),
+    (lambda o: S.PolynomialLR(o, total_iters=0), ValueError, "PolynomialLR: total_iters"),
+    (lambda o: S.MultiplicativeLR(o, lr_lambda=0.9), TypeError, "MultiplicativeLR: lr_lambda 0"),
+    (lambda o: S.MultiplicativeLR(o, lr_lambda=[_inverse]), ValueError, "expected 2 lr_lambdas"),
+    (lambda o: S.CosineAnnealingWarmRestarts(o, T_0=0), ValueError, "T_0"),
+    (lambda o: S.CosineAnnealingWarmRestarts(o, T_0=2.5), ValueError, "T_0"),
+    (lambda o: S.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=0), ValueError, "T_mult"),
+    (lambda o: S.CyclicLR(o, 0.01, 0.1, mode="sine"), ValueError, "CyclicLR: mode"),
+    (lambda o: S.CyclicLR(o, 0.01, 0.1, scale_mode="epochs", scale_fn=_inverse), ValueError, "scale_mode"),
+    (lambda o: S.CyclicLR(o, 0.01, [0.1]), ValueError, "max_lr"),
+    (lambda o: S.CyclicLR(o, 0.01, 0.1, step_size_up=0), ValueError, "step_size_up"),
+])
+def test_new_scheduler_errors(make, error, match):
+    with pytest.raises(error, match=match):
+        make(_tn_optimizer())
+
+
+def test_cyclic_lr_needs_momentum_to_cycle_it():
+    with pytest.raises(ValueError, match="CyclicLR: cycle_momentum"):
+        S.CyclicLR(_tn_optimizer(optim.Adagrad), 0.01, 0.1)
+    S.CyclicLR(_tn_optimizer(optim.Adagrad), 0.01, 0.1, cycle_momentum=False)

@@ -176,6 +176,8 @@ def test_no_float64_anywhere(config):
         for name, v in opt.state[p].items():
             if name == "step":
                 assert type(v) is int
+            elif name == "mu_product":  # NAdam's running product of momentum coefficients
+                assert type(v) is float
             else:
                 assert v.dtype == tn.float32, f"{config_id(config)}: state {name} is {v.dtype}"
 
@@ -190,7 +192,7 @@ def test_float16_params_stay_float16(config):
     p.grad = tn.full((4,), 0.5, dtype=tn.float16)
     opt.step()
     assert p.dtype == tn.float16 and np.all(np.isfinite(p.numpy()))
-    assert all(v.dtype == tn.float16 for k, v in opt.state[p].items() if k != "step")
+    assert all(v.dtype == tn.float16 for k, v in opt.state[p].items() if k not in ("step", "mu_product"))
 
 
 @given(config=st.sampled_from(CONFIGS), seed=st.integers(0, 2**16))
@@ -317,7 +319,11 @@ def test_trains_an_mlp_with_decay_groups_and_a_schedule():
 @pytest.mark.parametrize("make", [lambda ps: tn.optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
                                   lambda ps: tn.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
                                   lambda ps: tn.optim.RMSprop(ps, lr=1e-2, centered=True),
-                                  lambda ps: tn.optim.Adagrad(ps, lr=0.1)])
+                                  lambda ps: tn.optim.Adagrad(ps, lr=0.1),
+                                  lambda ps: tn.optim.RAdam(ps, lr=1e-2, weight_decay=0.1),
+                                  lambda ps: tn.optim.NAdam(ps, lr=1e-2, decoupled_weight_decay=True,
+                                                            weight_decay=0.1),
+                                  lambda ps: tn.optim.Adamax(ps, lr=1e-2)])
 def test_threaded_step_equals_one_thread(monkeypatch, make):
     """Parameters shared out between threads get exactly the updates of a serial step."""
     rng = np.random.default_rng(0)

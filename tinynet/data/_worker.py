@@ -5,6 +5,7 @@ module-level function (importable, hence usable with the 'spawn' start method).
 """
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import queue
@@ -72,6 +73,18 @@ def fetch(dataset, indices, collate_fn, epoch_seed, batch_idx):
         return collate_fn([dataset[int(i)] for i in indices])
 
 
+def fetch_stream(samples, batch_size, drop_last, collate_fn, epoch_seed, batch_idx):
+    """The next batch of up to ``batch_size`` samples from the iterator ``samples``
+    (an IterableDataset's), collated like :func:`fetch`. Raises StopIteration when
+    the stream has ended (or, with ``drop_last``, only a partial batch was left).
+    """
+    with transform_rng(batch_generator(epoch_seed, batch_idx)):
+        batch = list(itertools.islice(samples, batch_size))
+        if not batch or (drop_last and len(batch) < batch_size):
+            raise StopIteration
+        return (collate_numpy if collate_fn is None else collate_fn)(batch)
+
+
 class _Message(str):
     """A str whose repr is itself, so a re-raised KeyError shows its traceback readably."""
 
@@ -119,13 +132,17 @@ def _seed_cpu_backend(seed):
 
 
 def worker_loop(dataset, collate_fn, index_queue, result_queue, worker_id, num_workers,
-                seed, worker_init_fn, parent_pid):
+                seed, worker_init_fn, parent_pid, stream=None):
     """Body of a worker process: fetch the batches sent on ``index_queue`` until ``None``.
 
     Tasks are ``(batch_idx, indices, epoch_seed)``; results are
     ``(batch_idx, pickled batch or None, RemoteError or None)``. The batch is
     pickled here, inside the try, so a batch that cannot be pickled becomes an
     error in the main process instead of a silent loss (and a hang).
+
+    For an IterableDataset ``stream`` is ``(batch_size, drop_last)`` and
+    ``indices`` is None: each task asks for the next batch of this worker's own
+    iterator over ``dataset``, and ``(batch_idx, None, None)`` says it has ended.
     """
     global _worker_info
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
@@ -134,6 +151,7 @@ def worker_loop(dataset, collate_fn, index_queue, result_queue, worker_id, num_w
     _seed_cpu_backend(seed)
     set_transform_rng(np.random.default_rng(seed))
     init_error = None
+    samples = None  # this worker's iterator over an IterableDataset, made at the first task
     if worker_init_fn is not None:
         try:
             worker_init_fn(worker_id)
@@ -155,7 +173,15 @@ def worker_loop(dataset, collate_fn, index_queue, result_queue, worker_id, num_w
             result_queue.put((batch_idx, None, init_error))
             continue
         try:
-            data = fetch(dataset, indices, collate_fn, epoch_seed, batch_idx)
+            if stream is None:
+                data = fetch(dataset, indices, collate_fn, epoch_seed, batch_idx)
+            else:
+                samples = iter(dataset) if samples is None else samples
+                try:
+                    data = fetch_stream(samples, *stream, collate_fn, epoch_seed, batch_idx)
+                except StopIteration:
+                    result_queue.put((batch_idx, None, None))
+                    continue
             payload = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
             result_queue.put((batch_idx, payload, None))
         except Exception as e:

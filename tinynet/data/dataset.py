@@ -1,6 +1,7 @@
-"""Map-style datasets: ``Dataset``, ``TensorDataset``, ``Subset``, ``random_split``.
+"""Datasets: ``Dataset``, ``TensorDataset``, ``Subset``, ``ConcatDataset``,
+``random_split`` (map-style) and ``IterableDataset`` (a stream).
 
-A dataset is anything with ``__len__`` and ``__getitem__(i) -> sample``. It may
+A map-style dataset is anything with ``__len__`` and ``__getitem__(i) -> sample``. It may
 also define ``__getitems__(indices) -> batch``: given an int64 index array it
 returns the *whole batch already stacked* (numpy arrays with leading dimension
 ``len(indices)``, in the same tuple/dict structure as one sample). The
@@ -10,12 +11,15 @@ when it uses the default collate. (tinynet differs from PyTorch here: PyTorch's
 """
 from __future__ import annotations
 
+import bisect
+import collections.abc as cabc
 import numbers
 
 import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
+from .collate import collate_numpy
 
 
 class Dataset:
@@ -26,6 +30,10 @@ class Dataset:
 
     def __len__(self):
         raise NotImplementedError(f"{type(self).__name__} must define __len__")
+
+    def __add__(self, other):
+        """``a + b`` is ``ConcatDataset([a, b])``."""
+        return ConcatDataset([self, other])
 
 
 class TensorDataset(Dataset):
@@ -83,8 +91,106 @@ class Subset(Dataset):
         inner = self.indices[np.asarray(indices, dtype=np.int64)]
         if hasattr(self.dataset, "__getitems__"):
             return self.dataset.__getitems__(inner)
-        from .collate import collate_numpy
         return collate_numpy([self.dataset[int(i)] for i in inner])
+
+
+def _take_rows(parts, order):
+    """Concatenate batches ``parts`` (one structure) along dim 0, then take rows ``order``."""
+    first = parts[0]
+    if isinstance(first, cabc.Mapping):
+        return {k: _take_rows([p[k] for p in parts], order) for k in first}
+    if isinstance(first, (tuple, list)) and not (first and isinstance(first[0], (str, bytes))):
+        if any(len(p) != len(first) for p in parts):
+            raise ValueError(f"ConcatDataset: the datasets' batches have different numbers of "
+                             f"fields {sorted({len(p) for p in parts})}")
+        fields = [_take_rows([p[i] for p in parts], order) for i in range(len(first))]
+        if isinstance(first, tuple) and hasattr(first, "_fields"):  # namedtuple
+            return type(first)(*fields)
+        return type(first)(fields)
+    if isinstance(first, list):  # a list of strings (see collate_numpy)
+        flat = [s for p in parts for s in p]
+        return [flat[i] for i in order.tolist()]
+    xp = backend.get_array_module(*parts)
+    shapes = {tuple(p.shape[1:]) for p in parts}
+    if len(shapes) != 1:
+        raise ValueError(f"ConcatDataset: cannot batch samples of different shapes "
+                         f"{sorted(shapes)}")
+    return xp.concatenate(parts)[order if xp is np else xp.asarray(order)]
+
+
+class ConcatDataset(Dataset):
+    """The datasets one after another: ``len`` is the sum of their lengths.
+
+    Index ``i`` lies in dataset ``d = bisect_right(cumulative_sizes, i)`` at
+    position ``i - cumulative_sizes[d - 1]``; negative indices count from the end.
+    An index outside ``[-len, len)`` raises IndexError (PyTorch raises ValueError
+    for a too-negative one). ``__getitems__`` fetches a batch with one
+    ``__getitems__`` (or collate) per dataset it touches and restores the order.
+
+    Attributes: ``datasets`` (list), ``cumulative_sizes`` (running totals of lengths).
+    """
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+        for d in self.datasets:
+            if isinstance(d, IterableDataset):
+                raise TypeError(f"ConcatDataset does not support IterableDataset, got "
+                                f"{type(d).__name__}")
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __len__(self):
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index):
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"ConcatDataset: index {index} is out of range for length {n}")
+        if index < 0:
+            index += n
+        d = bisect.bisect_right(self.cumulative_sizes, index)
+        return self.datasets[d][index - (self.cumulative_sizes[d - 1] if d else 0)]
+
+    def __getitems__(self, indices):
+        n = len(self)
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        bad = (idx < -n) | (idx >= n)
+        if bad.any():
+            raise IndexError(f"ConcatDataset: index {int(idx[bad][0])} is out of range for "
+                             f"length {n}")
+        idx = np.where(idx < 0, idx + n, idx)
+        ends = np.asarray(self.cumulative_sizes)
+        which = np.searchsorted(ends, idx, side="right")     # dataset of each index
+        starts = np.concatenate([[0], ends[:-1]])
+        by_dataset = np.argsort(which, kind="stable")         # positions grouped by dataset
+        parts = []
+        for d in np.unique(which).tolist():                   # one fetch per dataset touched
+            local = idx[by_dataset[which[by_dataset] == d]] - starts[d]
+            ds = self.datasets[d]
+            getitems = getattr(ds, "__getitems__", None)
+            parts.append(getitems(local) if getitems is not None
+                         else collate_numpy([ds[int(i)] for i in local]))
+        restore = np.empty_like(by_dataset)                   # inverse permutation
+        restore[by_dataset] = np.arange(len(idx))
+        return _take_rows(parts, restore)
+
+
+class IterableDataset(Dataset):
+    """Base class of iterable-style datasets (streams): subclasses define ``__iter__``,
+    which yields samples; ``__len__`` is optional.
+
+    A DataLoader iterates it and batches what it yields (``shuffle``, ``sampler``
+    and ``batch_sampler`` do not apply). With ``num_workers > 0`` every worker
+    iterates its own copy of the dataset, so, as in PyTorch, the dataset must
+    split the stream itself or each sample comes ``num_workers`` times: inside
+    ``__iter__``, ``tinynet.data.get_worker_info()`` is ``None`` in the main
+    process and gives ``id`` and ``num_workers`` in a worker, e.g.
+    ``yield from range(start + info.id, end, info.num_workers)``.
+    """
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
 
 
 def _resolve_lengths(n: int, lengths) -> list[int]:

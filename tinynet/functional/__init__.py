@@ -4,6 +4,11 @@ from .elementwise import (abs, add, clamp, clip, cos, div, eq, exp, ge, gelu, gt
                           leaky_relu, log, logical_and, logical_not, logical_or, lt, maximum,
                           minimum, mul, ne, neg, pow, relu, sigmoid, sign, silu, sin, sqrt, sub,
                           tanh, where)
+from .elementwise import (acos, asin, atan, atan2, ceil, cosh, erf, exp2, expm1, floor, frac,
+                          hypot, isinf, isnan, log1p, log2, log10, logaddexp, logical_xor,
+                          nan_to_num, round, sinh, trunc)
+from .activation import (celu, elu, glu, hardsigmoid, hardswish, hardtanh, logsigmoid, mish,
+                         prelu, relu6, selu, softplus, softsign)
 from .indexing import getitem, index_put, masked_fill, unwrap_index
 from .einsum import einsum
 from .linalg import linear, matmul
@@ -13,6 +18,12 @@ from .select import (argsort, flip, gather, index_select, narrow, one_hot, repea
                      tril, triu, unbind)
 from .shape import (broadcast_to, cat, chunk, expand, flatten, pad, permute, reshape, split,
                     squeeze, stack, transpose, unsqueeze, view)
+# (torch.norm is tinynet.norm, from .reduce: here `norm` is the batch/group-norm module)
+from .reduce import allclose, cumprod, equal, logcumsumexp, prod, std_mean, var_mean
+from .select import (bincount, diag, diagonal, diff, index_add, lerp, roll, scatter, scatter_add,
+                     searchsorted, take_along_dim, unique)
+from .shape import (broadcast_tensors, meshgrid, moveaxis, movedim, numel, swapaxes, swapdims)
+from .linalg import bmm, dot, kron, outer, trace
 from .dropout import dropout
 from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                    huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
@@ -22,3 +33,8 @@ from .embedding import embedding
 from .layer_norm import layer_norm, rms_norm
 from .norm import batch_norm, group_norm
 from .pooling import (adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d)
+from .conv import conv1d
+from .dropout import dropout1d, dropout2d, dropout3d
+from .norm import instance_norm
+from .pooling import adaptive_avg_pool1d, adaptive_max_pool1d, avg_pool1d, max_pool1d
+from .resize import interpolate, pixel_shuffle, pixel_unshuffle

@@ -468,6 +468,63 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return y[0] if unbatched else y
 
 
+# ---------------------------------------------------------------- conv1d
+
+
+def _single(v, name: str, op: str) -> int:
+    """An int from an int or a 1-tuple (PyTorch's ``_single``)."""
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    t = tuple(v)
+    if len(t) != 1:
+        raise ValueError(f"{op}: {name} must be an int or a 1-tuple, got {v!r}")
+    return int(t[0])
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D cross-correlation (PyTorch's ``conv1d``): conv2d on a height-1 image.
+
+    input: (N, C, L) or unbatched (C, L); weight: (O, C/groups, k); bias: (O,)
+    or None. ``padding`` is an int, a 1-tuple, ``"same"`` (stride 1, output
+    length L) or ``"valid"``. Output (N, O, Lo) with
+    Lo = ⌊(L + 2p - d(k-1) - 1)/s⌋ + 1.
+
+    The input is viewed as (N, C, 1, L) and the kernel as (O, C/groups, 1, k),
+    so it is conv2d's single GEMM over im2col columns, forward and backward
+    (closed-form, not twice differentiable).
+    """
+    op = "conv1d"
+    if input.ndim not in (2, 3) or weight.ndim != 3:
+        raise ValueError(f"{op}: expected input (N, C, L) or (C, L) and weight "
+                         f"(O, C/groups, k), got shapes {tuple(input.shape)} and "
+                         f"{tuple(weight.shape)}")
+    C, (O, Cg, k) = input.shape[-2], weight.shape
+    if int(groups) < 1 or C != Cg * int(groups) or O % int(groups):
+        raise ValueError(f"{op}: input of shape {tuple(input.shape)} with groups={groups} does "
+                         f"not match weight of shape {tuple(weight.shape)} (need C = "
+                         f"weight.shape[1]·groups and out channels divisible by groups)")
+    s = _single(stride, "stride", op)
+    d = _single(dilation, "dilation", op)
+    if s < 1 or d < 1:
+        raise ValueError(f"{op}: stride and dilation must be >= 1, got {stride} and {dilation}")
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise ValueError(f"{op}: padding must be an int, 'same' or 'valid', got {padding!r}")
+        if padding == "same" and s != 1:
+            raise ValueError(f"{op}: padding='same' needs stride 1, got stride {stride}")
+        pad2, total = padding, 0 if padding == "valid" else d * (k - 1)
+    else:
+        p = _single(padding, "padding", op)
+        if p < 0:
+            raise ValueError(f"{op}: negative padding {padding!r}")
+        pad2, total = (0, p), 2 * p
+    if input.shape[-1] + total < d * (k - 1) + 1:
+        raise ValueError(f"{op}: input of shape {tuple(input.shape)} (padding {padding}) is "
+                         f"smaller than the dilated kernel of size {k} (dilation {d})")
+    y = conv2d(input.unsqueeze(-2), weight.unsqueeze(2), bias, (1, s), pad2, (1, d), groups)
+    return y.squeeze(-2)                                            # (N, O, Lo) or (O, Lo)
+
+
 # ---------------------------------------------------------------- conv_transpose2d
 
 

@@ -1,5 +1,12 @@
-"""Inverted dropout as one op: y = x · m / (1 - p), m ~ Bernoulli(1 - p)."""
+"""Inverted dropout as one op: y = x · m / (1 - p), m ~ Bernoulli(1 - p).
+
+``dropout`` draws one m per element; ``dropout1d/2d/3d`` one per channel
+(m of shape (N, C, 1, ...) broadcast over the spatial dims), zeroing whole
+feature maps.
+"""
 from __future__ import annotations
+
+import warnings
 
 from .. import backend
 from ..autograd import Function
@@ -10,18 +17,20 @@ class Dropout(Function):
     """y = x · m · s with keep-mask m and scale s = 1/(1-p);  dL/dx = g · m · s.
 
     The mask is drawn from the device's generator (reproducible after
-    ``tn.manual_seed``) and kept as bools. p = 1 gives zeros.
+    ``tn.manual_seed``) and kept as bools, of ``mask_shape`` (x's shape by
+    default; a shape that broadcasts to x's shares each draw). p = 1 gives zeros.
     """
 
     uses_input_values = False   # backward needs only shapes
 
-    def forward(self, x, p):
+    def forward(self, x, p, mask_shape=None):
         xp = backend.get_array_module(x)
+        shape = x.shape if mask_shape is None else mask_shape
         if p >= 1.0:
-            self.mask, self.scale = xp.zeros(x.shape, dtype=bool), 0.0
+            self.mask, self.scale = xp.zeros(shape, dtype=bool), 0.0
             return xp.zeros_like(x)
         gen = backend.get_generator(backend.device_of(x))
-        self.mask = gen.random(x.shape, dtype=x.dtype if x.dtype.itemsize >= 4 else "float32") >= p
+        self.mask = gen.random(shape, dtype=x.dtype if x.dtype.itemsize >= 4 else "float32") >= p
         self.scale = 1.0 / (1.0 - p)
         return x * (self.mask * x.dtype.type(self.scale))
 
@@ -43,3 +52,56 @@ def dropout(x, p: float = 0.5, training: bool = True, inplace: bool = False):
     if x.dtype.kind != "f":
         raise TypeError(f"dropout: expected a floating tensor, got dtype {x.dtype}")
     return Dropout.apply(x, p=float(p))
+
+
+def _feature_dropout(x, p, training, op):
+    """Dropout with one keep/drop draw per (sample, channel) of x (N, C, *)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: probability p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating tensor, got dtype {x.dtype}")
+    return Dropout.apply(x, p=float(p), mask_shape=x.shape[:2] + (1,) * (x.ndim - 2))
+
+
+def _channel_dropout(x, p, training, op, spatial):
+    """``{op}`` on (N, C, *spatial) or unbatched (C, *spatial) input."""
+    if x.ndim not in (spatial + 1, spatial + 2):
+        raise ValueError(f"{op}: expected a {spatial + 1}-D (unbatched) or {spatial + 2}-D "
+                         f"input, got shape {tuple(x.shape)}")
+    if x.ndim == spatial + 1:
+        return _feature_dropout(x.unsqueeze(0), p, training, op)[0]
+    return _feature_dropout(x, p, training, op)
+
+
+def dropout1d(x, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels with probability ``p``, scale the rest by 1/(1-p).
+
+    x: (N, C, L) or (C, L); each (sample, channel) row is kept or zeroed as a
+    whole. ``inplace`` is accepted and ignored.
+    """
+    return _channel_dropout(x, p, training, "dropout1d", 1)
+
+
+def dropout2d(x, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole feature maps with probability ``p``, scale the rest by 1/(1-p).
+
+    x: (N, C, H, W); each (sample, channel) map is kept or zeroed as a whole.
+    A 3-D input is read as (N, C, L), like PyTorch (which warns that this will
+    change to (C, H, W)). ``inplace`` is accepted and ignored.
+    """
+    if x.ndim == 3:
+        warnings.warn("dropout2d: a 3-D input is treated as (N, C, L) (channel-wise 1-D "
+                      "dropout), as in PyTorch; use dropout1d for that", stacklevel=2)
+    elif x.ndim != 4:
+        raise ValueError(f"dropout2d: expected a 3-D or 4-D input, got shape {tuple(x.shape)}")
+    return _feature_dropout(x, p, training, "dropout2d")
+
+
+def dropout3d(x, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole 3-D feature maps with probability ``p``, scale the rest by 1/(1-p).
+
+    x: (N, C, D, H, W) or (C, D, H, W). ``inplace`` is accepted and ignored.
+    """
+    return _channel_dropout(x, p, training, "dropout3d", 3)

@@ -1,8 +1,12 @@
-"""Matrix products: ``matmul`` (NumPy's rules) and ``linear`` (x Wᵀ + b).
+"""Matrix products: ``matmul`` (NumPy's rules) and ``linear`` (x Wᵀ + b); their special
+cases ``bmm``, ``dot``, ``outer``, ``kron``, ``trace``; and norms.
 
 For C = A B:   dL/dA = dL/dC Bᵀ,   dL/dB = Aᵀ dL/dC.
 Batched operands broadcast like NumPy, and the gradient of a broadcast
 operand is summed over the batch dims it was copied along.
+
+This module is also ``tinynet.linalg``, whose ``vector_norm``, ``matrix_norm`` and
+``norm`` follow ``torch.linalg`` (``tinynet.norm`` is ``torch.norm``).
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
 from .._parallel import deferred_gemm, gemm, parallel_slices
 from ._util import binary_arrays, unbroadcast
+from .reduce import _vector_norm, amax, amin
+from .select import diagonal
 
 
 def _check_matmul(a, b, op):
@@ -153,3 +159,101 @@ def linear(x, weight, bias=None):
     if bias is None:
         return Linear.apply(x, weight)
     return Linear.apply(x, weight, bias)
+
+
+def bmm(input, mat2):
+    """Batched matrix product of (B, n, m) and (B, m, p) -> (B, n, p); no broadcasting
+    (use :func:`matmul` for that)."""
+    if input.ndim != 3 or mat2.ndim != 3:
+        raise ValueError(f"bmm: expects two 3-D tensors, got shapes {input.shape} and "
+                         f"{mat2.shape}")
+    if input.shape[0] != mat2.shape[0] or input.shape[2] != mat2.shape[1]:
+        raise ValueError(f"bmm: shapes {input.shape} and {mat2.shape} do not fit (B, n, m) "
+                         "@ (B, m, p)")
+    return matmul(input, mat2)
+
+
+def dot(input, other):
+    """Σ input_i other_i of two 1-D tensors of the same length (a 0-d tensor)."""
+    if input.ndim != 1 or other.ndim != 1 or input.shape != other.shape:
+        raise ValueError(f"dot: expects two 1-D tensors of the same length, got shapes "
+                         f"{input.shape} and {other.shape}")
+    return matmul(input, other)
+
+
+def outer(input, vec2):
+    """out[i, j] = input[i] · vec2[j] for 1-D tensors: shape (n, m)."""
+    if input.ndim != 1 or vec2.ndim != 1:
+        raise ValueError(f"outer: expects two 1-D tensors, got shapes {input.shape} and "
+                         f"{vec2.shape}")
+    return input.reshape(-1, 1) * vec2.reshape(1, -1)
+
+
+def kron(input, other):
+    """Kronecker product: out[i·p + k, j·q + l] = input[i, j] · other[k, l] (likewise in any
+    number of dims; the one with fewer dims gets leading 1s)."""
+    n = max(input.ndim, other.ndim)
+    a_shape = (1,) * (n - input.ndim) + input.shape
+    b_shape = (1,) * (n - other.ndim) + other.shape
+    # a as (a0, 1, a1, 1, ...) times b as (1, b0, 1, b1, ...), merged pairwise
+    a = input.reshape(tuple(v for s in a_shape for v in (s, 1)))
+    b = other.reshape(tuple(v for s in b_shape for v in (1, s)))
+    return (a * b).reshape(tuple(s * t for s, t in zip(a_shape, b_shape)))
+
+
+def trace(input):
+    """Σ of the main diagonal of a 2-D tensor (a 0-d tensor)."""
+    if input.ndim != 2:
+        raise ValueError(f"trace: expects a 2-D tensor, got shape {input.shape}")
+    return diagonal(input).sum()
+
+
+# ---------------------------------------------------------------- torch.linalg norms
+
+def vector_norm(x, ord=2, dim=None, keepdim: bool = False):
+    """‖x‖_ord over ``dim`` (None: all elements as one vector): ord a number, including
+    ``inf``, ``-inf`` and 0 (the count of nonzeros). The gradient at a zero vector is 0."""
+    return _vector_norm(x, ord, dim, keepdim, "vector_norm")
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False):
+    """A matrix norm over the two dims ``dim``: ``'fro'`` (√Σ a²), 1 / -1 (largest /
+    smallest column sum of |a|), ``inf`` / ``-inf`` (largest / smallest row sum).
+
+    ord = 2, -2 and 'nuc' (singular values) need an SVD and are not supported.
+    """
+    dims = tuple(dim)
+    if len(dims) != 2 or A.ndim < 2:
+        raise ValueError(f"matrix_norm: needs 2 dims of a tensor of at least 2 dims, got dim="
+                         f"{dim} for shape {A.shape}")
+    rows, cols = (d % A.ndim for d in dims)
+    if rows == cols:
+        raise ValueError(f"matrix_norm: dim {dim} names one dim twice")
+    if ord == "fro":
+        return _vector_norm(A, 2, (rows, cols), keepdim, "matrix_norm")
+    inf = float("inf")
+    if ord not in (1, -1, inf, -inf):
+        raise ValueError(f"matrix_norm: ord={ord!r} is not supported (the singular values "
+                         "it needs are not implemented); use 'fro', 1, -1, inf or -inf")
+    summed, over = (rows, cols) if ord in (1, -1) else (cols, rows)   # sum |a|, then extreme
+    sums = A.abs().sum(summed, keepdim=True)
+    out = (amax if ord > 0 else amin)(sums, over, keepdim=True)
+    return out if keepdim else out.squeeze((rows, cols))
+
+
+def norm(A, ord=None, dim=None, keepdim: bool = False):
+    """``torch.linalg.norm``: a vector norm when ``dim`` is an int (or A is 1-D), a matrix
+    norm when ``dim`` is a pair (or A is 2-D and ``ord`` is given); ``ord=None`` is the
+    2-norm / Frobenius norm (with ``dim=None``: over all elements, any number of dims)."""
+    if isinstance(dim, (int, np.integer)) or (dim is not None and len(dim) == 1):
+        return vector_norm(A, 2 if ord is None else ord, dim, keepdim)
+    if dim is not None:
+        return matrix_norm(A, "fro" if ord is None else ord, dim, keepdim)
+    if ord is None:
+        return vector_norm(A, 2, None, keepdim)
+    if A.ndim == 1 and not isinstance(ord, str):
+        return vector_norm(A, ord, None, keepdim)
+    if A.ndim == 2 or isinstance(ord, str):   # 'fro' / 'nuc' are matrix norms
+        return matrix_norm(A, ord, (-2, -1), keepdim)
+    raise ValueError(f"norm: with ord={ord!r} and dim=None the input must be 1-D or 2-D, got "
+                     f"shape {A.shape}")

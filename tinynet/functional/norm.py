@@ -312,3 +312,42 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     args = (input,) if weight is None else (input, weight, bias)
     return GroupNorm.apply(*args, num_groups=int(num_groups), eps=float(eps))
 
+
+
+# ---------------------------------------------------------------- instance norm
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Instance normalization (PyTorch's ``F.instance_norm``).
+
+    input: (N, C, *spatial). With ``use_input_stats`` each (sample, channel)
+    is normalized over its own spatial values: group norm with one channel
+    per group. Given running buffers (C,), they are updated in place with the
+    mean over the batch of the per-instance statistics,
+    ``r = (1 - momentum) r + momentum · stat`` (unbiased variance). With
+    ``use_input_stats=False`` the running statistics normalize instead (batch
+    norm in eval mode). weight, bias: (C,) or None. Closed-form backward (not
+    twice differentiable).
+    """
+    if input.ndim < 3:
+        raise ValueError(f"instance_norm: expected an input (N, C, *spatial), got shape "
+                         f"{tuple(input.shape)}")
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: use_input_stats=False needs running_mean and "
+                             "running_var")
+        return batch_norm(input, running_mean, running_var, weight, bias, training=False,
+                          eps=eps)
+    spatial = int(np.prod(input.shape[2:]))
+    if spatial <= 1:
+        raise ValueError(f"instance_norm: expected more than 1 spatial element per channel, got "
+                         f"input shape {tuple(input.shape)}")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("instance_norm: give both running_mean and running_var or neither")
+    if running_mean is not None:
+        x = input.data.reshape(input.shape[0], input.shape[1], -1)       # (N, C, S)
+        m = x.dtype.type(momentum)
+        running_mean.data[...] = (1 - m) * running_mean.data + m * x.mean(axis=2).mean(axis=0)
+        running_var.data[...] = (1 - m) * running_var.data + m * x.var(axis=2, ddof=1).mean(axis=0)
+    return group_norm(input, input.shape[1], weight, bias, eps)

@@ -1,4 +1,5 @@
-"""2-D pooling: max, average, adaptive average, adaptive max.
+"""2-D pooling: max, average, adaptive average, adaptive max (and their 1-D forms,
+which pool the (N, C, 1, L) view of an (N, C, L) input).
 
 Fixed-window pools loop over the kh·kw kernel offsets only (never over
 pixels or the batch): each offset is one strided slice of the padded input.
@@ -21,7 +22,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from .conv import _pair, _positive, crop_to_nchw, from_cm, pad_cm, to_cm, workspace
+from .conv import _pair, _positive, _single, crop_to_nchw, from_cm, pad_cm, to_cm, workspace
 
 
 def _pool_geometry(size, k, s, p, d, ceil_mode, op):
@@ -348,3 +349,92 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     if return_indices:
         return y, Tensor._make(box[0], False)
     return y
+
+
+# ---------------------------------------------------------------- 1-D pools
+#
+# A 1-D pool is the 2-D pool of the (N, C, 1, L) view of its (N, C, L) input
+# (kernel 1 along the height), so it shares the 2-D forward and backward.
+
+
+def _as_2d(input, op):
+    """(N, C, L) or (C, L) -> its (N, C, 1, L) or (C, 1, L) view."""
+    if input.ndim not in (2, 3):
+        raise ValueError(f"{op}: expected input (N, C, L) or (C, L), got shape "
+                         f"{tuple(input.shape)}")
+    return input.unsqueeze(-2)
+
+
+def _pool1d_args(input, kernel_size, stride, padding, dilation, ceil_mode, op):
+    """(k, s, p, d) as pairs with a height-1 window, validated with ``op`` named."""
+    k = _single(kernel_size, "kernel_size", op)
+    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) \
+        else _single(stride, "stride", op)
+    p, d = _single(padding, "padding", op), _single(dilation, "dilation", op)
+    _positive((k, s, d), "kernel_size, stride and dilation", op)
+    if p < 0:
+        raise ValueError(f"{op}: negative padding {padding!r}")
+    _pool_geometry(input.shape[-1], k, s, p, d, ceil_mode, op)  # raises on a bad geometry
+    return (1, k), (1, s), (0, p), (1, d)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Max over (dilated) windows along L (PyTorch's ``F.max_pool1d``).
+
+    input: (N, C, L) or (C, L); output (N, C, Lo) with
+    Lo = ⌊(L + 2p - d(k-1) - 1)/s⌋ + 1 (⌈·⌉ with ``ceil_mode``); ``stride``
+    defaults to ``kernel_size``. ``return_indices=True`` also returns the int64
+    position along L of each maximum. Ties go to the first window element.
+    """
+    x = _as_2d(input, "max_pool1d")
+    k, s, p, d = _pool1d_args(input, kernel_size, stride, padding, dilation, ceil_mode,
+                              "max_pool1d")
+    out = max_pool2d(x, k, s, p, d, ceil_mode, return_indices)
+    if return_indices:  # on a height-1 plane the flat index h·L + l is l
+        return out[0].squeeze(-2), out[1].squeeze(-2)
+    return out.squeeze(-2)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """Average over windows along L (PyTorch's ``F.avg_pool1d``).
+
+    input: (N, C, L) or (C, L); ``stride`` defaults to ``kernel_size``; zero
+    padding of at most half the kernel, counted in the divisor when
+    ``count_include_pad``.
+    """
+    x = _as_2d(input, "avg_pool1d")
+    k, s, p, _ = _pool1d_args(input, kernel_size, stride, padding, 1, ceil_mode, "avg_pool1d")
+    return avg_pool2d(x, k, s, p, ceil_mode, count_include_pad).squeeze(-2)
+
+
+def _adaptive_size_1d(output_size, op):
+    o = _single(output_size, "output_size", op)
+    if o < 1:
+        raise ValueError(f"{op}: output_size must be positive, got {output_size!r}")
+    return o
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Average over adaptive bins [⌊iL/o⌋, ⌈(i+1)L/o⌉) so the output is (N, C, o).
+
+    input: (N, C, L) or (C, L); ``output_size``: int or 1-tuple.
+    """
+    x = _as_2d(input, "adaptive_avg_pool1d")
+    o = _adaptive_size_1d(output_size, "adaptive_avg_pool1d")
+    return adaptive_avg_pool2d(x, (1, o)).squeeze(-2)
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """Max over adaptive bins so the output is (N, C, o) (PyTorch's semantics).
+
+    input: (N, C, L) or (C, L); ``output_size``: int or 1-tuple.
+    ``return_indices`` also returns the int64 position along L of each maximum.
+    """
+    x = _as_2d(input, "adaptive_max_pool1d")
+    o = _adaptive_size_1d(output_size, "adaptive_max_pool1d")
+    out = adaptive_max_pool2d(x, (1, o), return_indices)
+    if return_indices:
+        return out[0].squeeze(-2), out[1].squeeze(-2)
+    return out.squeeze(-2)

@@ -1,4 +1,5 @@
-"""Reductions over dims: sum, mean, var, std, max/min, logsumexp, softmax, arg-max/min.
+"""Reductions over dims: sum, mean, var, std, prod, norm, max/min, logsumexp, softmax,
+arg-max/min, and the running cumsum, cumprod, logcumsumexp.
 
 ``dim`` is an int, a tuple of ints or None (all dims); ``keepdim`` keeps the
 reduced dims with size 1, as in PyTorch. A reduction's backward broadcasts the
@@ -175,12 +176,240 @@ class CumSum(Function):
         return CumSum.apply(g[rev], dim=self.dim)[rev]
 
 
+def _const(array):
+    """A constant (no-grad) Tensor around an array (0-d NumPy results stay arrays)."""
+    return Tensor._make(backend.get_array_module(array).asarray(array), False)
+
+
+def _reverse(t, dim):
+    """``t`` reversed along ``dim`` (a Tensor op, so differentiable)."""
+    return t[(slice(None),) * dim + (slice(None, None, -1),)]
+
+
+class Prod(Function):
+    """z = Π x over dims;  dz/dx_i = Π_{j≠i} x_j (the product of all the others).
+
+    The product of the others is the product of everything before i times
+    everything after it (two exclusive cumulative products), never z / x_i:
+    exact when x holds zeros (one zero: only that element gets a nonzero
+    gradient; two or more: all gradients are zero).
+    """
+
+    def forward(self, x, dims, keepdim):
+        self.dims = dims
+        return x.prod(axis=dims, keepdims=keepdim)
+
+    def backward(self, g):
+        x = self.inputs[0]
+        return _expand_grad(g, x.shape, self.dims) * _product_of_others(x, self.dims)
+
+
+def _product_of_others(x, dims):
+    """Π_{j≠i} x_j over ``dims`` for every element i of the Tensor ``x`` (Tensor ops)."""
+    from .shape import cat
+    rest = [d for d in range(x.ndim) if d not in dims]
+    n = 1
+    for d in dims:
+        n *= x.shape[d]
+    if n == 0 or x.ndim == 0:
+        return _const(backend.get_array_module(x.data).ones(x.shape, x.dtype))
+    moved = x.permute(*rest, *dims)                            # reduced dims last
+    flat = moved.reshape(moved.shape[:len(rest)] + (n,))       # (..., n)
+    one = _const(backend.get_array_module(x.data).ones(flat.shape[:-1] + (1,), x.dtype))
+    last = flat.ndim - 1
+    before = cat([one, cumprod(flat[..., :-1], last)], last)   # Π_{j<i} x_j
+    after = _reverse(cat([one, cumprod(_reverse(flat, last)[..., :-1], last)], last),
+                     last)                                     # Π_{j>i} x_j
+    others = (before * after).reshape(moved.shape)             # Π_{j≠i} x_j
+    inverse = [0] * x.ndim
+    for i, d in enumerate(rest + list(dims)):
+        inverse[d] = i
+    return others.permute(*inverse)
+
+
+class CumProd(Function):
+    """z_i = Π_{j<=i} x_j along ``dim``;  dL/dx_j = Σ_{i>=j} g_i Π_{k<=i, k≠j} x_k.
+
+    For x_j ≠ 0 that is (reversed cumsum of g ⊙ z)_j / x_j, exact even with zeros
+    elsewhere (z keeps them, derivatives included). At a zero x_j it would be 0/0,
+    so the product of the others is formed directly: cumprod of x with x_j set
+    to 1. Only the first two zeros of a line need it (past them every gradient,
+    and every derivative of one, has a zero factor), so gradients and second
+    derivatives are exact at zeros, without dividing by them.
+    """
+
+    def forward(self, x, dim):
+        self.dim = dim
+        return backend.get_array_module(x).cumprod(x, axis=dim, dtype=x.dtype)
+
+    def backward(self, g):
+        from .elementwise import where
+        x, d = self.inputs[0], self.dim
+        xp = backend.get_array_module(x.data)
+        zero = x.data == 0
+        zeros_so_far = xp.cumsum(zero, axis=d)
+        grad = _reversed_cumsum(g * self.output(), d) / where(_const(zero), 1.0, x)
+        for nth in (1, 2):   # the first and the second zero of each line
+            at = zero & (zeros_so_far == nth)
+            if xp is np and not at.any():   # (on the GPU, skipping would cost a sync)
+                continue
+            mask = _const(at)
+            others = CumProd.apply(where(mask, 1.0, x), dim=d)   # Π_{k<=i, k≠j} x_k
+            grad = where(mask, _reversed_cumsum(g * others, d), grad)
+        return grad
+
+
+def _reversed_cumsum(t, dim):
+    """s_j = Σ_{i>=j} t_i along ``dim`` (Tensor ops)."""
+    return _reverse(_reverse(t, dim).cumsum(dim), dim)
+
+
+def _logcumsumexp_scan(x, dim):
+    """log Σ_{j<=i} exp(x_j) along ``dim`` by a Hillis-Steele scan: after the pass with
+    offset k, out_i combines x_{i-2k+1..i} by logaddexp, so log2(n) array passes, each
+    stable for any range of values."""
+    xp = backend.get_array_module(x)
+    out = x.copy()
+    n, k = x.shape[dim], 1
+    head = (slice(None),) * dim
+    while k < n:
+        # the right side is evaluated before the assignment, so it reads the old values
+        out[head + (slice(k, None),)] = xp.logaddexp(out[head + (slice(k, None),)],
+                                                     out[head + (slice(None, n - k),)])
+        k *= 2
+    return out
+
+
+class LogCumSumExp(Function):
+    """y_i = log Σ_{j<=i} exp(x_j) along ``dim``.
+
+    dL/dx_j = Σ_{i>=j} g_i exp(x_j - y_i), evaluated in log space as
+    exp(x_j + log Σ_{i>=j} exp(log g_i - y_i)), once for the positive and once for
+    the negative part of g: a reversed logcumsumexp, stable for any range of x.
+    """
+
+    def forward(self, x, dim):
+        self.dim = dim
+        return _logcumsumexp_scan(x, dim)
+
+    def backward(self, g):
+        from .elementwise import where
+        x, y, d = self.inputs[0], self.output(), self.dim
+        pos, neg = _const(g.data > 0), _const(g.data < 0)
+        log_g = where(_const(g.data == 0), 1.0, g.abs()).log() - y   # log|g_i| - y_i
+        total = None
+        for part, sign in ((pos, 1.0), (neg, -1.0)):
+            terms = where(part, log_g, float("-inf"))
+            tail = _reverse(LogCumSumExp.apply(_reverse(terms, d), dim=d), d)
+            term = (x + tail).exp() * sign
+            total = term if total is None else total + term
+        return total
+
+
+class Norm(Function):
+    """z = ‖x‖_p = (Σ |x|^p)^(1/p) over dims, for a finite p ≠ 0.
+
+    dz/dx = sign(x) |x|^(p-1) / z^(p-1)   (x / z for p = 2, sign(x) for p = 1),
+    taken as 0 where z = 0 and, for p < 1, where x = 0 (PyTorch's convention:
+    the gradient of the norm of a zero vector is 0, not NaN).
+    """
+
+    def forward(self, x, p, dims, keepdim):
+        self.p, self.dims = p, dims
+        xp = backend.get_array_module(x)
+        if p == 2:
+            return xp.sqrt((x * x).sum(axis=dims, keepdims=keepdim))
+        a = xp.abs(x)
+        if p == 1:
+            return a.sum(axis=dims, keepdims=keepdim)
+        return (a ** x.dtype.type(p)).sum(axis=dims, keepdims=keepdim) ** x.dtype.type(1 / p)
+
+    def backward(self, g):
+        from .elementwise import where
+        x, p = self.inputs[0], self.p
+        xp = backend.get_array_module(x.data)
+        g = _expand_grad(g, x.shape, self.dims)
+        if p == 1:
+            return g * _const(xp.sign(x.data))
+        z = _expand_grad(self.output(), x.shape, self.dims)
+        zero_norm = _const(z.data == 0)
+        scale = where(zero_norm, 0.0, g / where(zero_norm, 1.0, z) ** (p - 1))   # g / z^(p-1)
+        if p == 2:
+            return x * scale
+        safe_abs = where(_const(x.data == 0), 1.0, x.abs())     # sign(0) = 0 zeroes these
+        return _const(xp.sign(x.data)) * safe_abs ** (p - 1) * scale
+
+
 def cumsum(x, dim: int):
     """Running sums along ``dim``, same shape and dtype as ``x``."""
     if x.ndim == 0:
         return x * 1
     return CumSum.apply(x, dim=normalize_dims(dim, x.ndim, "cumsum")[0])
 
+
+def cumprod(x, dim: int):
+    """Running products along ``dim``, same shape and dtype as ``x``; the gradient is
+    exact at zeros (no division by x)."""
+    if x.ndim == 0:
+        return x * 1
+    return CumProd.apply(x, dim=normalize_dims(dim, x.ndim, "cumprod")[0])
+
+
+def prod(x, dim=None, keepdim: bool = False):
+    """Π x over ``dim`` (int, tuple or None = all; PyTorch takes an int or None).
+
+    The gradient Π_{j≠i} x_j is exact when x holds zeros (no division by x).
+    """
+    return Prod.apply(x, dims=normalize_dims(dim, x.ndim, "prod"), keepdim=keepdim)
+
+
+def logcumsumexp(x, dim: int):
+    """y_i = log Σ_{j<=i} exp(x_j) along ``dim``, stable for any range of values."""
+    if x.ndim == 0:
+        return x * 1
+    return LogCumSumExp.apply(x, dim=normalize_dims(dim, x.ndim, "logcumsumexp")[0])
+
+
+def var_mean(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    """(variance, mean) over ``dim``: :func:`var` and :func:`mean` with the same arguments."""
+    return (var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim))
+
+
+def std_mean(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    """(standard deviation, mean) over ``dim``: :func:`std` and :func:`mean`."""
+    return (std(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim))
+
+
+def _vector_norm(x, p, dim, keepdim, op):
+    """‖x‖_p over ``dim`` (None: all elements, as one vector) for a number p."""
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {x.dtype}")
+    dims = normalize_dims(dim, x.ndim, op)
+    if not isinstance(p, (int, float, np.integer, np.floating)) or p != p:
+        raise ValueError(f"{op}: the order p must be a number, got {p!r}")
+    p = float(p)
+    if p == float("inf"):
+        return amax(x.abs(), dims, keepdim)
+    if p == float("-inf"):
+        return amin(x.abs(), dims, keepdim)
+    if p == 0:  # the number of nonzero entries: no gradient
+        return _const((x.data != 0).sum(axis=dims, keepdims=keepdim).astype(x.dtype))
+    return Norm.apply(x, p=p, dims=dims, keepdim=keepdim)
+
+
+def norm(x, p="fro", dim=None, keepdim: bool = False):
+    """The p-norm of ``x`` over ``dim`` (None: all elements), as ``torch.norm``.
+
+    ``p``: a number (2, 1, ``inf``, ``-inf``, 0 = count of nonzeros, any other
+    positive or negative value) or ``'fro'`` (the 2-norm over ``dim``). The
+    gradient of the norm of a zero vector is 0, as in PyTorch. ``'nuc'`` (the
+    nuclear norm) needs an SVD and is not supported.
+    """
+    if isinstance(p, str):
+        if p != "fro":
+            raise ValueError(f"norm: p={p!r} is not supported (use a number or 'fro')")
+        p = 2
+    return _vector_norm(x, 2 if p is None else p, dim, keepdim, "norm")
 
 def all(x, dim=None, keepdim: bool = False):
     """Whether every value is nonzero (over ``dim``); a bool tensor, no gradient."""
@@ -291,3 +520,26 @@ def argmax(x, dim=None, keepdim: bool = False):
 def argmin(x, dim=None, keepdim: bool = False):
     """Index of the smallest value (over the flattened tensor if ``dim`` is None)."""
     return _arg(x, dim, keepdim, "argmin")
+
+
+def allclose(x, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    """Whether |x - other| <= atol + rtol·|other| everywhere (broadcasting); a Python bool."""
+    a, b = _arrays(x, other, "allclose")
+    xp = backend.get_array_module(a)
+    return bool(xp.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def equal(x, other) -> bool:
+    """Whether both tensors have the same shape and the same values; a Python bool."""
+    a, b = _arrays(x, other, "equal")
+    return a.shape == b.shape and bool((a == b).all())
+
+
+def _arrays(x, other, op):
+    """The arrays of two Tensors (a number or list becomes an array on x's device)."""
+    a = x.data
+    b = other.data if isinstance(other, Tensor) else backend.get_array_module(a).asarray(other)
+    if type(a) is not type(b):
+        raise ValueError(f"{op}: tensors on different devices: {backend.device_of(a)} and "
+                         f"{backend.device_of(b)}")
+    return a, b

@@ -1,4 +1,4 @@
-"""Shape ops: reshape, permute, broadcast, cat/stack, split/chunk, pad.
+"""Shape ops: reshape, permute/movedim, broadcast, meshgrid, cat/stack, split/chunk, pad.
 
 They move values without changing them, so each backward moves the gradient
 back the same way: reshape back, permute by the inverse, sum over broadcast
@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, is_grad_enabled
-from ._util import normalize_dims, unbroadcast
+from ._util import broadcast_shapes, normalize_dims, unbroadcast
 
 
 def _shape_arg(shape):
@@ -188,6 +188,34 @@ def transpose(x, dim0: int, dim1: int):
     return permute(x, *dims)
 
 
+def swapaxes(x, axis0: int, axis1: int):
+    """Swap two dims (NumPy's name for :func:`transpose`)."""
+    return transpose(x, axis0, axis1)
+
+
+swapdims = swapaxes
+
+
+def movedim(x, source, destination):
+    """Move dims ``source`` (an int or a sequence) to positions ``destination``; the
+    other dims keep their order (NumPy's ``moveaxis``)."""
+    src = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
+    dst = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
+    if len(src) != len(dst):
+        raise ValueError(f"movedim: {len(src)} source dims for {len(dst)} destinations")
+    src = [normalize_dims(d, x.ndim, "movedim")[0] for d in src]
+    dst = [normalize_dims(d, x.ndim, "movedim")[0] for d in dst]
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise ValueError(f"movedim: repeated dim in source {source} or destination {destination}")
+    order = [d for d in range(x.ndim) if d not in src]
+    for to, frm in sorted(zip(dst, src)):
+        order.insert(to, frm)
+    return permute(x, *order)
+
+
+moveaxis = movedim
+
+
 def squeeze(x, dim=None):
     """Remove size-1 dims (all of them, or those in ``dim``)."""
     if dim is None:
@@ -213,6 +241,45 @@ def broadcast_to(x, shape):
     if shape == x.shape:
         return x
     return BroadcastTo.apply(x, shape=shape)
+
+
+def broadcast_tensors(*tensors):
+    """The tensors broadcast to their common shape (NumPy rules), as a tuple of views."""
+    shape = broadcast_shapes("broadcast_tensors", *(t.shape for t in tensors))
+    return tuple(broadcast_to(t, shape) for t in tensors)
+
+
+def meshgrid(*tensors, indexing: str = "ij"):
+    """Coordinate grids from 1-D tensors of sizes n0, n1, ...: output k holds tensor k's
+    values along dim k, copied along the others; each has shape (n0, n1, ...).
+
+    ``indexing='xy'`` (Cartesian) swaps the first two dims: shape (n1, n0, ...).
+    PyTorch warns when ``indexing`` is not given and then uses 'ij', the default here.
+    """
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    if any(t.ndim > 1 for t in tensors):
+        raise ValueError("meshgrid: expects 0-d or 1-D tensors, got shapes "
+                         + ", ".join(str(t.shape) for t in tensors))
+    sizes = [t.data.size for t in tensors]
+    axes = list(range(len(tensors)))
+    if indexing == "xy" and len(tensors) > 1:
+        axes[0], axes[1] = 1, 0
+    shape = [0] * len(tensors)
+    for size, axis in zip(sizes, axes):
+        shape[axis] = size
+    grids = []
+    for t, axis, n in zip(tensors, axes, sizes):
+        along = tuple(n if k == axis else 1 for k in range(len(shape)))   # (1, .., n, .., 1)
+        grids.append(broadcast_to(reshape(t, along), tuple(shape)))
+    return tuple(grids)
+
+
+def numel(x) -> int:
+    """The number of elements of ``x``."""
+    return int(x.data.size)
 
 
 def expand(x, *sizes):
@@ -283,17 +350,65 @@ def chunk(x, chunks: int, dim: int = 0):
 
 
 def pad(x, pad, mode: str = "constant", value: float = 0.0):
-    """Constant padding in PyTorch's order: ``pad = (left, right, top, bottom, ...)``
-    pads the last dim first."""
-    if mode != "constant":
-        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    """Padding in PyTorch's order: ``pad = (left, right, top, bottom, ...)`` pads the
+    last dim first.
+
+    ``mode``: ``'constant'`` (fill with ``value``), ``'reflect'`` (mirror without
+    repeating the edge; pad < size), ``'replicate'`` (repeat the edge) or
+    ``'circular'`` (wrap around; pad <= size). Unlike PyTorch, the non-constant
+    modes take any input rank and any number of padded trailing dims.
+    """
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or "
+                         f"'circular', got {mode!r}")
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad: padding {pad} does not fit a tensor of shape {x.shape}")
     if any(p < 0 for p in pad):
         raise ValueError(f"pad: negative padding {pad} is not supported")
     if not any(pad):  # nothing to pad (np.pad also rejects a 0-d tensor with no widths)
         return x
+    if mode != "constant":
+        return _pad_by_copies(x, tuple(int(p) for p in pad), mode)
     widths = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     return Pad.apply(x, widths=tuple(widths), value=value)
+
+
+# ---------------------------------------------------------------- reflect/replicate/circular pad
+
+
+def _pad_by_copies(x, pad, mode):
+    """F.pad's non-constant modes: per padded dim, one concatenation of slices of x.
+
+    Each border strip is a slice of x (reflect: reversed and without the edge,
+    replicate: the edge broadcast, circular: the other end), so the gradient of
+    every padded value flows back to the value it copies, through slicing's,
+    broadcasting's and cat's own backward (twice differentiable).
+    """
+    for i in range(len(pad) // 2):
+        lo, hi = pad[2 * i], pad[2 * i + 1]
+        if not lo and not hi:
+            continue
+        d = x.ndim - 1 - i
+        n = x.shape[d]
+
+        def part(start, stop, step=1, src=x, d=d):
+            stop = None if stop is not None and stop < 0 else stop  # reversed slice down to 0
+            return src[(slice(None),) * d + (slice(start, stop, step),)]
+
+        if (mode == "reflect" and max(lo, hi) >= n) or (mode == "circular" and max(lo, hi) > n) \
+                or n == 0:
+            rule = "smaller than" if mode == "reflect" else "at most"
+            raise ValueError(f"pad: {mode} padding ({lo}, {hi}) of dim {d} must be {rule} its "
+                             f"size {n} (input shape {x.shape})")
+        if mode == "reflect":                 # x[lo], ..., x[1] | x | x[n-2], ..., x[n-1-hi]
+            left, right = part(lo, 0, -1), part(n - 2, n - 2 - hi, -1)
+        elif mode == "replicate":             # x[0] lo times | x | x[n-1] hi times
+            edge = x.shape[:d] + (1,) + x.shape[d + 1:]
+            left = broadcast_to(part(0, 1), edge[:d] + (lo,) + edge[d + 1:])
+            right = broadcast_to(part(n - 1, n), edge[:d] + (hi,) + edge[d + 1:])
+        else:                                 # x[n-lo:] | x | x[:hi]
+            left, right = part(n - lo, n), part(0, hi)
+        x = cat([t for t in (left, x, right) if t.shape[d]], d)
+    return x

@@ -102,12 +102,12 @@ class MultiheadAttention(Module):
         """
         batched = query.ndim == 3
         if not batched:
-            query, key, value = (t.unsqueeze(0) for t in (query, key, value))
+            query, key, value = _same_layout(lambda t: t.unsqueeze(0), query, key, value)
             if key_padding_mask is not None:
                 key_padding_mask = key_padding_mask.unsqueeze(0) \
                     if isinstance(key_padding_mask, Tensor) else key_padding_mask[None]
         elif not self.batch_first:
-            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+            query, key, value = _same_layout(lambda t: t.transpose(0, 1), query, key, value)
         if query.ndim != 3 or key.ndim != 3 or value.ndim != 3:
             raise ValueError(f"MultiheadAttention: expected 3-D (or 2-D unbatched) query/key/"
                              f"value, got {query.shape}, {key.shape}, {value.shape}")
@@ -121,6 +121,10 @@ class MultiheadAttention(Module):
         q = q.reshape(n, tq, h, d).transpose(1, 2)           # (N, H, L, d)
         k = k.reshape(n, tk, h, d).transpose(1, 2)           # (N, H, S, d)
         v = v.reshape(n, tk, h, d).transpose(1, 2)           # (N, H, S, d)
+        if is_causal and attn_mask is None and key_padding_mask is not None:
+            # the padding mask alone would replace the causal one: merge both
+            xp = backend.xp_for(q.device)
+            attn_mask = Tensor._make(xp.triu(xp.ones((tq, tk), dtype=bool), k=1), False)
         mask = _merge_masks(attn_mask, key_padding_mask, n, h, tq, tk, q.dtype, q.device)
         causal = is_causal and mask is None
         p = self.dropout if self.training else 0.0
@@ -145,6 +149,14 @@ class MultiheadAttention(Module):
     def extra_repr(self) -> str:
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, "
                 f"dropout={self.dropout}, batch_first={self.batch_first}")
+
+
+def _same_layout(f, query, key, value):
+    """(f(query), f(key), f(value)), keeping self-attention's q is k is v (one GEMM)."""
+    if query is key and key is value:
+        q = f(query)
+        return q, q, q
+    return f(query), f(key), f(value)
 
 
 def _as_tensor(m, device):

@@ -1,4 +1,5 @@
-"""Containers and shape-only modules: Sequential, ModuleList, ModuleDict, Identity, Flatten, Unflatten."""
+"""Containers and shape-only modules: Sequential, ModuleList, ModuleDict, ParameterList,
+ParameterDict, Identity, Flatten, Unflatten."""
 from __future__ import annotations
 
 import operator
@@ -191,6 +192,74 @@ class ParameterList(Module):
 
 def _as_parameter(value):
     return value if isinstance(value, Parameter) else Parameter(value)
+
+
+class ParameterDict(Module):
+    """An ordered dict of name -> Parameter, registered under those names so optimizers
+    and ``state_dict`` find them; plain tensors are wrapped in ``Parameter``.
+
+    Built from a mapping (a plain dict in sorted key order, as PyTorch does) or an
+    iterable of (name, value) pairs; supports ``len``,
+    iteration over the names, ``in``, ``keys``/``values``/``items``, ``get``,
+    ``pop``, ``update`` and ``clear``.
+    """
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key):
+        return self._parameters[key]
+
+    def __setitem__(self, key, value):
+        self.register_parameter(key, _as_parameter(value))
+
+    def __delitem__(self, key):
+        del self._parameters[key]
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, key):
+        return key in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def values(self):
+        return self._parameters.values()
+
+    def items(self):
+        return self._parameters.items()
+
+    def get(self, key, default=None):
+        return self._parameters.get(key, default)
+
+    def pop(self, key):
+        return self._parameters.pop(key)
+
+    def clear(self) -> None:
+        self._parameters.clear()
+
+    def update(self, parameters) -> None:
+        """Add parameters from a mapping or an iterable of (name, value) pairs. As in
+        PyTorch, a plain dict is added in sorted key order (an OrderedDict, a
+        ParameterDict or a list of pairs in its own order)."""
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            items = parameters.items()
+        elif hasattr(parameters, "items"):
+            items = sorted(parameters.items())
+        else:
+            items = parameters
+        for name, value in items:
+            self[name] = value
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ParameterDict has no forward(); index it instead")
 
 
 class ModuleDict(Module):

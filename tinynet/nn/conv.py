@@ -1,30 +1,51 @@
-"""Convolution layers: Conv2d and ConvTranspose2d (thin wrappers over the functional ops)."""
+"""Convolution layers: Conv1d, Conv2d and ConvTranspose2d (thin wrappers over the functional
+ops)."""
 from __future__ import annotations
 
 import math
 
 from .. import creation
-from ..functional.conv import _pair, conv2d, conv_transpose2d
+from ..functional.conv import _pair, _single, conv1d, conv2d, conv_transpose2d
+from ..functional.shape import pad
 from . import init
 from .module import Module
 from .parameter import Parameter
 
 
+def _ntuple(v, n, name, op):
+    """An n-tuple of ints from an int or an n-tuple (PyTorch's ``_single`` / ``_pair``)."""
+    if n == 1:
+        return (_single(v, name, op),)
+    return _pair(v, name, op)
+
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
 class _ConvNd(Module):
-    """Shared weight/bias handling; ``weight_shape`` is the full kernel shape."""
+    """Shared weight/bias handling; ``weight_shape`` is the full kernel shape, whose
+    length sets the number of spatial dims (PyTorch keeps every size as a tuple)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-                 bias, weight_shape, device, dtype, name):
+                 bias, weight_shape, device, dtype, name, padding_mode="zeros"):
         super().__init__()
         in_channels, out_channels, groups = int(in_channels), int(out_channels), int(groups)
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels {in_channels} and out_channels "
                              f"{out_channels} must both be divisible by groups {groups}")
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"{name}: padding_mode must be one of {_PADDING_MODES}, "
+                             f"got {padding_mode!r}")
+        n = len(weight_shape) - 2
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _pair(kernel_size, "kernel_size", name)
-        self.stride = _pair(stride, "stride", name)
-        self.padding = padding if isinstance(padding, str) else _pair(padding, "padding", name)
-        self.dilation = _pair(dilation, "dilation", name)
+        self.kernel_size = _ntuple(kernel_size, n, "kernel_size", name)
+        self.stride = _ntuple(stride, n, "stride", name)
+        self.padding = padding if isinstance(padding, str) else _ntuple(padding, n, "padding",
+                                                                        name)
+        self.dilation = _ntuple(dilation, n, "dilation", name)
+        if self.padding == "same" and any(v != 1 for v in self.stride):
+            raise ValueError(f"{name}: padding='same' needs stride 1, got stride {self.stride}")
+        self.padding_mode = padding_mode
         self.weight = Parameter(creation.empty(*weight_shape, dtype=dtype, device=device))
         if bias:
             self.bias = Parameter(creation.empty(out_channels, dtype=dtype, device=device))
@@ -40,41 +61,84 @@ class _ConvNd(Module):
             bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
             init.uniform_(self.bias, -bound, bound)
 
+    def _pad_input(self, x):
+        """For a non-zeros ``padding_mode``: x padded by F.pad (then the conv pads nothing)."""
+        if isinstance(self.padding, str):   # "same" (PyTorch's split: extra on the right)
+            total = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            if self.padding == "valid":
+                total = [0] * len(total)
+            widths = [(t // 2, t - t // 2) for t in total]
+        else:
+            widths = [(p, p) for p in self.padding]
+        pads = tuple(v for lo_hi in reversed(widths) for v in lo_hi)  # last dim first
+        mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
+        return pad(x, pads, mode=mode)
+
     def extra_repr(self) -> str:
+        zeros = (0,) * len(self.kernel_size)
+        ones = (1,) * len(self.kernel_size)
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
-        if self.padding not in ((0, 0), "valid"):
+        if self.padding not in (zeros, "valid"):
             s += f", padding={self.padding if isinstance(self.padding, str) else self.padding}"
-        if self.dilation != (1, 1):
+        if self.dilation != ones:
             s += f", dilation={self.dilation}"
-        if getattr(self, "output_padding", (0, 0)) != (0, 0):
+        if getattr(self, "output_padding", zeros) != zeros:
             s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution: (N, in_channels, L) -> (N, out_channels, Lo); unbatched (C, L) too.
+
+    weight: (out_channels, in_channels/groups, k); bias: (out_channels,).
+    ``padding``: int, 1-tuple, ``"same"`` or ``"valid"``; ``padding_mode``:
+    ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``. PyTorch's
+    initialisation and parameter names. See :func:`tinynet.functional.conv1d`.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        k = _single(kernel_size, "kernel_size", "Conv1d")
+        super().__init__(in_channels, out_channels, k, stride, padding, dilation, groups, bias,
+                         (int(out_channels), int(in_channels) // int(groups), k), device, dtype,
+                         "Conv1d", padding_mode)
+
+    def forward(self, x):
+        if self.padding_mode != "zeros":
+            return conv1d(self._pad_input(x), self.weight, self.bias, self.stride, 0,
+                          self.dilation, self.groups)
+        return conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                      self.groups)
 
 
 class Conv2d(_ConvNd):
     """2-D convolution: (N, in_channels, H, W) -> (N, out_channels, Ho, Wo).
 
     weight: (out_channels, in_channels/groups, kh, kw); bias: (out_channels,).
-    ``padding``: int, pair, ``"same"`` or ``"valid"``. Only ``padding_mode='zeros'``.
-    See :func:`tinynet.functional.conv2d`.
+    ``padding``: int, pair, ``"same"`` or ``"valid"``; ``padding_mode``:
+    ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'`` (the input is
+    padded by :func:`tinynet.functional.pad` first). See
+    :func:`tinynet.functional.conv2d`.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
-        if padding_mode != "zeros":
-            raise ValueError(f"Conv2d: only padding_mode='zeros' is supported, "
-                             f"got {padding_mode!r}")
         k = _pair(kernel_size, "kernel_size", "Conv2d")
         super().__init__(in_channels, out_channels, k, stride, padding, dilation, groups, bias,
                          (int(out_channels), int(in_channels) // int(groups), *k), device, dtype,
-                         "Conv2d")
+                         "Conv2d", padding_mode)
 
     def forward(self, x):
+        if self.padding_mode != "zeros":
+            return conv2d(self._pad_input(x), self.weight, self.bias, self.stride, 0,
+                          self.dilation, self.groups)
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                       self.groups)
 

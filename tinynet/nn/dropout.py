@@ -1,7 +1,7 @@
-"""Dropout module."""
+"""Dropout modules: element-wise (Dropout) and channel-wise (Dropout1d/2d/3d)."""
 from __future__ import annotations
 
-from ..functional.dropout import dropout
+from ..functional.dropout import dropout, dropout1d, dropout2d, dropout3d
 from .module import Module
 
 
@@ -11,7 +11,7 @@ class Dropout(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: probability p must be in [0, 1], got {p}")
+            raise ValueError(f"{type(self).__name__}: probability p must be in [0, 1], got {p}")
         self.p = p
 
     def forward(self, x):
@@ -19,3 +19,27 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}"
+
+
+class Dropout1d(Dropout):
+    """Zero whole channels of (N, C, L) or (C, L) with probability ``p`` in training
+    (the rest scaled by 1/(1-p)); identity in eval. See ``F.dropout1d``."""
+
+    def forward(self, x):
+        return dropout1d(x, self.p, self.training)
+
+
+class Dropout2d(Dropout):
+    """Zero whole feature maps of (N, C, H, W) with probability ``p`` in training
+    (the rest scaled by 1/(1-p)); identity in eval. See ``F.dropout2d``."""
+
+    def forward(self, x):
+        return dropout2d(x, self.p, self.training)
+
+
+class Dropout3d(Dropout):
+    """Zero whole feature volumes of (N, C, D, H, W) or (C, D, H, W) with probability
+    ``p`` in training; identity in eval. See ``F.dropout3d``."""
+
+    def forward(self, x):
+        return dropout3d(x, self.p, self.training)

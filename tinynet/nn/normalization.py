@@ -1,8 +1,12 @@
-"""Normalization layers over the trailing dims: LayerNorm and RMSNorm."""
+"""Normalization layers: LayerNorm and RMSNorm over the trailing dims, InstanceNorm1d/2d
+per (sample, channel)."""
 from __future__ import annotations
+
+import numpy as np
 
 from .. import creation
 from ..functional.layer_norm import layer_norm, rms_norm
+from ..functional.norm import instance_norm
 from .module import Module
 from .parameter import Parameter
 
@@ -81,3 +85,80 @@ class RMSNorm(Module):
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}")
+
+
+class _InstanceNorm(Module):
+    """Shared InstanceNorm logic (PyTorch's ``_InstanceNorm``).
+
+    Normalizes each (sample, channel) over its spatial values. ``affine=True``
+    adds per-channel weight (ones) and bias (zeros); ``track_running_stats=True``
+    keeps running_mean / running_var (and num_batches_tracked, never updated,
+    as in PyTorch) and uses them in eval mode. Unbatched inputs (one dim fewer)
+    work too. Parameter and buffer names are PyTorch's.
+    """
+
+    _spatial = 1
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
+                 track_running_stats=False, device=None, dtype=None):
+        super().__init__()
+        self.num_features = n = int(num_features)
+        self.eps, self.momentum = float(eps), momentum
+        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        if self.affine:
+            self.weight = Parameter(creation.ones(n, dtype=dtype, device=device))
+            self.bias = Parameter(creation.zeros(n, dtype=dtype, device=device))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if self.track_running_stats:
+            self.register_buffer("running_mean", creation.zeros(n, dtype=dtype, device=device))
+            self.register_buffer("running_var", creation.ones(n, dtype=dtype, device=device))
+            self.register_buffer("num_batches_tracked",
+                                 creation.tensor(0, dtype=np.int64, device=device))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_parameters(self) -> None:
+        """Running stats reset; weight = 1, bias = 0."""
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+        if self.affine:
+            self.weight.data[...] = 1
+            self.bias.data[...] = 0
+
+    def forward(self, x):
+        k = self._spatial
+        if x.ndim not in (k + 1, k + 2):
+            raise ValueError(f"{type(self).__name__}: expected a {k + 1}-D (unbatched) or "
+                             f"{k + 2}-D input, got shape {tuple(x.shape)}")
+        unbatched = x.ndim == k + 1
+        if unbatched:
+            x = x.unsqueeze(0)
+        if self.affine and x.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}({self.num_features}): input of shape "
+                             f"{tuple(x.shape)} has {x.shape[1]} channels")
+        y = instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                          self.training or not self.track_running_stats,
+                          0.0 if self.momentum is None else self.momentum, self.eps)
+        return y[0] if unbatched else y
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance norm of (N, C, L) or (C, L): each channel of each sample over its L values."""
+
+    _spatial = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance norm of (N, C, H, W) or (C, H, W): each channel of each sample over H·W."""
+
+    _spatial = 2

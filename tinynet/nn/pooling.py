@@ -1,7 +1,9 @@
 """Pooling layers: thin wrappers over :mod:`tinynet.functional.pooling`."""
 from __future__ import annotations
 
-from ..functional.pooling import (adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d,
+from ..functional.conv import _single
+from ..functional.pooling import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,
+                                  adaptive_max_pool2d, avg_pool1d, avg_pool2d, max_pool1d,
                                   max_pool2d)
 from .module import Module
 
@@ -69,3 +71,48 @@ class AdaptiveMaxPool2d(Module):
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+class MaxPool1d(MaxPool2d):
+    """Max over windows along L: (N, C, L) -> (N, C, Lo). See ``F.max_pool1d``."""
+
+    def forward(self, x):
+        return max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                          self.ceil_mode, self.return_indices)
+
+
+class AvgPool1d(Module):
+    """Average over windows along L: (N, C, L) -> (N, C, Lo). See ``F.avg_pool1d``."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True):
+        super().__init__()
+        def one(v, name):  # kept as 1-tuples, like PyTorch
+            return (_single(v, name, "AvgPool1d"),)
+        self.kernel_size = one(kernel_size, "kernel_size")
+        self.stride = one(kernel_size if stride is None else stride, "stride")
+        self.padding = one(padding, "padding")
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def forward(self, x):
+        return avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                          self.count_include_pad)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
+    """Average over adaptive bins to a fixed length: (N, C, L) -> (N, C, o).
+    See ``F.adaptive_avg_pool1d``."""
+
+    def forward(self, x):
+        return adaptive_avg_pool1d(x, self.output_size)
+
+
+class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
+    """Max over adaptive bins to a fixed length: (N, C, L) -> (N, C, o).
+    See ``F.adaptive_max_pool1d``."""
+
+    def forward(self, x):
+        return adaptive_max_pool1d(x, self.output_size, self.return_indices)

@@ -165,3 +165,99 @@ def adagrad_update_(p, g, state_sum, step, *, lr, lr_decay=0.0, weight_decay=0.0
     upd = xp.multiply(d, -clr, out=a)
     xp.divide(upd, std, out=upd)
     xp.add(p, upd, out=p)
+
+
+def _decay_and_grad(p, g, lr, weight_decay, decoupled, maximize, out):
+    """Weight decay as Adam does it: decoupled, p ← p·(1 − lr·wd) and d = ±g; else d = ±g + wd·p."""
+    xp = get_array_module(p)
+    if decoupled:
+        if weight_decay != 0:
+            xp.multiply(p, 1.0 - lr * weight_decay, out=p)
+        return effective_grad(p, g, 0.0, maximize, out=out)
+    return effective_grad(p, g, weight_decay, maximize, out=out)
+
+
+def _update_moments(m, v, d, beta1, beta2, tmp):
+    """m ← β1·m + (1−β1)·d;  v ← β2·v + (1−β2)·d² (Adam's two running averages)."""
+    xp = get_array_module(m)
+    lerp_(m, d, 1.0 - beta1, tmp=tmp)
+    xp.multiply(d, 1.0 - beta2, out=tmp)
+    xp.multiply(tmp, d, out=tmp)
+    xp.multiply(v, beta2, out=v)
+    xp.add(v, tmp, out=v)
+
+
+def radam_update_(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay=0.0, decoupled=False, *,
+                  maximize=False, tmp=None):
+    """RAdam (Liu et al. 2020, Algorithm 2), in place; ``step`` is the 1-based count after this update.
+
+    Weight decay and m, v as in Adam. With ρ∞ = 2/(1−β2) − 1 and ρt = ρ∞ − 2t·β2ᵗ/(1−β2ᵗ),
+    the length of the approximated simple moving average:
+    ρt > 5:  r = √((ρt−4)(ρt−2)ρ∞ / ((ρ∞−4)(ρ∞−2)ρt)),  p ← p − lr · m/(1−β1ᵗ) · r·√(1−β2ᵗ)/(√v + eps);
+    else (variance not yet tractable): p ← p − lr · m/(1−β1ᵗ)  (SGD with momentum).
+    """
+    xp = get_array_module(p)
+    a, b = _scratch(p, tmp)
+    d = _decay_and_grad(p, g, lr, weight_decay, decoupled, maximize, out=a)
+    _update_moments(m, v, d, beta1, beta2, tmp=b)
+    bc1, bc2 = 1.0 - beta1 ** step, 1.0 - beta2 ** step
+    rho_inf = 2.0 / (1.0 - beta2) - 1.0
+    rho_t = rho_inf - 2.0 * step * beta2 ** step / bc2
+    upd = xp.divide(m, bc1, out=a)  # d is no longer needed
+    xp.multiply(upd, lr, out=upd)
+    if rho_t > 5.0:
+        rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+        adaptive = xp.sqrt(v, out=b)
+        xp.add(adaptive, eps, out=adaptive)
+        xp.divide(bc2 ** 0.5, adaptive, out=adaptive)
+        xp.multiply(upd, adaptive, out=upd)
+        xp.multiply(upd, rect, out=upd)
+    xp.subtract(p, upd, out=p)
+
+
+def nadam_update_(p, g, m, v, step, mu_product, lr, beta1, beta2, eps, weight_decay=0.0,
+                  momentum_decay=4e-3, decoupled=False, *, maximize=False, tmp=None) -> float:
+    """NAdam (Dozat 2016, with PyTorch's momentum schedule), in place; returns the new ``mu_product``.
+
+    ``step`` is the 1-based count after this update, ``mu_product`` = Π_{i<t} μi before it.
+    μt = β1·(1 − ½·0.96^(t·ψ)) with ψ = momentum_decay; weight decay and m, v as in Adam;
+    denom = √(v/(1−β2ᵗ)) + eps;
+    p ← p − lr·(1−μt)/(1 − Π_{i≤t} μi) · d/denom − lr·μ_{t+1}/(1 − Π_{i≤t+1} μi) · m/denom.
+    """
+    xp = get_array_module(p)
+    a, b = _scratch(p, tmp)
+    d = _decay_and_grad(p, g, lr, weight_decay, decoupled, maximize, out=a)
+    mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
+    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
+    mu_product *= mu
+    _update_moments(m, v, d, beta1, beta2, tmp=b)
+    denom = xp.divide(v, 1.0 - beta2 ** step, out=b)
+    xp.sqrt(denom, out=denom)
+    xp.add(denom, eps, out=denom)
+    upd = xp.multiply(d, -lr * (1.0 - mu) / (1.0 - mu_product), out=a)  # the gradient's share
+    xp.divide(upd, denom, out=upd)
+    xp.add(p, upd, out=p)
+    upd = xp.multiply(m, -lr * mu_next / (1.0 - mu_product * mu_next), out=a)  # the momentum's share
+    xp.divide(upd, denom, out=upd)
+    xp.add(p, upd, out=p)
+    return mu_product
+
+
+def adamax_update_(p, g, m, u, step, lr, beta1, beta2, eps, weight_decay=0.0, *, maximize=False,
+                   tmp=None):
+    """Adamax (Kingma & Ba, Algorithm 2: Adam with the infinity norm), in place.
+
+    d = ±g + wd·p;  m ← β1·m + (1−β1)·d;  u ← max(β2·u, |d| + eps);  p ← p − lr/(1−β1ᵗ) · m/u.
+    ``step`` is the 1-based count after this update.
+    """
+    xp = get_array_module(p)
+    a, b = _scratch(p, tmp)
+    d = effective_grad(p, g, weight_decay, maximize, out=a)
+    lerp_(m, d, 1.0 - beta1, tmp=b)
+    norm = xp.abs(d, out=b)
+    xp.add(norm, eps, out=norm)
+    xp.multiply(u, beta2, out=u)
+    xp.maximum(u, norm, out=u)
+    upd = xp.multiply(m, -lr / (1.0 - beta1 ** step), out=a)
+    xp.divide(upd, u, out=upd)
+    xp.add(p, upd, out=p)

@@ -7,6 +7,9 @@ step to ``last_epoch = 0`` and records each group's starting lr as
 chainable (recursive) form, so they compose with other schedulers; each also
 has a ``_get_closed_form_lr`` used by ``step(epoch)``.
 
+SequentialLR hands over from one scheduler to the next at milestones (e.g. a
+warmup, then a decay); ChainedScheduler steps several at once.
+
 ``state_dict()`` holds plain Python values only: never the optimizer, never a
 function.
 """
@@ -36,6 +39,10 @@ class LRScheduler:
                                    f"resuming with last_epoch={last_epoch}; load the optimizer state first")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
+        self._initial_step()
+
+    def _initial_step(self) -> None:
+        """The step to ``last_epoch + 1`` made at construction (``get_lr`` sees ``_is_initial``)."""
         self._step_count = 0
         self._is_initial = True
         try:
@@ -54,6 +61,10 @@ class LRScheduler:
     def step(self, epoch=None) -> None:
         """Advance one step (or jump to ``epoch``, using the closed form when there is one)."""
         self._step_count += 1
+        self._update_lr(epoch)
+
+    def _update_lr(self, epoch=None) -> None:
+        """Move to ``last_epoch + 1`` (or to ``epoch``) and write the lrs, without counting a step."""
         if epoch is None:
             self.last_epoch += 1
             values = self.get_lr()
@@ -90,31 +101,34 @@ def _per_group(owner: str, name: str, optimizer, value) -> list:
     return [value] * n
 
 
-class LambdaLR(LRScheduler):
-    """lr = base_lr · lr_lambda(last_epoch); ``lr_lambda`` is a function or one per group.
+def _callable_state(fn):
+    """What a state dict keeps of a user function: ``None`` for a plain function or lambda,
+    the ``__dict__`` of a callable object (loaded back into the current object)."""
+    return None if isinstance(fn, types.FunctionType) else dict(fn.__dict__)
 
-    ``state_dict`` stores no functions: an entry per lambda is ``None``, or
-    the ``__dict__`` of a callable object (restored into the current one).
-    """
+
+class _LambdaScheduler(LRScheduler):
+    """Shared by LambdaLR and MultiplicativeLR: one ``lr_lambda`` per group, saved by
+    :func:`_callable_state` (``state_dict`` stores no functions)."""
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        _check_optimizer("LambdaLR", optimizer)
+        name = type(self).__name__
+        _check_optimizer(name, optimizer)
         if isinstance(lr_lambda, (list, tuple)):
             if len(lr_lambda) != len(optimizer.param_groups):
-                raise ValueError(f"LambdaLR: expected {len(optimizer.param_groups)} lr_lambdas, "
+                raise ValueError(f"{name}: expected {len(optimizer.param_groups)} lr_lambdas, "
                                  f"got {len(lr_lambda)}")
             self.lr_lambdas = list(lr_lambda)
         else:
             self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
+        for i, fn in enumerate(self.lr_lambdas):
+            if not callable(fn):
+                raise TypeError(f"{name}: lr_lambda {i} should be a function, got {type(fn).__name__}")
         super().__init__(optimizer, last_epoch)
-
-    def get_lr(self):
-        return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
 
     def state_dict(self):
         sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
-        sd["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else dict(fn.__dict__)
-                            for fn in self.lr_lambdas]
+        sd["lr_lambdas"] = [_callable_state(fn) for fn in self.lr_lambdas]
         return sd
 
     def load_state_dict(self, state_dict):
@@ -124,6 +138,28 @@ class LambdaLR(LRScheduler):
         for fn, attrs in zip(self.lr_lambdas, saved):
             if attrs is not None:
                 fn.__dict__.update(attrs)
+
+
+class LambdaLR(_LambdaScheduler):
+    """lr = base_lr · lr_lambda(last_epoch); ``lr_lambda`` is a function or one per group.
+
+    ``state_dict`` stores no functions: an entry per lambda is ``None``, or
+    the ``__dict__`` of a callable object (restored into the current one).
+    """
+
+    def get_lr(self):
+        return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
+
+
+class MultiplicativeLR(_LambdaScheduler):
+    """lr ← lr · lr_lambda(last_epoch) at every step after the first (chainable);
+    ``lr_lambda`` is a function or one per group, saved like LambdaLR's."""
+
+    def get_lr(self):
+        groups = self.optimizer.param_groups
+        if self._is_initial:
+            return [g["lr"] for g in groups]
+        return [g["lr"] * fn(self.last_epoch) for fn, g in zip(self.lr_lambdas, groups)]
 
 
 class StepLR(LRScheduler):
@@ -179,6 +215,34 @@ class ExponentialLR(LRScheduler):
         return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
 
 
+class ConstantLR(LRScheduler):
+    """lr = base_lr · factor for the first ``total_iters`` steps (last_epoch < total_iters),
+    base_lr from then on.
+
+    Unlike PyTorch, factor = 0 raises ValueError (restoring the lr divides by it).
+    """
+
+    def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
+        if not 0 < factor <= 1:
+            raise ValueError(f"ConstantLR: factor must be in (0, 1], got {factor}")
+        if int(total_iters) < 0:
+            raise ValueError(f"ConstantLR: total_iters must be a non-negative int, got {total_iters}")
+        self.factor, self.total_iters = factor, int(total_iters)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        lrs = [g["lr"] for g in self.optimizer.param_groups]
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in lrs]
+        if self.last_epoch != self.total_iters:
+            return lrs
+        return [lr * (1.0 / self.factor) for lr in lrs]  # undo the factor (chainable form)
+
+    def _get_closed_form_lr(self):
+        f = 1.0 if self.last_epoch >= self.total_iters else self.factor
+        return [base * f for base in self.base_lrs]
+
+
 class LinearLR(LRScheduler):
     """lr = base_lr · f, f going linearly from ``start_factor`` to ``end_factor`` over
     ``total_iters`` steps, then staying there (a linear warmup with the defaults)."""
@@ -206,6 +270,33 @@ class LinearLR(LRScheduler):
     def _get_closed_form_lr(self):
         a, b = self.start_factor, self.end_factor
         f = a + (b - a) * min(self.total_iters, self.last_epoch) / self.total_iters
+        return [base * f for base in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """lr = base_lr · (1 − min(last_epoch, total_iters)/total_iters)^power: a polynomial decay
+    to 0 at ``total_iters`` (linear with power=1), then 0. Chainable like PyTorch's.
+
+    Unlike PyTorch, total_iters < 1 raises ValueError (the closed form divides by it).
+    """
+
+    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+        if int(total_iters) < 1:
+            raise ValueError(f"PolynomialLR: total_iters must be a positive int, got {total_iters}")
+        self.total_iters, self.power = int(total_iters), power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        lrs = [g["lr"] for g in self.optimizer.param_groups]
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return lrs
+        # this step's factor over the previous one's (chainable form)
+        t, T = self.last_epoch, self.total_iters
+        ratio = ((1.0 - t / T) / (1.0 - (t - 1) / T)) ** self.power
+        return [lr * ratio for lr in lrs]
+
+    def _get_closed_form_lr(self):
+        f = (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
         return [base * f for base in self.base_lrs]
 
 
@@ -332,6 +423,161 @@ class OneCycleLR(LRScheduler):
         return lrs
 
 
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR (Loshchilov & Hutter): cosine annealing that restarts every period.
+
+    lr = eta_min + (base_lr − eta_min)·(1 + cos(π·T_cur/T_i))/2, where T_cur counts the
+    steps since the last restart and the period T_i starts at ``T_0`` and is multiplied
+    by ``T_mult`` at each restart. ``step(epoch)`` may take a float epoch (e.g.
+    ``epoch + i / iters_per_epoch`` inside an epoch); ``last_epoch`` is then its floor.
+    """
+
+    def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
+        if not isinstance(T_0, int) or T_0 <= 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts: T_0 must be a positive int, got {T_0!r}")
+        if not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"CosineAnnealingWarmRestarts: T_mult must be an int >= 1, got {T_mult!r}")
+        if not isinstance(eta_min, (int, float)):
+            raise TypeError(f"CosineAnnealingWarmRestarts: eta_min must be a number, got "
+                            f"{type(eta_min).__name__}")
+        self.T_0 = self.T_i = T_0
+        self.T_mult, self.eta_min = T_mult, eta_min
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        c = (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+        return [self.eta_min + (base - self.eta_min) * c for base in self.base_lrs]
+
+    def step(self, epoch=None) -> None:
+        """Advance one step, or jump to ``epoch`` (an int or a float, >= 0)."""
+        self._step_count += 1
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur += 1
+            if self.T_cur >= self.T_i:  # restart
+                self.T_cur %= self.T_i
+                self.T_i *= self.T_mult
+        elif epoch < 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected a non-negative epoch, got {epoch}")
+        elif epoch < self.T_0:
+            self.T_i, self.T_cur = self.T_0, epoch
+        elif self.T_mult == 1:
+            self.T_cur = epoch % self.T_0
+        else:
+            # restart n begins at T_0·(T_mult^n − 1)/(T_mult − 1) (a geometric series of periods)
+            n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+            self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+            self.T_i = self.T_0 * self.T_mult ** n
+        self.last_epoch = math.floor(epoch)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates (Smith): the lr moves linearly between ``base_lr`` and
+    ``max_lr`` and back, ``step_size_up`` steps up and ``step_size_down`` (default: the
+    same) down. Call ``step()`` after every batch.
+
+    The cycle's amplitude is scaled by ``mode``: "triangular" (constant), "triangular2"
+    (halved each cycle) or "exp_range" (gamma^iterations), or by a custom
+    ``scale_fn(x)`` of the cycle number (``scale_mode="cycle"``) or of the step count
+    ("iterations"). With ``cycle_momentum`` the momentum (or Adam's beta1) moves the
+    opposite way between ``max_momentum`` and ``base_momentum``. ``base_lr``,
+    ``max_lr`` and the momenta are one value or one per group. ``state_dict`` keeps a
+    custom ``scale_fn`` only as the ``__dict__`` of a callable object.
+    """
+
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None,
+                 mode="triangular", gamma=1.0, scale_fn=None, scale_mode="cycle",
+                 cycle_momentum=True, base_momentum=0.8, max_momentum=0.9, last_epoch=-1):
+        _check_optimizer("CyclicLR", optimizer)
+        base_lrs = _per_group("CyclicLR", "base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.max_lrs = _per_group("CyclicLR", "max_lr", optimizer, max_lr)
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        if up <= 0 or down < 0:
+            raise ValueError(f"CyclicLR: need step_size_up > 0 and step_size_down >= 0, got "
+                             f"{step_size_up} and {step_size_down}")
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
+            raise ValueError(f"CyclicLR: mode must be 'triangular', 'triangular2' or 'exp_range' "
+                             f"when no scale_fn is given, got {mode!r}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"CyclicLR: scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+        self.mode, self.gamma = mode, gamma
+        self._scale_fn_custom = scale_fn
+        # the built-in modes fix their scale_mode, as in PyTorch
+        self.scale_mode = scale_mode if scale_fn is not None else (
+            "iterations" if mode == "exp_range" else "cycle")
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(f"CyclicLR: cycle_momentum needs an optimizer with 'momentum' or "
+                                 f"'betas', {type(optimizer).__name__} has neither")
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group("CyclicLR", "base_momentum", optimizer, base_momentum)
+            self.max_momentums = _per_group("CyclicLR", "max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for hi, lo, group in zip(self.max_momentums, self.base_momentums, optimizer.param_groups):
+                    self._set_momentum(group, hi)
+                    group["max_momentum"], group["base_momentum"] = hi, lo
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs  # the lrs at the cycle's bottom, not the groups' initial_lr
+
+    def _set_momentum(self, group, value):
+        if self.use_beta1:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group["momentum"] = value
+
+    def scale_fn(self, x) -> float:
+        """The amplitude factor at ``x`` (the cycle number or the step count)."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def get_lr(self):
+        t = self.last_epoch
+        cycle = math.floor(1 + t / self.total_size)
+        x = 1.0 + t / self.total_size - cycle  # position in the cycle, in [0, 1)
+        if x <= self.step_ratio:
+            frac = x / self.step_ratio
+        else:
+            frac = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else t)
+        lrs = [base + (hi - base) * frac * scale for base, hi in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, lo, hi in zip(self.optimizer.param_groups, self.base_momentums,
+                                     self.max_momentums):
+                self._set_momentum(group, hi - (hi - lo) * frac * scale)
+        return lrs
+
+    def state_dict(self):
+        sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_scale_fn_custom")}
+        fn = self._scale_fn_custom
+        sd["_scale_fn_custom"] = None if fn is None else _callable_state(fn)
+        return sd
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        attrs = state_dict.pop("_scale_fn_custom", None)
+        self.__dict__.update(state_dict)
+        if attrs is not None:
+            self._scale_fn_custom.__dict__.update(attrs)
+
+
 class LinearWarmupCosineLR(LRScheduler):
     """Linear warmup, then cosine decay to ``min_lr`` (the GPT recipe; not in PyTorch).
 
@@ -428,3 +674,114 @@ class ReduceLROnPlateau:
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore attributes saved by :meth:`state_dict`."""
         self.__dict__.update(state_dict)
+
+
+def _check_schedulers(owner: str, optimizer, schedulers) -> list:
+    """``schedulers`` as a non-empty list of LRSchedulers that all drive ``optimizer``."""
+    schedulers = list(schedulers)
+    if not schedulers:
+        raise ValueError(f"{owner}: expected at least one scheduler, got none")
+    for i, s in enumerate(schedulers):
+        if isinstance(s, ReduceLROnPlateau):
+            raise ValueError(f"{owner}: cannot hold a ReduceLROnPlateau (index {i}): its step needs "
+                             "a metric")
+        if not isinstance(s, LRScheduler):
+            raise TypeError(f"{owner}: scheduler {i} is a {type(s).__name__}, not an LRScheduler")
+        if s.optimizer is not optimizer:
+            raise ValueError(f"{owner}: scheduler {i} ({type(s).__name__}) drives a different optimizer "
+                             "than the others")
+    return schedulers
+
+
+class _SchedulerList(LRScheduler):
+    """Shared by SequentialLR and ChainedScheduler: ``state_dict`` nests each scheduler's."""
+
+    def state_dict(self):
+        sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        sd["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return sd
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        saved = state_dict.pop("_schedulers")
+        if len(saved) != len(self._schedulers):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the state dict has {len(saved)} "
+                             f"schedulers, this one has {len(self._schedulers)}")
+        self.__dict__.update(state_dict)
+        for s, sd in zip(self._schedulers, saved):
+            s.load_state_dict(sd)
+
+
+class SequentialLR(_SchedulerList):
+    """Run ``schedulers`` one after another: scheduler i from step ``milestones[i-1]`` on.
+
+    Each takes over from its own start (at its milestone it is moved to its epoch 0,
+    through its closed form where it has one). The usual linear warmup then cosine decay::
+
+        SequentialLR(opt, [LinearLR(opt, start_factor=0.01, total_iters=w),
+                           CosineAnnealingLR(opt, T_max=total - w)], milestones=[w])
+
+    Constructing it resets every group's lr to ``initial_lr`` and undoes the
+    schedulers' own first steps. ``step()`` takes no epoch.
+    """
+
+    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
+        _check_optimizer("SequentialLR", optimizer)
+        schedulers = _check_schedulers("SequentialLR", optimizer, schedulers)
+        milestones = [int(m) for m in milestones]
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(f"SequentialLR: expected one milestone fewer than schedulers, got "
+                             f"{len(schedulers)} schedulers and milestones {milestones}")
+        if milestones != sorted(milestones):
+            raise ValueError(f"SequentialLR: milestones must be non-decreasing, got {milestones}")
+        self._schedulers, self._milestones = schedulers, milestones
+        self.last_epoch = last_epoch + 1
+        self.optimizer = optimizer
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        _undo_initial_steps(self)
+        first = self._schedulers[bisect_right(milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
+
+    def step(self) -> None:
+        """Advance one step, handing over to the next scheduler at a milestone."""
+        self.last_epoch += 1
+        idx = bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[idx]
+        if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
+            scheduler._update_lr(0)
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+
+def _undo_initial_steps(sched) -> None:
+    """Step every scheduler under ``sched`` (nested lists included) back by one epoch."""
+    if hasattr(sched, "_schedulers"):
+        for s in sched._schedulers:
+            _undo_initial_steps(s)
+    else:
+        sched.last_epoch -= 1
+
+
+class ChainedScheduler(_SchedulerList):
+    """Step every scheduler in ``schedulers`` at once, each applying its change to the lr the
+    previous one left (their chainable forms multiply). ``optimizer`` defaults to the
+    first scheduler's; all must share it. ``step()`` takes no epoch.
+    """
+
+    def __init__(self, schedulers, optimizer=None):
+        schedulers = list(schedulers)
+        if optimizer is None and schedulers:
+            optimizer = getattr(schedulers[0], "optimizer", None)
+        self._schedulers = _check_schedulers("ChainedScheduler", optimizer, schedulers)
+        _check_optimizer("ChainedScheduler", optimizer)
+        self.optimizer = optimizer
+        self._last_lr = [g["lr"] for g in optimizer.param_groups]
+
+    def step(self) -> None:
+        """Step each scheduler in order."""
+        for s in self._schedulers:
+            s.step()
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]

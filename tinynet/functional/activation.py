@@ -1,0 +1,231 @@
+"""Activation functions beyond relu/gelu/sigmoid/tanh, with torch.nn.functional's names.
+
+Smooth ones whose composition from primitives would overflow or lose precision
+(softplus, logsigmoid, mish, the ELU family) are single ops with the derivative
+beside the forward. The piecewise-linear ones (hardtanh, relu6, hardsigmoid,
+hardswish) take PyTorch's one-sided gradients at their kinks. The rest
+(softsign, glu, prelu) are exact compositions of existing ops.
+"""
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function, is_grad_enabled
+from ..tensor import Tensor
+from ._util import normalize_dims
+from .elementwise import _const, abs, logaddexp, sigmoid, tanh, where
+
+
+# ---------------------------------------------------------------- smooth, fused
+
+class Softplus(Function):
+    """z = (1/β) ln(1 + e^(βx)), and z = x where βx > threshold (PyTorch's switch);
+    dz/dx = σ(βx), and 1 past the threshold."""
+
+    def forward(self, x, beta, threshold):
+        self.beta, self.threshold = beta, threshold
+        xp = backend.get_array_module(x)
+        f = x.dtype.type
+        bx = x * f(beta)
+        # ln(1 + e^u) = logaddexp(u, 0) = max(u, 0) + ln(1 + e^-|u|): never overflows
+        return xp.where(bx > f(threshold), x, xp.logaddexp(bx, f(0)) / f(beta))
+
+    def backward(self, g):
+        x = self.inputs[0]
+        past = _const(x.data * x.dtype.type(self.beta) > self.threshold)
+        return g * where(past, 1.0, sigmoid(x * self.beta))
+
+
+class LogSigmoid(Function):
+    """z = ln σ(x) = -ln(1 + e⁻ˣ) = -logaddexp(0, -x), finite for every x;
+    dz/dx = 1 - σ(x) = σ(-x)."""
+
+    def forward(self, x):
+        return -backend.get_array_module(x).logaddexp(x.dtype.type(0), -x)
+
+    def backward(self, g):
+        return g * sigmoid(-self.inputs[0])
+
+
+class Mish(Function):
+    """z = x tanh(softplus(x));  with t = tanh(softplus(x)),
+    dz/dx = t + x σ(x) (1 - t²)   (d softplus/dx = σ(x), d tanh u/du = 1 - tanh²u)."""
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        self.t = xp.tanh(xp.logaddexp(x, x.dtype.type(0)))   # softplus without overflow
+        return x * self.t
+
+    def backward(self, g):
+        x = self.inputs[0]
+        # create_graph: t as an op of x, so the second derivative sees it; else the saved array
+        t = tanh(logaddexp(x, 0.0)) if is_grad_enabled() else _const(self.t)
+        return g * (t + x * sigmoid(x) * (1.0 - t * t))
+
+
+class Elu(Function):
+    """The ELU family (PyTorch's one kernel for elu, selu and celu):
+
+        z = scale·x                            for x > 0
+        z = scale·α·(e^(input_scale·x) - 1)    for x ≤ 0
+        dz/dx = scale, or input_scale·(z + scale·α) for x ≤ 0 (PyTorch's side at 0)
+    """
+
+    def forward(self, x, alpha, scale, input_scale):
+        self.alpha, self.scale, self.input_scale = alpha, scale, input_scale
+        xp = backend.get_array_module(x)
+        f = x.dtype.type
+        # min(x, 0): the branch not taken never overflows
+        neg = xp.expm1(xp.minimum(x, f(0)) * f(input_scale)) * f(scale * alpha)
+        return xp.where(x > 0, x * f(scale), neg)
+
+    def backward(self, g):
+        neg = (self.output() + self.scale * self.alpha) * self.input_scale
+        return g * where(_const(self.inputs[0].data > 0), self.scale, neg)
+
+
+# ---------------------------------------------------------------- piecewise linear
+
+class Hardtanh(Function):
+    """z = clip(x, min_val, max_val);  dz/dx = 1 strictly inside (min_val, max_val), else 0
+    (PyTorch's rule at the kinks; :func:`~tinynet.functional.clip` passes it at the bounds)."""
+
+    def forward(self, x, min_val, max_val):
+        self.min_val, self.max_val = min_val, max_val
+        f = x.dtype.type
+        return backend.get_array_module(x).clip(x, f(min_val), f(max_val))
+
+    def backward(self, g):
+        x = self.inputs[0].data
+        return g * _const((x > self.min_val) & (x < self.max_val))
+
+
+class Hardsigmoid(Function):
+    """z = clip(x/6 + 1/2, 0, 1);  dz/dx = 1/6 strictly inside (-3, 3), else 0 (PyTorch)."""
+
+    def forward(self, x):
+        f = x.dtype.type
+        return backend.get_array_module(x).clip(x * f(1 / 6) + f(0.5), f(0), f(1))
+
+    def backward(self, g):
+        x = self.inputs[0].data
+        inside = ((x > -3) & (x < 3)).astype(x.dtype)
+        inside *= x.dtype.type(1 / 6)
+        return g * _const(inside)
+
+
+class Hardswish(Function):
+    """z = x · clip(x/6 + 1/2, 0, 1);
+    dz/dx = 0 for x ≤ -3, x/3 + 1/2 for -3 < x < 3, 1 for x ≥ 3 (PyTorch's sides at ±3)."""
+
+    def forward(self, x):
+        f = x.dtype.type
+        return x * backend.get_array_module(x).clip(x * f(1 / 6) + f(0.5), f(0), f(1))
+
+    def backward(self, g):
+        x = self.inputs[0]
+        slope = where(_const(x.data >= 3), 1.0, x * (1 / 3) + 0.5)
+        return g * where(_const(x.data > -3), slope, 0.0)
+
+
+# ---------------------------------------------------------------- functional API
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def softplus(input, beta: float = 1.0, threshold: float = 20.0):
+    """(1/β) ln(1 + e^(βx)) elementwise, x itself where βx > threshold (as PyTorch)."""
+    if beta == 0:
+        raise ValueError("softplus: beta must be nonzero")
+    return Softplus.apply(input, beta=beta, threshold=threshold)
+
+
+def logsigmoid(input):
+    """ln σ(x) elementwise, finite and accurate for large |x|."""
+    return LogSigmoid.apply(input)
+
+
+def mish(input, inplace: bool = False):
+    """x tanh(softplus(x)) elementwise. ``inplace`` is accepted and ignored."""
+    return Mish.apply(input)
+
+
+def elu(input, alpha: float = 1.0, inplace: bool = False):
+    """x for x > 0, α(eˣ - 1) otherwise. ``inplace`` is accepted and ignored."""
+    return Elu.apply(input, alpha=alpha, scale=1.0, input_scale=1.0)
+
+
+def selu(input, inplace: bool = False):
+    """scale · elu(x, α) with the self-normalising constants α ≈ 1.6733, scale ≈ 1.0507
+    (Klambauer et al. 2017). ``inplace`` is accepted and ignored."""
+    return Elu.apply(input, alpha=_SELU_ALPHA, scale=_SELU_SCALE, input_scale=1.0)
+
+
+def celu(input, alpha: float = 1.0, inplace: bool = False):
+    """max(0, x) + min(0, α(e^(x/α) - 1)) elementwise. ``inplace`` is accepted and ignored."""
+    if alpha == 0:
+        raise ValueError("celu: alpha cannot be 0")
+    return Elu.apply(input, alpha=alpha, scale=1.0, input_scale=1.0 / alpha)
+
+
+def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+    """clip(x, min_val, max_val), gradient 1 strictly between them. ``inplace`` is ignored."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) must not exceed max_val ({max_val})")
+    return Hardtanh.apply(input, min_val=min_val, max_val=max_val)
+
+
+def relu6(input, inplace: bool = False):
+    """min(max(x, 0), 6) = hardtanh(x, 0, 6). ``inplace`` is accepted and ignored."""
+    return Hardtanh.apply(input, min_val=0.0, max_val=6.0)
+
+
+def hardsigmoid(input, inplace: bool = False):
+    """relu6(x + 3) / 6 elementwise. ``inplace`` is accepted and ignored."""
+    return Hardsigmoid.apply(input)
+
+
+def hardswish(input, inplace: bool = False):
+    """x · relu6(x + 3) / 6 elementwise (MobileNetV3). ``inplace`` is accepted and ignored."""
+    return Hardswish.apply(input)
+
+
+def softsign(input):
+    """x / (1 + |x|) elementwise."""
+    return input / (abs(input) + 1.0)
+
+
+def glu(input, dim: int = -1):
+    """Gated linear unit: split ``input`` in halves a, b along ``dim``; a · σ(b).
+
+    input: (..., 2n, ...) -> (..., n, ...).
+    """
+    if input.ndim == 0:
+        raise ValueError("glu: a 0-d tensor has no dim to halve")
+    d = normalize_dims(dim, input.ndim, "glu")[0]
+    if input.shape[d] % 2:
+        raise ValueError(f"glu: dim {dim} of shape {input.shape} must have even size, "
+                         f"got {input.shape[d]}")
+    a, b = input.chunk(2, d)
+    return a * sigmoid(b)
+
+
+def prelu(input, weight):
+    """x for x > 0, w·x otherwise, with a learnable slope ``weight``.
+
+    weight: (1,) shared by all elements, or (C,) with C = input.shape[1] (the
+    channel dim of (N, C, ...) inputs), broadcast along dim 1.
+    """
+    if not isinstance(weight, Tensor) or weight.ndim > 1:
+        raise ValueError(f"prelu: weight must be a 0-d or 1-D tensor, got "
+                         f"{getattr(weight, 'shape', type(weight).__name__)}")
+    c = weight.numel()
+    if c == 1:
+        w = weight.reshape(())
+    else:
+        channels = input.shape[1] if input.ndim >= 2 else 1
+        if c != channels:
+            raise ValueError(f"prelu: weight has {c} values but input of shape {input.shape} "
+                             f"has {channels} channels (dim 1)")
+        w = weight.reshape((c,) + (1,) * (input.ndim - 2))   # (C, 1, ..., 1)
+    return where(input > 0, input, input * w)
