@@ -226,15 +226,13 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,
     gen = generator if generator is not None else backend.get_generator(input.device)
     if replacement:
         # inverse CDF: sample s lands in the first category whose cumulative weight
-        # exceeds u_s. One stable sort of the CDF and the u per row finds it: each u
-        # lands after the CDF entries <= u (zero-weight categories are never chosen)
+        # exceeds u_s, i.e. after the CDF entries <= u_s: a right-side search per row
+        # (zero-weight categories, whose CDF entry equals the one before, are never chosen)
+        from .functional.select import sorted_positions
         cdf = xp.cumsum(w, axis=1)
         cdf /= cdf[:, -1:]                                     # last entry exactly 1
         u = gen.random((w.shape[0], num_samples))              # (N, S) in [0, 1)
-        order = xp.argsort(xp.concatenate([cdf, u], axis=1), axis=1, kind="stable")
-        passed = xp.cumsum(order < k, axis=1)                  # CDF entries so far
-        where = xp.argsort(order, axis=1, kind="stable")[:, k:]   # each u's sorted position
-        idx = xp.take_along_axis(passed, where, axis=1)
+        idx = sorted_positions(cdf, u, right=True)
     else:
         # exponential race (Efraimidis-Spirakis): E_i / w_i with E_i ~ Exp(1) is
         # Exp(rate w_i), so sorting it draws categories one by one ∝ w without repeats

@@ -317,6 +317,14 @@ def test_mutually_exclusive_arguments():
             DataLoader(Stream(4), **kw)
 
 
+def test_old_positional_drop_last_and_num_workers_raise_clearly():
+    # before samplers, DataLoader(ds, batch_size, shuffle, drop_last, num_workers) was positional
+    with pytest.raises(TypeError, match="sampler must be an iterable of indices, got sampler=True"):
+        DataLoader(Squares(6), 2, False, True)
+    with pytest.raises(TypeError, match="got sampler=False.*pass drop_last and num_workers by keyword"):
+        DataLoader(Squares(6), 2, True, False, 2)
+
+
 def test_seeded_loader_with_sampler_is_reproducible():
     def make(**kw):
         # the sampler's generator picks the order, the loader's seed the augmentations

@@ -815,7 +815,7 @@ def _scalar_kwargs(shape):
                                   "c": st.sampled_from([2.5, -0.75, 3])})
 
 
-# ---- math and activations (tinynet.functional.activation): inputs and references
+# ---- math and activations (tinynet.functional.math_ops, .activation): inputs and references
 
 def _off_integers(shape):
     """Values on a 0.01 grid offset by 0.003: never near an integer, a half, or 0.05 + 0.1k
@@ -926,7 +926,7 @@ OPS = [
                  kwargs=lambda s: st.sampled_from([(-1.0, 1.0), (None, 0.5), (-0.5, None),
                                                    (0.0, 2.0)]).map(
                lambda b: {"lo": b[0], "hi": b[1]}))),
-    # ---- more unary math (torch.<name>)
+    # ---- more unary math (tinynet/functional/math_ops.py)
     OpSpec("log1p", _E, tn.log1p, np.log1p, unary(-0.9, 3.0)),
     OpSpec("expm1", _E, lambda x: x.expm1(), np.expm1, unary(), empty=True),
     OpSpec("log2", _E, tn.log2, np.log2, unary(0.1, 3.0)),
@@ -955,7 +955,7 @@ OPS = [
     OpSpec("nan_to_num", _E, tn.nan_to_num, np.nan_to_num, unary(kwargs=lambda s: st.
            fixed_dictionaries({"nan": st.sampled_from([0.0, -1.0]),
                                "posinf": st.sampled_from([None, 5.0])}))),
-    # ---- activations
+    # ---- activations (tinynet/functional/activation.py)
     OpSpec("softplus", _E, F.softplus, lambda a, beta, threshold: np.where(
         a * beta > threshold, a, np.logaddexp(a * beta, 0) / beta),
         unary(values=_off_kinks(), kwargs=lambda s: st.fixed_dictionaries(

@@ -1,7 +1,8 @@
-"""Elementwise math (log1p, erf, atan2, round, ...), predicates and activations
-(softplus, elu, hardswish, prelu, ...): the op table's checks, agreement with PyTorch in
-values and gradients (float32 and float64, large |x|, PyTorch's sides at kinks),
-NaN/inf handling, precision where a naive formula fails, and errors."""
+"""Elementwise math of tinynet/functional/math_ops.py (log1p, erf, atan2, round, ...,
+predicates) and the activations of tinynet/functional/activation.py (softplus, elu,
+hardswish, prelu, ...): the op table's checks, agreement with PyTorch in values and
+gradients (float32 and float64, large |x|, PyTorch's sides at kinks and at NaN), NaN/inf
+handling, precision where a naive formula fails, and errors."""
 import math
 
 import numpy as np
@@ -51,7 +52,7 @@ def _against_torch(fn, tfn, values, dtype, loose=False):
 
 
 _BIG = [-100.0, -20.0, 20.0, 100.0]
-_KINKS = [-4.0, -3.0, -1.0, 0.0, 1.0, 3.0, 6.0, 7.0]
+_KINKS = [-4.0, -3.0, -1.0, 0.0, 1.0, 3.0, 6.0, 7.0, np.nan]   # NaN: PyTorch's gradient rule
 # (name, tinynet fn, torch fn by name, inputs): large |x| and PyTorch's kink points included
 UNARY = [
     ("log1p", tn.log1p, "log1p", [-0.999, -0.5, -1e-10, 0.0, 1e-10, 1e-5, 1.0, 1e6]),
@@ -75,9 +76,9 @@ UNARY = [
      _BIG + [-1.0, 0.0, 1.0, 19.9, 20.0, 20.1, 1000.0]),
     ("logsigmoid", F.logsigmoid, "nn.functional.logsigmoid", _BIG + [-1000.0, -1.0, 0.0, 1000.0]),
     ("mish", F.mish, "nn.functional.mish", _BIG + [-1000.0, -1.0, 0.0, 1.0, 1000.0]),
-    ("elu", F.elu, "nn.functional.elu", _BIG + [-1.0, 0.0, 1e-8, 1.0]),
-    ("selu", F.selu, "nn.functional.selu", _BIG + [-1.0, 0.0, 1e-8, 1.0]),
-    ("celu", F.celu, "nn.functional.celu", _BIG + [-1.0, 0.0, 1e-8, 1.0]),
+    ("elu", F.elu, "nn.functional.elu", _BIG + [-1.0, 0.0, 1e-8, 1.0, np.nan]),
+    ("selu", F.selu, "nn.functional.selu", _BIG + [-1.0, 0.0, 1e-8, 1.0, np.nan]),
+    ("celu", F.celu, "nn.functional.celu", _BIG + [-1.0, 0.0, 1e-8, 1.0, np.nan]),
     ("relu6", F.relu6, "nn.functional.relu6", _KINKS),
     ("hardtanh", F.hardtanh, "nn.functional.hardtanh", _KINKS + [-0.5, 0.5]),
     ("hardsigmoid", F.hardsigmoid, "nn.functional.hardsigmoid", _KINKS + [-3.5, 2.5]),
@@ -311,6 +312,25 @@ def test_zero_dim_float32_stays_float32(name):
         assert f(x, tn.tensor(0.7)).dtype == np.float32
 
 
+@pytest.mark.parametrize("dtype, x", [(tn.float32, [-20.0, -50.0]), (tn.float64, [-40.0, -300.0])])
+def test_elu_gradient_keeps_relative_precision_far_left(dtype, x):
+    """d elu/dx = αeˣ, not z + α, which cancels to exactly 0 long before eˣ underflows."""
+    t = tn.tensor(x, dtype=dtype, requires_grad=True)
+    F.elu(t, alpha=0.5).sum().backward()
+    np.testing.assert_allclose(t.grad.numpy(), 0.5 * np.exp(np.array(x)), rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("shape, dim", [((0, 4), 0), ((2, 0), 1), ((4, 0), 0)])
+def test_glu_on_empty_dims_matches_torch(shape, dim):
+    torch = pytest.importorskip("torch")
+    want = tuple(torch.nn.functional.glu(torch.zeros(shape), dim).shape)
+    x = tn.zeros(*shape, requires_grad=True)
+    y = F.glu(x, dim)
+    assert y.shape == want
+    y.sum().backward()
+    assert x.grad.shape == shape
+
+
 def test_mish_gradient_same_with_and_without_create_graph():
     x = tn.tensor(np.linspace(-6, 6, 13), dtype=tn.float64, requires_grad=True)
     (g1,) = tn.grad(F.mish(x).sum(), [x])
@@ -360,6 +380,11 @@ def test_bad_arguments_raise_clear_errors():
         F.hardtanh(tn.randn(3), 1.0, -1.0)
     with pytest.raises(ValueError, match="softplus: beta"):
         F.softplus(tn.randn(3), beta=0)
+    # no integer kernel in PyTorch: not a float64 (or truncated-constant) result here either
+    for name in ("softplus", "logsigmoid", "mish", "elu", "selu", "celu", "hardsigmoid",
+                 "hardswish", "frac"):
+        with pytest.raises(TypeError, match=f"{name}: expected a floating-point tensor, got int64"):
+            getattr(F, name)(tn.tensor([-2, 0, 3]))
     for name in ("atan2", "logaddexp", "hypot"):
         with pytest.raises(ValueError, match=name) as e:
             getattr(tn, name)(tn.ones(2, 3), tn.ones(4))

@@ -320,6 +320,20 @@ def test_errors_name_the_op_and_shapes():
         conv_transpose2d(x, tn.randn(3, 2, 3, 3), stride=1, output_padding=1)
 
 
+def _assert_matches_torch(fn, torch_fn, x, w, b, kw, rng):
+    """fn(x, w, b, **kw) and its gradients for a random upstream gradient equal torch's."""
+    import torch
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch_fn(tx, tw, tb, **kw)
+    g = rng.standard_normal(ty.shape).astype(np.float32)
+    ty.backward(torch.tensor(g))
+    X, W, B = _t(x), _t(w), _t(b)
+    y = fn(X, W, B, **kw)
+    y.backward(tn.tensor(g))
+    for mine, ref in [(y, ty), (X.grad, tx.grad), (W.grad, tw.grad), (B.grad, tb.grad)]:
+        np.testing.assert_allclose(mine.numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("kw", [
     dict(), dict(stride=2, padding=1), dict(padding="same", dilation=2),
     dict(groups=4, padding=1), dict(groups=2, stride=(2, 1), padding=(0, 1), dilation=(1, 2))])
@@ -330,15 +344,7 @@ def test_conv2d_matches_torch_float32(kw):
     x = rng.standard_normal((3, 8, 11, 10)).astype(np.float32)
     w = rng.standard_normal((8, 8 // groups, 3, 3)).astype(np.float32)
     b = rng.standard_normal(8).astype(np.float32)
-    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    ty = torch.nn.functional.conv2d(tx, tw, tb, **kw)
-    g = rng.standard_normal(ty.shape).astype(np.float32)
-    ty.backward(torch.tensor(g))
-    X, W, B = _t(x), _t(w), _t(b)
-    y = conv2d(X, W, B, **kw)
-    y.backward(tn.tensor(g))
-    for mine, ref in [(y, ty), (X.grad, tx.grad), (W.grad, tw.grad), (B.grad, tb.grad)]:
-        np.testing.assert_allclose(mine.numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-4)
+    _assert_matches_torch(conv2d, torch.nn.functional.conv2d, x, w, b, kw, rng)
 
 
 @pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=1, output_padding=1),
@@ -349,15 +355,7 @@ def test_conv_transpose2d_matches_torch_float32(kw):
     x = rng.standard_normal((2, 4, 6, 5)).astype(np.float32)
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     b = rng.standard_normal(3 * kw.get("groups", 1)).astype(np.float32)
-    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    ty = torch.nn.functional.conv_transpose2d(tx, tw, tb, **kw)
-    g = rng.standard_normal(ty.shape).astype(np.float32)
-    ty.backward(torch.tensor(g))
-    X, W, B = _t(x), _t(w), _t(b)
-    y = conv_transpose2d(X, W, B, **kw)
-    y.backward(tn.tensor(g))
-    for mine, ref in [(y, ty), (X.grad, tx.grad), (W.grad, tw.grad), (B.grad, tb.grad)]:
-        np.testing.assert_allclose(mine.numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-4)
+    _assert_matches_torch(conv_transpose2d, torch.nn.functional.conv_transpose2d, x, w, b, kw, rng)
 
 
 # ---------------------------------------------------------------- conv1d
@@ -445,6 +443,16 @@ def test_conv1d_errors_name_the_op_and_shapes():
         conv1d(x, tn.randn(4, 3, 3), dilation=3)
     with pytest.raises(ValueError, match="conv1d: stride must be an int or a 1-tuple"):
         conv1d(x, tn.randn(4, 3, 3), stride=(1, 1))
+    with pytest.raises(ValueError, match="conv1d: dilation must be an int or a 1-tuple, got 1.5"):
+        conv1d(x, tn.randn(4, 3, 3), dilation=1.5)
+    # checked before the conv2d it runs on: the message names conv1d and the 1-D shapes
+    with pytest.raises(ValueError, match=r"conv1d: bias of shape \(3,\) does not match 4 "):
+        conv1d(x, tn.randn(4, 3, 3), tn.randn(3))
+    with pytest.raises(TypeError, match=r"conv1d: dtype mismatch float32 \(shape \(1, 3, 5\)\) "
+                                        r"vs float64 \(shape \(4, 3, 3\)\)"):
+        conv1d(x, tn.randn(4, 3, 3, dtype=tn.float64))
+    with pytest.raises(TypeError, match=r"conv1d: dtype mismatch .* \(shape \(4,\)\)"):
+        conv1d(x, tn.randn(4, 3, 3), tn.randn(4, dtype=tn.float64))
 
 
 @pytest.mark.parametrize("kw", [
@@ -457,12 +465,4 @@ def test_conv1d_matches_torch_float32(kw):
     x = rng.standard_normal((3, 8, 17)).astype(np.float32)
     w = rng.standard_normal((8, 8 // groups, 3)).astype(np.float32)
     b = rng.standard_normal(8).astype(np.float32)
-    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    ty = torch.nn.functional.conv1d(tx, tw, tb, **kw)
-    g = rng.standard_normal(ty.shape).astype(np.float32)
-    ty.backward(torch.tensor(g))
-    X, W, B = _t(x), _t(w), _t(b)
-    y = conv1d(X, W, B, **kw)
-    y.backward(tn.tensor(g))
-    for mine, ref in [(y, ty), (X.grad, tx.grad), (W.grad, tw.grad), (B.grad, tb.grad)]:
-        np.testing.assert_allclose(mine.numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-4)
+    _assert_matches_torch(conv1d, torch.nn.functional.conv1d, x, w, b, kw, rng)

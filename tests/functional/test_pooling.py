@@ -267,3 +267,40 @@ def test_pools_1d_match_torch(kw):
     _, idx = max_pool1d(tn.tensor(x), return_indices=True, **kw)
     _, tidx = tF.max_pool1d(torch.tensor(x), return_indices=True, **kw)
     np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+
+
+@pytest.mark.parametrize("L, k, s, p", [(1, 2, 2, 0), (1, 2, 1, 1), (2, 3, 2, 0), (3, 4, 3, 1),
+                                        (2, 3, 3, 1)])
+def test_ceil_mode_takes_inputs_shorter_than_the_window(L, k, s, p):
+    # with ceil_mode, a partial last window that starts inside the input counts, even when
+    # the input is shorter than the kernel (PyTorch's rule); 1-D and both 2-D axes
+    x = distinct((2, 3, L, L), 5)
+    want_max, want_idx = pool_ref(x, (k, k), (s, s), (p, p), (1, 1), True, "max")
+    want_avg, _ = pool_ref(x, (k, k), (s, s), (p, p), (1, 1), True, "avg")
+    assert want_max.shape[-1] >= 1
+    y, idx = max_pool2d(tn.tensor(x), k, s, p, ceil_mode=True, return_indices=True)
+    np.testing.assert_array_equal(y.numpy(), want_max)
+    np.testing.assert_array_equal(idx.numpy(), want_idx)
+    np.testing.assert_allclose(avg_pool2d(tn.tensor(x), k, s, p, ceil_mode=True).numpy(),
+                               want_avg, rtol=1e-12)
+    y1 = max_pool1d(tn.tensor(x[:, :, 0]), k, s, p, ceil_mode=True)
+    np.testing.assert_array_equal(y1.numpy(), pool_ref(x[:, :, :1], (1, k), (1, s), (0, p),
+                                                       (1, 1), True, "max")[0][:, :, 0])
+    X = tn.tensor(x, requires_grad=True)
+    assert gradcheck(lambda t: avg_pool2d(t, k, s, p, ceil_mode=True), [X])
+    with pytest.raises(ValueError, match=f"max_pool2d: input side {L}"):   # no ceil: too short
+        max_pool2d(tn.tensor(x), k + p + 1, s, 0)
+
+
+def test_ceil_mode_short_inputs_match_torch():
+    torch = pytest.importorskip("torch")
+    tF = torch.nn.functional
+    x = distinct((1, 2, 1, 3), 6)
+    for fn, tfn in [(max_pool2d, tF.max_pool2d), (avg_pool2d, tF.avg_pool2d)]:
+        got = fn(tn.tensor(x), (2, 4), (2, 3), (1, 0), ceil_mode=True)
+        want = tfn(torch.tensor(x), (2, 4), (2, 3), (1, 0), ceil_mode=True)
+        assert got.shape == tuple(want.shape)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)
+    got = max_pool1d(tn.tensor(x[0]), 4, 3, 1, ceil_mode=True)
+    want = tF.max_pool1d(torch.tensor(x[0]), 4, 3, 1, ceil_mode=True)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())

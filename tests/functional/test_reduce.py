@@ -1,5 +1,7 @@
 """Reductions: the op table's checks over dim (int, tuple, None) and keepdim, plus
 argmax/argmin, the (values, indices) convention, stability and error messages."""
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -223,6 +225,21 @@ def test_norm_of_a_zero_vector_is_zero_with_zero_gradient():
     x.norm(0.5).backward()
     np.testing.assert_allclose(x.grad.numpy(), [0.0, 1.0], rtol=1e-6)
     assert tn.norm(tn.tensor([0.0, 2.0, -1.0]), 0).item() == 2.0   # count of nonzeros
+
+
+def test_negative_order_norms_at_zeros_and_over_empty_dims():
+    x = tn.tensor([[0.0, 2.0], [1.0, 4.0]], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # 0^p = inf on the way is no warning: the norm is 0
+        y = x.norm(-1, dim=1)
+    np.testing.assert_allclose(y.numpy(), [0.0, 0.8], rtol=1e-6)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0.0, 0.0], [0.64, 0.04]], rtol=1e-5)
+    for p in (-1, -float("inf")):   # no identity for an empty min-like reduction, as torch
+        with pytest.raises(ValueError, match=r"vector_norm: the -\S+ norm of an empty dim .*"
+                                             r"\(2, 0\)"):
+            tn.linalg.vector_norm(tn.zeros(2, 0), p, dim=1)
+    assert tn.norm(tn.zeros(0, 2), -1, dim=1).shape == (0,)   # nothing reduced over is empty
 
 
 def test_norm_defaults_and_dtypes():

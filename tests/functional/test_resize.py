@@ -374,7 +374,8 @@ def test_pad_modes_match_torch(mode):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(6)
     for shape, pad in [((2, 3, 5, 6), (1, 2, 3, 0)), ((2, 3, 7), (3, 2)), ((3, 6), (2, 1)),
-                       ((1, 2, 4, 5), (0, 0, 3, 3)), ((1, 1, 3, 4, 5), (1, 2, 0, 1, 2, 2))]:
+                       ((1, 2, 4, 5), (0, 0, 3, 3)), ((1, 1, 3, 4, 5), (1, 2, 0, 1, 2, 2)),
+                       ((1, 2, 4, 5), (4, 4, 3, 3))]:   # reflect's largest: size - 1
         x = rng.standard_normal(shape).astype(np.float32)
         tx = torch.tensor(x, requires_grad=True)
         ty = torch.nn.functional.pad(tx, pad, mode=mode)

@@ -3,6 +3,8 @@ normalize: the op table's checks (forward vs NumPy in float32/float64, float64 g
 gradgradcheck, empty dims), plus argsort/one_hot (integers, no gradient) and errors."""
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import op_table as table
 import tinynet as tn
@@ -241,3 +243,20 @@ def test_new_select_errors_name_the_op_and_shapes():
         tn.bincount(tn.tensor([1, -1]))
     with pytest.raises(ValueError, match="unique: only dim=None"):
         tn.unique(x, dim=0)
+
+
+@given(st.integers(0, 3), st.integers(0, 6), st.integers(0, 5), st.booleans(),
+       st.integers(0, 2**16))
+def test_row_by_row_search_matches_numpy_searchsorted(rows, n, m, right, seed):
+    # few distinct values, so ties between the sequence and the values are common
+    rng = np.random.default_rng(seed)
+    seq = np.sort(rng.integers(0, 4, (rows, n)).astype(np.float64), axis=-1)
+    v = rng.integers(-1, 5, (rows, m)).astype(np.float64)
+    if rows and n and m:
+        seq[0, -1] = v[0, 0] = np.nan   # NaN sorts last, as in NumPy
+    side = "right" if right else "left"
+    want = np.array([np.searchsorted(s, w, side=side) for s, w in zip(seq, v)],
+                    np.int64).reshape(rows, m)
+    got = tn.searchsorted(tn.tensor(seq), tn.tensor(v), right=right)
+    assert got.dtype == np.int64 and got.shape == (rows, m)
+    np.testing.assert_array_equal(got.numpy(), want)

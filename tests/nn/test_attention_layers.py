@@ -124,3 +124,31 @@ def test_against_torch(case):
     for name, p in m.named_parameters():
         np.testing.assert_allclose(p.grad.numpy(), tgrads[name].grad.numpy(), atol=1e-4,
                                    err_msg=name)
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_is_causal_with_padding_keeps_the_causal_mask(batch_first):
+    tn.manual_seed(3)
+    m = MultiheadAttention(8, 2, batch_first=batch_first)
+    x = tn.randn(3, 5, 8) if batch_first else tn.randn(5, 3, 8)
+    kpm = np.zeros((3, 5), bool)
+    kpm[0, -2:] = True
+    causal = np.triu(np.ones((5, 5), bool), 1)
+    for need_weights in (False, True):
+        ref = m(x, x, x, key_padding_mask=kpm, attn_mask=causal, need_weights=need_weights)[0]
+        got = m(x, x, x, key_padding_mask=kpm, is_causal=True, need_weights=need_weights)[0]
+        np.testing.assert_allclose(got.numpy(), ref.numpy(), atol=1e-6)
+    padded_only = m(x, x, x, key_padding_mask=kpm, need_weights=False)[0]
+    assert not np.allclose(padded_only.numpy(), ref.numpy(), atol=1e-3)
+
+
+@pytest.mark.parametrize("batch_first, unbatched", [(True, False), (False, False), (False, True)])
+def test_self_attention_projects_q_k_v_with_one_gemm(monkeypatch, batch_first, unbatched):
+    from tinynet.nn import attention as attention_module
+    calls, real_linear = [], attention_module.linear
+    monkeypatch.setattr(attention_module, "linear",
+                        lambda x, w, b=None: calls.append(w.shape) or real_linear(x, w, b))
+    m = MultiheadAttention(8, 2, batch_first=batch_first)
+    x = tn.randn(5, 8) if unbatched else tn.randn(3, 5, 8)
+    m(x, x, x)
+    assert calls == [(24, 8)]  # the stacked (3E, E) in_proj_weight, once

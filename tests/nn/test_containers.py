@@ -71,6 +71,11 @@ def test_module_dict():
     assert isinstance(d["x"], nn.Identity)
     del d["x"]
     assert list(d.values())[0] is d["enc"] and dict(d.items())["dec"] is d["dec"]
+    assert d.get("enc") is d["enc"] and d.get("nope") is None
+    d.clear()
+    assert len(d) == 0 and list(d.parameters()) == []
+    with pytest.raises(NotImplementedError, match="ModuleDict has no forward"):
+        d()
 
 
 def test_identity_flatten_unflatten():

@@ -182,7 +182,8 @@ def test_conv1d_shapes_init_bounds_and_repr():
 @pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=1, groups=2, bias=False),
                                 dict(padding="same", dilation=2, padding_mode="reflect"),
                                 dict(padding=2, padding_mode="circular"),
-                                dict(padding=1, stride=2, padding_mode="replicate")])
+                                dict(padding=1, stride=2, padding_mode="replicate"),
+                                dict(padding="valid", padding_mode="reflect")])
 @pytest.mark.parametrize("dims", [1, 2])
 def test_conv_modules_match_torch_names_shapes_and_outputs(kw, dims):
     torch = pytest.importorskip("torch")

@@ -298,6 +298,9 @@ def test_dropout_acts_between_layers_in_training_only():
     out2, h2 = m(x2)
     np.testing.assert_allclose(out1.numpy(), out2.numpy())
     assert not np.allclose(h1.numpy()[0], h2.numpy()[0])    # layer 0 itself still sees x
+    # the last layer's output is not dropped: it is nonzero and ends in that layer's h_n
+    assert np.abs(out1.numpy()).min() > 0
+    np.testing.assert_array_equal(out1.numpy()[-1], h1.numpy()[1])
     m.eval()
     assert not np.allclose(m(x1)[0].numpy(), m(x2)[0].numpy())
     m2 = nn.GRU(3, 4, num_layers=2, dropout=0.5)

@@ -35,7 +35,11 @@ def _masks(kind, rng, n, tq, tk, dtype):
             "additive_float": (rng.standard_normal((tq, tk)).astype(dtype), None),
             "key_padding": (None, kpm),
             "causal_and_padding": (causal, kpm),
-            "float_and_padding": (rng.standard_normal((tq, tk)).astype(dtype), kpm)}[kind]
+            "float_and_padding": (rng.standard_normal((tq, tk)).astype(dtype), kpm),
+            # a float padding mask meets a bool attention mask: both become additive
+            "causal_and_float_padding": (causal, np.where(kpm, -1e9, 0.0).astype(dtype)),
+            # one (L, S) mask per batch element and head, some rows fully blocked
+            "per_head_bool_and_padding": (rng.random((n * H, tq, tk)) < 0.4, kpm)}[kind]
 
 
 def _pair(torch, tm, m, dtype):
@@ -78,7 +82,8 @@ LAYER_CONFIGS = [dict(norm_first=False, activation="relu", batch_first=False),
                  dict(norm_first=False, activation="gelu", batch_first=True),
                  dict(norm_first=True, activation="relu", batch_first=True)]
 MASK_KINDS = ["none", "causal_bool", "causal_float", "additive_float", "key_padding",
-              "causal_and_padding", "float_and_padding"]
+              "causal_and_padding", "float_and_padding", "causal_and_float_padding",
+              "per_head_bool_and_padding"]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])

@@ -296,6 +296,10 @@ COMPOSITES = {  # name -> f(optimizer, scheduler module) building the same sched
     "three-phases": lambda opt, mod: mod.SequentialLR(
         opt, [mod.ConstantLR(opt, factor=0.1, total_iters=10), mod.ExponentialLR(opt, gamma=0.9),
               mod.StepLR(opt, step_size=4, gamma=0.5)], milestones=[3, 20]),
+    "milestones-at-0-and-repeated": lambda opt, mod: mod.SequentialLR(  # off-by-one edges
+        opt, [mod.ConstantLR(opt, factor=0.5, total_iters=3), mod.ExponentialLR(opt, gamma=0.9),
+              mod.MultiplicativeLR(opt, lr_lambda=lambda e: 0.8), mod.PolynomialLR(opt, total_iters=9)],
+        milestones=[0, 4, 4]),
     "warmup-restarts": lambda opt, mod: mod.SequentialLR(
         opt, [mod.LinearLR(opt, start_factor=0.1, total_iters=4),
               mod.CosineAnnealingWarmRestarts(opt, T_0=6, T_mult=2)], milestones=[4]),

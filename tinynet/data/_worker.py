@@ -5,7 +5,6 @@ module-level function (importable, hence usable with the 'spawn' start method).
 """
 from __future__ import annotations
 
-import itertools
 import os
 import pickle
 import queue
@@ -17,6 +16,7 @@ import numpy as np
 
 from .. import backend
 from .collate import collate_numpy
+from .sampler import batched
 from .transforms import set_transform_rng, transform_rng
 
 POLL_S = 0.25  # how often a waiting worker/loader checks that its peer is still alive
@@ -79,8 +79,8 @@ def fetch_stream(samples, batch_size, drop_last, collate_fn, epoch_seed, batch_i
     the stream has ended (or, with ``drop_last``, only a partial batch was left).
     """
     with transform_rng(batch_generator(epoch_seed, batch_idx)):
-        batch = list(itertools.islice(samples, batch_size))
-        if not batch or (drop_last and len(batch) < batch_size):
+        batch = next(batched(samples, batch_size, drop_last), None)
+        if batch is None:
             raise StopIteration
         return (collate_numpy if collate_fn is None else collate_fn)(batch)
 

@@ -33,9 +33,9 @@ dropped or on error, and exit by themselves if the main process dies.
 """
 from __future__ import annotations
 
-import itertools
 import math
 import multiprocessing as mp
+import numbers
 import os
 import pickle
 import queue
@@ -48,6 +48,7 @@ from .. import backend
 from ._worker import POLL_S, fetch, fetch_stream, worker_loop
 from .collate import move_tensors, to_tensors
 from .dataset import IterableDataset
+from .sampler import batched
 
 
 class DataLoader:
@@ -94,6 +95,12 @@ class DataLoader:
                  num_workers=0, collate_fn=None, pin_memory=False, drop_last=False, timeout=0,
                  worker_init_fn=None, multiprocessing_context=None, generator=None, *,
                  prefetch_factor=2, persistent_workers=False, seed=None, device=None):
+        for name, value in (("sampler", sampler), ("batch_sampler", batch_sampler)):
+            if isinstance(value, (bool, numbers.Number)):  # e.g. an old positional drop_last
+                raise TypeError(f"DataLoader: {name} must be an iterable of indices, got "
+                                f"{name}={value!r}; the positional order is PyTorch's (dataset, "
+                                f"batch_size, shuffle, sampler, batch_sampler, num_workers, ...), "
+                                f"so pass drop_last and num_workers by keyword")
         if isinstance(dataset, IterableDataset):
             for name, value in (("shuffle", shuffle), ("sampler", sampler),
                                 ("batch_sampler", batch_sampler)):
@@ -158,7 +165,8 @@ class DataLoader:
         if self.batch_sampler is not None:
             return (_as_indices(b, "batch_sampler") for b in self.batch_sampler)
         if self.sampler is not None:
-            return _chunks(iter(self.sampler), self.batch_size, self.drop_last)
+            return (_as_indices(b, "sampler")
+                    for b in batched(self.sampler, self.batch_size, self.drop_last))
         n = len(self.dataset)
         order = (np.random.default_rng([epoch_seed, 0]).permutation(n) if self.shuffle
                  else np.arange(n, dtype=np.int64))
@@ -193,15 +201,6 @@ def _as_indices(batch, source) -> np.ndarray:
         raise TypeError(f"DataLoader: the {source} must give int indices, got {a.dtype} "
                         f"values {a.reshape(-1)[:4].tolist()}")
     return a.astype(np.int64, copy=False).reshape(-1)
-
-
-def _chunks(indices, batch_size, drop_last):
-    """Group an iterator of indices into int64 arrays of ``batch_size`` (read lazily)."""
-    while True:
-        batch = list(itertools.islice(indices, batch_size))
-        if not batch or (drop_last and len(batch) < batch_size):
-            return
-        yield _as_indices(batch, "sampler")
 
 
 class _SingleProcessIter:

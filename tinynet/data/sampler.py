@@ -49,6 +49,17 @@ def _check_bool(value, who, name, error=TypeError):
     return bool(value)
 
 
+def batched(indices, batch_size, drop_last):
+    """Lists of ``batch_size`` items read lazily from the iterable ``indices``; the last
+    list is shorter, or left out with ``drop_last``."""
+    it = iter(indices)
+    while True:
+        batch = list(itertools.islice(it, batch_size))
+        if not batch or (drop_last and len(batch) < batch_size):
+            return
+        yield batch
+
+
 class Sampler:
     """Base class of samplers: subclasses define ``__iter__`` (yielding dataset
     indices) and, when the count is known, ``__len__``."""
@@ -183,12 +194,7 @@ class BatchSampler(Sampler):
         self.drop_last = _check_bool(drop_last, "BatchSampler", "drop_last", ValueError)
 
     def __iter__(self):
-        it = iter(self.sampler)
-        while True:
-            batch = list(itertools.islice(it, self.batch_size))
-            if not batch or (self.drop_last and len(batch) < self.batch_size):
-                return
-            yield batch
+        return batched(self.sampler, self.batch_size, self.drop_last)
 
     def __len__(self):
         n = len(self.sampler)

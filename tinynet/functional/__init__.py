@@ -2,11 +2,11 @@
 from .conversion import Cast, Clone, ToDevice
 from .elementwise import (abs, add, clamp, clip, cos, div, eq, exp, ge, gelu, gt, isfinite, le,
                           leaky_relu, log, logical_and, logical_not, logical_or, lt, maximum,
-                          minimum, mul, ne, neg, pow, relu, sigmoid, sign, silu, sin, sqrt, sub,
-                          tanh, where)
-from .elementwise import (acos, asin, atan, atan2, ceil, cosh, erf, exp2, expm1, floor, frac,
-                          hypot, isinf, isnan, log1p, log2, log10, logaddexp, logical_xor,
-                          nan_to_num, round, sinh, trunc)
+                          minimum, mul, ne, neg, pow, relu, sigmoid, silu, sin, sqrt, sub, tanh,
+                          where)
+from .math_ops import (acos, asin, atan, atan2, ceil, cosh, erf, exp2, expm1, floor, frac, hypot,
+                       isinf, isnan, log1p, log2, log10, logaddexp, logical_xor, nan_to_num,
+                       round, sign, sinh, trunc)
 from .activation import (celu, elu, glu, hardsigmoid, hardswish, hardtanh, logsigmoid, mish,
                          prelu, relu6, selu, softplus, softsign)
 from .indexing import getitem, index_put, masked_fill, unwrap_index

@@ -12,7 +12,8 @@ from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
 from ._util import normalize_dims
-from .elementwise import _const, abs, logaddexp, sigmoid, tanh, where
+from .elementwise import _const, abs, exp, sigmoid, tanh, where
+from .math_ops import _floating, logaddexp
 
 
 # ---------------------------------------------------------------- smooth, fused
@@ -65,9 +66,10 @@ class Mish(Function):
 class Elu(Function):
     """The ELU family (PyTorch's one kernel for elu, selu and celu):
 
-        z = scale·x                            for x > 0
-        z = scale·α·(e^(input_scale·x) - 1)    for x ≤ 0
-        dz/dx = scale, or input_scale·(z + scale·α) for x ≤ 0 (PyTorch's side at 0)
+        z = scale·x                                for x > 0
+        z = scale·α·(e^(input_scale·x) - 1)        for x ≤ 0
+        dz/dx = scale                              for x > 0 (and NaN, as PyTorch)
+        dz/dx = scale·α·input_scale·e^(input_scale·x)   for x ≤ 0 (PyTorch's side at 0)
     """
 
     def forward(self, x, alpha, scale, input_scale):
@@ -79,15 +81,19 @@ class Elu(Function):
         return xp.where(x > 0, x * f(scale), neg)
 
     def backward(self, g):
-        neg = (self.output() + self.scale * self.alpha) * self.input_scale
-        return g * where(_const(self.inputs[0].data > 0), self.scale, neg)
+        x = self.inputs[0]
+        neg = _const(x.data <= 0)                  # PyTorch's test: NaN takes the x > 0 side
+        # scale·α·s·e^(s·x) from x itself: z + scale·α would cancel to 0 for very negative x
+        e = exp(where(neg, x, 0.0) * self.input_scale)   # x ≤ 0 only, so it never overflows
+        return g * where(neg, e * (self.scale * self.alpha * self.input_scale), self.scale)
 
 
 # ---------------------------------------------------------------- piecewise linear
 
 class Hardtanh(Function):
-    """z = clip(x, min_val, max_val);  dz/dx = 1 strictly inside (min_val, max_val), else 0
-    (PyTorch's rule at the kinks; :func:`~tinynet.functional.clip` passes it at the bounds)."""
+    """z = clip(x, min_val, max_val);  dz/dx = 0 where x ≤ min_val or x ≥ max_val, else 1
+    (PyTorch's rule: 0 at the kinks, 1 at NaN; :func:`~tinynet.functional.clip` passes
+    the gradient at the bounds)."""
 
     def forward(self, x, min_val, max_val):
         self.min_val, self.max_val = min_val, max_val
@@ -96,7 +102,7 @@ class Hardtanh(Function):
 
     def backward(self, g):
         x = self.inputs[0].data
-        return g * _const((x > self.min_val) & (x < self.max_val))
+        return g * _const(~((x <= self.min_val) | (x >= self.max_val)))
 
 
 class Hardsigmoid(Function):
@@ -115,7 +121,7 @@ class Hardsigmoid(Function):
 
 class Hardswish(Function):
     """z = x · clip(x/6 + 1/2, 0, 1);
-    dz/dx = 0 for x ≤ -3, x/3 + 1/2 for -3 < x < 3, 1 for x ≥ 3 (PyTorch's sides at ±3)."""
+    dz/dx = 0 for x ≤ -3, x/3 + 1/2 for -3 < x < 3, else 1 (PyTorch's sides at ±3 and NaN)."""
 
     def forward(self, x):
         f = x.dtype.type
@@ -123,8 +129,8 @@ class Hardswish(Function):
 
     def backward(self, g):
         x = self.inputs[0]
-        slope = where(_const(x.data >= 3), 1.0, x * (1 / 3) + 0.5)
-        return g * where(_const(x.data > -3), slope, 0.0)
+        slope = where(_const(x.data < 3), x * (1 / 3) + 0.5, 1.0)
+        return g * where(_const(x.data <= -3), 0.0, slope)
 
 
 # ---------------------------------------------------------------- functional API
@@ -137,39 +143,41 @@ def softplus(input, beta: float = 1.0, threshold: float = 20.0):
     """(1/β) ln(1 + e^(βx)) elementwise, x itself where βx > threshold (as PyTorch)."""
     if beta == 0:
         raise ValueError("softplus: beta must be nonzero")
-    return Softplus.apply(input, beta=beta, threshold=threshold)
+    return Softplus.apply(_floating(input, "softplus"), beta=beta, threshold=threshold)
 
 
 def logsigmoid(input):
     """ln σ(x) elementwise, finite and accurate for large |x|."""
-    return LogSigmoid.apply(input)
+    return LogSigmoid.apply(_floating(input, "logsigmoid"))
 
 
 def mish(input, inplace: bool = False):
     """x tanh(softplus(x)) elementwise. ``inplace`` is accepted and ignored."""
-    return Mish.apply(input)
+    return Mish.apply(_floating(input, "mish"))
 
 
 def elu(input, alpha: float = 1.0, inplace: bool = False):
     """x for x > 0, α(eˣ - 1) otherwise. ``inplace`` is accepted and ignored."""
-    return Elu.apply(input, alpha=alpha, scale=1.0, input_scale=1.0)
+    return Elu.apply(_floating(input, "elu"), alpha=alpha, scale=1.0, input_scale=1.0)
 
 
 def selu(input, inplace: bool = False):
     """scale · elu(x, α) with the self-normalising constants α ≈ 1.6733, scale ≈ 1.0507
     (Klambauer et al. 2017). ``inplace`` is accepted and ignored."""
-    return Elu.apply(input, alpha=_SELU_ALPHA, scale=_SELU_SCALE, input_scale=1.0)
+    return Elu.apply(_floating(input, "selu"), alpha=_SELU_ALPHA, scale=_SELU_SCALE,
+                     input_scale=1.0)
 
 
 def celu(input, alpha: float = 1.0, inplace: bool = False):
     """max(0, x) + min(0, α(e^(x/α) - 1)) elementwise. ``inplace`` is accepted and ignored."""
     if alpha == 0:
         raise ValueError("celu: alpha cannot be 0")
-    return Elu.apply(input, alpha=alpha, scale=1.0, input_scale=1.0 / alpha)
+    return Elu.apply(_floating(input, "celu"), alpha=alpha, scale=1.0, input_scale=1.0 / alpha)
 
 
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
-    """clip(x, min_val, max_val), gradient 1 strictly between them. ``inplace`` is ignored."""
+    """clip(x, min_val, max_val), gradient 1 strictly between them (and at NaN, as
+    PyTorch). ``inplace`` is accepted and ignored."""
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) must not exceed max_val ({max_val})")
     return Hardtanh.apply(input, min_val=min_val, max_val=max_val)
@@ -182,12 +190,12 @@ def relu6(input, inplace: bool = False):
 
 def hardsigmoid(input, inplace: bool = False):
     """relu6(x + 3) / 6 elementwise. ``inplace`` is accepted and ignored."""
-    return Hardsigmoid.apply(input)
+    return Hardsigmoid.apply(_floating(input, "hardsigmoid"))
 
 
 def hardswish(input, inplace: bool = False):
     """x · relu6(x + 3) / 6 elementwise (MobileNetV3). ``inplace`` is accepted and ignored."""
-    return Hardswish.apply(input)
+    return Hardswish.apply(_floating(input, "hardswish"))
 
 
 def softsign(input):
@@ -206,7 +214,8 @@ def glu(input, dim: int = -1):
     if input.shape[d] % 2:
         raise ValueError(f"glu: dim {dim} of shape {input.shape} must have even size, "
                          f"got {input.shape[d]}")
-    a, b = input.chunk(2, d)
+    half = input.shape[d] // 2
+    a, b = input.split([half, half], d)          # (not chunk: it gives one piece of a size-0 dim)
     return a * sigmoid(b)
 
 

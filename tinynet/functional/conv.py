@@ -475,8 +475,8 @@ def _single(v, name: str, op: str) -> int:
     """An int from an int or a 1-tuple (PyTorch's ``_single``)."""
     if isinstance(v, (int, np.integer)):
         return int(v)
-    t = tuple(v)
-    if len(t) != 1:
+    t = tuple(v) if isinstance(v, (tuple, list)) else ()
+    if len(t) != 1 or not isinstance(t[0], (int, np.integer)):
         raise ValueError(f"{op}: {name} must be an int or a 1-tuple, got {v!r}")
     return int(t[0])
 
@@ -494,6 +494,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     (closed-form, not twice differentiable).
     """
     op = "conv1d"
+    input, weight, bias = amp.cast_inputs("conv2d", input, weight, bias)
     if input.ndim not in (2, 3) or weight.ndim != 3:
         raise ValueError(f"{op}: expected input (N, C, L) or (C, L) and weight "
                          f"(O, C/groups, k), got shapes {tuple(input.shape)} and "
@@ -503,6 +504,10 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise ValueError(f"{op}: input of shape {tuple(input.shape)} with groups={groups} does "
                          f"not match weight of shape {tuple(weight.shape)} (need C = "
                          f"weight.shape[1]·groups and out channels divisible by groups)")
+    _check_bias(bias, O, op)
+    for t in (weight, bias):   # dtypes and devices, checked here to name conv1d and its shapes
+        if t is not None:
+            binary_arrays(input.data, t.data, op)
     s = _single(stride, "stride", op)
     d = _single(dilation, "dilation", op)
     if s < 1 or d < 1:

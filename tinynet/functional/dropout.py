@@ -45,24 +45,20 @@ def dropout(x, p: float = 0.5, training: bool = True, inplace: bool = False):
     Identity when ``training`` is False or ``p == 0``. ``inplace`` is accepted
     for PyTorch compatibility and ignored.
     """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: probability p must be in [0, 1], got {p}")
-    if not training or p == 0.0:
-        return x
-    if x.dtype.kind != "f":
-        raise TypeError(f"dropout: expected a floating tensor, got dtype {x.dtype}")
-    return Dropout.apply(x, p=float(p))
+    return _checked_dropout(x, p, training, "dropout", per_channel=False)
 
 
-def _feature_dropout(x, p, training, op):
-    """Dropout with one keep/drop draw per (sample, channel) of x (N, C, *)."""
+def _checked_dropout(x, p, training, op, per_channel):
+    """``op``'s checks, then dropout with one keep/drop draw per element or, with
+    ``per_channel``, per (sample, channel) of x (N, C, *)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{op}: probability p must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
     if x.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating tensor, got dtype {x.dtype}")
-    return Dropout.apply(x, p=float(p), mask_shape=x.shape[:2] + (1,) * (x.ndim - 2))
+    mask_shape = x.shape[:2] + (1,) * (x.ndim - 2) if per_channel else None
+    return Dropout.apply(x, p=float(p), mask_shape=mask_shape)
 
 
 def _channel_dropout(x, p, training, op, spatial):
@@ -71,8 +67,8 @@ def _channel_dropout(x, p, training, op, spatial):
         raise ValueError(f"{op}: expected a {spatial + 1}-D (unbatched) or {spatial + 2}-D "
                          f"input, got shape {tuple(x.shape)}")
     if x.ndim == spatial + 1:
-        return _feature_dropout(x.unsqueeze(0), p, training, op)[0]
-    return _feature_dropout(x, p, training, op)
+        return _checked_dropout(x.unsqueeze(0), p, training, op, per_channel=True)[0]
+    return _checked_dropout(x, p, training, op, per_channel=True)
 
 
 def dropout1d(x, p: float = 0.5, training: bool = True, inplace: bool = False):
@@ -96,7 +92,7 @@ def dropout2d(x, p: float = 0.5, training: bool = True, inplace: bool = False):
                       "dropout), as in PyTorch; use dropout1d for that", stacklevel=2)
     elif x.ndim != 4:
         raise ValueError(f"dropout2d: expected a 3-D or 4-D input, got shape {tuple(x.shape)}")
-    return _feature_dropout(x, p, training, "dropout2d")
+    return _checked_dropout(x, p, training, "dropout2d", per_channel=True)
 
 
 def dropout3d(x, p: float = 0.5, training: bool = True, inplace: bool = False):

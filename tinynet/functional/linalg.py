@@ -212,7 +212,8 @@ def trace(input):
 
 def vector_norm(x, ord=2, dim=None, keepdim: bool = False):
     """‖x‖_ord over ``dim`` (None: all elements as one vector): ord a number, including
-    ``inf``, ``-inf`` and 0 (the count of nonzeros). The gradient at a zero vector is 0."""
+    ``inf``, ``-inf`` and 0 (the count of nonzeros, a constant without gradient). The
+    gradient at a zero vector is 0."""
     return _vector_norm(x, ord, dim, keepdim, "vector_norm")
 
 

@@ -30,12 +30,12 @@ def _pool_geometry(size, k, s, p, d, ceil_mode, op):
     if p > k // 2:
         raise ValueError(f"{op}: padding {p} must be at most half the kernel size {k}")
     span = size + 2 * p - d * (k - 1) - 1
-    if span < 0:
-        raise ValueError(f"{op}: input side {size} (+2·padding {p}) is smaller than the "
-                         f"kernel extent {d * (k - 1) + 1}")
-    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    out = (span + (s - 1 if ceil_mode else 0)) // s + 1   # ceil_mode: a partial last window
     if ceil_mode and (out - 1) * s >= size + p:  # the last window must start inside the input
         out -= 1
+    if out < 1:
+        raise ValueError(f"{op}: input side {size} (+2·padding {p}) is smaller than the "
+                         f"kernel extent {d * (k - 1) + 1}")
     right = max(p, (out - 1) * s + d * (k - 1) + 1 - size - p)
     return out, right
 

@@ -322,7 +322,8 @@ class Norm(Function):
         a = xp.abs(x)
         if p == 1:
             return a.sum(axis=dims, keepdims=keepdim)
-        return (a ** x.dtype.type(p)).sum(axis=dims, keepdims=keepdim) ** x.dtype.type(1 / p)
+        with np.errstate(divide="ignore"):   # p < 0: 0^p = inf, and the norm is 0
+            return (a ** x.dtype.type(p)).sum(axis=dims, keepdims=keepdim) ** x.dtype.type(1 / p)
 
     def backward(self, g):
         from .elementwise import where
@@ -388,6 +389,9 @@ def _vector_norm(x, p, dim, keepdim, op):
     if not isinstance(p, (int, float, np.integer, np.floating)) or p != p:
         raise ValueError(f"{op}: the order p must be a number, got {p!r}")
     p = float(p)
+    if p < 0 and 0 in [x.shape[d] for d in dims]:
+        raise ValueError(f"{op}: the {p} norm of an empty dim is undefined (no identity), got "
+                         f"shape {x.shape} over dims {dims}")
     if p == float("inf"):
         return amax(x.abs(), dims, keepdim)
     if p == float("-inf"):
@@ -400,8 +404,9 @@ def _vector_norm(x, p, dim, keepdim, op):
 def norm(x, p="fro", dim=None, keepdim: bool = False):
     """The p-norm of ``x`` over ``dim`` (None: all elements), as ``torch.norm``.
 
-    ``p``: a number (2, 1, ``inf``, ``-inf``, 0 = count of nonzeros, any other
-    positive or negative value) or ``'fro'`` (the 2-norm over ``dim``). The
+    ``p``: a number (2, 1, ``inf``, ``-inf``, 0 = count of nonzeros, a constant
+    without gradient; any other positive or negative value) or ``'fro'`` (the
+    2-norm over ``dim``). The
     gradient of the norm of a zero vector is 0, as in PyTorch. ``'nuc'`` (the
     nuclear norm) needs an SVD and is not supported.
     """

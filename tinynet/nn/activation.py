@@ -8,11 +8,16 @@ from .module import Module
 from .parameter import Parameter
 
 
-class ReLU(Module):
-    """max(x, 0). ``inplace`` is accepted for PyTorch compatibility and ignored."""
+class _Stateless(Module):
+    """An activation without parameters or options; ``inplace`` is accepted for PyTorch
+    compatibility and ignored (tinynet never overwrites an op's input)."""
 
     def __init__(self, inplace: bool = False):
         super().__init__()
+
+
+class ReLU(_Stateless):
+    """max(x, 0). ``inplace`` is accepted for PyTorch compatibility and ignored."""
 
     def forward(self, x):
         return F.relu(x)
@@ -62,11 +67,8 @@ class Tanh(Module):
         return F.tanh(x)
 
 
-class SiLU(Module):
+class SiLU(_Stateless):
     """x · σ(x) (a.k.a. swish)."""
-
-    def __init__(self, inplace: bool = False):
-        super().__init__()
 
     def forward(self, x):
         return F.silu(x)
@@ -117,11 +119,8 @@ class ELU(Module):
         return f"alpha={self.alpha}"
 
 
-class SELU(Module):
+class SELU(_Stateless):
     """scale · elu(x, α) with the self-normalising constants (see :func:`F.selu`)."""
-
-    def __init__(self, inplace: bool = False):
-        super().__init__()
 
     def forward(self, x):
         return F.selu(x)
@@ -155,11 +154,8 @@ class Softplus(Module):
         return f"beta={self.beta}, threshold={self.threshold}"
 
 
-class ReLU6(Module):
+class ReLU6(_Stateless):
     """min(max(x, 0), 6). ``inplace`` is accepted and ignored."""
-
-    def __init__(self, inplace: bool = False):
-        super().__init__()
 
     def forward(self, x):
         return F.relu6(x)
@@ -181,31 +177,22 @@ class Hardtanh(Module):
         return f"min_val={self.min_val}, max_val={self.max_val}"
 
 
-class Hardsigmoid(Module):
+class Hardsigmoid(_Stateless):
     """relu6(x + 3) / 6. ``inplace`` is accepted and ignored."""
-
-    def __init__(self, inplace: bool = False):
-        super().__init__()
 
     def forward(self, x):
         return F.hardsigmoid(x)
 
 
-class Hardswish(Module):
+class Hardswish(_Stateless):
     """x · relu6(x + 3) / 6. ``inplace`` is accepted and ignored."""
-
-    def __init__(self, inplace: bool = False):
-        super().__init__()
 
     def forward(self, x):
         return F.hardswish(x)
 
 
-class Mish(Module):
+class Mish(_Stateless):
     """x tanh(softplus(x)). ``inplace`` is accepted and ignored."""
-
-    def __init__(self, inplace: bool = False):
-        super().__init__()
 
     def forward(self, x):
         return F.mish(x)

@@ -194,56 +194,71 @@ def _as_parameter(value):
     return value if isinstance(value, Parameter) else Parameter(value)
 
 
-class ParameterDict(Module):
+class _NamedDict(Module):
+    """The dict protocol (``len``, iteration over the names, ``in``, ``[]``, ``del``,
+    ``keys``/``values``/``items``, ``get``, ``pop``, ``clear``) over one of Module's
+    registries, named by ``_registry``; subclasses register values in ``__setitem__``."""
+
+    _registry = "_modules"
+
+    @property
+    def _entries(self):
+        return getattr(self, self._registry)
+
+    def __getitem__(self, key):
+        return self._entries[key]
+
+    def __delitem__(self, key):
+        del self._entries[key]
+
+    def __len__(self):
+        return len(self._entries)
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __contains__(self, key):
+        return key in self._entries
+
+    def keys(self):
+        return self._entries.keys()
+
+    def values(self):
+        return self._entries.values()
+
+    def items(self):
+        return self._entries.items()
+
+    def get(self, key, default=None):
+        return self._entries.get(key, default)
+
+    def pop(self, key):
+        return self._entries.pop(key)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward(); index it instead")
+
+
+class ParameterDict(_NamedDict):
     """An ordered dict of name -> Parameter, registered under those names so optimizers
     and ``state_dict`` find them; plain tensors are wrapped in ``Parameter``.
 
     Built from a mapping (a plain dict in sorted key order, as PyTorch does) or an
-    iterable of (name, value) pairs; supports ``len``,
-    iteration over the names, ``in``, ``keys``/``values``/``items``, ``get``,
-    ``pop``, ``update`` and ``clear``.
+    iterable of (name, value) pairs; the dict protocol of :class:`ModuleDict`.
     """
+
+    _registry = "_parameters"
 
     def __init__(self, parameters=None):
         super().__init__()
         if parameters is not None:
             self.update(parameters)
 
-    def __getitem__(self, key):
-        return self._parameters[key]
-
     def __setitem__(self, key, value):
         self.register_parameter(key, _as_parameter(value))
-
-    def __delitem__(self, key):
-        del self._parameters[key]
-
-    def __len__(self):
-        return len(self._parameters)
-
-    def __iter__(self):
-        return iter(self._parameters)
-
-    def __contains__(self, key):
-        return key in self._parameters
-
-    def keys(self):
-        return self._parameters.keys()
-
-    def values(self):
-        return self._parameters.values()
-
-    def items(self):
-        return self._parameters.items()
-
-    def get(self, key, default=None):
-        return self._parameters.get(key, default)
-
-    def pop(self, key):
-        return self._parameters.pop(key)
-
-    def clear(self) -> None:
-        self._parameters.clear()
 
     def update(self, parameters) -> None:
         """Add parameters from a mapping or an iterable of (name, value) pairs. As in
@@ -258,59 +273,25 @@ class ParameterDict(Module):
         for name, value in items:
             self[name] = value
 
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ParameterDict has no forward(); index it instead")
 
-
-class ModuleDict(Module):
-    """An ordered dict of name -> module, registered as children."""
+class ModuleDict(_NamedDict):
+    """An ordered dict of name -> module, registered as children; ``len``, iteration
+    over the names, ``in``, ``keys``/``values``/``items``, ``get``, ``pop``,
+    ``update`` and ``clear``."""
 
     def __init__(self, modules=None):
         super().__init__()
         if modules is not None:
             self.update(modules)
 
-    def __getitem__(self, key):
-        return self._modules[key]
-
     def __setitem__(self, key, module):
         self.add_module(key, module)
-
-    def __delitem__(self, key):
-        del self._modules[key]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules)
-
-    def __contains__(self, key):
-        return key in self._modules
-
-    def keys(self):
-        return self._modules.keys()
-
-    def values(self):
-        return self._modules.values()
-
-    def items(self):
-        return self._modules.items()
-
-    def pop(self, key):
-        return self._modules.pop(key)
-
-    def clear(self) -> None:
-        self._modules.clear()
 
     def update(self, modules) -> None:
         """Add modules from a mapping or an iterable of (name, module) pairs."""
         items = modules.items() if hasattr(modules, "items") else modules
         for name, mod in items:
             self.add_module(name, mod)
-
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ModuleDict has no forward(); index it instead")
 
 
 class Identity(Module):

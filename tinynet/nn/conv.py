@@ -61,8 +61,17 @@ class _ConvNd(Module):
             bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
             init.uniform_(self.bias, -bound, bound)
 
+    _conv = None   # the functional op, conv1d or conv2d (ConvTranspose2d has its own forward)
+
+    def forward(self, x):
+        padding = self.padding
+        if self.padding_mode != "zeros":   # padded by F.pad first, then the conv pads nothing
+            x, padding = self._pad_input(x), 0
+        return self._conv(x, self.weight, self.bias, self.stride, padding, self.dilation,
+                          self.groups)
+
     def _pad_input(self, x):
-        """For a non-zeros ``padding_mode``: x padded by F.pad (then the conv pads nothing)."""
+        """x padded by F.pad in ``padding_mode`` on both sides of every spatial dim."""
         if isinstance(self.padding, str):   # "same" (PyTorch's split: extra on the right)
             total = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
             if self.padding == "valid":
@@ -71,16 +80,15 @@ class _ConvNd(Module):
         else:
             widths = [(p, p) for p in self.padding]
         pads = tuple(v for lo_hi in reversed(widths) for v in lo_hi)  # last dim first
-        mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
-        return pad(x, pads, mode=mode)
+        return pad(x, pads, mode=self.padding_mode)
 
     def extra_repr(self) -> str:
         zeros = (0,) * len(self.kernel_size)
         ones = (1,) * len(self.kernel_size)
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
-        if self.padding not in (zeros, "valid"):
-            s += f", padding={self.padding if isinstance(self.padding, str) else self.padding}"
+        if self.padding != zeros:   # "valid" and "same" are shown too, as PyTorch does
+            s += f", padding={self.padding}"
         if self.dilation != ones:
             s += f", dilation={self.dilation}"
         if getattr(self, "output_padding", zeros) != zeros:
@@ -103,19 +111,14 @@ class Conv1d(_ConvNd):
     initialisation and parameter names. See :func:`tinynet.functional.conv1d`.
     """
 
+    _conv = staticmethod(conv1d)
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         k = _single(kernel_size, "kernel_size", "Conv1d")
         super().__init__(in_channels, out_channels, k, stride, padding, dilation, groups, bias,
                          (int(out_channels), int(in_channels) // int(groups), k), device, dtype,
                          "Conv1d", padding_mode)
-
-    def forward(self, x):
-        if self.padding_mode != "zeros":
-            return conv1d(self._pad_input(x), self.weight, self.bias, self.stride, 0,
-                          self.dilation, self.groups)
-        return conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                      self.groups)
 
 
 class Conv2d(_ConvNd):
@@ -128,19 +131,14 @@ class Conv2d(_ConvNd):
     :func:`tinynet.functional.conv2d`.
     """
 
+    _conv = staticmethod(conv2d)
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         k = _pair(kernel_size, "kernel_size", "Conv2d")
         super().__init__(in_channels, out_channels, k, stride, padding, dilation, groups, bias,
                          (int(out_channels), int(in_channels) // int(groups), *k), device, dtype,
                          "Conv2d", padding_mode)
-
-    def forward(self, x):
-        if self.padding_mode != "zeros":
-            return conv2d(self._pad_input(x), self.weight, self.bias, self.stride, 0,
-                          self.dilation, self.groups)
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                      self.groups)
 
 
 class ConvTranspose2d(_ConvNd):

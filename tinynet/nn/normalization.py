@@ -2,11 +2,10 @@
 per (sample, channel)."""
 from __future__ import annotations
 
-import numpy as np
-
 from .. import creation
 from ..functional.layer_norm import layer_norm, rms_norm
 from ..functional.norm import instance_norm
+from .batchnorm import _BatchNorm
 from .module import Module
 from .parameter import Parameter
 
@@ -87,49 +86,22 @@ class RMSNorm(Module):
                 f"elementwise_affine={self.elementwise_affine}")
 
 
-class _InstanceNorm(Module):
+class _InstanceNorm(_BatchNorm):
     """Shared InstanceNorm logic (PyTorch's ``_InstanceNorm``).
 
     Normalizes each (sample, channel) over its spatial values. ``affine=True``
     adds per-channel weight (ones) and bias (zeros); ``track_running_stats=True``
     keeps running_mean / running_var (and num_batches_tracked, never updated,
     as in PyTorch) and uses them in eval mode. Unbatched inputs (one dim fewer)
-    work too. Parameter and buffer names are PyTorch's.
+    work too. Parameters, buffers, resets and repr are BatchNorm's (PyTorch's
+    names); only the defaults and the statistics differ.
     """
 
     _spatial = 1
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
                  track_running_stats=False, device=None, dtype=None):
-        super().__init__()
-        self.num_features = n = int(num_features)
-        self.eps, self.momentum = float(eps), momentum
-        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
-        if self.affine:
-            self.weight = Parameter(creation.ones(n, dtype=dtype, device=device))
-            self.bias = Parameter(creation.zeros(n, dtype=dtype, device=device))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if self.track_running_stats:
-            self.register_buffer("running_mean", creation.zeros(n, dtype=dtype, device=device))
-            self.register_buffer("running_var", creation.ones(n, dtype=dtype, device=device))
-            self.register_buffer("num_batches_tracked",
-                                 creation.tensor(0, dtype=np.int64, device=device))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
-
-    def reset_parameters(self) -> None:
-        """Running stats reset; weight = 1, bias = 0."""
-        if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
-        if self.affine:
-            self.weight.data[...] = 1
-            self.bias.data[...] = 0
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
 
     def forward(self, x):
         k = self._spatial
@@ -146,10 +118,6 @@ class _InstanceNorm(Module):
                           self.training or not self.track_running_stats,
                           0.0 if self.momentum is None else self.momentum, self.eps)
         return y[0] if unbatched else y
-
-    def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
 
 
 class InstanceNorm1d(_InstanceNorm):

@@ -79,6 +79,26 @@ def sgd_update_(p, g, buf, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
     xp.add(p, xp.multiply(d, -lr, out=b), out=p)
 
 
+def _decay_and_grad(p, g, lr, weight_decay, decoupled, maximize, out):
+    """Weight decay as Adam does it: decoupled, p ← p·(1 − lr·wd) and d = ±g; else d = ±g + wd·p."""
+    xp = get_array_module(p)
+    if decoupled:
+        if weight_decay != 0:
+            xp.multiply(p, 1.0 - lr * weight_decay, out=p)
+        return effective_grad(p, g, 0.0, maximize, out=out)
+    return effective_grad(p, g, weight_decay, maximize, out=out)
+
+
+def _update_moments(m, v, d, beta1, beta2, tmp):
+    """m ← β1·m + (1−β1)·d;  v ← β2·v + (1−β2)·d² (Adam's two running averages)."""
+    xp = get_array_module(m)
+    lerp_(m, d, 1.0 - beta1, tmp=tmp)
+    xp.multiply(d, 1.0 - beta2, out=tmp)
+    xp.multiply(tmp, d, out=tmp)
+    xp.multiply(v, beta2, out=v)
+    xp.add(v, tmp, out=v)
+
+
 def adam_update_(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay=0.0, decoupled=False, *,
                  max_v=None, maximize=False, tmp=None):
     """Adam / AdamW, in place; ``step`` is the 1-based count after this update.
@@ -92,17 +112,8 @@ def adam_update_(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay=0.0, deco
         return _cuda.adam_update_(xp, p, g, m, v, step, lr, beta1, beta2, eps, weight_decay,
                                   decoupled, maximize)
     a, b = _scratch(p, tmp)
-    if decoupled:
-        if weight_decay != 0:
-            xp.multiply(p, 1.0 - lr * weight_decay, out=p)
-        d = effective_grad(p, g, 0.0, maximize, out=a)
-    else:
-        d = effective_grad(p, g, weight_decay, maximize, out=a)
-    lerp_(m, d, 1.0 - beta1, tmp=b)
-    xp.multiply(d, 1.0 - beta2, out=b)
-    xp.multiply(b, d, out=b)
-    xp.multiply(v, beta2, out=v)
-    xp.add(v, b, out=v)
+    d = _decay_and_grad(p, g, lr, weight_decay, decoupled, maximize, out=a)
+    _update_moments(m, v, d, beta1, beta2, tmp=b)
     # bias corrections in Python floats (no float64 arrays)
     step_size = lr / (1.0 - beta1 ** step)
     bc2_sqrt = (1.0 - beta2 ** step) ** 0.5
@@ -165,26 +176,6 @@ def adagrad_update_(p, g, state_sum, step, *, lr, lr_decay=0.0, weight_decay=0.0
     upd = xp.multiply(d, -clr, out=a)
     xp.divide(upd, std, out=upd)
     xp.add(p, upd, out=p)
-
-
-def _decay_and_grad(p, g, lr, weight_decay, decoupled, maximize, out):
-    """Weight decay as Adam does it: decoupled, p ← p·(1 − lr·wd) and d = ±g; else d = ±g + wd·p."""
-    xp = get_array_module(p)
-    if decoupled:
-        if weight_decay != 0:
-            xp.multiply(p, 1.0 - lr * weight_decay, out=p)
-        return effective_grad(p, g, 0.0, maximize, out=out)
-    return effective_grad(p, g, weight_decay, maximize, out=out)
-
-
-def _update_moments(m, v, d, beta1, beta2, tmp):
-    """m ← β1·m + (1−β1)·d;  v ← β2·v + (1−β2)·d² (Adam's two running averages)."""
-    xp = get_array_module(m)
-    lerp_(m, d, 1.0 - beta1, tmp=tmp)
-    xp.multiply(d, 1.0 - beta2, out=tmp)
-    xp.multiply(tmp, d, out=tmp)
-    xp.multiply(v, beta2, out=v)
-    xp.add(v, tmp, out=v)
 
 
 def radam_update_(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay=0.0, decoupled=False, *,

@@ -72,6 +72,10 @@ class LRScheduler:
             self.last_epoch = epoch
             closed = getattr(self, "_get_closed_form_lr", None)
             values = closed() if closed is not None else self.get_lr()
+        self._set_lrs(values)
+
+    def _set_lrs(self, values) -> None:
+        """Write one lr per parameter group and remember them for :meth:`get_last_lr`."""
         for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
@@ -99,6 +103,22 @@ def _per_group(owner: str, name: str, optimizer, value) -> list:
                              f"got {len(value)}")
         return list(value)
     return [value] * n
+
+
+def _uses_beta1(owner: str, optimizer) -> bool:
+    """Whether a cycled momentum is Adam's ``betas[0]`` (True) or SGD's ``momentum`` (False)."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError(f"{owner}: cycle_momentum needs an optimizer with 'momentum' or "
+                         f"'betas', {type(optimizer).__name__} has neither")
+    return "betas" in optimizer.defaults
+
+
+def _set_momentum(group: dict, value: float, use_beta1: bool) -> None:
+    """Write a cycled momentum into ``group`` (see :func:`_uses_beta1`)."""
+    if use_beta1:
+        group["betas"] = (value, *group["betas"][1:])
+    else:
+        group["momentum"] = value
 
 
 def _callable_state(fn):
@@ -382,23 +402,14 @@ class OneCycleLR(LRScheduler):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(f"OneCycleLR: cycle_momentum needs an optimizer with 'momentum' or "
-                                 f"'betas', {type(optimizer).__name__} has neither")
-            self.use_beta1 = "betas" in optimizer.defaults
+            self.use_beta1 = _uses_beta1("OneCycleLR", optimizer)
             if last_epoch == -1:
                 his = _per_group("OneCycleLR", "max_momentum", optimizer, max_momentum)
                 los = _per_group("OneCycleLR", "base_momentum", optimizer, base_momentum)
                 for group, hi, lo in zip(groups, his, los):
-                    self._set_momentum(group, hi)
+                    _set_momentum(group, hi, self.use_beta1)
                     group["max_momentum"], group["base_momentum"] = hi, lo
         super().__init__(optimizer, last_epoch)
-
-    def _set_momentum(self, group, value):
-        if self.use_beta1:
-            group["betas"] = (value, *group["betas"][1:])
-        else:
-            group["momentum"] = value
 
     def _anneal(self, start, end, pct):
         if self.anneal_strategy == "cos":
@@ -417,7 +428,7 @@ class OneCycleLR(LRScheduler):
                     pct = (t - start) / (end - start)
                     lrs.append(self._anneal(group[lr0], group[lr1], pct))
                     if self.cycle_momentum:
-                        self._set_momentum(group, self._anneal(group[m0], group[m1], pct))
+                        _set_momentum(group, self._anneal(group[m0], group[m1], pct), self.use_beta1)
                     break
                 start = end
         return lrs
@@ -472,9 +483,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
             self.T_i = self.T_0 * self.T_mult ** n
         self.last_epoch = math.floor(epoch)
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
-            group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._set_lrs(self.get_lr())
 
 
 class CyclicLR(LRScheduler):
@@ -519,24 +528,15 @@ class CyclicLR(LRScheduler):
             "iterations" if mode == "exp_range" else "cycle")
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(f"CyclicLR: cycle_momentum needs an optimizer with 'momentum' or "
-                                 f"'betas', {type(optimizer).__name__} has neither")
-            self.use_beta1 = "betas" in optimizer.defaults
+            self.use_beta1 = _uses_beta1("CyclicLR", optimizer)
             self.base_momentums = _per_group("CyclicLR", "base_momentum", optimizer, base_momentum)
             self.max_momentums = _per_group("CyclicLR", "max_momentum", optimizer, max_momentum)
             if last_epoch == -1:
                 for hi, lo, group in zip(self.max_momentums, self.base_momentums, optimizer.param_groups):
-                    self._set_momentum(group, hi)
+                    _set_momentum(group, hi, self.use_beta1)
                     group["max_momentum"], group["base_momentum"] = hi, lo
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs  # the lrs at the cycle's bottom, not the groups' initial_lr
-
-    def _set_momentum(self, group, value):
-        if self.use_beta1:
-            group["betas"] = (value, *group["betas"][1:])
-        else:
-            group["momentum"] = value
 
     def scale_fn(self, x) -> float:
         """The amplitude factor at ``x`` (the cycle number or the step count)."""
@@ -561,7 +561,7 @@ class CyclicLR(LRScheduler):
         if self.cycle_momentum:
             for group, lo, hi in zip(self.optimizer.param_groups, self.base_momentums,
                                      self.max_momentums):
-                self._set_momentum(group, hi - (hi - lo) * frac * scale)
+                _set_momentum(group, hi - (hi - lo) * frac * scale, self.use_beta1)
         return lrs
 
     def state_dict(self):
