@@ -3,6 +3,7 @@
     python examples/train_resnet.py                                  # ResNet-18 on digits
     python examples/train_resnet.py --data pets/ --arch resnet50 --image-size 128 --epochs 10
     python examples/train_resnet.py --classes 0-4 --out runs/digits04  # a subset of digits
+    python examples/train_resnet.py --data pets/ --resume runs/resnet/last.safetensors
 
 ``--data DIR`` expects the classic layout ``DIR/train/<class>/*.jpg`` and
 ``DIR/test/<class>/*.jpg`` (or ``DIR/val/...``). Without it the model trains on
@@ -15,6 +16,9 @@ max-pool) unless ``--imagenet-stem``.
 Output in ``--out``: ``<arch>.safetensors`` (torchvision parameter names; the
 metadata records arch, classes, image size and normalization), ``curves.png``,
 and a final report: accuracy, per-class precision/recall/F1, confusion matrix.
+After every epoch ``last.safetensors`` holds the whole training state (weights,
+optimizer, schedule, history, random generators), written atomically;
+``--resume`` continues an interrupted run from it with the same flags.
 """
 from __future__ import annotations
 
@@ -134,11 +138,14 @@ def evaluate(model, loader, device):
 
 
 def train(model, train_loader, test_loader, epochs, lr, weight_decay, device, label_smoothing=0.0,
-          params=None, desc="train", train_mode=None):
+          params=None, desc="train", train_mode=None, state_path=None, resume=None):
     """SGD (Nesterov momentum 0.9) with a one-cycle schedule; returns the history dict.
 
     ``params``: the parameters to train (default all that require grad);
-    ``train_mode``: called at each epoch start instead of ``model.train()``.
+    ``train_mode``: called at each epoch start instead of ``model.train()``;
+    ``state_path``: where the training state goes after every epoch (see
+    :func:`save_state`); ``resume``: such a state (from :func:`load_state`)
+    to continue from, its weights already in ``model``.
     """
     params = [p for p in (params or model.parameters()) if p.requires_grad]
     opt = optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
@@ -148,7 +155,14 @@ def train(model, train_loader, test_loader, epochs, lr, weight_decay, device, la
         sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total,
                                               pct_start=min(0.5, max(0.25, 2 / total)))
     history = {"train_loss": [], "val_loss": [], "train_acc": [], "val_acc": [], "lr": []}
-    for epoch in range(1, epochs + 1):
+    first = 1
+    if resume is not None:
+        opt.load_state_dict(resume["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(resume["scheduler"])
+        history = resume["history"]
+        first = resume["epoch"] + 1
+    for epoch in range(first, epochs + 1):
         train_mode() if train_mode else model.train()
         seen, correct, total = 0, 0, 0.0
         bar = tqdm(train_loader, desc=f"{desc} {epoch}/{epochs}", leave=False, dynamic_ncols=True)
@@ -174,7 +188,31 @@ def train(model, train_loader, test_loader, epochs, lr, weight_decay, device, la
         history["lr"].append(opt.param_groups[0]["lr"])
         tqdm.write(f"{desc} epoch {epoch:3d}  train loss {total / seen:.4f} "
                    f"acc {correct / seen:.4f}  |  test loss {val_loss:.4f} acc {history['val_acc'][-1]:.4f}")
+        if state_path is not None:
+            save_state(state_path, model, opt, sched, history, epoch, train_loader)
     return history
+
+
+def save_state(path, model, opt, sched, history, epoch, loader):
+    """Everything a run needs to continue after ``epoch``, in one atomic safetensors file."""
+    tn.io.save_training_state(
+        path, model=model.state_dict(), optimizer=opt.state_dict(),
+        scheduler=None if sched is None else sched.state_dict(), history=history, epoch=epoch,
+        rng=tn.backend.get_rng_state(),
+        loader_rng=None if loader.generator is None else loader.generator.bit_generator.state)
+
+
+def load_state(path, model, loader, device):
+    """Load :func:`save_state`'s file: weights into ``model``, generators restored; returns it."""
+    try:
+        state = tn.io.load_training_state(path, device=device)
+        model.load_state_dict(state["model"])
+    except (OSError, ValueError, KeyError, tn.nn.StateDictError) as e:
+        raise SystemExit(f"--resume {path}: {e}") from e
+    tn.backend.set_rng_state(state["rng"])
+    if loader.generator is not None and state["loader_rng"] is not None:
+        loader.generator.bit_generator.state = state["loader_rng"]
+    return state
 
 
 def main(argv=None):
@@ -196,6 +234,8 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/resnet")
+    ap.add_argument("--resume", default=None, help="continue from a last.safetensors written "
+                    "by an earlier run with the same flags")
     args = ap.parse_args(argv)
 
     tn.manual_seed(args.seed)
@@ -217,9 +257,14 @@ def main(argv=None):
           f"{len(train_set)} train / {len(test_set)} test images, {len(names)} classes, "
           f"device {args.device}")
 
+    resume = None
+    if args.resume:
+        resume = load_state(args.resume, model, train_loader, args.device)
+        print(f"resuming after epoch {resume['epoch']} of {args.epochs} from {args.resume}")
     start = time.perf_counter()
     history = train(model, train_loader, test_loader, args.epochs, args.lr, args.weight_decay,
-                    args.device, args.label_smoothing)
+                    args.device, args.label_smoothing,
+                    state_path=os.path.join(args.out, "last.safetensors"), resume=resume)
     elapsed = time.perf_counter() - start
 
     _, preds, targets = evaluate(model, test_loader, args.device)
