@@ -90,21 +90,27 @@ def count_trainable(model):
 def finetune(model, train_ds, args, lr, evaluate=None, name=""):
     """AdamW on the parameters that require grad for ``args.steps`` steps; returns the last loss.
 
-    Every ``args.eval_every`` steps ``evaluate(model)`` -> (new-text val, base-text val) is printed.
+    Each step averages the gradients of ``args.grad_accum`` batches (one batch of
+    ``grad_accum · batch_size`` windows, in memory for one). Every
+    ``args.eval_every`` steps ``evaluate(model)`` -> (new-text val, base-text val) is printed.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     opt = tn.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
     loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, drop_last=True)
     model.train()
-    step, loss = 0, float("nan")
+    opt.zero_grad()
+    step, loss, micro = 0, float("nan"), 0
     while step < args.steps:
         for x, y in loader:
             _, l_ = model(x.to(args.device), y.to(args.device))
-            opt.zero_grad()
-            l_.backward()
+            (l_ / args.grad_accum).backward()   # .grad sums: the mean over the micro-batches
+            micro += 1
+            if micro < args.grad_accum:
+                continue
             clip_grad_norm_(params, 1.0)
             opt.step()
-            loss, step = l_.item(), step + 1
+            opt.zero_grad()
+            loss, step, micro = l_.item(), step + 1, 0
             if evaluate is not None and args.eval_every and step % args.eval_every == 0 \
                     and step < args.steps:
                 v_new, v_base = evaluate(model)
@@ -133,6 +139,9 @@ def main(argv=None):
                     "(default: Python's documentation, train_gpt.py's default corpus)")
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--grad-accum", type=int, default=1,
+                    help="batches whose gradients each step averages (a bigger batch in the "
+                    "memory of one)")
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--alpha", type=float, default=16.0)
     ap.add_argument("--targets", default="c_attn,c_fc",
@@ -146,7 +155,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out-dir", default="checkpoints/finetune")
     args = ap.parse_args(argv)
-    require_positive(ap, args, ("steps", "batch_size", "rank", "eval_iters", "block_size"))
+    require_positive(ap, args, ("steps", "batch_size", "rank", "eval_iters", "block_size",
+                                "grad_accum"))
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods or any(m not in ("lora", "full") for m in methods):
         ap.error(f"--methods must list lora and/or full, got {args.methods!r}")
@@ -223,7 +233,7 @@ def main(argv=None):
         rows.append(("full", n_full, size, new_f, base_f, t_full))
         print(f"full fine-tuning: val {new_f:.3f}; saved to {full_path}")
 
-    print(f"\n{args.steps} steps of {args.batch_size}x{T} tokens each:")
+    print(f"\n{args.steps} steps of {args.grad_accum * args.batch_size}x{T} tokens each:")
     print(f"{'method':8s} {'trainable':>11s} {'file':>10s} {'new-text val':>20s} "
           f"{'base-text val':>20s} {'time':>7s}")
     for name, n, size, nv, bv, t in rows:

@@ -95,6 +95,30 @@ def test_finetune_a_checkpoint_with_lora_only_then_generate_with_the_adapter(tex
     assert text.startswith("The ") and len(text) == 9
 
 
+def test_gradient_accumulation_equals_one_bigger_batch(text_file, tmp_path):
+    # one step on 2 batches of 2 windows, gradients averaged == one step on a batch of 4
+    tok = CharTokenizer(TEXT)
+    tn.manual_seed(0)
+    ckpt = str(tmp_path / "gpt.safetensors")
+    train_gpt.save_checkpoint(ckpt, GPT(tiny_config(tok.vocab_size)), tok)
+    weights = []
+    for batch, accum in (("4", "1"), ("2", "2")):
+        out = tmp_path / f"b{batch}x{accum}"
+        finetune_gpt.main(["--checkpoint", ckpt, "--text", text_file, "--base-text", text_file,
+                           "--methods", "full", "--steps", "1", "--batch-size", batch,
+                           "--grad-accum", accum, "--eval-iters", "1", "--eval-every", "0",
+                           "--out-dir", str(out)])
+        weights.append(train_gpt.load_checkpoint(str(out / "full_finetune.safetensors"))[0])
+    before = GPT(tiny_config(tok.vocab_size))
+    before.load_state_dict(train_gpt.load_checkpoint(ckpt)[0].state_dict())
+    moved = 0.0
+    for (name, a), b, p0 in zip(weights[0].named_parameters(), weights[1].parameters(),
+                                before.parameters()):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+        moved = max(moved, float(np.abs(a.numpy() - p0.numpy()).max()))
+    assert moved > 1e-4   # the step did change the weights
+
+
 def test_finetune_and_generate_flag_errors(hf_dir, text_file, tmp_path, capsys):
     with pytest.raises(SystemExit):
         finetune_gpt.main(["--pretrained", hf_dir, "--methods", "lora,bogus"])
