@@ -22,6 +22,16 @@ def test_gather_adds_the_gradient_of_repeated_positions():
     np.testing.assert_array_equal(x.grad.numpy(), [[2, 0, 0], [0, 1, 1]])
 
 
+@pytest.mark.parametrize("bad", [-1, 3])
+def test_gather_refuses_indices_outside_the_dim(bad):
+    # NumPy would read x[..., -1] for -1; torch raises, and so does tinynet
+    x = tn.tensor([[1.0, 2.0, 3.0]])
+    with pytest.raises(ValueError, match=r"gather: index values must lie in \[0, 3\)"):
+        x.gather(1, tn.tensor([[0, bad]]))
+    with pytest.raises(ValueError, match="take_along_dim"):
+        tn.take_along_dim(x, tn.tensor([[bad]]), 1)
+
+
 def test_argsort_one_hot_and_method_spellings():
     x = tn.tensor([3.0, 1.0, 2.0, 1.0])
     assert x.argsort().tolist() == [1, 3, 2, 0]                    # stable: ties keep order

@@ -40,11 +40,13 @@ def gather(x, dim: int, index):
     """out[i][j][k] = x[i][index[i][j][k]][k] for dim = 1 (likewise for other dims).
 
     ``index`` has x's number of dims and is no larger than x in the other dims;
-    the gradient adds up where ``index`` repeats a position.
+    its values lie in [0, x.shape[dim]) (as in torch: NumPy would wrap negative
+    ones around). The gradient adds up where ``index`` repeats a position.
     """
     d = _dim(x, dim, "gather")
     idx = _ids(index, x, "gather")
     _check_index_shape(x, d, idx, "gather")
+    _check_index_range(idx, x.shape[d], "gather")
     return getitem(x, _grid(idx, d))
 
 
@@ -197,8 +199,10 @@ def take_along_dim(x, indices, dim=None):
     """
     idx = _ids(indices, x, "take_along_dim")
     if dim is None:
+        _check_index_range(idx, x.data.size, "take_along_dim")
         return gather(reshape(x, -1), 0, idx.reshape(-1))
     d = _dim(x, dim, "take_along_dim")
+    _check_index_range(idx, x.shape[d] if x.ndim else 1, "take_along_dim")
     if idx.ndim != x.ndim:
         raise ValueError(f"take_along_dim: indices of shape {idx.shape} need {x.ndim} dims like "
                          f"the input of shape {x.shape}")
