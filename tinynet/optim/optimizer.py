@@ -30,6 +30,19 @@ class _Required:
 required = _Required()  # a default no group may leave out
 
 
+def check_adam_args(name: str, lr, betas, eps, weight_decay) -> None:
+    """ValueError naming the optimizer for the Adam family's invalid hyperparameters
+    (lr, eps, weight_decay >= 0; two betas in [0, 1))."""
+    if lr < 0:
+        raise ValueError(f"{name}: invalid learning rate {lr}")
+    if eps < 0:
+        raise ValueError(f"{name}: invalid eps {eps}")
+    if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+        raise ValueError(f"{name}: invalid betas {betas}, each must be in [0, 1)")
+    if weight_decay < 0:
+        raise ValueError(f"{name}: invalid weight_decay {weight_decay}")
+
+
 class Optimizer:
     """Base class of all optimizers (PyTorch semantics).
 

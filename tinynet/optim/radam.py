@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import _kernels as K
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_adam_args
 
 
 class RAdam(Optimizer):
@@ -19,14 +19,7 @@ class RAdam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  decoupled_weight_decay=False, *, maximize=False):
-        if lr < 0:
-            raise ValueError(f"RAdam: invalid learning rate {lr}")
-        if eps < 0:
-            raise ValueError(f"RAdam: invalid eps {eps}")
-        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError(f"RAdam: invalid betas {betas}, each must be in [0, 1)")
-        if weight_decay < 0:
-            raise ValueError(f"RAdam: invalid weight_decay {weight_decay}")
+        check_adam_args(type(self).__name__, lr, betas, eps, weight_decay)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
 
