@@ -37,15 +37,14 @@ import time
 import numpy as np
 
 import tinynet as tn
-from tinynet.data import BPETokenizer, DataLoader, TextDataset, load_default_corpus, split_ids
+from tinynet.data import DataLoader, TextDataset, load_default_corpus, split_ids
 from tinynet.io import save
-from tinynet.models.gpt import GPT
 from tinynet.nn.lora import apply_lora, lora_state_dict, merge_lora
 from tinynet.nn.utils import clip_grad_norm_
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_gpt import (check_splits, encode_known, estimate_loss, load_checkpoint,  # noqa: E402
-                       read_text, require_positive, save_checkpoint)
+                       load_pretrained, read_text, require_positive, save_checkpoint)
 
 
 def default_text():
@@ -60,12 +59,7 @@ def default_text():
 def load_base(args):
     """(model, tokenizer, name) from ``--pretrained`` DIR or ``--checkpoint`` FILE."""
     if args.pretrained:
-        tok_path = os.path.join(args.pretrained, "tokenizer.json")
-        if not os.path.exists(tok_path):
-            raise SystemExit(f"{tok_path} not found: --pretrained needs the model's "
-                             "tokenizer.json next to its weights")
-        model = GPT.from_pretrained(args.pretrained).to(args.device)
-        return model, BPETokenizer.from_file(tok_path), args.pretrained
+        return (*load_pretrained(args.pretrained, args.device), args.pretrained)
     if not os.path.exists(args.checkpoint):
         raise SystemExit(f"{args.checkpoint} not found: train a base model first with "
                          "examples/train_gpt.py (or pass --checkpoint or --pretrained)")

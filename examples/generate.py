@@ -25,23 +25,16 @@ import time
 import numpy as np
 
 import tinynet as tn
-from tinynet.data import BPETokenizer
 from tinynet.io import load, load_metadata
-from tinynet.models.gpt import GPT
 from tinynet.nn.lora import apply_lora, load_lora_state_dict, merge_lora
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_gpt import encode_known, load_checkpoint  # noqa: E402
+from train_gpt import encode_known, load_checkpoint, load_pretrained  # noqa: E402
 
 
 def load_model(args):
     if args.pretrained:
-        model = GPT.from_pretrained(args.pretrained).to(args.device)
-        tok_path = os.path.join(args.pretrained, "tokenizer.json")
-        if not os.path.exists(tok_path):
-            raise SystemExit(f"{tok_path} not found: --pretrained needs the model's "
-                             "tokenizer.json next to its weights")
-        tokenizer = BPETokenizer.from_file(tok_path)
+        model, tokenizer = load_pretrained(args.pretrained, args.device)
     else:
         model, tokenizer, _ = load_checkpoint(args.checkpoint, args.device)
     if args.adapter:

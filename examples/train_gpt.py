@@ -27,7 +27,7 @@ from dataclasses import asdict
 import numpy as np
 
 import tinynet as tn
-from tinynet.data import (ByteTokenizer, CharTokenizer, DataLoader, TextDataset,
+from tinynet.data import (BPETokenizer, ByteTokenizer, CharTokenizer, DataLoader, TextDataset,
                           load_default_corpus, split_ids, tokenizer_from_dict)
 from tinynet.io import load_training_state, save_training_state
 from tinynet.metrics import perplexity
@@ -58,6 +58,16 @@ def load_checkpoint(path, device="cpu"):
     sd["lm_head.weight"] = sd["transformer.wte.weight"]
     model.load_state_dict(sd)
     return model, tokenizer_from_dict(state["tokenizer"]), state.get("info", {})
+
+
+def load_pretrained(path, device="cpu"):
+    """(model, BPE tokenizer) from a Hugging Face GPT-2 directory (config.json,
+    model.safetensors, tokenizer.json)."""
+    tok_path = os.path.join(path, "tokenizer.json")
+    if not os.path.exists(tok_path):
+        raise SystemExit(f"{tok_path} not found: a pretrained GPT-2 directory needs the model's "
+                         "tokenizer.json next to its weights")
+    return GPT.from_pretrained(path).to(device), BPETokenizer.from_file(tok_path)
 
 
 # ---------------------------------------------------------------- evaluation

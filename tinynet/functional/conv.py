@@ -107,7 +107,7 @@ def conv_padding(padding, kernel, dilation, stride, op: str) -> tuple:
         if padding != "same":
             raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', "
                              f"got {padding!r}")
-        if stride != (1, 1):
+        if any(s != 1 for s in stride):
             raise ValueError(f"{op}: padding='same' needs stride 1, got stride {stride}")
         pads = []
         for k, d in zip(kernel, dilation):

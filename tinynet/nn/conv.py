@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .. import creation
-from ..functional.conv import _pair, _single, conv1d, conv2d, conv_transpose2d
+from ..functional.conv import _pair, _single, conv1d, conv2d, conv_padding, conv_transpose2d
 from ..functional.shape import pad
 from . import init
 from .module import Module
@@ -72,11 +72,12 @@ class _ConvNd(Module):
 
     def _pad_input(self, x):
         """x padded by F.pad in ``padding_mode`` on both sides of every spatial dim."""
-        if isinstance(self.padding, str):   # "same" (PyTorch's split: extra on the right)
-            total = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
-            if self.padding == "valid":
-                total = [0] * len(total)
-            widths = [(t // 2, t - t // 2) for t in total]
+        if self.padding == "valid":
+            return x
+        if self.padding == "same":   # conv2d's own split (the extra one on the right)
+            flat = conv_padding("same", self.kernel_size, self.dilation, self.stride,
+                                type(self).__name__)
+            widths = list(zip(flat[::2], flat[1::2]))
         else:
             widths = [(p, p) for p in self.padding]
         pads = tuple(v for lo_hi in reversed(widths) for v in lo_hi)  # last dim first
