@@ -15,7 +15,8 @@ torchvision names) on your own ``DIR/train/<class>/`` + ``DIR/test/<class>/``:
     python examples/finetune_resnet.py --weights resnet50.safetensors --arch resnet50 \\
         --data cats_vs_dogs/ --image-size 224 --freeze-backbone --epochs 3
 
-``--freeze-backbone`` trains only the new ``fc`` (the backbone's BatchNorm
+The architecture is read from the weights' layers (``--arch`` is only checked
+against it). ``--freeze-backbone`` trains only the new ``fc`` (the backbone's BatchNorm
 layers stay in eval mode, so their running statistics are kept too).
 """
 from __future__ import annotations
@@ -30,17 +31,32 @@ from tinynet.nn.linear import Linear
 import train_resnet as tr
 
 
-def describe_checkpoint(path, arch):
-    """(arch, num_classes, cifar_stem, image_size or None) of a safetensors checkpoint."""
-    meta = tn.load_metadata(path)
-    sd = tn.load(path)
+def describe_checkpoint(path, arch=None):
+    """(arch, num_classes, cifar_stem, image_size or None) of a safetensors checkpoint.
+
+    The architecture is read from the checkpoint's layers (torchvision exports
+    carry no metadata); ``arch`` (``--arch``), when given, must agree with it.
+    Exits with a message naming the file when it is missing, not a safetensors
+    file, not a ResNet in torchvision names, or another architecture.
+    """
+    try:
+        meta = tn.load_metadata(path)
+        sd = tn.load(path)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"--weights {path}: {e}") from e
     if "fc.weight" not in sd or "conv1.weight" not in sd:
-        raise SystemExit(f"{path}: not a ResNet checkpoint in torchvision names "
-                         "(no conv1.weight / fc.weight)")
+        hint = (" (it is a training state: pass the <arch>.safetensors that train_resnet.py "
+                "writes at the end)" if "tinynet.training_state" in meta else "")
+        raise SystemExit(f"--weights {path}: not a ResNet checkpoint in torchvision names "
+                         f"(no conv1.weight / fc.weight){hint}")
+    found = tr.checkpoint_arch(sd) or meta.get("arch")
+    if arch is not None and found is not None and arch != found:
+        raise SystemExit(f"--weights {path} holds a {found}, not the --arch {arch} asked for "
+                         f"(leave out --arch to use the checkpoint's)")
     num_classes = sd["fc.weight"].shape[0]
     cifar_stem = sd["conv1.weight"].shape[-1] == 3
     size = int(meta["image_size"]) if "image_size" in meta else None
-    return meta.get("arch", arch), num_classes, cifar_stem, size
+    return found or arch or "resnet18", num_classes, cifar_stem, size
 
 
 def frozen_backbone_mode(model):
@@ -55,11 +71,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", default=None, help="pretrained safetensors (torchvision names); "
                     "default: pretrain on digits 0-4 first")
-    ap.add_argument("--arch", choices=tr.ARCHS, default="resnet18")
+    ap.add_argument("--arch", choices=tr.ARCHS, default=None,
+                    help="default: the --weights' own (read from its layers), else resnet18")
     ap.add_argument("--data", default=None, help="DIR with train/ and test/ (or val/); "
                     "default: digits 5-9")
     ap.add_argument("--image-size", type=int, default=None)
     ap.add_argument("--freeze-backbone", action="store_true")
+    ap.add_argument("--skip-corrupt", action="store_true", help="--data: leave unreadable "
+                    "images out with a warning instead of stopping at the first")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--pretrain-epochs", type=int, default=12)
     ap.add_argument("--batch-size", type=int, default=64)
@@ -76,6 +95,7 @@ def main(argv=None):
 
     weights = args.weights
     if weights is None:
+        args.arch = args.arch or "resnet18"
         weights = os.path.join(args.out, "pretrain", f"{args.arch}.safetensors")
         if os.path.exists(weights):
             print(f"reusing pretrained checkpoint {weights}")
@@ -92,7 +112,8 @@ def main(argv=None):
     arch, old_classes, cifar_stem, ckpt_size = describe_checkpoint(weights, args.arch)
     size = args.image_size or ckpt_size or (8 if args.data is None else 224)
     new = None if args.data else [5, 6, 7, 8, 9]
-    train_set, test_set, names, (mean, std) = tr.load_datasets(args.data, size, new)
+    train_set, test_set, names, (mean, std) = tr.load_datasets(args.data, size, new,
+                                                                  args.skip_corrupt)
     train_loader = tn.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
                                       drop_last=len(train_set) > args.batch_size,
                                       num_workers=args.workers, seed=args.seed)

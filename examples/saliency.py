@@ -28,11 +28,47 @@ def load_model(path, device):
     """(model in eval mode, metadata) from a train_resnet.py checkpoint."""
     meta = tn.load_metadata(path)
     sd = tn.load(path)
-    arch = meta.get("arch", "resnet18")
+    arch = meta.get("arch") or tr.checkpoint_arch(sd) or "resnet18"
     cifar_stem = sd["conv1.weight"].shape[-1] == 3
     model = tr.build_model(arch, sd["fc.weight"].shape[0], cifar_stem)
     model.load_state_dict(sd)
     return model.to(device).eval(), meta
+
+
+def default_layer(size, cifar_stem):
+    """The last stage whose feature map is at least 4x4 for ``size`` px inputs (else layer1).
+
+    The CIFAR stem keeps the input's size into layer1, the ImageNet stem quarters
+    it; each later stage halves it.
+    """
+    side = size if cifar_stem else size // 4
+    name = "layer1"
+    for k in (2, 3, 4):
+        side //= 2
+        if side >= 4:
+            name = f"layer{k}"
+    return name
+
+
+def dataset_for(meta, data, size):
+    """(test set, class names, folder or None for digits) to explain: ``data`` or the
+    folder the checkpoint was trained on.
+
+    Exits when the folder's classes are not the checkpoint's: the model's class
+    indices would be read as the wrong names.
+    """
+    classes = tr.checkpoint_classes(meta)
+    if data is None and meta.get("data", "digits") != "digits":
+        data = meta["data"]
+        if not os.path.isdir(data):
+            raise SystemExit(f"the checkpoint was trained on '{data}', which is not a folder "
+                             "here: point --data at its train/ + test/ (or val/) folders")
+    digit_classes = [int(c) for c in classes] if classes and data is None else None
+    _, test_set, names, _ = tr.load_datasets(data, size, digit_classes)
+    if classes is not None and list(names) != classes:
+        raise SystemExit(f"--data {data or 'digits'}: classes {names} are not the checkpoint's "
+                         f"{classes}")
+    return test_set, names, data
 
 
 def denormalize(x, meta):
@@ -48,9 +84,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", default="runs/resnet/resnet18.safetensors")
     ap.add_argument("--data", default=None, help="image folders as for train_resnet.py "
-                    "(default: digits)")
+                    "(default: the checkpoint's, digits or the --data it was trained on)")
     ap.add_argument("--layer", default=None, help="Grad-CAM layer (default: the last stage "
-                    "whose map is at least 4x4: layer2 for 8 px digits, layer4 for 128+ px)")
+                    "whose map is at least 4x4: layer2 for 8 px digits, layer4 for 128 px)")
     ap.add_argument("--num", type=int, default=8)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default="runs/saliency")
@@ -62,15 +98,16 @@ def main(argv=None):
         tr.main(["--out", os.path.dirname(args.weights) or ".", "--device", args.device])
     model, meta = load_model(args.weights, args.device)
     size = int(meta.get("image_size", 8))
-    classes = tr.checkpoint_classes(meta)
-    digit_classes = [int(c) for c in classes] if classes and args.data is None else None
-    _, test_set, names, _ = tr.load_datasets(args.data, size, digit_classes)
+    test_set, names, data = dataset_for(meta, args.data, size)
+    if model.fc.out_features != len(names):
+        raise SystemExit(f"{args.weights}: a {model.fc.out_features}-class model, but "
+                         f"{data or 'digits'} has {len(names)} classes {names}")
     idx = np.linspace(0, len(test_set) - 1, args.num).astype(int)
     x = np.stack([np.asarray(test_set[i][0]) for i in idx])               # (n, 3, H, W)
     y = np.array([int(test_set[i][1]) for i in idx])
     xt = tn.tensor(x, device=args.device)
 
-    layer_name = args.layer or ("layer2" if size <= 16 else "layer3" if size <= 64 else "layer4")
+    layer_name = args.layer or default_layer(size, model.conv1.kernel_size[-1] == 3)
     sal, pred = saliency(model, xt)                                       # (n, H, W)
     cam, _ = grad_cam(model, xt, layer=model.get_submodule(layer_name))   # (n, h, w)
     rows = []

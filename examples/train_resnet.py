@@ -18,7 +18,9 @@ metadata records arch, classes, image size and normalization), ``curves.png``,
 and a final report: accuracy, per-class precision/recall/F1, confusion matrix.
 After every epoch ``last.safetensors`` holds the whole training state (weights,
 optimizer, schedule, history, random generators), written atomically;
-``--resume`` continues an interrupted run from it with the same flags.
+``--resume`` continues an interrupted run from it with the same flags (it exits
+naming any flag that differs). ``--skip-corrupt`` leaves unreadable images out
+of ``--data`` with a warning each, instead of stopping at the first.
 """
 from __future__ import annotations
 
@@ -91,8 +93,32 @@ def checkpoint_classes(meta):
         return text.split(",")
 
 
-def load_datasets(data, image_size, classes=None):
-    """(train set, test set, class names, normalization) from ``--data`` or digits."""
+# blocks per stage (layer1..layer4) and block type of each architecture, as torchvision builds them
+ARCH_LAYOUTS = {("basic", (2, 2, 2, 2)): "resnet18", ("basic", (3, 4, 6, 3)): "resnet34",
+                ("bottleneck", (3, 4, 6, 3)): "resnet50",
+                ("bottleneck", (3, 4, 23, 3)): "resnet101",
+                ("bottleneck", (3, 8, 36, 3)): "resnet152"}
+
+
+def checkpoint_arch(state_dict):
+    """The architecture a ResNet state dict (torchvision names) was saved from, or None.
+
+    Read from its layers: bottleneck blocks have a ``conv3``, and the block
+    indices of ``layer1``..``layer4`` give the blocks per stage.
+    """
+    blocks = [{int(k.split(".")[1]) for k in state_dict
+               if k.startswith(f"layer{i}.") and k.split(".")[1].isdigit()} for i in range(1, 5)]
+    kind = "bottleneck" if "layer1.0.conv3.weight" in state_dict else "basic"
+    return ARCH_LAYOUTS.get((kind, tuple(len(b) for b in blocks)))
+
+
+def load_datasets(data, image_size, classes=None, skip_corrupt=False):
+    """(train set, test set, class names, normalization) from ``--data`` or digits.
+
+    ``skip_corrupt``: leave unreadable images out of the folders with a warning
+    naming each (``ImageFolder(skip_corrupt=True)``) instead of stopping the run
+    at the first one.
+    """
     if data is None:
         train_tf, test_tf = digits_transforms(image_size)
         train = tn.data.Digits(train=True, transform=train_tf, classes=classes)
@@ -104,8 +130,9 @@ def load_datasets(data, image_size, classes=None):
         raise SystemExit(f"--data {data}: expected {data}/train/<class>/ and "
                          f"{data}/test/<class>/ (or val/) image folders")
     train_tf, test_tf = folder_transforms(image_size)
-    train = tn.data.ImageFolder(os.path.join(data, "train"), transform=train_tf)
-    test = tn.data.ImageFolder(test_dir, transform=test_tf)
+    train = tn.data.ImageFolder(os.path.join(data, "train"), transform=train_tf,
+                                skip_corrupt=skip_corrupt)
+    test = tn.data.ImageFolder(test_dir, transform=test_tf, skip_corrupt=skip_corrupt)
     if test.classes != train.classes:
         raise SystemExit(f"--data {data}: train classes {train.classes} differ from "
                          f"{os.path.basename(test_dir)} classes {test.classes}")
@@ -138,14 +165,15 @@ def evaluate(model, loader, device):
 
 
 def train(model, train_loader, test_loader, epochs, lr, weight_decay, device, label_smoothing=0.0,
-          params=None, desc="train", train_mode=None, state_path=None, resume=None):
+          params=None, desc="train", train_mode=None, state_path=None, resume=None, config=None):
     """SGD (Nesterov momentum 0.9) with a one-cycle schedule; returns the history dict.
 
     ``params``: the parameters to train (default all that require grad);
     ``train_mode``: called at each epoch start instead of ``model.train()``;
     ``state_path``: where the training state goes after every epoch (see
-    :func:`save_state`); ``resume``: such a state (from :func:`load_state`)
-    to continue from, its weights already in ``model``.
+    :func:`save_state`), with ``config`` (see :func:`run_config`) in it;
+    ``resume``: such a state (from :func:`load_state`) to continue from, its
+    weights already in ``model``.
     """
     params = [p for p in (params or model.parameters()) if p.requires_grad]
     opt = optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
@@ -157,6 +185,12 @@ def train(model, train_loader, test_loader, epochs, lr, weight_decay, device, la
     history = {"train_loss": [], "val_loss": [], "train_acc": [], "val_acc": [], "lr": []}
     first = 1
     if resume is not None:
+        saved_steps = (resume["scheduler"] or {}).get("total_steps")
+        if saved_steps != (None if sched is None else total):
+            # a state from before run_config was saved: at least the schedule must fit
+            raise SystemExit(f"--resume: the saved one-cycle schedule spans {saved_steps or 'no'} "
+                             f"steps, this run's {total if sched else 'no'} steps (--epochs x "
+                             "steps per epoch); resume with the flags and data it started with")
         opt.load_state_dict(resume["optimizer"])
         if sched is not None:
             sched.load_state_dict(resume["scheduler"])
@@ -189,25 +223,67 @@ def train(model, train_loader, test_loader, epochs, lr, weight_decay, device, la
         tqdm.write(f"{desc} epoch {epoch:3d}  train loss {total / seen:.4f} "
                    f"acc {correct / seen:.4f}  |  test loss {val_loss:.4f} acc {history['val_acc'][-1]:.4f}")
         if state_path is not None:
-            save_state(state_path, model, opt, sched, history, epoch, train_loader)
+            save_state(state_path, model, opt, sched, history, epoch, train_loader, config=config)
     return history
 
 
-def save_state(path, model, opt, sched, history, epoch, loader):
-    """Everything a run needs to continue after ``epoch``, in one atomic safetensors file."""
+def save_state(path, model, opt, sched, history, epoch, loader, config=None):
+    """Everything a run needs to continue after ``epoch``, in one atomic safetensors file.
+
+    ``config`` (see :func:`run_config`) lets :func:`load_state` check that the
+    resuming run has the same settings.
+    """
     tn.io.save_training_state(
         path, model=model.state_dict(), optimizer=opt.state_dict(),
         scheduler=None if sched is None else sched.state_dict(), history=history, epoch=epoch,
         rng=tn.backend.get_rng_state(),
-        loader_rng=None if loader.generator is None else loader.generator.bit_generator.state)
+        loader_rng=None if loader.generator is None else loader.generator.bit_generator.state,
+        config=config)
 
 
-def load_state(path, model, loader, device):
-    """Load :func:`save_state`'s file: weights into ``model``, generators restored; returns it."""
+def run_config(args, size, names, train_set, train_loader) -> dict:
+    """The settings a resumed run must share with the run it continues.
+
+    Keys starting with ``--`` are flags; the others describe the data. The
+    one-cycle schedule is laid out over ``--epochs`` x steps per epoch, so
+    neither can change halfway; the rest decide the weights an uninterrupted
+    run would reach. (``--device``, ``--workers`` and ``--out`` may change.)
+    """
+    return {"--arch": args.arch, "--image-size": size, "--imagenet-stem": args.imagenet_stem,
+            "--classes": args.classes, "--epochs": args.epochs, "--batch-size": args.batch_size,
+            "--lr": args.lr, "--weight-decay": args.weight_decay,
+            "--label-smoothing": args.label_smoothing, "--seed": args.seed,
+            "class names": list(names), "train images": len(train_set),
+            "steps per epoch": len(train_loader)}
+
+
+def _config_differences(saved, current) -> list[str]:
+    """'--epochs 2 (this run: 3)' for each setting in which ``current`` differs from ``saved``."""
+    out = []
+    for key, value in current.items():
+        if key in saved and saved[key] != value:
+            out.append(f"{key} {saved[key]} (this run: {value})" if key.startswith("--")
+                       else f"{key}: {saved[key]} (this run: {value})")
+    return out
+
+
+def load_state(path, model, loader, device, config=None):
+    """Load :func:`save_state`'s file: weights into ``model``, generators restored; returns it.
+
+    With ``config`` (see :func:`run_config`), a state saved under other settings
+    exits with the settings that differ, before anything is loaded.
+    """
     try:
         state = tn.io.load_training_state(path, device=device)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"--resume {path}: {e}") from e
+    differences = _config_differences(state.get("config") or {}, config or {})
+    if differences:
+        raise SystemExit(f"--resume {path}: that run had " + "; ".join(differences)
+                         + ". Resume with the flags and data it started with.")
+    try:
         model.load_state_dict(state["model"])
-    except (OSError, ValueError, KeyError, tn.nn.StateDictError) as e:
+    except (KeyError, tn.nn.StateDictError) as e:
         raise SystemExit(f"--resume {path}: {e}") from e
     tn.backend.set_rng_state(state["rng"])
     if loader.generator is not None and state["loader_rng"] is not None:
@@ -223,6 +299,8 @@ def main(argv=None):
     ap.add_argument("--classes", default=None, help="digits only: e.g. 0-4 or 1,3,5")
     ap.add_argument("--image-size", type=int, default=None,
                     help="input side (default: 8, the digits' own size; 128 for --data)")
+    ap.add_argument("--skip-corrupt", action="store_true", help="--data: leave unreadable "
+                    "images out with a warning instead of stopping at the first")
     ap.add_argument("--imagenet-stem", action="store_true",
                     help="7x7/2 conv + max-pool stem even for small images")
     ap.add_argument("--epochs", type=int, default=12)
@@ -244,7 +322,8 @@ def main(argv=None):
     classes = parse_classes(args.classes)
     if classes is not None and args.data is not None:
         raise SystemExit("--classes selects digits; with --data, arrange the folders instead")
-    train_set, test_set, names, (mean, std) = load_datasets(args.data, size, classes)
+    train_set, test_set, names, (mean, std) = load_datasets(args.data, size, classes,
+                                                               args.skip_corrupt)
     train_loader = tn.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
                                       drop_last=len(train_set) > args.batch_size,
                                       num_workers=args.workers, seed=args.seed)
@@ -257,14 +336,16 @@ def main(argv=None):
           f"{len(train_set)} train / {len(test_set)} test images, {len(names)} classes, "
           f"device {args.device}")
 
+    config = run_config(args, size, names, train_set, train_loader)
     resume = None
     if args.resume:
-        resume = load_state(args.resume, model, train_loader, args.device)
+        resume = load_state(args.resume, model, train_loader, args.device, config)
         print(f"resuming after epoch {resume['epoch']} of {args.epochs} from {args.resume}")
     start = time.perf_counter()
     history = train(model, train_loader, test_loader, args.epochs, args.lr, args.weight_decay,
                     args.device, args.label_smoothing,
-                    state_path=os.path.join(args.out, "last.safetensors"), resume=resume)
+                    state_path=os.path.join(args.out, "last.safetensors"), resume=resume,
+                    config=config)
     elapsed = time.perf_counter() - start
 
     _, preds, targets = evaluate(model, test_loader, args.device)

@@ -21,8 +21,8 @@ FLAGS = ["--classes", "0-1", "--epochs", "2", "--batch-size", "32", "--seed", "3
 def test_resume_continues_exactly_where_the_run_stopped(tmp_path, monkeypatch):
     saved = train_resnet.save_state
 
-    def keep_epoch_1(path, *args):   # the state an interrupted run would have left
-        saved(path, *args)
+    def keep_epoch_1(path, *args, **kwargs):   # the state an interrupted run would have left
+        saved(path, *args, **kwargs)
         if args[-2] == 1:
             shutil.copyfile(path, tmp_path / "after_epoch_1.safetensors")
     monkeypatch.setattr(train_resnet, "save_state", keep_epoch_1)

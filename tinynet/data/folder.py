@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 import warnings
 
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageOps
 
 from .dataset import Dataset
 
@@ -12,14 +13,39 @@ IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".gif
                   ".tif", ".tiff", ".webp")
 
 
-def pil_loader(path, mode="RGB"):
+# 16-bit integer modes: Pillow's convert() to 8-bit modes clips them at 255 (a 16-bit
+# photo turns white), so pil_loader rescales them to 8 bits first
+_MODES_16BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def _to_8bit(img):
+    """A 16-bit grayscale image as 'L', its [0, 65535] range scaled to [0, 255]."""
+    a = np.asarray(img, dtype=np.float32)
+    return Image.fromarray(np.rint(a / 257).astype(np.uint8), "L")
+
+
+def pil_loader(path, mode="RGB", exif_transpose=True):
     """Open the image at ``path`` with Pillow, fully decoded and converted to ``mode``.
+
+    ``exif_transpose``: turn the image upright by its EXIF orientation tag (how
+    phones store portrait photos; image viewers apply it). 16-bit grayscale images
+    ('I;16' PNG/TIFF) are scaled to 8 bits before converting to an 8-bit mode, not
+    clipped; palette images with transparency go through RGBA (the same pixels,
+    without Pillow's warning about it). (torchvision's loader is ``convert(mode)``
+    alone: it leaves EXIF orientation unapplied and clips 16-bit images to white.)
 
     Raises OSError naming the file when it is missing, unreadable or corrupt.
     """
     try:
         with Image.open(path) as img:
-            return img.convert(mode)  # convert() decodes the whole image
+            img.load()
+            if exif_transpose:
+                img = ImageOps.exif_transpose(img)
+            if img.mode in _MODES_16BIT and mode not in (img.mode, "I", "F"):
+                img = _to_8bit(img)
+            elif img.mode == "P" and "transparency" in img.info and mode != "P":
+                img = img.convert("RGBA")
+            return img.convert(mode)  # a copy, decoded, that outlives the file
     except Exception as e:
         raise OSError(f"cannot read image '{path}': {type(e).__name__}: {e}") from e
 
@@ -51,6 +77,8 @@ class ImageFolder(Dataset):
             sample's label).
         mode: Pillow mode images are converted to ('RGB', 'L', ...).
         loader: ``fn(path) -> image`` replacing the Pillow loader.
+        exif_transpose: turn photos upright by their EXIF orientation (see
+            :func:`pil_loader`; False gives torchvision's pixels).
 
     Hidden files and folders (names starting with ".", such as macOS's ``._x.jpg``
     and Jupyter's ``.ipynb_checkpoints``) are left out at every level. (torchvision
@@ -61,7 +89,7 @@ class ImageFolder(Dataset):
     """
 
     def __init__(self, root, transform=None, target_transform=None, extensions=IMG_EXTENSIONS,
-                 skip_corrupt=False, mode="RGB", loader=None):
+                 skip_corrupt=False, mode="RGB", loader=None, exif_transpose=True):
         self.root = os.fspath(root)
         self.transform = transform
         self.target_transform = target_transform
@@ -70,6 +98,7 @@ class ImageFolder(Dataset):
         self.skip_corrupt = skip_corrupt
         self.mode = mode
         self.loader = loader
+        self.exif_transpose = exif_transpose
         self.classes, self.class_to_idx = self.find_classes(self.root)
         samples = self._scan()
         if skip_corrupt:
@@ -132,7 +161,7 @@ class ImageFolder(Dataset):
     def _load(self, path):
         """The image at ``path``; any failure of a custom loader becomes OSError naming it."""
         if self.loader is None:
-            return pil_loader(path, self.mode)
+            return pil_loader(path, self.mode, self.exif_transpose)
         try:
             return self.loader(path)
         except OSError:
