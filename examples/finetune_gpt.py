@@ -21,8 +21,15 @@ documentation corpus barely contains) with each of ``--methods``:
 
 Reported for both: validation loss on the new text before and after,
 validation loss on the base text (how much each forgets), trainable parameter
-counts, and file sizes. Characters of the new text that the base model's
-character vocabulary lacks are dropped (a byte-level base model has none).
+counts, and file sizes. The base text defaults to the one the checkpoint was
+trained on (train_gpt.py records its ``--text``), else Python's documentation.
+
+Characters of the new text that a character-level base model's vocabulary
+lacks are dropped, with a note naming them, up to ``--max-unknown`` of the
+text (1% by default); beyond that the run stops, since the model could not
+read the text (a byte-level base model, ``train_gpt.py --tokenizer byte``,
+has no unknown characters). The adapter file records a fingerprint of its
+base model's weights, and ``generate.py`` refuses it on any other model.
 """
 from __future__ import annotations
 
@@ -33,11 +40,13 @@ import os
 import shutil
 import sys
 import time
+import zlib
 
 import numpy as np
 
 import tinynet as tn
 from tinynet.data import DataLoader, TextDataset, load_default_corpus, split_ids
+from tinynet.backend import to_numpy
 from tinynet.io import save
 from tinynet.nn.lora import apply_lora, lora_state_dict, merge_lora
 from tinynet.nn.utils import clip_grad_norm_
@@ -57,20 +66,50 @@ def default_text():
 
 
 def load_base(args):
-    """(model, tokenizer, name) from ``--pretrained`` DIR or ``--checkpoint`` FILE."""
+    """(model, tokenizer, name, info) from ``--pretrained`` DIR or ``--checkpoint`` FILE
+    (``info``: what train_gpt.py recorded in the checkpoint; {} for ``--pretrained``)."""
     if args.pretrained:
-        return (*load_pretrained(args.pretrained, args.device), args.pretrained)
+        return (*load_pretrained(args.pretrained, args.device), args.pretrained, {})
     if not os.path.exists(args.checkpoint):
         raise SystemExit(f"{args.checkpoint} not found: train a base model first with "
                          "examples/train_gpt.py (or pass --checkpoint or --pretrained)")
-    model, tokenizer, _ = load_checkpoint(args.checkpoint, args.device)
-    return model, tokenizer, args.checkpoint
+    model, tokenizer, info = load_checkpoint(args.checkpoint, args.device)
+    return model, tokenizer, args.checkpoint, info
 
 
-def adapter_metadata(rank, alpha, targets, base_name):
-    """What it takes to rebuild the adapted model: safetensors metadata (str -> str)."""
-    return {"lora_rank": str(rank), "lora_alpha": repr(float(alpha)),
+def base_text_of(args, info):
+    """(text, name) to measure forgetting on: ``--base-text``, else the text the
+    checkpoint was trained on (train_gpt.py records its path), else Python's docs."""
+    if args.base_text is not None:
+        return read_text(args.base_text, "--base-text"), args.base_text
+    if info.get("text"):
+        if not os.path.isfile(info["text"]):
+            raise SystemExit(f"{args.checkpoint} was trained on {info['text']}, which is not "
+                             "there any more; pass that text (or another) as --base-text")
+        return read_text(info["text"], "the base model's text"), info["text"]
+    return load_default_corpus(), "Python's documentation (the default base text)"
+
+
+def weights_fingerprint(model) -> str:
+    """CRC-32 of a model's weights (names and float32 values, the tied head once) as 8
+    hex digits: tells the base model an adapter was trained on from another of its shape."""
+    crc = 0
+    for name, t in model.state_dict().items():
+        if name == "lm_head.weight":
+            continue
+        crc = zlib.crc32(name.encode(), crc)
+        crc = zlib.crc32(np.ascontiguousarray(to_numpy(t.data), dtype=np.float32), crc)
+    return f"{crc:08x}"
+
+
+def adapter_metadata(rank, alpha, targets, base_name, base_fingerprint=None):
+    """What it takes to rebuild the adapted model, and to recognize its base model:
+    safetensors metadata (str -> str)."""
+    meta = {"lora_rank": str(rank), "lora_alpha": repr(float(alpha)),
             "lora_targets": ",".join(targets), "base_model": str(base_name)}
+    if base_fingerprint is not None:
+        meta["base_fingerprint"] = base_fingerprint
+    return meta
 
 
 def file_size(n: int) -> str:
@@ -130,7 +169,8 @@ def main(argv=None):
                     "128 for --pretrained)")
     ap.add_argument("--text", help="text to adapt to (default: Python's LICENSE.txt)")
     ap.add_argument("--base-text", help="the base model's text, to measure forgetting "
-                    "(default: Python's documentation, train_gpt.py's default corpus)")
+                    "(default: the text the checkpoint was trained on, else Python's "
+                    "documentation, train_gpt.py's default corpus)")
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--grad-accum", type=int, default=1,
@@ -145,16 +185,22 @@ def main(argv=None):
     ap.add_argument("--eval-iters", type=int, default=20)
     ap.add_argument("--eval-every", type=int, default=50, help="print validation losses "
                     "every N steps (0: only at the end)")
+    ap.add_argument("--max-unknown", type=float, default=0.01,
+                    help="largest share of the text's characters outside a character-level "
+                    "base model's vocabulary that may be dropped (default 0.01); above it "
+                    "the run stops")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out-dir", default="checkpoints/finetune")
     args = ap.parse_args(argv)
     require_positive(ap, args, ("steps", "batch_size", "rank", "eval_iters", "block_size",
                                 "grad_accum"))
+    if not 0 <= args.max_unknown <= 1:
+        ap.error(f"--max-unknown must be a fraction in [0, 1], got {args.max_unknown}")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods or any(m not in ("lora", "full") for m in methods):
         ap.error(f"--methods must list lora and/or full, got {args.methods!r}")
-    base, tokenizer, base_name = load_base(args)
+    base, tokenizer, base_name, info = load_base(args)
     T = args.block_size or (min(128, base.config.block_size) if args.pretrained
                             else base.config.block_size)
     if T > base.config.block_size:
@@ -165,16 +211,19 @@ def main(argv=None):
         text, source = read_text(args.text), args.text
     else:
         text, source = default_text()
-    train_ids, val_ids = split_ids(encode_known(tokenizer, text, source), 0.1)
+    train_ids, val_ids = split_ids(encode_known(tokenizer, text, source, args.max_unknown), 0.1)
     check_splits(train_ids, val_ids, T, args.batch_size, source)
     train_ds, val_ds = TextDataset(train_ids, T), TextDataset(val_ids, T)
-    base_text = load_default_corpus() if args.base_text is None else \
-        read_text(args.base_text, "--base-text")
-    base_train, base_val_ids = split_ids(encode_known(tokenizer, base_text, "the base text"), 0.1)
-    check_splits(base_train, base_val_ids, T, 1, args.base_text or "the base text")
+    base_text, base_source = base_text_of(args, info)
+    base_train, base_val_ids = split_ids(
+        encode_known(tokenizer, base_text, f"the base text, {base_source}", args.max_unknown,
+                     advice="Pass the text the base model was trained on as --base-text"),
+        0.1)
+    check_splits(base_train, base_val_ids, T, 1, base_source)
     base_val = TextDataset(base_val_ids, T)
     print(f"base model: {base_name} ({base.num_parameters():,} parameters)")
     print(f"new text: {source}: {len(train_ids):,} train / {len(val_ids):,} val tokens")
+    print(f"base text (to measure forgetting): {base_source}")
 
     def evaluate(model):
         rng = np.random.default_rng(args.seed)
@@ -197,7 +246,7 @@ def main(argv=None):
         t_lora = time.perf_counter() - t0
         adapter_path = os.path.join(args.out_dir, "lora_adapter.safetensors")
         save(lora_state_dict(lora), adapter_path, metadata=adapter_metadata(
-            args.rank, args.alpha, targets, base_name))
+            args.rank, args.alpha, targets, base_name, weights_fingerprint(base)))
         new_l, base_l = evaluate(lora)
         merged = merge_lora(lora)   # fold B A into the weights: a plain GPT again
         merged_new, _ = evaluate(merged)
@@ -221,7 +270,8 @@ def main(argv=None):
             size = sum(os.path.getsize(os.path.join(full_path, f)) for f in os.listdir(full_path))
         else:
             full_path = os.path.join(args.out_dir, "full_finetune.safetensors")
-            save_checkpoint(full_path, full, tokenizer, finetuned_from=args.checkpoint)
+            save_checkpoint(full_path, full, tokenizer, finetuned_from=args.checkpoint,
+                            text=os.path.abspath(args.text) if args.text else source)
             size = os.path.getsize(full_path)
         new_f, base_f = evaluate(full)
         rows.append(("full", n_full, size, new_f, base_f, t_full))

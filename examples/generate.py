@@ -8,9 +8,11 @@
 and tokenizer). ``--pretrained`` is a Hugging Face GPT-2 directory
 (``config.json``, ``model.safetensors``, ``tokenizer.json``; e.g. a download of
 ``gpt2`` or ``gpt2-medium``); its byte-level BPE tokenizer is read with the
-optional ``tokenizers`` package. Sampling: ``--temperature`` (0 = greedy),
-``--top-k``, ``--top-p``. ``--adapter`` applies a LoRA adapter file written by
-``examples/finetune_gpt.py`` to either model. Generation uses the key/value cache
+optional ``tokenizers`` package. Prompt characters a character-level model never
+saw are dropped, with a note naming them. Sampling: ``--temperature`` (0 =
+greedy), ``--top-k``, ``--top-p``; ``--seed`` fixes the draws. ``--adapter``
+applies a LoRA adapter file written by ``examples/finetune_gpt.py`` to the model
+it was trained on (it is refused on any other). Generation uses the key/value cache
 (``--no-cache`` to compare speed); past block_size tokens the context window
 slides by ``--window-shift`` tokens at a time. ``--attention-png`` saves the attention
 maps of every head of one layer over the prompt and its completion.
@@ -29,6 +31,7 @@ from tinynet.io import load, load_metadata
 from tinynet.nn.lora import apply_lora, load_lora_state_dict, merge_lora
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from finetune_gpt import weights_fingerprint  # noqa: E402
 from train_gpt import encode_known, load_checkpoint, load_pretrained  # noqa: E402
 
 
@@ -43,11 +46,25 @@ def load_model(args):
 
 
 def with_adapter(model, path):
-    """``model`` with the LoRA adapter file from finetune_gpt.py applied and merged in."""
-    meta = load_metadata(path)
+    """``model`` with the LoRA adapter file from finetune_gpt.py applied and merged in.
+
+    Exits when the file is not an adapter, or when it records the fingerprint of
+    a base model other than ``model`` (an adapter is a correction to one model's
+    weights; on any other, even of the same shape, it gives garbage).
+    """
+    try:
+        meta = load_metadata(path)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"--adapter {path}: cannot read it: {e}") from None
     if "lora_rank" not in meta:
         raise SystemExit(f"{path}: no LoRA metadata (lora_rank, lora_alpha, lora_targets); "
                          "expected an adapter file written by examples/finetune_gpt.py")
+    if "base_fingerprint" in meta and meta["base_fingerprint"] != weights_fingerprint(model):
+        raise SystemExit(f"{path}: this adapter was trained on another base model "
+                         f"({meta.get('base_model', 'unknown')}; weights fingerprint "
+                         f"{meta['base_fingerprint']}, this model's is "
+                         f"{weights_fingerprint(model)}); pass the --checkpoint or "
+                         "--pretrained it was fine-tuned from")
     apply_lora(model, target_modules=meta["lora_targets"].split(","),
                rank=int(meta["lora_rank"]), alpha=float(meta["lora_alpha"]))
     try:
@@ -84,6 +101,24 @@ def save_attention_map(model, tokenizer, ids, layer, path):
                    title=f"layer {layer} attention ({weights.shape[0]} heads)")
 
 
+def check_sampling_args(ap, args):
+    """``ap.error`` (usage and a one-line message, exit 2) for sampling flags out of range,
+    before any model is loaded."""
+    if args.max_new_tokens < 0:
+        ap.error(f"--max-new-tokens must be at least 0, got {args.max_new_tokens}")
+    if args.num_samples < 1:
+        ap.error(f"--num-samples must be at least 1, got {args.num_samples}")
+    if args.temperature < 0 or not np.isfinite(args.temperature):
+        ap.error(f"--temperature must be a finite number >= 0 (0: greedy), got "
+                 f"{args.temperature}")
+    if args.top_k is not None and args.top_k < 0:
+        ap.error(f"--top-k must be at least 0 (0: no limit), got {args.top_k}")
+    if args.top_p is not None and not 0 <= args.top_p <= 1:
+        ap.error(f"--top-p must be in [0, 1] (1: no limit), got {args.top_p}")
+    if args.window_shift is not None and args.window_shift < 1:
+        ap.error(f"--window-shift must be at least 1, got {args.window_shift}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)
@@ -108,6 +143,7 @@ def main(argv=None):
     ap.add_argument("--attention-tokens", type=int, default=64,
                     help="plot the first N tokens of the first sample")
     args = ap.parse_args(argv)
+    check_sampling_args(ap, args)
 
     model, tokenizer = load_model(args)
     model.eval()
@@ -116,6 +152,9 @@ def main(argv=None):
     if len(prompt_ids) == 0:
         raise SystemExit("the prompt encodes to no tokens; give a non-empty --prompt")
     idx = tn.tensor(np.repeat(prompt_ids[None], args.num_samples, axis=0), device=args.device)
+    if args.window_shift is not None and args.window_shift > model.config.block_size:
+        ap.error(f"--window-shift {args.window_shift} is longer than the model's context "
+                 f"({model.config.block_size} positions)")
     t0 = time.perf_counter()
     shift = args.window_shift or max(1, model.config.block_size // 4)
     out = model.generate(idx, args.max_new_tokens, temperature=args.temperature,

@@ -13,15 +13,25 @@ alone) and in bits per character. Samples are printed during training and a
 checkpoint (weights, model config, tokenizer) is written at each evaluation:
 ``examples/generate.py --checkpoint`` continues a prompt with it.
 
+``--text`` is read as UTF-8 (a byte-order mark is dropped, Windows line endings
+become ``\n``). The checkpoint also holds the training state (optimizer,
+schedule, data order, random generators) and the text's path, so an
+interrupted run continues where its last checkpoint left off, drawing the same
+batches as an uninterrupted run would:
+
+    python examples/train_gpt.py --resume checkpoints/gpt.safetensors
+
 The learning rate warms up linearly, then follows a cosine to lr/10 over the
 number of steps that fit in ``--max-minutes`` (measured on the first steps).
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 import time
+from collections import Counter
 from dataclasses import asdict
 
 import numpy as np
@@ -43,21 +53,36 @@ except ImportError:  # the bar is a nicety; plain prints work as well
 
 # ---------------------------------------------------------------- checkpoints
 
-def save_checkpoint(path, model, tokenizer, **info):
-    """Weights (tied head stored once), GPTConfig and tokenizer in one safetensors file."""
+def save_checkpoint(path, model, tokenizer, training=None, **info):
+    """Weights (tied head stored once), GPTConfig and tokenizer in one safetensors file,
+    plus ``training`` (what ``--resume`` needs: optimizer, schedule, data order, random
+    state; see :func:`training_state`) when given."""
     sd = {k: v for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    parts = {} if training is None else {"training": training}
     save_training_state(path, model=sd, config=asdict(model.config),
-                        tokenizer=tokenizer.to_dict(), info=info)
+                        tokenizer=tokenizer.to_dict(), info=info, **parts)
 
 
 def load_checkpoint(path, device="cpu"):
-    """(model, tokenizer, info) from :func:`save_checkpoint`'s file."""
-    state = load_training_state(path, device=device)
-    model = GPT(GPTConfig(**state["config"])).to(device)
-    sd = dict(state["model"])
-    sd["lm_head.weight"] = sd["transformer.wte.weight"]
-    model.load_state_dict(sd)
-    return model, tokenizer_from_dict(state["tokenizer"]), state.get("info", {})
+    """(model, tokenizer, info) from :func:`save_checkpoint`'s file; a clear exit naming
+    the file when it is missing or is not such a checkpoint."""
+    try:
+        state = load_training_state(path, device=device)
+        model = GPT(GPTConfig(**state["config"])).to(device)
+        sd = dict(state["model"])
+        sd["lm_head.weight"] = sd["transformer.wte.weight"]
+        model.load_state_dict(sd)
+        tokenizer = tokenizer_from_dict(state["tokenizer"])
+    except FileNotFoundError:
+        raise SystemExit(f"{path} not found: train a model first with examples/train_gpt.py "
+                         "(its --out)") from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SystemExit(f"{path}: not a GPT checkpoint written by examples/train_gpt.py "
+                         f"({type(e).__name__}: {e})") from None
+    info = state.get("info", {})
+    if "training" in state:   # for --resume; the other scripts never look at it
+        info = {**info, "training": state["training"]}
+    return model, tokenizer, info
 
 
 def load_pretrained(path, device="cpu"):
@@ -67,7 +92,10 @@ def load_pretrained(path, device="cpu"):
     if not os.path.exists(tok_path):
         raise SystemExit(f"{tok_path} not found: a pretrained GPT-2 directory needs the model's "
                          "tokenizer.json next to its weights")
-    return GPT.from_pretrained(path).to(device), BPETokenizer.from_file(tok_path)
+    try:
+        return GPT.from_pretrained(path).to(device), BPETokenizer.from_file(tok_path)
+    except (OSError, ValueError) as e:   # the messages name the file and what is wrong
+        raise SystemExit(str(e)) from None
 
 
 # ---------------------------------------------------------------- evaluation
@@ -101,34 +129,106 @@ def sample_text(model, tokenizer, prompt, n, device, temperature=0.8, top_k=None
     return tokenizer.decode(out.numpy()[0])
 
 
-def infinite_batches(loader):
-    if len(loader) == 0:  # (would loop forever)
-        raise ValueError("infinite_batches: the loader yields no batch")
-    while True:
-        yield from loader
+class BatchStream:
+    """Batches from a shuffling DataLoader, epoch after epoch, without end, whose place
+    can be saved and restored (for ``--resume``).
+
+    The place is the loader generator's state when the current epoch began plus
+    the number of batches drawn since: restoring it redraws the same epoch order
+    and skips the batches already used, so a resumed run sees the batches the
+    uninterrupted run would have seen.
+    """
+
+    def __init__(self, loader):
+        if len(loader) == 0:  # (would loop forever)
+            raise ValueError("BatchStream: the loader yields no batch")
+        if loader.generator is None:
+            raise ValueError("BatchStream: the loader needs its own generator (seed=...)")
+        self.loader = loader
+        self._new_epoch()
+
+    def _new_epoch(self):
+        self._epoch_state = copy.deepcopy(self.loader.generator.bit_generator.state)
+        self._batches = iter(self.loader)   # draws this epoch's order from the generator
+        self._drawn = 0
+
+    def __next__(self):
+        try:
+            batch = next(self._batches)
+        except StopIteration:
+            self._new_epoch()
+            batch = next(self._batches)
+        self._drawn += 1
+        return batch
+
+    def state_dict(self) -> dict:
+        return {"epoch_generator": self._epoch_state, "drawn": self._drawn}
+
+    def load_state_dict(self, state):
+        self.loader.generator.bit_generator.state = state["epoch_generator"]
+        self._new_epoch()
+        for _ in range(state["drawn"]):
+            next(self._batches)
+        self._drawn = state["drawn"]
 
 
 # ---------------------------------------------------------------- input checks
 
 def read_text(path, flag="--text"):
-    """The contents of a UTF-8 text file; a clear exit when it is not UTF-8."""
+    """The contents of a UTF-8 text file, as Python reads text: a leading byte-order
+    mark is dropped and Windows (CRLF) line endings become newlines. A clear exit
+    (naming the file and what to do) when it is missing, a directory, unreadable,
+    not UTF-8, or empty."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        with open(path, encoding="utf-8-sig") as f:
+            text = f.read()
     except UnicodeDecodeError as e:
         raise SystemExit(f"{flag} {path}: not UTF-8 text ({e.reason} at byte {e.start}); "
                          "convert it first, e.g. iconv -f latin1 -t utf-8") from None
+    except IsADirectoryError:
+        raise SystemExit(f"{flag} {path}: is a directory; pass a text file (to train on "
+                         "several files, concatenate them first)") from None
+    except OSError as e:
+        raise SystemExit(f"{flag} {path}: cannot read it: {e.strerror or e}") from None
+    if not text:
+        raise SystemExit(f"{flag} {path}: the file is empty; pass a file with text in it")
+    return text
 
 
-def encode_known(tokenizer, text, what="the text"):
-    """Token ids of ``text``, dropping (with a note) characters a CharTokenizer does not know."""
-    if isinstance(tokenizer, CharTokenizer):
-        known = set(tokenizer.decode(np.arange(tokenizer.vocab_size)))
-        kept = "".join(c for c in text if c in known)
-        if len(kept) < len(text):
-            print(f"note: dropped {len(text) - len(kept)} characters of {what} outside the "
-                  "model's vocabulary")
-        text = kept
+def unknown_chars(tokenizer, text):
+    """The characters of ``text`` outside a CharTokenizer's vocabulary, most frequent
+    first, with their counts ([] for the byte and BPE tokenizers, which know every text)."""
+    if not isinstance(tokenizer, CharTokenizer):
+        return []
+    known = set(tokenizer.chars)
+    return [(c, n) for c, n in Counter(text).most_common() if c not in known]
+
+
+BYTE_ADVICE = ("Start from a model trained on text that has them, or from a byte-level one "
+               "(examples/train_gpt.py --tokenizer byte), which can read any text")
+
+
+def encode_known(tokenizer, text, what="the text", max_unknown=1.0, advice=BYTE_ADVICE):
+    """Token ids of ``text``, dropping (with a note naming them) the characters a
+    CharTokenizer does not know.
+
+    When more than ``max_unknown`` (a fraction) of the characters would be
+    dropped, exits instead, with ``advice``: training on what is left would be
+    learning a mangled text.
+    """
+    unknown = unknown_chars(tokenizer, text)
+    if unknown:
+        n = sum(count for _, count in unknown)
+        shown = ", ".join(repr(c) for c, _ in unknown[:10]) + (", ..." if len(unknown) > 10
+                                                              else "")
+        if n > max_unknown * len(text):
+            share = f"{100 * n / len(text):.2g}%"
+            raise SystemExit(
+                f"{what}: {n} of its {len(text)} characters ({share}; {shown}) are not in the "
+                f"model's vocabulary of {tokenizer.vocab_size} characters. {advice}")
+        print(f"note: dropped {n} character{'s' if n > 1 else ''} of {what} outside the "
+              f"model's vocabulary: {shown}")
+        text = text.translate({ord(c): None for c, _ in unknown})
     return tokenizer.encode(text)
 
 
@@ -154,6 +254,20 @@ def check_splits(train_ids, val_ids, block_size, batch_size, source):
 
 
 # ---------------------------------------------------------------- main
+
+def resume_run(args):
+    """What ``--resume`` continues from: {"model", "tokenizer", "info", "training"}; sets
+    the settings the data order depends on (batch size, validation split) from it."""
+    model, tokenizer, info = load_checkpoint(args.resume, args.device)
+    training = info.pop("training", None)
+    if training is None:
+        raise SystemExit(f"--resume {args.resume}: the checkpoint has no training state "
+                         "(optimizer, schedule); only checkpoints that train_gpt.py writes "
+                         "during training can be resumed (fine-tune others with "
+                         "examples/finetune_gpt.py)")
+    args.batch_size, args.val_fraction = training["batch_size"], training["val_fraction"]
+    return {"model": model, "tokenizer": tokenizer, "info": info, "training": training}
+
 
 def build(args, vocab_size):
     cfg = GPTConfig(vocab_size=vocab_size, block_size=args.block_size, n_layer=args.n_layer,
@@ -201,61 +315,108 @@ def main(argv=None):
     ap.add_argument("--val-fraction", type=float, default=0.1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=1337)
-    ap.add_argument("--out", default="checkpoints/gpt.safetensors")
+    ap.add_argument("--out", default=None,
+                    help="checkpoint file (default: checkpoints/gpt.safetensors, or the "
+                    "--resume file)")
+    ap.add_argument("--resume", metavar="CHECKPOINT",
+                    help="continue an interrupted run from its checkpoint: model, tokenizer, "
+                    "optimizer, schedule, batch size, data order and random state come from "
+                    "it (and its text unless --text is given)")
     args = ap.parse_args(argv)
     require_positive(ap, args, ("block_size", "n_layer", "n_head", "n_embd", "batch_size",
                                 "eval_interval", "eval_iters", "sample_interval", "max_steps"))
     if not 0 < args.val_fraction < 1:
         ap.error(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
+    args.out = args.out or args.resume or "checkpoints/gpt.safetensors"
+    if os.path.isdir(args.out):
+        ap.error(f"--out {args.out} is a directory; give a file name, e.g. "
+                 f"{os.path.join(args.out, 'gpt.safetensors')}")
     t_start = time.perf_counter()
+    resumed = resume_run(args) if args.resume else None
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
 
-    if args.text:
-        text = read_text(args.text)
-        source = args.text
+    text_file = args.text or (resumed and resumed["info"].get("text"))
+    if text_file:
+        text = read_text(text_file, "--text" if args.text else "the checkpoint's text")
+        source = text_file
+        text_path = os.path.abspath(text_file)   # recorded: finetune_gpt.py's base text
     else:
+        text_path = None
         text, source = load_default_corpus(), "Python documentation (pydoc_data.topics)"
-    tokenizer = CharTokenizer.from_text(text) if args.tokenizer == "char" else ByteTokenizer()
-    ids = tokenizer.encode(text)
+    if resumed:
+        tokenizer = resumed["tokenizer"]
+        ids = encode_known(tokenizer, text, source, max_unknown=0.0, advice=(
+            "Resume with the text the checkpoint was trained on (--text)"))
+    else:
+        tokenizer = CharTokenizer.from_text(text) if args.tokenizer == "char" else ByteTokenizer()
+        ids = tokenizer.encode(text)
+    block_size = resumed["model"].config.block_size if resumed else args.block_size
     train_ids, val_ids = split_ids(ids, args.val_fraction)
-    check_splits(train_ids, val_ids, args.block_size, args.batch_size, source)
+    check_splits(train_ids, val_ids, block_size, args.batch_size, source)
     prompt = tokenizer.decode(encode_known(tokenizer, args.sample_prompt, "--sample-prompt"))
     n_val_chars = len(tokenizer.decode(val_ids))
     chars_per_token = n_val_chars / len(val_ids)
-    train_ds = TextDataset(train_ids, args.block_size)
-    val_ds = TextDataset(val_ids, args.block_size)
+    train_ds = TextDataset(train_ids, block_size)
+    val_ds = TextDataset(val_ids, block_size)
     baseline = unigram_baseline(train_ids, val_ids, tokenizer.vocab_size)
     bpc = 1 / (math.log(2) * chars_per_token)  # nats/token -> bits/char
-    print(f"corpus: {source}: {len(text):,} chars, {len(ids):,} {args.tokenizer} tokens "
+    kind = tokenizer.to_dict()["type"]
+    print(f"corpus: {source}: {len(text):,} chars, {len(ids):,} {kind} tokens "
           f"(vocab {tokenizer.vocab_size}); train {len(train_ids):,} / val {len(val_ids):,}")
     print(f"unigram baseline: {baseline:.3f} nats/token = {baseline * bpc:.3f} bits/char")
 
-    rng = np.random.default_rng(args.seed)
-    loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, drop_last=True)
-    batches = infinite_batches(loader)
+    rng = np.random.default_rng(args.seed)   # evaluation batches
+    loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, drop_last=True,
+                        seed=args.seed)
+    batches = BatchStream(loader)
+    train_loss, val_loss, step, history = float("nan"), float("nan"), 0, []
 
-    # measure the step time on a throwaway model to size the cosine schedule
-    model, opt = build(args, tokenizer.vocab_size)
-    for i in range(4):
-        if i == 1:
-            t0 = time.perf_counter()
-        train_step(model, opt, next(batches), args.device, args.grad_clip)
-    step_time = (time.perf_counter() - t0) / 3
-    eval_cost = args.eval_iters * step_time / 3 / args.eval_interval  # per training step
-    budget = args.max_minutes * 60 - (time.perf_counter() - t_start)
-    total = max(args.warmup + 1, int(budget / (step_time * (1 + 2 * eval_cost))))
-    if args.max_steps is not None:
-        total = min(total, args.max_steps)
-    model, opt = build(args, tokenizer.vocab_size)
-    sched = LinearWarmupCosineLR(opt, warmup_steps=min(args.warmup, total - 1),
-                                 total_steps=total, min_lr=args.lr / 10)
+    if resumed:
+        model, training = resumed["model"], resumed["training"]
+        opt = model.configure_optimizers(args.weight_decay, args.lr, (0.9, 0.95))
+        s = training["scheduler"]
+        sched = LinearWarmupCosineLR(opt, s["warmup_steps"], s["total_steps"], s["min_lrs"])
+        opt.load_state_dict(training["optimizer"])
+        sched.load_state_dict(s)
+        batches.load_state_dict(training["batches"])
+        tn.backend.set_rng_state(training["rng"])
+        rng.bit_generator.state = training["eval_rng"]
+        total, step_time = s["total_steps"], training["step_time"]
+        step, train_loss, history = training["step"], training["train_loss"], training["history"]
+        val_loss = resumed["info"].get("val_loss", val_loss)
+        print(f"resuming {args.resume} at step {step} of {total}")
+    else:
+        # measure the step time on a throwaway model to size the cosine schedule
+        model, opt = build(args, tokenizer.vocab_size)
+        for i in range(4):
+            if i == 1:
+                t0 = time.perf_counter()
+            train_step(model, opt, next(batches), args.device, args.grad_clip)
+        step_time = (time.perf_counter() - t0) / 3
+        eval_cost = args.eval_iters * step_time / 3 / args.eval_interval  # per training step
+        budget = args.max_minutes * 60 - (time.perf_counter() - t_start)
+        total = max(args.warmup + 1, int(budget / (step_time * (1 + 2 * eval_cost))))
+        if args.max_steps is not None:
+            total = min(total, args.max_steps)
+        model, opt = build(args, tokenizer.vocab_size)
+        sched = LinearWarmupCosineLR(opt, warmup_steps=min(args.warmup, total - 1),
+                                     total_steps=total, min_lr=args.lr / 10)
     print(f"model: {model.num_parameters():,} parameters; {step_time * 1e3:.0f} ms/step "
-          f"-> {total} steps of {args.batch_size}x{args.block_size} tokens on {args.device}")
+          f"-> {total} steps of {args.batch_size}x{block_size} tokens on {args.device}")
 
-    bar = tqdm(total=total, unit="step", dynamic_ncols=True) if tqdm else None
+    def checkpoint():
+        """Write the checkpoint: weights, config, tokenizer, and what --resume needs."""
+        training = {"step": step, "train_loss": train_loss, "history": history,
+                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "batches": batches.state_dict(), "rng": tn.backend.get_rng_state(),
+                    "eval_rng": rng.bit_generator.state, "step_time": step_time,
+                    "batch_size": args.batch_size, "val_fraction": args.val_fraction}
+        save_checkpoint(args.out, model, tokenizer, training=training, step=step,
+                        val_loss=val_loss, baseline=baseline, chars_per_token=chars_per_token,
+                        text=text_path)
+
+    bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True) if tqdm else None
     say = bar.write if bar else print
-    train_loss, val_loss, step = float("nan"), float("nan"), 0
-    history = []
     # keep time for the final evaluation (5 x eval_iters forwards) and the closing sample
     reserve = 5 * args.eval_iters * step_time / 3 + 400 * step_time / 20
     deadline = t_start + args.max_minutes * 60 - reserve
@@ -264,15 +425,16 @@ def main(argv=None):
         sched.step()
         step += 1
         train_loss = loss if step == 1 else 0.95 * train_loss + 0.05 * loss
-        if step % args.eval_interval == 0 or step == total:
+        evaluate = step % args.eval_interval == 0 or step == total
+        if evaluate:
             val_loss = estimate_loss(model, val_ds, args.batch_size, args.eval_iters, rng,
                                      args.device)
             history.append((step, train_loss, val_loss))
-            save_checkpoint(args.out, model, tokenizer, step=step, val_loss=val_loss,
-                            baseline=baseline, chars_per_token=chars_per_token)
         if step % args.sample_interval == 0:
             say(f"--- sample at step {step} (val {val_loss:.3f}) ---\n"
                 + sample_text(model, tokenizer, prompt, 200, args.device) + "\n---")
+        if evaluate:   # after the sample, so a resumed run draws the same random numbers
+            checkpoint()
         if bar:
             bar.update(1)
             bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}",
@@ -284,12 +446,13 @@ def main(argv=None):
     if not history or history[-1][0] != step:
         val_loss = estimate_loss(model, val_ds, args.batch_size, args.eval_iters, rng,
                                  args.device)
-        save_checkpoint(args.out, model, tokenizer, step=step, val_loss=val_loss,
-                        baseline=baseline, chars_per_token=chars_per_token)
+        history.append((step, train_loss, val_loss))
+        checkpoint()
     full_val = estimate_loss(model, val_ds, args.batch_size, 4 * args.eval_iters, rng,
                              args.device)
     minutes = (time.perf_counter() - t_start) / 60
-    print(f"\nfinished {step} steps in {minutes:.1f} min")
+    print(f"\nfinished {step} of {total} steps in {minutes:.1f} min"
+          + (f" (continue with --resume {args.out})" if step < total else ""))
     print(f"val loss {full_val:.3f} nats/token (unigram baseline {baseline:.3f}); "
           f"{full_val * bpc:.3f} bits/char (baseline {baseline * bpc:.3f}); "
           f"perplexity {perplexity(full_val):.2f}")

@@ -415,8 +415,13 @@ def _weight_files(path):
         with open(index, encoding="utf-8") as f:
             shards = sorted(set(json.load(f)["weight_map"].values()))
         return [os.path.join(path, s) for s in shards]
+    hint = ""
+    if os.path.exists(os.path.join(path, "pytorch_model.bin")):
+        hint = ("; it has pytorch_model.bin, a pickle, which tinynet never loads: convert it "
+                "once with transformers, GPT2LMHeadModel.from_pretrained(dir)"
+                ".save_pretrained(dir, safe_serialization=True)")
     raise FileNotFoundError(f"GPT.from_pretrained: {path} has neither model.safetensors nor "
-                            "model.safetensors.index.json")
+                            f"model.safetensors.index.json{hint}")
 
 
 def _as_ids(idx, device, where):
@@ -442,14 +447,17 @@ def sample_next(logits, temperature: float = 1.0, top_k=None, top_p=None):
     logits = np.asarray(logits, dtype=np.float64)
     if temperature == 0:
         return logits.argmax(axis=-1).astype(np.int64)
-    if temperature < 0:
+    if not temperature >= 0:   # (NaN too)
         raise ValueError(f"sample_next: temperature must be >= 0, got {temperature}")
-    logits = logits / temperature
+    # shift the largest logit to 0 before dividing: a tiny temperature then sends the
+    # others to -inf (probability 0) instead of overflowing to inf - inf = NaN
+    with np.errstate(over="ignore"):
+        logits = (logits - logits.max(axis=-1, keepdims=True)) / temperature
     V = logits.shape[-1]
     if top_k is not None and 0 < top_k < V:
         kth = np.partition(logits, V - top_k, axis=-1)[:, V - top_k:V - top_k + 1]  # (B, 1)
         logits = np.where(logits < kth, -np.inf, logits)
-    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probs = np.exp(logits)
     probs /= probs.sum(axis=-1, keepdims=True)                # (B, V)
     if top_p is not None and top_p < 1.0:
         order = np.argsort(-probs, axis=-1, kind="stable")    # (B, V) most likely first
