@@ -23,6 +23,7 @@ from .functional import (allclose, bincount, bmm, broadcast_tensors, cumprod, di
                          meshgrid, moveaxis, movedim, numel, outer, prod, roll, scatter,
                          scatter_add, searchsorted, std_mean, swapaxes, swapdims, take_along_dim,
                          trace, unique, var_mean)
+from .functional import (argwhere, floor_divide, fmod, isclose, mm, nonzero, remainder)
 from .functional.reduce import norm  # torch.norm (F.norm is the batch_norm module)
 from .functional import linalg  # torch.linalg's vector_norm, matrix_norm, norm
 from .creation import bernoulli, multinomial, normal
@@ -30,5 +31,7 @@ from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .tensor import (Tensor, bool_, float16, float32, float64, int8, int16, int32, int64, uint8)
 from . import amp, cuda, data, io, metrics, models, nn, optim, viz  # noqa: E402  (they use the names above)
 from .io import load, load_metadata, load_training_state, save, save_training_state
+from .amp import autocast  # torch.autocast(device_type, dtype=...): tinynet.amp.autocast
+from .tensor import is_tensor
 
 __version__ = "0.1.0"

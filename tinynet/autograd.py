@@ -211,6 +211,23 @@ class Function:
     itself differentiable (``create_graph=True``). Fused ops set
     ``differentiable_backward = False``, receive and may return raw arrays in
     backward, and double backward through them raises a clear error.
+
+    PyTorch's spelling works too, for custom Functions ported from torch: when
+    ``forward`` and ``backward`` are static methods taking a context (``@staticmethod``),
+
+    * ``forward(ctx, *args)`` gets the Tensors themselves (and any non-Tensor
+      arguments unchanged), runs with gradients off and returns a Tensor or a
+      tuple of Tensors; ``ctx.save_for_backward(*tensors)`` keeps what
+      backward needs, other values can be set as ``ctx.<name>``;
+    * ``backward(ctx, *grads)`` gets Tensors and returns one gradient per
+      argument of ``forward`` (``None`` for non-Tensors and for inputs that
+      need none; ``ctx.needs_input_grad`` has one flag per argument) and reads
+      ``ctx.saved_tensors``. Its Tensor ops are recorded under
+      ``create_graph=True``, as in PyTorch.
+
+    ``ctx.mark_non_differentiable(*outputs)`` makes those outputs constants;
+    ``ctx.mark_dirty`` and ``ctx.set_materialize_grads`` are not supported
+    (gradients of unused outputs arrive as zeros, PyTorch's default).
     """
 
     differentiable_backward = True
@@ -221,6 +238,31 @@ class Function:
     # set by apply
     inputs: tuple
     needs_input_grad: tuple
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if isinstance(cls.__dict__.get("forward"), staticmethod):
+            _make_ctx_style(cls)
+
+    def save_for_backward(self, *tensors) -> None:
+        """Keep ``tensors`` (Tensors or None) for backward, read back as ``saved_tensors``."""
+        self._saved_tensors = tensors
+
+    def mark_non_differentiable(self, *outputs) -> None:
+        """In a PyTorch-style forward: these outputs (indices, masks) get no gradient."""
+        self._marked = outputs
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """What forward passed to :meth:`save_for_backward` (PyTorch's ``ctx.saved_tensors``)."""
+        try:
+            return self._saved_tensors
+        except AttributeError:
+            if getattr(self, "_released", False):
+                raise RuntimeError(
+                    f"{type(self).__name__}: saved tensors were freed after backward; pass "
+                    "retain_graph=True to the first backward to use them again") from None
+            return ()
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -313,6 +355,64 @@ class Function:
 
     def __repr__(self):
         return f"<{type(self).__name__}>"
+
+
+def _make_ctx_style(cls) -> None:
+    """Adapt a PyTorch-style Function (static ``forward(ctx, ...)``/``backward(ctx, ...)``).
+
+    ``apply`` passes only the Tensor arguments to the engine, as the op's inputs;
+    the instance is the ``ctx``. forward runs the user's code on the original
+    arguments with gradients off and hands the engine the results' arrays;
+    backward maps the user's per-argument gradients back to the Tensor inputs.
+    """
+    user_forward = cls.__dict__["forward"].__func__
+    user_backward = cls.__dict__.get("backward")
+    if not isinstance(user_backward, staticmethod):
+        raise TypeError(f"{cls.__name__}: a static forward(ctx, ...) needs a static "
+                        "backward(ctx, *grads) too (or write both as methods, tinynet's style)")
+    user_backward = user_backward.__func__
+
+    def apply(cls, *args):
+        out = Function.apply.__func__(cls, *(a for a in args if isinstance(a, _Tensor)),
+                                      _args=args)
+        outs = out if isinstance(out, tuple) else (out,)
+        fn = outs[0].grad_fn
+        for i in getattr(fn, "_non_differentiable", ()):
+            outs[i].requires_grad, outs[i].grad_fn = False, None   # a constant, like PyTorch's
+        return out
+
+    def forward(self, *arrays, _args):
+        self._tensor_positions = tuple(i for i, a in enumerate(_args) if isinstance(a, _Tensor))
+        self._arg_needs = tuple(_grad_enabled and isinstance(a, _Tensor) and a.requires_grad
+                                for a in _args)
+        self.needs_input_grad = self._arg_needs
+        with no_grad():
+            out = user_forward(self, *_args)
+        outs = out if isinstance(out, tuple) else (out,)
+        if not outs or not all(isinstance(o, _Tensor) for o in outs):
+            raise TypeError(f"{cls.__name__}.forward must return a Tensor or a tuple of "
+                            f"Tensors, got {type(out).__name__}")
+        marked = self.__dict__.pop("_marked", ())
+        self._non_differentiable = tuple(i for i, o in enumerate(outs)
+                                         if any(o is m for m in marked))
+        return tuple(o.data for o in outs) if isinstance(out, tuple) else out.data
+
+    def backward(self, *grads):
+        engine_needs, self.needs_input_grad = self.needs_input_grad, self._arg_needs
+        try:
+            gins = user_backward(self, *grads)
+        finally:
+            self.needs_input_grad = engine_needs
+        gins = gins if isinstance(gins, tuple) else (gins,)
+        n_args = len(self._arg_needs)
+        # PyTorch allows extra trailing Nones; anything else must match forward's arguments
+        if len(gins) < n_args or any(g is not None for g in gins[n_args:]):
+            raise RuntimeError(f"{cls.__name__}.backward returned {len(gins)} gradients, "
+                               f"expected {n_args} (one per argument of forward)")
+        return tuple(gins[i] for i in self._tensor_positions)
+
+    cls.apply, cls.forward, cls.backward = classmethod(apply), forward, backward
+    cls._user_forward, cls._user_backward = staticmethod(user_forward), staticmethod(user_backward)
 
 
 class _DoubleBackwardError(Function):

@@ -210,6 +210,10 @@ class Tensor:
         """A copy of the data (differentiable)."""
         return _fn.Clone.apply(self)
 
+    def is_contiguous(self) -> bool:
+        """Whether the memory is C-contiguous (a transpose or a strided slice is not)."""
+        return bool(self.data.flags.c_contiguous)
+
     def contiguous(self) -> "Tensor":
         """This tensor if its memory is C-contiguous, else a contiguous copy (differentiable)."""
         return self if self.data.flags.c_contiguous else self.clone()
@@ -313,6 +317,10 @@ class Tensor:
     def __and__(self, o): return _fn.logical_and(self, o)
     def __or__(self, o): return _fn.logical_or(self, o)
     def __xor__(self, o): return _fn.logical_xor(self, o)
+    def __floordiv__(self, o): return _fn.floor_divide(self, o)
+    def __rfloordiv__(self, o): return _fn.floor_divide(o, self)
+    def __mod__(self, o): return _fn.remainder(self, o)
+    def __rmod__(self, o): return _fn.remainder(o, self)
     def __getitem__(self, idx): return _fn.getitem(self, idx)
 
     def __setitem__(self, idx, value):
@@ -373,11 +381,80 @@ class Tensor:
     def __imul__(self, o): return self._inplace("multiply", o)
     def __itruediv__(self, o): return self._inplace("divide", o)
 
+    def __ifloordiv__(self, o): return self._inplace("floor_divide", o)
+    def __imod__(self, o): return self._inplace("remainder", o)
+
     def add_(self, o, alpha=1):
         return self._inplace("add", o if alpha == 1 else o * alpha)
 
+    def sub_(self, o, alpha=1):
+        return self._inplace("subtract", o if alpha == 1 else o * alpha)
+
     def mul_(self, o):
         return self._inplace("multiply", o)
+
+    def div_(self, o):
+        return self._inplace("divide", o)
+
+    def clamp_(self, min=None, max=None) -> "Tensor":
+        """Clamp to [min, max] in place (either may be None; no autograd)."""
+        if min is None and max is None:
+            raise ValueError("clamp_: at least one of min and max must be given")
+        self._check_writable("clamp_")
+        xp = backend.get_array_module(self.data)
+        lo, hi = (b.data if isinstance(b, Tensor) else b for b in (min, max))
+        xp.clip(self.data, lo, hi, out=self.data, casting="same_kind")
+        self._vc[0] += 1
+        return self
+
+    clip_ = clamp_
+
+    def masked_fill_(self, mask, value) -> "Tensor":
+        """Write ``value`` where ``mask`` (bool, broadcastable to this shape) is True,
+        in place (no autograd; :meth:`masked_fill` is the differentiable copy)."""
+        self._check_writable("masked_fill_")
+        mask = mask.data if isinstance(mask, Tensor) else mask
+        value = value.data if isinstance(value, Tensor) else value
+        if mask.dtype != bool_:
+            raise TypeError(f"masked_fill_: mask must be a bool tensor, got {mask.dtype}")
+        xp = backend.get_array_module(self.data)
+        xp.copyto(self.data, xp.asarray(value, dtype=self.dtype), where=mask)
+        self._vc[0] += 1
+        return self
+
+    def lerp_(self, end, weight) -> "Tensor":
+        """self += weight · (end - self) in place (an exponential moving average step)."""
+        end = end.data if isinstance(end, Tensor) else end
+        weight = weight.data if isinstance(weight, Tensor) else weight
+        return self._inplace("add", (end - self.data) * weight)
+
+    def addcmul_(self, tensor1, tensor2, value=1) -> "Tensor":
+        """self += value · tensor1 · tensor2 in place (no autograd)."""
+        return self._inplace("add", _fn.mul(tensor1, tensor2).data * value)
+
+    def addcdiv_(self, tensor1, tensor2, value=1) -> "Tensor":
+        """self += value · tensor1 / tensor2 in place (no autograd)."""
+        return self._inplace("add", _fn.div(tensor1, tensor2).data * value)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None) -> "Tensor":
+        """Fill with samples of U(a, b) from the device's seeded generator (or
+        ``generator``), in place (no autograd)."""
+        return self._fill_random("uniform_", a, b - a, generator)
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> "Tensor":
+        """Fill with samples of N(mean, std²) in place (no autograd); see :meth:`uniform_`."""
+        return self._fill_random("normal_", mean, std, generator)
+
+    def _fill_random(self, what, shift, scale, generator):
+        self._check_writable(what)
+        if self.dtype.kind != "f":
+            raise TypeError(f"{what}: expects a floating-point tensor, got {self.dtype}")
+        gen = generator if generator is not None else backend.get_generator(self.device)
+        dtype = self.dtype if self.dtype.itemsize >= 4 else float32   # drawn in float32
+        draw = gen.standard_normal if what == "normal_" else gen.random
+        self.data[...] = draw(self.shape, dtype=dtype) * scale + shift
+        self._vc[0] += 1
+        return self
 
     def copy_(self, src) -> "Tensor":
         """Copy ``src``'s values into this tensor in place (no autograd: under
@@ -454,8 +531,12 @@ class Tensor:
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
         return _fn.std(self, dim, unbiased, keepdim, correction=correction)
 
-    def max(self, dim=None, keepdim=False): return _fn.max(self, dim, keepdim)
-    def min(self, dim=None, keepdim=False): return _fn.min(self, dim, keepdim)
+    def max(self, dim=None, keepdim=False, *, other=None):
+        return _fn.max(self, dim, keepdim, other=other)
+
+    def min(self, dim=None, keepdim=False, *, other=None):
+        return _fn.min(self, dim, keepdim, other=other)
+
     def logsumexp(self, dim=None, keepdim=False): return _fn.logsumexp(self, dim, keepdim)
     def softmax(self, dim=-1): return _fn.softmax(self, dim)
     def log_softmax(self, dim=-1): return _fn.log_softmax(self, dim)
@@ -475,6 +556,13 @@ class Tensor:
     def split(self, split_size_or_sections, dim=0): return _fn.split(self, split_size_or_sections, dim)
     def chunk(self, chunks, dim=0): return _fn.chunk(self, chunks, dim)
     def masked_fill(self, mask, value): return _fn.masked_fill(self, mask, value)
+    def floor_divide(self, o): return _fn.floor_divide(self, o)
+    def remainder(self, o): return _fn.remainder(self, o)
+    def fmod(self, o): return _fn.fmod(self, o)
+    def nonzero(self, *, as_tuple=False): return _fn.nonzero(self, as_tuple=as_tuple)
+    def argwhere(self): return _fn.argwhere(self)
+    def isclose(self, o, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _fn.isclose(self, o, rtol, atol, equal_nan)
 
     # PyTorch's method spellings of operators and of the functions in functional.select
     def add(self, o, alpha=1): return _fn.add(self, o if alpha == 1 else o * alpha)
@@ -488,7 +576,7 @@ class Tensor:
     def le(self, o): return _fn.le(self, o)
     def gt(self, o): return _fn.gt(self, o)
     def ge(self, o): return _fn.ge(self, o)
-    def mm(self, o): return _fn.matmul(self, o)
+    def mm(self, o): return _fn.mm(self, o)
     def cumsum(self, dim): return _fn.cumsum(self, dim)
     def all(self, dim=None, keepdim=False): return _fn.all(self, dim, keepdim)
     def any(self, dim=None, keepdim=False): return _fn.any(self, dim, keepdim)
@@ -579,6 +667,11 @@ class Tensor:
     def new_ones(self, *size) -> "Tensor":
         """Ones of shape ``size`` with this tensor's dtype and device."""
         return self.new_full(_size_args(size), 1)
+
+
+def is_tensor(obj) -> bool:
+    """Whether ``obj`` is a tinynet Tensor (Parameters included), as torch.is_tensor."""
+    return isinstance(obj, Tensor)
 
 
 def _size_args(size) -> tuple:

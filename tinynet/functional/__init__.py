@@ -38,3 +38,7 @@ from .dropout import dropout1d, dropout2d, dropout3d
 from .norm import instance_norm
 from .pooling import adaptive_avg_pool1d, adaptive_max_pool1d, avg_pool1d, max_pool1d
 from .resize import interpolate, pixel_shuffle, pixel_unshuffle
+from .linalg import mm
+from .math_ops import floor_divide, fmod, remainder
+from .reduce import cosine_similarity, isclose
+from .select import argwhere, nonzero

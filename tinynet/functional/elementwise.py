@@ -553,8 +553,8 @@ def tanh(x):
     return Tanh.apply(x)
 
 
-def silu(x):
-    """x · σ(x) (swish)."""
+def silu(x, inplace: bool = False):
+    """x · σ(x) (swish). ``inplace`` is accepted and ignored."""
     return x * sigmoid(x)
 
 
@@ -563,13 +563,13 @@ def sigmoid(x):
     return Sigmoid.apply(x)
 
 
-def relu(x):
-    """max(x, 0) elementwise."""
+def relu(x, inplace: bool = False):
+    """max(x, 0) elementwise. ``inplace`` is accepted and ignored (a new tensor)."""
     return Relu.apply(x)
 
 
-def leaky_relu(x, negative_slope: float = 0.01):
-    """x if x > 0 else negative_slope·x."""
+def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False):
+    """x if x > 0 else negative_slope·x. ``inplace`` is accepted and ignored."""
     return LeakyRelu.apply(x, slope=negative_slope)
 
 
@@ -600,8 +600,14 @@ def clip(x, min=None, max=None):
 clamp = clip
 
 
-def where(cond, a, b):
-    """Elementwise ``a if cond else b`` with broadcasting (cond is a bool Tensor or array)."""
+def where(cond, a=None, b=None):
+    """Elementwise ``a if cond else b`` with broadcasting (cond is a bool Tensor or array).
+
+    ``where(cond)`` alone is ``nonzero(cond, as_tuple=True)``, as in PyTorch.
+    """
+    if a is None and b is None:
+        from .select import nonzero
+        return nonzero(cond, as_tuple=True)
     ref = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
     if not isinstance(cond, Tensor):
         cond = as_tensor_like(cond, ref, "where") if ref is not None else Tensor(np.asarray(cond))

@@ -161,6 +161,17 @@ def linear(x, weight, bias=None):
     return Linear.apply(x, weight, bias)
 
 
+def mm(input, mat2):
+    """Matrix product of (n, m) and (m, p) -> (n, p); no broadcasting, 2-D only
+    (use :func:`matmul` for more)."""
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise ValueError(f"mm: expects two 2-D tensors, got shapes {input.shape} and "
+                         f"{mat2.shape}")
+    if input.shape[1] != mat2.shape[0]:
+        raise ValueError(f"mm: shapes {input.shape} and {mat2.shape} do not fit (n, m) @ (m, p)")
+    return matmul(input, mat2)
+
+
 def bmm(input, mat2):
     """Batched matrix product of (B, n, m) and (B, m, p) -> (B, n, p); no broadcasting
     (use :func:`matmul` for that)."""

@@ -252,6 +252,53 @@ class Round(_PiecewiseConstant):
         return rint(x * s) / s if decimals > 0 else rint(x / s) * s
 
 
+class FloorDivide(Function):
+    """z = ⌊a / b⌋, Python's ``a // b`` (floats too: ``1.0 // 0.1 == 9.0``);
+    gradient 0 for both (piecewise constant; PyTorch raises instead)."""
+
+    uses_input_values = False   # backward needs only shapes
+
+    def forward(self, a, b):
+        a, b = binary_arrays(a, b, "floor_divide")
+        return backend.get_array_module(a).floor_divide(a, b)
+
+    def backward(self, g):
+        a, b = self.inputs
+        xp = backend.get_array_module(g.data)
+        return (_const(xp.zeros(a.shape, g.dtype)) if self.needs_input_grad[0] else None,
+                _const(xp.zeros(b.shape, g.dtype)) if self.needs_input_grad[1] else None)
+
+
+class Remainder(Function):
+    """z = a - b ⌊a / b⌋, with the sign of b (Python's ``%``, torch.remainder);
+    dz/da = 1, dz/db = -⌊a / b⌋."""
+
+    def forward(self, a, b):
+        a, b = binary_arrays(a, b, "remainder")
+        return backend.get_array_module(a).remainder(a, b)
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga = unbroadcast(g, a.shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(-g * floor_divide(a, b), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Fmod(Function):
+    """z = a - b trunc(a / b), with the sign of a (C's fmod, torch.fmod);
+    dz/da = 1, dz/db = -trunc(a / b)."""
+
+    def forward(self, a, b):
+        a, b = binary_arrays(a, b, "fmod")
+        return backend.get_array_module(a).fmod(a, b)
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga = unbroadcast(g, a.shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(-g * trunc(a / b), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
 class Frac(Function):
     """z = x - trunc(x) (with the sign of x);  dz/dx = 1."""
 
@@ -387,6 +434,24 @@ def round(x, *, decimals: int = 0):
     return Round.apply(x, decimals=int(decimals))
 
 
+def floor_divide(input, other):
+    """⌊input / other⌋ with broadcasting (``input // other``), rounding toward -inf as
+    Python and PyTorch do; integers stay integers; gradient 0."""
+    return _binary(FloorDivide, input, other)
+
+
+def remainder(input, other):
+    """input - other·⌊input / other⌋ with broadcasting (``input % other``): the sign
+    follows ``other``, as in Python and torch.remainder."""
+    return _binary(Remainder, input, other)
+
+
+def fmod(input, other):
+    """input - other·trunc(input / other) with broadcasting: the sign follows ``input``,
+    as in C and torch.fmod."""
+    return _binary(Fmod, input, other)
+
+
 def frac(x):
     """x - trunc(x) elementwise (keeps x's sign); gradient 1. Floating inputs only."""
     return Frac.apply(_floating(x, "frac"))
@@ -412,3 +477,4 @@ def isnan(x):
 def isinf(x):
     """Elementwise ±inf test (bool Tensor)."""
     return _const(backend.get_array_module(x.data).isinf(x.data))
+

@@ -15,6 +15,7 @@ from .. import amp, backend
 from ..autograd import Function
 from ..tensor import Tensor
 from ._util import normalize_dims
+from .elementwise import maximum, minimum
 
 
 def _kept_shape(shape, dims):
@@ -439,6 +440,15 @@ def normalize(x, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
     return x / norm.clip(min=eps)
 
 
+def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
+    """x1·x2 / (max(‖x1‖, eps) · max(‖x2‖, eps)) along ``dim`` after broadcasting x1
+    with x2 (PyTorch's ``F.cosine_similarity``, which clamps each norm on its own);
+    ``dim`` is removed."""
+    from .shape import broadcast_tensors
+    x1, x2 = broadcast_tensors(x1, x2)
+    return (normalize(x1, 2.0, dim, eps) * normalize(x2, 2.0, dim, eps)).sum(dim)
+
+
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
 
@@ -465,18 +475,25 @@ def _extreme(x, dim, keepdim, largest, name):
     return MaxResult(values, idx)
 
 
-def max(x, dim=None, keepdim: bool = False):
+def max(x, dim=None, keepdim: bool = False, *, other=None):
     """Largest value over ``dim``.
 
     ``dim=None`` or a tuple returns a Tensor (like ``torch.amax``), whose
     gradient is shared equally among tied maxima; an int ``dim`` returns
     ``(values, indices)`` like ``torch.max``, whose gradient goes to ``indices``.
+    ``max(x, other)`` with a Tensor ``other`` is the elementwise :func:`maximum`,
+    as in PyTorch.
     """
+    if isinstance(dim, Tensor) or other is not None:
+        return maximum(x, dim if other is None else other)
     return _extreme(x, dim, keepdim, True, "max")
 
 
-def min(x, dim=None, keepdim: bool = False):
-    """Smallest value over ``dim``; see :func:`max` for the return convention."""
+def min(x, dim=None, keepdim: bool = False, *, other=None):
+    """Smallest value over ``dim``; see :func:`max` for the return convention
+    (``min(x, other)`` is the elementwise :func:`minimum`)."""
+    if isinstance(dim, Tensor) or other is not None:
+        return minimum(x, dim if other is None else other)
     return _extreme(x, dim, keepdim, False, "min")
 
 
@@ -532,6 +549,14 @@ def allclose(x, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool
     a, b = _arrays(x, other, "allclose")
     xp = backend.get_array_module(a)
     return bool(xp.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def isclose(x, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False):
+    """Elementwise |x - other| <= atol + rtol·|other| (broadcasting); a bool Tensor, not
+    differentiable, as torch.isclose."""
+    a, b = _arrays(x, other, "isclose")
+    xp = backend.get_array_module(a)
+    return _const(xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def equal(x, other) -> bool:

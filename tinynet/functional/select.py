@@ -431,6 +431,28 @@ def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: 
     return out[0] if len(out) == 1 else tuple(out)
 
 
+def nonzero(x, *, as_tuple: bool = False):
+    """Indices of the nonzero (True) elements, in row-major order (not differentiable).
+
+    An ``(n, x.ndim)`` int64 Tensor, one row per element, as torch.nonzero; with
+    ``as_tuple=True`` a tuple of ``x.ndim`` 1-D index Tensors, one per dim, which
+    index ``x`` directly (``x[x.nonzero(as_tuple=True)]``, ``torch.where(cond)``).
+    A 0-d ``x`` gives an ``(n, 0)`` Tensor, or with ``as_tuple`` counts as 1-D.
+    """
+    a = x.data if isinstance(x, Tensor) else np.asarray(x)
+    xp = backend.get_array_module(a)
+    idx = xp.nonzero(a.reshape(1) if a.ndim == 0 else a)
+    if as_tuple:
+        return tuple(Tensor._make(i.astype(np.int64, copy=False), False) for i in idx)
+    rows = xp.stack(idx, axis=1)[:, :a.ndim]   # a 0-d x: (n, 0), as in PyTorch
+    return Tensor._make(rows.astype(np.int64, copy=False), False)
+
+
+def argwhere(x):
+    """``nonzero(x)``: an ``(n, x.ndim)`` int64 Tensor of the nonzero elements' indices."""
+    return nonzero(x)
+
+
 def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: bool = False,
                  side=None, sorter=None):
     """Where each value would be inserted into ``sorted_sequence`` (sorted along its last

@@ -10,7 +10,9 @@ assignment in ``__init__``:
   with dotted paths (``"fc.weight"``) like PyTorch.
 
 Subclasses implement ``forward``; calling the module runs the forward
-pre-hooks, ``forward`` and the forward hooks.
+pre-hooks, ``forward`` and the forward hooks (and, when full backward hooks are
+registered, routes its Tensor inputs and outputs through identity ops that
+call them during backward).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import backend
-from ..autograd import no_grad
+from ..autograd import Function, no_grad
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -52,6 +54,58 @@ class RemovableHandle:
 
     def __exit__(self, *exc):
         self.remove()
+
+
+class _BackwardHookState:
+    """One module call's hooks, and the output gradients once backward reaches them."""
+
+    def __init__(self, module, hooks, n_inputs):
+        self.module, self.hooks, self.n_inputs = module, hooks, n_inputs
+        self.grad_output = None
+
+    def fire(self, grad_input):
+        grad_input = tuple(grad_input)
+        for hook in self.hooks:
+            res = hook(self.module, grad_input, self.grad_output)
+            if res is not None:
+                res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+                if len(res) != len(grad_input):
+                    raise RuntimeError(
+                        f"backward hook of {type(self.module).__name__} returned {len(res)} "
+                        f"gradients for {len(grad_input)} inputs")
+                grad_input = res
+        return grad_input
+
+
+class _BackwardHookInputs(Function):
+    """Identity on a module's Tensor inputs; backward calls its full backward hooks."""
+
+    uses_input_values = False
+
+    def forward(self, *arrays, state):
+        self.state = state
+        return arrays if len(arrays) != 1 else arrays[0]
+
+    def backward(self, *grads):
+        grads = tuple(g if need else None for g, need in zip(grads, self.needs_input_grad))
+        return self.state.fire(grads)
+
+
+class _BackwardHookOutputs(Function):
+    """Identity on a module's Tensor outputs; backward keeps their gradients for the hooks
+    (and calls the hooks itself when no input needs a gradient, as PyTorch does)."""
+
+    uses_input_values = False
+
+    def forward(self, *arrays, state, inputs_tracked):
+        self.state, self.inputs_tracked = state, inputs_tracked
+        return arrays if len(arrays) != 1 else arrays[0]
+
+    def backward(self, *grads):
+        self.state.grad_output = grads
+        if not self.inputs_tracked:
+            self.state.fire((None,) * self.state.n_inputs)
+        return grads if len(grads) != 1 else grads[0]
 
 
 def _parse_to_args(args, kwargs):
@@ -114,6 +168,7 @@ class Module:
         d["_modules"] = OrderedDict()
         d["_forward_hooks"] = OrderedDict()
         d["_forward_pre_hooks"] = OrderedDict()
+        d["_backward_hooks"] = OrderedDict()
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
@@ -124,12 +179,43 @@ class Module:
             res = hook(self, args)
             if res is not None:
                 args = res if isinstance(res, tuple) else (res,)
+        state = None
+        if self.__dict__.get("_backward_hooks"):
+            state, args = self._track_inputs(args)
         out = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             res = hook(self, args, out)
             if res is not None:
                 out = res
+        if state is not None:
+            out = self._track_outputs(out, state)
         return out
+
+    def _track_inputs(self, args):
+        """Route the Tensor arguments through :class:`_BackwardHookInputs` (full backward hooks)."""
+        positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        state = _BackwardHookState(self, list(self._backward_hooks.values()), len(positions))
+        state.inputs_tracked = any(args[i].requires_grad for i in positions)
+        if state.inputs_tracked:
+            tracked = _BackwardHookInputs.apply(*(args[i] for i in positions), state=state)
+            tracked = tracked if isinstance(tracked, tuple) else (tracked,)
+            args = list(args)
+            for i, t in zip(positions, tracked):
+                args[i] = t
+            args = tuple(args)
+        return state, args
+
+    @staticmethod
+    def _track_outputs(out, state):
+        """Route a Tensor output (or a tuple/list of them) through :class:`_BackwardHookOutputs`."""
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        if not outs or not all(isinstance(o, Tensor) for o in outs):
+            return out   # other outputs (dicts, None, ...) are passed through unhooked
+        tracked = _BackwardHookOutputs.apply(*outs, state=state,
+                                             inputs_tracked=state.inputs_tracked)
+        if not isinstance(out, (tuple, list)):
+            return tracked
+        return type(out)(tracked) if len(outs) > 1 else type(out)((tracked,))
 
     def register_forward_pre_hook(self, hook) -> RemovableHandle:
         """Call ``hook(module, args) -> None | new_args`` before each forward."""
@@ -145,6 +231,21 @@ class Module:
         """
         handle = RemovableHandle(self._forward_hooks)
         self._forward_hooks[handle.id] = hook
+        return handle
+
+    def register_full_backward_hook(self, hook) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output) -> None | new grad_input`` in backward.
+
+        ``grad_input`` holds the gradients with respect to the Tensor positional
+        arguments of ``forward`` (``None`` for those that need none),
+        ``grad_output`` those with respect to its Tensor output(s), both
+        tuples, as in PyTorch. A returned tuple replaces ``grad_input``. The
+        hook runs once the inputs' gradients are known, or, when no input needs
+        one, once the outputs' are. Only calls made after registering are
+        hooked.
+        """
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
         return handle
 
     # ------------------------------------------------------------ registration
