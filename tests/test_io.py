@@ -132,6 +132,8 @@ def test_save_rejects_bad_input(tmp_path):
         tio.save({0: np.zeros(2)}, p)
     with pytest.raises(TypeError, match="list"):
         tio.save({"l": [1, 2]}, p)
+    with pytest.raises(TypeError, match="'model' is not a tensor.*save_training_state"):
+        tio.save({"model": {"w": np.zeros(2)}, "epoch": 3}, p)   # torch.save's habit
     with pytest.raises(ValueError, match="reserved"):
         tio.save({"__metadata__": np.zeros(2)}, p)
     with pytest.raises(TypeError, match="metadata"):

@@ -153,3 +153,17 @@ def test_top_k_against_sklearn(c, n, k, rnd):
     # scikit-learn reads two-column scores as a binary problem
     ref = 1.0 if k >= c else skm.top_k_accuracy_score(target, scores, k=k, labels=range(c))
     assert M.top_k_accuracy(scores, target, k=k) == pytest.approx(ref)
+
+
+def test_classification_report_aligns_wide_class_names():
+    # 猫 and 犬 take two terminal columns each: columns must line up as a terminal shows them
+    from tinynet.metrics import _width
+    text = M.classification_report([0, 1, 2, 1], [0, 1, 1, 2],
+                                         class_names=["猫", "犬", "Ñandú"])
+    lines = text.splitlines()
+    table = lines[:lines.index("") + 4]   # header, blank, one line per class
+    widths = {_width(line) for line in table if line}
+    assert len(widths) == 1, table
+    matrix = lines[lines.index("confusion matrix (rows = true class, columns = predicted):") + 1:]
+    assert len({_width(line) for line in matrix}) == 1, matrix
+    assert _width("猫") == 2 and _width("Ñandú") == 5 and _width("e\u0301") == 1

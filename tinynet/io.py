@@ -140,6 +140,11 @@ def save(state_dict, path, metadata=None) -> None:
             raise TypeError(f"save {path}: tensor names must be str, got {name!r}")
         if name == "__metadata__":
             raise ValueError(f"save {path}: '__metadata__' is reserved and cannot name a tensor")
+        if not _is_array(value):   # torch.save({"model": ..., "epoch": 3}) habits
+            raise TypeError(f"save {path}: {name!r} is not a tensor (type {type(value).__name__}); "
+                            "save() writes a flat {name: tensor} dict (a state_dict). For a "
+                            "checkpoint with nested dicts, optimizer state or plain values, use "
+                            "tn.save_training_state(path, model=..., optimizer=..., epoch=...)")
         arr = _as_numpy(value, f"save {path}: tensor {name!r}")
         if arr.dtype.newbyteorder("=") not in _NAMES:
             raise TypeError(f"save {path}: tensor {name!r} has dtype {arr.dtype}, which "

@@ -11,6 +11,7 @@ precision or recall counts as 0 like ``zero_division=0``).
 from __future__ import annotations
 
 import math
+import unicodedata
 
 import numpy as np
 
@@ -164,6 +165,18 @@ def bits_per_char(mean_nll) -> float:
     return float(_np(mean_nll, "bits_per_char").reshape(())) / math.log(2)
 
 
+def _width(text: str) -> int:
+    """Terminal columns ``text`` takes: East Asian wide characters (猫, 犬) take two,
+    combining marks none."""
+    return sum(0 if unicodedata.combining(ch) else
+               2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _rjust(text: str, width: int) -> str:
+    """``text.rjust(width)`` by terminal columns (see :func:`_width`)."""
+    return " " * max(width - _width(text), 0) + text
+
+
 def classification_report(pred, target, class_names=None, num_classes=None,
                           digits: int = 4, max_matrix_classes: int = 30) -> str:
     """Text table of per-class precision/recall/F1/support, accuracy, macro and
@@ -183,14 +196,14 @@ def classification_report(pred, target, class_names=None, num_classes=None,
     support = cm.sum(axis=1)
     n = int(support.sum())
 
-    w = max([len(s) for s in names] + [len("weighted avg")])
+    w = max([_width(s) for s in names] + [len("weighted avg")])
     col = max(digits + 3, 9) + 1
     head = " " * w + "".join(h.rjust(col) for h in ("precision", "recall", "f1-score", "support"))
     fmt = f"{{:>{col}.{digits}f}}"
 
     def row(label, vals, sup):
         cells = "".join(" " * col if v is None else fmt.format(v) for v in vals)
-        return label.rjust(w) + cells + str(sup).rjust(col)
+        return _rjust(label, w) + cells + str(sup).rjust(col)
 
     lines = [head, ""]
     lines += [row(names[i], (prec[i], rec[i], f1[i]), int(support[i])) for i in range(c)]
@@ -205,8 +218,9 @@ def classification_report(pred, target, class_names=None, num_classes=None,
         lines.append(f"confusion matrix omitted ({c} classes > {max_matrix_classes}); "
                      "see tinynet.metrics.confusion_matrix")
     else:
-        cw = max([len(str(int(cm.max(initial=0))))] + [len(s) for s in names]) + 1
+        cw = max([len(str(int(cm.max(initial=0))))] + [_width(s) for s in names]) + 1
         lines.append("confusion matrix (rows = true class, columns = predicted):")
-        lines.append(" " * w + "".join(s.rjust(cw) for s in names))
-        lines += [names[i].rjust(w) + "".join(str(v).rjust(cw) for v in cm[i]) for i in range(c)]
+        lines.append(" " * w + "".join(_rjust(s, cw) for s in names))
+        lines += [_rjust(names[i], w) + "".join(str(v).rjust(cw) for v in cm[i])
+                  for i in range(c)]
     return "\n".join(lines)
