@@ -64,7 +64,8 @@ def dataset_for(meta, data, size):
             raise SystemExit(f"the checkpoint was trained on '{data}', which is not a folder "
                              "here: point --data at its train/ + test/ (or val/) folders")
     digit_classes = [int(c) for c in classes] if classes and data is None else None
-    _, test_set, names, _ = tr.load_datasets(data, size, digit_classes)
+    _, test_set, names, _ = tr.load_datasets(data, size, digit_classes,
+                                             skip_corrupt=True)   # explain what loads
     if classes is not None and list(names) != classes:
         raise SystemExit(f"--data {data or 'digits'}: classes {names} are not the checkpoint's "
                          f"{classes}")

@@ -121,11 +121,15 @@ def estimate_loss(model, dataset, batch_size, iters, rng, device):
 
 
 def sample_text(model, tokenizer, prompt, n, device, temperature=0.8, top_k=None):
+    """A continuation of ``prompt``, ``n`` tokens long. It leaves tinynet's random state as
+    it found it, so printing samples (or not) never changes the training run's dropout."""
     ids = tokenizer.encode(prompt)
     if len(ids) == 0:
         ids = np.zeros(1, np.int64)
+    state = tn.backend.get_rng_state()
     out = model.generate(tn.tensor(ids[None], device=device), n, temperature=temperature,
                          top_k=top_k)
+    tn.backend.set_rng_state(state)
     return tokenizer.decode(out.numpy()[0])
 
 
@@ -266,6 +270,7 @@ def resume_run(args):
                          "during training can be resumed (fine-tune others with "
                          "examples/finetune_gpt.py)")
     args.batch_size, args.val_fraction = training["batch_size"], training["val_fraction"]
+    args.grad_clip = training.get("grad_clip", args.grad_clip)
     return {"model": model, "tokenizer": tokenizer, "info": info, "training": training}
 
 
@@ -320,7 +325,8 @@ def main(argv=None):
                     "--resume file)")
     ap.add_argument("--resume", metavar="CHECKPOINT",
                     help="continue an interrupted run from its checkpoint: model, tokenizer, "
-                    "optimizer, schedule, batch size, data order and random state come from "
+                    "optimizer, schedule, batch size, gradient clipping, data order and random "
+                    "state come from "
                     "it (and its text unless --text is given)")
     args = ap.parse_args(argv)
     require_positive(ap, args, ("block_size", "n_layer", "n_head", "n_embd", "batch_size",
@@ -410,7 +416,8 @@ def main(argv=None):
                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                     "batches": batches.state_dict(), "rng": tn.backend.get_rng_state(),
                     "eval_rng": rng.bit_generator.state, "step_time": step_time,
-                    "batch_size": args.batch_size, "val_fraction": args.val_fraction}
+                    "batch_size": args.batch_size, "val_fraction": args.val_fraction,
+                    "grad_clip": args.grad_clip}
         save_checkpoint(args.out, model, tokenizer, training=training, step=step,
                         val_loss=val_loss, baseline=baseline, chars_per_token=chars_per_token,
                         text=text_path)
@@ -444,9 +451,13 @@ def main(argv=None):
     if bar:
         bar.close()
     if not history or history[-1][0] != step:
-        val_loss = estimate_loss(model, val_ds, args.batch_size, args.eval_iters, rng,
+        # stopped by the time budget between evaluations: evaluate on a copy of the
+        # evaluation generator and leave history alone, so that --resume continues exactly
+        # as the uninterrupted run would have
+        off_schedule = np.random.default_rng()
+        off_schedule.bit_generator.state = rng.bit_generator.state
+        val_loss = estimate_loss(model, val_ds, args.batch_size, args.eval_iters, off_schedule,
                                  args.device)
-        history.append((step, train_loss, val_loss))
         checkpoint()
     full_val = estimate_loss(model, val_ds, args.batch_size, 4 * args.eval_iters, rng,
                              args.device)

@@ -218,3 +218,91 @@ def test_full_backward_hook_on_first_layer_fires_with_none_grad_input():
     m(tn.randn(5, 3)).sum().backward()   # the input does not require grad
     assert calls == [((None,), ((5, 4),))]
     assert m[0].weight.grad is not None
+
+
+class _SavesItsOutput(tn.autograd.Function):
+    """PyTorch's documented Exp example: backward reads the saved output."""
+
+    @staticmethod
+    def forward(ctx, x):
+        r = x.exp()
+        ctx.save_for_backward(r)
+        return r
+
+    @staticmethod
+    def backward(ctx, g):
+        r, = ctx.saved_tensors
+        return g * r
+
+
+def test_a_saved_output_is_version_checked_and_twice_differentiable():
+    x = tn.tensor([0.0, 1.0], requires_grad=True)
+    y = _SavesItsOutput.apply(x)
+    with tn.no_grad():
+        y.mul_(0)                        # the value backward needs is gone
+    with pytest.raises(RuntimeError, match="modified|changed"):
+        y.sum().backward()
+    x = tn.tensor([0.0, 1.0, -0.5], dtype=tn.float64, requires_grad=True)
+    g, = tn.grad((x * _SavesItsOutput.apply(x)).sum(), x, create_graph=True)
+    g2, = tn.grad(g.sum(), x)            # d²/dx² x eˣ = (x + 2) eˣ
+    np.testing.assert_allclose(g2.numpy(), (x.numpy() + 2) * np.exp(x.numpy()), rtol=1e-12)
+    assert tn.gradgradcheck(lambda t: _SavesItsOutput.apply(t),
+                            (tn.randn(4, dtype=tn.float64, requires_grad=True),))
+
+
+def test_torch2_setup_context_form():
+    class Scale(tn.autograd.Function):
+        @staticmethod
+        def forward(x, k):
+            return x * k
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.k = inputs[1]
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.k, None
+
+    x = tn.tensor([1.0, 2.0], requires_grad=True)
+    Scale.apply(x, 3.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+
+
+def test_backward_hook_with_non_tensor_and_named_tuple_outputs_and_an_index_input():
+    import collections
+    seen = []
+
+    def hook(module, grad_input, grad_output):
+        seen.append(([g is None for g in grad_input], [g is None for g in grad_output]))
+
+    mha = nn.MultiheadAttention(8, 2, batch_first=True)   # returns (out, None)
+    mha.register_full_backward_hook(hook)
+    x = tn.randn(2, 3, 8, requires_grad=True)
+    out, weights = mha(x, x, x, need_weights=False)
+    assert weights is None
+    out.sum().backward()
+    assert seen[-1] == ([False, False, False], [False, True])   # torch: (g, None)
+
+    Pair = collections.namedtuple("Pair", "a b")
+
+    class Two(nn.Module):
+        def forward(self, x):
+            return Pair(x * 2, x * 3)
+
+    two = Two()
+    two.register_full_backward_hook(hook)
+    r = two(x)
+    assert isinstance(r, Pair)
+    (r.a.sum() + r.b.sum()).backward()
+    assert seen[-1] == ([False], [False, False])
+
+    class Pick(nn.Module):   # an integer index argument stays a constant inside forward
+        def forward(self, x, idx):
+            idx.clamp_(0, x.shape[0] - 1)
+            return x[idx]
+
+    pick = Pick()
+    pick.register_full_backward_hook(hook)
+    pick(x, tn.tensor([0, 5])).sum().backward()
+    assert seen[-1] == ([False, True], [False])

@@ -2,6 +2,7 @@
 onto a text with other characters, adapters on the wrong base, sampling flags."""
 import os
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -67,11 +68,22 @@ def test_train_gpt_exits_clearly_on_an_empty_file_and_a_directory_out(tmp_path):
     assert e.value.code == 2   # an argparse error, before any training
 
 
+def assert_same_run(path_a, path_b):
+    """The two train_gpt checkpoints hold the same step, losses, history and weights."""
+    (a, _, info_a), (b, _, info_b) = train_gpt.load_checkpoint(path_a), \
+        train_gpt.load_checkpoint(path_b)
+    assert info_a["step"] == info_b["step"] == 12
+    assert info_a["val_loss"] == info_b["val_loss"]
+    assert info_a["training"]["history"] == info_b["training"]["history"]
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        np.testing.assert_array_equal(x.numpy(), y.numpy(), err_msg=name)
+
+
 def test_train_gpt_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, monkeypatch):
     text = write(tmp_path, "text.txt", TEXT.encode("utf-8"))
     # dropout and samples draw random numbers too: the resumed run must draw the same
     flags = ["--text", text, *TINY, "--max-steps", "12", "--eval-interval", "4",
-             "--sample-interval", "4", "--dropout", "0.1"]
+             "--sample-interval", "4", "--dropout", "0.1", "--grad-clip", "0.5"]
     whole, cut = str(tmp_path / "whole.safetensors"), str(tmp_path / "cut.safetensors")
     train_gpt.main([*flags, "--out", whole])
     real_step, calls = train_gpt.train_step, []
@@ -87,15 +99,30 @@ def test_train_gpt_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, 
         train_gpt.main([*flags, "--out", cut])
     monkeypatch.setattr(train_gpt, "train_step", real_step)
     assert train_gpt.load_checkpoint(cut)[2]["step"] == 8     # the last evaluation's
-    # the text, batch size and model come from the checkpoint; the rest of the flags apply
-    train_gpt.main(["--resume", cut, "--eval-interval", "4", "--sample-interval", "4",
+    # the text, batch size, gradient clipping and model come from the checkpoint; samples
+    # (here at other steps) draw nothing from the training run's random state
+    train_gpt.main(["--resume", cut, "--eval-interval", "4", "--sample-interval", "3",
                     "--eval-iters", "2"])
-    (a, _, info_a), (b, _, info_b) = train_gpt.load_checkpoint(whole), \
-        train_gpt.load_checkpoint(cut)
-    assert info_a["step"] == info_b["step"] == 12
-    assert info_a["val_loss"] == info_b["val_loss"]
-    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
-        np.testing.assert_array_equal(x.numpy(), y.numpy(), err_msg=name)
+    assert_same_run(whole, cut)
+
+    # stopped by the time budget after step 10 (between evaluations), then resumed
+    real_clock, budget = time.perf_counter, str(tmp_path / "budget.safetensors")
+
+    def out_of_time_after_step_10(*args):
+        calls.append(1)
+        loss = real_step(*args)
+        if len(calls) == 4 + 10:
+            monkeypatch.setattr(time, "perf_counter", lambda: real_clock() + 1e9)
+        return loss
+
+    calls.clear()
+    monkeypatch.setattr(train_gpt, "train_step", out_of_time_after_step_10)
+    train_gpt.main([*flags, "--out", budget])
+    monkeypatch.setattr(time, "perf_counter", real_clock)
+    monkeypatch.setattr(train_gpt, "train_step", real_step)
+    assert train_gpt.load_checkpoint(budget)[2]["step"] == 10
+    train_gpt.main(["--resume", budget, "--eval-interval", "4", "--eval-iters", "2"])
+    assert_same_run(whole, budget)
     # a checkpoint without training state (fine-tuned, or saved by hand) is refused
     with pytest.raises(SystemExit, match="no training state"):
         train_gpt.main(["--resume", checkpoint(tmp_path, "plain.safetensors")])

@@ -3,6 +3,7 @@ EXIF orientation, 16-bit scans, palette PNGs with transparency."""
 import warnings
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tinynet.data import ImageFolder, pil_loader
@@ -50,3 +51,17 @@ def test_palette_png_with_transparency_loads_without_a_warning(tmp_path):
         warnings.simplefilter("error")
         rgb = pil_loader(path)
     assert rgb.mode == "RGB" and np.array_equal(np.asarray(rgb), expected)
+
+
+def test_a_16_bit_image_opened_as_mode_I_is_scaled_too(tmp_path):
+    # older Pillow opens 16-bit grayscale PNGs as 32-bit 'I'; the same scaling applies
+    a = np.array([[0, 257, 32896, 65535]], dtype=np.int32)
+    path = tmp_path / "scan.tif"
+    Image.fromarray(a, "I").save(path)
+    with Image.open(path) as img:
+        assert img.mode == "I"
+    assert np.asarray(pil_loader(path, "L")).tolist() == [[0, 1, 128, 255]]
+    wide = tmp_path / "wide.tif"
+    Image.fromarray(np.array([[0, 70000]], dtype=np.int32), "I").save(wide)
+    with pytest.raises(OSError, match="wide.tif.*outside 16 bits"):
+        pil_loader(wide)

@@ -225,8 +225,9 @@ class Function:
       ``ctx.saved_tensors``. Its Tensor ops are recorded under
       ``create_graph=True``, as in PyTorch.
 
-    ``ctx.mark_non_differentiable(*outputs)`` makes those outputs constants;
-    ``ctx.mark_dirty`` and ``ctx.set_materialize_grads`` are not supported
+    torch 2's form, a static ``forward(*args)`` plus ``setup_context(ctx, inputs,
+    output)``, works as well. ``ctx.mark_non_differentiable(*outputs)`` makes those
+    outputs constants; ``ctx.mark_dirty`` and ``ctx.set_materialize_grads`` are not supported
     (gradients of unused outputs arrive as zeros, PyTorch's default).
     """
 
@@ -256,13 +257,18 @@ class Function:
     def saved_tensors(self) -> tuple:
         """What forward passed to :meth:`save_for_backward` (PyTorch's ``ctx.saved_tensors``)."""
         try:
-            return self._saved_tensors
+            saved = self._saved_tensors
         except AttributeError:
             if getattr(self, "_released", False):
                 raise RuntimeError(
                     f"{type(self).__name__}: saved tensors were freed after backward; pass "
                     "retain_graph=True to the first backward to use them again") from None
             return ()
+        outputs = self.__dict__.get("_saved_output_positions")
+        if outputs:   # the op's own outputs, read back live: version-checked, in the graph
+            saved = tuple(self.output(outputs[k]) if k in outputs else t
+                          for k, t in enumerate(saved))
+        return saved
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -366,6 +372,12 @@ def _make_ctx_style(cls) -> None:
     backward maps the user's per-argument gradients back to the Tensor inputs.
     """
     user_forward = cls.__dict__["forward"].__func__
+    user_setup = cls.__dict__.get("setup_context")   # torch 2's forward(*args) + setup_context
+    if user_setup is not None:
+        if not isinstance(user_setup, staticmethod):
+            raise TypeError(f"{cls.__name__}: setup_context must be a staticmethod "
+                            "setup_context(ctx, inputs, output), as in PyTorch")
+        user_setup = user_setup.__func__
     user_backward = cls.__dict__.get("backward")
     if not isinstance(user_backward, staticmethod):
         raise TypeError(f"{cls.__name__}: a static forward(ctx, ...) needs a static "
@@ -387,11 +399,22 @@ def _make_ctx_style(cls) -> None:
                                 for a in _args)
         self.needs_input_grad = self._arg_needs
         with no_grad():
-            out = user_forward(self, *_args)
+            if user_setup is None:
+                out = user_forward(self, *_args)
+            else:
+                out = user_forward(*_args)
+                user_setup(self, _args, out)
         outs = out if isinstance(out, tuple) else (out,)
         if not outs or not all(isinstance(o, _Tensor) for o in outs):
             raise TypeError(f"{cls.__name__}.forward must return a Tensor or a tuple of "
                             f"Tensors, got {type(out).__name__}")
+        # an output saved for backward: the engine wraps its array in a new Tensor, so
+        # keep its position and hand back that Tensor (see saved_tensors)
+        saved = self.__dict__.get("_saved_tensors", ())
+        positions = {k: i for k, t in enumerate(saved) for i, o in enumerate(outs) if t is o}
+        if positions:
+            self._saved_output_positions = positions
+            self._saved_tensors = tuple(None if k in positions else t for k, t in enumerate(saved))
         marked = self.__dict__.pop("_marked", ())
         self._non_differentiable = tuple(i for i, o in enumerate(outs)
                                          if any(o is m for m in marked))

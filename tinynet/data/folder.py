@@ -19,9 +19,16 @@ _MODES_16BIT = ("I;16", "I;16L", "I;16B", "I;16N")
 
 
 def _to_8bit(img):
-    """A 16-bit grayscale image as 'L', its [0, 65535] range scaled to [0, 255]."""
-    a = np.asarray(img, dtype=np.float32)
-    return Image.fromarray(np.rint(a / 257).astype(np.uint8), "L")
+    """A 16-bit grayscale image as 'L', its [0, 65535] range scaled to [0, 255].
+
+    Also for mode 'I' (32-bit), in which older Pillow versions open 16-bit PNGs;
+    values outside [0, 65535] there raise ValueError (no range to scale from).
+    """
+    a = np.asarray(img)
+    if a.size and (a.min() < 0 or a.max() > 65535):
+        raise ValueError(f"a 32-bit integer image with values in [{a.min()}, {a.max()}], "
+                         "outside 16 bits: pass ImageFolder a loader= that scales it")
+    return Image.fromarray(np.rint(a.astype(np.float32) / 257).astype(np.uint8), "L")
 
 
 def pil_loader(path, mode="RGB", exif_transpose=True):
@@ -41,7 +48,7 @@ def pil_loader(path, mode="RGB", exif_transpose=True):
             img.load()
             if exif_transpose:
                 img = ImageOps.exif_transpose(img)
-            if img.mode in _MODES_16BIT and mode not in (img.mode, "I", "F"):
+            if img.mode in _MODES_16BIT + ("I",) and mode not in (img.mode, "I", "F"):
                 img = _to_8bit(img)
             elif img.mode == "P" and "transparency" in img.info and mode != "P":
                 img = img.convert("RGBA")

@@ -57,10 +57,16 @@ class RemovableHandle:
 
 
 class _BackwardHookState:
-    """One module call's hooks, and the output gradients once backward reaches them."""
+    """One module call's hooks, and the output gradients once backward reaches them.
+
+    ``n_inputs`` counts the Tensor arguments; only those that require grad
+    (at ``input_slots`` among them) go through the graph, as in PyTorch, so an
+    index or mask argument stays a plain constant inside ``forward``.
+    """
 
     def __init__(self, module, hooks, n_inputs):
         self.module, self.hooks, self.n_inputs = module, hooks, n_inputs
+        self.input_slots = ()
         self.grad_output = None
 
     def fire(self, grad_input):
@@ -78,7 +84,8 @@ class _BackwardHookState:
 
 
 class _BackwardHookInputs(Function):
-    """Identity on a module's Tensor inputs; backward calls its full backward hooks."""
+    """Identity on a module's Tensor inputs that require grad; backward calls its full
+    backward hooks with one gradient per Tensor argument (None for the others)."""
 
     uses_input_values = False
 
@@ -87,22 +94,31 @@ class _BackwardHookInputs(Function):
         return arrays if len(arrays) != 1 else arrays[0]
 
     def backward(self, *grads):
-        grads = tuple(g if need else None for g, need in zip(grads, self.needs_input_grad))
-        return self.state.fire(grads)
+        slots = self.state.input_slots
+        grad_input = [None] * self.state.n_inputs
+        for slot, g, need in zip(slots, grads, self.needs_input_grad):
+            grad_input[slot] = g if need else None
+        grad_input = self.state.fire(grad_input)
+        return tuple(grad_input[slot] for slot in slots)
 
 
 class _BackwardHookOutputs(Function):
-    """Identity on a module's Tensor outputs; backward keeps their gradients for the hooks
-    (and calls the hooks itself when no input needs a gradient, as PyTorch does)."""
+    """Identity on a module's outputs that require grad; backward keeps their gradients
+    for the hooks (and calls the hooks itself when no input needs a gradient, as
+    PyTorch does)."""
 
     uses_input_values = False
 
-    def forward(self, *arrays, state, inputs_tracked):
+    def forward(self, *arrays, state, inputs_tracked, slots, n_outputs):
         self.state, self.inputs_tracked = state, inputs_tracked
+        self.slots, self.n_outputs = slots, n_outputs
         return arrays if len(arrays) != 1 else arrays[0]
 
     def backward(self, *grads):
-        self.state.grad_output = grads
+        grad_output = [None] * self.n_outputs
+        for slot, g in zip(self.slots, grads):
+            grad_output[slot] = g
+        self.state.grad_output = tuple(grad_output)
         if not self.inputs_tracked:
             self.state.fire((None,) * self.state.n_inputs)
         return grads if len(grads) != 1 else grads[0]
@@ -192,30 +208,42 @@ class Module:
         return out
 
     def _track_inputs(self, args):
-        """Route the Tensor arguments through :class:`_BackwardHookInputs` (full backward hooks)."""
+        """Route the Tensor arguments that require grad through :class:`_BackwardHookInputs`
+        (full backward hooks)."""
         positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         state = _BackwardHookState(self, list(self._backward_hooks.values()), len(positions))
-        state.inputs_tracked = any(args[i].requires_grad for i in positions)
+        state.input_slots = tuple(k for k, i in enumerate(positions) if args[i].requires_grad)
+        state.inputs_tracked = bool(state.input_slots)
         if state.inputs_tracked:
-            tracked = _BackwardHookInputs.apply(*(args[i] for i in positions), state=state)
+            routed = [positions[k] for k in state.input_slots]
+            tracked = _BackwardHookInputs.apply(*(args[i] for i in routed), state=state)
             tracked = tracked if isinstance(tracked, tuple) else (tracked,)
             args = list(args)
-            for i, t in zip(positions, tracked):
+            for i, t in zip(routed, tracked):
                 args[i] = t
             args = tuple(args)
         return state, args
 
     @staticmethod
     def _track_outputs(out, state):
-        """Route a Tensor output (or a tuple/list of them) through :class:`_BackwardHookOutputs`."""
+        """Route the outputs that require grad (``out`` itself, or the items of a tuple,
+        list or named tuple) through :class:`_BackwardHookOutputs`; the hooks get one
+        ``grad_output`` entry per item, None for the others (a None, a dict...)."""
         outs = out if isinstance(out, (tuple, list)) else (out,)
-        if not outs or not all(isinstance(o, Tensor) for o in outs):
-            return out   # other outputs (dicts, None, ...) are passed through unhooked
-        tracked = _BackwardHookOutputs.apply(*outs, state=state,
-                                             inputs_tracked=state.inputs_tracked)
+        slots = tuple(i for i, o in enumerate(outs) if isinstance(o, Tensor) and o.requires_grad)
+        state.grad_output = (None,) * len(outs)
+        if not slots:
+            return out
+        tracked = _BackwardHookOutputs.apply(*(outs[i] for i in slots), state=state,
+                                             inputs_tracked=state.inputs_tracked, slots=slots,
+                                             n_outputs=len(outs))
+        tracked = tracked if isinstance(tracked, tuple) else (tracked,)
         if not isinstance(out, (tuple, list)):
-            return tracked
-        return type(out)(tracked) if len(outs) > 1 else type(out)((tracked,))
+            return tracked[0]
+        new = list(outs)
+        for i, t in zip(slots, tracked):
+            new[i] = t
+        return type(out)(*new) if hasattr(out, "_fields") else type(out)(new)
 
     def register_forward_pre_hook(self, hook) -> RemovableHandle:
         """Call ``hook(module, args) -> None | new_args`` before each forward."""
