@@ -70,3 +70,17 @@ def test_random_fills_are_seeded_and_have_the_asked_distribution():
     assert tn.zeros(3).uniform_(generator=gen).tolist() != [0.0, 0.0, 0.0]
     with pytest.raises(TypeError, match="floating"):
         tn.zeros(3, dtype=tn.int64).normal_()
+
+
+@pytest.mark.parametrize("call", [
+    lambda a, b: a.add_(b), lambda a, b: a.sub_(b, alpha=2), lambda a, b: a.mul_(b),
+    lambda a, b: a.div_(b), lambda a, b: a.lerp_(b, 0.5), lambda a, b: a.addcmul_(b, b),
+    lambda a, b: a.addcdiv_(b, b)])
+def test_inplace_operand_that_requires_grad_is_refused_not_dropped(call):
+    a, b = tn.zeros(3), tn.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="would drop its gradient"):
+        call(a, b)
+    assert a.numpy().tolist() == [0.0, 0.0, 0.0]   # nothing written
+    with tn.no_grad():                              # the EMA pattern: fine outside the graph
+        call(a, b)
+    assert not a.requires_grad

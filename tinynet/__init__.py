@@ -23,15 +23,31 @@ from .functional import (allclose, bincount, bmm, broadcast_tensors, cumprod, di
                          meshgrid, moveaxis, movedim, numel, outer, prod, roll, scatter,
                          scatter_add, searchsorted, std_mean, swapaxes, swapdims, take_along_dim,
                          trace, unique, var_mean)
-from .functional import (argwhere, floor_divide, fmod, isclose, mm, nonzero, remainder)
+from .functional import argwhere, floor_divide, fmod, isclose, mm, nonzero, remainder
 from .functional.reduce import norm  # torch.norm (F.norm is the batch_norm module)
 from .functional import linalg  # torch.linalg's vector_norm, matrix_norm, norm
 from .creation import bernoulli, multinomial, normal
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
-from .tensor import (Tensor, bool_, float16, float32, float64, int8, int16, int32, int64, uint8)
+from .tensor import Tensor, bool_, float16, float32, float64, int8, int16, int32, int64, uint8
 from . import amp, cuda, data, io, metrics, models, nn, optim, viz  # noqa: E402  (they use the names above)
 from .io import load, load_metadata, load_training_state, save, save_training_state
 from .amp import autocast  # torch.autocast(device_type, dtype=...): tinynet.amp.autocast
 from .tensor import is_tensor
+
+# more of torch's top-level functions, by family
+from .functional.rearrange import (atleast_1d, atleast_2d, atleast_3d, block_diag, cartesian_prod,
+                                   column_stack, combinations, diag_embed, dsplit, dstack, fliplr,
+                                   flipud, hsplit, hstack, masked_select, repeat_interleave, rot90,
+                                   row_stack, select, take, tensor_split, tile, unflatten, vander,
+                                   vsplit, vstack)
+from .creation import logspace, randint_like, tril_indices, triu_indices
+from .functional.stats import (aminmax, bucketize, corrcoef, count_nonzero, cov, cummax, cummin,
+                               histc, kthvalue, median, mode, msort, nanmean, nanmedian,
+                               nanquantile, nansum, quantile)
+from .functional.decomp import (addbmm, addmm, addmv, baddbmm, cdist, cholesky_solve, cross, det,
+                                dist, inverse, logdet, matrix_power, pinverse, renorm, slogdet,
+                                tensordot)
+from .functional.special import (clamp_max, clamp_min, copysign, deg2rad, heaviside, logit,
+                                 rad2deg, rsqrt, signbit, sinc, square, tan, xlogy)
 
 __version__ = "0.1.0"

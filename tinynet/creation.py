@@ -288,3 +288,67 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
                  .astype(dtype, copy=False))
     out = mean + std * eps
     return out.requires_grad_() if requires_grad else out
+
+
+# ---------------------------------------------------------------- logspace, triangle indices, randint_like
+
+def logspace(start, end, steps, base=10.0, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    """``steps`` values base ** e for e evenly spaced from ``start`` to ``end`` inclusive
+    (float32 by default). The powers are taken in float64 and rounded once to
+    ``dtype``; for an integer ``dtype`` start and end are truncated to integers
+    first and the powers truncated after, as PyTorch does."""
+    steps = int(steps)
+    if steps < 0:
+        raise ValueError(f"logspace: steps must be non-negative, got {steps}")
+    start, end = (float(v.item()) if isinstance(v, Tensor) else v for v in (start, end))
+    dtype = np.dtype(dtype or float32)
+    if dtype.kind in "iub":
+        start, end = int(start), int(end)
+    with np.errstate(invalid="ignore", over="ignore"):   # base < 0 with fractional e: NaN
+        values = np.power(float(base), np.linspace(float(start), float(end), steps))
+    return _new(values.astype(dtype), device, requires_grad)
+
+
+def _triangle_indices(op, which, row, col, offset, dtype, device) -> Tensor:
+    row, col, offset = int(row), int(col), int(offset)
+    if row < 0 or col < 0:
+        raise ValueError(f"{op}: row and col must be non-negative, got row={row}, col={col}")
+    dtype = np.dtype(dtype or int64)
+    if dtype.kind not in "iu":
+        raise TypeError(f"{op}: dtype must be an integer dtype, got {dtype}")
+    rows, cols = which(row, offset, col)
+    return _new(np.stack([rows, cols]).astype(dtype).reshape(2, -1), device, False)
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None) -> Tensor:
+    """The (row, col) coordinates of the lower triangle of a row x col matrix, on and
+    below the ``offset``-th diagonal (offset > 0 above the main one): a (2, N)
+    tensor (int64 by default), row by row, left to right."""
+    return _triangle_indices("tril_indices", np.tril_indices, row, col, offset, dtype, device)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None) -> Tensor:
+    """The (row, col) coordinates of the upper triangle of a row x col matrix, on and
+    above the ``offset``-th diagonal: a (2, N) tensor (int64 by default), row by row."""
+    return _triangle_indices("triu_indices", np.triu_indices, row, col, offset, dtype, device)
+
+
+def randint_like(input: Tensor, low=None, high=None, *, dtype=None, device=None,
+                 requires_grad: bool = False) -> Tensor:
+    """Integers uniform in [low, high) with ``input``'s shape, dtype and device (like
+    PyTorch, a float input gives float values): ``randint_like(x, high)`` or
+    ``randint_like(x, low, high)``; ``dtype`` and ``device`` override ``input``'s."""
+    if high is None:
+        if low is None:
+            raise TypeError("randint_like: missing the upper bound high")
+        low, high = 0, low
+    low = 0 if low is None else low
+    low, high = int(low), int(high)
+    if low >= high:
+        raise ValueError(f"randint_like: low must be below high, got low={low}, high={high}")
+    dtype = np.dtype(dtype or input.dtype)
+    device = device or input.device
+    gen = backend.get_generator(device)
+    data = gen.integers(low, high, size=input.shape, dtype=np.int64)
+    return Tensor(data.astype(dtype, copy=False), requires_grad=requires_grad)

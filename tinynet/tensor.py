@@ -367,10 +367,24 @@ class Tensor:
             raise RuntimeError(f"in-place {what} on a tensor that requires grad (shape "
                                f"{self.shape}); use tn.no_grad() or an out-of-place op")
 
+    def _operand(self, what, o):
+        """The raw array of an in-place op's operand (a Tensor's data, else ``o``).
+
+        An operand that requires grad is refused under grad mode: the in-place
+        result would silently lose its gradient (PyTorch would record it).
+        """
+        if not isinstance(o, Tensor):
+            return o
+        if o.requires_grad and autograd.is_grad_enabled():
+            raise RuntimeError(f"in-place {what} with an operand that requires grad (shape "
+                               f"{o.shape}) would drop its gradient; use tn.no_grad() or an "
+                               "out-of-place op")
+        return o.data
+
     # in-place arithmetic: rebinds data, allowed only outside the graph
     def _inplace(self, op, o):
         self._check_writable(op)
-        o = o.data if isinstance(o, Tensor) else o
+        o = self._operand(op, o)
         xp = backend.get_array_module(self.data)
         getattr(xp, op)(self.data, o, out=self.data, casting="same_kind")
         self._vc[0] += 1
@@ -385,9 +399,11 @@ class Tensor:
     def __imod__(self, o): return self._inplace("remainder", o)
 
     def add_(self, o, alpha=1):
+        o = self._operand("add_", o)
         return self._inplace("add", o if alpha == 1 else o * alpha)
 
     def sub_(self, o, alpha=1):
+        o = self._operand("sub_", o)
         return self._inplace("subtract", o if alpha == 1 else o * alpha)
 
     def mul_(self, o):
@@ -424,17 +440,18 @@ class Tensor:
 
     def lerp_(self, end, weight) -> "Tensor":
         """self += weight · (end - self) in place (an exponential moving average step)."""
-        end = end.data if isinstance(end, Tensor) else end
-        weight = weight.data if isinstance(weight, Tensor) else weight
+        end, weight = self._operand("lerp_", end), self._operand("lerp_", weight)
         return self._inplace("add", (end - self.data) * weight)
 
     def addcmul_(self, tensor1, tensor2, value=1) -> "Tensor":
         """self += value · tensor1 · tensor2 in place (no autograd)."""
-        return self._inplace("add", _fn.mul(tensor1, tensor2).data * value)
+        t1, t2 = self._operand("addcmul_", tensor1), self._operand("addcmul_", tensor2)
+        return self._inplace("add", t1 * t2 * value)
 
     def addcdiv_(self, tensor1, tensor2, value=1) -> "Tensor":
         """self += value · tensor1 / tensor2 in place (no autograd)."""
-        return self._inplace("add", _fn.div(tensor1, tensor2).data * value)
+        t1, t2 = self._operand("addcdiv_", tensor1), self._operand("addcdiv_", tensor2)
+        return self._inplace("add", t1 / t2 * value)
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None) -> "Tensor":
         """Fill with samples of U(a, b) from the device's seeded generator (or
@@ -517,8 +534,8 @@ class Tensor:
     def logical_and(self, o): return _fn.logical_and(self, o)
     def logical_or(self, o): return _fn.logical_or(self, o)
     def logical_xor(self, o): return _fn.logical_xor(self, o)
-    def square(self): return _fn.mul(self, self)
-    def rsqrt(self): return _fn.pow(self, -0.5)
+    def square(self): return _fn.special.square(self)
+    def rsqrt(self): return _fn.special.rsqrt(self)
     def clip(self, min=None, max=None): return _fn.clip(self, min, max)
     clamp = clip
     def maximum(self, o): return _fn.maximum(self, o)
@@ -667,6 +684,75 @@ class Tensor:
     def new_ones(self, *size) -> "Tensor":
         """Ones of shape ``size`` with this tensor's dtype and device."""
         return self.new_full(_size_args(size), 1)
+
+    # shape and construction: the functions in functional.rearrange
+    def tile(self, *dims): return _fn.tile(self, _size_args(dims))
+    def repeat_interleave(self, repeats, dim=None, *, output_size=None):
+        return _fn.repeat_interleave(self, repeats, dim, output_size=output_size)
+    def masked_select(self, mask): return _fn.masked_select(self, mask)
+    def take(self, index): return _fn.take(self, index)
+    def select(self, dim, index): return _fn.rearrange.select(self, dim, index)
+    def unflatten(self, dim, sizes): return _fn.unflatten(self, dim, sizes)
+    def fliplr(self): return _fn.fliplr(self)
+    def flipud(self): return _fn.flipud(self)
+    def rot90(self, k=1, dims=(0, 1)): return _fn.rot90(self, k, dims)
+    def diag_embed(self, offset=0, dim1=-2, dim2=-1): return _fn.diag_embed(self, offset, dim1, dim2)
+    def tensor_split(self, indices_or_sections, dim=0): return _fn.tensor_split(self, indices_or_sections, dim)
+    def hsplit(self, indices_or_sections): return _fn.hsplit(self, indices_or_sections)
+    def vsplit(self, indices_or_sections): return _fn.vsplit(self, indices_or_sections)
+    def dsplit(self, indices_or_sections): return _fn.dsplit(self, indices_or_sections)
+
+    # statistics: the functions in functional.stats
+    def median(self, dim=None, keepdim=False): return _fn.median(self, dim, keepdim)
+    def nanmedian(self, dim=None, keepdim=False): return _fn.nanmedian(self, dim, keepdim)
+    def quantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
+        return _fn.quantile(self, q, dim, keepdim, interpolation=interpolation)
+    def nanquantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
+        return _fn.nanquantile(self, q, dim, keepdim, interpolation=interpolation)
+    def kthvalue(self, k, dim=-1, keepdim=False): return _fn.kthvalue(self, k, dim, keepdim)
+    def mode(self, dim=-1, keepdim=False): return _fn.mode(self, dim, keepdim)
+    def msort(self): return _fn.msort(self)
+    def cummax(self, dim): return _fn.cummax(self, dim)
+    def cummin(self, dim): return _fn.cummin(self, dim)
+    def aminmax(self, *, dim=None, keepdim=False): return _fn.aminmax(self, dim=dim, keepdim=keepdim)
+    def nansum(self, dim=None, keepdim=False, *, dtype=None): return _fn.nansum(self, dim, keepdim, dtype=dtype)
+    def nanmean(self, dim=None, keepdim=False, *, dtype=None): return _fn.nanmean(self, dim, keepdim, dtype=dtype)
+    def count_nonzero(self, dim=None): return _fn.count_nonzero(self, dim)
+    def histc(self, bins=100, min=0, max=0): return _fn.histc(self, bins, min, max)
+    def cov(self, *, correction=1, fweights=None, aweights=None):
+        return _fn.cov(self, correction=correction, fweights=fweights, aweights=aweights)
+    def corrcoef(self): return _fn.corrcoef(self)
+
+    # linear algebra: the functions in functional.decomp
+    def det(self): return _fn.decomp.det(self)
+    def logdet(self): return _fn.decomp.logdet(self)
+    def slogdet(self): return _fn.decomp.slogdet(self)
+    def inverse(self): return _fn.decomp.inverse(self)
+    def pinverse(self, rcond=1e-15): return _fn.decomp.pinverse(self, rcond)
+    def matrix_power(self, n): return _fn.decomp.matrix_power(self, n)
+    def cholesky_solve(self, input2, upper=False): return _fn.decomp.cholesky_solve(self, input2, upper)
+    def cross(self, other, dim=None): return _fn.decomp.cross(self, other, dim)
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1): return _fn.decomp.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+    def addmv(self, mat, vec, *, beta=1, alpha=1): return _fn.decomp.addmv(self, mat, vec, beta=beta, alpha=alpha)
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1): return _fn.decomp.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+    def addbmm(self, batch1, batch2, *, beta=1, alpha=1): return _fn.decomp.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+    def dist(self, other, p=2): return _fn.decomp.dist(self, other, p)
+    def renorm(self, p, dim, maxnorm): return _fn.decomp.renorm(self, p, dim, maxnorm)
+
+    # elementwise math: the functions in functional.special (square and rsqrt are above)
+    def tan(self): return _fn.special.tan(self)
+    def clamp_min(self, min): return _fn.special.clamp_min(self, min)
+    def clamp_max(self, max): return _fn.special.clamp_max(self, max)
+    def clamp_min_(self, min): return self.clamp_(min=min)
+    def clamp_max_(self, max): return self.clamp_(max=max)
+    def logit(self, eps=None): return _fn.special.logit(self, eps)
+    def xlogy(self, other): return _fn.special.xlogy(self, other)
+    def heaviside(self, values): return _fn.special.heaviside(self, values)
+    def signbit(self): return _fn.special.signbit(self)
+    def copysign(self, other): return _fn.special.copysign(self, other)
+    def deg2rad(self): return _fn.special.deg2rad(self)
+    def rad2deg(self): return _fn.special.rad2deg(self)
+    def sinc(self): return _fn.special.sinc(self)
 
 
 def is_tensor(obj) -> bool:

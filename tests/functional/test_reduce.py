@@ -315,3 +315,15 @@ def test_allclose_and_equal():
     assert tn.equal(x, tn.tensor([1.0, 2.0, 3.0])) and not x.equal(tn.tensor([1.0, 2.0, 4.0]))
     assert not tn.equal(x, x.reshape(1, 3))   # same values, other shape
     assert isinstance(tn.equal(x, x), bool) and isinstance(tn.allclose(x, x), bool)
+
+
+@pytest.mark.parametrize("shape,dim", [((), 0), ((0, 3), 0), ((3, 0), 1), ((0, 3), 1)])
+def test_softmax_of_a_scalar_or_an_empty_dim(shape, dim):
+    # torch: softmax of a 0-d tensor is 1, log_softmax 0; an empty dim gives an empty result
+    for f, value in ((F.softmax, 1.0), (F.log_softmax, 0.0)):
+        x = tn.zeros(shape, requires_grad=True)
+        y = f(x, dim)
+        assert y.shape == x.shape and y.dtype == tn.float32
+        assert (y.numpy() == value).all()
+        y.sum().backward()
+        assert x.grad.shape == x.shape and not x.grad.numpy().any()

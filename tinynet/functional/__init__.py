@@ -22,7 +22,7 @@ from .shape import (broadcast_to, cat, chunk, expand, flatten, pad, permute, res
 from .reduce import allclose, cumprod, equal, logcumsumexp, prod, std_mean, var_mean
 from .select import (bincount, diag, diagonal, diff, index_add, lerp, roll, scatter, scatter_add,
                      searchsorted, take_along_dim, unique)
-from .shape import (broadcast_tensors, meshgrid, moveaxis, movedim, numel, swapaxes, swapdims)
+from .shape import broadcast_tensors, meshgrid, moveaxis, movedim, numel, swapaxes, swapdims
 from .linalg import bmm, dot, kron, outer, trace
 from .dropout import dropout
 from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
@@ -32,7 +32,7 @@ from .conv import conv2d, conv_transpose2d
 from .embedding import embedding
 from .layer_norm import layer_norm, rms_norm
 from .norm import batch_norm, group_norm
-from .pooling import (adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d)
+from .pooling import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
 from .conv import conv1d
 from .dropout import dropout1d, dropout2d, dropout3d
 from .norm import instance_norm
@@ -42,3 +42,25 @@ from .linalg import mm
 from .math_ops import floor_divide, fmod, remainder
 from .reduce import cosine_similarity, isclose
 from .select import argwhere, nonzero
+from .rearrange import (atleast_1d, atleast_2d, atleast_3d, block_diag, cartesian_prod,
+                        column_stack, combinations, diag_embed, dsplit, dstack, fliplr, flipud,
+                        hsplit, hstack, masked_select, repeat_interleave, rot90, row_stack, take,
+                        tensor_split, tile, unflatten, vander, vsplit, vstack)
+from .pooling import (lp_pool1d, lp_pool2d, max_pool1d_with_indices, max_pool2d_with_indices,
+                      max_unpool1d, max_unpool2d)
+from .vision import (affine_grid, channel_shuffle, conv_transpose1d, fold, grid_sample,
+                     local_response_norm, unfold)
+from .stats import (aminmax, bucketize, corrcoef, count_nonzero, cov, cummax, cummin, histc,
+                    kthvalue, median, mode, msort, nanmean, nanmedian, nanquantile, nansum,
+                    quantile)
+from .decomp import bilinear
+from .loss_extra import (cosine_embedding_loss, ctc_loss, gaussian_nll_loss, hinge_embedding_loss,
+                         margin_ranking_loss, multi_margin_loss, multilabel_margin_loss,
+                         multilabel_soft_margin_loss, pairwise_distance, pdist, poisson_nll_loss,
+                         soft_margin_loss, triplet_margin_loss, triplet_margin_with_distance_loss)
+from .special import (clamp_max, clamp_min, copysign, deg2rad, heaviside, logit, rad2deg, rsqrt,
+                      signbit, sinc, square, tan, xlog1py, xlogy)
+from .activation import (gumbel_softmax, hardshrink, rrelu, softmin, softshrink, tanhshrink,
+                         threshold)
+from .dropout import alpha_dropout, feature_alpha_dropout
+from .embedding import embedding_bag

@@ -8,12 +8,17 @@ hardswish) take PyTorch's one-sided gradients at their kinks. The rest
 """
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
+
 from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
 from ._util import normalize_dims
-from .elementwise import _const, abs, exp, sigmoid, tanh, where
+from .elementwise import _const, abs, exp, leaky_relu, sigmoid, tanh, where
 from .math_ops import _floating, logaddexp
+from .reduce import softmax
 
 
 # ---------------------------------------------------------------- smooth, fused
@@ -238,3 +243,160 @@ def prelu(input, weight):
                              f"has {channels} channels (dim 1)")
         w = weight.reshape((c,) + (1,) * (input.ndim - 2))   # (C, 1, ..., 1)
     return where(input > 0, input, input * w)
+
+
+# ---------------------------------------------------------------- shrinkage, threshold, random
+
+class Softshrink(Function):
+    """z = x - λ for x > λ, x + λ for x < -λ, else 0;
+    dz/dx = 0 for -λ ≤ x ≤ λ, else 1 (NaN passes, as PyTorch)."""
+
+    def forward(self, x, lambd):
+        self.lambd = lambd
+        xp = backend.get_array_module(x)
+        f = x.dtype.type
+        lam = f(lambd)
+        with np.errstate(invalid="ignore"):   # x·0 is NaN at ±inf, a branch not taken
+            return xp.where(x > lam, x - lam, xp.where(x < -lam, x + lam, x * f(0)))
+
+    def backward(self, g):
+        return g * _const(~_inside(self.inputs[0].data, self.lambd))
+
+
+class Hardshrink(Function):
+    """z = x for |x| > λ, else 0;  dz/dx = 0 for -λ ≤ x ≤ λ, else 1 (NaN passes)."""
+
+    def forward(self, x, lambd):
+        self.lambd = lambd
+        return backend.get_array_module(x).where(_inside(x, lambd), x.dtype.type(0), x)
+
+    def backward(self, g):
+        return g * _const(~_inside(self.inputs[0].data, self.lambd))
+
+
+def _inside(x, lambd):
+    """-λ ≤ x ≤ λ (False at NaN): where the shrink ops are flat."""
+    lam = x.dtype.type(lambd)
+    return (x >= -lam) & (x <= lam)
+
+
+class Threshold(Function):
+    """z = x where x > threshold, else ``value``;  dz/dx = 1 where x > threshold, else 0
+    (PyTorch's test is x ≤ threshold, so NaN passes through with gradient 1)."""
+
+    def forward(self, x, threshold, value):
+        self.threshold = threshold
+        xp = backend.get_array_module(x)
+        return xp.where(x <= threshold, xp.asarray(value).astype(x.dtype), x)
+
+    def backward(self, g):
+        return g * _const(~(self.inputs[0].data <= self.threshold))
+
+
+def _softmax(x, dim, op):
+    """softmax(x, dim), also for the 0-d and empty inputs reduce.softmax rejects."""
+    normalize_dims(dim, x.ndim, op)
+    if x.ndim == 0:
+        return softmax(x.reshape(1), 0).reshape(())
+    if x.numel() == 0:
+        return x * 0.0
+    return softmax(x, dim)
+
+
+def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):
+    """softmax(-x) along ``dim``: exp(-x) / Σ exp(-x); ``dtype`` casts the input first.
+
+    ``dim=None`` picks PyTorch's legacy dim (0 for 0-, 1- and 3-D input, else 1) with
+    a warning, as torch does.
+    """
+    if dtype is not None:
+        input = input.to(dtype=dtype)
+    _floating(input, "softmin")
+    if dim is None:
+        dim = 0 if input.ndim in (0, 1, 3) else 1
+        warnings.warn("softmin: implicit dim choice is deprecated (as in PyTorch); pass "
+                      f"dim=... (using dim={dim} for a {input.ndim}-D input)",
+                      stacklevel=_stacklevel)
+    return _softmax(-input, dim, "softmin")
+
+
+def softshrink(input, lambd: float = 0.5):
+    """Soft thresholding: x - λ above λ, x + λ below -λ, 0 between (λ ≥ 0)."""
+    if not lambd >= 0:
+        raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
+    return Softshrink.apply(_floating(input, "softshrink"), lambd=float(lambd))
+
+
+def hardshrink(input, lambd: float = 0.5):
+    """Hard thresholding: x where |x| > λ, else 0."""
+    return Hardshrink.apply(_floating(input, "hardshrink"), lambd=float(lambd))
+
+
+def tanhshrink(input):
+    """x - tanh x elementwise."""
+    return input - tanh(_floating(input, "tanhshrink"))
+
+
+def threshold(input, threshold: float, value: float, inplace: bool = False):
+    """x where x > ``threshold``, else ``value`` (cast to x's dtype, so integer inputs
+    stay integers, as PyTorch). ``inplace`` is accepted and ignored."""
+    return Threshold.apply(input, threshold=threshold, value=value)
+
+
+def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+          inplace: bool = False):
+    """Randomized leaky ReLU (Xu et al. 2015): x for x > 0, a·x otherwise.
+
+    In training a ~ U(lower, upper) is drawn per element from the device's seeded
+    generator (``tn.manual_seed``); in eval a = (lower + upper) / 2, i.e. leaky_relu.
+    ``inplace`` is accepted and ignored. Differs from PyTorch: lower > upper raises in
+    eval too (torch only checks in training).
+    """
+    if not lower <= upper:
+        raise ValueError(f"rrelu: lower ({lower}) must not exceed upper ({upper})")
+    _floating(input, "rrelu")
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2)
+    x = input.data
+    xp = backend.get_array_module(x)
+    gen = backend.get_generator(backend.device_of(x))
+    a = gen.random(x.shape, dtype=x.dtype if x.dtype.itemsize >= 4 else "float32")
+    a = (a * (upper - lower) + lower).astype(x.dtype, copy=False)
+    slope = xp.where(x > 0, x.dtype.type(1), a)   # PyTorch: x ≤ 0 (and NaN) takes the slope
+    return input * _const(slope)
+
+
+def gumbel_softmax(logits, tau: float = 1.0, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1):
+    """A sample from the Gumbel-softmax (concrete) distribution (Jang et al. 2016):
+
+        y = softmax((logits + G) / τ, dim),   G = -ln E, E ~ Exp(1) i.i.d.
+
+    The noise comes from the device's seeded generator (``tn.manual_seed``). With
+    ``hard=True`` the value is the one-hot of argmax y along ``dim``, and the gradient
+    that of the soft y (straight-through: y_hard - y.detach() + y). ``eps`` is
+    accepted and unused, as in PyTorch. logits: (*) float -> (*).
+    """
+    _floating(logits, "gumbel_softmax")
+    if not tau > 0:
+        raise ValueError(f"gumbel_softmax: tau must be positive, got {tau}")
+    x = logits.data
+    xp = backend.get_array_module(x)
+    gen = backend.get_generator(backend.device_of(x))
+    u = gen.random(x.shape, dtype=x.dtype if x.dtype.itemsize >= 4 else "float32")
+    # E = -ln(1 - U) with 1 - U in (0, 1]; E = 0 (U = 0) would give G = inf: floor it
+    e = xp.maximum(-xp.log1p(-u), xp.finfo(u.dtype).tiny)
+    g = (-xp.log(e)).astype(x.dtype, copy=False)
+    y = _softmax((logits + _const(g)) / tau, dim, "gumbel_softmax")
+    if not hard:
+        return y
+    if y.ndim == 0:
+        onehot = xp.ones_like(y.data)
+    elif y.shape[dim % y.ndim] == 0:
+        onehot = xp.zeros_like(y.data)
+    else:
+        d = dim % y.ndim
+        idx = xp.expand_dims(xp.argmax(y.data, axis=d), d)   # the first max on ties
+        col = xp.arange(y.shape[d]).reshape([-1 if i == d else 1 for i in range(y.ndim)])
+        onehot = (col == idx).astype(y.dtype)
+    return y + _const(onehot - y.data)

@@ -3,6 +3,7 @@
 ``dropout`` draws one m per element; ``dropout1d/2d/3d`` one per channel
 (m of shape (N, C, 1, ...) broadcast over the spatial dims), zeroing whole
 feature maps.
+``alpha_dropout`` and ``feature_alpha_dropout`` are the SELU-preserving variants.
 """
 from __future__ import annotations
 
@@ -101,3 +102,74 @@ def dropout3d(x, p: float = 0.5, training: bool = True, inplace: bool = False):
     x: (N, C, D, H, W) or (C, D, H, W). ``inplace`` is accepted and ignored.
     """
     return _channel_dropout(x, p, training, "dropout3d", 3)
+
+
+# ---------------------------------------------------------------- alpha dropout (SELU nets)
+
+# -λα of SELU: the value SELU tends to as x -> -inf, which dropped units are set to
+_ALPHA_PRIME = 1.7580993408473766
+
+
+class AlphaDropout(Function):
+    """Alpha dropout (Klambauer et al. 2017), keeping zero mean and unit variance:
+
+        y = a · (x·m + α'(1 - m)) + b = x · (a m) + α a (m - 1 + p)
+
+    with keep-mask m ~ Bernoulli(1 - p), α' = -α (α = 1.7581, SELU's -λα),
+    a = ((1 - p)(1 + p α²))^(-1/2), b = -a α' p (PyTorch's form);  dL/dx = g · a m.
+    The mask has ``mask_shape`` (x's by default; (N, C, 1, ...) for feature dropout).
+    """
+
+    uses_input_values = False   # backward needs only shapes
+
+    def forward(self, x, p, mask_shape=None):
+        xp = backend.get_array_module(x)
+        shape = x.shape if mask_shape is None else mask_shape
+        if p >= 1.0:
+            self.mask, self.a = xp.zeros(shape, dtype=bool), 0.0
+            return xp.zeros_like(x)
+        gen = backend.get_generator(backend.device_of(x))
+        self.mask = gen.random(shape, dtype=x.dtype if x.dtype.itemsize >= 4 else "float32") >= p
+        f = x.dtype.type
+        alpha = _ALPHA_PRIME
+        self.a = a = 1.0 / ((alpha * alpha * p + 1.0) * (1.0 - p)) ** 0.5
+        keep = self.mask.astype(x.dtype)
+        return x * (keep * f(a)) + (keep + f(p - 1.0)) * f(alpha * a)
+
+    def backward(self, g):
+        m = (self.mask * g.dtype.type(self.a)).astype(g.dtype, copy=False)
+        return g * Tensor._make(m, False)
+
+
+def _alpha_dropout(x, p, training, op, feature):
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: probability p must be in [0, 1], got {p}")
+    if not training or p == 0.0 or x.numel() == 0:
+        return x
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating tensor, got dtype {x.dtype}")
+    mask_shape = None
+    if feature:
+        if x.ndim < 2:
+            raise ValueError(f"{op}: feature dropout needs an input of at least 2 dims "
+                             f"(N, C, *), got shape {tuple(x.shape)}")
+        mask_shape = x.shape[:2] + (1,) * (x.ndim - 2)
+    return AlphaDropout.apply(x, p=float(p), mask_shape=mask_shape)
+
+
+def alpha_dropout(x, p: float = 0.5, training: bool = False, inplace: bool = False):
+    """Alpha dropout for SELU networks: each element is set, with probability ``p``, to
+    SELU's negative saturation value, then all are scaled and shifted so that zero
+    mean and unit variance are kept (see :class:`AlphaDropout`).
+
+    Identity when ``training`` is False (the default, as in PyTorch) or ``p == 0``;
+    p = 1 gives zeros. ``inplace`` is accepted and ignored.
+    """
+    return _alpha_dropout(x, p, training, "alpha_dropout", feature=False)
+
+
+def feature_alpha_dropout(x, p: float = 0.5, training: bool = False, inplace: bool = False):
+    """Alpha dropout of whole channels: x (N, C, *), one draw per (sample, channel)
+    shared by its * positions. Identity when ``training`` is False (the default) or
+    ``p == 0``. ``inplace`` is accepted and ignored."""
+    return _alpha_dropout(x, p, training, "feature_alpha_dropout", feature=True)

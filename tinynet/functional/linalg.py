@@ -269,3 +269,11 @@ def norm(A, ord=None, dim=None, keepdim: bool = False):
         return matrix_norm(A, ord, (-2, -1), keepdim)
     raise ValueError(f"norm: with ord={ord!r} and dim=None the input must be 1-D or 2-D, got "
                      f"shape {A.shape}")
+
+
+# torch.linalg's decompositions and solvers live in .decomp (which imports this module)
+from .decomp import (cholesky, det, eigh, eigvalsh, inv, lstsq, matrix_power, matrix_rank,  # noqa: E402
+                     multi_dot, pinv, qr, slogdet, solve, svd, svdvals, vecdot)
+from .decomp import linalg_cross as cross  # noqa: E402
+_REEXPORTED = (cholesky, cross, det, eigh, eigvalsh, inv, lstsq, matrix_power, matrix_rank,
+               multi_dot, pinv, qr, slogdet, solve, svd, svdvals, vecdot)   # tinynet.linalg.<name>

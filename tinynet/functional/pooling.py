@@ -23,6 +23,7 @@ from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 from .conv import _pair, _positive, _single, crop_to_nchw, from_cm, pad_cm, to_cm, workspace
+from .select import _check_index_range, scatter
 
 
 def _pool_geometry(size, k, s, p, d, ceil_mode, op):
@@ -438,3 +439,138 @@ def adaptive_max_pool1d(input, output_size, return_indices=False):
     if return_indices:
         return out[0].squeeze(-2), out[1].squeeze(-2)
     return out.squeeze(-2)
+
+
+# ---------------------------------------------------------------- with_indices, unpool, lp pool
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode=False, return_indices=False):
+    """``max_pool2d`` returning ``(values, indices)`` always (PyTorch's spelling;
+    ``return_indices`` is accepted and ignored). indices: int64 flat h·W + w."""
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode=False, return_indices=False):
+    """``max_pool1d`` returning ``(values, indices)`` always (PyTorch's spelling;
+    ``return_indices`` is accepted and ignored). indices: int64 positions along L."""
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def _unpool_size(in_size, k, s, p, output_size, op):
+    """PyTorch's _unpool_output_size: (H-1)·s - 2p + k per side unless ``output_size``
+    (the spatial sizes, or with N, C in front) is given, then strictly within ±s of it."""
+    n = len(k)
+    default = tuple((i - 1) * st_ + kk - 2 * pp for i, kk, st_, pp in zip(in_size, k, s, p))
+    if output_size is None:
+        out = default
+    else:
+        out = tuple(int(v) for v in output_size)
+        if len(out) == n + 2:
+            out = out[2:]
+        if len(out) != n:
+            raise ValueError(f"{op}: output_size should have {n} or {n + 2} elements, got "
+                             f"{tuple(output_size)}")
+        for d in range(n):
+            lo, hi = default[d] - s[d], default[d] + s[d]
+            if not lo < out[d] < hi:
+                raise ValueError(f"{op}: invalid output_size {tuple(output_size)} (dim {d} must "
+                                 f"be between {lo} and {hi}, exclusive)")
+    if min(out) < 1:
+        raise ValueError(f"{op}: output size {out} is not positive (input spatial size "
+                         f"{tuple(in_size)}, kernel_size {k}, stride {s}, padding {p})")
+    return out
+
+
+def _unpool(input, indices, k, s, p, output_size, op):
+    """Scatter (N, C, *spatial) values to flat positions ``indices`` of zero planes."""
+    if not isinstance(indices, Tensor) or indices.dtype.kind not in "iu":
+        raise TypeError(f"{op}: indices must be an integer Tensor, got "
+                        f"{getattr(indices, 'dtype', type(indices).__name__)}")
+    if tuple(indices.shape) != tuple(input.shape):
+        raise ValueError(f"{op}: indices of shape {tuple(indices.shape)} must match the input "
+                         f"of shape {tuple(input.shape)}")
+    n = len(k)
+    if input.ndim not in (n + 1, n + 2):
+        raise ValueError(f"{op}: expected a {n + 1}-D or {n + 2}-D input, got shape "
+                         f"{tuple(input.shape)}")
+    out = _unpool_size(input.shape[-n:], k, s, p, output_size, op)
+    lead = tuple(input.shape[:-n])
+    plane = int(np.prod(out))
+    xp = backend.get_array_module(input.data)
+    flat = int(np.prod(input.shape[-n:]))
+    idx = indices.data.reshape(lead + (flat,)).astype(np.int64)
+    _check_index_range(idx, plane, op)
+    zeros = Tensor._make(xp.zeros(lead + (plane,), input.dtype), False)
+    y = scatter(zeros, -1, idx, input.reshape(*lead, flat))
+    return y.reshape(*lead, *out)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Partial inverse of ``max_pool2d`` (PyTorch's ``F.max_unpool2d``).
+
+    input, indices: (N, C, H, W) or (C, H, W), indices as ``max_pool2d(...,
+    return_indices=True)`` gives them (flat h·W + w in each output plane).
+    Output (N, C, Ho, Wo), zero except out.flat[indices] = input, with
+    Ho = (H-1)·s - 2p + kh unless ``output_size`` (within ±s of it) says
+    otherwise. Differentiable in input (its gradient gathers at the indices).
+    Where indices repeat, one of the values wins (undefined which, as in PyTorch).
+    """
+    op = "max_unpool2d"
+    k = _positive(_pair(kernel_size, "kernel_size", op), "kernel_size", op)
+    s = k if stride is None else _positive(_pair(stride, "stride", op), "stride", op)
+    p = _pair(padding, "padding", op)
+    return _unpool(input, indices, k, s, p, output_size, op)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Partial inverse of ``max_pool1d`` (PyTorch's ``F.max_unpool1d``).
+
+    input, indices: (N, C, L) or (C, L); output (N, C, Lo) with
+    Lo = (L-1)·s - 2p + k unless ``output_size`` (within ±s) says otherwise,
+    zero except at the positions ``indices``.
+    """
+    op = "max_unpool1d"
+    k = (_single(kernel_size, "kernel_size", op),)
+    s = k if stride is None else (_single(stride, "stride", op),)
+    p = (_single(padding, "padding", op),)
+    _positive(k + s, "kernel_size and stride", op)
+    return _unpool(input, indices, k, s, p, output_size, op)
+
+
+def _lp_finish(out, norm_type, window):
+    """(sign(out)·relu(|out|) · window)^(1/p), PyTorch's form (so a zero sum has zero grad)."""
+    return (out.sign() * out.abs().relu() * window) ** (1.0 / norm_type)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """Power-average pooling (PyTorch's ``F.lp_pool2d``): (Σ_window x^p)^(1/p).
+
+    input: (N, C, H, W) or (C, H, W); no padding; ``stride`` defaults to
+    ``kernel_size``. Computed as PyTorch does, from ``avg_pool2d(x^p)`` times
+    the window size kh·kw, so with ``ceil_mode`` a clipped last window is scaled
+    as if full. ``norm_type`` inf / -inf is max / min of |x|. Fractional p of a
+    negative input gives NaN, as in PyTorch.
+    """
+    if norm_type == float("inf"):
+        return max_pool2d(input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    if norm_type == -float("inf"):
+        return -max_pool2d(-input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    k = _pair(kernel_size, "kernel_size", "lp_pool2d")
+    out = avg_pool2d(input ** norm_type, kernel_size, stride, 0, ceil_mode)
+    return _lp_finish(out, norm_type, k[0] * k[1])
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """Power-average pooling along L (PyTorch's ``F.lp_pool1d``): (Σ_window x^p)^(1/p).
+
+    input: (N, C, L) or (C, L); otherwise as :func:`lp_pool2d`.
+    """
+    if norm_type == float("inf"):
+        return max_pool1d(input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    if norm_type == -float("inf"):
+        return -max_pool1d(-input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    k = _single(kernel_size, "kernel_size", "lp_pool1d")
+    out = avg_pool1d(input ** norm_type, kernel_size, stride, 0, ceil_mode)
+    return _lp_finish(out, norm_type, k)

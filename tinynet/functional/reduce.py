@@ -87,7 +87,9 @@ class Softmax(Function):
     def forward(self, x, dim):
         self.dim = dim
         xp = backend.get_array_module(x)
-        e = x - x.max(axis=dim, keepdims=True)
+        if x.size == 0:
+            return x.copy()
+        e = xp.asarray(x - x.max(axis=dim, keepdims=True))   # (0-d arithmetic gives a scalar)
         xp.exp(e, out=e)
         e /= e.sum(axis=dim, keepdims=True)
         return e
@@ -103,7 +105,9 @@ class LogSoftmax(Function):
     def forward(self, x, dim):
         self.dim = dim
         xp = backend.get_array_module(x)
-        shifted = x - x.max(axis=dim, keepdims=True)
+        if x.size == 0:
+            return x.copy()
+        shifted = xp.asarray(x - x.max(axis=dim, keepdims=True))
         shifted -= xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
         return shifted
 

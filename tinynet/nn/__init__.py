@@ -30,3 +30,14 @@ from .upsampling import (PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilin
 from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer,
                           TransformerEncoder, TransformerEncoderLayer)
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from .pooling import LPPool1d, LPPool2d, MaxUnpool1d, MaxUnpool2d
+from .vision import ChannelShuffle, ConvTranspose1d, Fold, LocalResponseNorm, Softmax2d, Unfold
+from .linear import Bilinear
+from .loss_extra import (CosineEmbeddingLoss, CosineSimilarity, CTCLoss, GaussianNLLLoss,
+                         HingeEmbeddingLoss, MarginRankingLoss, MultiLabelMarginLoss,
+                         MultiLabelSoftMarginLoss, MultiMarginLoss, PairwiseDistance,
+                         PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
+                         TripletMarginWithDistanceLoss)
+from .activation import Hardshrink, RReLU, Softmin, Softshrink, Tanhshrink, Threshold
+from .dropout import AlphaDropout, FeatureAlphaDropout
+from .embedding import EmbeddingBag

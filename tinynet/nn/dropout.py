@@ -1,7 +1,9 @@
-"""Dropout modules: element-wise (Dropout) and channel-wise (Dropout1d/2d/3d)."""
+"""Dropout modules: element-wise (Dropout), channel-wise (Dropout1d/2d/3d) and alpha
+dropout for SELU networks (AlphaDropout, FeatureAlphaDropout)."""
 from __future__ import annotations
 
-from ..functional.dropout import dropout, dropout1d, dropout2d, dropout3d
+from ..functional.dropout import (alpha_dropout, dropout, dropout1d, dropout2d, dropout3d,
+                                  feature_alpha_dropout)
 from .module import Module
 
 
@@ -43,3 +45,19 @@ class Dropout3d(Dropout):
 
     def forward(self, x):
         return dropout3d(x, self.p, self.training)
+
+
+class AlphaDropout(Dropout):
+    """Alpha dropout for SELU networks in training (keeps zero mean, unit variance; see
+    ``F.alpha_dropout``); identity in eval."""
+
+    def forward(self, x):
+        return alpha_dropout(x, self.p, self.training)
+
+
+class FeatureAlphaDropout(Dropout):
+    """Alpha dropout of whole channels of (N, C, *) input in training (see
+    ``F.feature_alpha_dropout``); identity in eval."""
+
+    def forward(self, x):
+        return feature_alpha_dropout(x, self.p, self.training)

@@ -1,9 +1,10 @@
-"""Embedding table: a learnable (num_embeddings, embedding_dim) lookup."""
+"""Embedding tables: a learnable (num_embeddings, embedding_dim) lookup (Embedding), and
+sums, means or maxes of bags of its rows (EmbeddingBag)."""
 from __future__ import annotations
 
 from .. import creation
 from ..autograd import no_grad
-from ..functional.embedding import embedding
+from ..functional.embedding import embedding, embedding_bag
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -59,4 +60,81 @@ class Embedding(Module):
 
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"
+        return s + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+
+
+class EmbeddingBag(Module):
+    """Sums, means or maxes of bags of embeddings (see ``F.embedding_bag``):
+    input (B, N) int, or (P,) int with ``offsets`` (B,) -> (B, embedding_dim).
+
+    weight (num_embeddings, embedding_dim) ~ N(0, 1) like PyTorch; the ``padding_idx``
+    row starts at zero, never receives a gradient and is left out of every bag.
+    ``sparse`` is accepted and ignored; ``scale_grad_by_freq=True`` raises at forward.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, max_norm=None,
+                 norm_type: float = 2.0, scale_grad_by_freq: bool = False, mode: str = "mean",
+                 sparse: bool = False, _weight=None, include_last_offset: bool = False,
+                 padding_idx=None, device=None, dtype=None):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        if mode not in ("sum", "mean", "max"):
+            raise ValueError(f"EmbeddingBag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+        if padding_idx is not None:
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ValueError(f"EmbeddingBag: padding_idx {padding_idx} out of range for "
+                                 f"{self.num_embeddings} embeddings")
+            padding_idx %= self.num_embeddings
+        self.padding_idx, self.mode = padding_idx, mode
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
+        self.include_last_offset = include_last_offset
+        if _weight is not None:
+            if tuple(_weight.shape) != (self.num_embeddings, self.embedding_dim):
+                raise ValueError(f"EmbeddingBag: _weight of shape {tuple(_weight.shape)} does "
+                                 f"not match ({self.num_embeddings}, {self.embedding_dim})")
+            self.weight = Parameter(_weight)
+        else:
+            self.weight = Parameter(creation.empty(self.num_embeddings, self.embedding_dim,
+                                                   dtype=dtype, device=device))
+            self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """weight ~ N(0, 1), padding row zeroed."""
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            with no_grad():
+                self.weight.data[self.padding_idx] = 0
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze: bool = True, max_norm=None,
+                        norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                        mode: str = "mean", sparse: bool = False,
+                        include_last_offset: bool = False, padding_idx=None):
+        """An EmbeddingBag whose weight is (a view of) the 2-D tensor ``embeddings``
+        (frozen unless ``freeze=False``)."""
+        if embeddings.ndim != 2:
+            raise ValueError(f"EmbeddingBag.from_pretrained: expected a 2-D tensor, got shape "
+                             f"{tuple(embeddings.shape)}")
+        bag = cls(embeddings.shape[0], embeddings.shape[1], max_norm=max_norm,
+                  norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq, mode=mode,
+                  sparse=sparse, _weight=embeddings.detach(),
+                  include_last_offset=include_last_offset, padding_idx=padding_idx)
+        bag.weight.requires_grad_(not freeze)
+        return bag
+
+    def forward(self, input, offsets=None, per_sample_weights=None):
+        return embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type,
+                             self.scale_grad_by_freq, self.mode, self.sparse,
+                             per_sample_weights, self.include_last_offset, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        s += f", mode='{self.mode}'"
+        if self.include_last_offset:
+            s += ", include_last_offset=True"
         return s + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")

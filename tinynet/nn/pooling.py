@@ -1,10 +1,10 @@
 """Pooling layers: thin wrappers over :mod:`tinynet.functional.pooling`."""
 from __future__ import annotations
 
-from ..functional.conv import _single
+from ..functional.conv import _pair, _single
 from ..functional.pooling import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,
-                                  adaptive_max_pool2d, avg_pool1d, avg_pool2d, max_pool1d,
-                                  max_pool2d)
+                                  adaptive_max_pool2d, avg_pool1d, avg_pool2d, lp_pool1d,
+                                  lp_pool2d, max_pool1d, max_pool2d, max_unpool1d, max_unpool2d)
 from .module import Module
 
 
@@ -116,3 +116,65 @@ class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
 
     def forward(self, x):
         return adaptive_max_pool1d(x, self.output_size, self.return_indices)
+
+
+class MaxUnpool2d(Module):
+    """Partial inverse of MaxPool2d: (N, C, H, W) values and indices -> (N, C, Ho, Wo),
+    zero except at the indices. See ``F.max_unpool2d``."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size", "MaxUnpool2d")
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride",
+                                                                     "MaxUnpool2d")
+        self.padding = _pair(padding, "padding", "MaxUnpool2d")
+
+    def forward(self, input, indices, output_size=None):
+        return max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding,
+                            output_size)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(Module):
+    """Partial inverse of MaxPool1d: (N, C, L) values and indices -> (N, C, Lo).
+    See ``F.max_unpool1d``."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = (_single(kernel_size, "kernel_size", "MaxUnpool1d"),)
+        self.stride = self.kernel_size if stride is None else (_single(stride, "stride",
+                                                                       "MaxUnpool1d"),)
+        self.padding = (_single(padding, "padding", "MaxUnpool1d"),)
+
+    def forward(self, input, indices, output_size=None):
+        return max_unpool1d(input, indices, self.kernel_size, self.stride, self.padding,
+                            output_size)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class LPPool2d(Module):
+    """Power-average pooling (Σ_window x^p)^(1/p): (N, C, H, W) -> (N, C, Ho, Wo).
+    See ``F.lp_pool2d``."""
+
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
+        super().__init__()
+        self.norm_type, self.kernel_size = norm_type, kernel_size
+        self.stride, self.ceil_mode = stride, ceil_mode
+
+    def forward(self, x):
+        return lp_pool2d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+    def extra_repr(self):
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")
+
+
+class LPPool1d(LPPool2d):
+    """Power-average pooling along L: (N, C, L) -> (N, C, Lo). See ``F.lp_pool1d``."""
+
+    def forward(self, x):
+        return lp_pool1d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
