@@ -20,29 +20,12 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None,
                  device=None, dtype=None, _weight=None):
         super().__init__()
-        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
-        if padding_idx is not None:
-            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
-                raise ValueError(f"Embedding: padding_idx {padding_idx} out of range for "
-                                 f"{self.num_embeddings} embeddings")
-            padding_idx %= self.num_embeddings
-        self.padding_idx = padding_idx
-        if _weight is not None:
-            if tuple(_weight.shape) != (self.num_embeddings, self.embedding_dim):
-                raise ValueError(f"Embedding: _weight of shape {tuple(_weight.shape)} does not "
-                                 f"match ({self.num_embeddings}, {self.embedding_dim})")
-            self.weight = Parameter(_weight)
-        else:
-            self.weight = Parameter(creation.empty(self.num_embeddings, self.embedding_dim,
-                                                   dtype=dtype, device=device))
-            self.reset_parameters()
+        _init_table(self, "Embedding", num_embeddings, embedding_dim, padding_idx, _weight,
+                    device, dtype)
 
     def reset_parameters(self) -> None:
         """weight ~ N(0, 1), padding row zeroed."""
-        init.normal_(self.weight)
-        if self.padding_idx is not None:
-            with no_grad():
-                self.weight.data[self.padding_idx] = 0
+        _reset_table(self)
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx=None):
@@ -77,34 +60,18 @@ class EmbeddingBag(Module):
                  sparse: bool = False, _weight=None, include_last_offset: bool = False,
                  padding_idx=None, device=None, dtype=None):
         super().__init__()
-        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         if mode not in ("sum", "mean", "max"):
             raise ValueError(f"EmbeddingBag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
-        if padding_idx is not None:
-            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
-                raise ValueError(f"EmbeddingBag: padding_idx {padding_idx} out of range for "
-                                 f"{self.num_embeddings} embeddings")
-            padding_idx %= self.num_embeddings
-        self.padding_idx, self.mode = padding_idx, mode
+        self.mode = mode
         self.max_norm, self.norm_type = max_norm, norm_type
         self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
         self.include_last_offset = include_last_offset
-        if _weight is not None:
-            if tuple(_weight.shape) != (self.num_embeddings, self.embedding_dim):
-                raise ValueError(f"EmbeddingBag: _weight of shape {tuple(_weight.shape)} does "
-                                 f"not match ({self.num_embeddings}, {self.embedding_dim})")
-            self.weight = Parameter(_weight)
-        else:
-            self.weight = Parameter(creation.empty(self.num_embeddings, self.embedding_dim,
-                                                   dtype=dtype, device=device))
-            self.reset_parameters()
+        _init_table(self, "EmbeddingBag", num_embeddings, embedding_dim, padding_idx, _weight,
+                    device, dtype)
 
     def reset_parameters(self) -> None:
         """weight ~ N(0, 1), padding row zeroed."""
-        init.normal_(self.weight)
-        if self.padding_idx is not None:
-            with no_grad():
-                self.weight.data[self.padding_idx] = 0
+        _reset_table(self)
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze: bool = True, max_norm=None,
@@ -138,3 +105,33 @@ class EmbeddingBag(Module):
         if self.include_last_offset:
             s += ", include_last_offset=True"
         return s + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+
+
+def _init_table(module, kind, num_embeddings, embedding_dim, padding_idx, _weight, device,
+                dtype) -> None:
+    """Set up an embedding table on ``module``: sizes, ``padding_idx`` (negative counts from
+    the end) and a (num_embeddings, embedding_dim) ``weight``, ``_weight`` or N(0, 1)."""
+    module.num_embeddings, module.embedding_dim = int(num_embeddings), int(embedding_dim)
+    if padding_idx is not None:
+        if not -module.num_embeddings <= padding_idx < module.num_embeddings:
+            raise ValueError(f"{kind}: padding_idx {padding_idx} out of range for "
+                             f"{module.num_embeddings} embeddings")
+        padding_idx %= module.num_embeddings
+    module.padding_idx = padding_idx
+    if _weight is not None:
+        if tuple(_weight.shape) != (module.num_embeddings, module.embedding_dim):
+            raise ValueError(f"{kind}: _weight of shape {tuple(_weight.shape)} does not match "
+                             f"({module.num_embeddings}, {module.embedding_dim})")
+        module.weight = Parameter(_weight)
+    else:
+        module.weight = Parameter(creation.empty(module.num_embeddings, module.embedding_dim,
+                                                 dtype=dtype, device=device))
+        module.reset_parameters()
+
+
+def _reset_table(module) -> None:
+    """weight ~ N(0, 1) like PyTorch, the padding row zeroed."""
+    init.normal_(module.weight)
+    if module.padding_idx is not None:
+        with no_grad():
+            module.weight.data[module.padding_idx] = 0
