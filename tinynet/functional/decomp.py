@@ -35,7 +35,7 @@ from .elementwise import _const, where
 from .linalg import matmul, vector_norm
 from .math_ops import sign
 from .select import roll, tril, triu
-from .shape import broadcast_to, permute, reshape
+from .shape import broadcast_to, cat, permute, reshape
 
 SlogdetResult = namedtuple("linalg_slogdet", ["sign", "logabsdet"])
 QRResult = namedtuple("linalg_qr", ["Q", "R"])
@@ -814,8 +814,8 @@ class Cdist(Function):
 
     With δ = x1_i - x2_j:  ∂d/∂x1_i = sign(δ) |δ|^(p-1) / d^(p-1)  (p = 2: δ / d; p = 1:
     sign δ; p = ∞: sign δ where |δ| = d; p = 0: 0), and ∂d/∂x2_j the negative; 0 where
-    d = 0, as in PyTorch. p = 2 backward is two GEMMs; other p use the (*, P, R, M)
-    difference tensor.
+    d = 0, as in PyTorch. p = 2 backward is two GEMMs; other p go through the (*, P, R, M)
+    differences block by block of x1's rows.
     """
 
     def forward(self, x1, x2, p, use_mm):
@@ -829,11 +829,8 @@ class Cdist(Function):
         shape = np.broadcast_shapes(x1.shape[:-2], x2.shape[:-2]) + (x1.shape[-2], x2.shape[-2])
         out = xp.empty(shape, dtype=x1.dtype)
         M = x1.shape[-1]
-        # P in blocks so the (*, block, R, M) differences stay within ~16M elements
-        per_row = max(1, math.prod(shape[:-2]) * x2.shape[-2] * M)
-        block = max(1, (1 << 24) // per_row)
-        for i in range(0, x1.shape[-2], block):
-            d = xp.abs(x1[..., i:i + block, None, :] - x2[..., None, :, :])
+        for sl in _row_blocks(shape, x1.shape[-2], x2.shape[-2], M):
+            d = xp.abs(x1[..., sl, None, :] - x2[..., None, :, :])
             if p == 0:
                 r = (d != 0).sum(-1).astype(x1.dtype)
             elif p == 1:
@@ -844,7 +841,7 @@ class Cdist(Function):
                 r = d.max(-1) if M else xp.zeros(d.shape[:-1], dtype=x1.dtype)
             else:
                 r = (d ** p).sum(-1) ** (1.0 / p)
-            out[..., i:i + block, :] = r
+            out[..., sl, :] = r
         return out
 
     def backward(self, g):
@@ -858,23 +855,40 @@ class Cdist(Function):
             w = where(_const(zero), 0.0, g / where(_const(zero), 1.0, d))
             g1 = w.sum(-1).unsqueeze(-1) * x1 - matmul(w, x2)
             g2 = w.sum(-2).unsqueeze(-1) * x2 - matmul(w.mT, x1)
-        else:
-            diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)             # (*, P, R, M)
-            if p == 1:
-                coef = sign(diff)
-            elif p == math.inf:
-                coef = sign(diff) * _const((abs(diff.data) == d.data[..., None])
-                                           .astype(d.dtype))
-            else:
-                ad = diff.abs()
-                nz = _const(diff.data != 0)
-                powd = where(nz, ad, 1.0) ** (p - 1)
-                dd = where(_const(zero), 1.0, d) ** (p - 1)
-                coef = where(nz, sign(diff) * powd, 0.0) / dd.unsqueeze(-1)
-                coef = where(_const(zero[..., None]), 0.0, coef)
-            G = g.unsqueeze(-1) * coef
-            g1, g2 = G.sum(-2), -G.sum(-3)
+        else:   # by blocks of x1's rows, as in forward: (*, block, R, M) terms stay small
+            g1_parts, g2 = [], None
+            for sl in _row_blocks(d.shape, x1.shape[-2], x2.shape[-2], x1.shape[-1]):
+                G = g[..., sl, :].unsqueeze(-1) * _cdist_coef(x1[..., sl, :], x2, d[..., sl, :],
+                                                             zero[..., sl, :], p)
+                g1_parts.append(G.sum(-2))
+                g2 = -G.sum(-3) if g2 is None else g2 - G.sum(-3)
+            if not g1_parts:   # no rows in x1
+                xp = backend.get_array_module(d.data)
+                return _const(xp.zeros_like(x1.data)), _const(xp.zeros_like(x2.data))
+            g1 = g1_parts[0] if len(g1_parts) == 1 else cat(g1_parts, -2)
         return unbroadcast(g1, x1.shape), unbroadcast(g2, x2.shape)
+
+
+def _row_blocks(out_shape, P, R, M):
+    """Slices of x1's P rows, each with at most ~16M elements of (*, block, R, M) terms."""
+    per_row = max(1, math.prod(out_shape[:-2]) * R * M)
+    block = max(1, (1 << 24) // per_row)
+    return [slice(i, i + block) for i in range(0, P, block)]
+
+
+def _cdist_coef(x1, x2, d, zero, p):
+    """∂d/∂x1 per coordinate, (*, P, R, M), for p not in (0, 2); 0 where d = 0."""
+    diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
+    if p == 1:
+        return sign(diff)
+    if p == math.inf:
+        return sign(diff) * _const((abs(diff.data) == d.data[..., None]).astype(d.dtype))
+    ad = diff.abs()
+    nz = _const(diff.data != 0)
+    powd = where(nz, ad, 1.0) ** (p - 1)
+    dd = where(_const(zero), 1.0, d) ** (p - 1)
+    coef = where(nz, sign(diff) * powd, 0.0) / dd.unsqueeze(-1)
+    return where(_const(zero[..., None]), 0.0, coef)
 
 
 def cdist(x1, x2, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if_necessary"):

@@ -226,9 +226,8 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
     Bags are either the rows of a 2-D ``input`` (B, N) (``offsets`` None), or slices
     of a 1-D ``input`` (P,): bag b is input[offsets[b] : offsets[b+1]] (the last one runs
     to the end), offsets (B,) starting at 0 and non-decreasing. With
-    ``include_last_offset`` offsets has B + 1 entries and the last is the end of the
-    last bag (ids past it are left out; in PyTorch their gradient is undefined). Empty
-    bags give zeros.
+    ``include_last_offset`` offsets has B + 1 entries and the last, the end of the
+    last bag, must be the input's length. Empty bags give zeros.
 
     mode: ``"sum"``, ``"mean"`` or ``"max"`` (the gradient goes to the arg-max row of
     each output element, the first one on ties). ``per_sample_weights`` (input's shape,
@@ -296,6 +295,11 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
             if last > ids.size:
                 raise ValueError(f"embedding_bag: offsets[-1] = {last} is past the end of "
                                  f"the input (length {ids.size})")
+            if include_last_offset and last != ids.size:
+                # (PyTorch then leaves the ids past it half counted: undefined gradients,
+                # and a mean over the wrong count)
+                raise ValueError(f"embedding_bag: with include_last_offset, offsets[-1] must "
+                                 f"be the input's length {ids.size}, got {last}")
             if bool((off[1:] < off[:-1]).any()):
                 raise ValueError(f"embedding_bag: offsets must be non-decreasing, got "
                                  f"{backend.to_numpy(off).tolist()}")

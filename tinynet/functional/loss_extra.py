@@ -28,6 +28,7 @@ from ..tensor import Tensor
 from . import elementwise as E
 from ._util import broadcast_shapes
 from .activation import logsigmoid
+from .decomp import cdist
 from .loss import _check_reduction, _reduce
 from .reduce import norm as _norm
 from .select import gather, index_select
@@ -247,8 +248,9 @@ def pdist(input, p: float = 2):
     i, j = xp.triu_indices(input.shape[0], 1)
     if input.shape[1] == 0:  # torch: distance 0 between empty rows, for every p (inf too)
         return index_select(input, 0, _const(i)).sum(1)
-    diff = index_select(input, 0, _const(i)) - index_select(input, 0, _const(j))
-    return _norm(diff, p, 1, False)
+    # all N² distances by cdist (blocked, no copy of a row per pair), then the i < j ones
+    d = cdist(input, input, p, "donot_use_mm_for_euclid_dist")        # (N, N)
+    return index_select(d.reshape(-1), 0, _const(i * input.shape[0] + j))
 
 
 def _check_triplet(anchor, positive, negative, op):
@@ -366,7 +368,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None,
     input (N, C) or (C,); target of the same shape holding class indices
     y_j, padded with -1: only the entries before the first -1 count (a
     repeated index counts twice, as in PyTorch). The loss is (N,) or ()
-    before reduction. Costs O(N·C²) time and memory.
+    before reduction. Costs O(N·J·C) time and memory for J the longest target list.
     """
     op = "multilabel_margin_loss"
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -385,13 +387,15 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None,
     _check_target_range(t, -1, C, op, f"{C} classes, -1 ends the list")
     xp = backend.get_array_module(t)
     valid = xp.cumprod(t >= 0, axis=1).astype(bool)        # before the first -1
+    J = int(valid.sum(1).max()) if N else 0                # the longest target list
+    t, valid = t[:, :J], valid[:, :J]                      # (N, J): only listed slots
     tc = xp.where(valid, t, 0)
-    rows = xp.broadcast_to(xp.arange(N)[:, None], (N, C))
+    rows = xp.broadcast_to(xp.arange(N)[:, None], (N, J))
     is_target = xp.zeros((N, C), dtype=bool)
     is_target[rows[valid], tc[valid]] = True
     x = input.reshape(N, C)
-    x_y = gather(x, 1, _const(tc))                            # (N, C): x at each listed target
-    z = (1 - x_y).unsqueeze(2) + x.unsqueeze(1)               # (N, j, k)
+    x_y = gather(x, 1, _const(tc))                            # (N, J): x at each listed target
+    z = (1 - x_y).unsqueeze(2) + x.unsqueeze(1)               # (N, J, C)
     mask = (valid[:, :, None] & ~is_target[:, None, :]).astype(input.dtype)
     loss = (E.relu(z) * _const(mask)).sum((1, 2)) * (1.0 / C) if C else x.sum(1)
     return _reduce(loss.reshape(input.shape[:-1]), reduction)

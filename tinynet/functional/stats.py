@@ -143,7 +143,8 @@ class Median(Function):
         xp = backend.get_array_module(x.data)
         z = self.output().data
         hit = (x.data == z) | (_isnan(x.data) & xp.isnan(z))
-        share = xp.asarray(hit / hit.sum(), dtype=g.dtype)
+        share = hit.astype(g.dtype)
+        share /= share.sum()   # (in g's dtype: bool / int would make a float64 array)
         return g * _const(share)
 
 
