@@ -9,8 +9,9 @@ The classic recipe, offline:
         3. trains the same network from scratch for the same steps, and reports
            test accuracy before fine-tuning, after it, and from scratch.
 
-With real weights (a torchvision or timm ResNet exported to safetensors in
-torchvision names) on your own ``DIR/train/<class>/`` + ``DIR/test/<class>/``:
+With real weights (a torchvision or timm ResNet exported to safetensors, or the
+``model.safetensors`` of a Hugging Face ResNet such as microsoft/resnet-50) on your
+own ``DIR/train/<class>/`` + ``DIR/test/<class>/``:
 
     python examples/finetune_resnet.py --weights resnet50.safetensors --arch resnet50 \\
         --data cats_vs_dogs/ --image-size 224 --freeze-backbone --epochs 3
@@ -41,7 +42,7 @@ def describe_checkpoint(path, arch=None):
     """
     try:
         meta = tn.load_metadata(path)
-        sd = tn.load(path)
+        sd = tr.resnets.torchvision_names(tn.load(path))   # Hugging Face names too
     except (OSError, ValueError) as e:
         raise SystemExit(f"--weights {path}: {e}") from e
     if "fc.weight" not in sd or "conv1.weight" not in sd:
@@ -69,7 +70,8 @@ def frozen_backbone_mode(model):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--weights", default=None, help="pretrained safetensors (torchvision names); "
+    ap.add_argument("--weights", default=None, help="pretrained safetensors (torchvision, timm or "
+                    "Hugging Face transformers ResNet names); "
                     "default: pretrain on digits 0-4 first")
     ap.add_argument("--arch", choices=tr.ARCHS, default=None,
                     help="default: the --weights' own (read from its layers), else resnet18")

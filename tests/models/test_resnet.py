@@ -6,7 +6,8 @@ import pytest
 
 import tinynet as tn
 from tinynet.functional.loss import cross_entropy
-from tinynet.models.resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet50
+from tinynet.models.resnet import (BasicBlock, Bottleneck, ResNet, load_weights, resnet18,
+                                   resnet50)
 from tinynet.nn.linear import Linear
 from tinynet.nn.module import StateDictError
 from tinynet.optim import SGD
@@ -191,6 +192,35 @@ def test_weights_path_loads_safetensors_and_reports_bad_keys(tmp_path):
         resnet18(num_classes=5, cifar_stem=True).load_state_dict(sd)
     with pytest.raises(StateDictError, match="fc.weight"):
         resnet18(num_classes=3, cifar_stem=True, weights=str(path))
+
+
+@pytest.mark.parametrize("layer_type", ["basic", "bottleneck"])
+def test_hugging_face_resnet_weights_give_its_logits(layer_type, tmp_path):
+    # a transformers ResNetForImageClassification (microsoft/resnet-* layout), random weights
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    hidden = [64, 128, 256, 512] if layer_type == "basic" else [256, 512, 1024, 2048]
+    cfg = transformers.ResNetConfig(embedding_size=64, hidden_sizes=hidden, depths=[1, 2, 1, 1],
+                                    layer_type=layer_type, num_labels=7)
+    hf = transformers.ResNetForImageClassification(cfg).eval()
+    for m in hf.modules():   # non-trivial statistics, so that every BatchNorm must map right
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    path = tmp_path / "model.safetensors"
+    tn.save({k: v.numpy() for k, v in hf.state_dict().items()}, path)
+    model = ResNet(BasicBlock if layer_type == "basic" else Bottleneck, [1, 2, 1, 1],
+                   num_classes=7)
+    load_weights(model, path)                       # strict: every name must map
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    with torch.no_grad():
+        ref = hf(torch.tensor(x)).logits.numpy()
+    with tn.no_grad():
+        out = model.eval()(tn.tensor(x)).numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
 
 
 def test_finetune_recipe_trains_only_the_new_head():

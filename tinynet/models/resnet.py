@@ -3,7 +3,8 @@
 Names match torchvision exactly (``conv1 bn1 layer1.0.conv1 ... layer4.1.bn2
 downsample.0 downsample.1 fc``), so a torchvision or timm checkpoint saved as
 safetensors loads with ``load_state_dict`` (``num_batches_tracked`` keys
-optional). v1.5 puts the stride of a bottleneck's down-sampling block on its
+optional); ``weights=`` also takes a Hugging Face ``transformers`` ResNet
+(microsoft/resnet-50's ``model.safetensors``), renamed by :func:`torchvision_names`. v1.5 puts the stride of a bottleneck's down-sampling block on its
 3x3 conv (conv2), not on the first 1x1 conv.
 
     model = resnet50(weights="resnet50.safetensors")        # ImageNet weights
@@ -13,6 +14,8 @@ optional). v1.5 puts the stride of a bottleneck's down-sampling block on its
 (no pooling), the usual choice for 32x32 (or smaller) images.
 """
 from __future__ import annotations
+
+import re
 
 from ..nn import init
 from ..nn.activation import ReLU
@@ -24,7 +27,7 @@ from ..nn.module import Module
 from ..nn.pooling import AdaptiveAvgPool2d, MaxPool2d
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50",
-           "resnet101", "resnet152"]
+           "resnet101", "resnet152", "load_weights", "torchvision_names"]
 
 
 def conv3x3(in_planes, out_planes, stride=1, groups=1, dilation=1):
@@ -175,7 +178,8 @@ def _resnet(block, layers, weights, kwargs):
 
 
 def load_weights(model, weights, strict=True):
-    """Load ``weights`` (a safetensors path or a state dict) in torchvision names into ``model``.
+    """Load ``weights`` (a safetensors path or a state dict) into ``model``: torchvision /
+    timm names, or Hugging Face ``transformers`` ResNet names (see :func:`torchvision_names`).
 
     ``num_batches_tracked`` entries are accepted whether present or not.
     With ``strict`` any missing or unexpected key, and always any shape
@@ -185,7 +189,48 @@ def load_weights(model, weights, strict=True):
     if isinstance(weights, (str, bytes)) or hasattr(weights, "__fspath__"):
         from .. import io
         weights = io.load(weights, device=next(model.parameters()).device)
-    return model.load_state_dict(weights, strict=strict)
+    return model.load_state_dict(torchvision_names(weights), strict=strict)
+
+
+# Hugging Face transformers' ResNetForImageClassification (e.g. microsoft/resnet-50)
+_HF_PREFIXES = (("resnet.embedder.embedder.convolution.", "conv1."),
+                ("resnet.embedder.embedder.normalization.", "bn1."),
+                ("classifier.1.", "fc."))
+_HF_BLOCK = re.compile(r"resnet\.encoder\.stages\.(\d+)\.layers\.(\d+)\."
+                       r"(?:layer\.(\d+)|shortcut)\.(convolution|normalization)\.(.+)")
+
+
+def torchvision_names(state_dict) -> dict:
+    """``state_dict`` with Hugging Face ``transformers`` ResNet names renamed to torchvision's
+    (unchanged when it already has torchvision's, as timm's ResNets do).
+
+    transformers:  resnet.embedder.embedder.{convolution,normalization}  ->  conv1, bn1
+                   resnet.encoder.stages.S.layers.B.layer.I.convolution  ->  layer{S+1}.B.conv{I+1}
+                   ...layer.I.normalization                              ->  ...bn{I+1}
+                   ...shortcut.{convolution,normalization}               ->  ...downsample.{0,1}
+                   classifier.1                                          ->  fc
+    The layouts agree when the checkpoint strides a bottleneck's 3x3 conv
+    (``downsample_in_bottleneck=False`` in its config.json, as microsoft/resnet-*
+    have); with True (ResNet v1) the weights load but the model would differ.
+    """
+    if not any(k.startswith("resnet.") for k in state_dict):
+        return state_dict
+    out = {}
+    for key, value in state_dict.items():
+        new = key
+        for hf, tv in _HF_PREFIXES:
+            if key.startswith(hf):
+                new = tv + key[len(hf):]
+        m = _HF_BLOCK.fullmatch(key)
+        if m:
+            stage, block, conv, kind, rest = m.groups()
+            if conv is None:     # the shortcut: a 1x1 conv and its BatchNorm
+                part = "downsample.0" if kind == "convolution" else "downsample.1"
+            else:
+                part = f"conv{int(conv) + 1}" if kind == "convolution" else f"bn{int(conv) + 1}"
+            new = f"layer{int(stage) + 1}.{block}.{part}.{rest}"
+        out[new] = value
+    return out
 
 
 def resnet18(num_classes=1000, zero_init_residual=False, weights=None, cifar_stem=False, **kwargs):
