@@ -504,3 +504,18 @@ def test_errors_name_the_op_and_values():
         tn.cov(x, aweights=tn.ones(3, dtype=tn.float64))
     with pytest.raises(ValueError, match=r"cov: aweights cannot be negative"):
         tn.cov(x, aweights=tn.tensor([1.0, -1.0, 1.0]))
+
+
+@given(st.data())
+def test_selection_by_partition_picks_what_a_stable_sort_picks(data):
+    # median/kthvalue find the element at a sorted position without sorting: the index
+    # must be the stable sort's, on ties and NaNs too
+    from tinynet.functional.stats import _stable_rank_index
+    shape = data.draw(st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple))
+    a = np.array(data.draw(st.lists(st.sampled_from([0.0, 1.0, 2.0, np.nan]),
+                                    min_size=int(np.prod(shape)),
+                                    max_size=int(np.prod(shape)))), np.float32).reshape(shape)
+    d = data.draw(st.integers(0, len(shape) - 1))
+    r = data.draw(st.integers(0, shape[d] - 1))
+    want = np.take(np.argsort(a, axis=d, kind="stable"), [r], axis=d)
+    np.testing.assert_array_equal(_stable_rank_index(a, d, r, np), want)

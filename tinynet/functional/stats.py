@@ -3,7 +3,8 @@ nanmedian, quantile, nanquantile, kthvalue, mode, msort, cummax, cummin, aminmax
 nansum, nanmean, count_nonzero, histc, bucketize, cov, corrcoef.
 
 The selecting ops (median with a dim, kthvalue, mode, cummax/cummin, quantile)
-find positions on the raw arrays with a stable sort or a running maximum, then
+find positions on the raw arrays with a partition (median, kthvalue: O(n) a row),
+a stable sort or a running maximum, then
 read the values with :func:`select.gather`, so the gradient goes to the selected
 element (gather's scatter-add): no new backward to get wrong. Ties pick
 positions by a stable sort of the values, documented per op; PyTorch leaves
@@ -91,13 +92,33 @@ def _pick_sorted(x, d, rank, keepdim):
     from ``x``, so the gradient goes to the returned index.
     """
     xp = backend.get_array_module(x.data)
-    order = xp.argsort(x.data, axis=d, kind="stable")
-    idx = xp.take_along_axis(order, rank.astype(np.int64, copy=False), axis=d)
-    idx = idx.astype(np.int64, copy=False)
+    a, rank = x.data, rank.astype(np.int64, copy=False)
+    r = int(rank.reshape(-1)[0]) if rank.size else 0
+    if rank.size and a.shape[d] > 1 and bool((rank == r).all()):
+        idx = _stable_rank_index(a, d, r, xp)
+    else:   # ranks that differ by row (NaN counts): one stable sort
+        order = xp.argsort(a, axis=d, kind="stable")
+        idx = xp.take_along_axis(order, rank, axis=d).astype(np.int64, copy=False)
     values = gather(x, d, _const(idx))
     if not keepdim:
         values, idx = values.squeeze(d), idx.squeeze(axis=d)
     return values, _const(idx)
+
+
+def _stable_rank_index(a, d, r, xp):
+    """Index (size 1 at ``d``) of the element at sorted position ``r`` along ``d``, as a
+    stable sort would place it, in O(n) a row instead of a sort's O(n log n).
+
+    A partition finds the value v at position r (NaN sorts last, as in a sort); the
+    element is then the (r - #{a < v})-th of the entries equal to v, in order of position.
+    """
+    v = xp.take(xp.partition(a, r, axis=d), [r], axis=d)            # (size 1 at d)
+    nan_v, nan_a = xp.isnan(v), xp.isnan(a)
+    equal = (a == v) | (nan_a & nan_v)
+    less = (a < v) | (~nan_a & nan_v)                                # every number is < NaN
+    before = r - less.sum(axis=d, keepdims=True)                     # equal ones ahead of it
+    seen = xp.cumsum(equal, axis=d)
+    return xp.argmax(seen > before, axis=d).reshape(v.shape).astype(np.int64, copy=False)
 
 
 def _as_1d(x, dim, op):
