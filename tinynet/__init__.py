@@ -44,9 +44,10 @@ from .creation import logspace, randint_like, tril_indices, triu_indices
 from .functional.stats import (aminmax, bucketize, corrcoef, count_nonzero, cov, cummax, cummin,
                                histc, kthvalue, median, mode, msort, nanmean, nanmedian,
                                nanquantile, nansum, quantile)
-from .functional.decomp import (addbmm, addmm, addmv, baddbmm, cdist, cholesky_solve, cross, det,
-                                dist, inverse, logdet, matrix_power, pinverse, renorm, slogdet,
-                                tensordot)
+from .functional.decomp import (cholesky_solve, det, inverse, logdet, matrix_power, pinverse,
+                                slogdet)
+from .functional.products import (addbmm, addmm, addmv, baddbmm, cdist, cross, dist, renorm,
+                                  tensordot)
 from .functional.special import (clamp_max, clamp_min, copysign, deg2rad, heaviside, logit,
                                  rad2deg, rsqrt, signbit, sinc, square, tan, xlogy)
 

@@ -723,21 +723,33 @@ class Tensor:
         return _fn.cov(self, correction=correction, fweights=fweights, aweights=aweights)
     def corrcoef(self): return _fn.corrcoef(self)
 
-    # linear algebra: the functions in functional.decomp
+    # linear algebra: the functions in functional.decomp and functional.products
     def det(self): return _fn.decomp.det(self)
     def logdet(self): return _fn.decomp.logdet(self)
     def slogdet(self): return _fn.decomp.slogdet(self)
     def inverse(self): return _fn.decomp.inverse(self)
     def pinverse(self, rcond=1e-15): return _fn.decomp.pinverse(self, rcond)
     def matrix_power(self, n): return _fn.decomp.matrix_power(self, n)
-    def cholesky_solve(self, input2, upper=False): return _fn.decomp.cholesky_solve(self, input2, upper)
-    def cross(self, other, dim=None): return _fn.decomp.cross(self, other, dim)
-    def addmm(self, mat1, mat2, *, beta=1, alpha=1): return _fn.decomp.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
-    def addmv(self, mat, vec, *, beta=1, alpha=1): return _fn.decomp.addmv(self, mat, vec, beta=beta, alpha=alpha)
-    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1): return _fn.decomp.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
-    def addbmm(self, batch1, batch2, *, beta=1, alpha=1): return _fn.decomp.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
-    def dist(self, other, p=2): return _fn.decomp.dist(self, other, p)
-    def renorm(self, p, dim, maxnorm): return _fn.decomp.renorm(self, p, dim, maxnorm)
+
+    def cholesky_solve(self, input2, upper=False):
+        return _fn.decomp.cholesky_solve(self, input2, upper)
+
+    def cross(self, other, dim=None): return _fn.products.cross(self, other, dim)
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        return _fn.products.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def addmv(self, mat, vec, *, beta=1, alpha=1):
+        return _fn.products.addmv(self, mat, vec, beta=beta, alpha=alpha)
+
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return _fn.products.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def addbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return _fn.products.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def dist(self, other, p=2): return _fn.products.dist(self, other, p)
+    def renorm(self, p, dim, maxnorm): return _fn.products.renorm(self, p, dim, maxnorm)
 
     # elementwise math: the functions in functional.special (square and rsqrt are above)
     def tan(self): return _fn.special.tan(self)

@@ -53,7 +53,7 @@ from .vision import (affine_grid, channel_shuffle, conv_transpose1d, fold, grid_
 from .stats import (aminmax, bucketize, corrcoef, count_nonzero, cov, cummax, cummin, histc,
                     kthvalue, median, mode, msort, nanmean, nanmedian, nanquantile, nansum,
                     quantile)
-from .decomp import bilinear
+from .products import bilinear
 from .loss_extra import (cosine_embedding_loss, ctc_loss, gaussian_nll_loss, hinge_embedding_loss,
                          margin_ranking_loss, multi_margin_loss, multilabel_margin_loss,
                          multilabel_soft_margin_loss, pairwise_distance, pdist, poisson_nll_loss,

@@ -271,9 +271,9 @@ def norm(A, ord=None, dim=None, keepdim: bool = False):
                      f"shape {A.shape}")
 
 
-# torch.linalg's decompositions and solvers live in .decomp (which imports this module)
-from .decomp import (cholesky, det, eigh, eigvalsh, inv, lstsq, matrix_power, matrix_rank,  # noqa: E402
-                     multi_dot, pinv, qr, slogdet, solve, svd, svdvals, vecdot)
-from .decomp import linalg_cross as cross  # noqa: E402
+# the rest of torch.linalg lives in .decomp and .products (which import this module)
+from .decomp import (cholesky, det, eigh, eigvalsh, inv, lstsq, matrix_power,  # noqa: E402
+                     matrix_rank, pinv, qr, slogdet, solve, svd, svdvals)
+from .products import linalg_cross as cross, multi_dot, vecdot  # noqa: E402
 _REEXPORTED = (cholesky, cross, det, eigh, eigvalsh, inv, lstsq, matrix_power, matrix_rank,
                multi_dot, pinv, qr, slogdet, solve, svd, svdvals, vecdot)   # tinynet.linalg.<name>

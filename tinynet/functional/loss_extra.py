@@ -28,7 +28,7 @@ from ..tensor import Tensor
 from . import elementwise as E
 from ._util import broadcast_shapes
 from .activation import logsigmoid
-from .decomp import cdist
+from .products import cdist
 from .loss import _check_reduction, _reduce
 from .reduce import norm as _norm
 from .select import gather, index_select

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from .. import creation
-from ..functional.decomp import bilinear
+from ..functional.products import bilinear
 from ..functional.linalg import linear
 from . import init
 from .module import Module
