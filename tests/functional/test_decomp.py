@@ -1,5 +1,5 @@
-"""Linear algebra (tinynet/functional/decomp.py and products.py): tinynet.linalg's det, slogdet, inv, solve,
-cholesky, qr, eigh, eigvalsh, svd, svdvals, pinv, matrix_power, matrix_rank, lstsq, cross,
+"""Linear algebra (tinynet/functional/decomp.py and products.py): tinynet.linalg's det,
+slogdet, inv, solve, cholesky, qr, eigh, eigvalsh, svd, svdvals, pinv, matrix_power, matrix_rank, lstsq, cross,
 multi_dot, vecdot; the top-level det, logdet, inverse, cross, tensordot, addmm, baddbmm, addmv,
 addbmm, cdist, dist, renorm, cholesky_solve; F.bilinear and nn.Bilinear.
 
