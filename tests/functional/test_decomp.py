@@ -1,7 +1,8 @@
 """Linear algebra (tinynet/functional/decomp.py and products.py): tinynet.linalg's det,
-slogdet, inv, solve, cholesky, qr, eigh, eigvalsh, svd, svdvals, pinv, matrix_power, matrix_rank, lstsq, cross,
-multi_dot, vecdot; the top-level det, logdet, inverse, cross, tensordot, addmm, baddbmm, addmv,
-addbmm, cdist, dist, renorm, cholesky_solve; F.bilinear and nn.Bilinear.
+slogdet, inv, solve, cholesky, qr, eigh, eigvalsh, svd, svdvals, pinv, matrix_power,
+matrix_rank, lstsq, cross, multi_dot, vecdot; the top-level det, logdet, inverse, cross,
+tensordot, addmm, baddbmm, addmv, addbmm, cdist, dist, renorm, cholesky_solve; F.bilinear
+and nn.Bilinear.
 
 Gradients: float64 gradcheck over hypothesis-drawn batch shapes (size-1 and empty batches
 included) on well-conditioned matrices built as Q diag(s) Rᵀ with separated s, and
