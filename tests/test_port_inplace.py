@@ -75,7 +75,8 @@ def test_random_fills_are_seeded_and_have_the_asked_distribution():
 @pytest.mark.parametrize("call", [
     lambda a, b: a.add_(b), lambda a, b: a.sub_(b, alpha=2), lambda a, b: a.mul_(b),
     lambda a, b: a.div_(b), lambda a, b: a.lerp_(b, 0.5), lambda a, b: a.addcmul_(b, b),
-    lambda a, b: a.addcdiv_(b, b)])
+    lambda a, b: a.addcdiv_(b, b), lambda a, b: a.clamp_(min=b),
+    lambda a, b: a.masked_fill_(tn.tensor([True, False, True]), b[0])])
 def test_inplace_operand_that_requires_grad_is_refused_not_dropped(call):
     a, b = tn.zeros(3), tn.ones(3, requires_grad=True)
     with pytest.raises(RuntimeError, match="would drop its gradient"):

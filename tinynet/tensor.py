@@ -418,7 +418,7 @@ class Tensor:
             raise ValueError("clamp_: at least one of min and max must be given")
         self._check_writable("clamp_")
         xp = backend.get_array_module(self.data)
-        lo, hi = (b.data if isinstance(b, Tensor) else b for b in (min, max))
+        lo, hi = self._operand("clamp_", min), self._operand("clamp_", max)
         xp.clip(self.data, lo, hi, out=self.data, casting="same_kind")
         self._vc[0] += 1
         return self
@@ -430,7 +430,7 @@ class Tensor:
         in place (no autograd; :meth:`masked_fill` is the differentiable copy)."""
         self._check_writable("masked_fill_")
         mask = mask.data if isinstance(mask, Tensor) else mask
-        value = value.data if isinstance(value, Tensor) else value
+        value = self._operand("masked_fill_", value)
         if mask.dtype != bool_:
             raise TypeError(f"masked_fill_: mask must be a bool tensor, got {mask.dtype}")
         xp = backend.get_array_module(self.data)
