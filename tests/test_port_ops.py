@@ -55,20 +55,13 @@ def test_division_ops_match_torch():
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 
+@pytest.mark.parametrize("op", [tn.remainder, tn.fmod], ids=["remainder", "fmod"])
 @given(tst.broadcastable_shapes(2, 0, 3, 1, 3), st.data())
-def test_remainder_gradient(shapes, data):
+def test_remainder_and_fmod_gradients(op, shapes, data):
     a = data.draw(tst.tensors(shape=shapes[0]))
     b = data.draw(tst.tensors(shape=shapes[1]))
     assume(_away_from_integer_ratio(a, b))
-    assert tn.gradcheck(tn.remainder, [a, b])
-
-
-@given(tst.broadcastable_shapes(2, 0, 3, 1, 3), st.data())
-def test_fmod_gradient(shapes, data):
-    a = data.draw(tst.tensors(shape=shapes[0]))
-    b = data.draw(tst.tensors(shape=shapes[1]))
-    assume(_away_from_integer_ratio(a, b))
-    assert tn.gradcheck(tn.fmod, [a, b])
+    assert tn.gradcheck(op, [a, b])
 
 
 def test_floor_divide_gradient_is_zero():

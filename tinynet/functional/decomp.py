@@ -120,13 +120,17 @@ class Det(Function):
         return backend.get_array_module(a).linalg.det(a)
 
     def backward(self, g):
-        A = self.inputs[0]
-        try:
-            Ainv = inv(A)
-        except ValueError:
-            raise ValueError(f"det: the gradient at a singular matrix is not supported (input of "
-                             f"shape {A.shape})") from None
-        return (g * self.output()).unsqueeze(-1).unsqueeze(-1) * Ainv.mT
+        return (g * self.output()).unsqueeze(-1).unsqueeze(-1) * _inverse_for_grad(self, "det").mT
+
+
+def _inverse_for_grad(fn, op):
+    """A⁻¹ of ``fn``'s input, for det's and slogdet's gradient (differentiable)."""
+    A = fn.inputs[0]
+    try:
+        return inv(A)
+    except ValueError:
+        raise ValueError(f"{op}: the gradient at a singular matrix is not supported (input of "
+                         f"shape {A.shape})") from None
 
 
 class LogAbsDet(Function):
@@ -136,13 +140,7 @@ class LogAbsDet(Function):
         return backend.get_array_module(a).linalg.slogdet(a)[1]
 
     def backward(self, g):
-        A = self.inputs[0]
-        try:
-            Ainv = inv(A)
-        except ValueError:
-            raise ValueError(f"slogdet: the gradient at a singular matrix is not supported "
-                             f"(input of shape {A.shape})") from None
-        return g.unsqueeze(-1).unsqueeze(-1) * Ainv.mT
+        return g.unsqueeze(-1).unsqueeze(-1) * _inverse_for_grad(self, "slogdet").mT
 
 
 class Inv(Function):

@@ -14,6 +14,13 @@ from ..autograd import Function
 from ..tensor import Tensor
 
 
+def _keep_mask(x, p, shape):
+    """Bools of ``shape``, each True with probability 1 - p, from the device's seeded
+    generator (drawn in x's dtype, float32 for narrower ones)."""
+    gen = backend.get_generator(backend.device_of(x))
+    return gen.random(shape, dtype=x.dtype if x.dtype.itemsize >= 4 else "float32") >= p
+
+
 class Dropout(Function):
     """y = x · m · s with keep-mask m and scale s = 1/(1-p);  dL/dx = g · m · s.
 
@@ -30,8 +37,7 @@ class Dropout(Function):
         if p >= 1.0:
             self.mask, self.scale = xp.zeros(shape, dtype=bool), 0.0
             return xp.zeros_like(x)
-        gen = backend.get_generator(backend.device_of(x))
-        self.mask = gen.random(shape, dtype=x.dtype if x.dtype.itemsize >= 4 else "float32") >= p
+        self.mask = _keep_mask(x, p, shape)
         self.scale = 1.0 / (1.0 - p)
         return x * (self.mask * x.dtype.type(self.scale))
 
@@ -128,8 +134,7 @@ class AlphaDropout(Function):
         if p >= 1.0:
             self.mask, self.a = xp.zeros(shape, dtype=bool), 0.0
             return xp.zeros_like(x)
-        gen = backend.get_generator(backend.device_of(x))
-        self.mask = gen.random(shape, dtype=x.dtype if x.dtype.itemsize >= 4 else "float32") >= p
+        self.mask = _keep_mask(x, p, shape)
         f = x.dtype.type
         alpha = _ALPHA_PRIME
         self.a = a = 1.0 / ((alpha * alpha * p + 1.0) * (1.0 - p)) ** 0.5

@@ -272,8 +272,7 @@ def norm(A, ord=None, dim=None, keepdim: bool = False):
 
 
 # the rest of torch.linalg lives in .decomp and .products (which import this module)
-from .decomp import (cholesky, det, eigh, eigvalsh, inv, lstsq, matrix_power,  # noqa: E402
+# (imported here so that they are tinynet.linalg.<name>)
+from .decomp import (cholesky, det, eigh, eigvalsh, inv, lstsq, matrix_power,  # noqa: E402,F401
                      matrix_rank, pinv, qr, slogdet, solve, svd, svdvals)
-from .products import linalg_cross as cross, multi_dot, vecdot  # noqa: E402
-_REEXPORTED = (cholesky, cross, det, eigh, eigvalsh, inv, lstsq, matrix_power, matrix_rank,
-               multi_dot, pinv, qr, slogdet, solve, svd, svdvals, vecdot)   # tinynet.linalg.<name>
+from .products import linalg_cross as cross, multi_dot, vecdot  # noqa: E402,F401

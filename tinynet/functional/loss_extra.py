@@ -38,15 +38,15 @@ _LOG_2PI = math.log(2 * math.pi)
 
 # ---------------------------------------------------------------- argument helpers
 
-def _legacy_reduction(size_average, reduce, reduction):
-    """PyTorch's mapping of the deprecated (size_average, reduce) pair to a reduction."""
-    if size_average is None and reduce is None:
-        return reduction
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    if size_average and reduce:
-        return "mean"
-    return "sum" if reduce else "none"
+def _reduction(size_average, reduce, reduction, op):
+    """The checked reduction, with PyTorch's mapping of the deprecated (size_average,
+    reduce) pair when either is given."""
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "mean" if size_average and reduce else "sum" if reduce else "none"
+    _check_reduction(reduction, op)
+    return reduction
 
 
 def _tensor(x, op, name):
@@ -72,6 +72,13 @@ def _like(x, ref, op, name):
     if x.dtype.kind == "f" and x.dtype != ref.dtype:
         raise TypeError(f"{op}: {name} dtype {x.dtype} differs from input dtype {ref.dtype}")
     return x
+
+
+def _check_pair(input1, input2, target, op):
+    """input1 floating; input2 and target of its kind and device (the two-input losses)."""
+    _float(input1, op, "input1")
+    _like(input2, input1, op, "input2")
+    _like(target, input1, op, "target")
 
 
 def _as_float(x, ref):
@@ -103,11 +110,8 @@ def margin_ranking_loss(input1, input2, target, margin: float = 0, size_average=
     together (as PyTorch); target y holds 1 (x1 should rank higher) or -1.
     """
     op = "margin_ranking_loss"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction, op)
-    _float(input1, op, "input1")
-    _like(input2, input1, op, "input2")
-    _like(target, input1, op, "target")
+    reduction = _reduction(size_average, reduce, reduction, op)
+    _check_pair(input1, input2, target, op)
     if not input1.ndim == input2.ndim == target.ndim:
         raise ValueError(f"{op}: input1 {input1.shape}, input2 {input2.shape} and target "
                          f"{target.shape} must have the same number of dims")
@@ -124,8 +128,7 @@ def hinge_embedding_loss(input, target, margin: float = 1.0, size_average=None, 
     PyTorch, an entry of y that is neither 1 nor -1 gets both terms.
     """
     op = "hinge_embedding_loss"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction, op)
+    reduction = _reduction(size_average, reduce, reduction, op)
     _float(input, op)
     _like(target, input, op, "target")
     broadcast_shapes(op, input.shape, target.shape)
@@ -140,8 +143,7 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction: s
     input x and target y (±1) broadcast together.
     """
     op = "soft_margin_loss"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction, op)
+    reduction = _reduction(size_average, reduce, reduction, op)
     _float(input, op)
     _like(target, input, op, "target")
     broadcast_shapes(op, input.shape, target.shape)
@@ -158,8 +160,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     (or ()), then reduced.
     """
     op = "multilabel_soft_margin_loss"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction, op)
+    reduction = _reduction(size_average, reduce, reduction, op)
     _float(input, op)
     _like(target, input, op, "target")
     if input.ndim == 0:
@@ -189,11 +190,8 @@ def cosine_embedding_loss(input1, input2, target, margin: float = 0, size_averag
     as in PyTorch. Entries of y other than ±1 give 0.
     """
     op = "cosine_embedding_loss"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction, op)
-    _float(input1, op, "input1")
-    _like(input2, input1, op, "input2")
-    _like(target, input1, op, "target")
+    reduction = _reduction(size_average, reduce, reduction, op)
+    _check_pair(input1, input2, target, op)
     if target.ndim > 1 or input1.ndim != target.ndim + 1 or input2.ndim != target.ndim + 1:
         raise ValueError(f"{op}: expects (N, D) inputs with an (N,) target or (D,) inputs with "
                          f"a 0-d target, got input1 {input1.shape}, input2 {input2.shape}, "
@@ -279,8 +277,7 @@ def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: floa
     min(d(a, n), d(p, n)) as the negative distance.
     """
     op = "triplet_margin_loss"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction, op)
+    reduction = _reduction(size_average, reduce, reduction, op)
     _check_triplet(anchor, positive, negative, op)
     if margin <= 0:
         raise ValueError(f"{op}: margin must be greater than 0, got {margin}")
@@ -327,8 +324,7 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     loss is (N,) (the target's shape) before reduction.
     """
     op = "multi_margin_loss"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction, op)
+    reduction = _reduction(size_average, reduce, reduction, op)
     _float(input, op)
     _int_target(target, op)
     if p not in (1, 2):
@@ -371,8 +367,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None,
     before reduction. Costs O(N·J·C) time and memory for J the longest target list.
     """
     op = "multilabel_margin_loss"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction, op)
+    reduction = _reduction(size_average, reduce, reduction, op)
     _float(input, op)
     _int_target(target, op)
     if input.ndim not in (1, 2):
@@ -469,8 +464,7 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False,
     is the plain -input (PyTorch gives NaN at target = 0 with ``full``).
     """
     op = "poisson_nll_loss"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction, op)
+    reduction = _reduction(size_average, reduce, reduction, op)
     _float(input, op)
     _like(target, input, op, "target")
     broadcast_shapes(op, input.shape, target.shape)

@@ -15,7 +15,7 @@ from .module import Module
 
 class _LegacyLoss(_Loss):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(L._legacy_reduction(size_average, reduce, reduction))
+        super().__init__(L._reduction(size_average, reduce, reduction, type(self).__name__))
 
 
 class MarginRankingLoss(_LegacyLoss):
