@@ -263,7 +263,10 @@ def test_retain_grad_keeps_non_leaf_gradient():
     other = x * 5.0
     (h * h + other).sum().backward()
     np.testing.assert_allclose(h.grad.numpy(), 2 * h.numpy())
-    assert other.grad is None
+    assert h.retains_grad and not other.retains_grad and not x.retains_grad
+    with pytest.warns(UserWarning, match=r"non-leaf tensor \(shape \(2,\), the output of Mul"
+                      r"\).*retain_grad\(\)"):
+        assert other.grad is None
 
 
 # ---------------------------------------------------------------- leaf gradient memory

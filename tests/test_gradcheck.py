@@ -114,3 +114,57 @@ def test_gradcheck_reports_nan_mismatch():
     msg = r"input 0 .* index \(0, 0\): analytic nan vs numeric -?\d"
     with pytest.raises(tn.GradcheckError, match=msg):
         tn.gradcheck(lambda t: NanBackward.apply(t), [_x()])
+
+
+def test_gradcheck_failure_says_the_values_are_of_the_projection():
+    msg = r"both are d\(Σ v·out\)/d\(input 0\)\[1, 0\] for a random v over the outputs"
+    with pytest.raises(tn.GradcheckError, match=msg):
+        tn.gradcheck(lambda x: _CubeWrongAt.apply(x, bad=(1, 0)), [_x()])
+
+
+def test_gradcheck_names_a_kink_instead_of_blaming_the_backward():
+    x = tn.tensor([0.0, 1.0], dtype=tn.float64, requires_grad=True)   # relu's kink at 0
+    with pytest.raises(tn.GradcheckError, match=r"index \(0,\).*not differentiable at this point "
+                                                r"\(slope 0 from the left, \S+ from the right"):
+        tn.gradcheck(lambda t: t.relu(), [x])
+    msg = ""
+    try:
+        tn.gradcheck(lambda t: _CubeWrongAt.apply(t, bad=(0, 0)), [_x()])
+    except tn.GradcheckError as e:
+        msg = str(e)
+    assert "index (0, 0)" in msg and "not differentiable" not in msg   # a smooth fn: no hint
+
+
+def test_gradcheck_refuses_a_random_function():
+    x = _x()
+    with pytest.raises(tn.GradcheckError, match="fn is not deterministic"):
+        tn.gradcheck(lambda t: tn.functional.dropout(t, 0.5), [x])
+
+
+def test_gradcheck_says_what_fn_must_return_and_about_float32_weights():
+    x = _x()
+    with pytest.raises(TypeError, match="fn must return a Tensor or a tuple of Tensors, got "
+                                        "ndarray"):
+        tn.gradcheck(lambda t: t.numpy() * 2, [x])
+    w = tn.ones(3, 2)   # float32, captured: gradcheck's float64 copy of x meets it
+    with pytest.raises(TypeError, match=r"float64 copies of its inputs.*\.double\(\)"):
+        tn.gradcheck(lambda t: t @ w, [x])
+    assert tn.gradcheck(lambda t, v: t @ v, [x, w.requires_grad_()])   # passed in: converted
+
+
+def test_gradcheck_copies_the_gradient_before_calling_fn_again():
+    class ReusesBuffer(Function):
+        """y = 2a + 2b whose backward hands out, for b, a buffer the next forward overwrites
+        (as a scratch pool may)."""
+        buffer = None
+
+        def forward(self, a, b):
+            if ReusesBuffer.buffer is not None:
+                ReusesBuffer.buffer[...] = -1.0
+            return 2 * a + 2 * b
+
+        def backward(self, g):
+            ReusesBuffer.buffer = g.data * 2
+            return g * 2, tn.Tensor(ReusesBuffer.buffer)
+
+    assert tn.gradcheck(ReusesBuffer.apply, [_x(), _x(seed=1)])

@@ -153,3 +153,14 @@ def test_saliency_overlay(tmp_path):
 def test_jet_endpoints():
     np.testing.assert_allclose(viz._jet(np.array([0.0, 0.5, 1.0])),
                                [[0, 0, 0.5], [0.5, 1, 0.5], [0.5, 0, 0]])
+
+
+def test_to_dot_draws_the_value_an_op_used_after_the_tensor_is_assigned_to():
+    x = tn.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    y = h.exp().sum()
+    h[0] = 5.0          # h is now an IndexPut output; Exp used the Mul's value
+    dot = tn.viz.to_dot(y)
+    _check_dot(dot)
+    labels = re.findall(r'label="(\w+)", shape=box', dot)
+    assert sorted(labels) == ["Exp", "Mul", "Sum"]

@@ -16,6 +16,7 @@ output is dropped. ``backward`` walks the graph in reverse topological order
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 import traceback
 import weakref
@@ -36,29 +37,61 @@ def is_grad_enabled() -> bool:
 
 class _GradMode:
     """Context manager and decorator (``@no_grad()`` or bare ``@no_grad``) that sets
-    grad mode to ``self.enabled``."""
+    grad mode to ``self.enabled``.
+
+    One instance may be entered again while inside itself (the previous modes
+    are kept on a stack), and a decorated generator function runs every step
+    in this mode, not only the call that creates the generator (as PyTorch's).
+    """
 
     enabled = True
 
     def __new__(cls, fn=None):
         self = super().__new__(cls)
+        self._prev = []
         return self if fn is None else self(fn)   # bare decorator: no_grad(fn)
 
     def __enter__(self):
         global _grad_enabled
-        self._prev = _grad_enabled
+        self._prev.append(_grad_enabled)
         _grad_enabled = self.enabled
 
     def __exit__(self, *exc):
         global _grad_enabled
-        _grad_enabled = self._prev
+        _grad_enabled = self._prev.pop()
 
     def __call__(self, fn):
+        return _decorate(fn, type(self))
+
+
+def _decorate(fn, make_context):
+    """Wrap ``fn`` so that each call runs inside a fresh ``make_context()``; for a generator
+    function, each step does (the caller's code between steps keeps its own mode)."""
+    if not inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with type(self)():
+            with make_context():
                 return fn(*args, **kwargs)
         return wrapper
+
+    @functools.wraps(fn)
+    def generator(*args, **kwargs):
+        gen = fn(*args, **kwargs)
+        step, arg = gen.send, None
+        while True:
+            with make_context():
+                try:
+                    value = step(arg)
+                except StopIteration as stop:
+                    return stop.value
+            try:
+                step, arg = gen.send, (yield value)
+            except GeneratorExit:
+                gen.close()
+                raise
+            except BaseException as e:   # thrown in by the caller: pass it on to fn
+                step, arg = gen.throw, e
+    return generator
 
 
 class no_grad(_GradMode):
@@ -78,13 +111,15 @@ class set_grad_enabled:
 
     As in PyTorch, the mode is set when this is called, so a plain call
     ``tn.set_grad_enabled(False)`` sets it for good; as a context manager the
-    previous mode comes back on exit.
+    previous mode comes back on exit, and as a decorator
+    (``@tn.set_grad_enabled(False)``) only the decorated function's calls run in it.
     """
 
     def __init__(self, mode: bool):
         global _grad_enabled
+        self.enabled = bool(mode)
         self._prev = _grad_enabled
-        _grad_enabled = bool(mode)
+        _grad_enabled = self.enabled
 
     def __enter__(self):
         return self
@@ -92,6 +127,11 @@ class set_grad_enabled:
     def __exit__(self, *exc):
         global _grad_enabled
         _grad_enabled = self._prev
+
+    def __call__(self, fn):
+        global _grad_enabled
+        _grad_enabled = self._prev   # undo the constructor's switch: it is for fn's calls only
+        return _decorate(fn, enable_grad if self.enabled else no_grad)
 
 
 def inference_mode(mode=True):
@@ -104,7 +144,8 @@ def inference_mode(mode=True):
 
 # ---------------------------------------------------------------- anomaly mode
 
-_anomaly = False
+_anomaly = False            # record where each op was created, to name it in errors
+_anomaly_check_nan = True   # and raise as soon as a forward or backward gives NaN/Inf
 
 
 class detect_anomaly:
@@ -115,16 +156,56 @@ class detect_anomaly:
         with tn.detect_anomaly():
             loss = model(x).log().mean()
             loss.backward()   # RuntimeError: Function 'Log' ... created at model.py:12
+
+    Any other error raised while backpropagating through an op (an input
+    changed in place, a wrong gradient shape) gets a note naming the line that
+    created the op. ``check_nan=False`` keeps only those notes. Also a
+    decorator: ``@tn.detect_anomaly()``. Slow (a stack walk per op): for debugging.
     """
 
+    def __init__(self, check_nan: bool = True):
+        self.check_nan = check_nan
+        self._prev = []
+
     def __enter__(self):
-        global _anomaly
-        self._prev = _anomaly
-        _anomaly = True
+        global _anomaly, _anomaly_check_nan
+        self._prev.append((_anomaly, _anomaly_check_nan))
+        _anomaly, _anomaly_check_nan = True, self.check_nan
 
     def __exit__(self, *exc):
-        global _anomaly
-        _anomaly = self._prev
+        global _anomaly, _anomaly_check_nan
+        _anomaly, _anomaly_check_nan = self._prev.pop()
+
+    def __call__(self, fn):
+        return _decorate(fn, lambda: detect_anomaly(self.check_nan))
+
+
+class set_detect_anomaly:
+    """PyTorch's ``set_detect_anomaly(mode, check_nan=True)``: turn anomaly mode (see
+    :class:`detect_anomaly`) on or off now; as a context manager, the previous mode
+    comes back on exit."""
+
+    def __init__(self, mode: bool, check_nan: bool = True):
+        global _anomaly, _anomaly_check_nan
+        self._prev = (_anomaly, _anomaly_check_nan)
+        _anomaly, _anomaly_check_nan = bool(mode), bool(check_nan)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        global _anomaly, _anomaly_check_nan
+        _anomaly, _anomaly_check_nan = self._prev
+
+
+def is_anomaly_enabled() -> bool:
+    """True inside :class:`detect_anomaly` (or after ``set_detect_anomaly(True)``)."""
+    return _anomaly
+
+
+def is_anomaly_check_nan_enabled() -> bool:
+    """True when anomaly mode also raises on NaN/Inf (its ``check_nan``)."""
+    return _anomaly and _anomaly_check_nan
 
 
 def _creation_site() -> str:
@@ -244,6 +325,10 @@ class Function:
         super().__init_subclass__(**kwargs)
         if isinstance(cls.__dict__.get("forward"), staticmethod):
             _make_ctx_style(cls)
+        elif "forward" in cls.__dict__ and isinstance(cls.__dict__.get("backward"), staticmethod):
+            raise TypeError(f"{cls.__name__}: backward is a staticmethod but forward is not; "
+                            "write both as @staticmethod (PyTorch's ctx style) or both as "
+                            "methods (tinynet's style)")
 
     def save_for_backward(self, *tensors) -> None:
         """Keep ``tensors`` (Tensors or None) for backward, read back as ``saved_tensors``."""
@@ -290,12 +375,17 @@ class Function:
                     break
         if _anomaly:
             fn._site = _creation_site()
-            _check_finite(fn, out if isinstance(out, tuple) else (out,), "forward")
+            if _anomaly_check_nan:
+                _check_finite(fn, out if isinstance(out, tuple) else (out,), "forward")
         make = _Tensor._make
         if type(out) is tuple:
             outs = tuple(make(_as_array(o), record) for o in out)
-            for o in outs:
-                _share_version_counter(o, inputs)
+            try:
+                for o in outs:
+                    _share_version_counter(o, inputs)
+            except AttributeError:   # an output is not an array
+                _check_forward_outputs(cls, out)
+                raise
             if record:
                 fn._outputs = tuple(weakref.ref(o) for o in outs)
                 for i, o in enumerate(outs):
@@ -304,7 +394,11 @@ class Function:
                 fn._output_versions = [o._vc[0] for o in outs]
         else:
             outs = make(_as_array(out), record)
-            _share_version_counter(outs, inputs)
+            try:
+                _share_version_counter(outs, inputs)
+            except AttributeError:   # the output is not an array
+                _check_forward_outputs(cls, out)
+                raise
             if record:
                 fn._outputs = (weakref.ref(outs),)
                 outs.grad_fn = fn
@@ -322,6 +416,25 @@ class Function:
 
     def forward(self, *arrays, **params):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    @property
+    def next_functions(self) -> tuple:
+        """The graph one step back, as PyTorch's ``grad_fn.next_functions``.
+
+        One ``(node, output_index)`` pair per Tensor input: ``node`` is the
+        Function that produced the input (its ``output_index``-th output), an
+        :class:`AccumulateGrad` for a leaf that requires grad (``.variable`` is
+        the leaf), or None for a constant. For a PyTorch-style Function only
+        the Tensor arguments of forward count as inputs.
+        """
+        return tuple((producer, index) if producer is not None
+                     else (AccumulateGrad(t) if need else None, 0)
+                     for t, (producer, index), need in zip(self.inputs, self._edges,
+                                                           self.needs_input_grad))
+
+    def name(self) -> str:
+        """The op's name (its class name: ``"Mul"``; PyTorch's would be ``"MulBackward0"``)."""
+        return type(self).__name__
 
     def backward(self, *grads):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} has no backward")
@@ -363,6 +476,41 @@ class Function:
         return f"<{type(self).__name__}>"
 
 
+def _check_forward_outputs(cls, out) -> None:
+    """Raise a TypeError naming ``cls`` if its forward returned something else than an array
+    or a tuple of arrays (the engine wraps arrays in Tensors itself)."""
+    for o in (out if type(out) is tuple else (out,)):
+        if not (hasattr(o, "__array_interface__") or hasattr(o, "__cuda_array_interface__")):
+            hint = (" (tinynet-style forward gets and returns raw arrays: return t.data, or "
+                    "write forward(ctx, ...) as a @staticmethod to work on Tensors)"
+                    if isinstance(o, _Tensor) else "")
+            raise TypeError(f"{cls.__name__}.forward must return an array or a tuple of arrays, "
+                            f"got {type(out).__name__}" + (f" holding a {type(o).__name__}"
+                                                           if o is not out else "") + hint)
+
+
+class AccumulateGrad:
+    """A leaf that requires grad, as it appears in :attr:`Function.next_functions`:
+    backward adds its gradient into ``variable.grad``."""
+
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __eq__(self, other):
+        return isinstance(other, AccumulateGrad) and other.variable is self.variable
+
+    def __hash__(self):
+        return id(self.variable)
+
+    def __repr__(self):
+        return "<AccumulateGrad>"
+
+
 def _make_ctx_style(cls) -> None:
     """Adapt a PyTorch-style Function (static ``forward(ctx, ...)``/``backward(ctx, ...)``).
 
@@ -384,7 +532,14 @@ def _make_ctx_style(cls) -> None:
                         "backward(ctx, *grads) too (or write both as methods, tinynet's style)")
     user_backward = user_backward.__func__
 
-    def apply(cls, *args):
+    def apply(cls, *args, **kwargs):
+        if kwargs:   # MyFn.apply(x, k=2): forward's arguments in order
+            bound = inspect.signature(user_forward).bind(
+                *(() if user_setup else (None,)), *args, **kwargs)
+            if bound.kwargs:
+                raise TypeError(f"{cls.__name__}.apply: keyword-only arguments of forward are "
+                                f"not supported ({', '.join(bound.kwargs)})")
+            args = bound.args if user_setup else bound.args[1:]
         out = Function.apply.__func__(cls, *(a for a in args if isinstance(a, _Tensor)),
                                       _args=args)
         outs = out if isinstance(out, tuple) else (out,)
@@ -479,7 +634,9 @@ def _modified_message(fn, which, t, expected):
     return (f"one of the tensors needed for the gradient of {type(fn).__name__} ({which}, "
             f"shape {tuple(t.shape)}) was modified by an in-place operation after the forward "
             f"used it (version {t._version}, expected {expected}); change a copy (.clone()) "
-            "or make the change before using the tensor")
+            "or make the change before using the tensor"
+            + ("" if _anomaly else f" (run under tn.detect_anomaly() to see the line that "
+               f"created this {type(fn).__name__})"))
 
 
 def _accumulate(store, key, grad):
@@ -525,65 +682,86 @@ def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs):
         roots.append(out.grad_fn)
 
     mode = enable_grad() if create_graph else no_grad()
-    with mode:
-        for fn in _topological_order(roots):
-            if getattr(fn, "_released", False):
-                raise RuntimeError(
-                    f"trying to backward through the graph of {type(fn).__name__} a second time; "
-                    "its saved values were freed. Pass retain_graph=True to the first backward.")
-            gouts = []
-            for i, (shape, dtype) in enumerate(fn._output_meta):
-                g = grads.pop((id(fn), i), None)
-                out = fn._outputs[i]()
-                if out is not None:
-                    if g is not None and out._hooks:
-                        g = _run_hooks(out, g)
-                    if out._retains_grad and g is not None:
-                        out.grad = g.detach() if out.grad is None else out.grad + g.detach()
-                    if wanted is not None and id(out) in wanted and g is not None:
-                        _accumulate(leaf_grads, id(out), g)
-                if g is not None and g.dtype != dtype:  # mixed precision: match the output
-                    g = g.to(dtype=dtype)
-                gouts.append(g)
-            if all(g is None for g in gouts):
-                continue
-            gouts = [_zeros_for(fn, i) if g is None else g for i, g in enumerate(gouts)]
-            fn.check_versions()
-            if _anomaly:
-                gins = _checked_backward(fn, gouts)
-            elif fn.differentiable_backward:
-                gins = fn.backward(*gouts)
-            else:
-                gins = fn.backward(*[g.data for g in gouts])
-            if not isinstance(gins, tuple):
-                gins = (gins,)
-            for t, (producer, index), need, g in zip(fn.inputs, fn._edges, fn.needs_input_grad,
-                                                     gins):
-                if g is None or not need:
-                    continue
-                if _parallel.is_pending(g) and not (producer is None and wanted is None
-                                                    and t.grad is None and not t._hooks):
-                    _parallel.wait(g)   # only a fresh leaf .grad may take it unwritten
-                if not isinstance(g, _Tensor):
-                    g = _Tensor._make(g, False)
-                    if create_graph:
-                        g = _DoubleBackwardError.apply(g, *fn.inputs, op_name=type(fn).__name__) \
-                            if t.requires_grad else g
-                if g.shape != t.shape:
+    fn = None
+    try:
+        with mode:
+            for fn in _topological_order(roots):
+                if getattr(fn, "_released", False):
                     raise RuntimeError(
-                        f"{type(fn).__name__}.backward returned a gradient of shape {g.shape} "
-                        f"for an input of shape {t.shape}")
-                if producer is not None:
-                    _accumulate(grads, (id(producer), index), g)
-                elif wanted is None:
-                    _to_leaf(t, g, assigned)
-                elif id(t) in wanted:
-                    _accumulate(leaf_grads, id(t), g)
-            if not retain_graph:
-                fn.release()
-    if wanted is not None:
-        return tuple(leaf_grads.get(id(t)) for t in inputs)
+                        f"trying to backward through the graph of {type(fn).__name__} a second "
+                        "time; its saved values were freed. Pass retain_graph=True to the first "
+                        "backward.")
+                gouts = []
+                for i, (shape, dtype) in enumerate(fn._output_meta):
+                    g = grads.pop((id(fn), i), None)
+                    out = fn._outputs[i]()
+                    if out is not None:
+                        if g is not None and out._hooks:
+                            g = _run_hooks(out, g)
+                        if out._retains_grad and g is not None:
+                            out._grad = g.detach() if out._grad is None else out._grad + g.detach()
+                        if wanted is not None and id(out) in wanted and g is not None:
+                            _accumulate(leaf_grads, id(out), g)
+                    if g is not None and g.dtype != dtype:  # mixed precision: match the output
+                        g = g.to(dtype=dtype)
+                    gouts.append(g)
+                if all(g is None for g in gouts):
+                    continue
+                gouts = [_zeros_for(fn, i) if g is None else g for i, g in enumerate(gouts)]
+                fn.check_versions()
+                if _anomaly:
+                    gins = _checked_backward(fn, gouts)
+                elif fn.differentiable_backward:
+                    gins = fn.backward(*gouts)
+                else:
+                    gins = fn.backward(*[g.data for g in gouts])
+                if not isinstance(gins, tuple):
+                    gins = (gins,)
+                if len(gins) < len(fn.inputs):
+                    _check_gradient_count(fn, gins)
+                for t, (producer, index), need, g in zip(fn.inputs, fn._edges,
+                                                         fn.needs_input_grad, gins):
+                    if g is None or not need:
+                        continue
+                    if _parallel.is_pending(g) and not (producer is None and wanted is None
+                                                        and t._grad is None and not t._hooks):
+                        _parallel.wait(g)   # only a fresh leaf .grad may take it unwritten
+                    if not isinstance(g, _Tensor):
+                        g = _Tensor._make(g, False)
+                        if create_graph and t.requires_grad:
+                            g = _DoubleBackwardError.apply(g, *fn.inputs,
+                                                           op_name=type(fn).__name__)
+                    if g.shape != t.shape:
+                        raise RuntimeError(
+                            f"{type(fn).__name__}.backward returned a gradient of shape {g.shape} "
+                            f"for an input of shape {t.shape}")
+                    if producer is not None:
+                        _accumulate(grads, (id(producer), index), g)
+                    elif wanted is None:
+                        _to_leaf(t, g, assigned)
+                    elif id(t) in wanted:
+                        _accumulate(leaf_grads, id(t), g)
+                if not retain_graph:
+                    fn.release()
+    except Exception as e:
+        if _anomaly and fn is not None:
+            _note_creation_site(e, fn)
+        raise
+    if wanted is not None:   # a leaf's hooks see its whole gradient, as in _to_leaf
+        res = [leaf_grads.get(id(t)) for t in inputs]
+        return tuple(_run_hooks(t, g) if g is not None and t._hooks and t.grad_fn is None else g
+                     for t, g in zip(inputs, res))
     return None
+
+
+def _check_gradient_count(fn, gins) -> None:
+    """Raise if ``fn.backward`` returned fewer gradients than ``fn`` has inputs and one that
+    is missing is needed (it would silently count as zero)."""
+    missing = [i for i in range(len(gins), len(fn.inputs)) if fn.needs_input_grad[i]]
+    if missing:
+        raise RuntimeError(f"{type(fn).__name__}.backward returned {len(gins)} gradient(s) for "
+                           f"{len(fn.inputs)} inputs; input {missing[0]} requires grad (return "
+                           "one gradient per input of forward, None where there is none)")
 
 
 def _checked_backward(fn, gouts):
@@ -597,8 +775,18 @@ def _checked_backward(fn, gouts):
         _anomaly = True
     _parallel.drain()
     gins = gins if isinstance(gins, tuple) else (gins,)
-    _check_finite(fn, [g.data if isinstance(g, _Tensor) else g for g in gins], "backward")
+    if _anomaly_check_nan:
+        _check_finite(fn, [g.data if isinstance(g, _Tensor) else g for g in gins], "backward")
     return gins
+
+
+def _note_creation_site(e, fn) -> None:
+    """Under detect_anomaly, add to error ``e`` (raised backpropagating through ``fn``) the
+    line that created ``fn`` (shown with the traceback; Python 3.11+)."""
+    site = getattr(fn, "_site", None)
+    if site is not None and site not in str(e) and hasattr(e, "add_note"):
+        e.add_note(f"detect_anomaly: the error came up in the backward of "
+                   f"{type(fn).__name__}, whose forward ran at {site}")
 
 
 def _zeros_for(fn, i):
@@ -608,9 +796,15 @@ def _zeros_for(fn, i):
 
 
 def _run_hooks(t, g):
+    """Pass ``g`` through ``t``'s hooks in order; a hook returning a Tensor replaces it."""
     for hook in t._hooks:
         r = hook(g)
         if r is not None:
+            if not isinstance(r, _Tensor) or r.shape != g.shape:
+                got = f"shape {r.shape}" if isinstance(r, _Tensor) else type(r).__name__
+                raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!s} registered on a "
+                                   f"tensor of shape {t.shape} returned {got}; a hook must "
+                                   f"return None or a Tensor of the gradient's shape {g.shape}")
             g = r
     return g
 
@@ -620,8 +814,8 @@ def _is_broadcast_view(a):
     return (a.size > 1 and 0 in a.strides) or not getattr(a.flags, "writeable", True)
 
 
-def _to_leaf(t, g, assigned):
-    """Accumulate ``g`` into leaf ``t.grad`` (after its hooks).
+def _to_leaf(t, g, assigned, hooks=True):
+    """Accumulate ``g`` into leaf ``t.grad`` (after its hooks, unless ``hooks=False``).
 
     A leaf's ``.grad`` owns its memory (optimizers and clipping update it in
     place), so an array already handed to another leaf, or given by the
@@ -629,11 +823,12 @@ def _to_leaf(t, g, assigned):
     """
     if not t.requires_grad:
         return
-    if t._hooks:
+    if hooks and t._hooks:
         g = _run_hooks(t, g)
     if not is_grad_enabled():
         g = g.detach()
-    if t.grad is None:
+    prev = t._grad
+    if prev is None:
         if g.grad_fn is None:
             owner = id(_parallel.owner(g.data))
             if owner in assigned or _is_broadcast_view(g.data):
@@ -642,17 +837,24 @@ def _to_leaf(t, g, assigned):
                 assigned.add(id(g.data))     # fresh: a second gradient may be added in place
             else:
                 assigned.add(owner)
-        t.grad = g
-    elif g.grad_fn is None and t.grad.grad_fn is None:
-        acc = t.grad.data
+        t._grad = g
+        return
+    if not isinstance(prev, _Tensor) or prev.shape != t.shape:
+        got = (f"of shape {prev.shape}" if isinstance(prev, _Tensor)
+               else f"a {type(prev).__name__}, not a Tensor")
+        raise RuntimeError(f"backward: the .grad already set on a leaf of shape {t.shape} is "
+                           f"{got}; the new gradient cannot be added to it (set .grad to None, "
+                           "or to a Tensor of the leaf's shape)")
+    if g.grad_fn is None and prev.grad_fn is None:
+        acc = prev.data
         _parallel.wait(acc)   # a deferred weight gradient may still be in the making
         if _private(acc, g.data, assigned):
             backend.get_array_module(acc).add(acc, g.data, out=acc)
         else:
-            t.grad.data = acc + g.data
+            prev.data = acc + g.data
     else:
-        _parallel.wait(t.grad.data)
-        t.grad = t.grad + g
+        _parallel.wait(prev.data)
+        t._grad = prev + g
 
 
 def _private(acc, g, assigned) -> bool:
@@ -690,16 +892,19 @@ _PRIVATE_REFS = _count_private_refs()
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=False):
+         allow_unused=False, materialize_grads=False):
     """Gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated.
 
-    outputs: Tensor or sequence; grad_outputs: matching Tensors (default ones
-    for scalar outputs). With ``create_graph=True`` the returned gradients are
-    themselves differentiable (higher-order derivatives).
+    outputs: Tensor or sequence; grad_outputs: one Tensor per output, of its
+    shape (default: ones, for scalar outputs only). Returns a tuple with one
+    gradient per input, of the input's shape. With ``create_graph=True`` the
+    returned gradients are themselves differentiable (higher-order
+    derivatives). An input the outputs do not depend on raises, unless
+    ``allow_unused=True`` (its gradient is then None, or zeros with
+    ``materialize_grads=True``).
     """
     outputs = [outputs] if isinstance(outputs, _Tensor) else list(outputs)
-    single = isinstance(inputs, _Tensor)
-    inputs = [inputs] if single else list(inputs)
+    inputs = [inputs] if isinstance(inputs, _Tensor) else list(inputs)
     grad_outputs = _default_grad_outputs(outputs, grad_outputs, "tn.grad")
     if retain_graph is None:
         retain_graph = create_graph
@@ -707,10 +912,39 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if not t.requires_grad:
             raise RuntimeError(f"tn.grad: an input of shape {t.shape} does not require grad")
     res = run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs)
-    if not allow_unused and any(r is None for r in res):
-        raise RuntimeError("tn.grad: one of the inputs is not used in the graph of the outputs "
-                           "(pass allow_unused=True to get None for it)")
+    unused = [i for i, r in enumerate(res) if r is None]
+    if unused and not (allow_unused or materialize_grads):
+        raise RuntimeError(f"tn.grad: input {unused[0]} (shape {inputs[unused[0]].shape}) is not "
+                           "used in the graph of the outputs (pass allow_unused=True to get None "
+                           "for it)")
+    if unused and materialize_grads:
+        res = tuple(_Tensor._make(backend.get_array_module(t.data).zeros_like(t.data), False)
+                    if r is None else r for t, r in zip(inputs, res))
     return res
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate the gradients of ``tensors`` (a Tensor or a sequence) into the leaves'
+    ``.grad``: PyTorch's ``torch.autograd.backward``.
+
+    grad_tensors: one gradient per tensor (default: ones, for scalars only).
+    ``inputs``: only these tensors (leaves or not) get ``.grad``; others are
+    left as they are.
+    """
+    tensors = [tensors] if isinstance(tensors, _Tensor) else list(tensors)
+    grads = _default_grad_outputs(tensors, grad_tensors, "backward()")
+    if retain_graph is None:
+        retain_graph = create_graph
+    if inputs is None:
+        run_backward(tensors, grads, retain_graph, create_graph)
+        return
+    inputs = [inputs] if isinstance(inputs, _Tensor) else list(inputs)
+    if not inputs:
+        raise ValueError("backward(): inputs, when given, must not be empty")
+    assigned = {id(_parallel.owner(g.data)) for g in grads}   # caller-owned memory: copy it
+    for t, g in zip(inputs, run_backward(tensors, grads, retain_graph, create_graph, inputs)):
+        if g is not None:
+            _to_leaf(t, g, assigned, hooks=False)   # tn.grad's pass ran them
 
 
 def _default_grad_outputs(outputs, grad_outputs, where):
@@ -718,11 +952,17 @@ def _default_grad_outputs(outputs, grad_outputs, where):
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, _Tensor):
         grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"{where}: {len(grad_outputs)} gradients for {len(outputs)} outputs; "
+                         "pass one per output (a single Tensor for a single output)")
     res = []
     for out, g in zip(outputs, grad_outputs):
         if not out.requires_grad:
-            raise RuntimeError(f"{where}: tensor of shape {out.shape} does not require grad "
-                               "and has no grad_fn")
+            raise RuntimeError(
+                f"{where}: tensor of shape {out.shape} does not require grad and has no grad_fn "
+                "(no input of it requires grad, or it was made under no_grad; a gradient taken "
+                "with create_graph=True is a constant when the function is linear or piecewise "
+                "linear, like relu: its second derivative is then 0)")
         if g is None:
             if out.data.size != 1:
                 raise RuntimeError(f"{where}: grad can be implicitly created only for scalar "

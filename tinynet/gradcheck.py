@@ -49,7 +49,27 @@ def _projection(outputs, seed):
     return vs
 
 
+def _float_outputs(fn, inputs):
+    """``fn(*inputs)``'s floating-point outputs, after checking that it returned Tensors."""
+    try:
+        out = fn(*inputs)
+    except TypeError as e:
+        if "float64" not in str(e):
+            raise
+        raise TypeError(f"{e}\n(gradcheck runs fn on float64 copies of its inputs: a tensor fn "
+                        "uses from outside, like a weight, must be float64 too (.double()) or "
+                        "be passed in inputs)") from e
+    outs = _as_tuple(out)
+    if not outs or not all(isinstance(o, Tensor) for o in outs):
+        held = (" of " + ", ".join(type(o).__name__ for o in outs)
+                if isinstance(out, (tuple, list)) else "")
+        raise TypeError("gradcheck: fn must return a Tensor or a tuple of Tensors, got "
+                        f"{type(out).__name__}{held}")
+    return [o for o in outs if o.dtype.kind == "f"]
+
+
 def _scalar(fn, inputs, vs):
+    """L(inputs) = Σ v ⊙ fn(inputs), without recording a graph."""
     with no_grad():
         outs = _as_tuple(fn(*inputs))
         total = 0.0
@@ -57,6 +77,43 @@ def _scalar(fn, inputs, vs):
             if o.dtype.kind == "f":
                 total += float((o.data * v.data).sum())
         return total
+
+
+def _nudged(fn, inputs, vs, flat, i, delta):
+    """L with element ``i`` of ``flat`` (a view of one input) moved by ``delta``, then restored."""
+    orig = flat[i].item()
+    flat[i] = orig + delta
+    try:
+        return _scalar(fn, inputs, vs)
+    finally:
+        flat[i] = orig
+
+
+def _check_deterministic(fn, inputs, vs, tol) -> None:
+    """Raise if two calls of fn at the same inputs differ by more than ``tol`` (dropout, an
+    unseeded random draw): finite differences of such a function are noise."""
+    first, second = _scalar(fn, inputs, vs), _scalar(fn, inputs, vs)
+    if abs(first - second) > tol * max(1.0, abs(first)):
+        raise GradcheckError(f"gradcheck: fn is not deterministic: two calls at the same inputs "
+                             f"gave Σ v·out = {first:.12g} and {second:.12g}, so finite "
+                             "differences are noise; fix its randomness (dropout in eval mode "
+                             "or with p=0, tn.manual_seed inside fn)")
+
+
+def _kink_hint(fn, inputs, vs, t, idx, eps, atol, rtol) -> str:
+    """A sentence for the failure message if fn has a kink at element ``idx`` of ``t``
+    (its slopes from the left and from the right differ), else ''."""
+    flat = t.data.reshape(-1)
+    i = int(np.ravel_multi_index(idx, t.shape)) if t.ndim else 0
+    mid = _scalar(fn, inputs, vs)
+    left = (mid - _nudged(fn, inputs, vs, flat, i, -eps)) / eps
+    right = (_nudged(fn, inputs, vs, flat, i, eps) - mid) / eps
+    if not abs(left - right) > atol + rtol * max(abs(left), abs(right)):
+        return ""   # smooth there (or NaN): the backward is the likely culprit
+    return (f". fn is not differentiable at this point (slope {left:.8g} from the left, "
+            f"{right:.8g} from the right: a kink like relu or abs at 0, or a tie in max or "
+            "sort), so no gradient can match; check points away from it "
+            "(tinynet.testing.strategies.tensors(exclude_near=...))")
 
 
 def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
@@ -67,35 +124,35 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     of Tensors. Inputs that require grad are checked; float inputs are copied
     to float64 first. Passes when |analytic - numeric| <= atol + rtol·|numeric|
     for every element. On failure raises :class:`GradcheckError` naming the
-    worst element: input number, index, analytic and numeric values.
+    worst element: input number, index, analytic and numeric values (both of
+    Σ v·out for the random projection v, not of one output element) and, when
+    fn has a kink there (relu at 0), the slopes on either side. A fn that
+    gives two different values at the same inputs (dropout) is refused first.
+    Tensors fn uses from outside must be float64 too.
     """
     inputs = _float64_inputs(_as_tuple(inputs))
     wrt = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     if not wrt:
         raise ValueError("gradcheck: no input requires grad")
-    outs = [o for o in _as_tuple(fn(*inputs)) if o.dtype.kind == "f"]
+    outs = _float_outputs(fn, inputs)
     vs = _projection(outs, seed)
     loss = None
     for o, v in zip(outs, vs):
         if o.requires_grad:
             term = (o * v).sum()
             loss = term if loss is None else loss + term
-    if loss is None:
-        analytic = [None] * len(wrt)
-    else:
-        analytic = autograd_grad(loss, wrt, allow_unused=True)
+    grads = [None] * len(wrt) if loss is None else autograd_grad(loss, wrt, allow_unused=True)
+    # copied before fn runs again: a gradient may share memory with what a later call reuses
+    analytic = [np.zeros(t.shape) if g is None else backend.to_numpy(g.data).astype(np.float64)
+                for t, g in zip(wrt, grads)]
+    _check_deterministic(fn, inputs, vs, eps * atol)
     worst = None  # (excess, input number, index, analytic, numeric)
     for k, (t, a) in enumerate(zip(wrt, analytic)):
-        a = np.zeros(t.shape) if a is None else backend.to_numpy(a.data).astype(np.float64)
         numeric = np.zeros(t.shape)
         flat = t.data.reshape(-1)  # a view: nudging it nudges t
         for i in range(flat.size):
-            orig = flat[i].item()
-            flat[i] = orig + eps
-            up = _scalar(fn, inputs, vs)
-            flat[i] = orig - eps
-            down = _scalar(fn, inputs, vs)
-            flat[i] = orig
+            up = _nudged(fn, inputs, vs, flat, i, eps)
+            down = _nudged(fn, inputs, vs, flat, i, -eps)
             numeric.reshape(-1)[i] = (up - down) / (2 * eps)
         excess = np.abs(a - numeric) - (atol + rtol * np.abs(numeric))
         if excess.size and (worst is None or excess.max() > worst[0]):
@@ -109,7 +166,9 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     if worst is not None and (worst[0] > 0 or np.isnan(worst[0])):
         _, k, idx, an, nu = worst
         msg = (f"gradcheck failed for input {k} (shape {wrt[k].shape}) at index {idx}: "
-               f"analytic {an:.8g} vs numeric {nu:.8g} (atol={atol}, rtol={rtol})")
+               f"analytic {an:.8g} vs numeric {nu:.8g} (atol={atol}, rtol={rtol}); both are "
+               f"d(Σ v·out)/d(input {k})[{', '.join(map(str, idx))}] for a random v over the "
+               f"outputs (seed={seed})" + _kink_hint(fn, inputs, vs, wrt[k], idx, eps, atol, rtol))
         if raise_exception:
             raise GradcheckError(msg)
         return False
@@ -124,7 +183,7 @@ def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float
     exercises every backward written in differentiable ops.
     """
     inputs = _float64_inputs(_as_tuple(inputs))
-    outs = [o for o in _as_tuple(fn(*inputs)) if o.dtype.kind == "f"]
+    outs = _float_outputs(fn, inputs)
     vs = _projection(outs, seed + 1)
 
     def first_order(*xs):

@@ -7,6 +7,7 @@ and ``backward()`` fills ``.grad``. Operators and methods are thin calls into
 """
 from __future__ import annotations
 
+import warnings
 import weakref
 
 import numpy as np
@@ -36,7 +37,7 @@ class Tensor:
     wraps an existing numpy/cupy array without copying.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_output_index", "_hooks",
+    __slots__ = ("data", "_grad", "requires_grad", "grad_fn", "_output_index", "_hooks",
                  "_retains_grad", "_vc", "__weakref__")
     __array_priority__ = 1000  # so ndarray (op) Tensor defers to Tensor's reflected op
 
@@ -46,7 +47,7 @@ class Tensor:
         elif not hasattr(data, "__array_interface__") and not hasattr(data, "__cuda_array_interface__"):
             data = np.asarray(data, dtype=_default_dtype_for(data))
         self.data = data
-        self.grad = None
+        self._grad = None
         self.grad_fn = None
         self._output_index = 0
         self._hooks = None
@@ -61,7 +62,7 @@ class Tensor:
         """Fast constructor used by ops (no conversion, no checks)."""
         t = cls.__new__(cls)
         t.data = data
-        t.grad = None
+        t._grad = None
         t.grad_fn = None
         t._output_index = 0
         t._hooks = None
@@ -71,6 +72,28 @@ class Tensor:
         return t
 
     # ------------------------------------------------------------ properties
+    @property
+    def grad(self):
+        """dL/d(self), same shape, filled by ``backward()`` for leaves that require grad
+        (accumulated over calls) and for tensors that called :meth:`retain_grad`.
+
+        Reading it on any other non-leaf tensor gives None with a warning, as in
+        PyTorch: backward does not keep the gradients of intermediate results.
+        """
+        if self._grad is None and self.grad_fn is not None and not self._retains_grad:
+            warnings.warn(_NON_LEAF_GRAD.format(shape=tuple(self.shape),
+                                                op=type(self.grad_fn).__name__), stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = value
+
+    @property
+    def retains_grad(self) -> bool:
+        """True for a non-leaf tensor whose ``.grad`` backward keeps (see :meth:`retain_grad`)."""
+        return self._retains_grad
+
     @property
     def _version(self) -> int:
         """In-place writes to this tensor's memory so far, through it or any view of it.
@@ -128,7 +151,12 @@ class Tensor:
 
     # ------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:
-        """The values as a numpy array (shares memory on CPU; copies from GPU)."""
+        """The values as a numpy array (shares memory on CPU; copies from GPU).
+
+        Unlike PyTorch, allowed on a tensor that requires grad (PyTorch asks for
+        ``.detach().numpy()``): the array is outside the graph, and writing into
+        it changes the tensor without autograd's in-place checks noticing.
+        """
         return backend.to_numpy(self.data)
 
     def item(self):
@@ -235,13 +263,18 @@ class Tensor:
         self._hooks.append(hook)
         return _HookHandle(self._hooks, hook)
 
-    def backward(self, gradient=None, retain_graph=False, create_graph=False) -> None:
+    def backward(self, gradient=None, retain_graph=False, create_graph=False,
+                 inputs=None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
         ``gradient`` is dL/d(self) (default 1 for a scalar). ``retain_graph``
         keeps saved values for another backward; ``create_graph`` records the
-        backward pass itself so gradients can be differentiated again.
+        backward pass itself so gradients can be differentiated again;
+        ``inputs`` (Tensors) limits the accumulation to those.
         """
+        if inputs is not None:
+            autograd.backward(self, [gradient], retain_graph or create_graph, create_graph, inputs)
+            return
         grads = autograd._default_grad_outputs([self], [gradient], "backward()")
         autograd.run_backward([self], grads, retain_graph or create_graph, create_graph)
 
@@ -419,7 +452,9 @@ class Tensor:
         self._check_writable("clamp_")
         xp = backend.get_array_module(self.data)
         lo, hi = self._operand("clamp_", min), self._operand("clamp_", max)
-        xp.clip(self.data, lo, hi, out=self.data, casting="same_kind")
+        # (CuPy's clip takes no casting argument; its out= already casts like same_kind)
+        kw = {"casting": "same_kind"} if xp is np else {}
+        xp.clip(self.data, lo, hi, out=self.data, **kw)
         self._vc[0] += 1
         return self
 
@@ -765,6 +800,14 @@ class Tensor:
     def deg2rad(self): return _fn.special.deg2rad(self)
     def rad2deg(self): return _fn.special.rad2deg(self)
     def sinc(self): return _fn.special.sinc(self)
+
+
+_NON_LEAF_GRAD = (
+    "reading .grad of a non-leaf tensor (shape {shape}, the output of {op}): backward() does not "
+    "fill it. Call .retain_grad() on this tensor before backward() to keep its gradient, or "
+    "read .grad of the leaf it was computed from (a tensor made with requires_grad=True and "
+    "then changed by an op, like tn.randn(3, requires_grad=True) * 0.1, is not a leaf: "
+    "scale it under tn.no_grad() or call .requires_grad_() on the result)")
 
 
 def is_tensor(obj) -> bool:

@@ -46,15 +46,17 @@ def to_dot(tensor, params=None) -> str:
     lines = ["digraph autograd {",
              '  graph [rankdir=BT, fontsize=10];',
              '  node [fontname="Helvetica", fontsize=10];']
-    ids: dict[int, str] = {}  # id(object) -> short DOT node id; the graph keeps all alive
+    # id(object), or (id(tensor), id(op), output index) -> short DOT node id; the graph keeps
+    # every object alive, so no id is reused while this runs
+    ids: dict = {}
 
-    def node_id(obj, prefix):
-        return ids.setdefault(id(obj), f"{prefix}{len(ids)}")
+    def node_id(key, prefix):
+        return ids.setdefault(key, f"{prefix}{len(ids)}")
 
-    def tensor_node(t, role):
-        if id(t) in ids:
-            return ids[id(t)]
-        node = node_id(t, "t")
+    def tensor_node(t, role, key):
+        if key in ids:
+            return ids[key]
+        node = node_id(key, "t")
         shape = "(" + ", ".join(map(str, t.shape)) + ("," if len(t.shape) == 1 else "") + ")"
         label = f"{shape} {t.dtype}"
         if id(t) in names:
@@ -70,10 +72,10 @@ def to_dot(tensor, params=None) -> str:
         lines.append(f"  {node} [label={_quote(label)}, shape=ellipse, {style}];")
         return node
 
-    root = tensor_node(tensor, "output")
+    root = tensor_node(tensor, "output", id(tensor))
     stack = []
     if tensor.grad_fn is not None:
-        lines.append(f"  {node_id(tensor.grad_fn, 'f')} -> {root};")
+        lines.append(f"  {node_id(id(tensor.grad_fn), 'f')} -> {root};")
         stack.append(tensor.grad_fn)
     visited, produced = set(), set()
     while stack:
@@ -81,15 +83,20 @@ def to_dot(tensor, params=None) -> str:
         if id(fn) in visited:
             continue
         visited.add(id(fn))
-        lines.append(f"  {node_id(fn, 'f')} [label={_quote(type(fn).__name__)}, shape=box, "
+        lines.append(f"  {node_id(id(fn), 'f')} [label={_quote(type(fn).__name__)}, shape=box, "
                      'style="rounded,filled", fillcolor="lightyellow"];')
-        for t in getattr(fn, "inputs", None) or ():
-            node = tensor_node(t, "input")
-            lines.append(f"  {node} -> {node_id(fn, 'f')};")
-            if t.grad_fn is not None and id(t) not in produced:
-                produced.add(id(t))  # a tensor used twice keeps one producer edge
-                lines.append(f"  {node_id(t.grad_fn, 'f')} -> {node};")
-                stack.append(t.grad_fn)
+        inputs = getattr(fn, "inputs", None) or ()
+        edges = getattr(fn, "_edges", None) or [(t.grad_fn, t._output_index) for t in inputs]
+        for t, (producer, index) in zip(inputs, edges):
+            # the op that made the value fn used: t.grad_fn, unless t was assigned to since
+            # (x[i] = v makes x the output of a new op); that older value gets a node of its own
+            key = id(t) if producer is t.grad_fn else (id(t), id(producer), index)
+            node = tensor_node(t, "input", key)
+            lines.append(f"  {node} -> {node_id(id(fn), 'f')};")
+            if producer is not None and key not in produced:
+                produced.add(key)  # a tensor used twice keeps one producer edge
+                lines.append(f"  {node_id(id(producer), 'f')} -> {node};")
+                stack.append(producer)
     lines.append("}")
     return "\n".join(lines) + "\n"
 
