@@ -8,6 +8,7 @@ code run on both devices.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
@@ -137,6 +138,20 @@ def raise_deferred_errors() -> None:
     for bad, error in checks:
         if bool(bad):
             raise error()
+
+
+def linalg_errors(xp):
+    """Context manager under which a failed factorization (a singular matrix, one that is not
+    positive-definite) raises ``numpy.linalg.LinAlgError`` on both backends.
+
+    NumPy always raises. CuPy by default returns garbage silently and raises
+    only inside ``cupyx.errstate(linalg="raise")``, which reads the solver's
+    status back from the GPU (a synchronization, as in PyTorch's linalg ops).
+    """
+    if xp is np:
+        return contextlib.nullcontext()
+    import cupyx
+    return cupyx.errstate(linalg="raise")
 
 
 def to_device(array, device):

@@ -104,9 +104,10 @@ def _all_zero(g):
 
 
 def _lapack(op, A, what, f, *args, **kwargs):
-    """f(*args) with LAPACK's failure turned into a ValueError naming ``op``."""
+    """f(*args) with LAPACK's (or cuSOLVER's) failure turned into a ValueError naming ``op``."""
     try:
-        return f(*args, **kwargs)
+        with backend.linalg_errors(backend.get_array_module(args[0])):
+            return f(*args, **kwargs)
     except np.linalg.LinAlgError as e:
         raise _linalg_error(op, A, f"{what} ({e})") from None
 
@@ -198,6 +199,11 @@ class Solve(Function):
         xp = backend.get_array_module(a)
         if b.ndim < a.ndim:   # NumPy 1.x reads a (n, k) b beside a batched a as vectors
             b = b.reshape((1,) * (a.ndim - b.ndim) + b.shape)
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        if a.shape[:-2] != batch or b.shape[:-2] != batch:
+            # CuPy's solve needs equal batch dims (it does not broadcast them as NumPy does)
+            a = xp.broadcast_to(a, batch + a.shape[-2:])
+            b = xp.broadcast_to(b, batch + b.shape[-2:])
         return _lapack("solve", a, "the matrix is singular", xp.linalg.solve, a, b)
 
     def backward(self, g):

@@ -87,7 +87,7 @@ def embedding(ids, weight, padding_idx=None):
     zero). Argument order follows PyTorch's ``F.embedding(input, weight)``.
     """
     if not isinstance(ids, Tensor):
-        ids = Tensor(np.asarray(ids))
+        ids = Tensor(backend.get_array_module(ids).asarray(ids))   # (a CuPy array stays put)
     if padding_idx is not None:
         n = weight.shape[0]
         if not -n <= padding_idx < n:
@@ -197,10 +197,20 @@ class EmbeddingBag(Function):
 
 def _int_array(t, what):
     """``t`` (Tensor or array-like) as an integer array, or TypeError naming ``what``."""
-    a = t.data if isinstance(t, Tensor) else np.asarray(t)
+    a = t.data if isinstance(t, Tensor) else backend.get_array_module(t).asarray(t)
     if a.dtype.kind not in "iu":
         raise TypeError(f"embedding_bag: {what} must be an integer tensor, got dtype {a.dtype}")
     return a
+
+
+def _check(xp, bad, error):
+    """Raise ``error()`` where the 0-d bool ``bad`` is True: at once on the CPU; on the GPU
+    at the next read to the host (``backend.check_later``), so a step does not wait."""
+    if xp is np:
+        if bad:
+            raise error()
+    else:
+        backend.check_later(bad, error)
 
 
 def _renorm_rows(weight, ids, max_norm, norm_type):
@@ -288,33 +298,36 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
         else:
             starts, ends = off, xp.concatenate([off[1:], xp.asarray([ids.size], np.int64)])
         if off.size:
-            first, last = int(off[0]), int(off[-1])
-            if first != 0:
-                raise ValueError(f"embedding_bag: offsets[0] must be 0 (the first bag starts "
-                                 f"the input), got {first}")
-            if last > ids.size:
-                raise ValueError(f"embedding_bag: offsets[-1] = {last} is past the end of "
-                                 f"the input (length {ids.size})")
-            if include_last_offset and last != ids.size:
+            first, last, size = off[0], off[-1], ids.size
+            _check(xp, first != 0, lambda: ValueError(
+                f"embedding_bag: offsets[0] must be 0 (the first bag starts the input), got "
+                f"{int(first)}"))
+            _check(xp, last > size, lambda: ValueError(
+                f"embedding_bag: offsets[-1] = {int(last)} is past the end of the input "
+                f"(length {size})"))
+            if include_last_offset:
                 # (PyTorch then leaves the ids past it half counted: undefined gradients,
                 # and a mean over the wrong count)
-                raise ValueError(f"embedding_bag: with include_last_offset, offsets[-1] must "
-                                 f"be the input's length {ids.size}, got {last}")
-            if bool((off[1:] < off[:-1]).any()):
-                raise ValueError(f"embedding_bag: offsets must be non-decreasing, got "
-                                 f"{backend.to_numpy(off).tolist()}")
+                _check(xp, last != size, lambda: ValueError(
+                    f"embedding_bag: with include_last_offset, offsets[-1] must be the input's "
+                    f"length {size}, got {int(last)}"))
+            _check(xp, (off[1:] < off[:-1]).any(), lambda: ValueError(
+                f"embedding_bag: offsets must be non-decreasing, got "
+                f"{backend.to_numpy(off).tolist()}"))
         counts = ends - starts
-        used = int(ends[-1]) if ends.size else 0
+        # once the offsets pass the checks above, the bags end where the input does
+        # (no read of ends[-1], which would wait for the GPU)
+        used = ids.size if ends.size else 0
     else:
         raise ValueError(f"embedding_bag: input must be 1-D (with offsets) or 2-D, got shape "
                          f"{tuple(ids.shape)}")
     num = weight.shape[0]
     flat = ids.reshape(-1)[:used].astype(np.int64, copy=False)
     if flat.size:
-        lo, hi = int(flat.min()), int(flat.max())
-        if lo < 0 or hi >= num:
-            raise IndexError(f"embedding_bag: input must lie in [0, {num}), got range "
-                             f"[{lo}, {hi}] (input shape {tuple(ids.shape)})")
+        lo, hi, shape = flat.min(), flat.max(), tuple(ids.shape)
+        _check(xp, (lo < 0) | (hi >= num), lambda: IndexError(
+            f"embedding_bag: input must lie in [0, {num}), got range [{int(lo)}, {int(hi)}] "
+            f"(input shape {shape})"))
     nb = counts.shape[0]
     pos = xp.arange(used, dtype=np.int64)
     # position -> its bag: the number of bags that end at or before it (cupy.repeat takes

@@ -168,12 +168,21 @@ def take(input, index):
         raise IndexError(f"take: cannot index into an empty tensor of shape {input.shape}")
     if idx.size:
         xp = backend.get_array_module(idx)
-        lo, hi = int(idx.min()), int(idx.max())
-        if lo < -n or hi >= n:
-            raise IndexError(f"take: index values must lie in [-{n}, {n}) for an input of "
-                             f"shape {input.shape}, got values in [{lo}, {hi}]")
+        if xp is np:
+            lo, hi = int(idx.min()), int(idx.max())
+            if lo < -n or hi >= n:
+                raise _take_range_error(n, input.shape, lo, hi)
+        else:   # on the GPU: checked at the next read to the host, without a stall
+            lo, hi, shape = idx.min().astype(np.int64), idx.max().astype(np.int64), input.shape
+            backend.check_later((lo < -n) | (hi >= n),
+                                lambda: _take_range_error(n, shape, int(lo), int(hi)))
         idx = xp.where(idx < 0, idx + n, idx)
     return getitem(reshape(input, -1), idx)
+
+
+def _take_range_error(n, shape, lo, hi):
+    return IndexError(f"take: index values must lie in [-{n}, {n}) for an input of shape "
+                      f"{shape}, got values in [{lo}, {hi}]")
 
 
 def select(input, dim: int, index: int):

@@ -180,15 +180,24 @@ def one_hot(t, num_classes: int = -1):
 
     ``num_classes=-1``: one more than the largest index. No gradient.
     """
-    a = t.data if isinstance(t, Tensor) else np.asarray(t)
+    a = t.data if isinstance(t, Tensor) else backend.get_array_module(t).asarray(t)
     if a.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected integer class indices, got dtype {a.dtype}")
     xp = backend.get_array_module(a)
     n = int(a.max()) + 1 if num_classes < 0 and a.size else max(num_classes, 0)
-    if a.size and (int(a.min()) < 0 or int(a.max()) >= n):
-        raise ValueError(f"one_hot: class indices in [{int(a.min())}, {int(a.max())}] do not "
-                         f"fit num_classes={n}")
+    if a.size:
+        if xp is np:
+            if int(a.min()) < 0 or int(a.max()) >= n:
+                raise _one_hot_error(int(a.min()), int(a.max()), n)
+        else:   # on the GPU: checked at the next read to the host, without a stall
+            lo, hi = a.min().astype(np.int64), a.max().astype(np.int64)
+            backend.check_later((lo < 0) | (hi >= n),
+                                lambda: _one_hot_error(int(lo), int(hi), n))
     return Tensor._make((a[..., None] == xp.arange(n)).astype(np.int64), False)
+
+
+def _one_hot_error(lo, hi, n):
+    return ValueError(f"one_hot: class indices in [{lo}, {hi}] do not fit num_classes={n}")
 
 
 def take_along_dim(x, indices, dim=None):
@@ -439,7 +448,7 @@ def nonzero(x, *, as_tuple: bool = False):
     index ``x`` directly (``x[x.nonzero(as_tuple=True)]``, ``torch.where(cond)``).
     A 0-d ``x`` gives an ``(n, 0)`` Tensor, or with ``as_tuple`` counts as 1-D.
     """
-    a = x.data if isinstance(x, Tensor) else np.asarray(x)
+    a = x.data if isinstance(x, Tensor) else backend.get_array_module(x).asarray(x)
     xp = backend.get_array_module(a)
     idx = xp.nonzero(a.reshape(1) if a.ndim == 0 else a)
     if as_tuple:
@@ -459,8 +468,8 @@ def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: boo
     dim) to keep it sorted: the first index i with seq[i] >= v (``right``/``side='right'``:
     seq[i] > v). An N-D sequence searches row by row; its leading dims match ``values``'.
     NaN sorts last, as in NumPy."""
-    seq = sorted_sequence.data if isinstance(sorted_sequence, Tensor) else np.asarray(
-        sorted_sequence)
+    seq = sorted_sequence.data if isinstance(sorted_sequence, Tensor) else \
+        backend.get_array_module(sorted_sequence).asarray(sorted_sequence)
     xp = backend.get_array_module(seq)
     v = values.data if isinstance(values, Tensor) else xp.asarray(values, dtype=seq.dtype)
     if side is not None and side not in ("left", "right"):

@@ -300,8 +300,8 @@ class GPT(Module):
         result = Tensor._make(backend.to_device(out, weight.device), False)
         if return_logits:
             v = self.config.vocab_size
-            return result, Tensor._make(np.stack(steps, 1) if steps else
-                                        np.zeros((out.shape[0], 0, v), np.float32), False)
+            seen = np.stack(steps, 1) if steps else np.zeros((out.shape[0], 0, v), np.float32)
+            return result, Tensor._make(backend.to_device(seen, weight.device), False)
         return result
 
     # ------------------------------------------------------------ Hugging Face checkpoints
@@ -426,7 +426,8 @@ def _weight_files(path):
 
 def _as_ids(idx, device, where):
     if not isinstance(idx, Tensor):
-        idx = Tensor(backend.to_device(np.asarray(idx, dtype=np.int64), device))
+        idx = Tensor(backend.to_device(   # (a CuPy array is read where it is, not by NumPy)
+            backend.get_array_module(idx).asarray(idx, dtype=np.int64), device))
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{where}: token ids must be integers, got dtype {idx.dtype}")
     if idx.ndim != 2:
