@@ -277,6 +277,22 @@ def test_columns_stay_out_of_the_pool_until_the_deferred_weight_gradient_is_done
                                g_cm @ cols2.astype(np.float64).T, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("shape, kernel, kw", [
+    ((2, 1, 1, 9), (1, 3), dict(stride=(1, 2), padding=(0, 1))),
+    ((2, 1, 5, 1), (3, 1), dict(stride=(2, 1), padding=(1, 0)))])
+def test_input_gradient_is_not_overwritten_by_the_next_forward(shape, kernel, kw):
+    """One channel padded along one axis only: the cropped input gradient is a contiguous
+    slice of the padded buffer, which goes back to the scratch pool; the gradient must
+    own its memory, or the next forward of that shape writes over it."""
+    rng = np.random.default_rng(0)
+    w = tn.tensor(rng.standard_normal((2, 1) + kernel, dtype=np.float32))
+    x = tn.tensor(rng.standard_normal(shape, dtype=np.float32), requires_grad=True)
+    conv2d(x, w, **kw).sum().backward()
+    before = x.grad.numpy().copy()
+    conv2d(tn.tensor(rng.standard_normal(shape, dtype=np.float32)), w, **kw)
+    np.testing.assert_array_equal(x.grad.numpy(), before)
+
+
 def test_retain_graph_allows_a_second_backward():
     x = tn.randn(1, 2, 5, 5, requires_grad=True)
     w = tn.randn(3, 2, 3, 3, requires_grad=True)

@@ -254,7 +254,9 @@ def crop_to_nchw(g_cm, pads, H, W):
     pt, pb, pl, pr = pads
     xp = backend.get_array_module(g_cm)
     if g_cm.shape[1] != H or g_cm.shape[2] != W:
-        out = xp.ascontiguousarray(g_cm[:, pt:pt + H, pl:pl + W])
+        # a copy always (ascontiguousarray would keep a view of a crop that happens to be
+        # contiguous, one channel padded in H only, and g_cm goes back to the workspace)
+        out = g_cm[:, pt:pt + H, pl:pl + W].copy()
         workspace.put(g_cm)
     else:
         out = g_cm
