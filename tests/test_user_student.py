@@ -335,3 +335,14 @@ def test_second_derivative_of_a_piecewise_linear_function_says_why_it_is_missing
     (g,) = tn.grad(x.relu().sum(), x, create_graph=True)    # 1 or 0: a constant
     with pytest.raises(RuntimeError, match="does not require grad.*piecewise linear, like relu"):
         tn.grad(g.sum(), x)
+
+
+def test_micrograds_update_habit_gets_an_error_that_says_the_fix():
+    """`p.data -= lr * p.grad` stores a Tensor in .data (.grad is a Tensor here); the next
+    op names that instead of a puzzling device mismatch."""
+    w = tn.tensor(np.ones(3, np.float32), requires_grad=True)
+    x = tn.tensor(np.arange(3, dtype=np.float32))
+    (w * x).sum().backward()
+    w.data -= 0.1 * w.grad
+    with pytest.raises(TypeError, match=r"mul: a tensor's \.data holds a Tensor.*p\.grad\.data"):
+        (w * x).sum()

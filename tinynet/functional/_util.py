@@ -14,6 +14,13 @@ def binary_arrays(a, b, op: str):
     to the float dtype. Arrays on different devices raise ValueError.
     """
     if type(a) is not type(b):
+        if not all(hasattr(x, "__array_interface__") or hasattr(x, "__cuda_array_interface__")
+                   for x in (a, b)):
+            raise TypeError(
+                f"{op}: a tensor's .data holds a {type(a if type(b) is np.ndarray else b).__name__}"
+                ", not an array (micrograd's `p.data -= lr * p.grad` puts a Tensor there, since "
+                ".grad is a Tensor: write `p.data -= lr * p.grad.data`, or `p -= lr * p.grad` "
+                "under tn.no_grad())")
         raise ValueError(f"{op}: tensors on different devices: {backend.device_of(a)} "
                          f"(shape {a.shape}) and {backend.device_of(b)} (shape {b.shape})")
     if a.dtype != b.dtype:
