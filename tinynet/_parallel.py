@@ -37,17 +37,30 @@ import numpy as np
 _pool = None                 # the _Workers of this process
 _local = threading.local()   # .inside: True on a pool thread while it runs a slice
 _blas = False                # False: not looked up yet; None: threadpoolctl unavailable
+_cores = 0                   # cores this process may run on; 0: not looked up yet
+
+
+def _forget_cores():
+    global _cores
+    _cores = 0
+
+
+if hasattr(os, "register_at_fork"):  # a forked child (a DataLoader worker) may be pinned elsewhere
+    os.register_at_fork(after_in_child=_forget_cores)
 
 
 def num_threads() -> int:
     """Threads an op may use: ``TINYNET_NUM_THREADS`` if set, else the cores this process may run on."""
+    global _cores
     env = os.environ.get("TINYNET_NUM_THREADS")
     if env:
         return max(1, int(env))
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    if not _cores:  # a system call (~3 us here), and ops ask many times a step
+        try:
+            _cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            _cores = os.cpu_count() or 1
+    return _cores
 
 
 class _Workers:
