@@ -51,8 +51,9 @@ class Amax(Function):
         x = self.inputs[0]
         kept = _kept_shape(x.shape, self.dims)
         hit = x.data == self.output().data.reshape(kept)
-        share = hit / hit.sum(axis=self.dims, keepdims=True)
-        share = backend.get_array_module(hit).asarray(share, dtype=g.dtype)  # 0-d: not a scalar
+        # 0-d stays an array (== of 0-d arrays gives a scalar); no float64 from bool / int counts
+        share = backend.get_array_module(hit).asarray(hit, dtype=g.dtype)
+        share /= share.sum(axis=self.dims, keepdims=True)
         return _expand_grad(g, x.shape, self.dims) * Tensor._make(share, False)
 
 
