@@ -52,3 +52,12 @@ from .functional.special import (clamp_max, clamp_min, copysign, deg2rad, heavis
                                  rad2deg, rsqrt, signbit, sinc, square, tan, xlogy)
 
 __version__ = "0.1.0"
+
+# torch.autograd.functional (jacobian, hessian, vjp, jvp, vhp, hvp) as tn.autograd.functional.
+# The code lives in autograd_functional.py (it builds on functional/, which autograd.py sits
+# below); registering it under the dotted name lets `import tinynet.autograd.functional` work.
+import sys as _sys  # noqa: E402
+from . import autograd, autograd_functional  # noqa: E402
+autograd.functional = autograd_functional
+_sys.modules[__name__ + ".autograd.functional"] = autograd_functional
+del _sys
