@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import tinynet as tn
 import tinynet.functional as F
+import tinynet.functional.products as products
 import tinynet.nn as nn
 
 # ---------------------------------------------------------------- well-conditioned inputs
@@ -490,6 +491,30 @@ def _compare(torch, tn_fn, torch_fn, arrays, rtol=1e-7, atol=1e-9, dtype=np.floa
         if q.grad is not None:
             np.testing.assert_allclose(p.grad.numpy(),
                                        q.grad.numpy(), rtol=rtol * 10, atol=atol * 10)
+
+
+@pytest.mark.parametrize("tile", [1, 40, 300, 1 << 18])
+def test_cdist_tiles_straddling_rows_and_batches_match_torch(tile, monkeypatch):
+    """cdist p != 2 (and p = 2 without the GEMM form) runs on tiles of ``_TILE`` differences:
+    a tile smaller than one row, a few rows of one batch, several whole batches, or all.
+    Values and both gradients as PyTorch's, with zero differences and a zero distance (p >= 1;
+    p < 1 on data without equal coordinates)."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(products, "_TILE", tile)
+    rng = np.random.default_rng(11)
+    for s1, s2 in [((7, 5), (6, 5)), ((3, 1, 9, 4), (2, 8, 4)), ((20, 2, 3), (20, 3, 3))]:
+        for p in (0.5, 0.0, 1.0, math.inf, 3.0, 1.5, 2.0):
+            a, b = rng.standard_normal(s1), rng.standard_normal(s2)
+            if p >= 1:
+                a.reshape(-1)[::4], b.reshape(-1)[::3] = 0.0, 0.0    # equal coordinates
+                a[..., 0, :], b[..., 0, :] = 1.0, 1.0                 # a zero distance
+            _compare(torch, lambda x, y: tn.cdist(x, y, p, "donot_use_mm_for_euclid_dist"),
+                     lambda x, y: torch.cdist(x, y, p, "donot_use_mm_for_euclid_dist"),
+                     [a, b], rtol=1e-9, atol=1e-12)
+    x = tn.tensor(rng.standard_normal((9, 4)).astype(np.float32), requires_grad=True)
+    y = tn.cdist(x, x[:5], 3.0)
+    y.sum().backward()
+    assert y.dtype == x.grad.dtype == np.float32
 
 
 def _eig_invariant(wv):

@@ -14,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 
 import tinynet as tn
 import tinynet.functional as F
+import tinynet.functional.products as products
 import tinynet.nn as nn
 from tinynet.gradcheck import gradcheck, gradgradcheck
 from tinynet.testing import strategies as tst
@@ -273,6 +274,29 @@ def test_pdist_matches_torch(n, m, p, data):
     torch = pytest.importorskip("torch")
     compare_torch(lambda a: F.pdist(a, p), lambda a: torch.nn.functional.pdist(a, p), [x],
                   grad=(0,) if p in (2, 3) and n > 1 else ())
+
+
+@pytest.mark.parametrize("tile", [1, 20, 200, 1 << 18])
+def test_pdist_tiles_straddling_rows_match_torch(tile, monkeypatch):
+    """pdist runs on tiles of ~``_TILE`` differences over the pairs i < j only: one row
+    (or part of one) per tile, or several rows with the pairs i >= j masked off. Values and
+    gradients as PyTorch's, with repeated rows (zero distances: no gradient) and equal
+    coordinates (p >= 1)."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(products, "_TILE", tile)
+    rng = np.random.default_rng(5)
+    for n, m in [(2, 3), (9, 4), (23, 3)]:
+        for p in (2.0, 1.0, math.inf, 3.0, 0.5, 0.0):
+            x = rng.standard_normal((n, m))
+            if p >= 1:
+                x[-1] = x[0]               # a zero distance
+                x[1:, 0] = x[0, 0]         # equal coordinates
+            compare_torch(lambda a: F.pdist(a, p), lambda a: torch.nn.functional.pdist(a, p),
+                          [x], grad=(0,) if p else (), rtol=1e-9, atol=1e-12, grad_atol=1e-10)
+    x = tn.tensor(rng.standard_normal((6, 3)).astype(np.float32), requires_grad=True)
+    y = F.pdist(x, 1.5)
+    y.sum().backward()
+    assert y.dtype == x.grad.dtype == np.float32
 
 
 # ---------------------------------------------------------------- triplet losses

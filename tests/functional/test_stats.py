@@ -267,6 +267,48 @@ def test_cummax_cummin_match_torch():
     _compare(tn.cummax(_t(bools), 0), torch.cummax(torch.tensor(bools), 0))
 
 
+def test_cummax_cummin_long_lines_ties_and_nans_match_torch():
+    """Lines whose slices along a leading dim hold >= 256 elements (the running extreme goes
+    slice by slice there) and long last dims, with many ties and a few NaNs: values,
+    indices (later ties win, the latest NaN) and the segmented-sum gradient as torch's."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(8)
+    for shape, dim in [((70, 260), 0), ((70, 260), 1), ((3, 40, 300), 1), ((30, 2, 140), 0),
+                       ((2, 300), -1), ((255, 1), 0)]:
+        a = rng.integers(0, 6, shape).astype(float)
+        a[rng.random(shape) < 0.003] = np.nan
+        a[0, ...] = np.nan   # a NaN at the start of some lines
+        for name in ("cummax", "cummin"):
+            _grads_match(a, lambda t: getattr(tn, name)(t, dim),
+                         lambda t: getattr(torch, name)(t, dim), torch)
+    x32 = rng.standard_normal((20, 300)).astype(np.float32)
+    ints = rng.integers(-3, 3, (40, 300))
+    for name in ("cummax", "cummin"):
+        v, i = getattr(tn, name)(_t(x32), 0)
+        assert v.dtype == np.float32
+        _compare((v, i), getattr(torch, name)(torch.tensor(x32), 0))
+        _compare(getattr(_t(ints), name)(0), getattr(torch.tensor(ints), name)(0))
+
+
+def test_cummax_double_backward_matches_first_order_on_long_lines():
+    """Under create_graph the gradient goes through scatter_add (Tensor ops) instead of the
+    raw segmented sum: both give the same first derivative, and it is differentiable in the
+    incoming gradient g (d/dg of Σ c · dL/dx is c read at the indices)."""
+    rng = np.random.default_rng(9)
+    a = rng.integers(0, 4, (30, 280)).astype(float)
+    g, c = rng.standard_normal(a.shape), rng.standard_normal(a.shape)
+    for dim in (0, 1):
+        x = _t(a, True)
+        (tn.cummax(x, dim).values * _t(g)).sum().backward()
+        y, gw = _t(a, True), _t(g, True)
+        out = tn.cummax(y, dim)
+        (gy,) = tn.grad((out.values * gw).sum(), [y], create_graph=True)
+        np.testing.assert_allclose(gy.numpy(), x.grad.numpy(), rtol=1e-12)
+        (gy * _t(c)).sum().backward()
+        np.testing.assert_allclose(gw.grad.numpy(),
+                                   np.take_along_axis(c, out.indices.numpy(), dim), rtol=1e-12)
+
+
 def test_aminmax_msort_match_torch():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(5)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import tinynet as tn
 import tinynet.functional as F
+import tinynet.functional.vision as vision
 import tinynet.nn as nn
 from tinynet.gradcheck import gradcheck, gradgradcheck
 
@@ -504,6 +505,54 @@ def test_grid_sample_matches_torch_over_the_option_grid():
                                                                 align_corners=ac), [x1, g1])
     _agree(torch, lambda a, b: F.grid_sample(a, b),
            lambda a, b: torch.nn.functional.grid_sample(a, b, align_corners=False), [x, grid])
+
+
+@pytest.mark.parametrize("block", [1, 40, 250, 10**6])
+def test_grid_sample_blocks_of_planes_match_torch(block, monkeypatch):
+    """grid_sample gathers and scatter-adds by blocks of ~``_BLOCK_POINTS`` points: one plane
+    at a time, channel blocks with a shorter last one (C = 5, L = 20), or whole images with
+    a shorter last block (N = 3). Values and both gradients as PyTorch's, points far
+    outside included."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(vision, "_BLOCK_POINTS", block)
+    rng = _rng(21)
+    x = rng.standard_normal((3, 5, 6, 7))
+    grid = rng.uniform(-1.3, 1.3, (3, 4, 5, 2))
+    grid[0, 0, :3] = [[-9.0, 0.2], [0.3, 7.5], [-1.0, 1.0]]
+    for mode in ("bilinear", "nearest"):
+        for pad in ("zeros", "border", "reflection"):
+            _agree(torch, lambda a, b: F.grid_sample(a, b, mode, pad, True),
+                   lambda a, b: torch.nn.functional.grid_sample(a, b, mode, pad, True),
+                   [x, grid])
+
+
+def test_grid_sample_nan_point_reads_zero():
+    """A NaN coordinate lands in the zero border (no out-of-range read): output 0 there."""
+    x = tn.tensor(_rng(2).standard_normal((1, 2, 3, 4)), requires_grad=True)
+    g = np.zeros((1, 1, 2, 2))
+    g[0, 0, 0] = [np.nan, 0.1]
+    for mode in ("bilinear", "nearest"):
+        y = F.grid_sample(x, tn.tensor(g), mode)
+        assert y.numpy()[0, :, 0, 0].tolist() == [0.0, 0.0]
+        assert np.isfinite(y.numpy()[0, :, 0, 1]).all()
+        y.sum().backward()
+        assert np.isfinite(x.grad.numpy()).all()
+
+
+def test_max_unpool_int32_indices_and_strided_input():
+    """int32 indices and a non-contiguous input give what int64 indices and a copy give."""
+    y, idx = F.max_pool2d(tn.tensor(_rng(4).standard_normal((2, 3, 6, 6))), 2,
+                          return_indices=True)
+    v = tn.tensor(_rng(5).standard_normal((2, 3, 3, 3)).transpose(0, 1, 3, 2),
+                  requires_grad=True)
+    ref = F.max_unpool2d(tn.tensor(v.numpy().copy()), idx, 2).numpy()
+    out = F.max_unpool2d(v, tn.tensor(idx.numpy().astype(np.int32)), 2)
+    np.testing.assert_array_equal(out.numpy(), ref)
+    w = _rng(6).standard_normal(out.shape)
+    (out * tn.tensor(w)).sum().backward()
+    np.testing.assert_array_equal(
+        v.grad.numpy(), np.take_along_axis(w.reshape(2, 3, -1), idx.numpy().reshape(2, 3, -1),
+                                           -1).reshape(v.shape))
 
 
 def test_grid_sample_affine_identity_empty_float32_and_errors():

@@ -23,7 +23,8 @@ from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 from .conv import _pair, _positive, _single, crop_to_nchw, from_cm, pad_cm, to_cm, workspace
-from .select import _check_index_range, scatter
+from .indexing import getitem
+from .select import _check_index_range
 
 
 def _pool_geometry(size, k, s, p, d, ceil_mode, op):
@@ -483,6 +484,23 @@ def _unpool_size(in_size, k, s, p, output_size, op):
     return out
 
 
+class _Unpool(Function):
+    """y = zeros(shape) with y.flat[flat] = x: every (N, C) plane's values scattered at
+    once; ``flat`` (x's shape) = plane number · plane size + index in the plane.
+    dL/dx = g.flat[flat], a gather (in Tensor ops, so twice differentiable)."""
+
+    uses_input_values = False   # backward needs only the positions
+
+    def forward(self, x, flat, shape):
+        self.flat = flat
+        out = backend.get_array_module(x).zeros(shape, x.dtype)
+        out.reshape(-1)[flat] = x
+        return out
+
+    def backward(self, g):
+        return getitem(g.reshape(-1), self.flat)
+
+
 def _unpool(input, indices, k, s, p, output_size, op):
     """Scatter (N, C, *spatial) values to flat positions ``indices`` of zero planes."""
     if not isinstance(indices, Tensor) or indices.dtype.kind not in "iu":
@@ -499,12 +517,10 @@ def _unpool(input, indices, k, s, p, output_size, op):
     lead = tuple(input.shape[:-n])
     plane = int(np.prod(out))
     xp = backend.get_array_module(input.data)
-    flat = int(np.prod(input.shape[-n:]))
-    idx = indices.data.reshape(lead + (flat,)).astype(np.int64)
+    idx = indices.data.astype(np.int64, copy=False)
     _check_index_range(idx, plane, op)
-    zeros = Tensor._make(xp.zeros(lead + (plane,), input.dtype), False)
-    y = scatter(zeros, -1, idx, input.reshape(*lead, flat))
-    return y.reshape(*lead, *out)
+    planes = xp.arange(0, int(np.prod(lead)) * plane, plane).reshape(lead + (1,) * n)
+    return _Unpool.apply(input, flat=idx + planes, shape=lead + out)
 
 
 def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):

@@ -2,11 +2,12 @@
 nanmedian, quantile, nanquantile, kthvalue, mode, msort, cummax, cummin, aminmax,
 nansum, nanmean, count_nonzero, histc, bucketize, cov, corrcoef.
 
-The selecting ops (median with a dim, kthvalue, mode, cummax/cummin, quantile)
-find positions on the raw arrays with a partition (median, kthvalue: O(n) a row),
-a stable sort or a running maximum, then
-read the values with :func:`select.gather`, so the gradient goes to the selected
-element (gather's scatter-add): no new backward to get wrong. Ties pick
+The selecting ops (median with a dim, kthvalue, mode, quantile) find positions on
+the raw arrays with a partition (median, kthvalue: O(n) a row) or a stable sort,
+then read the values with :func:`select.gather`, so the gradient goes to the
+selected element (gather's scatter-add): no new backward to get wrong.
+cummax/cummin keep the running extreme itself as the values and compute gather's
+scatter-add in one segmented sum (the indices never decrease along the dim). Ties pick
 positions by a stable sort of the values, documented per op; PyTorch leaves
 most of these unspecified. ``median``/``nanmedian`` without a dim share the
 gradient equally among the elements equal to the result, as PyTorch does.
@@ -14,18 +15,19 @@ Indices and counts are int64 Tensors without gradient.
 """
 from __future__ import annotations
 
+import math
 import warnings
 from collections import namedtuple
 
 import numpy as np
 
 from .. import backend
-from ..autograd import Function
+from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
 from ._util import normalize_dims
 from .elementwise import where
 from .reduce import amax, amin
-from .select import gather, lerp, searchsorted, sort
+from .select import gather, lerp, scatter_add, searchsorted, sort
 from .shape import movedim
 
 MedianResult = namedtuple("median", ["values", "indices"])
@@ -66,16 +68,27 @@ def _check_nonempty_dim(x, d, op):
 def _accumulate(a, axis, fn):
     """Running ``fn`` (``"maximum"`` or ``"minimum"``) along ``axis`` of a raw array.
 
-    NumPy's ``ufunc.accumulate``; elsewhere a Hillis-Steele scan: after the pass with
-    offset k, out_i combines a_{i-2k+1..i}, so log2(n) array passes.
+    NumPy: ``ufunc.accumulate``, or, along a leading axis of a C-contiguous array
+    whose slices hold at least 256 elements, a loop over that axis combining whole
+    slices (accumulate walks each line with a stride, 4-40x slower there). Elsewhere
+    a Hillis-Steele scan: after the pass with offset k, out_i combines a_{i-2k+1..i},
+    so log2(n) array passes.
     """
     xp = backend.get_array_module(a)
+    n = a.shape[axis]
+    head = (slice(None),) * axis
     if xp is np:
-        return getattr(np, fn).accumulate(a, axis=axis)
+        f = getattr(np, fn)
+        if n < 2 or not a.flags.c_contiguous or math.prod(a.shape[axis + 1:]) < 256:
+            return f.accumulate(a, axis=axis)
+        out = np.empty_like(a)
+        out[head + (0,)] = a[head + (0,)]
+        for i in range(1, n):
+            f(out[head + (i - 1,)], a[head + (i,)], out=out[head + (i,)])
+        return out
     f = getattr(xp, fn)
     out = a.copy()
-    n, k = a.shape[axis], 1
-    head = (slice(None),) * axis
+    k = 1
     while k < n:
         # the right side is evaluated before the assignment, so it reads the old values
         out[head + (slice(k, None),)] = f(out[head + (slice(k, None),)],
@@ -363,6 +376,46 @@ def nanquantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str
 
 # ---------------------------------------------------------------- running and plain extremes
 
+class _RunningExtreme(Function):
+    """values = ``run``, the running extreme of x along ``dim``, which sits at x's
+    positions ``idx`` (x.shape, int64): values_k = x[idx_k] along dim.
+
+    dL/dx_i = Σ_{k: idx_k = i} g_k, gather's scatter-add. As idx never decreases along
+    dim, the k sharing an idx_k form one run starting at k = idx_k, so the sum is one
+    segmented sum of g (``np.add.reduceat``) written at the run starts.
+    """
+
+    uses_input_values = False   # backward needs only idx
+
+    def forward(self, x, run, idx, dim):
+        self.idx, self.dim = idx, dim
+        return run
+
+    def backward(self, g):
+        shape = self.inputs[0].shape
+        xp = backend.get_array_module(g.data)
+        if is_grad_enabled():   # create_graph: the same scatter-add in Tensor ops
+            return scatter_add(_const(xp.zeros(shape, g.dtype)), self.dim, _const(self.idx), g)
+        g = g.data
+        out = xp.zeros(shape, g.dtype)
+        if g.size == 0:
+            return out
+        gl = xp.moveaxis(g, self.dim, -1)                       # (..., n) views
+        idx = xp.moveaxis(self.idx, self.dim, -1)
+        n = idx.shape[-1]
+        if xp is np:
+            starts = idx == np.arange(n)                        # where each run begins
+            sums = np.add.reduceat(np.ascontiguousarray(gl).reshape(-1),
+                                   np.flatnonzero(starts))
+            np.moveaxis(out, self.dim, -1)[starts] = sums      # both in (..., n) C order
+        else:
+            rows = xp.arange(idx.size // n).reshape(idx.shape[:-1] + (1,)) * n
+            flat = xp.zeros(idx.size, g.dtype)
+            xp.add.at(flat, (rows + idx).reshape(-1), gl.reshape(-1))
+            xp.moveaxis(out, self.dim, -1)[...] = flat.reshape(idx.shape)
+        return out
+
+
 def _cum_extreme(x, dim, largest, op, cls):
     x1, d, was_0d = _as_1d(x, dim, op)
     xp = backend.get_array_module(x1.data)
@@ -370,10 +423,12 @@ def _cum_extreme(x, dim, largest, op, cls):
     run = _accumulate(a, d, "maximum" if largest else "minimum")    # NaN propagates
     # the running extreme changes only where an element sets it, so its index is the
     # last position j <= i with a_j == run_j (later ties win), or the last NaN
-    marks = (a == run) | _isnan(a)
+    marks = a == run
+    if a.dtype.kind in "fc" and (xp is not np or a.size and np.isnan(np.take(run, -1, d)).any()):
+        marks |= xp.isnan(a)   # run ends in NaN exactly in the lines holding one
     pos = xp.arange(a.shape[d]).reshape([-1 if k == d else 1 for k in range(a.ndim)])
-    idx = _accumulate(xp.where(marks, pos, 0), d, "maximum").astype(np.int64)
-    values = gather(x1, d, _const(idx))
+    idx = _accumulate(xp.where(marks, pos, 0), d, "maximum").astype(np.int64, copy=False)
+    values = _RunningExtreme.apply(x1, run=run, idx=idx, dim=d)
     return _finish_0d((values, _const(idx)), cls, was_0d)
 
 

@@ -23,9 +23,10 @@ GridSampler.h:
                   v · (1 - |ix - xc|)(1 - |iy - yc|), corners outside the image reading 0
     nearest       out = v at (rint(ix), rint(iy)) (round half to even)
 
-Its forward is one gather per corner over all pixels, its input gradient
-one scatter-add of the four corners' weighted gradients, and its grid gradient
-the closed form of the bilinear weights' derivatives (zero for nearest).
+Its forward is one gather per corner (from a zero-bordered copy of the input, by
+blocks of planes), its input gradient one scatter-add (``bincount``) of the four
+corners' weighted gradients, and its grid gradient the closed form of the
+bilinear weights' derivatives (zero for nearest).
 """
 from __future__ import annotations
 
@@ -337,7 +338,8 @@ def _source_index(coord, size, padding_mode, align_corners):
             r = xp.abs(r)
             flips = xp.floor(r / span)
             extra = xp.fmod(r, span)
-            odd = (flips % 2) == 1
+            half = flips * t(0.5)
+            odd = half != xp.floor(half)     # flips % 2 == 1, ten times faster
             ix = xp.where(odd, span - extra, extra) + t(lo)
             d = xp.where(odd, -d, d)
     if padding_mode in ("border", "reflection"):
@@ -347,11 +349,24 @@ def _source_index(coord, size, padding_mode, align_corners):
     return ix, d
 
 
+# zero border around each image plane (before, after): a point clipped to [-2, size + 1]
+# has all its corners inside [-2, size + 2], so corners outside the image read zeros
+# there, with no masks, and each corner is the top-left one shifted by a constant
+_BORDER = (2, 3)
+# points per block of planes on NumPy (see _plane_blocks)
+_BLOCK_POINTS = 1 << 16
+
+
 class GridSample(Function):
     """out[n, c, h, w] = Σ_corners wt · input[n, c, yc, xc] at the point grid[n, h, w]
     (see the module docstring). dL/dinput scatter-adds wt · g to the corners;
     dL/dgrid = Σ_c g · (∂out/∂ix · d ix/d x, ∂out/∂iy · d iy/d y), zero for nearest.
-    Fused op: backward on raw arrays, not twice differentiable."""
+    Fused op: backward on raw arrays, not twice differentiable.
+
+    The input is read from a copy with a zero border (``_BORDER``), as (N, C, Hp·Wp)
+    planes; a point's corners sit at flat offsets base, base + 1, base + Wp, base + Wp + 1
+    from its top-left corner ``base``, so one index array serves all four corners.
+    """
 
     differentiable_backward = False
 
@@ -362,81 +377,146 @@ class GridSample(Function):
         g2 = grid.reshape(N, Ho * Wo, 2)
         ix, dx = _source_index(g2[..., 0], W, padding_mode, align_corners)   # (N, L)
         iy, dy = _source_index(g2[..., 1], H, padding_mode, align_corners)
-        # far outside, every corner reads 0: clamping there keeps the integer casts finite
-        ix, iy = xp.clip(ix, -2, W + 1), xp.clip(iy, -2, H + 1)
+        # every corner of a point beyond [-2, size + 1] reads the zero border, so clipping
+        # there changes nothing (fmin/fmax also send a NaN coordinate into the border)
+        ix = xp.fmax(xp.fmin(ix, ix.dtype.type(W + 1)), ix.dtype.type(-2))
+        iy = xp.fmax(xp.fmin(iy, iy.dtype.type(H + 1)), iy.dtype.type(-2))
         if mode == "nearest":
             ix, iy = xp.rint(ix), xp.rint(iy)   # round half to even, as nearbyint
         self.geom = (N, C, H, W, Ho, Wo, mode)
         self.coords = (ix, iy, dx, dy)
-        xt = x.reshape(N, C, H * W).transpose(0, 2, 1)                    # (N, H·W, C) view
-        out = None
-        for flat, valid, wt, _, _ in _corners(ix, iy, W, H, mode):
-            v = _read(xt, flat, valid)                                     # (N, L, C)
-            out = v * wt[..., None] if out is None else out + v * wt[..., None]
-        return out.transpose(0, 2, 1).reshape(N, C, Ho, Wo)
+        xb = _bordered(x)
+        base, corners = _corners(ix, iy, xb.shape[-1], mode)
+        out = xp.empty((N, C, Ho * Wo), x.dtype)
+        for sel, wsel, idx in _plane_blocks(base, C, xb.shape[-2] * xb.shape[-1]):
+            src, o = xb[sel].reshape(-1), out[sel]
+            for k, (off, wt) in enumerate(corners):
+                v = _take(src[off:], idx, o if k == 0 else None)   # src[idx + off]
+                if wt is not None:
+                    v *= wt[wsel]
+                if k:
+                    o += v
+        return out.reshape(N, C, Ho, Wo)
 
     def backward(self, gy):
         xp = backend.get_array_module(gy)
         N, C, H, W, Ho, Wo, mode = self.geom
         ix, iy, dx, dy = self.coords
-        x = self.inputs[0].data
-        gt = gy.reshape(N, C, Ho * Wo).transpose(0, 2, 1)                  # (N, L, C)
+        b0, b1 = _BORDER
+        Hp, Wp = H + b0 + b1, W + b0 + b1
+        g = gy.reshape(N, C, Ho * Wo)
+        base, corners = _corners(ix, iy, Wp, mode)
         need_x, need_grid = self.needs_input_grad
         gx = ggrid = None
-        corners = list(_corners(ix, iy, W, H, mode))
         if need_x:
-            idx = xp.concatenate([f + xp.arange(N)[:, None] * (H * W) for f, *_ in corners],
-                                 axis=1).reshape(-1)
-            val = xp.concatenate([gt * (wt * valid)[..., None] for _, valid, wt, _, _ in corners],
-                                 axis=1).reshape(-1, C)
-            gxt = xp.zeros((N * H * W, C), gy.dtype)
-            xp.add.at(gxt, idx, val)                                       # scatter-add
-            gx = gxt.reshape(N, H * W, C).transpose(0, 2, 1).reshape(N, C, H, W)
+            gx = _scatter_add(g, base, corners, Hp * Wp).reshape(N, C, Hp, Wp)
+            gx = xp.ascontiguousarray(gx[:, :, b0:b0 + H, b0:b0 + W])
         if need_grid:
             if mode == "nearest":
                 ggrid = xp.zeros(self.inputs[1].shape, gy.dtype)
             else:
-                xt = x.reshape(N, C, H * W).transpose(0, 2, 1)
-                gix = xp.zeros(ix.shape, gy.dtype)
-                giy = xp.zeros(iy.shape, gy.dtype)
-                for flat, valid, _, (sx, wy), (sy, wx) in corners:
-                    s = (_read(xt, flat, valid) * gt).sum(-1)              # Σ_c g · v: (N, L)
-                    gix += sx * wy * s                                     # ∂wt/∂ix = ±wy
-                    giy += sy * wx * s                                     # ∂wt/∂iy = ±wx
+                # s_k = Σ_c g · v_k (N, L) for the corners k = 00, 10 (x0+1), 01 (y0+1), 11
+                xb = _bordered(self.inputs[0].data)
+                s = xp.zeros((len(corners),) + ix.shape, gy.dtype)
+                for sel, _, idx in _plane_blocks(base, C, Hp * Wp):
+                    src, gb = xb[sel].reshape(-1), g[sel]
+                    for k, (off, _) in enumerate(corners):
+                        s[k][sel[0]] += (_take(src[off:], idx) * gb).sum(-2)
+                s00, s10, s01, s11 = s
+                wx1, wy1 = ix - xp.floor(ix), iy - xp.floor(iy)
+                # ∂out/∂ix = (1-wy1)(v10 - v00) + wy1 (v11 - v01), likewise in iy
+                gix = (s10 - s00) + wy1 * ((s11 - s01) - (s10 - s00))
+                giy = (s01 - s00) + wx1 * ((s11 - s10) - (s01 - s00))
                 ggrid = xp.stack([gix * dx, giy * dy], axis=-1).reshape(N, Ho, Wo, 2)
         return gx, ggrid
 
 
-def _corners(ix, iy, W, H, mode):
-    """Per corner: flat index yc·W + xc (0 where outside), in-bounds mask, weight, and
-    (sign, other factor) of the weight's derivative in ix and in iy. Nearest: one corner
-    at (ix, iy) (already rounded) with weight 1."""
+def _bordered(x):
+    """x (N, C, H, W) inside a zero border of ``_BORDER`` pixels."""
+    b0, b1 = _BORDER
+    N, C, H, W = x.shape
+    xb = backend.get_array_module(x).zeros((N, C, H + b0 + b1, W + b0 + b1), x.dtype)
+    xb[:, :, b0:b0 + H, b0:b0 + W] = x
+    return xb
+
+
+def _corners(ix, iy, Wp, mode):
+    """(base, [(offset, weight), ...]): the flat index (N, L) of each point's top-left
+    corner in a bordered plane Wp wide, and per corner its offset from there and its
+    weight (N, L) (00, 10 = x0+1, 01 = y0+1, 11). Nearest: one corner (0, None) at the
+    already rounded (ix, iy), weight 1."""
     xp = backend.get_array_module(ix)
+    b0 = _BORDER[0]
     if mode == "nearest":
-        flat, valid = _flat(ix.astype(np.int64), iy.astype(np.int64), W, H)
-        one = xp.ones(ix.shape, ix.dtype)
-        yield flat, valid, one, (0, one), (0, one)
-        return
+        return (iy.astype(np.int64) + b0) * Wp + (ix.astype(np.int64) + b0), [(0, None)]
     fx, fy = xp.floor(ix), xp.floor(iy)
-    x0, y0 = fx.astype(np.int64), fy.astype(np.int64)
+    base = (fy.astype(np.int64) + b0) * Wp + (fx.astype(np.int64) + b0)
     wx1, wy1 = ix - fx, iy - fy           # weights of the x0+1 / y0+1 sides
     wx0, wy0 = 1 - wx1, 1 - wy1
-    for cx, wx, sx in ((x0, wx0, -1), (x0 + 1, wx1, 1)):
-        for cy, wy, sy in ((y0, wy0, -1), (y0 + 1, wy1, 1)):
-            flat, valid = _flat(cx, cy, W, H)
-            yield flat, valid, wx * wy, (sx, wy), (sy, wx)
+    return base, [(0, wx0 * wy0), (1, wx1 * wy0), (Wp, wx0 * wy1), (Wp + 1, wx1 * wy1)]
 
 
-def _flat(xi, yi, W, H):
-    valid = (xi >= 0) & (xi < W) & (yi >= 0) & (yi < H)
-    return (yi * W + xi) * valid, valid
+def _plane_blocks(base, C, plane):
+    """Blocks of consecutive planes of (N, C, plane) arrays, each ~``_BLOCK_POINTS`` points
+    on NumPy (the index and the planes it reads stay in cache, ~4x faster than one
+    gather over all planes) and one block on the GPU.
+
+    Yields (sel, wsel, idx): ``arr[sel]`` is the block (contiguous), ``w[wsel]`` a
+    per-point (N, L) array broadcast to it, and ``idx`` the block's flat indices of the
+    points ``base`` (N, L), relative to its first plane, shaped like ``arr[sel]``.
+    """
+    xp = backend.get_array_module(base)
+    N, L = base.shape
+    target = _BLOCK_POINTS if xp is np else max(1, N * C * L)
+    if C * L >= target:           # channel blocks within one image: (cb, L) each
+        cb = max(1, target // max(L, 1))
+        rel = xp.arange(0, cb * plane, plane)[:, None]
+        for n in range(N):
+            idx = rel + base[n]
+            for c0 in range(0, C, cb):
+                c1 = min(C, c0 + cb)
+                yield (n, slice(c0, c1)), n, idx[:c1 - c0]
+    elif C * L:                   # whole images: (nb, C, L) each
+        nb = target // (C * L)
+        rel = xp.arange(0, nb * C * plane, plane).reshape(nb, C, 1)
+        for n0 in range(0, N, nb):
+            n1 = min(N, n0 + nb)
+            yield (slice(n0, n1),), (slice(n0, n1), None), rel[:n1 - n0] + base[n0:n1, None]
 
 
-def _read(xt, flat, valid):
-    """xt[n, flat[n, l], :] as (N, L, C), zero where not ``valid``."""
-    xp = backend.get_array_module(xt)
-    n = xp.arange(xt.shape[0])[:, None]
-    return xt[n, flat] * valid[..., None].astype(xt.dtype)
+def _take(flat, idx, out=None):
+    """flat[idx] (into ``out``); NumPy's "clip" mode skips the bounds check that would
+    make it buffer ``out`` (the indices are in range by construction)."""
+    if isinstance(flat, np.ndarray):
+        return np.take(flat, idx, out=out, mode="clip")
+    return backend.get_array_module(flat).take(flat, idx, out=out)
+
+
+def _scatter_add(g, base, corners, plane):
+    """(N, C, plane) zeros with wt · g (g: (N, C, L)) added at each corner of each point.
+
+    NumPy: one ``bincount`` per block over all its corners (float64 sums, cast back):
+    ``np.add.at`` is several times slower. CuPy: ``add.at`` (atomic adds) per corner.
+    """
+    xp = backend.get_array_module(g)
+    N, C, L = g.shape
+    out = xp.zeros((N, C, plane), g.dtype)
+    offs = xp.asarray([off for off, _ in corners]).reshape(-1, 1)           # (K, 1)
+    wts = None if corners[0][1] is None else xp.stack([w for _, w in corners], axis=1)
+    key = None
+    for sel, wsel, idx in _plane_blocks(base, C, plane):
+        dst, gb = out[sel], g[sel]
+        if xp is np:   # bins (..., K, L): the block's points at each of the K corners
+            if key != (wsel, idx.shape):   # the same for every channel block of an image
+                key, bins = (wsel, idx.shape), (idx[..., None, :] + offs).reshape(-1)
+            w = gb[..., None, :] if wts is None else gb[..., None, :] * wts[wsel]
+            dst[...] = np.bincount(bins, w.reshape(-1), minlength=dst.size).reshape(dst.shape)
+        else:
+            flat = dst.reshape(-1)
+            for off, wt in corners:
+                xp.add.at(flat, (idx + off).reshape(-1),
+                          (gb if wt is None else gb * wt[wsel]).reshape(-1))
+    return out
 
 
 _MODES = ("bilinear", "nearest")
