@@ -125,7 +125,9 @@ def _stable_rank_index(a, d, r, xp):
     A partition finds the value v at position r (NaN sorts last, as in a sort); the
     element is then the (r - #{a < v})-th of the entries equal to v, in order of position.
     """
-    v = xp.take(xp.partition(a, r, axis=d), [r], axis=d)            # (size 1 at d)
+    # (CuPy's partition compares with a plain <, which leaves NaNs anywhere: sort there)
+    ordered = xp.partition(a, r, axis=d) if xp is np else xp.sort(a, axis=d)
+    v = xp.take(ordered, [r], axis=d)                                # (size 1 at d)
     nan_v, nan_a = xp.isnan(v), xp.isnan(a)
     equal = (a == v) | (nan_a & nan_v)
     less = (a < v) | (~nan_a & nan_v)                                # every number is < NaN
