@@ -139,6 +139,8 @@ def test_gradcheck_refuses_a_random_function():
     x = _x()
     with pytest.raises(tn.GradcheckError, match="fn is not deterministic"):
         tn.gradcheck(lambda t: tn.functional.dropout(t, 0.5), [x])
+    assert tn.gradcheck(lambda t: tn.functional.dropout(t, 0.5), [x],
+                        raise_exception=False) is False   # a failure like any other
 
 
 def test_gradcheck_says_what_fn_must_return_and_about_float32_weights():

@@ -93,6 +93,23 @@ def test_no_grad_on_a_generator_function_holds_for_every_step():
         assert [v.requires_grad for v in graph_steps(x)] == [True]
 
 
+def test_a_no_grad_generator_closed_early_cleans_up_in_no_grad_as_pytorch():
+    modes = []
+
+    @tn.no_grad()
+    def steps():
+        try:
+            yield 1
+            yield 2
+        finally:
+            modes.append(tn.is_grad_enabled())
+
+    gen = steps()
+    next(gen)
+    gen.close()
+    assert modes == [False] and tn.is_grad_enabled()
+
+
 def test_one_no_grad_object_entered_twice_restores_the_outer_mode():
     ng = tn.no_grad()
     with ng:
@@ -271,6 +288,34 @@ def test_grad_and_backward_options_of_pytorch():
     np.testing.assert_allclose(x.grad.numpy(), [3.0, 4.0])
     tn.autograd.backward([(w * 2).sum(), (w * w).sum()])
     np.testing.assert_allclose(w.grad.numpy(), [2 + 6.0, 2 + 8.0])
+
+
+def test_backward_inputs_fills_a_retained_non_leaf_grad_once():
+    """A non-leaf in ``inputs`` that called retain_grad() gets its gradient once, as in
+    PyTorch (the pass keeps it already; adding it again for ``inputs`` doubled it)."""
+    x = _f64([1.0, 2.0])
+    h = x * 3
+    h.retain_grad()
+    y = (h * h).sum()
+    y.backward(inputs=[h, x], retain_graph=True)
+    np.testing.assert_allclose(h.grad.numpy(), [6.0, 12.0])     # dy/dh = 2h
+    np.testing.assert_allclose(x.grad.numpy(), [18.0, 36.0])
+    y.backward(inputs=[x])                                        # h's gradient flows again
+    np.testing.assert_allclose(h.grad.numpy(), [12.0, 24.0])
+    with pytest.raises(RuntimeError, match=r"input of shape \(2,\) does not require grad"):
+        (x * 2).sum().backward(inputs=[x, _f64([1.0, 2.0], requires_grad=False)])
+
+
+def test_materialized_zero_gradients_can_be_differentiated_again():
+    """With create_graph=True the zeros for an unused input require grad (as PyTorch's), so
+    a second tn.grad through them gives None / zeros instead of refusing the output."""
+    x, unused = _f64([1.0, 2.0]), _f64([0.0])
+    gx, gu = tn.grad((x * x).sum(), [x, unused], create_graph=True, materialize_grads=True)
+    assert gu.requires_grad and gx.requires_grad
+    (ggu,) = tn.grad(gu.sum(), [unused], materialize_grads=True)
+    np.testing.assert_array_equal(ggu.numpy(), [0.0])
+    _, gu = tn.grad((x * x).sum(), [x, unused], materialize_grads=True)
+    assert not gu.requires_grad   # without create_graph every returned gradient is a constant
 
 
 def test_tn_grad_runs_a_leafs_hooks_as_pytorch_does():

@@ -86,8 +86,9 @@ def _decorate(fn, make_context):
                     return stop.value
             try:
                 step, arg = gen.send, (yield value)
-            except GeneratorExit:
-                gen.close()
+            except GeneratorExit:   # closed early: fn's cleanup (finally) runs in the mode too
+                with make_context():
+                    gen.close()
                 raise
             except BaseException as e:   # thrown in by the caller: pass it on to fn
                 step, arg = gen.throw, e
@@ -499,6 +500,7 @@ class AccumulateGrad:
         self.variable = variable
 
     def name(self) -> str:
+        """``"AccumulateGrad"``, as PyTorch's node of that name."""
         return "AccumulateGrad"
 
     def __eq__(self, other):
@@ -901,7 +903,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     returned gradients are themselves differentiable (higher-order
     derivatives). An input the outputs do not depend on raises, unless
     ``allow_unused=True`` (its gradient is then None, or zeros with
-    ``materialize_grads=True``).
+    ``materialize_grads=True``: zeros that, with ``create_graph=True``, require grad as
+    PyTorch's do, so a higher-order tn.grad through them works).
     """
     outputs = [outputs] if isinstance(outputs, _Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, _Tensor) else list(inputs)
@@ -918,8 +921,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                            "used in the graph of the outputs (pass allow_unused=True to get None "
                            "for it)")
     if unused and materialize_grads:
-        res = tuple(_Tensor._make(backend.get_array_module(t.data).zeros_like(t.data), False)
-                    if r is None else r for t, r in zip(inputs, res))
+        res = tuple(_Tensor._make(backend.get_array_module(t.data).zeros_like(t.data),
+                                  create_graph) if r is None else r for t, r in zip(inputs, res))
     return res
 
 
@@ -941,10 +944,14 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     inputs = [inputs] if isinstance(inputs, _Tensor) else list(inputs)
     if not inputs:
         raise ValueError("backward(): inputs, when given, must not be empty")
+    for t in inputs:
+        if not t.requires_grad:   # (as tn.grad and PyTorch: it would silently get nothing)
+            raise RuntimeError(f"backward(): an input of shape {t.shape} does not require grad")
     assigned = {id(_parallel.owner(g.data)) for g in grads}   # caller-owned memory: copy it
     for t, g in zip(inputs, run_backward(tensors, grads, retain_graph, create_graph, inputs)):
-        if g is not None:
-            _to_leaf(t, g, assigned, hooks=False)   # tn.grad's pass ran them
+        # (the pass ran the hooks, and filled .grad of a non-leaf that retains it)
+        if g is not None and not t._retains_grad:
+            _to_leaf(t, g, assigned, hooks=False)
 
 
 def _default_grad_outputs(outputs, grad_outputs, where):

@@ -378,9 +378,10 @@ class GridSample(Function):
         ix, dx = _source_index(g2[..., 0], W, padding_mode, align_corners)   # (N, L)
         iy, dy = _source_index(g2[..., 1], H, padding_mode, align_corners)
         # every corner of a point beyond [-2, size + 1] reads the zero border, so clipping
-        # there changes nothing (fmin/fmax also send a NaN coordinate into the border)
-        ix = xp.fmax(xp.fmin(ix, ix.dtype.type(W + 1)), ix.dtype.type(-2))
-        iy = xp.fmax(xp.fmin(iy, iy.dtype.type(H + 1)), iy.dtype.type(-2))
+        # there changes nothing; a NaN stays NaN (its weights make the output NaN, as in
+        # PyTorch), and _corners reads such a point from the border
+        ix = xp.clip(ix, ix.dtype.type(-2), ix.dtype.type(W + 1))
+        iy = xp.clip(iy, iy.dtype.type(-2), iy.dtype.type(H + 1))
         if mode == "nearest":
             ix, iy = xp.rint(ix), xp.rint(iy)   # round half to even, as nearbyint
         self.geom = (N, C, H, W, Ho, Wo, mode)
@@ -444,13 +445,18 @@ def _corners(ix, iy, Wp, mode):
     """(base, [(offset, weight), ...]): the flat index (N, L) of each point's top-left
     corner in a bordered plane Wp wide, and per corner its offset from there and its
     weight (N, L) (00, 10 = x0+1, 01 = y0+1, 11). Nearest: one corner (0, None) at the
-    already rounded (ix, iy), weight 1."""
+    already rounded (ix, iy), weight 1. ix, iy lie in [-2, size + 1] or are NaN: a NaN
+    point's corners are read from the border (its NaN weights still reach the output)."""
     xp = backend.get_array_module(ix)
     b0 = _BORDER[0]
+
+    def corner(c):   # integer coordinate, a NaN sent to -2 (the border) by fmax
+        return xp.fmax(c, c.dtype.type(-2)).astype(np.int64) + b0
+
     if mode == "nearest":
-        return (iy.astype(np.int64) + b0) * Wp + (ix.astype(np.int64) + b0), [(0, None)]
+        return corner(iy) * Wp + corner(ix), [(0, None)]
     fx, fy = xp.floor(ix), xp.floor(iy)
-    base = (fy.astype(np.int64) + b0) * Wp + (fx.astype(np.int64) + b0)
+    base = corner(fy) * Wp + corner(fx)
     wx1, wy1 = ix - fx, iy - fy           # weights of the x0+1 / y0+1 sides
     wx0, wy0 = 1 - wx1, 1 - wy1
     return base, [(0, wx0 * wy0), (1, wx1 * wy0), (Wp, wx0 * wy1), (Wp + 1, wx1 * wy1)]
