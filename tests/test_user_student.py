@@ -391,3 +391,24 @@ def test_micrograds_update_habit_gets_an_error_that_says_the_fix():
     w.data -= 0.1 * w.grad
     with pytest.raises(TypeError, match=r"mul: a tensor's \.data holds a Tensor.*p\.grad\.data"):
         (w * x).sum()
+
+
+def test_ctx_style_apply_with_a_skipped_default_fills_it_in_as_torch():
+    class ScaleShift(Function):
+        @staticmethod
+        def forward(x, a=2.0, b=1.0):
+            return x * a + b
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.a = inputs[1]
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.a, None, None
+
+    x = tn.tensor([1.0, 2.0], requires_grad=True)
+    y = ScaleShift.apply(x, b=5.0)                  # a keeps its default
+    np.testing.assert_allclose(y.numpy(), [7.0, 9.0])
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])

@@ -538,6 +538,7 @@ def _make_ctx_style(cls) -> None:
         if kwargs:   # MyFn.apply(x, k=2): forward's arguments in order
             bound = inspect.signature(user_forward).bind(
                 *(() if user_setup else (None,)), *args, **kwargs)
+            bound.apply_defaults()   # a skipped middle parameter takes its default, as torch
             if bound.kwargs:
                 raise TypeError(f"{cls.__name__}.apply: keyword-only arguments of forward are "
                                 f"not supported ({', '.join(bound.kwargs)})")

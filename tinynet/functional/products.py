@@ -396,8 +396,8 @@ def _tile_norm(t, p, out):
 def _tile_grad(t, p, d, g):
     """dL/dx1 per pair and coordinate from the differences t (..., M, R) (overwritten), as
     (c, w) with g_j ∂d_j/∂x1_m = c[..., m, j] · w[..., j]: c = sign(δ)|δ|^(p-1) and
-    w = g / d^(p-1) (p = 2: c = δ, w = g/d; p = 1: c = sign δ, w = g; p = ∞: c = sign δ
-    where |δ| = d else 0, w = g), w = 0 where d = 0. d, g: (..., R); p > 0."""
+    w = g / d^(p-1) (p = 1: c = sign δ, w = g; p = ∞: c = sign δ where |δ| = d else 0,
+    w = g), w = 0 where d = 0. d, g: (..., R); p > 0 and p != 2 (p = 2 goes by GEMMs)."""
     xp = backend.get_array_module(t)
     if p in (1, math.inf):
         c = xp.sign(t)   # into a new array: NumPy's in-place sign is ~10x slower
@@ -405,19 +405,16 @@ def _tile_grad(t, p, d, g):
             c *= xp.abs(t, out=t) == d[..., None, :]
         return c, g
     zero = d == 0
-    if p == 2:
-        c, w = t, g / xp.where(zero, 1, d)
+    c = xp.abs(t)
+    if p < 1:   # a zero difference adds nothing (not 0^(p-1) = inf)
+        flat = c == 0
+        c[flat] = 1
+        _power(c, p - 1, c)
+        c[flat] = 0
     else:
-        c = xp.abs(t)
-        if p < 1:   # a zero difference adds nothing (not 0^(p-1) = inf)
-            flat = c == 0
-            c[flat] = 1
-            _power(c, p - 1, c)
-            c[flat] = 0
-        else:
-            _power(c, p - 1, c)
-        xp.copysign(c, t, out=c)        # sign(δ)|δ|^(p-1)
-        w = g / xp.where(zero, 1, d) ** (p - 1)
+        _power(c, p - 1, c)
+    xp.copysign(c, t, out=c)        # sign(δ)|δ|^(p-1)
+    w = g / xp.where(zero, 1, d) ** (p - 1)
     w[zero] = 0
     return c, w
 
