@@ -260,6 +260,23 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
             _unpack(_finish(res, create_graph), out_tuple))
 
 
+def _recorded_gradient(func, inputs, v, create_graph, strict, fn):
+    """vhp's and hvp's common start: the checked inputs and ``v``, the scalar output of
+    ``func``, and its gradient ∇f recorded (create_graph) for a second backward.
+
+    Returns (in_tuple, inputs, v, out_tuple, outputs, ∇f); call under enable_grad().
+    """
+    in_tuple, inputs = _as_tensors(inputs, "inputs", fn)
+    inputs = _prepare(inputs, create_graph, True, fn, "input")
+    v = _vector(v, inputs, in_tuple, create_graph, fn, "input")
+    out_tuple, outputs = _as_tensors(func(*inputs), "the function's output", fn)
+    _check_outputs(outputs, strict, fn)
+    _single_scalar(outputs, out_tuple, fn)
+    jac = _grads(outputs, inputs, create_graph=True)
+    _check_gradient(jac, strict, fn)
+    return in_tuple, inputs, v, out_tuple, outputs, jac
+
+
 def vhp(func, inputs, v=None, create_graph=False, strict=False):
     """Vector-Hessian product vᵀ H of a scalar ``func`` at ``inputs``.
 
@@ -271,14 +288,8 @@ def vhp(func, inputs, v=None, create_graph=False, strict=False):
     (``strict=True``: RuntimeError).
     """
     with enable_grad():
-        in_tuple, inputs = _as_tensors(inputs, "inputs", "vhp")
-        inputs = _prepare(inputs, create_graph, True, "vhp", "input")
-        v = _vector(v, inputs, in_tuple, create_graph, "vhp", "input")
-        out_tuple, outputs = _as_tensors(func(*inputs), "the function's output", "vhp")
-        _check_outputs(outputs, strict, "vhp")
-        _single_scalar(outputs, out_tuple, "vhp")
-        jac = _grads(outputs, inputs, create_graph=True)          # ∇f, recorded
-        _check_gradient(jac, strict, "vhp")
+        in_tuple, inputs, v, out_tuple, outputs, jac = _recorded_gradient(
+            func, inputs, v, create_graph, strict, "vhp")
         res = _grads(jac, inputs, v, create_graph=create_graph)   # vᵀ H
         res = _zeros_where_none(
             res, inputs, strict, create_graph,
@@ -299,14 +310,8 @@ def hvp(func, inputs, v=None, create_graph=False, strict=False):
     is the slower of the two.
     """
     with enable_grad():
-        in_tuple, inputs = _as_tensors(inputs, "inputs", "hvp")
-        inputs = _prepare(inputs, create_graph, True, "hvp", "input")
-        v = _vector(v, inputs, in_tuple, create_graph, "hvp", "input")
-        out_tuple, outputs = _as_tensors(func(*inputs), "the function's output", "hvp")
-        _check_outputs(outputs, strict, "hvp")
-        _single_scalar(outputs, out_tuple, "hvp")
-        jac = _grads(outputs, inputs, create_graph=True)                  # ∇f, recorded
-        _check_gradient(jac, strict, "hvp")
+        in_tuple, inputs, v, out_tuple, outputs, jac = _recorded_gradient(
+            func, inputs, v, create_graph, strict, "hvp")
         u = tuple(zeros_like(x, requires_grad=True) for x in inputs)
         double_back = _grads(jac, inputs, u, create_graph=True)           # Hᵀ u, recorded
         res = _grads(double_back, u, v, create_graph=create_graph)        # H v
