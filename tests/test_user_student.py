@@ -132,6 +132,7 @@ def test_set_grad_enabled_as_a_decorator_changes_only_the_calls():
 
 # ---------------------------------------------------------------- anomaly mode
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the NaN it makes
 def test_detect_anomaly_as_decorator_and_set_detect_anomaly():
     x = tn.tensor([0.0, 1.0], requires_grad=True)
 
