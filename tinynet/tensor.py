@@ -12,7 +12,7 @@ import weakref
 
 import numpy as np
 
-from . import autograd, backend
+from . import autograd, backend, engine
 
 float16, float32, float64 = np.dtype("float16"), np.dtype("float32"), np.dtype("float64")
 int8, int16, int32, int64 = (np.dtype(t) for t in ("int8", "int16", "int32", "int64"))
@@ -273,10 +273,10 @@ class Tensor:
         ``inputs`` (Tensors) limits the accumulation to those.
         """
         if inputs is not None:
-            autograd.backward(self, [gradient], retain_graph or create_graph, create_graph, inputs)
+            engine.backward(self, [gradient], retain_graph or create_graph, create_graph, inputs)
             return
-        grads = autograd._default_grad_outputs([self], [gradient], "backward()")
-        autograd.run_backward([self], grads, retain_graph or create_graph, create_graph)
+        grads = engine._default_grad_outputs([self], [gradient], "backward()")
+        engine.run_backward([self], grads, retain_graph or create_graph, create_graph)
 
     def zero_(self) -> "Tensor":
         """Set all values to zero in place (no autograd)."""
@@ -858,4 +858,5 @@ def as_tensor_like(value, ref, op_name="op"):
 
 
 autograd._Tensor, autograd._as_tensor_like = Tensor, as_tensor_like
+engine._Tensor = Tensor
 from . import functional as _fn  # noqa: E402  (ops need Tensor defined first)
