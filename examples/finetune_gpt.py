@@ -130,6 +130,8 @@ def finetune(model, train_ds, args, lr, evaluate=None, name=""):
     params = [p for p in model.parameters() if p.requires_grad]
     opt = tn.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
     loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, drop_last=True)
+    if args.grad_checkpoint:   # recompute each block in backward instead of keeping it
+        model.gradient_checkpointing_enable()
     model.train()
     opt.zero_grad()
     step, loss, micro = 0, float("nan"), 0
@@ -176,6 +178,10 @@ def main(argv=None):
     ap.add_argument("--grad-accum", type=int, default=1,
                     help="batches whose gradients each step averages (a bigger batch in the "
                     "memory of one)")
+    ap.add_argument("--grad-checkpoint", action="store_true",
+                    help="activation checkpointing: keep only each block's input and run the "
+                    "block again in backward (less memory for long --block-size, ~1/3 more "
+                    "compute)")
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--alpha", type=float, default=16.0)
     ap.add_argument("--targets", default="c_attn,c_fc",

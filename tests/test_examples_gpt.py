@@ -119,6 +119,29 @@ def test_gradient_accumulation_equals_one_bigger_batch(text_file, tmp_path):
     assert moved > 1e-4   # the step did change the weights
 
 
+def test_grad_checkpoint_flag_fine_tunes_to_the_same_weights(text_file, tmp_path):
+    # activation checkpointing changes memory, not the result: LoRA and full fine-tuning
+    tok = CharTokenizer(TEXT)
+    tn.manual_seed(0)
+    ckpt = str(tmp_path / "gpt.safetensors")
+    train_gpt.save_checkpoint(ckpt, GPT(tiny_config(tok.vocab_size)), tok)
+    results = []
+    for flag in ([], ["--grad-checkpoint"]):
+        out = tmp_path / ("ck" if flag else "plain")
+        finetune_gpt.main(["--checkpoint", ckpt, "--text", text_file, "--base-text", text_file,
+                           "--steps", "2", "--batch-size", "2", "--eval-iters", "1",
+                           "--eval-every", "0", "--out-dir", str(out), *flag])
+        results.append((tn.load(str(out / "lora_adapter.safetensors")),
+                        train_gpt.load_checkpoint(str(out / "full_finetune.safetensors"))[0]))
+    (lora0, full0), (lora1, full1) = results
+    assert lora0.keys() == lora1.keys() and lora0
+    for k in lora0:
+        np.testing.assert_allclose(lora0[k].numpy(), lora1[k].numpy(), rtol=1e-5, atol=1e-7,
+                                   err_msg=k)
+    for (name, a), b in zip(full0.named_parameters(), full1.parameters()):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7, err_msg=name)
+
+
 def test_finetune_and_generate_flag_errors(hf_dir, text_file, tmp_path, capsys):
     with pytest.raises(SystemExit):
         finetune_gpt.main(["--pretrained", hf_dir, "--methods", "lora,bogus"])

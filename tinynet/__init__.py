@@ -29,7 +29,7 @@ from .functional import linalg  # torch.linalg's vector_norm, matrix_norm, norm
 from .creation import bernoulli, multinomial, normal
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .tensor import Tensor, bool_, float16, float32, float64, int8, int16, int32, int64, uint8
-from . import amp, cuda, data, io, metrics, models, nn, optim, viz  # noqa: E402  (they use the names above)
+from . import amp, cuda, data, io, metrics, models, nn, optim, utils, viz  # noqa: E402  (they use the names above)
 from .io import load, load_metadata, load_training_state, save, save_training_state
 from .amp import autocast  # torch.autocast(device_type, dtype=...): tinynet.amp.autocast
 from .tensor import is_tensor

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import traceback
 import weakref
 
@@ -231,6 +232,7 @@ def _check_finite(fn, arrays, phase):
 # ---------------------------------------------------------------- Function
 
 _Tensor = None          # tinynet.tensor.Tensor, bound by tensor.py once it is defined
+_next_sequence_number = itertools.count().__next__   # recorded Functions, in creation order
 _as_tensor_like = None
 
 
@@ -414,6 +416,7 @@ class Function:
                 fn._output_meta = ((outs.data.shape, outs.data.dtype),)
                 fn._output_versions = [outs._vc[0]]
         if record:
+            fn._seq = _next_sequence_number()   # creation order (PyTorch's sequence_nr)
             fn.inputs = inputs
             fn.needs_input_grad = tuple(t.requires_grad for t in inputs)
             # where each input's gradient goes: the op that made it *now* (an assignment
@@ -475,7 +478,7 @@ class Function:
     def release(self):
         """Drop what forward saved, so memory is freed after backward."""
         keep = {"inputs", "needs_input_grad", "_outputs", "_output_meta", "_site", "_edges",
-                "_versions", "_output_versions"}
+                "_versions", "_output_versions", "_seq"}
         for name in list(vars(self)):
             if name not in keep:
                 delattr(self, name)

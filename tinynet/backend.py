@@ -191,14 +191,29 @@ def get_generator(device=None):
     device = normalize_device(device)
     gen = _generators.get(device)
     if gen is None:
-        if device == "cpu":
-            gen = np.random.default_rng(_seed)
-        else:
-            cp = _import_cupy()
-            with cp.cuda.Device(int(device[5:])):
-                gen = cp.random.default_rng(_seed)
-        _generators[device] = gen
+        gen = _generators[device] = new_generator(device, _seed)
     return gen
+
+
+def new_generator(device, seed: int):
+    """A new random Generator on ``device`` seeded with ``seed`` (not made the device's own)."""
+    device = normalize_device(device)
+    if device == "cpu":
+        return np.random.default_rng(seed)
+    cp = _import_cupy()
+    with cp.cuda.Device(int(device[5:])):
+        return cp.random.default_rng(seed)
+
+
+def swap_generator(device, gen):
+    """Make ``gen`` the random Generator of ``device``; return the one it replaces.
+
+    (Activation checkpointing runs a recomputation under a replayed generator.)
+    """
+    device = normalize_device(device)
+    old = get_generator(device)
+    _generators[device] = gen
+    return old
 
 
 def get_rng_state() -> dict:

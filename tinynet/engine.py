@@ -65,7 +65,8 @@ def _accumulate(store, key, grad):
     store[key] = grad if prev is None else prev + grad
 
 
-def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, inputs=None):
+def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, inputs=None,
+                 leaf_hooks=True):
     """Backpropagate from ``outputs`` seeded with ``grad_outputs``.
 
     With ``inputs=None`` the gradients are accumulated into the ``.grad`` of
@@ -77,15 +78,18 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
     thread throughout: tinynet's threads do the splitting, and a BLAS call
     made on its own threads in between kept an OpenBLAS thread spinning
     through GPT-2's backward (1.5 s more CPU and wall time a step).
+    ``leaf_hooks=False`` does not run the hooks of the leaves among ``inputs``
+    (a pass nested in another's backward, whose engine runs them).
     """
     with _parallel.single_threaded_blas():
         try:
-            return _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs)
+            return _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs,
+                                  leaf_hooks)
         finally:
             _parallel.drain()
 
 
-def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs):
+def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs, leaf_hooks=True):
 
     grads = {}         # (id(fn), output index) -> Tensor grad
     leaf_grads = {}    # id(leaf) -> Tensor grad (only when inputs is given)
@@ -170,7 +174,8 @@ def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs):
         raise
     if wanted is not None:   # a leaf's hooks see its whole gradient, as in _to_leaf
         res = [leaf_grads.get(id(t)) for t in inputs]
-        return tuple(_run_hooks(t, g) if g is not None and t._hooks and t.grad_fn is None else g
+        return tuple(_run_hooks(t, g) if (leaf_hooks and g is not None and t._hooks
+                                          and t.grad_fn is None) else g
                      for t, g in zip(inputs, res))
     return None
 
