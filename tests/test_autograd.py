@@ -197,6 +197,38 @@ def test_grad_mode_is_restored_after_an_exception():
     assert tn.is_grad_enabled()
 
 
+def test_grad_mode_is_per_thread():
+    # PyTorch's rule: a no_grad block in one thread (an evaluation on the side) leaves the
+    # other threads recording, and every new thread starts with grad mode on
+    import threading
+    x = tn.ones(2, requires_grad=True)
+    inside, release, seen = threading.Event(), threading.Event(), {}
+
+    def evaluate():
+        with tn.no_grad():
+            inside.set()
+            seen["eval"] = (x * 2.0).requires_grad
+            release.wait(10)
+
+    worker = threading.Thread(target=evaluate)
+    worker.start()
+    assert inside.wait(10)
+    try:
+        assert tn.is_grad_enabled() and (x * 2.0).requires_grad   # main thread still records
+    finally:
+        release.set()
+        worker.join()
+    assert seen["eval"] is False
+
+    def fresh():
+        seen["fresh"] = tn.is_grad_enabled() and (x * 2.0).requires_grad
+    with tn.no_grad():
+        t = threading.Thread(target=fresh)
+        t.start()
+        t.join()
+    assert seen["fresh"] is True
+
+
 def test_no_grad_and_enable_grad_as_decorators():
     x = tn.ones(2, requires_grad=True)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
+import threading
 import traceback
 import weakref
 
@@ -27,12 +28,20 @@ from . import backend
 
 # ---------------------------------------------------------------- grad mode
 
-_grad_enabled = True
+class _ThreadGradMode(threading.local):
+    """Grad mode, one per thread as in PyTorch: a ``no_grad`` block in one thread (an
+    evaluation or a generation served on the side) does not stop another thread's
+    training from recording its graph. Every new thread starts with it on."""
+
+    enabled = True
+
+
+_mode = _ThreadGradMode()
 
 
 def is_grad_enabled() -> bool:
-    """True when new ops are recorded in the graph."""
-    return _grad_enabled
+    """True when new ops are recorded in the graph (in the calling thread)."""
+    return _mode.enabled
 
 
 class _GradMode:
@@ -52,13 +61,11 @@ class _GradMode:
         return self if fn is None else self(fn)   # bare decorator: no_grad(fn)
 
     def __enter__(self):
-        global _grad_enabled
-        self._prev.append(_grad_enabled)
-        _grad_enabled = self.enabled
+        self._prev.append(_mode.enabled)
+        _mode.enabled = self.enabled
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._prev.pop()
+        _mode.enabled = self._prev.pop()
 
     def __call__(self, fn):
         return _decorate(fn, type(self))
@@ -117,21 +124,18 @@ class set_grad_enabled:
     """
 
     def __init__(self, mode: bool):
-        global _grad_enabled
         self.enabled = bool(mode)
-        self._prev = _grad_enabled
-        _grad_enabled = self.enabled
+        self._prev = _mode.enabled
+        _mode.enabled = self.enabled
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._prev
+        _mode.enabled = self._prev
 
     def __call__(self, fn):
-        global _grad_enabled
-        _grad_enabled = self._prev   # undo the constructor's switch: it is for fn's calls only
+        _mode.enabled = self._prev   # undo the constructor's switch: it is for fn's calls only
         return _decorate(fn, enable_grad if self.enabled else no_grad)
 
 
@@ -379,7 +383,7 @@ class Function:
         else:
             out = fn.forward(*[t.data for t in inputs], **params)
         record = False
-        if _grad_enabled:
+        if _mode.enabled:
             for t in inputs:
                 if t.requires_grad:
                     record = True
@@ -564,7 +568,7 @@ def _make_ctx_style(cls) -> None:
 
     def forward(self, *arrays, _args):
         self._tensor_positions = tuple(i for i, a in enumerate(_args) if isinstance(a, _Tensor))
-        self._arg_needs = tuple(_grad_enabled and isinstance(a, _Tensor) and a.requires_grad
+        self._arg_needs = tuple(_mode.enabled and isinstance(a, _Tensor) and a.requires_grad
                                 for a in _args)
         self.needs_input_grad = self._arg_needs
         with no_grad():
