@@ -9,9 +9,9 @@ The classic recipe, offline:
         3. trains the same network from scratch for the same steps, and reports
            test accuracy before fine-tuning, after it, and from scratch.
 
-With real weights (a torchvision or timm ResNet exported to safetensors, or the
-``model.safetensors`` of a Hugging Face ResNet such as microsoft/resnet-50) on your
-own ``DIR/train/<class>/`` + ``DIR/test/<class>/``:
+With real weights (torchvision's or timm's .pth as downloaded, a ResNet exported to
+safetensors, or the ``model.safetensors`` of a Hugging Face ResNet such as
+microsoft/resnet-50) on your own ``DIR/train/<class>/`` + ``DIR/test/<class>/``:
 
     python examples/finetune_resnet.py --weights resnet50.safetensors --arch resnet50 \\
         --data cats_vs_dogs/ --image-size 224 --freeze-backbone --epochs 3
@@ -33,7 +33,7 @@ import train_resnet as tr
 
 
 def describe_checkpoint(path, arch=None):
-    """(arch, num_classes, cifar_stem, image_size or None) of a safetensors checkpoint.
+    """(arch, num_classes, cifar_stem, image_size or None) of a checkpoint (safetensors or .pth).
 
     The architecture is read from the checkpoint's layers (torchvision exports
     carry no metadata); ``arch`` (``--arch``), when given, must agree with it.
@@ -70,8 +70,8 @@ def frozen_backbone_mode(model):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--weights", default=None, help="pretrained safetensors (torchvision, timm or "
-                    "Hugging Face transformers ResNet names); "
+    ap.add_argument("--weights", default=None, help="pretrained weights: safetensors or a PyTorch "
+                    ".pth (torchvision, timm or Hugging Face transformers ResNet names); "
                     "default: pretrain on digits 0-4 first")
     ap.add_argument("--arch", choices=tr.ARCHS, default=None,
                     help="default: the --weights' own (read from its layers), else resnet18")

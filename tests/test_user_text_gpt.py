@@ -212,11 +212,11 @@ def test_a_tiny_temperature_is_greedy_without_nan_or_warnings():
         sample_next(logits, temperature=float("nan"))
 
 
-def test_a_pytorch_bin_only_directory_says_how_to_convert_it(tmp_path):
+def test_a_directory_without_weights_names_the_files_it_looked_for(tmp_path):
     GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=1, n_embd=4)) \
         .save_pretrained(tmp_path)
-    os.replace(tmp_path / "model.safetensors", tmp_path / "pytorch_model.bin")
-    with pytest.raises(FileNotFoundError, match="pytorch_model.bin.*safe_serialization=True"):
+    os.remove(tmp_path / "model.safetensors")
+    with pytest.raises(FileNotFoundError, match="model.safetensors.*pytorch_model.bin"):
         GPT.from_pretrained(tmp_path)
     (tmp_path / "tokenizer.json").write_text("{}")
     with pytest.raises(SystemExit, match="pytorch_model.bin"):   # one line, no traceback

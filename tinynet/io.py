@@ -31,7 +31,7 @@ import stat
 
 import numpy as np
 
-from . import backend
+from . import backend, io_torch
 
 MAX_HEADER_BYTES = 100_000_000  # the reference implementation's limit
 
@@ -292,10 +292,28 @@ def load(path, device="cpu") -> dict:
     order, do not require grad, and own their memory (the file is closed).
     Malformed files raise ValueError naming the file and the problem. Never
     unpickles.
+
+    A PyTorch checkpoint (``torch.save``: .pt, .pth, .bin, recognised by its zip
+    header) is read too, without unpickling (see :mod:`tinynet.io_torch`): a
+    state dict as {name: Tensor}, anything nested (``{"model": ..., "epoch":
+    3}``) with its tensors as Tensors.
     """
     device = backend.normalize_device(device)
+    if io_torch.is_torch_zip(path):
+        return _tensors_in(io_torch.load_torch(path), device)
     arrays, _ = _read_arrays(path)
     return {name: _make_tensor(backend.to_device(a, device)) for name, a in arrays.items()}
+
+
+def _tensors_in(obj, device):
+    """``obj`` with every ndarray in its dicts, lists and tuples made a Tensor on ``device``."""
+    if isinstance(obj, np.ndarray):
+        return _make_tensor(backend.to_device(obj, device))
+    if isinstance(obj, dict):
+        return {k: _tensors_in(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_tensors_in(v, device) for v in obj)
+    return obj
 
 
 def load_metadata(path) -> dict:
@@ -304,6 +322,8 @@ def load_metadata(path) -> dict:
     Reads and validates only the header, so it is cheap on large checkpoints.
     """
     path = os.fspath(path)
+    if io_torch.is_torch_zip(path):
+        return {}   # a PyTorch checkpoint has no such metadata
     with open(path, "rb") as f:
         return _read_header(f, path)[1]
 

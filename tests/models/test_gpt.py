@@ -1,5 +1,6 @@
 """GPT: architecture, training, KV-cache generation, and Hugging Face GPT-2 weights both ways."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -218,6 +219,19 @@ def test_from_pretrained_matches_transformers(hf_model, tmp_path):
                                     do_sample=False, pad_token_id=99).numpy()
     np.testing.assert_array_equal(m.generate(tn.tensor(ids[:1, :5]), 10, temperature=0).numpy(),
                                   ref_gen)
+
+
+def test_from_pretrained_reads_pytorch_model_bin_without_unpickling(hf_model, tmp_path):
+    # many Hugging Face GPT-2 fine-tunes ship only pytorch_model.bin (a torch.save pickle)
+    import torch
+    hf_model.save_pretrained(tmp_path)   # config.json (transformers 5 writes only safetensors)
+    os.remove(tmp_path / "model.safetensors")
+    torch.save(hf_model.state_dict(), tmp_path / "pytorch_model.bin")   # what older ones wrote
+    m = GPT.from_pretrained(tmp_path)
+    ids = np.random.default_rng(2).integers(0, 100, (2, 20))
+    with torch.no_grad():
+        ref = hf_model(torch.tensor(ids)).logits.numpy()
+    np.testing.assert_allclose(m(tn.tensor(ids))[0].numpy(), ref, atol=1e-4)
 
 
 def test_save_pretrained_loads_in_transformers(hf_model, tmp_path):

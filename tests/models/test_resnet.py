@@ -194,6 +194,24 @@ def test_weights_path_loads_safetensors_and_reports_bad_keys(tmp_path):
         resnet18(num_classes=3, cifar_stem=True, weights=str(path))
 
 
+def test_weights_from_a_torch_pth_file_give_torch_logits(tmp_path):
+    # a torchvision-named .pth as torch.save writes it, read without unpickling; also the
+    # training-checkpoint wrapper {"state_dict": ..., "epoch": ...} with DataParallel names
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    ref = _torch_resnet(torch, BasicBlock, [2, 2, 2, 2], 7).eval()
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        expect = ref(torch.tensor(x)).numpy()
+    plain, wrapped = tmp_path / "r18.pth", tmp_path / "r18_train.pt"
+    torch.save(ref.state_dict(), plain)
+    torch.save({"state_dict": {"module." + k: v for k, v in ref.state_dict().items()},
+                "epoch": 90}, wrapped)
+    for path in (plain, wrapped):
+        mine = resnet18(num_classes=7, weights=str(path)).eval()
+        np.testing.assert_allclose(mine(tn.tensor(x)).numpy(), expect, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("layer_type", ["basic", "bottleneck"])
 def test_hugging_face_resnet_weights_give_its_logits(layer_type, tmp_path):
     # a transformers ResNetForImageClassification (microsoft/resnet-* layout), random weights

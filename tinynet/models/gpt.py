@@ -324,7 +324,8 @@ class GPT(Module):
     @classmethod
     def from_pretrained(cls, path, device=None, dtype=None):
         """Load a Hugging Face GPT-2 checkpoint directory (``config.json`` + ``model.safetensors``
-        or a sharded ``model.safetensors.index.json``).
+        or a sharded ``model.safetensors.index.json``; else ``pytorch_model.bin``, read
+        without unpickling).
 
         Keys may carry the ``transformer.`` prefix or not; the Conv1D weights
         are transposed; ``attn.bias``/``attn.masked_bias`` buffers are ignored.
@@ -423,21 +424,18 @@ class GPT(Module):
 
 
 def _weight_files(path):
-    single = os.path.join(path, "model.safetensors")
-    if os.path.exists(single):
-        return [single]
-    index = os.path.join(path, "model.safetensors.index.json")
-    if os.path.exists(index):
-        with open(index, encoding="utf-8") as f:
-            shards = sorted(set(json.load(f)["weight_map"].values()))
-        return [os.path.join(path, s) for s in shards]
-    hint = ""
-    if os.path.exists(os.path.join(path, "pytorch_model.bin")):
-        hint = ("; it has pytorch_model.bin, a pickle, which tinynet never loads: convert it "
-                "once with transformers, GPT2LMHeadModel.from_pretrained(dir)"
-                ".save_pretrained(dir, safe_serialization=True)")
-    raise FileNotFoundError(f"GPT.from_pretrained: {path} has neither model.safetensors nor "
-                            f"model.safetensors.index.json{hint}")
+    """The weight files of a Hugging Face directory: safetensors if there, else the
+    PyTorch pickles ``pytorch_model.bin`` (read without unpickling), sharded or not."""
+    for single, index in (("model.safetensors", "model.safetensors.index.json"),
+                          ("pytorch_model.bin", "pytorch_model.bin.index.json")):
+        if os.path.exists(os.path.join(path, single)):
+            return [os.path.join(path, single)]
+        if os.path.exists(os.path.join(path, index)):
+            with open(os.path.join(path, index), encoding="utf-8") as f:
+                shards = sorted(set(json.load(f)["weight_map"].values()))
+            return [os.path.join(path, s) for s in shards]
+    raise FileNotFoundError(f"GPT.from_pretrained: {path} has none of model.safetensors, "
+                            "model.safetensors.index.json, pytorch_model.bin")
 
 
 def _as_ids(idx, device, where):

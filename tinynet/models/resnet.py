@@ -178,8 +178,9 @@ def _resnet(block, layers, weights, kwargs):
 
 
 def load_weights(model, weights, strict=True):
-    """Load ``weights`` (a safetensors path or a state dict) into ``model``: torchvision /
-    timm names, or Hugging Face ``transformers`` ResNet names (see :func:`torchvision_names`).
+    """Load ``weights`` (a safetensors path, a PyTorch .pth / .pt / .bin path read without
+    unpickling, or a state dict) into ``model``: torchvision / timm names, or Hugging Face
+    ``transformers`` ResNet names (see :func:`torchvision_names`).
 
     ``num_batches_tracked`` entries are accepted whether present or not.
     With ``strict`` any missing or unexpected key, and always any shape
@@ -190,6 +191,19 @@ def load_weights(model, weights, strict=True):
         from .. import io
         weights = io.load(weights, device=next(model.parameters()).device)
     return model.load_state_dict(torchvision_names(weights), strict=strict)
+
+
+def _unwrapped(state_dict) -> dict:
+    """The weights inside a training checkpoint ``{"state_dict": {...}, "epoch": 3}``
+    (keys ``state_dict``, ``model``, ``model_state_dict``), without ``module.`` prefixes."""
+    for key in ("state_dict", "model", "model_state_dict"):
+        inner = state_dict.get(key)
+        if isinstance(inner, dict) and not any(hasattr(v, "shape") for v in state_dict.values()):
+            state_dict = inner
+            break
+    if state_dict and all(k.startswith("module.") for k in state_dict):
+        state_dict = {k[len("module."):]: v for k, v in state_dict.items()}
+    return state_dict
 
 
 # Hugging Face transformers' ResNetForImageClassification (e.g. microsoft/resnet-50)
@@ -212,7 +226,10 @@ def torchvision_names(state_dict) -> dict:
     The layouts agree when the checkpoint strides a bottleneck's 3x3 conv
     (``downsample_in_bottleneck=False`` in its config.json, as microsoft/resnet-*
     have); with True (ResNet v1) the weights load but the model would differ.
+    A training checkpoint's ``{"state_dict": ...}`` (or ``"model"``) is unwrapped
+    and DataParallel's ``module.`` prefix dropped first.
     """
+    state_dict = _unwrapped(state_dict)
     if not any(k.startswith("resnet.") for k in state_dict):
         return state_dict
     out = {}
