@@ -191,3 +191,12 @@ def test_a_huge_declared_storage_is_refused_before_reading(tmp_path):
     _write_zip(path, pkl, {"0": b"\x00" * 4})
     with pytest.raises(ValueError, match="holds 4 bytes"):
         load_torch(path)
+
+
+def test_a_cyclic_structure_is_an_error_not_a_crash(tmp_path):
+    path = tmp_path / "cycle.pth"
+    loop = []
+    loop.append(loop)
+    _write_zip(path, pickle.dumps(loop, protocol=2), {})
+    with pytest.raises(ValueError, match="cyclic"):
+        tn.load(str(path))

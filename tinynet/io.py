@@ -300,7 +300,12 @@ def load(path, device="cpu") -> dict:
     """
     device = backend.normalize_device(device)
     if io_torch.is_torch_zip(path):
-        return _tensors_in(io_torch.load_torch(path), device)
+        obj = io_torch.load_torch(path)
+        try:
+            return _tensors_in(obj, device)
+        except RecursionError:   # a list that holds itself, or nesting thousands deep
+            raise ValueError(f"{os.fspath(path)}: the checkpoint's structure is cyclic or "
+                             "nested too deeply to be a state dict") from None
     arrays, _ = _read_arrays(path)
     return {name: _make_tensor(backend.to_device(a, device)) for name, a in arrays.items()}
 

@@ -33,6 +33,7 @@ import zipfile
 import numpy as np
 
 ZIP_MAGIC = b"PK\x03\x04"
+MAX_PICKLE_BYTES = 1 << 30   # a state dict's structure is kilobytes; the tensors are not in it
 
 _STORAGE_DTYPES = {
     "FloatStorage": np.dtype("<f4"), "DoubleStorage": np.dtype("<f8"),
@@ -68,6 +69,9 @@ def load_torch(path):
         if len(pickles) != 1:
             raise ValueError(f"{path}: not a PyTorch checkpoint (a zip archive without one "
                              f"data.pkl: {len(pickles)} found)")
+        if archive.getinfo(pickles[0]).file_size > MAX_PICKLE_BYTES:
+            raise ValueError(f"{path}: data.pkl is over {MAX_PICKLE_BYTES >> 20} MB, not a "
+                             "state dict's structure")
         prefix = pickles[0][:-len("data.pkl")]
         order = "little"
         if prefix + "byteorder" in archive.namelist():
