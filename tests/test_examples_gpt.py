@@ -76,12 +76,18 @@ def test_finetune_a_pretrained_directory_and_generate_from_both_results(hf_dir, 
     assert all(t.startswith("The quick") for t in (text_full, text_lora, text_base))
 
 
-def test_finetune_a_checkpoint_with_lora_only_then_generate_with_the_adapter(text_file,
-                                                                            tmp_path):
+def _tiny_checkpoint(tmp_path):
+    """A seeded tiny char-level GPT saved as train_gpt.py saves it: (tokenizer, path)."""
     tok = CharTokenizer(TEXT)
     tn.manual_seed(0)
     ckpt = str(tmp_path / "gpt.safetensors")
     train_gpt.save_checkpoint(ckpt, GPT(tiny_config(tok.vocab_size)), tok)
+    return tok, ckpt
+
+
+def test_finetune_a_checkpoint_with_lora_only_then_generate_with_the_adapter(text_file,
+                                                                            tmp_path):
+    tok, ckpt = _tiny_checkpoint(tmp_path)
     out = tmp_path / "out"
     rows, _ = finetune_gpt.main([
         "--checkpoint", ckpt, "--text", text_file, "--base-text", text_file, "--methods", "lora",
@@ -97,10 +103,7 @@ def test_finetune_a_checkpoint_with_lora_only_then_generate_with_the_adapter(tex
 
 def test_gradient_accumulation_equals_one_bigger_batch(text_file, tmp_path):
     # one step on 2 batches of 2 windows, gradients averaged == one step on a batch of 4
-    tok = CharTokenizer(TEXT)
-    tn.manual_seed(0)
-    ckpt = str(tmp_path / "gpt.safetensors")
-    train_gpt.save_checkpoint(ckpt, GPT(tiny_config(tok.vocab_size)), tok)
+    tok, ckpt = _tiny_checkpoint(tmp_path)
     weights = []
     for batch, accum in (("4", "1"), ("2", "2")):
         out = tmp_path / f"b{batch}x{accum}"
@@ -121,10 +124,7 @@ def test_gradient_accumulation_equals_one_bigger_batch(text_file, tmp_path):
 
 def test_grad_checkpoint_flag_fine_tunes_to_the_same_weights(text_file, tmp_path):
     # activation checkpointing changes memory, not the result: LoRA and full fine-tuning
-    tok = CharTokenizer(TEXT)
-    tn.manual_seed(0)
-    ckpt = str(tmp_path / "gpt.safetensors")
-    train_gpt.save_checkpoint(ckpt, GPT(tiny_config(tok.vocab_size)), tok)
+    tok, ckpt = _tiny_checkpoint(tmp_path)
     results = []
     for flag in ([], ["--grad-checkpoint"]):
         out = tmp_path / ("ck" if flag else "plain")
