@@ -48,24 +48,29 @@ class _GradMode:
     """Context manager and decorator (``@no_grad()`` or bare ``@no_grad``) that sets
     grad mode to ``self.enabled``.
 
-    One instance may be entered again while inside itself (the previous modes
-    are kept on a stack), and a decorated generator function runs every step
-    in this mode, not only the call that creates the generator (as PyTorch's).
+    One instance may be entered again while inside itself, and by several
+    threads at once (the previous modes are kept on a stack per thread), and a
+    decorated generator function runs every step in this mode, not only the
+    call that creates the generator (as PyTorch's).
     """
 
     enabled = True
 
     def __new__(cls, fn=None):
         self = super().__new__(cls)
-        self._prev = []
+        self._prev = {}   # thread id -> the modes this instance replaced there, innermost last
         return self if fn is None else self(fn)   # bare decorator: no_grad(fn)
 
     def __enter__(self):
-        self._prev.append(_mode.enabled)
+        self._prev.setdefault(threading.get_ident(), []).append(_mode.enabled)
         _mode.enabled = self.enabled
 
     def __exit__(self, *exc):
-        _mode.enabled = self._prev.pop()
+        thread = threading.get_ident()
+        stack = self._prev[thread]
+        _mode.enabled = stack.pop()
+        if not stack:
+            del self._prev[thread]
 
     def __call__(self, fn):
         return _decorate(fn, type(self))

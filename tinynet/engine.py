@@ -40,8 +40,9 @@ class _DoubleBackwardError(Function):
 
 
 
-def _topological_order(roots):
-    """Functions reachable from ``roots``, each after every Function that uses its output."""
+def _topological_order(roots, boundary=-1):
+    """Functions reachable from ``roots``, each after every Function that uses its output
+    (only those recorded from sequence number ``boundary`` on)."""
     order, visited = [], set()
     stack = [(fn, False) for fn in roots]
     while stack:
@@ -54,7 +55,8 @@ def _topological_order(roots):
         visited.add(id(fn))
         stack.append((fn, True))
         for producer, _ in fn._edges:
-            if producer is not None and id(producer) not in visited:
+            if producer is not None and id(producer) not in visited and (
+                    boundary < 0 or producer._seq >= boundary):
                 stack.append((producer, False))
     order.reverse()  # consumers before producers
     return order
@@ -66,7 +68,7 @@ def _accumulate(store, key, grad):
 
 
 def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, inputs=None,
-                 leaf_hooks=True):
+                 leaf_hooks=True, boundary=None):
     """Backpropagate from ``outputs`` seeded with ``grad_outputs``.
 
     With ``inputs=None`` the gradients are accumulated into the ``.grad`` of
@@ -80,28 +82,38 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
     through GPT-2's backward (1.5 s more CPU and wall time a step).
     ``leaf_hooks=False`` does not run the hooks of the leaves among ``inputs``
     (a pass nested in another's backward, whose engine runs them).
+    ``boundary`` (a sequence number ``Function._seq``, with ``inputs``): the pass
+    does not enter Functions recorded before it; a gradient reaching one of
+    their outputs stops there, as at a leaf (a checkpointed segment's pass,
+    which must end where the recomputed graph meets the outer one).
     """
     with _parallel.single_threaded_blas():
         try:
             return _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs,
-                                  leaf_hooks)
+                                  leaf_hooks, boundary)
         finally:
             _parallel.drain()
 
 
-def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs, leaf_hooks=True):
+def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs, leaf_hooks=True,
+                   boundary=None):
 
     grads = {}         # (id(fn), output index) -> Tensor grad
     leaf_grads = {}    # id(leaf) -> Tensor grad (only when inputs is given)
     wanted = None if inputs is None else {id(t): t for t in inputs}
+    if boundary is not None and wanted is None:
+        raise ValueError("run_backward: boundary needs inputs")
+    boundary = -1 if boundary is None else boundary   # Functions with _seq below it: leaves here
     roots = []
     assigned = {id(_parallel.owner(g.data)) for g in grad_outputs}  # caller-owned memory
     for out, g in zip(outputs, grad_outputs):
-        if out.grad_fn is None:
+        if out.grad_fn is None or out.grad_fn._seq < boundary:
             if wanted is None:
                 _to_leaf(out, g, assigned)
             elif id(out) in wanted:
                 _accumulate(leaf_grads, id(out), g)
+            elif out.grad_fn is not None:   # (only with a boundary)
+                raise _beyond_boundary(out, out.grad_fn)
             continue
         _accumulate(grads, (id(out.grad_fn), out._output_index), g)
         roots.append(out.grad_fn)
@@ -110,7 +122,7 @@ def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs, le
     fn = None
     try:
         with mode:
-            for fn in _topological_order(roots):
+            for fn in _topological_order(roots, boundary):
                 if getattr(fn, "_released", False):
                     raise RuntimeError(
                         f"trying to backward through the graph of {type(fn).__name__} a second "
@@ -160,12 +172,14 @@ def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs, le
                         raise RuntimeError(
                             f"{type(fn).__name__}.backward returned a gradient of shape {g.shape} "
                             f"for an input of shape {t.shape}")
-                    if producer is not None:
+                    if producer is not None and (boundary < 0 or producer._seq >= boundary):
                         _accumulate(grads, (id(producer), index), g)
                     elif wanted is None:
                         _to_leaf(t, g, assigned)
                     elif id(t) in wanted:
                         _accumulate(leaf_grads, id(t), g)
+                    elif producer is not None:   # (only with a boundary)
+                        raise _beyond_boundary(t, producer)
                 if not retain_graph:
                     fn.release()
     except Exception as e:
@@ -178,6 +192,16 @@ def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs, le
                                           and t.grad_fn is None) else g
                      for t, g in zip(inputs, res))
     return None
+
+
+def _beyond_boundary(t, producer):
+    """The error for a gradient that reached ``t`` (made by ``producer``, before the pass's
+    boundary) when ``t`` is not among the pass's inputs."""
+    return RuntimeError(
+        f"backward: a gradient reached a tensor of shape {t.shape} (the output of "
+        f"{type(producer).__name__}) recorded before the pass's boundary that is not among its "
+        "inputs: a checkpointed function, run again in backward, read a tensor from outside that "
+        "it did not read the first time (was one it captured changed in place?)")
 
 
 def _check_gradient_count(fn, gins) -> None:

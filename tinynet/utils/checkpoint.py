@@ -17,9 +17,11 @@ tensor arguments, the parameters it used, any tensor it captured: the
 segment's *inputs*), drops that graph and records one :class:`_Checkpoint`
 node in its place, whose inputs are those tensors. The node's backward
 recomputes the segment and runs an inner backward pass from the recomputed
-outputs to exactly those inputs (``tn.grad``); the outer pass then hands the
-gradients on, or adds them to ``.grad``, as for any op. So it works with
-``loss.backward()``, ``tn.grad`` and ``create_graph=True`` alike.
+outputs to exactly those inputs, and no further (``tn.grad`` with a
+boundary: the Functions recorded before the recomputation are not entered);
+the outer pass then hands the gradients on, or adds them to ``.grad``, as
+for any op. So it works with ``loss.backward()``, ``tn.grad`` and
+``create_graph=True`` alike.
 """
 from __future__ import annotations
 
@@ -35,41 +37,70 @@ from ..tensor import Tensor
 def checkpoint(function, *args, use_reentrant=None, preserve_rng_state: bool = True, **kwargs):
     """``function(*args, **kwargs)``, keeping none of its activations for backward.
 
-    Returns what ``function`` returns: a Tensor, or a tuple or list (its
-    Tensor items get gradients, anything else passes through). In backward,
-    ``function`` runs again on the same arguments, under the same autocast
-    state and, with ``preserve_rng_state=True``, the same random state, so a
-    dropout inside draws the same mask again. With gradients off (``no_grad``)
-    this is just ``function(*args, **kwargs)``.
+    Returns what ``function`` returns: a Tensor, or tuples, lists and dicts
+    of them, nested (its Tensors get gradients, anything else passes
+    through). In backward, ``function`` runs again on the same arguments,
+    under the same autocast state and, with ``preserve_rng_state=True``, the
+    same random state, so a dropout inside draws the same mask again. With
+    gradients off (``no_grad``) this is just ``function(*args, **kwargs)``.
 
     ``use_reentrant`` is accepted for PyTorch code and changes nothing: both
     values behave as PyTorch's non-reentrant version (``tn.grad``, keyword
     arguments and inputs that do not require grad all work).
     As in PyTorch, ``function`` must compute the same thing when run again
     (a BatchNorm in train mode inside it updates its running statistics
-    twice), and must not modify its inputs in place.
+    twice), and must not modify its inputs in place (RuntimeError: at once
+    for an argument that requires grad, in backward for a captured tensor).
     """
     if not is_grad_enabled():
         return function(*args, **kwargs)
     mark = autograd._next_sequence_number()   # Functions recorded from here on are the segment's
-    replay = _Replay([*args, *kwargs.values()], preserve_rng_state)
+    arguments = [*args, *kwargs.values()]
+    replay = _Replay(arguments, preserve_rng_state)
+    versions = [(i, a, a._vc[0]) for i, a in enumerate(arguments)
+                if isinstance(a, Tensor) and a.requires_grad]
     with replay.first_run():
         out = function(*args, **kwargs)
-    items = list(out) if isinstance(out, (tuple, list)) else [out]
-    positions = [i for i, o in enumerate(items) if isinstance(o, Tensor) and o.requires_grad]
-    inputs = _segment_inputs([items[i] for i in positions], mark)
+    for i, a, version in versions:
+        if a._vc[0] != version:   # the recomputation would read the new value and lose its graph
+            raise RuntimeError(f"checkpoint: {getattr(function, '__name__', 'the function')} "
+                               f"modified its argument {i} (shape {a.shape}) in place; "
+                               "a checkpointed function must not (modify a .clone())")
+    found = _tensors_in(out)
+    positions = [i for i, t in enumerate(found)   # (a Tensor returned twice counts once)
+                 if t.requires_grad and all(u is not t for u in found[:i])]
+    outputs = [found[i] for i in positions]
+    inputs = _segment_inputs(outputs, mark)
     if not inputs:
         return out
-    segment = _Segment(function, args, kwargs, replay, positions, len(items))
-    node_outputs = _Checkpoint.apply(*inputs, segment=segment,
-                                     outputs=[items[i].data for i in positions])
+    segment = _Segment(function, args, kwargs, replay, positions, len(found))
+    node_outputs = _Checkpoint.apply(*inputs, segment=segment, outputs=[o.data for o in outputs])
     if not isinstance(node_outputs, tuple):
         node_outputs = (node_outputs,)
-    for i, o in zip(positions, node_outputs):
-        items[i] = o     # the first run's graph goes with the Tensors replaced here
-    if isinstance(out, Tensor):
-        return items[0]
-    return type(out)(items) if isinstance(out, list) else tuple(items)
+    new = {id(o): n for o, n in zip(outputs, node_outputs)}
+    # the first run's graph goes with the Tensors replaced here
+    return _map_tensors(out, lambda t: new.get(id(t), t))
+
+
+def _map_tensors(obj, fn):
+    """``obj`` (a Tensor, or tuples, lists and dicts of them, nested) with each Tensor ``t``
+    replaced by ``fn(t)``; anything else is kept as it is."""
+    if isinstance(obj, Tensor):
+        return fn(obj)
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):      # a namedtuple
+        return type(obj)(*(_map_tensors(o, fn) for o in obj))
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_map_tensors(o, fn) for o in obj)
+    if isinstance(obj, dict):
+        return type(obj)((k, _map_tensors(v, fn)) for k, v in obj.items())
+    return obj
+
+
+def _tensors_in(obj):
+    """The Tensors in ``obj`` (see :func:`_map_tensors`), in order."""
+    found = []
+    _map_tensors(obj, found.append)
+    return found
 
 
 def checkpoint_sequential(functions, segments: int, input, use_reentrant=None,
@@ -185,26 +216,16 @@ class _Segment:
         self.function, self.args, self.kwargs = function, args, kwargs
         self.replay, self.positions, self.count = replay, positions, count
 
-    def recompute(self, inputs):
-        """The segment's differentiable outputs again, in a new graph that ends at
-        ``inputs``: a non-leaf input is a leaf while the segment runs, so that the
-        inner backward stops there instead of going on into the outer graph."""
-        inner = [t for t in inputs if t.grad_fn is not None]
-        producers = [t.grad_fn for t in inner]
-        for t in inner:
-            t.grad_fn = None
-        try:
-            with enable_grad(), self.replay.again():
-                out = self.function(*self.args, **self.kwargs)
-        finally:
-            for t, fn in zip(inner, producers):
-                t.grad_fn = fn
-        items = list(out) if isinstance(out, (tuple, list)) else [out]
-        if len(items) != self.count:
+    def recompute(self):
+        """The segment's differentiable outputs again, in a new graph."""
+        with enable_grad(), self.replay.again():
+            out = self.function(*self.args, **self.kwargs)
+        found = _tensors_in(out)
+        if len(found) != self.count:
             raise RuntimeError(f"checkpoint: {getattr(self.function, '__name__', 'the function')} "
-                               f"returned {len(items)} results when run again in backward, "
+                               f"returned {len(found)} tensors when run again in backward, "
                                f"{self.count} the first time")
-        return [items[i] for i in self.positions]
+        return [found[i] for i in self.positions]
 
 
 class _Checkpoint(Function):
@@ -217,12 +238,16 @@ class _Checkpoint(Function):
 
     def backward(self, *grads):
         create_graph = is_grad_enabled()   # the engine records backward only under create_graph
-        outs = self.segment.recompute(self.inputs)
+        mark = autograd._next_sequence_number()   # the recomputed graph's Functions: from here on
+        outs = self.segment.recompute()
         pairs = [(o, g) for o, g in zip(outs, grads) if g is not None and o.requires_grad]
         if not pairs:
             return (None,) * len(self.inputs)
         wanted = [t for t, need in zip(self.inputs, self.needs_input_grad) if need]
+        # the inner pass stops at the segment's inputs (boundary=mark), leaving the outer graph,
+        # their hooks and their producers' backward to the outer pass; under create_graph the
+        # gradients it returns are connected through them to the outer graph
         got = iter(engine.run_backward([o for o, _ in pairs], [g for _, g in pairs],
                                        retain_graph=create_graph, create_graph=create_graph,
-                                       inputs=wanted, leaf_hooks=False))
+                                       inputs=wanted, leaf_hooks=False, boundary=mark))
         return tuple(next(got) if need else None for need in self.needs_input_grad)
