@@ -111,3 +111,31 @@ def test_autocast_keeps_losses_and_norms_in_float32_through_a_gpt(device_type):
     assert loss.dtype == tn.float32 and np.isfinite(loss.item())
     loss.backward()
     assert all(p.grad is not None and p.grad.dtype == tn.float32 for p in model.parameters())
+
+
+def test_autocast_is_per_thread_and_one_object_may_be_shared():
+    # PyTorch's rule: an autocast block in one thread leaves another thread's ops alone
+    import threading
+    w = tn.randn(3, 3)
+    inside, release, seen = threading.Event(), threading.Event(), {}
+    shared = tn.autocast("cpu")
+
+    def half_precision():
+        with shared:
+            inside.set()
+            seen["worker"] = (w @ w).dtype
+            release.wait(10)
+        seen["after"] = tn.amp.is_autocast_enabled()
+
+    worker = threading.Thread(target=half_precision)
+    worker.start()
+    assert inside.wait(10)
+    try:
+        assert not tn.amp.is_autocast_enabled() and (w @ w).dtype == tn.float32
+        with shared:                               # the same object, entered here too
+            assert (w @ w).dtype == tn.float16
+    finally:
+        release.set()
+        worker.join()
+    assert seen == {"worker": tn.float16, "after": False}
+    assert not tn.amp.is_autocast_enabled()

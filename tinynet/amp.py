@@ -24,11 +24,21 @@ to test mixed-precision code, not to speed it up.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from . import backend
 
-_state = {"dtype": None, "device_type": None}  # active autocast, if any
+class _ThreadAutocast(threading.local):
+    """The active autocast (``dtype`` None: none), one per thread as in PyTorch: an
+    autocast block in one thread leaves another thread's ops in their own dtypes."""
+
+    dtype = None
+    device_type = None
+
+
+_state = _ThreadAutocast()
 
 LOW_PRECISION_OPS = ("linear", "matmul", "einsum", "conv2d", "conv_transpose2d",
                      "scaled_dot_product_attention")
@@ -37,8 +47,8 @@ FULL_PRECISION_OPS = ("softmax", "log_softmax", "cross_entropy", "layer_norm", "
 
 
 def is_autocast_enabled() -> bool:
-    """True inside an active ``autocast`` block."""
-    return _state["dtype"] is not None
+    """True inside an active ``autocast`` block (of the calling thread)."""
+    return _state.dtype is not None
 
 
 class autocast:
@@ -58,13 +68,19 @@ class autocast:
     def __enter__(self):
         if self.enabled and self.device_type == "cuda" and not backend.cuda_is_available():
             backend._import_cupy()  # raises the clear 'CuPy missing' / 'no GPU' error
-        self._prev = dict(_state)
+        # the states this object replaced, a stack per thread (re-entered, or shared by threads)
+        stacks = self.__dict__.setdefault("_prev", {})
+        stacks.setdefault(threading.get_ident(), []).append((_state.dtype, _state.device_type))
         if self.enabled:
-            _state.update(dtype=self.dtype, device_type=self.device_type)
+            _state.dtype, _state.device_type = self.dtype, self.device_type
         return self
 
     def __exit__(self, *exc):
-        _state.update(self._prev)
+        stacks = self._prev
+        thread = threading.get_ident()
+        _state.dtype, _state.device_type = stacks[thread].pop()
+        if not stacks[thread]:
+            del stacks[thread]
 
     def __call__(self, fn):
         import functools
@@ -82,14 +98,14 @@ def cast_inputs(op: str, *tensors):
     ``op`` names the op; low-precision ops get float16 inputs, full-precision
     ops float32. Non-float tensors and ``None`` pass through.
     """
-    dtype = _state["dtype"]
+    dtype = _state.dtype
     if dtype is None:
         return tensors
     target = dtype if op in LOW_PRECISION_OPS else np.dtype(np.float32)
     out = []
     for t in tensors:
         if (t is not None and hasattr(t, "dtype") and t.dtype.kind == "f" and t.dtype != target
-                and t.device.split(":")[0] == _state["device_type"]):
+                and t.device.split(":")[0] == _state.device_type):
             t = t.to(dtype=target)
         out.append(t)
     return tuple(out)
@@ -97,7 +113,7 @@ def cast_inputs(op: str, *tensors):
 
 def promote_enabled() -> bool:
     """Whether binary ops may promote mixed float dtypes (only under autocast)."""
-    return _state["dtype"] is not None
+    return _state.dtype is not None
 
 
 class GradScaler:

@@ -161,7 +161,7 @@ class _Replay:
     """The random and autocast state a segment first ran under, to run it again in it."""
 
     def __init__(self, arguments, preserve_rng_state):
-        self.autocast = dict(amp._state)
+        self.autocast = (amp._state.dtype, amp._state.device_type)
         self.rng = {}    # device -> ("state", bit generator state) or ("seed", int)
         if not preserve_rng_state:
             return
@@ -196,12 +196,12 @@ class _Replay:
                 gen.bit_generator.state = value
             else:
                 swapped[d] = backend.swap_generator(d, backend.new_generator(d, value))
-        autocast_now = dict(amp._state)
-        amp._state.update(self.autocast)
+        autocast_now = (amp._state.dtype, amp._state.device_type)
+        amp._state.dtype, amp._state.device_type = self.autocast
         try:
             yield
         finally:
-            amp._state.update(autocast_now)
+            amp._state.dtype, amp._state.device_type = autocast_now
             for d, state in now_states.items():
                 backend.get_generator(d).bit_generator.state = state
             for d, gen in swapped.items():
