@@ -116,10 +116,33 @@ def test_gradcheck_reports_nan_mismatch():
         tn.gradcheck(lambda t: NanBackward.apply(t), [_x()])
 
 
-def test_gradcheck_failure_says_the_values_are_of_the_projection():
-    msg = r"both are d\(Σ v·out\)/d\(input 0\)\[1, 0\] for a random v over the outputs"
+def test_gradcheck_failure_names_the_jacobian_entry_or_the_projection():
+    msg = (r"output 0 at index \(1, 0\) with respect to input 0 \(shape \(2, 3\)\) at index "
+           r"\(1, 0\).*both are d\(output 0\)\[1, 0\]/d\(input 0\)\[1, 0\]")
     with pytest.raises(tn.GradcheckError, match=msg):
         tn.gradcheck(lambda x: _CubeWrongAt.apply(x, bad=(1, 0)), [_x()])
+    msg = r"both are d\(Σ v·out\)/d\(input 0\)\[1, 0\] for a random v over the outputs"
+    with pytest.raises(tn.GradcheckError, match=msg):
+        tn.gradcheck(lambda x: _CubeWrongAt.apply(x, bad=(1, 0)), [_x()], fast_mode=True)
+
+
+def test_full_jacobian_check_catches_an_error_the_projection_hides_in_tolerance():
+    # a wrong cross-derivative d out_0 / d x_1 = 0.01 instead of 0: in fast_mode it is added
+    # to d(Σ v·out)/dx_1 ~ 2000 v_1, within rtol of it; the Jacobian entry itself is 0
+    class LeakyCross(Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, g):
+            leak = np.zeros(g.shape)
+            leak[1] = 1e-2 * g.data[0]
+            return g * 2 + tn.tensor(leak)
+
+    x = tn.tensor([1.0, 2.0], dtype=tn.float64, requires_grad=True)
+    f = lambda t: LeakyCross.apply(t) * tn.tensor([1.0, 1e3], dtype=tn.float64)  # noqa: E731
+    assert tn.gradcheck(f, [x], fast_mode=True)
+    with pytest.raises(tn.GradcheckError, match=r"d\(output 0\)\[0\]/d\(input 0\)\[1\]"):
+        tn.gradcheck(f, [x])
 
 
 def test_gradcheck_names_a_kink_instead_of_blaming_the_backward():

@@ -1,12 +1,15 @@
 """Numerical gradient checking: compare autograd with central differences in float64.
 
-For a random projection v of the outputs, L(x) = Σ v ⊙ f(x) is a scalar whose
-gradient autograd gives in one backward pass. Each input element is then
-nudged by ±eps and
+Each input element is nudged by ±eps and
 
-    dL/dx_i ≈ (L(x + eps e_i) - L(x - eps e_i)) / (2 eps)          (error O(eps²))
+    d f_k/dx_i ≈ (f_k(x + eps e_i) - f_k(x - eps e_i)) / (2 eps)        (error O(eps²))
 
-A wrong derivative anywhere in f shows up in L with probability 1 over v.
+for every output element k: the numeric Jacobian, column by column. Autograd
+gives the analytic one row by row, one backward pass seeded with e_k per
+output element. ``fast_mode`` checks a random projection instead: L(x) =
+Σ v ⊙ f(x) is a scalar whose gradient takes one backward pass, and a wrong
+derivative anywhere in f shows up in dL/dx with probability 1 over v (but
+scaled by v, so a small one can hide under the tolerance).
 """
 from __future__ import annotations
 
@@ -80,13 +83,24 @@ def _scalar(fn, inputs, vs):
 
 
 def _nudged(fn, inputs, vs, flat, i, delta):
-    """L with element ``i`` of ``flat`` (a view of one input) moved by ``delta``, then restored."""
+    """L (or, with ``vs`` None, the flat float outputs) with element ``i`` of ``flat`` (a view
+    of one input) moved by ``delta``, then restored."""
     orig = flat[i].item()
     flat[i] = orig + delta
     try:
-        return _scalar(fn, inputs, vs)
+        return _scalar(fn, inputs, vs) if vs is not None else _flat_outputs(fn, inputs)
     finally:
         flat[i] = orig
+
+
+def _flat_outputs(fn, inputs) -> np.ndarray:
+    """fn's float outputs, flattened and concatenated into one float64 vector (no graph)."""
+    with no_grad():
+        outs = [o for o in _as_tuple(fn(*inputs)) if o.dtype.kind == "f"]
+        if not outs:
+            return np.zeros(0)
+        return np.concatenate([backend.to_numpy(o.data).astype(np.float64).reshape(-1)
+                               for o in outs])
 
 
 def _check_deterministic(fn, inputs, vs, tol) -> None:
@@ -117,18 +131,24 @@ def _kink_hint(fn, inputs, vs, t, idx, eps, atol, rtol) -> str:
 
 
 def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              seed: int = 0, raise_exception: bool = True) -> bool:
+              seed: int = 0, raise_exception: bool = True, fast_mode: bool = False) -> bool:
     """Check ``fn``'s autograd gradients against central finite differences.
 
     fn: callable taking ``inputs`` (Tensors) and returning a Tensor or a tuple
     of Tensors. Inputs that require grad are checked; float inputs are copied
-    to float64 first. Passes when |analytic - numeric| <= atol + rtol·|numeric|
-    for every element. On failure raises :class:`GradcheckError` naming the
-    worst element: input number, index, analytic and numeric values (both of
-    Σ v·out for the random projection v, not of one output element) and, when
-    fn has a kink there (relu at 0), the slopes on either side. A fn that
-    gives two different values at the same inputs (dropout) is refused first.
-    Tensors fn uses from outside must be float64 too.
+    to float64 first. As PyTorch's gradcheck, it compares whole Jacobians:
+    for every output element k and input element i, d out_k / d x_i from
+    autograd (one backward pass per output element) against central
+    differences, and passes when |analytic - numeric| <= atol + rtol·|numeric|
+    for each. ``fast_mode=True`` (PyTorch's name) compares only the gradient of
+    one random projection Σ v·out (one backward pass in all), which is cheaper
+    for big outputs and weaker: an error in one Jacobian entry is scaled by its v.
+
+    On failure raises :class:`GradcheckError` naming the worst entry (output and
+    input number and index, analytic and numeric values) and, when fn has a
+    kink there (relu at 0), the slopes on either side. A fn that gives two
+    different values at the same inputs (dropout) is refused first. Tensors fn
+    uses from outside must be float64 too.
     """
     inputs = _float64_inputs(_as_tuple(inputs))
     wrt = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
@@ -136,56 +156,133 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         raise ValueError("gradcheck: no input requires grad")
     outs = _float_outputs(fn, inputs)
     vs = _projection(outs, seed)
-    loss = None
-    for o, v in zip(outs, vs):
-        if o.requires_grad:
-            term = (o * v).sum()
-            loss = term if loss is None else loss + term
-    grads = [None] * len(wrt) if loss is None else autograd_grad(loss, wrt, allow_unused=True)
     # copied before fn runs again: a gradient may share memory with what a later call reuses
-    analytic = [np.zeros(t.shape) if g is None else backend.to_numpy(g.data).astype(np.float64)
-                for t, g in zip(wrt, grads)]
+    analytic = _projected_gradients(outs, vs, wrt) if fast_mode else _jacobian_rows(outs, wrt)
     try:
         _check_deterministic(fn, inputs, vs, eps * atol)
     except GradcheckError:
         if raise_exception:
             raise
         return False
-    worst = None  # (excess, input number, index, analytic, numeric)
+    worst = None  # (excess, input number, (output number, index) or None, index, analytic, numeric)
     for k, (t, a) in enumerate(zip(wrt, analytic)):
-        numeric = np.zeros(t.shape)
-        flat = t.data.reshape(-1)  # a view: nudging it nudges t
-        for i in range(flat.size):
-            up = _nudged(fn, inputs, vs, flat, i, eps)
-            down = _nudged(fn, inputs, vs, flat, i, -eps)
-            numeric.reshape(-1)[i] = (up - down) / (2 * eps)
+        numeric = _numeric(fn, inputs, vs if fast_mode else None, t, eps)
         excess = np.abs(a - numeric) - (atol + rtol * np.abs(numeric))
-        if excess.size and (worst is None or excess.max() > worst[0]):
-            j = int(np.nanargmax(excess)) if not np.isnan(excess).all() else 0
-            idx = tuple(int(i) for i in np.unravel_index(j, t.shape))
-            worst = (float(excess.reshape(-1)[j]), k, idx, float(a[idx]), float(numeric[idx]))
-        nan_mismatch = np.isnan(a) != np.isnan(numeric)  # NaN on one side only
-        if nan_mismatch.any():
-            idx = tuple(int(i) for i in np.argwhere(nan_mismatch)[0])
-            worst = (np.inf, k, idx, float(a[idx]), float(numeric[idx]))
-    if worst is not None and (worst[0] > 0 or np.isnan(worst[0])):
-        _, k, idx, an, nu = worst
-        msg = (f"gradcheck failed for input {k} (shape {wrt[k].shape}) at index {idx}: "
-               f"analytic {an:.8g} vs numeric {nu:.8g} (atol={atol}, rtol={rtol}); both are "
-               f"d(Σ v·out)/d(input {k})[{', '.join(map(str, idx))}] for a random v over the "
-               f"outputs (seed={seed})" + _kink_hint(fn, inputs, vs, wrt[k], idx, eps, atol, rtol))
-        if raise_exception:
-            raise GradcheckError(msg)
-        return False
-    return True
+        bad = np.isnan(a) != np.isnan(numeric)   # NaN on one side only
+        if bad.any():
+            excess = np.where(bad, np.inf, excess)
+        if excess.size and not np.isnan(excess).all():
+            j = int(np.nanargmax(excess))
+            if worst is None or excess.reshape(-1)[j] > worst[0]:
+                row, col = divmod(j, max(t.numel(), 1))   # (fast_mode: row 0, col j)
+                worst = (float(excess.reshape(-1)[j]), k,
+                         None if fast_mode else _output_index(outs, row),
+                         tuple(int(i) for i in np.unravel_index(col, t.shape)),
+                         float(a.reshape(-1)[j]), float(numeric.reshape(-1)[j]))
+    if worst is None or not worst[0] > 0:
+        return True
+    _, k, out_at, idx, an, nu = worst
+    where = ", ".join(map(str, idx))
+    if out_at is None:
+        what = (f"both are d(Σ v·out)/d(input {k})[{where}] for a random v over the outputs "
+                f"(seed={seed}, fast_mode)")
+        hint_vs = vs
+        head = f"input {k} (shape {wrt[k].shape}) at index {idx}"
+    else:
+        o, oidx = out_at
+        what = f"both are d(output {o})[{', '.join(map(str, oidx))}]/d(input {k})[{where}]"
+        hint_vs = _one_hot(outs, o, oidx)
+        head = f"output {o} at index {oidx} with respect to input {k} (shape {wrt[k].shape}) " \
+               f"at index {idx}"
+    msg = (f"gradcheck failed for {head}: analytic {an:.8g} vs numeric {nu:.8g} "
+           f"(atol={atol}, rtol={rtol}); {what}"
+           + _kink_hint(fn, inputs, hint_vs, wrt[k], idx, eps, atol, rtol))
+    if raise_exception:
+        raise GradcheckError(msg)
+    return False
+
+
+def _projected_gradients(outs, vs, wrt):
+    """fast_mode's analytic side: d(Σ v·out)/d(input) for each input, float64 numpy."""
+    loss = None
+    for o, v in zip(outs, vs):
+        if o.requires_grad:
+            term = (o * v).sum()
+            loss = term if loss is None else loss + term
+    grads = [None] * len(wrt) if loss is None else autograd_grad(loss, wrt, allow_unused=True)
+    return [np.zeros(t.shape) if g is None else backend.to_numpy(g.data).astype(np.float64)
+            for t, g in zip(wrt, grads)]
+
+
+def _jacobian_rows(outs, wrt):
+    """The analytic Jacobians: for each input, a (total output elements, input size) float64
+    array whose row r is d(flat outputs)[r]/d(input), one backward pass per row."""
+    sizes = [int(o.numel()) for o in outs]
+    jac = [np.zeros((sum(sizes), int(t.numel()))) for t in wrt]
+    row = 0
+    for o, size in zip(outs, sizes):
+        if o.requires_grad:
+            xp = backend.get_array_module(o.data)
+            for e in range(size):
+                seed = xp.zeros(size, dtype=o.dtype)
+                seed[e] = 1
+                grads = autograd_grad(o, wrt, grad_outputs=Tensor(seed.reshape(o.shape)),
+                                      retain_graph=True, allow_unused=True)
+                for j, g in zip(jac, grads):
+                    if g is not None:
+                        j[row + e] = backend.to_numpy(g.data).reshape(-1)
+        row += size
+    return jac
+
+
+def _numeric(fn, inputs, vs, t, eps):
+    """Central differences with respect to input ``t``: with projections ``vs`` the gradient
+    of Σ v·out (shape of t), else the Jacobian (total output elements, t.size)."""
+    flat = t.data.reshape(-1)  # a view: nudging it nudges t
+    cols = []
+    for i in range(flat.size):
+        up = _nudged(fn, inputs, vs, flat, i, eps)
+        down = _nudged(fn, inputs, vs, flat, i, -eps)
+        cols.append((up - down) / (2 * eps))
+    if vs is not None:
+        return np.asarray(cols, dtype=np.float64).reshape(t.shape)
+    n_out = _output_count(fn, inputs)
+    return np.stack(cols, axis=1) if cols else np.zeros((n_out, 0))
+
+
+def _output_count(fn, inputs) -> int:
+    with no_grad():
+        return sum(int(o.numel()) for o in _as_tuple(fn(*inputs)) if o.dtype.kind == "f")
+
+
+def _output_index(outs, row):
+    """(output number, index) of row ``row`` of the flattened, concatenated outputs."""
+    for n, o in enumerate(outs):
+        if row < o.numel():
+            return n, tuple(int(i) for i in np.unravel_index(row, o.shape))
+        row -= int(o.numel())
+    raise IndexError(row)
+
+
+def _one_hot(outs, n, index):
+    """Projections selecting element ``index`` of output ``n`` (for the kink hint)."""
+    vs = []
+    for k, o in enumerate(outs):
+        v = np.zeros(o.shape)
+        if k == n:
+            v[index] = 1.0
+        xp = backend.get_array_module(o.data)
+        vs.append(Tensor(xp.asarray(v).astype(o.dtype)))
+    return vs
 
 
 def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-                  seed: int = 0, raise_exception: bool = True) -> bool:
+                  seed: int = 0, raise_exception: bool = True, fast_mode: bool = False) -> bool:
     """Check second derivatives: gradcheck the function inputs -> d(v·fn)/d(inputs).
 
     The first-order gradients are computed with ``create_graph=True``, so this
-    exercises every backward written in differentiable ops.
+    exercises every backward written in differentiable ops. ``fast_mode`` as in
+    :func:`gradcheck`.
     """
     inputs = _float64_inputs(_as_tuple(inputs))
     outs = _float_outputs(fn, inputs)
@@ -207,4 +304,5 @@ def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float
         gs = autograd_grad(loss, wrt, create_graph=True, allow_unused=True)
         return tuple(Tensor(t.data * 0) if g is None else g for g, t in zip(gs, wrt))
 
-    return gradcheck(first_order, inputs, eps, atol, rtol, seed + 2, raise_exception)
+    return gradcheck(first_order, inputs, eps, atol, rtol, seed + 2, raise_exception,
+                     fast_mode)
