@@ -221,3 +221,12 @@ def test_a_directory_without_weights_names_the_files_it_looked_for(tmp_path):
     (tmp_path / "tokenizer.json").write_text("{}")
     with pytest.raises(SystemExit, match="pytorch_model.bin"):   # one line, no traceback
         generate.main(["--pretrained", str(tmp_path)])
+
+def test_a_shard_index_naming_a_file_outside_the_directory_is_refused(tmp_path):
+    GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=1, n_embd=4)) \
+        .save_pretrained(tmp_path)
+    os.remove(tmp_path / "model.safetensors")
+    (tmp_path / "model.safetensors.index.json").write_text(
+        '{"weight_map": {"wte.weight": "../elsewhere.safetensors"}}')
+    with pytest.raises(ValueError, match="not a file name in that directory"):
+        GPT.from_pretrained(tmp_path)

@@ -296,29 +296,30 @@ def load(path, device="cpu") -> dict:
     A PyTorch checkpoint (``torch.save``: .pt, .pth, .bin, recognised by its zip
     header) is read too, without unpickling (see :mod:`tinynet.io_torch`): a
     state dict as {name: Tensor}, anything nested (``{"model": ..., "epoch":
-    3}``) with its tensors as Tensors.
+    3}``) with its tensors as Tensors; a tensor saved twice is one Tensor. One
+    in torch's format before 1.6 raises ValueError saying so.
     """
     device = backend.normalize_device(device)
-    if io_torch.is_torch_zip(path):
-        obj = io_torch.load_torch(path)
-        try:
-            return _tensors_in(obj, device)
-        except RecursionError:   # a list that holds itself, or nesting thousands deep
-            raise ValueError(f"{os.fspath(path)}: the checkpoint's structure is cyclic or "
-                             "nested too deeply to be a state dict") from None
+    if io_torch.is_torch_file(path):
+        return _tensors_in(io_torch.load_torch(path), device, {})
     arrays, _ = _read_arrays(path)
     return {name: _make_tensor(backend.to_device(a, device)) for name, a in arrays.items()}
 
 
-def _tensors_in(obj, device):
-    """``obj`` with every ndarray in its dicts, lists and tuples made a Tensor on ``device``."""
-    if isinstance(obj, np.ndarray):
-        return _make_tensor(backend.to_device(obj, device))
-    if isinstance(obj, dict):
-        return {k: _tensors_in(v, device) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_tensors_in(v, device) for v in obj)
-    return obj
+def _tensors_in(obj, device, done):
+    """``obj`` with every ndarray in its dicts, lists and tuples made a Tensor on ``device``.
+    What the file holds twice (``done``: by id) is converted once and stays shared, so a
+    structure of shared parts takes linear time (``load_torch`` refused cycles)."""
+    if id(obj) not in done:
+        if isinstance(obj, np.ndarray):
+            done[id(obj)] = _make_tensor(backend.to_device(obj, device))
+        elif isinstance(obj, dict):
+            done[id(obj)] = {k: _tensors_in(v, device, done) for k, v in obj.items()}
+        elif isinstance(obj, (list, tuple)):
+            done[id(obj)] = type(obj)(_tensors_in(v, device, done) for v in obj)
+        else:
+            return obj
+    return done[id(obj)]
 
 
 def load_metadata(path) -> dict:
@@ -327,8 +328,8 @@ def load_metadata(path) -> dict:
     Reads and validates only the header, so it is cheap on large checkpoints.
     """
     path = os.fspath(path)
-    if io_torch.is_torch_zip(path):
-        return {}   # a PyTorch checkpoint has no such metadata
+    if io_torch.is_torch_file(path):
+        return {}   # a PyTorch checkpoint has no such metadata (load says if it is unreadable)
     with open(path, "rb") as f:
         return _read_header(f, path)[1]
 

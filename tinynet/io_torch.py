@@ -20,12 +20,20 @@ accepted, each mapped to a function of ours that never imports torch:
     _codecs.encode(s, "latin1")         -> bytes (how protocol 2 writes bytes)
 
 Any other name raises ValueError naming the file and the name, before anything
-is called. Tensors come back as numpy arrays that own their memory, in the
-file's dtype (bfloat16 widened exactly to float32, as for safetensors).
+is called. Tensors come back as C-contiguous numpy arrays that own their
+memory, in the file's dtype (bfloat16 widened exactly to float32, as for
+safetensors); a tensor or container the file holds twice comes back once.
+
+A hostile file can do no more than be refused, with a ValueError naming it:
+everything read from the archive and built from it may total
+``MAX_EXPANSION`` times the file's size (plus 16 MiB), which stops zip bombs
+and tensors expanded (stride 0) or rebuilt far beyond their storages; dict
+keys must be strings or numbers, and the result nests at most ``MAX_DEPTH``
+deep (so no cycles), which keeps every walk over it short.
 """
 from __future__ import annotations
 
-import collections
+import math
 import os
 import pickletools
 import zipfile
@@ -33,13 +41,20 @@ import zipfile
 import numpy as np
 
 ZIP_MAGIC = b"PK\x03\x04"
-MAX_PICKLE_BYTES = 1 << 30   # a state dict's structure is kilobytes; the tensors are not in it
+MAX_PICKLE_BYTES = 32 << 20  # a state dict's structure is kilobytes (tensors are not in it);
+                             # its objects take ~100 bytes of memory per byte of pickle
+MAX_EXPANSION = 8            # bytes read and built, per byte of the file (plus _SLACK)
+_SLACK = 16 << 20
+MAX_DEPTH = 100              # a state dict nests a few levels; a training checkpoint, ten
+_LEGACY_MAGIC = b"\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"   # torch's magic number, pickled (LONG1)
+_KEYS = (str, int, float, bytes, type(None))            # hashing these cannot recurse
+_LEAVES = _KEYS + (np.ndarray,)
 
 _STORAGE_DTYPES = {
-    "FloatStorage": np.dtype("<f4"), "DoubleStorage": np.dtype("<f8"),
-    "HalfStorage": np.dtype("<f2"), "BFloat16Storage": np.dtype("<u2"),
-    "LongStorage": np.dtype("<i8"), "IntStorage": np.dtype("<i4"),
-    "ShortStorage": np.dtype("<i2"), "CharStorage": np.dtype("i1"),
+    "FloatStorage": np.dtype("f4"), "DoubleStorage": np.dtype("f8"),
+    "HalfStorage": np.dtype("f2"), "BFloat16Storage": np.dtype("u2"),
+    "LongStorage": np.dtype("i8"), "IntStorage": np.dtype("i4"),
+    "ShortStorage": np.dtype("i2"), "CharStorage": np.dtype("i1"),
     "ByteStorage": np.dtype("u1"), "BoolStorage": np.dtype("?"),
     "UntypedStorage": np.dtype("u1"),
 }
@@ -51,18 +66,31 @@ def is_torch_zip(path) -> bool:
         return f.read(4) == ZIP_MAGIC
 
 
+def is_torch_file(path) -> bool:
+    """Whether ``path`` starts like a ``torch.save`` file: a zip archive, or the pickle
+    stream PyTorch wrote before 1.6 (which :func:`load_torch` refuses, saying so)."""
+    with open(path, "rb") as f:
+        head = f.read(32)
+    return head.startswith(ZIP_MAGIC) or _is_legacy(head)
+
+
+def _is_legacy(head: bytes) -> bool:
+    return head[:1] == b"\x80" and _LEGACY_MAGIC in head
+
+
 def load_torch(path):
     """The object a ``torch.save`` file holds, with tensors as numpy arrays.
 
     A state dict comes back as {name: ndarray}; a training checkpoint as the
     nested dicts, lists, tuples and numbers it was saved as. Raises ValueError
     naming the file for anything else than the zip format, for corrupt
-    archives and for any callable the pickle names outside the allowed few.
+    archives, for any callable the pickle names outside the allowed few, and
+    for files that would take far more memory than their size (see above).
     """
     path = os.fspath(path)
     try:
         archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
+    except Exception:   # zipfile's many errors (a missing file's is raised again below)
         raise ValueError(_not_zip_message(path)) from None
     with archive:
         pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
@@ -72,49 +100,91 @@ def load_torch(path):
         if archive.getinfo(pickles[0]).file_size > MAX_PICKLE_BYTES:
             raise ValueError(f"{path}: data.pkl is over {MAX_PICKLE_BYTES >> 20} MB, not a "
                              "state dict's structure")
-        prefix = pickles[0][:-len("data.pkl")]
-        order = "little"
-        if prefix + "byteorder" in archive.namelist():
-            order = archive.read(prefix + "byteorder").decode("ascii", "replace").strip()
-            if order not in ("little", "big"):
-                raise ValueError(f"{path}: unknown byteorder {order!r}")
-        storages = _Storages(archive, prefix, order, path)
-        return _Reader(path, storages).run(archive.read(pickles[0]))
+        files = _Archive(archive, path, pickles[0][:-len("data.pkl")])
+        obj = _Reader(path, files).run(files.read(pickles[0]))
+    _check_tree(obj, path)
+    return obj
 
 
 def _not_zip_message(path) -> str:
     with open(path, "rb") as f:
-        head = f.read(2)
-    if head == b"\x80\x02":   # a pickle: the format torch.save wrote before 1.6
+        head = f.read(32)
+    if _is_legacy(head):   # the format torch.save wrote before 1.6
         return (f"{path}: a PyTorch checkpoint in the format before PyTorch 1.6, which tinynet "
                 "does not read; load it with torch once and save it again with torch.save "
                 "(or as safetensors)")
+    if head.startswith(ZIP_MAGIC):
+        return (f"{path}: neither a safetensors file nor a readable PyTorch checkpoint (a zip "
+                "archive, but corrupt or truncated)")
     return f"{path}: neither a safetensors file nor a PyTorch (zip) checkpoint"
 
 
-class _Storages:
-    """The raw storages of the archive, read once each (tensors may share one)."""
+class _Archive:
+    """The archive's members, read with their errors as ValueError and within the file's
+    budget; storages are read once each (tensors may share one)."""
 
-    def __init__(self, archive, prefix, order, path):
-        self.archive, self.prefix, self.order, self.path = archive, prefix, order, path
-        self.cache = {}
+    def __init__(self, archive, path, prefix):
+        self.archive, self.path, self.prefix = archive, path, prefix
+        self.left = MAX_EXPANSION * os.path.getsize(path) + _SLACK
+        self.raw = {}
+        order = "little"
+        if prefix + "byteorder" in archive.NameToInfo:
+            order = self.read(prefix + "byteorder").decode("ascii", "replace").strip()
+            if order not in ("little", "big"):
+                raise ValueError(f"{path}: unknown byteorder {order!r}")
+        self.order = "<" if order == "little" else ">"
 
-    def get(self, key, dtype, numel):
-        """Storage ``key`` as a 1-D array of ``numel`` elements of ``dtype``."""
-        if key not in self.cache:
+    def spend(self, nbytes, what):
+        """Count ``nbytes`` more against the budget; refuse when it is spent."""
+        if nbytes > self.left:
+            raise ValueError(f"{self.path}: {what} would take this checkpoint past "
+                             f"{MAX_EXPANSION} times the file's size in memory (a zip bomb, or "
+                             "a tensor expanded or rebuilt far beyond its storage?)")
+        self.left -= nbytes
+
+    def read(self, name) -> bytes:
+        info = self.archive.getinfo(name)
+        self.spend(info.file_size, name)
+        try:
+            return self.archive.read(info)
+        except Exception as e:   # zipfile's many: bad CRC, data, offset, method, encryption...
+            raise ValueError(f"{self.path}: {name} is corrupt in the zip archive "
+                             f"({type(e).__name__}: {e})") from None
+
+    def storage(self, key, dtype, numel):
+        """Storage ``key`` as a 1-D array of ``numel`` elements of ``dtype``, in the
+        file's byte order (each use checks its size: one may claim more than another)."""
+        if key not in self.raw:
             name = f"{self.prefix}data/{key}"
-            try:
-                info = self.archive.getinfo(name)
-            except KeyError:
-                raise ValueError(f"{self.path}: storage {key!r} is missing") from None
-            if info.file_size != numel * dtype.itemsize:
-                raise ValueError(f"{self.path}: storage {key!r} holds {info.file_size} bytes, "
-                                 f"expected {numel} x {dtype.itemsize}")
-            raw = np.frombuffer(self.archive.read(name), dtype=dtype)
-            if self.order == "big":
-                raw = raw.byteswap()
-            self.cache[key] = raw
-        return self.cache[key]
+            if name not in self.archive.NameToInfo:
+                raise ValueError(f"{self.path}: storage {key!r} is missing")
+            self.raw[key] = self.read(name)
+        raw = self.raw[key]
+        if len(raw) != numel * dtype.itemsize:
+            raise ValueError(f"{self.path}: storage {key!r} holds {len(raw)} bytes, "
+                             f"expected {numel} x {dtype.itemsize}")
+        return np.frombuffer(raw, dtype=dtype.newbyteorder(self.order))
+
+
+def _check_tree(obj, path):
+    """Refuse a result that is not a checkpoint's: our internal objects left in it, nesting
+    over MAX_DEPTH (so cycles too). What is shared is walked once: linear time."""
+    done = set()
+
+    def visit(x, depth):
+        if isinstance(x, _LEAVES) or id(x) in done:
+            return
+        if not isinstance(x, (dict, list, tuple)):
+            what = x.name if isinstance(x, _Global) else "a storage"   # not passed to a rebuild
+            raise ValueError(f"{path}: corrupt pickle ({what} left as a value)")
+        if depth >= MAX_DEPTH:
+            raise ValueError(f"{path}: the checkpoint nests over {MAX_DEPTH} deep, or is "
+                             "cyclic: not a state dict")
+        for v in x.values() if isinstance(x, dict) else x:
+            visit(v, depth + 1)
+        done.add(id(x))
+
+    visit(obj, 0)
 
 
 class _StorageRef:
@@ -131,18 +201,21 @@ class _Global:
         self.name, self.call, self.dtype, self.bf16 = name, call, dtype, bf16
 
 
-class _Mark:
-    pass
-
-
-_MARK = _Mark()
+def _is_index(n) -> bool:
+    return isinstance(n, int) and 0 <= n < 2 ** 63
 
 
 class _Reader:
-    """A pickle stack machine that calls nothing but the allowed rebuild functions."""
+    """A pickle stack machine that calls nothing but the allowed rebuild functions.
 
-    def __init__(self, path, storages):
-        self.path, self.storages = path, storages
+    As in Python's unpickler, MARKs are positions (no value can hold one) and an
+    opcode cannot reach below the last one. Opcodes act only on what they act on
+    in a state dict: SETITEM(S) on dicts with string or number keys, APPEND(S)
+    on lists. Error messages never show the pickle's values (a repr could be huge).
+    """
+
+    def __init__(self, path, files):
+        self.path, self.files = path, files
 
     def error(self, what) -> ValueError:
         return ValueError(f"{self.path}: {what}")
@@ -150,12 +223,12 @@ class _Reader:
     def find(self, module, name) -> _Global:
         full = f"{module}.{name}"
         if full == "collections.OrderedDict":
-            return _Global(full, lambda args: collections.OrderedDict(*args))
+            return _Global(full, self.ordered_dict)
         if full in ("torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor"):
             return _Global(full, self.rebuild_tensor)
         if full in ("torch._utils._rebuild_parameter",
                     "torch._utils._rebuild_parameter_with_state"):
-            return _Global(full, lambda args: args[0])
+            return _Global(full, self.parameter)
         if full == "_codecs.encode":
             return _Global(full, self.encode)
         if module in ("torch", "torch.storage") and name in _STORAGE_DTYPES:
@@ -164,51 +237,86 @@ class _Reader:
                          "dicts of tensors, numbers and strings are read; nothing in the file "
                          "was run)")
 
+    def ordered_dict(self, args):
+        if args != ():   # pickle writes OrderedDict() and then SETITEMS
+            raise self.error("unexpected OrderedDict arguments")
+        return {}
+
+    def parameter(self, args):
+        if not args or not isinstance(args[0], np.ndarray):
+            raise self.error("unexpected _rebuild_parameter arguments")
+        return args[0]
+
     def encode(self, args):
         if len(args) != 2 or not isinstance(args[0], str) or args[1] != "latin1":
             raise self.error("unexpected _codecs.encode arguments")
+        self.files.spend(len(args[0]), "a bytes object")
         return args[0].encode("latin1")
 
     def persistent(self, pid):
-        if (not isinstance(pid, tuple) or len(pid) != 5 or pid[0] != "storage"
-                or not isinstance(pid[1], _Global) or pid[1].dtype is None):
-            raise self.error(f"unexpected persistent id {pid!r}")
+        if not (isinstance(pid, tuple) and len(pid) == 5 and isinstance(pid[0], str)
+                and pid[0] == "storage" and isinstance(pid[1], _Global)
+                and pid[1].dtype is not None and isinstance(pid[2], str) and _is_index(pid[4])):
+            raise self.error("unexpected persistent id (not a storage)")
         _, kind, key, _location, numel = pid
-        return _StorageRef(str(key), kind.dtype, int(numel), kind.bf16)
+        return _StorageRef(key, kind.dtype, numel, kind.bf16)
 
     def rebuild_tensor(self, args):
         if len(args) < 4 or not isinstance(args[0], _StorageRef):
             raise self.error("unexpected arguments to _rebuild_tensor")
         ref, offset, size, stride = args[:4]
-        size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
-        if len(size) != len(stride) or offset < 0 or any(s < 0 for s in size + stride):
-            raise self.error(f"tensor of size {size}, stride {stride}, offset {offset} is invalid")
-        storage = self.storages.get(ref.key, ref.dtype, ref.numel)
-        if all(size):
+        if not (isinstance(size, tuple) and isinstance(stride, tuple)
+                and len(size) == len(stride) <= 64 and _is_index(offset)
+                and all(_is_index(n) for n in size + stride)):
+            raise self.error("a tensor's offset, size or stride is invalid")
+        numel = math.prod(size)
+        self.files.spend(numel * ref.dtype.itemsize * (2 if ref.bf16 else 1),
+                         f"a tensor of size {size}")
+        storage = self.files.storage(ref.key, ref.dtype, ref.numel)
+        native = storage.dtype.newbyteorder("=")
+        if numel:
             last = offset + sum((n - 1) * s for n, s in zip(size, stride))
             if last >= ref.numel:
                 raise self.error(f"tensor of size {size}, stride {stride}, offset {offset} "
                                  f"reaches past its storage {ref.key!r} of {ref.numel} elements")
-            item = storage.itemsize
-            view = np.lib.stride_tricks.as_strided(storage[offset:], size,
-                                                   tuple(s * item for s in stride))
-            arr = np.array(view, dtype=storage.dtype.newbyteorder("="))   # own, contiguous
+            strides = tuple(s * storage.itemsize if n > 1 else 0 for n, s in zip(size, stride))
+            view = np.lib.stride_tricks.as_strided(storage[offset:], size, strides)
+            arr = np.array(view, dtype=native, order="C")
         else:
-            arr = np.empty(size, dtype=storage.dtype.newbyteorder("="))
+            arr = np.empty(size, dtype=native)
         if ref.bf16:   # bfloat16 is the top half of a float32
             arr = (arr.astype(np.uint32) << 16).view(np.float32)
         return arr
 
     def run(self, data: bytes):
-        stack, memo = [], {}
+        stack, marks, memo = [], [], {}
+
+        def fence():
+            return marks[-1] if marks else 0
+
+        def pop():
+            if len(stack) <= fence():
+                raise self.error("corrupt pickle (stack underflow)")
+            return stack.pop()
+
+        def top(kind=object):   # what an opcode acts on, left on the stack
+            if len(stack) <= fence():
+                raise self.error("corrupt pickle (stack underflow)")
+            if not isinstance(stack[-1], kind):
+                raise self.error(f"corrupt pickle ({name} on a {type(stack[-1]).__name__})")
+            return stack[-1]
 
         def pop_mark():
-            for i in range(len(stack) - 1, -1, -1):
-                if stack[i] is _MARK:
-                    items = stack[i + 1:]
-                    del stack[i:]
-                    return items
-            raise self.error("corrupt pickle (no MARK)")
+            if not marks:
+                raise self.error("corrupt pickle (no MARK)")
+            items = stack[marks[-1]:]
+            del stack[marks.pop():]
+            return items
+
+        def set_items(target, items):
+            if len(items) % 2 or not all(isinstance(k, _KEYS) for k in items[::2]):
+                raise self.error("corrupt pickle (a dict key that is not a string or number)")
+            target.update(zip(items[::2], items[1::2]))
 
         try:
             for op, arg, _pos in pickletools.genops(data):
@@ -216,23 +324,23 @@ class _Reader:
                 if name in ("PROTO", "FRAME"):
                     continue
                 if name == "STOP":
-                    if len(stack) != 1:
+                    if marks or len(stack) != 1:
                         raise self.error("corrupt pickle (stack at STOP)")
                     return stack[0]
                 if name == "MARK":
-                    stack.append(_MARK)
+                    marks.append(len(stack))
                 elif name in _CONSTANT_OPS:
                     stack.append(_CONSTANT_OPS[name])
                 elif name in _ARG_OPS:   # the argument itself is the value
                     stack.append(arg)
                 elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
-                    memo[int(arg)] = stack[-1]
+                    memo[arg] = top()
                 elif name == "MEMOIZE":
-                    memo[len(memo)] = stack[-1]
+                    memo[len(memo)] = top()
                 elif name in ("BINGET", "LONG_BINGET", "GET"):
-                    if int(arg) not in memo:
+                    if arg not in memo:
                         raise self.error(f"corrupt pickle (memo {arg} unset)")
-                    stack.append(memo[int(arg)])
+                    stack.append(memo[arg])
                 elif name == "EMPTY_DICT":
                     stack.append({})
                 elif name == "EMPTY_LIST":
@@ -242,47 +350,49 @@ class _Reader:
                 elif name == "TUPLE":
                     stack.append(tuple(pop_mark()))
                 elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
-                    n = int(name[-1])
-                    items = tuple(stack[-n:])
-                    del stack[-n:]
-                    stack.append(items)
+                    items = [pop() for _ in range(int(name[-1]))]
+                    stack.append(tuple(reversed(items)))
                 elif name == "LIST":
                     stack.append(pop_mark())
                 elif name == "DICT":
-                    items = pop_mark()
-                    stack.append(dict(zip(items[::2], items[1::2])))
+                    items, d = pop_mark(), {}
+                    set_items(d, items)
+                    stack.append(d)
                 elif name == "SETITEM":
-                    value, key = stack.pop(), stack.pop()
-                    stack[-1][key] = value
+                    value, key = pop(), pop()
+                    set_items(top(dict), [key, value])
                 elif name == "SETITEMS":
                     items = pop_mark()
-                    stack[-1].update(zip(items[::2], items[1::2]))
+                    set_items(top(dict), items)
                 elif name == "APPEND":
-                    value = stack.pop()
-                    stack[-1].append(value)
+                    value = pop()
+                    top(list).append(value)
                 elif name == "APPENDS":
                     items = pop_mark()
-                    stack[-1].extend(items)
+                    top(list).extend(items)
                 elif name == "GLOBAL":
                     module, _, attr = arg.partition(" ")
                     stack.append(self.find(module, attr))
                 elif name == "STACK_GLOBAL":
-                    attr, module = stack.pop(), stack.pop()
+                    attr, module = pop(), pop()
+                    if not (isinstance(module, str) and isinstance(attr, str)):
+                        raise self.error("corrupt pickle (STACK_GLOBAL of a non-string)")
                     stack.append(self.find(module, attr))
                 elif name == "REDUCE":
-                    args, fn = stack.pop(), stack.pop()
+                    args, fn = pop(), pop()
                     if not isinstance(fn, _Global) or fn.call is None or \
                             not isinstance(args, tuple):
-                        raise self.error(f"corrupt pickle (REDUCE of {fn!r})")
+                        raise self.error(f"corrupt pickle (REDUCE of a {type(fn).__name__})")
                     stack.append(fn.call(args))
                 elif name == "BUILD":
-                    stack.pop()   # extra state (a state dict's _metadata): not needed
+                    pop()   # extra state (a state dict's _metadata): not needed
+                    top()
                 elif name == "BINPERSID":
-                    stack.append(self.persistent(stack.pop()))
+                    stack.append(self.persistent(pop()))
                 else:
                     raise self.error(f"the pickle uses opcode {name}, which tinynet does not "
                                      "read (nothing in the file was run)")
-        except (IndexError, TypeError, AttributeError, KeyError) as e:
+        except (IndexError, TypeError, AttributeError, KeyError, Warning) as e:   # (-W error)
             raise self.error(f"corrupt pickle ({type(e).__name__}: {e})") from None
         except ValueError as e:
             if str(e).startswith(f"{self.path}:"):

@@ -212,6 +212,11 @@ def test_weights_from_a_torch_pth_file_give_torch_logits(tmp_path):
         np.testing.assert_allclose(mine(tn.tensor(x)).numpy(), expect, rtol=1e-4, atol=1e-5)
 
 
+def test_weights_that_are_not_a_state_dict_say_so():
+    with pytest.raises(ValueError, match="expected a state dict.*got a list"):
+        resnet18(num_classes=3, weights=[tn.zeros(1)])
+
+
 @pytest.mark.parametrize("layer_type", ["basic", "bottleneck"])
 def test_hugging_face_resnet_weights_give_its_logits(layer_type, tmp_path):
     # a transformers ResNetForImageClassification (microsoft/resnet-* layout), random weights

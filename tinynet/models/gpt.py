@@ -433,6 +433,10 @@ def _weight_files(path):
         if os.path.exists(os.path.join(path, index)):
             with open(os.path.join(path, index), encoding="utf-8") as f:
                 shards = sorted(set(json.load(f)["weight_map"].values()))
+            for s in shards:   # file names in this directory, nothing outside it
+                if not isinstance(s, str) or os.path.basename(s) != s or s in ("", ".", ".."):
+                    raise ValueError(f"GPT.from_pretrained: {index} in {path} names a shard "
+                                     f"{s!r} that is not a file name in that directory")
             return [os.path.join(path, s) for s in shards]
     raise FileNotFoundError(f"GPT.from_pretrained: {path} has none of model.safetensors, "
                             "model.safetensors.index.json, pytorch_model.bin")

@@ -196,6 +196,9 @@ def load_weights(model, weights, strict=True):
 def _unwrapped(state_dict) -> dict:
     """The weights inside a training checkpoint ``{"state_dict": {...}, "epoch": 3}``
     (keys ``state_dict``, ``model``, ``model_state_dict``), without ``module.`` prefixes."""
+    if not isinstance(state_dict, dict):
+        raise ValueError(f"ResNet weights: expected a state dict (names -> tensors), got a "
+                         f"{type(state_dict).__name__}")
     for key in ("state_dict", "model", "model_state_dict"):
         inner = state_dict.get(key)
         if isinstance(inner, dict) and not any(hasattr(v, "shape") for v in state_dict.values()):
