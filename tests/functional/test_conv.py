@@ -263,15 +263,16 @@ def test_columns_stay_out_of_the_pool_until_the_deferred_weight_gradient_is_done
     h = conv2d(x, w1, padding=1)
     y = conv2d(h, w2, padding=1)
     cols2 = y.grad_fn.cols
+    buffer = cols2 if cols2.base is None else cols2.base   # (rows padded: a view)
     pooled_early = []
 
     def look(g):   # runs after conv2's backward and release, before conv1's backward
-        pooled_early.append(any(a is cols2 for free in workspace._free.values() for a in free))
+        pooled_early.append(any(a is buffer for free in workspace._free.values() for a in free))
     h.register_hook(look)
     workspace.clear()
     y.sum().backward()
     assert pooled_early == [False]
-    assert any(a is cols2 for free in workspace._free.values() for a in free)
+    assert any(a is buffer for free in workspace._free.values() for a in free)
     g_cm = np.ones((32, 16 * 16 * 8))          # dL/dy = 1: dW2 = 1 @ cols2ᵀ
     np.testing.assert_allclose(w2.grad.numpy().reshape(32, -1),
                                g_cm @ cols2.astype(np.float64).T, rtol=1e-4, atol=1e-3)
@@ -482,3 +483,20 @@ def test_conv1d_matches_torch_float32(kw):
     w = rng.standard_normal((8, 8 // groups, 3)).astype(np.float32)
     b = rng.standard_normal(8).astype(np.float32)
     _assert_matches_torch(conv1d, torch.nn.functional.conv1d, x, w, b, kw, rng)
+
+
+@pytest.mark.cpu_only
+def test_im2col_rows_a_multiple_of_4_kib_long_are_spaced_apart_and_pooled_whole():
+    from tinynet.functional.conv import ALIASED_ROW, ROW_PAD, im2col, pad_cm
+    x = np.random.default_rng(0).standard_normal((4, 2, 16, 16)).astype(np.float32)
+    xpad = pad_cm(x, (1, 1, 1, 1))
+    cols = im2col(xpad, 3, 3, 1, 1, 1, 1, 16, 16)                 # 16·16·4 = 1024 columns
+    assert cols.shape == (18, 1024) and 1024 % ALIASED_ROW == 0
+    assert cols.strides[0] == (1024 + ROW_PAD) * 4
+    windows = np.lib.stride_tricks.sliding_window_view(xpad, (3, 3), axis=(1, 2))
+    np.testing.assert_array_equal(cols, windows.transpose(0, 4, 5, 1, 2, 3).reshape(18, -1))
+    base = cols.base
+    workspace.clear()
+    workspace.put(cols)                                          # the whole buffer goes back
+    assert any(a is base for free in workspace._free.values() for a in free)
+    assert im2col(xpad, 3, 3, 1, 1, 1, 1, 16, 16).base is base  # and is handed out again
