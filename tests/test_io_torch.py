@@ -4,7 +4,6 @@ callables refused before it runs; corrupt and legacy files named in the error.""
 import collections
 import os
 import pickle
-import struct
 import zipfile
 
 import numpy as np
@@ -12,43 +11,14 @@ import pytest
 
 import tinynet as tn
 from tinynet.io_torch import load_torch
+from torch_pickles import glob as _global
+from torch_pickles import integer as _int
+from torch_pickles import tensor as _tensor_pickle
+from torch_pickles import text as _unicode
+from torch_pickles import write_zip as _write_zip
 
 
 # ---------------------------------------------------------------- files built by hand (no torch)
-
-def _unicode(s):
-    b = s.encode()
-    return b"X" + struct.pack("<I", len(b)) + b
-
-
-def _global(module, name):
-    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
-
-
-def _int(n):
-    return b"J" + struct.pack("<i", n)
-
-
-def _tensor_pickle(key, storage, numel, offset, size, stride):
-    """Opcodes of ``_rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())``
-    as torch.save writes them (protocol 2)."""
-    pid = (b"(" + _unicode("storage") + _global("torch", storage) + _unicode(key)
-           + _unicode("cpu") + _int(numel) + b"tQ")
-    shape = b"(" + b"".join(_int(n) for n in size) + b"t"
-    strides = b"(" + b"".join(_int(n) for n in stride) + b"t"
-    hooks = _global("collections", "OrderedDict") + b")R"
-    return (_global("torch._utils", "_rebuild_tensor_v2") + b"(" + pid + _int(offset) + shape
-            + strides + b"\x89" + hooks + b"tR")
-
-
-def _write_zip(path, pkl, storages, byteorder=b"little"):
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", pkl)
-        if byteorder is not None:
-            z.writestr("archive/byteorder", byteorder)
-        for key, data in storages.items():
-            z.writestr(f"archive/data/{key}", data)
-
 
 def test_hand_built_state_dict_with_a_strided_view(tmp_path):
     storage = np.arange(12, dtype="<f4")

@@ -15,51 +15,23 @@ import pytest
 
 import tinynet as tn
 from tinynet.io_torch import load_torch
+from torch_pickles import glob as _glob
+from torch_pickles import integer as _int
+from torch_pickles import ints as _ints
+from torch_pickles import storage as _storage
+from torch_pickles import tensor as _tensor
+from torch_pickles import text as _str
+from torch_pickles import write_zip
 
 
 # ---------------------------------------------------------------- hand-built pickles (protocol 2)
-
-def _str(s):
-    b = s.encode()
-    return b"X" + struct.pack("<I", len(b)) + b
-
-
-def _glob(module, name):
-    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
-
-
-def _int(n):
-    return b"J" + struct.pack("<i", n) if -2 ** 31 <= n < 2 ** 31 else b"\x8a\x09" + \
-        n.to_bytes(9, "little", signed=True)
-
-
-def _ints(values):
-    return b"(" + b"".join(_int(n) for n in values) + b"t"
-
-
-def _storage(key, kind, numel):
-    return b"(" + _str("storage") + _glob("torch", kind) + _str(key) + _str("cpu") + \
-        _int(numel) + b"tQ"
-
-
-def _tensor(key, kind, numel, offset, size, stride):
-    """``_rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())``."""
-    return (_glob("torch._utils", "_rebuild_tensor_v2") + b"(" + _storage(key, kind, numel)
-            + _int(offset) + _ints(size) + _ints(stride) + b"\x89"
-            + _glob("collections", "OrderedDict") + b")RtR")
-
 
 def _dict(**items):
     return b"}(" + b"".join(_str(k) + v for k, v in items.items()) + b"u"
 
 
 def _zip(path, pkl, storages=None, method=zipfile.ZIP_STORED):
-    with zipfile.ZipFile(path, "w", method) as z:
-        z.writestr("archive/data.pkl", pkl)
-        z.writestr("archive/byteorder", b"little")
-        for key, data in (storages or {}).items():
-            z.writestr(f"archive/data/{key}", data)
-    return path
+    return write_zip(path, pkl, storages, method=method)
 
 
 def _refused(path, match=None, loader=load_torch, seconds=10.0):
