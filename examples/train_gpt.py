@@ -280,6 +280,8 @@ def build(args, vocab_size):
                     bias=not args.no_bias)
     tn.manual_seed(args.seed)
     model = GPT(cfg).to(args.device)
+    if args.grad_checkpoint:   # also while the first steps are timed for the schedule
+        model.gradient_checkpointing_enable()
     opt = model.configure_optimizers(args.weight_decay, args.lr, (0.9, 0.95))
     return model, opt
 
@@ -306,6 +308,9 @@ def main(argv=None):
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--no-bias", action="store_true", help="no biases in Linear/LayerNorm")
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--grad-checkpoint", action="store_true",
+                    help="activation checkpointing: keep only each block's input and run the "
+                    "block again in backward (less memory, ~1/3 more compute)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--grad-clip", type=float, default=1.0)
@@ -407,6 +412,8 @@ def main(argv=None):
         model, opt = build(args, tokenizer.vocab_size)
         sched = LinearWarmupCosineLR(opt, warmup_steps=min(args.warmup, total - 1),
                                      total_steps=total, min_lr=args.lr / 10)
+    if args.grad_checkpoint:   # a resumed model too: recompute each block in backward
+        model.gradient_checkpointing_enable()
     print(f"model: {model.num_parameters():,} parameters; {step_time * 1e3:.0f} ms/step "
           f"-> {total} steps of {args.batch_size}x{block_size} tokens on {args.device}")
 

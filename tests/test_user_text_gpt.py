@@ -230,3 +230,14 @@ def test_a_shard_index_naming_a_file_outside_the_directory_is_refused(tmp_path):
         '{"weight_map": {"wte.weight": "../elsewhere.safetensors"}}')
     with pytest.raises(ValueError, match="not a file name in that directory"):
         GPT.from_pretrained(tmp_path)
+
+
+def test_train_gpt_grad_checkpoint_runs_the_same_training(tmp_path):
+    # activation checkpointing changes memory, not the run: dropout masks are replayed
+    text = write(tmp_path, "text.txt", TEXT.encode("utf-8"))
+    flags = ["--text", text, *TINY, "--max-steps", "12", "--eval-interval", "4",
+             "--sample-interval", "4", "--dropout", "0.1"]
+    plain, ck = str(tmp_path / "plain.safetensors"), str(tmp_path / "ck.safetensors")
+    train_gpt.main([*flags, "--out", plain])
+    train_gpt.main([*flags, "--grad-checkpoint", "--out", ck])
+    assert_same_run(plain, ck)

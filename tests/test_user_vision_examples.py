@@ -68,6 +68,20 @@ def test_finetune_reads_the_arch_from_torchvision_weights(pets, tmp_path):
         finetune_resnet.main(flags + ["--arch", "resnet18"])
 
 
+def test_finetune_takes_a_torchvision_pth_as_downloaded(pets, tmp_path):
+    # torchvision's weights come as .pth (torch.save); read without unpickling or torch
+    torch = pytest.importorskip("torch")
+    sd = resnet.resnet18(num_classes=10).state_dict()
+    weights = tmp_path / "resnet18-f37072fd.pth"
+    torch.save({k: torch.from_numpy(v.numpy().copy()) for k, v in sd.items()}, weights)
+    finetune_resnet.main(["--weights", str(weights), "--data", str(pets), "--image-size", "8",
+                          "--epochs", "1", "--batch-size", "4", "--freeze-backbone",
+                          "--no-scratch", "--out", str(tmp_path / "ft")])
+    out = tn.load(tmp_path / "ft" / "resnet18_finetuned.safetensors")
+    assert out["fc.weight"].shape == (2, 512)
+    np.testing.assert_array_equal(out["conv1.weight"].numpy(), sd["conv1.weight"].numpy())
+
+
 def test_finetune_bad_weights_files_exit_naming_the_file(pets, tmp_path):
     flags = ["--data", str(pets), "--out", str(tmp_path / "ft")]
     with pytest.raises(SystemExit, match="--weights .*missing.safetensors"):
