@@ -30,6 +30,7 @@ import numpy as np
 
 from . import backend
 
+
 class _ThreadAutocast(threading.local):
     """The active autocast (``dtype`` None: none), one per thread as in PyTorch: an
     autocast block in one thread leaves another thread's ops in their own dtypes."""

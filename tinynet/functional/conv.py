@@ -279,7 +279,6 @@ def col2im_nchw(cols, C, N, H, W, pads, kh, kw, sh, sw, dh, dw, Ho, Wo):
 def crop_to_nchw(g_cm, pads, H, W):
     """Interior (C, H, W, N) of a padded (C, Hp, Wp, N) array, as an (N, C, H, W) view."""
     pt, pb, pl, pr = pads
-    xp = backend.get_array_module(g_cm)
     if g_cm.shape[1] != H or g_cm.shape[2] != W:
         # a copy always (ascontiguousarray would keep a view of a crop that happens to be
         # contiguous, one channel padded in H only, and g_cm goes back to the workspace)
