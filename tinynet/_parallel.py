@@ -264,6 +264,7 @@ def balanced_runs(sizes, min_size: int = 1) -> list:
     return [r for r in runs if r[0] < r[1]]
 
 
+SPLIT_FROM = 1 << 24       # multiply-adds from which a GEMM is split across the cores
 TWO_PIECES_FROM = 1 << 26  # multiply-adds from which a split GEMM takes two pieces a thread
 
 
@@ -291,7 +292,7 @@ def gemm(a, b, bias=None):
     M, K = a.shape
     N = b.shape[1]
     size = M * N * K
-    if size < 1 << 24 or not _blas_libs() or getattr(_local, "inside", False):
+    if size < SPLIT_FROM or not _blas_libs() or getattr(_local, "inside", False):
         if size < 1 << 18 or not _blas_libs():
             out = a @ b
         else:
@@ -523,7 +524,7 @@ def deferred_gemm(a, b):
     """
     M, K = a.shape
     N = b.shape[1]
-    if M * N * K < 1 << 24 or not _can_defer():
+    if M * N * K < SPLIT_FROM or not _can_defer():
         return gemm(a, b)
     out = np.empty((M, N), np.result_type(a, b))
     flip = K > 16 * N
