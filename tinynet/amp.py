@@ -65,23 +65,22 @@ class autocast:
             raise TypeError(f"autocast: only float16 is supported, got {np.dtype(dtype)} "
                             "(NumPy and CuPy have no bfloat16)")
         self.device_type, self.dtype, self.enabled = device_type, np.dtype(dtype), enabled
+        self._prev = {}   # thread id -> the states this object replaced there, innermost last
 
     def __enter__(self):
         if self.enabled and self.device_type == "cuda" and not backend.cuda_is_available():
             backend._import_cupy()  # raises the clear 'CuPy missing' / 'no GPU' error
-        # the states this object replaced, a stack per thread (re-entered, or shared by threads)
-        stacks = self.__dict__.setdefault("_prev", {})
-        stacks.setdefault(threading.get_ident(), []).append((_state.dtype, _state.device_type))
+        # a stack per thread: the object may be re-entered, or shared by threads
+        self._prev.setdefault(threading.get_ident(), []).append((_state.dtype, _state.device_type))
         if self.enabled:
             _state.dtype, _state.device_type = self.dtype, self.device_type
         return self
 
     def __exit__(self, *exc):
-        stacks = self._prev
         thread = threading.get_ident()
-        _state.dtype, _state.device_type = stacks[thread].pop()
-        if not stacks[thread]:
-            del stacks[thread]
+        _state.dtype, _state.device_type = self._prev[thread].pop()
+        if not self._prev[thread]:
+            del self._prev[thread]
 
     def __call__(self, fn):
         import functools

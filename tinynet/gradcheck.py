@@ -68,18 +68,28 @@ def _float_outputs(fn, inputs):
                 if isinstance(out, (tuple, list)) else "")
         raise TypeError("gradcheck: fn must return a Tensor or a tuple of Tensors, got "
                         f"{type(out).__name__}{held}")
-    return [o for o in outs if o.dtype.kind == "f"]
+    return _floats(outs)
+
+
+def _floats(outs):
+    """The floating-point Tensors among ``fn``'s results (the ones gradcheck compares)."""
+    return [o for o in _as_tuple(outs) if o.dtype.kind == "f"]
+
+
+def _projected_loss(outs, vs):
+    """Σ v ⊙ out over the float outputs that require grad, as a Tensor (None if none do)."""
+    loss = None
+    for o, v in zip(_floats(outs), vs):
+        if o.requires_grad:
+            term = (o * v).sum()
+            loss = term if loss is None else loss + term
+    return loss
 
 
 def _scalar(fn, inputs, vs):
     """L(inputs) = Σ v ⊙ fn(inputs), without recording a graph."""
     with no_grad():
-        outs = _as_tuple(fn(*inputs))
-        total = 0.0
-        for o, v in zip(outs, vs):
-            if o.dtype.kind == "f":
-                total += float((o.data * v.data).sum())
-        return total
+        return sum(float((o.data * v.data).sum()) for o, v in zip(_floats(fn(*inputs)), vs))
 
 
 def _nudged(fn, inputs, vs, flat, i, delta):
@@ -96,7 +106,7 @@ def _nudged(fn, inputs, vs, flat, i, delta):
 def _flat_outputs(fn, inputs) -> np.ndarray:
     """fn's float outputs, flattened and concatenated into one float64 vector (no graph)."""
     with no_grad():
-        outs = [o for o in _as_tuple(fn(*inputs)) if o.dtype.kind == "f"]
+        outs = _floats(fn(*inputs))
         if not outs:
             return np.zeros(0)
         return np.concatenate([backend.to_numpy(o.data).astype(np.float64).reshape(-1)
@@ -166,7 +176,8 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         return False
     worst = None  # (excess, input number, (output number, index) or None, index, analytic, numeric)
     for k, (t, a) in enumerate(zip(wrt, analytic)):
-        numeric = _numeric(fn, inputs, vs if fast_mode else None, t, eps)
+        numeric = _numeric(fn, inputs, vs if fast_mode else None, t, eps,
+                           sum(int(o.numel()) for o in outs))
         excess = np.abs(a - numeric) - (atol + rtol * np.abs(numeric))
         bad = np.isnan(a) != np.isnan(numeric)   # NaN on one side only
         if bad.any():
@@ -204,11 +215,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
 
 def _projected_gradients(outs, vs, wrt):
     """fast_mode's analytic side: d(Σ v·out)/d(input) for each input, float64 numpy."""
-    loss = None
-    for o, v in zip(outs, vs):
-        if o.requires_grad:
-            term = (o * v).sum()
-            loss = term if loss is None else loss + term
+    loss = _projected_loss(outs, vs)
     grads = [None] * len(wrt) if loss is None else autograd_grad(loss, wrt, allow_unused=True)
     return [np.zeros(t.shape) if g is None else backend.to_numpy(g.data).astype(np.float64)
             for t, g in zip(wrt, grads)]
@@ -235,9 +242,9 @@ def _jacobian_rows(outs, wrt):
     return jac
 
 
-def _numeric(fn, inputs, vs, t, eps):
+def _numeric(fn, inputs, vs, t, eps, n_out):
     """Central differences with respect to input ``t``: with projections ``vs`` the gradient
-    of Σ v·out (shape of t), else the Jacobian (total output elements, t.size)."""
+    of Σ v·out (shape of t), else the Jacobian (``n_out`` output elements, t.size)."""
     flat = t.data.reshape(-1)  # a view: nudging it nudges t
     cols = []
     for i in range(flat.size):
@@ -246,13 +253,7 @@ def _numeric(fn, inputs, vs, t, eps):
         cols.append((up - down) / (2 * eps))
     if vs is not None:
         return np.asarray(cols, dtype=np.float64).reshape(t.shape)
-    n_out = _output_count(fn, inputs)
     return np.stack(cols, axis=1) if cols else np.zeros((n_out, 0))
-
-
-def _output_count(fn, inputs) -> int:
-    with no_grad():
-        return sum(int(o.numel()) for o in _as_tuple(fn(*inputs)) if o.dtype.kind == "f")
 
 
 def _output_index(outs, row):
@@ -294,11 +295,7 @@ def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float
 
     def _first_order(*xs):
         wrt = [t for t in xs if isinstance(t, Tensor) and t.requires_grad]
-        loss = None
-        for o, v in zip(_as_tuple(fn(*xs)), vs):
-            if o.dtype.kind == "f" and o.requires_grad:
-                term = (o * v).sum()
-                loss = term if loss is None else loss + term
+        loss = _projected_loss(fn(*xs), vs)
         if loss is None:
             return tuple(Tensor(t.data * 0) for t in wrt)
         gs = autograd_grad(loss, wrt, create_graph=True, allow_unused=True)

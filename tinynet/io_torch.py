@@ -60,12 +60,6 @@ _STORAGE_DTYPES = {
 }
 
 
-def is_torch_zip(path) -> bool:
-    """Whether ``path`` starts like a zip archive (a ``torch.save`` file since PyTorch 1.6)."""
-    with open(path, "rb") as f:
-        return f.read(4) == ZIP_MAGIC
-
-
 def is_torch_file(path) -> bool:
     """Whether ``path`` starts like a ``torch.save`` file: a zip archive, or the pickle
     stream PyTorch wrote before 1.6 (which :func:`load_torch` refuses, saying so)."""
