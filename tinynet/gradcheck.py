@@ -134,9 +134,10 @@ def _kink_hint(fn, inputs, vs, t, idx, eps, atol, rtol) -> str:
     right = (_nudged(fn, inputs, vs, flat, i, eps) - mid) / eps
     if not abs(left - right) > atol + rtol * max(abs(left), abs(right)):
         return ""   # smooth there (or NaN): the backward is the likely culprit
-    return (f". fn is not differentiable at this point (slope {left:.8g} from the left, "
-            f"{right:.8g} from the right: a kink like relu or abs at 0, or a tie in max or "
-            "sort), so no gradient can match; check points away from it "
+    return (f". fn is not differentiable at this point, or bends too sharply for eps={eps:g} "
+            f"(slope {left:.8g} from the left, {right:.8g} from the right: a kink like relu or "
+            "abs at 0, a tie in max or sort, or a point very near a singularity), so no "
+            "gradient can match; check points away from it "
             "(tinynet.testing.strategies.tensors(exclude_near=...))")
 
 

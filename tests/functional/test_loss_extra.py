@@ -233,7 +233,9 @@ def test_pairwise_distance_matches_torch(shapes, p, keepdim, data):
 def test_pairwise_distance_grad_and_numpy(shapes, p, keepdim, data):
     x1, x2 = data.draw(tst.arrays(shapes[0])), data.draw(tst.arrays(shapes[1]))
     d = x1 - x2 + 1e-6
-    assume(np.abs(d).max(-1).min() > 1e-3)
+    # away from d = 0, where the distance's derivatives grow like 1/|d|^k: at |d| = 1e-3 the
+    # central differences of the second derivatives are off by ~eps²/|d|³ = 1e-3
+    assume(np.abs(d).max(-1).min() > 0.1)
     assume(p != 1.5 or np.abs(d).min() > 0.05)   # |d|^1.5 has an unbounded 2nd derivative at 0
     ref = (np.abs(d) ** p).sum(-1, keepdims=keepdim) ** (1 / p)
     out = F.pairwise_distance(T(x1), T(x2), p, keepdim=keepdim)
