@@ -268,8 +268,12 @@ SPLIT_FROM = 1 << 24       # multiply-adds from which a GEMM is split across the
 TWO_PIECES_FROM = 1 << 26  # multiply-adds from which a split GEMM takes two pieces a thread
 
 
-def gemm(a, b, bias=None):
-    """a @ b (+ bias, a row vector) for 2-D float arrays, rows or columns split across the cores.
+def gemm(a, b, bias=None, out=None):
+    """a @ b (+ bias) for 2-D float arrays, rows or columns split across the cores.
+
+    ``bias`` is a row vector (N,) or a column (M, 1), added to each piece while it is
+    in cache. ``out``, if given, is the (M, N) array to write (its rows may lie further
+    apart than N); otherwise a new one is returned.
 
     Products of ``2**24`` multiply-adds and more are split into pieces for
     the cores, each on single-threaded BLAS (see :class:`single_threaded_blas`
@@ -294,10 +298,10 @@ def gemm(a, b, bias=None):
     size = M * N * K
     if size < SPLIT_FROM or not _blas_libs() or getattr(_local, "inside", False):
         if size < 1 << 18 or not _blas_libs():
-            out = a @ b
+            out = np.matmul(a, b, out=out)
         else:
             with single_threaded_blas():
-                out = a @ b
+                out = np.matmul(a, b, out=out)
         if bias is not None:
             out += bias
         return out
@@ -306,23 +310,28 @@ def gemm(a, b, bias=None):
         with single_threaded_blas():
             # (as many parts whatever the timing: the sum's rounding depends on them)
             parts = parallel_slices(lambda sl: a[:, sl] @ b[sl], K, 32, finer_when_busy=False)
-        out = parts[0]
+        if out is None:
+            out = parts[0]
+        else:
+            out[...] = parts[0]
         for part in parts[1:]:
             out += part
         if bias is not None:
             out += bias
         return out
-    out = np.empty((M, N), np.result_type(a, b))
+    if out is None:
+        out = np.empty((M, N), np.result_type(a, b))
+    column_bias = bias is not None and bias.ndim == 2
 
     def rows(sl):   # the bias is added to each piece while it is still in cache
         np.matmul(a[sl], b, out=out[sl])
         if bias is not None:
-            out[sl] += bias
+            out[sl] += bias[sl] if column_bias else bias
 
     def cols(sl):   # BLAS takes the strided out columns as they are
         np.matmul(a, b[:, sl], out=out[:, sl])
         if bias is not None:
-            out[:, sl] += bias[sl]
+            out[:, sl] += bias if column_bias else bias[sl]
     with single_threaded_blas():   # split the longer side
         # the same pieces whatever the timing: OpenBLAS's result for an element depends on
         # where the pieces are cut, and a seeded run must give the same numbers every time

@@ -500,3 +500,58 @@ def test_im2col_rows_a_multiple_of_4_kib_long_are_spaced_apart_and_pooled_whole(
     workspace.put(cols)                                          # the whole buffer goes back
     assert any(a is base for free in workspace._free.values() for a in free)
     assert im2col(xpad, 3, 3, 1, 1, 1, 1, 16, 16).base is base  # and is handed out again
+
+
+@pytest.mark.cpu_only
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 4), st.integers(1, 4),
+       st.integers(1, 3), st.integers(1, 3), st.integers(1, 9), st.integers(1, 9),
+       st.tuples(*[st.integers(0, 3)] * 4), st.integers(0, 2**16))
+def test_strided_col2im_by_phase_equals_the_sum_of_every_kernel_offset(kh, kw, sh, sw, dh, dw,
+                                                                       H, W, pads, seed):
+    """At stride > 1 col2im sums kernel offsets per phase (P mod s) in a buffer; it must
+    equal adding each offset's slice into the padded grid and cropping (phases no offset
+    reaches, e.g. stride 2 with dilation 2, are zeros)."""
+    from tinynet.functional.conv import col2im, col2im_nchw, crop_to_nchw, out_size
+    assume(sh > 1 or sw > 1)
+    Ho = out_size(H, kh, sh, pads[0] + pads[1], dh)
+    Wo = out_size(W, kw, sw, pads[2] + pads[3], dw)
+    assume(Ho >= 1 and Wo >= 1)
+    C, N = 2, 3
+    cols = np.random.default_rng(seed).standard_normal((C * kh * kw, Ho * Wo * N))
+    geometry = (kh, kw, sh, sw, dh, dw, Ho, Wo)
+    got = col2im_nchw(cols, C, N, H, W, pads, *geometry)
+    pt, pb, pl, pr = pads
+    expected = crop_to_nchw(col2im(cols, C, N, H + pt + pb, W + pl + pr, *geometry), pads, H, W)
+    assert got.shape == (N, C, H, W)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.cpu_only
+def test_outputs_with_spaced_rows_flow_through_batch_norm_pooling_and_convs(monkeypatch):
+    """Conv GEMM outputs whose rows are 4 KiB multiples get rows ROW_PAD apart (a view);
+    batch norm, ReLU, a 1x1 conv, max pooling and a strided conv read them as they are,
+    and every value and gradient equals the run with unspaced rows."""
+    from tinynet.functional.norm import batch_norm
+    from tinynet.functional.pooling import max_pool2d
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal((4, 3, 16, 16)).astype(np.float32)   # 16·16·4 = 1024 pixels
+    params0 = [rng.standard_normal(s).astype(np.float32) * 0.3
+               for s in [(8, 3, 3, 3), (8,), (8, 8, 1, 1), (4, 8, 3, 3)]]
+
+    def run():
+        x = tn.tensor(x0, requires_grad=True)
+        w1, b1, w2, w3 = (tn.tensor(p, requires_grad=True) for p in params0)
+        y1 = conv2d(x, w1, b1, padding=1)                          # (4, 8, 16, 16)
+        h = batch_norm(y1, None, None, training=True).relu()
+        y2 = conv2d(h, w2)                                         # 1x1
+        y3 = conv2d(max_pool2d(y2, 2), w3, stride=2, padding=1)    # (4, 4, 4, 4)
+        (y3 * y3).sum().backward()
+        return y1, [y3.numpy()] + [t.grad.numpy() for t in (x, w1, b1, w2, w3)]
+
+    y1, spaced = run()
+    assert y1.data.transpose(1, 2, 3, 0).strides[0] == (1024 + conv_module.ROW_PAD) * 4
+    monkeypatch.setattr(conv_module, "ROW_PAD", 0)
+    y1, packed = run()
+    assert y1.data.transpose(1, 2, 3, 0).strides[0] == 1024 * 4
+    for a, b in zip(spaced, packed):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

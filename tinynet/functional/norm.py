@@ -59,14 +59,13 @@ def _to_channel_rows(x):
     The M values of a channel are read in the memory order (..., N) that conv
     outputs have (see ``functional.conv``); other layouts cost one copy.
     """
-    xp = backend.get_array_module(x)
     perm = (1,) + tuple(range(2, x.ndim)) + (0,)
     xt = x.transpose(perm)
-    if xt.flags.c_contiguous:
-        return xt.reshape(xt.shape[0], -1), (perm, xt.shape)
     if x.ndim == 2:  # (N, C): a strided (C, N) view is fine for the reductions
         return xt, (perm, xt.shape)
-    return xp.ascontiguousarray(xt).reshape(xt.shape[0], -1), (perm, xt.shape)
+    # a view when each channel's values are one block (rows of a conv output may lie a
+    # little apart, see conv.row_stride), else a C-contiguous copy
+    return xt.reshape(xt.shape[0], -1), (perm, xt.shape)
 
 
 def _from_channel_rows(a, layout):
