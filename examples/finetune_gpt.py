@@ -237,15 +237,20 @@ def main(argv=None):
                 estimate_loss(model, base_val, args.batch_size, args.eval_iters, rng,
                               args.device))
 
+    if "lora" in methods:   # adapters on the chosen projections, base frozen; built before
+        tn.manual_seed(args.seed)   # anything is evaluated, so bad --targets stop at once
+        targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+        try:
+            lora = apply_lora(copy.deepcopy(base), target_modules=targets,
+                              rank=args.rank, alpha=args.alpha)
+        except ValueError as e:   # no Linear matches, or a tied one (lm_head)
+            ap.error(f"--targets {args.targets!r}: {e}")
+
     before_new, before_base = evaluate(base)
     print(f"before: val loss on new text {before_new:.3f}, on base text {before_base:.3f}\n")
     rows = []
 
-    if "lora" in methods:   # adapters on the chosen projections, base frozen
-        tn.manual_seed(args.seed)
-        targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
-        lora = apply_lora(copy.deepcopy(base), target_modules=targets,
-                          rank=args.rank, alpha=args.alpha)
+    if "lora" in methods:
         n_lora = count_trainable(lora)
         t0 = time.perf_counter()
         finetune(lora, train_ds, args, args.lora_lr, evaluate, "LoRA")

@@ -117,6 +117,8 @@ def check_sampling_args(ap, args):
         ap.error(f"--top-p must be in [0, 1] (1: no limit), got {args.top_p}")
     if args.window_shift is not None and args.window_shift < 1:
         ap.error(f"--window-shift must be at least 1, got {args.window_shift}")
+    if args.attention_tokens < 1:
+        ap.error(f"--attention-tokens must be at least 1, got {args.attention_tokens}")
 
 
 def main(argv=None):
@@ -152,6 +154,10 @@ def main(argv=None):
     if len(prompt_ids) == 0:
         raise SystemExit("the prompt encodes to no tokens; give a non-empty --prompt")
     idx = tn.tensor(np.repeat(prompt_ids[None], args.num_samples, axis=0), device=args.device)
+    n_layer = model.config.n_layer
+    if args.attention_png and not -n_layer <= args.attention_layer < n_layer:
+        ap.error(f"--attention-layer {args.attention_layer} is out of range for a model of "
+                 f"{n_layer} layers (0..{n_layer - 1}, or -1..-{n_layer} from the last)")
     if args.window_shift is not None and args.window_shift > model.config.block_size:
         ap.error(f"--window-shift {args.window_shift} is longer than the model's context "
                  f"({model.config.block_size} positions)")

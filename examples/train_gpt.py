@@ -27,6 +27,7 @@ number of steps that fit in ``--max-minutes`` (measured on the first steps).
 from __future__ import annotations
 
 import argparse
+import codecs
 import copy
 import math
 import os
@@ -180,20 +181,27 @@ class BatchStream:
 
 def read_text(path, flag="--text"):
     """The contents of a UTF-8 text file, as Python reads text: a leading byte-order
-    mark is dropped and Windows (CRLF) line endings become newlines. A clear exit
-    (naming the file and what to do) when it is missing, a directory, unreadable,
-    not UTF-8, or empty."""
+    mark is dropped and Windows (CRLF) and old Mac (CR) line endings become newlines.
+    A clear exit (naming the file and what to do) when it is missing, a directory,
+    unreadable, not UTF-8 (with the first bad byte's offset in the file and its line),
+    or empty."""
     try:
-        with open(path, encoding="utf-8-sig") as f:
-            text = f.read()
-    except UnicodeDecodeError as e:
-        raise SystemExit(f"{flag} {path}: not UTF-8 text ({e.reason} at byte {e.start}); "
-                         "convert it first, e.g. iconv -f latin1 -t utf-8") from None
+        with open(path, "rb") as f:
+            data = f.read()
     except IsADirectoryError:
         raise SystemExit(f"{flag} {path}: is a directory; pass a text file (to train on "
                          "several files, concatenate them first)") from None
     except OSError as e:
         raise SystemExit(f"{flag} {path}: cannot read it: {e.strerror or e}") from None
+    skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        text = data[skip:].decode("utf-8")
+    except UnicodeDecodeError as e:   # offsets counted in the file, BOM included
+        at = skip + e.start
+        line = data.count(b"\n", 0, at) + 1
+        raise SystemExit(f"{flag} {path}: not UTF-8 text ({e.reason} at byte {at}, line "
+                         f"{line}); convert it first, e.g. iconv -f latin1 -t utf-8") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")   # as Python's text mode reads
     if not text:
         raise SystemExit(f"{flag} {path}: the file is empty; pass a file with text in it")
     return text
@@ -233,7 +241,10 @@ def encode_known(tokenizer, text, what="the text", max_unknown=1.0, advice=BYTE_
         print(f"note: dropped {n} character{'s' if n > 1 else ''} of {what} outside the "
               f"model's vocabulary: {shown}")
         text = text.translate({ord(c): None for c, _ in unknown})
-    return tokenizer.encode(text)
+    try:
+        return tokenizer.encode(text)
+    except ValueError as e:   # e.g. a prompt that was not UTF-8, for the BPE tokenizer
+        raise SystemExit(f"{what}: {e}") from None
 
 
 def require_positive(ap, args, flags):

@@ -190,7 +190,8 @@ def plot_attention(weights, tokens, path, title=None, query_tokens=None) -> None
     weights: ``(Tq, Tk)`` or ``(H, Tq, Tk)`` (array or Tensor), row i = where
     query i attends. tokens: ``Tk`` key labels; query_tokens: ``Tq`` row labels
     (default ``tokens`` when ``Tq == Tk``). Heads are laid out 4 per row; long
-    sequences label every n-th token so labels stay legible.
+    sequences label every n-th token so labels stay legible. Labels are drawn
+    as plain text (a ``$`` in a token is not read as matplotlib math).
     """
     w = _np(weights).astype(np.float32)
     if w.ndim == 2:
@@ -222,8 +223,10 @@ def plot_attention(weights, tokens, path, title=None, query_tokens=None) -> None
         im = ax.imshow(w[i], cmap="viridis", vmin=0.0, vmax=vmax or 1.0, aspect="auto",
                        interpolation="nearest")
         sx, sy = max(1, math.ceil(tk / 48)), max(1, math.ceil(tq / 48))
-        ax.set_xticks(range(0, tk, sx), tokens[::sx], rotation=90, fontsize=7)
-        ax.set_yticks(range(0, tq, sy), query_tokens[::sy], fontsize=7)
+        # labels are text, not mathtext: a token like "$$" must not be parsed as math
+        ax.set_xticks(range(0, tk, sx), tokens[::sx], rotation=90, fontsize=7,
+                      parse_math=False)
+        ax.set_yticks(range(0, tq, sy), query_tokens[::sy], fontsize=7, parse_math=False)
         if h > 1:
             ax.set_title(f"head {i}", fontsize=9)
     if im is not None:

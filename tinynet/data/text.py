@@ -22,6 +22,15 @@ def _ids_array(ids, name) -> np.ndarray:
     return a.astype(np.int64, copy=False).reshape(-1)
 
 
+def _surrogate_error(where, text, err) -> ValueError:
+    """The ValueError for a lone surrogate in ``text`` (what Python makes of bytes that
+    are not UTF-8 in a command-line argument or a file name), naming its position."""
+    pos = err.start
+    return ValueError(f"{where}: character {text[pos]!r} at position {pos} is a lone "
+                      "surrogate, not a character: the text was not valid UTF-8 (e.g. a "
+                      "Latin-1 command-line argument); convert it to UTF-8 first")
+
+
 class ByteTokenizer:
     """UTF-8 bytes as tokens: vocab_size 256, nothing to train.
 
@@ -32,8 +41,17 @@ class ByteTokenizer:
     vocab_size = 256
 
     def encode(self, text: str) -> np.ndarray:
-        """str -> (n_bytes,) int64 array of its UTF-8 bytes."""
-        return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int64)
+        """str -> (n_bytes,) int64 array of its UTF-8 bytes.
+
+        Bytes that were not UTF-8, which Python reads into a str as the lone
+        surrogates U+DC80..U+DCFF (``os.fsdecode``, ``sys.argv``), encode as those
+        very bytes; any other lone surrogate raises ValueError naming its position.
+        """
+        try:
+            data = text.encode("utf-8", errors="surrogateescape")
+        except UnicodeEncodeError as e:
+            raise _surrogate_error("ByteTokenizer.encode", text, e) from None
+        return np.frombuffer(data, dtype=np.uint8).astype(np.int64)
 
     def decode(self, ids) -> str:
         """ids in [0, 256) -> str."""
@@ -70,9 +88,14 @@ class CharTokenizer:
     """
 
     def __init__(self, chars):
+        """chars: a str or an iterable of one-character strs (duplicates are dropped)."""
         chars = sorted(set(chars))
         if not chars:
             raise ValueError("CharTokenizer: the vocabulary is empty")
+        long = [c for c in chars if not (isinstance(c, str) and len(c) == 1)]
+        if long:
+            raise ValueError(f"CharTokenizer: every vocabulary entry must be one character "
+                             f"(a str of length 1), got {long[:5]!r}")
         self.chars = chars
         self._codes = _codepoints("".join(chars))  # sorted, as chars are sorted by code point
 
@@ -147,7 +170,12 @@ class BPETokenizer:
         return self._tok.get_vocab_size()
 
     def encode(self, text: str) -> np.ndarray:
-        """str -> (T,) int64 array of token ids."""
+        """str -> (T,) int64 array of token ids. A lone surrogate in ``text`` (bytes that
+        were not UTF-8, read by Python) raises ValueError naming its position."""
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:   # the tokenizers package says only "must be str"
+            raise _surrogate_error("BPETokenizer.encode", text, e) from None
         return np.asarray(self._tok.encode(text, add_special_tokens=False).ids, dtype=np.int64)
 
     def decode(self, ids) -> str:

@@ -243,9 +243,14 @@ class GPT(Module):
 
     # ------------------------------------------------------------ optimizer
     def configure_optimizers(self, weight_decay: float, learning_rate: float, betas=(0.9, 0.95),
-                             eps: float = 1e-8):
+                             device_type=None, *, eps: float = 1e-8):
         """AdamW with two groups, as nanoGPT: every 2-D parameter (matmul weights and
-        embeddings) decays, biases and LayerNorm gains do not."""
+        embeddings) decays, biases and LayerNorm gains do not; only parameters that
+        require grad are included.
+
+        ``device_type`` is accepted for nanoGPT's call
+        ``configure_optimizers(wd, lr, betas, device_type)`` and ignored (the
+        optimizer works where the parameters are; there is no fused variant)."""
         from ..optim import AdamW
         params = [p for p in self.parameters() if p.requires_grad]
         decay = [p for p in params if p.ndim >= 2]
@@ -385,6 +390,10 @@ class GPT(Module):
     def save_pretrained(self, path):
         """Write ``config.json`` and ``model.safetensors`` in Hugging Face's GPT-2 layout.
 
+        ``bos_token_id``/``eos_token_id`` are GPT-2's 50256 for its 50257-token
+        vocabulary and None otherwise (transformers' generate then runs to its
+        length limit, as tinynet's does).
+
         LoRA adapters (``nn.lora.apply_lora``) are folded into the saved weights,
         W + s B A, since GPT-2 has no place for them; the model itself is unchanged.
         """
@@ -396,13 +405,17 @@ class GPT(Module):
                              "bias=False has no GPT-2 equivalent")
         path = os.fspath(path)
         os.makedirs(path, exist_ok=True)
+        # GPT-2's <|endoftext|> is id 50256 of its 50257 tokens; another vocabulary (a
+        # char-level one) has no known end-of-text token, and naming one would make
+        # transformers' generate stop at an ordinary character
+        eos = 50256 if c.vocab_size == 50257 else None
         hf = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
               "vocab_size": c.vocab_size, "n_positions": c.block_size, "n_ctx": c.block_size,
               "n_embd": c.n_embd, "n_layer": c.n_layer, "n_head": c.n_head, "n_inner": None,
               "activation_function": "gelu_new", "layer_norm_epsilon": c.layer_norm_eps,
               "resid_pdrop": c.dropout, "embd_pdrop": c.dropout, "attn_pdrop": c.dropout,
               "initializer_range": 0.02, "tie_word_embeddings": True,
-              "bos_token_id": c.vocab_size - 1, "eos_token_id": c.vocab_size - 1}
+              "bos_token_id": eos, "eos_token_id": eos}
         adapted = {name + ".weight": layer for name, layer in lora_layers(self)
                    if not layer.merged}
         sd = {}
@@ -458,6 +471,9 @@ def sample_next(logits, temperature: float = 1.0, top_k=None, top_p=None):
 
     temperature 0 is greedy. top_k / top_p restrict sampling to the k most
     likely tokens / the smallest set of tokens whose probabilities sum to p.
+    Sampling a row with a NaN or +inf logit (a diverged model), or whose every
+    logit is -inf, raises ValueError naming the row (as ``torch.multinomial``
+    refuses such probabilities).
     """
     if top_k is not None and top_k < 0:
         raise ValueError(f"sample_next: top_k must be >= 0 (0: no limit), got {top_k}")
@@ -468,6 +484,13 @@ def sample_next(logits, temperature: float = 1.0, top_k=None, top_p=None):
         return logits.argmax(axis=-1).astype(np.int64)
     if not temperature >= 0:   # (NaN too)
         raise ValueError(f"sample_next: temperature must be >= 0, got {temperature}")
+    bad = np.isnan(logits) | (logits == np.inf)                # (B, V)
+    dead = (logits == -np.inf).all(axis=-1)                   # (B,)
+    if bad.any() or dead.any():
+        row = int(np.flatnonzero(bad.any(axis=-1) | dead)[0])
+        why = "has NaN or +inf logits (a diverged model?)" if bad[row].any() else \
+            "has every logit -inf: no token to sample"
+        raise ValueError(f"sample_next: logits of shape {logits.shape}: row {row} {why}")
     # shift the largest logit to 0 before dividing: a tiny temperature then sends the
     # others to -inf (probability 0) instead of overflowing to inf - inf = NaN
     with np.errstate(over="ignore"):
