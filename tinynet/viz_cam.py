@@ -21,13 +21,21 @@ from .autograd import enable_grad, grad
 from .tensor import Tensor
 
 
-def _targets(logits, target):
-    """Class index per sample: the argmax when ``target`` is None."""
-    n = logits.shape[0]
+def _targets(logits, target, who):
+    """(N,) int64 class index per sample: the argmax when ``target`` is None, else
+    ``target`` (one int for all, or N of them), each in [0, classes); ``who``
+    names the caller in errors."""
+    n, classes = logits.shape
     if target is None:
         return backend.to_numpy(logits.data).argmax(1)
     t = np.asarray(backend.to_numpy(target.data) if isinstance(target, Tensor) else target)
-    return np.broadcast_to(t.astype(np.int64), (n,))
+    if t.ndim > 1 or t.size not in (1, n) or t.dtype.kind not in "iu":
+        raise ValueError(f"{who}: target must be one int class index or {n} of them (one per "
+                         f"image), got {t.dtype} of shape {t.shape}")
+    if t.size and (t.min() < 0 or t.max() >= classes):
+        raise ValueError(f"{who}: target classes {t.reshape(-1).tolist()} out of range for "
+                         f"logits of shape {tuple(logits.shape)} ({classes} classes)")
+    return np.broadcast_to(t.astype(np.int64).reshape(-1), (n,))
 
 
 def _class_score_grad(logits, cls):
@@ -59,7 +67,7 @@ def saliency(model, x, target=None):
     x = Tensor._make(x.data, True) if isinstance(x, Tensor) else Tensor(x, requires_grad=True)
     with _EvalMode(model), enable_grad():
         logits = model(x)                                        # (N, classes)
-        cls = _targets(logits, target)
+        cls = _targets(logits, target, "saliency")
         (gx,) = grad(logits, [x], _class_score_grad(logits, cls))  # parameters' .grad untouched
     return np.abs(backend.to_numpy(gx.data)).max(axis=1), cls    # (N, H, W)
 
@@ -88,7 +96,7 @@ def grad_cam(model, x, target=None, layer=None):
     try:
         with _EvalMode(model), enable_grad():
             logits = model(x)                                    # (N, classes)
-            cls = _targets(logits, target)
+            cls = _targets(logits, target, "grad_cam")
             (ga,) = grad(logits, [store["act"]], _class_score_grad(logits, cls))
     finally:
         handle.remove()

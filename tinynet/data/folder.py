@@ -86,6 +86,10 @@ class ImageFolder(Dataset):
         loader: ``fn(path) -> image`` replacing the Pillow loader.
         exif_transpose: turn photos upright by their EXIF orientation (see
             :func:`pil_loader`; False gives torchvision's pixels).
+        allow_empty: keep a class folder without any (readable) image as a
+            class with no samples instead of raising FileNotFoundError
+            (torchvision's ``allow_empty``; e.g. a validation split that has no
+            image of a rare class).
 
     Hidden files and folders (names starting with ".", such as macOS's ``._x.jpg``
     and Jupyter's ``.ipynb_checkpoints``) are left out at every level. (torchvision
@@ -96,7 +100,8 @@ class ImageFolder(Dataset):
     """
 
     def __init__(self, root, transform=None, target_transform=None, extensions=IMG_EXTENSIONS,
-                 skip_corrupt=False, mode="RGB", loader=None, exif_transpose=True):
+                 skip_corrupt=False, mode="RGB", loader=None, exif_transpose=True,
+                 allow_empty=False):
         self.root = os.fspath(root)
         self.transform = transform
         self.target_transform = target_transform
@@ -106,15 +111,17 @@ class ImageFolder(Dataset):
         self.mode = mode
         self.loader = loader
         self.exif_transpose = exif_transpose
+        self.allow_empty = allow_empty
         self.classes, self.class_to_idx = self.find_classes(self.root)
         samples = self._scan()
         if skip_corrupt:
             samples = self._drop_corrupt(samples)
         empty = sorted(set(self.classes) - {self.classes[t] for _, t in samples})
-        if empty:
+        if empty and not allow_empty:
             raise FileNotFoundError(
                 f"ImageFolder: no readable image with extension {self.extensions} for the "
-                f"classes {empty} in '{self.root}'")
+                f"classes {empty} in '{self.root}' (allow_empty=True keeps them as classes "
+                "without samples)")
         self.samples = samples
         self.imgs = samples
         self.targets = [t for _, t in samples]

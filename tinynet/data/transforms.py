@@ -107,7 +107,10 @@ def _pad(img, ltrb, fill=0, padding_mode="constant"):
                          "'edge', 'reflect' or 'symmetric'")
     a = np.asarray(img)
     widths = ((top, bottom), (left, right)) + ((0, 0),) * (a.ndim - 2)
-    return Image.fromarray(np.pad(a, widths, mode=padding_mode))
+    out = Image.fromarray(np.pad(a, widths, mode=padding_mode))
+    if img.mode == "P":  # the array held palette indices: give them their palette back
+        out.putpalette(img.getpalette())
+    return out
 
 
 def _padding_ltrb(padding) -> tuple[int, int, int, int]:
@@ -163,8 +166,9 @@ class Lambda(_Transform):
 class Resize(_Transform):
     """Resize a PIL image.
 
-    ``size`` int: the smaller edge becomes ``size``, keeping the aspect ratio
-    (the other edge is truncated, as torchvision does); ``(h, w)``: exactly that.
+    ``size`` int (or a one-element sequence ``[size]``, as in torchvision): the
+    smaller edge becomes ``size``, keeping the aspect ratio (the other edge is
+    truncated, as torchvision does); ``(h, w)``: exactly that.
     """
 
     def __init__(self, size, interpolation="bilinear"):
@@ -174,8 +178,10 @@ class Resize(_Transform):
     def __call__(self, img):
         _check_pil(img, "Resize")
         w, h = img.size
-        if isinstance(self.size, numbers.Integral):
-            s = int(self.size)
+        smaller_edge = (self.size if isinstance(self.size, numbers.Integral)
+                        else self.size[0] if len(self.size) == 1 else None)
+        if smaller_edge is not None:
+            s = int(smaller_edge)
             new_h, new_w = (int(s * h / w), s) if w <= h else (s, int(s * w / h))
         else:
             new_h, new_w = _size_hw(self.size, "Resize")
@@ -185,7 +191,12 @@ class Resize(_Transform):
 
 
 class CenterCrop(_Transform):
-    """Crop the center ``size`` (int or (h, w)); an image smaller than that is zero-padded."""
+    """Crop the center ``size`` (int or (h, w)); an image smaller than that is zero-padded.
+
+    As in torchvision, a side shorter than the crop gets ``(crop - side) // 2``
+    zeros before it and the rest after it; a longer side is cropped from
+    ``round((side - crop) / 2)``.
+    """
 
     def __init__(self, size):
         self.size = size
@@ -194,7 +205,9 @@ class CenterCrop(_Transform):
         _check_pil(img, "CenterCrop")
         th, tw = _size_hw(self.size, "CenterCrop")
         w, h = img.size
-        left, top = int(round((w - tw) / 2.0)), int(round((h - th) / 2.0))
+        # not round() for a short side: it takes -1.5 to -2, one pixel more before than torchvision
+        left = -((tw - w) // 2) if tw > w else int(round((w - tw) / 2.0))
+        top = -((th - h) // 2) if th > h else int(round((h - th) / 2.0))
         return img.crop((left, top, left + tw, top + th))  # Pillow fills outside with 0
 
 
@@ -460,6 +473,10 @@ class ToTensor(_Transform):
 class Normalize(_Transform):
     """``(x - mean[c]) / std[c]`` per channel of a (..., C, H, W) array or Tensor.
 
+    ``mean`` and ``std`` hold C values each, or one value for all channels; one
+    value on either side goes with every value on the other (torchvision
+    broadcasts them the same way).
+
     numpy arrays give float32 arrays (``inplace=True`` writes into the input);
     Tensors give Tensors through differentiable Tensor ops, on the input's
     device. The input must be floating (as in torchvision): integer pixels mean
@@ -469,6 +486,10 @@ class Normalize(_Transform):
     def __init__(self, mean, std, inplace=False):
         self.mean = tuple(float(m) for m in np.atleast_1d(mean))
         self.std = tuple(float(s) for s in np.atleast_1d(std))
+        if len(self.mean) == 1 and len(self.std) > 1:
+            self.mean *= len(self.std)
+        elif len(self.std) == 1 and len(self.mean) > 1:
+            self.std *= len(self.mean)
         if len(self.mean) != len(self.std):
             raise ValueError(f"Normalize: mean has {len(self.mean)} values but std has {len(self.std)}")
         if any(s == 0 for s in self.std):
@@ -480,8 +501,10 @@ class Normalize(_Transform):
             raise ValueError(f"Normalize: expected a (..., C, H, W) input, got shape {tuple(shape)}")
         c = shape[-3]
         if len(self.mean) not in (1, c):
+            hint = ("; an (H, W, C) image? ToTensor() makes it (C, H, W)"
+                    if shape[-1] == len(self.mean) else "")
             raise ValueError(f"Normalize: {len(self.mean)} mean/std values for an input with "
-                             f"{c} channels (shape {tuple(shape)})")
+                             f"{c} channels (shape {tuple(shape)}){hint}")
         m = np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)
         s = np.asarray(self.std, dtype=np.float32).reshape(-1, 1, 1)
         return m, s
