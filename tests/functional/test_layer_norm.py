@@ -1,4 +1,6 @@
 """F.layer_norm / F.rms_norm (fused ops) and nn.LayerNorm / nn.RMSNorm."""
+import importlib
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -131,3 +133,45 @@ def test_against_torch():
         np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-4)
     tm = torch.nn.RMSNorm(6)
     np.testing.assert_allclose(RMSNorm(6)(nx).numpy(), tm(tx).detach().numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("has_w, has_b", [(True, True), (True, False), (False, True),
+                                          (False, False)])
+def test_layer_norm_split_across_threads_matches_the_one_slice_result(monkeypatch, has_w, has_b):
+    """Inputs of 2·SLICE elements and more go in row slices on all cores: values and
+    gradients (dγ, dβ summed over the slices) equal the float64 reference and the
+    unsplit run."""
+    ln_module = importlib.import_module("tinynet.functional.layer_norm")
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal((4, 200, 512)).astype(np.float32) * 3 + 1   # 409,600 elements
+    assert x0.size >= 2 * ln_module.SLICE
+    w0 = rng.standard_normal(512).astype(np.float32) if has_w else None
+    b0 = rng.standard_normal(512).astype(np.float32) if has_b else None
+    g0 = rng.standard_normal(x0.shape).astype(np.float32)
+
+    def run():
+        x = tn.tensor(x0, requires_grad=True)
+        w = None if w0 is None else tn.tensor(w0, requires_grad=True)
+        b = None if b0 is None else tn.tensor(b0, requires_grad=True)
+        y = layer_norm(x, (512,), w, b)
+        y.backward(tn.tensor(g0))
+        return [y.numpy(), x.grad.numpy()] + [t.grad.numpy() for t in (w, b) if t is not None]
+
+    split = run()
+    x64 = x0.astype(np.float64)
+    mu = x64.mean(-1, keepdims=True)
+    xhat = (x64 - mu) / np.sqrt(x64.var(-1, keepdims=True) + 1e-5)
+    expected = [xhat * (1 if w0 is None else w0) + (0 if b0 is None else b0)]
+    gh = g0 * (1 if w0 is None else w0)
+    expected.append((gh - gh.mean(-1, keepdims=True)
+                     - xhat * (gh * xhat).mean(-1, keepdims=True))
+                    / np.sqrt(x64.var(-1, keepdims=True) + 1e-5))
+    if has_w:
+        expected.append((g0 * xhat).sum(axis=(0, 1)))
+    if has_b:
+        expected.append(g0.astype(np.float64).sum(axis=(0, 1)))
+    for got, want in zip(split, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-3)
+    monkeypatch.setattr(ln_module, "SLICE", 1 << 40)
+    for got, want in zip(split, run()):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
