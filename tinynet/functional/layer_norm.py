@@ -31,8 +31,8 @@ def _over_rows(work, rows: int, n: int, xp) -> list:
     On the CPU, inputs of ``2 * SLICE`` elements and more go in one slice per
     core: each pass is a single-threaded NumPy loop, and a handoff to a pool
     thread costs ~0.1 ms, which smaller inputs do not earn back (GPT
-    benchmark's 2048 x 256 LayerNorm: forward 0.54 -> 0.38 ms, backward 0.79
-    -> 0.49 ms; 512 x 256: 0.14 ms alone, 0.20 split). The slices are the same
+    benchmark's 2048 x 256 LayerNorm: forward 0.54 -> 0.41 ms, backward 0.79
+    -> 0.53 ms; 512 x 256: 0.14 ms alone, 0.20 split). The slices are the same
     whatever the timing, so the summed weight gradients round the same way
     every run.
     """

@@ -14,6 +14,15 @@ The average form is two small matrix products with 0/1 bin matrices,
 All pools are fused ops whose backward works on raw arrays: not twice
 differentiable (a double backward raises). Fixed-window pools read and write
 the channel-major layout of ``functional.conv``.
+
+Strided windows. With stride s, offset i reads every s-th row of the padded
+input, a slice whose contiguous runs are only N values long in the (C, H, W, N)
+layout. So the padded input is first split by phase, rows and columns by their
+index mod s (one copy, which the padding needs anyway): offset i then reads one
+phase, (i·d) mod s, from row (i·d) // s on, a slice with runs of Wo·N values.
+Backward adds into the phases the same way and merges them into dx once. (The
+max pool of ResNet-50's stem, 8x64x112x112, 3x3 stride 2: forward 71 -> 26 ms,
+forward + backward 110 -> 40 ms; PyTorch's 27 and 28.)
 """
 from __future__ import annotations
 
@@ -22,7 +31,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from .conv import _pair, _positive, _single, crop_to_nchw, from_cm, pad_cm, to_cm, workspace
+from .conv import _over_channels, _pair, _positive, _single, from_cm, to_cm, workspace
 from .indexing import getitem
 from .select import _check_index_range
 
@@ -42,12 +51,68 @@ def _pool_geometry(size, k, s, p, d, ceil_mode, op):
     return out, right
 
 
+def _phase_rows(size, pad, padded, s):
+    """One axis of a phase split: (phase length, [(phase a, first input index, first
+    phase index, count)]): input index h lies at padded row pad + h, which is row
+    (pad + h) // s of phase (pad + h) mod s."""
+    length = -(-padded // s)
+    rows = []
+    for a in range(s):
+        h0 = (a - pad) % s
+        rows.append((a, h0, (pad + h0) // s, len(range(h0, size, s))))
+    return length, rows
+
+
+def split_phases(x, pads, stride, fill):
+    """(N, C, H, W) -> (C, sh, sw, Hq, Wq, N): the input padded with ``fill`` and split by
+    phase, P[c, a, b, u, v, n] = xpad[c, a + sh·u, b + sw·v, n] (see the module
+    docstring); a pooled scratch array (give it back to ``conv.workspace``)."""
+    xp = backend.get_array_module(x)
+    N, C, H, W = x.shape
+    (sh, sw), (pt, pb, pl, pr) = stride, pads
+    Hq, rows = _phase_rows(H, pt, H + pt + pb, sh)
+    Wq, columns = _phase_rows(W, pl, W + pl + pr, sw)
+    out = workspace.get((C, sh, sw, Hq, Wq, N), x.dtype, xp)
+    src = x.transpose(1, 2, 3, 0)                                        # (C, H, W, N)
+
+    def work(c):  # border strips get ``fill``, the interior is copied once
+        for a, h0, u0, nh in rows:
+            for b, w0, v0, nw in columns:
+                o = out[c, a, b]
+                o[:, :u0] = fill
+                o[:, u0 + nh:] = fill
+                o[:, u0:u0 + nh, :v0] = fill
+                o[:, u0:u0 + nh, v0 + nw:] = fill
+                o[:, u0:u0 + nh, v0:v0 + nw] = src[c, h0::sh, w0::sw]
+    _over_channels(work, C, out[0].size, xp)
+    return out
+
+
+def merge_phases(g, H, W, pads, stride):
+    """Adjoint of :func:`split_phases` (less the padding): (C, sh, sw, Hq, Wq, N) -> the
+    (C, H, W, N) values at the input's positions."""
+    xp = backend.get_array_module(g)
+    C, sh, sw, Hq, Wq, N = g.shape
+    (pt, pb, pl, pr) = pads
+    _, rows = _phase_rows(H, pt, H + pt + pb, sh)
+    _, columns = _phase_rows(W, pl, W + pl + pr, sw)
+    out = xp.empty((C, H, W, N), g.dtype)
+
+    def work(c):
+        for a, h0, u0, nh in rows:
+            for b, w0, v0, nw in columns:
+                out[c, h0::sh, w0::sw] = g[c, a, b, u0:u0 + nh, v0:v0 + nw]
+    _over_channels(work, C, out[0].size, xp)
+    return out
+
+
 def _windows(kh, kw, sh, sw, dh, dw, Ho, Wo):
-    """(offset index, slice over H, slice over W) for each kernel offset."""
+    """(offset index, phase a, phase b, slice over Hq, slice over Wq) per kernel offset:
+    offset (i, j)'s windows in the phases of :func:`split_phases`."""
     for i in range(kh):
         for j in range(kw):
-            yield (i * kw + j, slice(i * dh, i * dh + sh * (Ho - 1) + 1, sh),
-                   slice(j * dw, j * dw + sw * (Wo - 1) + 1, sw))
+            u, v = i * dh // sh, j * dw // sw
+            yield (i * kw + j, i * dh % sh, j * dw % sw, slice(u, u + Ho), slice(v, v + Wo))
 
 
 def _pool_args(kernel_size, stride, padding, dilation, op):
@@ -93,21 +158,23 @@ class MaxPool2d(Function):
         Ho, pb = _pool_geometry(H, k[0], s[0], p[0], d[0], ceil_mode, "max_pool2d")
         Wo, pr = _pool_geometry(W, k[1], s[1], p[1], d[1], ceil_mode, "max_pool2d")
         pads = (p[0], pb, p[1], pr)
-        xpad = pad_cm(x, pads, fill=-np.inf)                             # (C, Hp, Wp, N)
+        phases = split_phases(x, pads, s, -np.inf)                       # (C, sh, sw, Hq, Wq, N)
         nk = k[0] * k[1]
         arg = xp.zeros((C, Ho, Wo, N), np.uint8 if nk <= 255 else np.int32)
-        better = xp.empty((C, Ho, Wo, N), bool)
-        y = None
-        for off, hs, ws in _windows(*k, *s, *d, Ho, Wo):
-            win = xpad[:, hs, ws]                                        # (C, Ho, Wo, N)
-            if y is None:
-                y = win.copy()
-                continue
-            better = xp.greater(win, y, out=better)                      # strict: first max wins
-            xp.putmask(arg, better, off)               # (2x faster than arg[better] = off)
-            xp.maximum(y, win, out=y)
-        self.geom = (x.shape, xpad.shape, pads, k, s, d, Ho, Wo)
-        workspace.put(xpad)
+        y = xp.empty((C, Ho, Wo, N), x.dtype)
+        windows = list(_windows(*k, *s, *d, Ho, Wo))
+
+        def work(c):
+            better = xp.empty(y[c].shape, bool)
+            y[c] = phases[c, windows[0][1], windows[0][2], windows[0][3], windows[0][4]]
+            for off, a, b, us, vs in windows[1:]:
+                win = phases[c, a, b, us, vs]                            # (c, Ho, Wo, N)
+                xp.greater(win, y[c], out=better)                        # strict: first max wins
+                xp.putmask(arg[c], better, off)        # (2x faster than arg[better] = off)
+                xp.maximum(y[c], win, out=y[c])
+        _over_channels(work, C, y[0].size * nk, xp)
+        self.geom = (x.shape, phases.shape, pads, k, s, d, Ho, Wo)
+        workspace.put(phases)
         self.arg = arg
         if indices_out is not None:  # flat index h·W + w into each input plane
             i, j = arg // k[1], arg % k[1]
@@ -120,13 +187,18 @@ class MaxPool2d(Function):
         xp = backend.get_array_module(gy)
         xshape, pshape, pads, k, s, d, Ho, Wo = self.geom
         g = to_cm(gy)                                                    # (C, Ho, Wo, N)
-        gpad = workspace.get(pshape, gy.dtype, xp)
-        gpad.fill(0)
-        routed = xp.empty_like(g)
-        for off, hs, ws in _windows(*k, *s, *d, Ho, Wo):
-            xp.multiply(g, self.arg == off, out=routed)                  # g where arg-max is here
-            gpad[:, hs, ws] += routed
-        return crop_to_nchw(gpad, pads, xshape[2], xshape[3])
+        gphases = workspace.get(pshape, gy.dtype, xp)
+
+        def work(c):
+            gphases[c] = 0
+            routed = xp.empty(g[c].shape, g.dtype)
+            for off, a, b, us, vs in _windows(*k, *s, *d, Ho, Wo):
+                xp.multiply(g[c], self.arg[c] == off, out=routed)        # g where arg-max is here
+                gphases[c, a, b, us, vs] += routed
+        _over_channels(work, g.shape[0], g[0].size * k[0] * k[1], xp)
+        gx = merge_phases(gphases, xshape[2], xshape[3], pads, s)
+        workspace.put(gphases)
+        return from_cm(gx)
 
 
 @_batched
@@ -181,27 +253,34 @@ class AvgPool2d(Function):
             dw = _divisor_1d(W, Wo, k[1], s[1], p[1], count_include_pad)
             inv = 1.0 / np.outer(dh, dw)
         self.inv = xp.asarray(inv.astype(x.dtype))[:, :, None]           # 1/divisor: (Ho, Wo, 1)
-        xpad = pad_cm(x, pads)                                           # (C, Hp, Wp, N)
-        y = None
-        for _, hs, ws in _windows(*k, *s, 1, 1, Ho, Wo):
-            if y is None:
-                y = xpad[:, hs, ws].copy()                               # (C, Ho, Wo, N)
-            else:
-                y += xpad[:, hs, ws]
-        y *= self.inv
-        self.geom = (x.shape, xpad.shape, pads, k, s, Ho, Wo)
-        workspace.put(xpad)
+        phases = split_phases(x, pads, s, 0.0)                           # (C, sh, sw, Hq, Wq, N)
+        y = xp.empty((C, Ho, Wo, N), x.dtype)
+        windows = list(_windows(*k, *s, 1, 1, Ho, Wo))
+
+        def work(c):
+            y[c] = phases[c, windows[0][1], windows[0][2], windows[0][3], windows[0][4]]
+            for _, a, b, us, vs in windows[1:]:
+                y[c] += phases[c, a, b, us, vs]
+            y[c] *= self.inv
+        _over_channels(work, C, y[0].size * len(windows), xp)
+        self.geom = (x.shape, phases.shape, pads, k, s, Ho, Wo)
+        workspace.put(phases)
         return from_cm(y)
 
     def backward(self, gy):
         xp = backend.get_array_module(gy)
         xshape, pshape, pads, k, s, Ho, Wo = self.geom
         g = to_cm(gy) * self.inv                                         # g / divisor
-        gpad = workspace.get(pshape, gy.dtype, xp)
-        gpad.fill(0)
-        for _, hs, ws in _windows(*k, *s, 1, 1, Ho, Wo):
-            gpad[:, hs, ws] += g
-        return crop_to_nchw(gpad, pads, xshape[2], xshape[3])
+        gphases = workspace.get(pshape, gy.dtype, xp)
+
+        def work(c):
+            gphases[c] = 0
+            for _, a, b, us, vs in _windows(*k, *s, 1, 1, Ho, Wo):
+                gphases[c, a, b, us, vs] += g[c]
+        _over_channels(work, g.shape[0], g[0].size * k[0] * k[1], xp)
+        gx = merge_phases(gphases, xshape[2], xshape[3], pads, s)
+        workspace.put(gphases)
+        return from_cm(gx)
 
 
 @_batched
