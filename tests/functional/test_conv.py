@@ -555,3 +555,22 @@ def test_outputs_with_spaced_rows_flow_through_batch_norm_pooling_and_convs(monk
     assert y1.data.transpose(1, 2, 3, 0).strides[0] == 1024 * 4
     for a, b in zip(spaced, packed):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.cpu_only
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3),
+       st.integers(1, 3), st.integers(1, 3), st.integers(1, 8), st.integers(1, 8),
+       st.tuples(*[st.integers(0, 3)] * 4), st.integers(0, 2**16))
+def test_columns_of_a_channel_major_input_skip_the_padded_copy_and_equal_it(kh, kw, sh, sw,
+                                                                          dh, dw, H, W,
+                                                                          pads, seed):
+    """A conv output (channel-major) is read into columns with zeros written where the
+    windows reach into the padding; the columns equal im2col of the padded copy."""
+    from tinynet.functional.conv import from_cm, im2col, out_size, pad_cm, padded_cols
+    Ho = out_size(H, kh, sh, pads[0] + pads[1], dh)
+    Wo = out_size(W, kw, sw, pads[2] + pads[3], dw)
+    assume(Ho >= 1 and Wo >= 1 and any(pads))
+    x = from_cm(np.random.default_rng(seed).standard_normal((2, H, W, 3)).astype(np.float32))
+    geometry = (kh, kw, sh, sw, dh, dw, Ho, Wo)
+    np.testing.assert_array_equal(padded_cols(x, pads, *geometry),
+                                  im2col(pad_cm(x, pads), *geometry))

@@ -280,9 +280,44 @@ def padded_cols(x, pads, kh, kw, sh, sw, dh, dw, Ho, Wo):
         C, N = x.shape[1], x.shape[0]
         cols = workspace.get((C * kh * kw, Ho * Wo * N), x.dtype, xp)
         return _cuda.im2col(xp, to_cm(x), cols, kh, kw, sh, sw, dh, dw, Ho, Wo, pads[0], pads[2])
+    src = x.transpose(1, 2, 3, 0)                               # (C, H, W, N)
+    if any(pads) and (src.flags.c_contiguous or _channel_blocks_contiguous(src)):
+        return _im2col_unpadded(src, pads, kh, kw, sh, sw, dh, dw, Ho, Wo)
     xpad = pad_cm(x, pads)                                      # (C, Hp, Wp, N)
     cols = im2col(xpad, kh, kw, sh, sw, dh, dw, Ho, Wo)         # (C·kh·kw, Ho·Wo·N)
     workspace.put(xpad)
+    return cols
+
+
+def _valid_range(k_offset, pad, size, s, n_out):
+    """Outputs p in [lo, hi) whose input index p·s + k_offset - pad lies in [0, size)."""
+    lo = max(0, -(-(pad - k_offset) // s))
+    hi = min(n_out, (size - 1 + pad - k_offset) // s + 1)
+    return lo, max(lo, hi)
+
+
+def _im2col_unpadded(src, pads, kh, kw, sh, sw, dh, dw, Ho, Wo):
+    """:func:`im2col` of a channel-major (C, H, W, N) array as if zero-padded by ``pads``,
+    without the padded copy: each kernel offset copies the windows that lie inside the
+    input and writes zeros where they reach into the padding."""
+    C, H, W, N = src.shape
+    pt, _, pl, _ = pads
+    cols = workspace.get_rows(C * kh * kw, Ho * Wo * N, src.dtype, np)
+    dst = cols.reshape(C, kh, kw, Ho, Wo, N)
+    zero = src.dtype.type(0)
+    taps = [(i, j, _valid_range(i * dh, pt, H, sh, Ho), _valid_range(j * dw, pl, W, sw, Wo))
+            for i in range(kh) for j in range(kw)]
+
+    def work(c):
+        for i, j, (p0, p1), (q0, q1) in taps:
+            d = dst[c, i, j]                                    # (c, Ho, Wo, N)
+            d[:, :p0] = zero
+            d[:, p1:] = zero
+            d[:, p0:p1, :q0] = zero
+            d[:, p0:p1, q1:] = zero
+            h0, w0 = p0 * sh + i * dh - pt, q0 * sw + j * dw - pl
+            d[:, p0:p1, q0:q1] = src[c, h0:h0 + sh * (p1 - p0):sh, w0:w0 + sw * (q1 - q0):sw]
+    _over_channels(work, C, dst[0].size, np)
     return cols
 
 
