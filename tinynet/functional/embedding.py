@@ -4,7 +4,9 @@ Forward:   out[..., :] = weight[ids[...], :]
 Backward:  dL/dweight[v] = Σ over positions p with ids[p] == v of dL/dout[p]
 
 A row used twice receives both gradients (the chain rule for a value used
-twice). The ``padding_idx`` row receives none, as in PyTorch.
+twice). The ``padding_idx`` row receives none, as in PyTorch. With
+``scale_grad_by_freq`` each row's gradient is divided by how often its id
+occurs in ``ids``.
 
 ``embedding_bag`` reduces bags of looked-up rows (sum, mean or max) in one op.
 """
@@ -46,7 +48,7 @@ class Embedding(Function):
 
     differentiable_backward = False
 
-    def forward(self, weight, ids, padding_idx):
+    def forward(self, weight, ids, padding_idx, scale_grad_by_freq=False):
         if ids.dtype.kind not in "iu":
             raise TypeError(f"embedding: ids must be an integer tensor, got dtype {ids.dtype}")
         if weight.ndim != 2:
@@ -69,22 +71,34 @@ class Embedding(Function):
             else:  # on the GPU: checked at the next read to the host, without a stall
                 backend.check_later(bad, error)
         self.ids, self.padding_idx, self.num_rows = ids, padding_idx, weight.shape[0]
+        self.scale_grad_by_freq = scale_grad_by_freq
         return xp.take(weight, ids, axis=0)
 
     def backward(self, g):
         ids = self.ids.reshape(-1)
         gw = _scatter_rows(ids, g.reshape(ids.size, g.shape[-1]), self.num_rows)
+        if self.scale_grad_by_freq and ids.size:
+            xp = backend.get_array_module(gw)
+            counts = xp.bincount(ids, minlength=self.num_rows)
+            gw /= xp.maximum(counts, 1).astype(gw.dtype)[:, None]
         if self.padding_idx is not None:
             gw[self.padding_idx] = 0
         return gw, None
 
 
-def embedding(ids, weight, padding_idx=None):
+def embedding(ids, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False):
     """Rows of ``weight`` picked by ``ids``: ids (*) int, weight (V, D) -> (*, D).
 
     ``padding_idx`` (int, negative counts from the end): that row gets no
     gradient (its output is whatever the row holds; ``nn.Embedding`` keeps it
-    zero). Argument order follows PyTorch's ``F.embedding(input, weight)``.
+    zero). ``max_norm``: before the lookup, the rows used by ``ids`` whose
+    ``norm_type``-norm exceeds it are rescaled to that norm *in place in
+    weight* (not differentiated), as in PyTorch. ``scale_grad_by_freq``: each
+    row's gradient is divided by the number of times its id occurs in
+    ``ids``. ``sparse`` is accepted and ignored (the gradient is always a
+    dense (V, D) array). Argument order follows PyTorch's
+    ``F.embedding(input, weight, ...)``.
     """
     if not isinstance(ids, Tensor):
         ids = Tensor(backend.get_array_module(ids).asarray(ids))   # (a CuPy array stays put)
@@ -94,7 +108,16 @@ def embedding(ids, weight, padding_idx=None):
             raise ValueError(f"embedding: padding_idx {padding_idx} out of range for "
                              f"{n} embeddings")
         padding_idx %= n
-    return Embedding.apply(weight, ids, padding_idx=padding_idx)
+    if max_norm is not None:
+        a = ids.data
+        # out-of-range or non-integer ids are left to Embedding's own error below
+        if a.dtype.kind in "iu" and a.size and weight.ndim == 2 \
+                and 0 <= int(a.min()) and int(a.max()) < weight.shape[0]:
+            from ..autograd import no_grad
+            with no_grad():
+                _renorm_rows(weight, a.reshape(-1), max_norm, norm_type)
+    return Embedding.apply(weight, ids, padding_idx=padding_idx,
+                           scale_grad_by_freq=bool(scale_grad_by_freq))
 
 
 # ---------------------------------------------------------------- embedding_bag

@@ -99,6 +99,11 @@ class MultiheadAttention(Module):
         ``F.scaled_dot_product_attention``), float = added to the scores.
         weights: (N, L, S) averaged over heads, (N, num_heads, L, S) with
         ``average_attn_weights=False``, or None when ``need_weights=False``.
+
+        A query whose keys are all masked attends to nothing: zero weights and a
+        zero attention row (so its output is ``out_proj``'s bias). PyTorch gives
+        the same with ``need_weights=False`` but NaN (output and weights) with
+        ``need_weights=True``.
         """
         batched = query.ndim == 3
         if not batched:

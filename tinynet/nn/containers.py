@@ -6,6 +6,7 @@ import operator
 from collections import OrderedDict
 
 from ..functional import flatten, reshape
+from ..tensor import Tensor
 from .module import Module
 from .parameter import Parameter
 
@@ -15,7 +16,11 @@ class Sequential(Module):
 
     Built from modules (named "0", "1", ...) or from one OrderedDict of
     name -> module. Supports ``len``, iteration, integer indexing, slicing
-    (a new Sequential sharing the modules), ``append``, ``insert``, ``extend``.
+    (a new Sequential sharing the modules), ``append``, ``insert``, ``extend``,
+    ``pop``, ``+`` and ``+=`` (with another Sequential).
+
+    Difference from PyTorch: deleting from a Sequential built from named
+    modules keeps the other names (PyTorch renames them "0", "1", ...).
     """
 
     def __init__(self, *args):
@@ -65,9 +70,30 @@ class Sequential(Module):
         return self
 
     def extend(self, modules) -> "Sequential":
+        """Append each module of the iterable ``modules``."""
         for m in modules:
             self.append(m)
         return self
+
+    def pop(self, idx):
+        """Remove and return the module at position ``idx``."""
+        module = self[idx]
+        del self[idx]
+        return module
+
+    def __add__(self, other) -> "Sequential":
+        """A new Sequential: this one's modules, then ``other``'s (shared, renumbered)."""
+        if not isinstance(other, Sequential):
+            raise ValueError(f"Sequential + {type(other).__name__}: the + operator only "
+                             "supports another Sequential")
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other) -> "Sequential":
+        """Append ``other``'s modules (another Sequential) in place."""
+        if not isinstance(other, Sequential):
+            raise ValueError(f"Sequential += {type(other).__name__}: the += operator only "
+                             "supports another Sequential")
+        return self.extend(list(other))
 
     def insert(self, index: int, module) -> "Sequential":
         """Insert ``module`` before position ``index`` (renumbers the names)."""
@@ -75,7 +101,7 @@ class Sequential(Module):
         n = len(items)
         if not -n <= index <= n:
             raise IndexError(f"{type(self).__name__}.insert: index {index} out of range for length {n}")
-        items.insert(index % (n + 1) if index < 0 else index, module)
+        items.insert(index, module)     # list semantics: -1 is before the last, as PyTorch
         self._modules.clear()
         for i, m in enumerate(items):
             self.add_module(str(i), m)
@@ -141,9 +167,19 @@ class ModuleList(Module):
         return self
 
     def extend(self, modules) -> "ModuleList":
+        """Append each module of the iterable ``modules``."""
+        if not hasattr(modules, "__iter__"):
+            raise TypeError(f"ModuleList.extend should be called with an iterable, "
+                            f"got {type(modules).__name__}")
         for m in modules:
             self.append(m)
         return self
+
+    def pop(self, idx):
+        """Remove and return the module at position ``idx`` (the rest are renumbered)."""
+        module = self[idx]
+        del self[idx]
+        return module
 
     def insert(self, index: int, module) -> None:
         items = list(self._modules.values())
@@ -158,7 +194,11 @@ class ModuleList(Module):
 
 class ParameterList(Module):
     """A list of Parameters, registered as ``"0"``, ``"1"``, ... so optimizers and
-    ``state_dict`` find them; plain tensors are wrapped in ``Parameter``."""
+    ``state_dict`` find them; plain tensors are wrapped in ``Parameter``.
+
+    Integer indexing and assignment, slicing (a new ParameterList sharing the
+    Parameters), ``append``, ``extend`` and ``+=``, as in PyTorch.
+    """
 
     def __init__(self, values=None):
         super().__init__()
@@ -169,10 +209,15 @@ class ParameterList(Module):
         return _list_key(idx, len(self._parameters), "ParameterList")
 
     def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return ParameterList(list(self._parameters.values())[idx])
         return self._parameters[self._key(idx)]
 
     def __setitem__(self, idx, value):
         self.register_parameter(self._key(idx), _as_parameter(value))
+
+    def __iadd__(self, values) -> "ParameterList":
+        return self.extend(values)
 
     def __len__(self):
         return len(self._parameters)
@@ -185,9 +230,26 @@ class ParameterList(Module):
         return self
 
     def extend(self, values) -> "ParameterList":
+        """Append each value of the iterable ``values`` (not a Tensor: that would add one
+        parameter per row)."""
+        if isinstance(values, Tensor) or not hasattr(values, "__iter__"):
+            raise TypeError(f"ParameterList.extend should be called with an iterable of "
+                            f"tensors, got {type(values).__name__}")
         for v in values:
             self.append(v)
         return self
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"  ({i}): {_describe_parameter(p)}"
+                         for i, p in enumerate(self._parameters.values()))
+
+
+def _describe_parameter(p) -> str:
+    """PyTorch's one-line summary in container reprs: ``Parameter containing: [float32 of
+    size 2x3]`` (the device added when it is not the CPU)."""
+    size = "x".join(str(n) for n in p.shape)
+    device = f" ({p.device})" if str(p.device) != "cpu" else ""
+    return f"Parameter containing: [{p.dtype} of size {size}{device}]"
 
 
 def _as_parameter(value):
@@ -259,6 +321,10 @@ class ParameterDict(_NamedDict):
 
     def __setitem__(self, key, value):
         self.register_parameter(key, _as_parameter(value))
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"  ({k}): {_describe_parameter(p)}"
+                         for k, p in self._parameters.items())
 
     def update(self, parameters) -> None:
         """Add parameters from a mapping or an iterable of (name, value) pairs. As in

@@ -14,36 +14,62 @@ class Embedding(Module):
     """ids (*) int -> weight[ids] (*, embedding_dim).
 
     weight ~ N(0, 1) like PyTorch; the ``padding_idx`` row starts at zero and
-    never receives a gradient.
+    never receives a gradient. Arguments in PyTorch's order: ``max_norm``
+    (rows looked up are renormalised in place to at most this ``norm_type``-norm
+    at each forward), ``scale_grad_by_freq`` (gradients divided by each id's
+    count in the batch), ``sparse`` (accepted and ignored: gradients are
+    dense), ``_weight`` (use this table), ``_freeze`` (``requires_grad=False``).
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None,
-                 device=None, dtype=None, _weight=None):
+                 max_norm=None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                 sparse: bool = False, _weight=None, _freeze: bool = False, device=None,
+                 dtype=None):
         super().__init__()
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
         _init_table(self, "Embedding", num_embeddings, embedding_dim, padding_idx, _weight,
                     device, dtype)
+        if _freeze:
+            self.weight.requires_grad_(False)
 
     def reset_parameters(self) -> None:
         """weight ~ N(0, 1), padding row zeroed."""
         _reset_table(self)
 
     @classmethod
-    def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx=None):
-        """An Embedding whose weight is (a view of) the 2-D tensor ``embeddings``."""
+    def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx=None, max_norm=None,
+                        norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                        sparse: bool = False):
+        """An Embedding whose weight is (a view of) the 2-D tensor ``embeddings``
+        (frozen unless ``freeze=False``; the ``padding_idx`` row is kept as given)."""
         if embeddings.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: expected a 2-D tensor, got shape "
                              f"{tuple(embeddings.shape)}")
         emb = cls(embeddings.shape[0], embeddings.shape[1], padding_idx=padding_idx,
+                  max_norm=max_norm, norm_type=norm_type,
+                  scale_grad_by_freq=scale_grad_by_freq, sparse=sparse,
                   _weight=embeddings.detach())
         emb.weight.requires_grad_(not freeze)
         return emb
 
     def forward(self, ids):
-        return embedding(ids, self.weight, self.padding_idx)
+        return embedding(ids, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                         self.scale_grad_by_freq, self.sparse)
 
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"
-        return s + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq:
+            s += f", scale_grad_by_freq={self.scale_grad_by_freq}"
+        if self.sparse:
+            s += ", sparse=True"
+        return s
 
 
 class EmbeddingBag(Module):

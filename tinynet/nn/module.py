@@ -38,16 +38,26 @@ class StateDictError(RuntimeError, ValueError):
 
 
 class RemovableHandle:
-    """Returned by ``register_*_hook``; ``handle.remove()`` unregisters the hook."""
+    """Returned by ``register_*_hook``; ``handle.remove()`` unregisters the hook.
+
+    ``extra``: further dicts or sets keyed by the hook's id (e.g. which hooks take
+    keyword arguments), cleared along with it.
+    """
 
     _next_id = itertools.count()
 
-    def __init__(self, hooks: dict):
+    def __init__(self, hooks: dict, extra=()):
         self._hooks = hooks
+        self._extra = tuple(extra)
         self.id = next(RemovableHandle._next_id)
 
     def remove(self) -> None:
         self._hooks.pop(self.id, None)
+        for store in self._extra:
+            if isinstance(store, dict):
+                store.pop(self.id, None)
+            else:
+                store.discard(self.id)
 
     def __enter__(self):
         return self
@@ -125,8 +135,14 @@ class _BackwardHookOutputs(Function):
 
 
 def _parse_to_args(args, kwargs):
-    """(device, dtype) from ``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or keywords."""
+    """(device, dtype) from ``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or keywords.
+
+    PyTorch's ``non_blocking`` and ``memory_format`` keywords are accepted and ignored
+    (copies here are synchronous and every array is row-major).
+    """
     device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
     if kwargs:
         raise TypeError(f"Module.to: unexpected keyword arguments {sorted(kwargs)}")
     for a in args:
@@ -184,6 +200,8 @@ class Module:
         d["_modules"] = OrderedDict()
         d["_forward_hooks"] = OrderedDict()
         d["_forward_pre_hooks"] = OrderedDict()
+        d["_forward_hooks_with_kwargs"] = set()       # ids of hooks registered with_kwargs
+        d["_forward_pre_hooks_with_kwargs"] = set()
         d["_backward_hooks"] = OrderedDict()
 
     def forward(self, *args, **kwargs):
@@ -191,16 +209,29 @@ class Module:
 
     # ------------------------------------------------------------ calling and hooks
     def __call__(self, *args, **kwargs):
-        for hook in list(self._forward_pre_hooks.values()):
-            res = hook(self, args)
-            if res is not None:
-                args = res if isinstance(res, tuple) else (res,)
+        pre_kw = self.__dict__.get("_forward_pre_hooks_with_kwargs", ())
+        for hook_id, hook in list(self._forward_pre_hooks.items()):
+            if hook_id in pre_kw:
+                res = hook(self, args, kwargs)
+                if res is not None:
+                    if not (isinstance(res, tuple) and len(res) == 2):
+                        raise RuntimeError(
+                            f"forward pre-hook of {type(self).__name__} registered with_kwargs "
+                            "must return None or a tuple of (new_args, new_kwargs), got "
+                            f"{type(res).__name__}"
+                            + (f" of length {len(res)}" if isinstance(res, tuple) else ""))
+                    args, kwargs = res
+            else:
+                res = hook(self, args)
+                if res is not None:
+                    args = res if isinstance(res, tuple) else (res,)
         state = None
         if self.__dict__.get("_backward_hooks"):
             state, args = self._track_inputs(args)
         out = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            res = hook(self, args, out)
+        post_kw = self.__dict__.get("_forward_hooks_with_kwargs", ())
+        for hook_id, hook in list(self._forward_hooks.items()):
+            res = hook(self, args, kwargs, out) if hook_id in post_kw else hook(self, args, out)
             if res is not None:
                 out = res
         if state is not None:
@@ -245,21 +276,43 @@ class Module:
             new[i] = t
         return type(out)(*new) if hasattr(out, "_fields") else type(out)(new)
 
-    def register_forward_pre_hook(self, hook) -> RemovableHandle:
-        """Call ``hook(module, args) -> None | new_args`` before each forward."""
-        handle = RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = hook
+    def _add_hook(self, hooks: dict, with_kwargs_ids: set, hook, prepend: bool,
+                  with_kwargs: bool) -> RemovableHandle:
+        handle = RemovableHandle(hooks, extra=(with_kwargs_ids,))
+        hooks[handle.id] = hook
+        if with_kwargs:
+            with_kwargs_ids.add(handle.id)
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
         return handle
 
-    def register_forward_hook(self, hook) -> RemovableHandle:
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args) -> None | new_args`` before each forward.
+
+        ``args`` is the tuple of positional arguments; a returned non-tuple
+        becomes the single argument. With ``with_kwargs=True`` the hook is
+        ``hook(module, args, kwargs) -> None | (new_args, new_kwargs)``.
+        ``prepend=True`` runs it before the hooks already registered.
+        """
+        d = self.__dict__
+        return self._add_hook(self._forward_pre_hooks,
+                              d.setdefault("_forward_pre_hooks_with_kwargs", set()), hook,
+                              prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False,
+                              with_kwargs: bool = False) -> RemovableHandle:
         """Call ``hook(module, args, output) -> None | new_output`` after each forward.
 
-        For Grad-CAM style inspection, keep ``output`` and call
+        With ``with_kwargs=True`` the hook is ``hook(module, args, kwargs,
+        output)``. ``prepend=True`` runs it before the hooks already
+        registered. For Grad-CAM style inspection, keep ``output`` and call
         ``output.register_hook`` on it to catch its gradient.
         """
-        handle = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
-        return handle
+        d = self.__dict__
+        return self._add_hook(self._forward_hooks,
+                              d.setdefault("_forward_hooks_with_kwargs", set()), hook, prepend,
+                              with_kwargs)
 
     def register_full_backward_hook(self, hook) -> RemovableHandle:
         """Call ``hook(module, grad_input, grad_output) -> None | new grad_input`` in backward.
@@ -342,17 +395,21 @@ class Module:
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
                       | set(self._modules))
 
-    @staticmethod
-    def _check_name(name, kind):
+    def _check_name(self, name, kind, store):
+        """``name`` must be a non-empty str without '.', and not already an attribute of
+        another kind (PyTorch: KeyError "attribute 'x' already exists")."""
         if not isinstance(name, str):
             raise TypeError(f"{kind} name must be a str, got {type(name).__name__}")
         if name == "" or "." in name:
             raise KeyError(f"{kind} name can't be empty or contain '.', got {name!r}")
+        if hasattr(self, name) and name not in self.__dict__[store]:
+            raise KeyError(f"{type(self).__name__}: attribute '{name}' already exists "
+                           f"(cannot register it as a {kind}; delete it first)")
 
     def register_parameter(self, name: str, param) -> None:
         """Add a parameter (``None`` registers an absent one, e.g. ``bias=False``)."""
         self._check_init("parameters")
-        self._check_name(name, "parameter")
+        self._check_name(name, "parameter", "_parameters")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter('{name}'): expected nn.Parameter or None, "
                             f"got {type(param).__name__}")
@@ -365,7 +422,7 @@ class Module:
         ``persistent=False`` keeps it out of ``state_dict()``.
         """
         self._check_init("buffers")
-        self._check_name(name, "buffer")
+        self._check_name(name, "buffer", "_buffers")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer('{name}'): expected a Tensor or None, "
                             f"got {type(tensor).__name__}")
@@ -377,7 +434,7 @@ class Module:
     def add_module(self, name: str, module) -> None:
         """Add a child module (``None`` allowed) under ``name``."""
         self._check_init("child modules")
-        self._check_name(name, "module")
+        self._check_name(name, "module", "_modules")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module('{name}'): {type(module).__name__} is not a Module")
         self._remove_name(name, "_modules")
@@ -438,7 +495,8 @@ class Module:
             yield m
 
     def _named_members(self, store, prefix, recurse, remove_duplicate=True):
-        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        mods = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+                if recurse else [(prefix, self)])
         seen = set()
         for mod_prefix, mod in mods:
             for name, t in getattr(mod, store).items():
@@ -449,7 +507,9 @@ class Module:
 
     def named_parameters(self, prefix: str = "", recurse: bool = True,
                          remove_duplicate: bool = True):
-        """Yield ``(dotted_name, Parameter)``; a parameter shared by two modules comes once."""
+        """Yield ``(dotted_name, Parameter)``; a parameter shared by two modules comes once
+        (under every name, and a shared submodule under each of its paths, with
+        ``remove_duplicate=False``)."""
         yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True):
@@ -476,11 +536,17 @@ class Module:
 
     # ------------------------------------------------------------ modes
     def train(self, mode: bool = True) -> "Module":
-        """Set training mode (dropout active, batch-norm batch stats) on the whole tree."""
+        """Set training mode (dropout active, batch-norm batch stats) on the whole tree.
+
+        As in PyTorch, this sets ``self.training`` and calls ``train(mode)`` on each
+        child, so a submodule that overrides ``train`` (e.g. to keep a frozen
+        BatchNorm in eval mode) is honoured.
+        """
         if not isinstance(mode, bool):
             raise TypeError(f"train(mode): mode must be a bool, got {type(mode).__name__}")
-        for m in self.modules():
-            m.__dict__["training"] = mode
+        self.__dict__["training"] = mode
+        for m in self.children():
+            m.train(mode)
         return self
 
     def eval(self) -> "Module":
@@ -582,8 +648,8 @@ class Module:
         """Match this module's own entries against ``state_dict`` (no copying yet).
 
         Records missing keys, shape mismatches and consumed keys; appends
-        ``(target_tensor, value)`` pairs to ``pending``. Subclasses with
-        unusual state may override this.
+        ``(module, local_name, target_tensor, value)`` to ``pending``. Subclasses
+        with unusual state may override this.
         """
         for name, target in self._own_state(keep_vars=True):
             key = prefix + name
@@ -597,19 +663,27 @@ class Module:
             if shape != tuple(target.shape):
                 mismatched.append((key, tuple(target.shape), shape))
             else:
-                pending.append((target, value))
+                pending.append((self, name, target, value))
         for name in self._ignored_state_keys:
             if prefix + name in state_dict:
                 consumed.add(prefix + name)
 
-    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+    def load_state_dict(self, state_dict, strict: bool = True,
+                        assign: bool = False) -> IncompatibleKeys:
         """Copy values from ``state_dict`` into the parameters and buffers, in place.
 
         Values may be Tensors or numpy arrays; each is cast to the target's
         dtype and moved to its device. Every problem is found before anything
         is copied and reported in one StateDictError (a RuntimeError and
         ValueError): missing keys and unexpected keys (when ``strict``) and
-        shape mismatches (always). Returns ``(missing_keys, unexpected_keys)``.
+        shape mismatches (always). Returns ``(missing_keys, unexpected_keys)``,
+        both filled whatever ``strict`` is.
+
+        ``assign=True`` (PyTorch's): instead of copying, each entry becomes the
+        attribute itself, keeping the loaded tensor's dtype, device and memory
+        (a numpy array is wrapped, not copied); a parameter stays an
+        ``nn.Parameter`` with its previous ``requires_grad``. Tied parameters
+        are then untied, as in PyTorch.
         """
         missing, mismatched, consumed, pending = [], [], set(), []
         for prefix, mod in self.named_modules(remove_duplicate=False):
@@ -628,8 +702,11 @@ class Module:
             raise StateDictError(f"error loading state_dict into {type(self).__name__}:\n  "
                                  + "\n  ".join(problems))
         with no_grad():
-            for target, value in pending:
-                _copy_into(target, value)
+            for mod, name, target, value in pending:
+                if assign:
+                    _assign_into(mod, name, target, value)
+                else:
+                    _copy_into(target, value)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ printing
@@ -647,6 +724,19 @@ class Module:
         if len(lines) == 1 and not self._modules:
             return head + lines[0] + ")"
         return head + "\n" + "\n".join("  " + _addindent(line, 2) for line in lines) + "\n)"
+
+
+def _assign_into(module: Module, name: str, target: Tensor, value) -> None:
+    """``module.<name> = value`` for ``load_state_dict(assign=True)``: a Parameter target
+    gets a Parameter sharing ``value``'s data, with the target's ``requires_grad``."""
+    if not isinstance(value, Tensor):
+        value = Tensor(value)
+    if isinstance(target, Parameter):
+        if isinstance(value, Parameter):
+            value.requires_grad_(target.requires_grad)
+        else:
+            value = Parameter(value, requires_grad=target.requires_grad)
+    setattr(module, name, value)
 
 
 def _copy_into(target: Tensor, value) -> None:
