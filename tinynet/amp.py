@@ -123,18 +123,29 @@ class GradScaler:
     gradients by it, skips the update if any is inf/NaN, and ``update``
     halves the scale after an overflow or doubles it after
     ``growth_interval`` clean steps.
+
+    The signature is ``torch.amp.GradScaler``'s: ``device`` ("cuda", "cpu", ...)
+    comes first, so pass the other options by keyword. tinynet's scaler handles
+    gradients on any device; unlike PyTorch, a "cuda" scaler is not disabled
+    when no GPU is present.
     """
 
-    def __init__(self, init_scale: float = 2.0**16, growth_factor: float = 2.0,
+    def __init__(self, device: str = "cuda", init_scale: float = 2.0**16, growth_factor: float = 2.0,
                  backoff_factor: float = 0.5, growth_interval: int = 2000, enabled: bool = True):
+        if not isinstance(device, str):
+            raise TypeError(f"GradScaler: device must be a string such as 'cuda' or 'cpu', got "
+                            f"{device!r}; the first argument is the device, as in torch.amp.GradScaler, "
+                            "so pass init_scale by keyword")
         if growth_factor <= 1.0 or not 0.0 < backoff_factor < 1.0:
             raise ValueError("GradScaler: need growth_factor > 1 and 0 < backoff_factor < 1")
+        self.device = device
         self._scale = float(init_scale)
         self.growth_factor, self.backoff_factor = growth_factor, backoff_factor
         self.growth_interval, self.enabled = growth_interval, enabled
         self._growth_tracker = 0
         self._unscaled = set()   # id(optimizer) already unscaled this step
         self._found_inf = {}     # id(optimizer) -> bool
+        self._stepped = set()    # id(optimizer) stepped (or skipped) this iteration
 
     def get_scale(self) -> float:
         return self._scale if self.enabled else 1.0
@@ -171,9 +182,16 @@ class GradScaler:
         self._unscaled.add(id(optimizer))
 
     def step(self, optimizer, *args, **kwargs):
-        """Unscale (if not yet done) and step, unless the gradients overflowed."""
+        """Unscale (if not yet done) and step, unless the gradients overflowed.
+
+        RuntimeError if this optimizer was already stepped since the last ``update()``.
+        """
         if not self.enabled:
             return optimizer.step(*args, **kwargs)
+        if id(optimizer) in self._stepped:
+            raise RuntimeError("GradScaler.step was already called for this optimizer since the "
+                               "last update()")
+        self._stepped.add(id(optimizer))
         if id(optimizer) not in self._unscaled:
             self.unscale_(optimizer)
         if self._found_inf[id(optimizer)]:
@@ -196,6 +214,7 @@ class GradScaler:
                 self._growth_tracker = 0
         self._unscaled.clear()
         self._found_inf.clear()
+        self._stepped.clear()
 
     def state_dict(self) -> dict:
         return {"scale": self._scale, "growth_factor": self.growth_factor,

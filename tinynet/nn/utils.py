@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import backend
 from ..autograd import no_grad
 from ..tensor import Tensor
@@ -14,14 +16,35 @@ def _param_list(parameters):
     return list(parameters)
 
 
+def _vector_norm(xp, a, norm_type: float):
+    """The ``norm_type``-norm of all elements of ``a`` (0-d array; ±inf: max/min |a|,
+    0: the count of non-zero elements), as ``torch.linalg.vector_norm`` defines it."""
+    a = a.reshape(-1)
+    if norm_type == 2:
+        return xp.sqrt(a @ a)
+    if norm_type == 0:
+        return xp.asarray(xp.count_nonzero(a), dtype=a.dtype)
+    a = xp.abs(a)
+    if norm_type == math.inf:
+        return a.max()
+    if norm_type == -math.inf:
+        return a.min()
+    return (a ** norm_type).sum() ** (1.0 / norm_type)
+
+
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False) -> Tensor:
+                    error_if_nonfinite: bool = False, foreach=None) -> Tensor:
     """Rescale gradients in place so their joint norm is at most ``max_norm``.
 
-    total = (Σ_p ‖g_p‖ⁿ)^(1/n) over all gradients together (n = ``norm_type``,
-    ``inf`` for the max-abs norm); every gradient is multiplied by
-    min(1, max_norm / (total + 1e-6)). Returns the total norm before clipping
-    as a 0-d Tensor. Parameters without ``.grad`` are skipped.
+    total = the ``norm_type``-norm of the per-parameter gradient norms, as in PyTorch:
+    (Σ_p ‖g_p‖ⁿ)^(1/n) for n > 0, max |g| for ``inf``, min |g| for ``-inf``, and for
+    n = 0 the number of parameters whose gradient is not all zero. Norms are
+    accumulated in at least float32 (float16 squares overflow past 65504) and the
+    total is returned as a 0-d Tensor of the first gradient's dtype. Every gradient
+    is multiplied by min(1, max_norm / (total + 1e-6)). Parameters without ``.grad``
+    and, for ±inf, empty gradients are skipped. ``error_if_nonfinite=True`` raises
+    RuntimeError on an inf/NaN total. ``foreach`` is accepted for PyTorch's signature
+    and ignored (one implementation).
     """
     grads = [p.grad for p in _param_list(parameters) if p.grad is not None]
     norm_type = float(norm_type)
@@ -29,19 +52,14 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
         return Tensor(backend.xp_for("cpu").zeros((), dtype="float32"))
     xp = backend.get_array_module(grads[0].data)
     dtype = grads[0].dtype
-    if norm_type == math.inf:
-        norms = [xp.abs(g.data).max() if g.data.size else xp.zeros((), dtype) for g in grads]
-        total = xp.max(xp.stack([xp.asarray(n, dtype=dtype) for n in norms]))
+    acc = np.promote_types(dtype, np.float32)
+    arrays = [g.data.astype(acc, copy=False) for g in grads
+              if g.data.size or not math.isinf(norm_type)]
+    if arrays:
+        norms = xp.stack([_vector_norm(xp, a, norm_type) for a in arrays])
+        total = xp.asarray(_vector_norm(xp, norms, norm_type), dtype=dtype)
     else:
-        acc = xp.zeros((), dtype=dtype)
-        for g in grads:
-            if norm_type == 2.0:
-                flat = g.data.reshape(-1)
-                acc = acc + flat @ flat
-            else:
-                acc = acc + (xp.abs(g.data) ** norm_type).sum()
-        total = acc ** (1.0 / norm_type)
-    total = xp.asarray(total, dtype=dtype)
+        total = xp.zeros((), dtype=dtype)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
                            "gradients is non-finite; set error_if_nonfinite=False to clip anyway")
@@ -52,8 +70,11 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     return Tensor(total)
 
 
-def clip_grad_value_(parameters, clip_value: float) -> None:
-    """Clamp every gradient element to [-clip_value, clip_value] in place."""
+def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
+    """Clamp every gradient element to [-clip_value, clip_value] in place.
+
+    ``foreach`` is accepted for PyTorch's signature and ignored.
+    """
     for p in _param_list(parameters):
         if p.grad is not None:
             xp = backend.get_array_module(p.grad.data)

@@ -9,7 +9,9 @@ class Adagrad(Optimizer):
     """Adagrad, PyTorch semantics.
 
     Per step t, with d = ±g + weight_decay·p: clr = lr / (1 + (t−1)·lr_decay);
-    Σ ← Σ + d²;  p ← p − clr·d / (√Σ + eps). Σ starts at ``initial_accumulator_value``.
+    Σ ← Σ + d²;  p ← p − clr·d / (√Σ + eps). Σ starts at the group's own
+    ``initial_accumulator_value`` (PyTorch uses the constructor's value even for a
+    group that sets its own).
     State per parameter (created at construction, like PyTorch): ``step``, ``sum``.
     """
 

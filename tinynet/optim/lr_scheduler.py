@@ -75,8 +75,18 @@ class LRScheduler:
         self._set_lrs(values)
 
     def _set_lrs(self, values) -> None:
-        """Write one lr per parameter group and remember them for :meth:`get_last_lr`."""
-        for group, lr in zip(self.optimizer.param_groups, values):
+        """Write one lr per parameter group and remember them for :meth:`get_last_lr`.
+
+        ValueError when the schedule gives a different number of lrs than the optimizer
+        has groups (a group added after the scheduler was built), like PyTorch.
+        """
+        values = list(values)
+        groups = self.optimizer.param_groups
+        if len(values) != len(groups):
+            raise ValueError(f"{type(self).__name__}: the optimizer has {len(groups)} parameter groups "
+                             f"but the schedule gives {len(values)} lrs (one per group it was built "
+                             "with); build the scheduler after add_param_group")
+        for group, lr in zip(groups, values):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
@@ -265,7 +275,11 @@ class ConstantLR(LRScheduler):
 
 class LinearLR(LRScheduler):
     """lr = base_lr · f, f going linearly from ``start_factor`` to ``end_factor`` over
-    ``total_iters`` steps, then staying there (a linear warmup with the defaults)."""
+    ``total_iters`` steps, then staying there (a linear warmup with the defaults).
+
+    Resumed with ``last_epoch=k``, construction leaves the optimizer's (loaded) lr as it
+    is, like PyTorch's chainable form.
+    """
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5,
                  last_epoch=-1):
@@ -280,7 +294,7 @@ class LinearLR(LRScheduler):
         lrs = [g["lr"] for g in self.optimizer.param_groups]
         if self.last_epoch == 0:
             return [lr * self.start_factor for lr in lrs]
-        if self.last_epoch > self.total_iters:
+        if self._is_initial or self.last_epoch > self.total_iters:  # resumed: keep the loaded lr
             return lrs
         # the ratio of this step's factor to the previous one's (chainable form)
         a, b = self.start_factor, self.end_factor
@@ -615,7 +629,9 @@ class ReduceLROnPlateau:
     threshold ("abs"); for "max", the mirror image. After more than ``patience``
     steps without improvement, each group's lr becomes max(lr·factor, min_lr)
     (unless that changes it by less than ``eps``), then ``cooldown`` steps pass
-    before bad steps count again.
+    before bad steps count again. A single ``min_lr`` also covers groups added to the
+    optimizer later; with one ``min_lr`` per group, adding a group is a RuntimeError
+    at the next reduction (as in PyTorch).
     """
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
@@ -633,6 +649,8 @@ class ReduceLROnPlateau:
         self.threshold, self.threshold_mode = threshold, threshold_mode
         self.cooldown, self.eps = int(cooldown), eps
         self.min_lrs = _per_group("ReduceLROnPlateau", "min_lr", optimizer, min_lr)
+        # a scalar min_lr also applies to groups added later (None: one was given per group)
+        self.default_min_lr = None if isinstance(min_lr, (list, tuple)) else min_lr
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = self.cooldown_counter = self.last_epoch = 0
         self._last_lr = [g["lr"] for g in optimizer.param_groups]
@@ -643,10 +661,13 @@ class ReduceLROnPlateau:
             return value < (self.best * (1 - self.threshold) if rel else self.best - self.threshold)
         return value > (self.best * (1 + self.threshold) if rel else self.best + self.threshold)
 
-    def step(self, metrics) -> None:
-        """Record one evaluation's metric (a number or a 1-element tensor)."""
+    def step(self, metrics, epoch=None) -> None:
+        """Record one evaluation's metric (a number or a 1-element tensor).
+
+        ``epoch`` (PyTorch's deprecated argument) sets ``last_epoch`` instead of adding one.
+        """
         value = float(metrics.item() if hasattr(metrics, "item") else metrics)
-        self.last_epoch += 1
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         if self._is_better(value):
             self.best, self.num_bad_epochs = value, 0
         else:
@@ -655,6 +676,7 @@ class ReduceLROnPlateau:
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0
         if self.num_bad_epochs > self.patience:
+            self._match_min_lrs()
             for group, low in zip(self.optimizer.param_groups, self.min_lrs):
                 old = float(group["lr"])
                 new = max(old * self.factor, low)
@@ -662,6 +684,18 @@ class ReduceLROnPlateau:
                     group["lr"] = new
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def _match_min_lrs(self) -> None:
+        """One min_lr per current group: a scalar ``min_lr`` covers groups added since
+        construction; per-group ones cannot (RuntimeError, as in PyTorch)."""
+        n = len(self.optimizer.param_groups)
+        if len(self.min_lrs) == n:
+            return
+        if self.default_min_lr is None:
+            raise RuntimeError(f"ReduceLROnPlateau: the optimizer has {n} parameter groups but "
+                               f"{len(self.min_lrs)} min_lrs were given (a group was added after "
+                               "construction); set scheduler.min_lrs to one value per group")
+        self.min_lrs = [self.default_min_lr] * n
 
     def get_last_lr(self) -> list:
         """The lrs after the last :meth:`step`, one per parameter group."""

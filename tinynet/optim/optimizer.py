@@ -136,6 +136,10 @@ class Optimizer:
     def step(self, closure=None):
         """Update every parameter that requires grad and has a ``.grad``.
 
+        Unlike PyTorch, a parameter with ``requires_grad=False`` is skipped even when
+        it still holds a ``.grad`` (PyTorch keeps applying momentum and weight decay
+        to such a frozen parameter).
+
         closure: optional callable that re-evaluates the model and returns the
         loss (run with grad enabled); its result is returned.
         """
