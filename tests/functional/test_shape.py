@@ -2,7 +2,7 @@
 expand/broadcast_to, flatten, cat/stack/split/chunk, pad) plus error messages."""
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import op_table as table
@@ -210,3 +210,35 @@ def test_numel_and_new_shape_errors():
         tn.meshgrid(tn.ones(2), tn.ones(2, 2))
     with pytest.raises(ValueError, match="meshgrid: indexing must be 'ij' or 'xy'"):
         tn.meshgrid(tn.ones(2), indexing="ji")
+
+
+@given(st.lists(st.integers(-3, 3), min_size=2, max_size=4).filter(lambda p: len(p) % 2 == 0),
+       st.integers(0, 2**16))
+def test_negative_constant_padding_crops_as_in_pytorch(pad, seed):
+    """pad < 0 removes values from that side (forward against numpy slicing + np.pad,
+    gradients by gradcheck in float64)."""
+    a = np.random.default_rng(seed).standard_normal((2, 4, 5))
+    index = [slice(None)] * 3
+    widths = [(0, 0)] * 3
+    for i in range(len(pad) // 2):
+        lo, hi = pad[2 * i], pad[2 * i + 1]
+        d = 2 - i
+        assume(max(-lo, 0) + max(-hi, 0) <= a.shape[d])
+        index[d] = slice(max(-lo, 0), a.shape[d] - max(-hi, 0))
+        widths[d] = (max(lo, 0), max(hi, 0))
+    expected = np.pad(a[tuple(index)], widths, constant_values=1.5)
+    x = tn.tensor(a, requires_grad=True)
+    np.testing.assert_array_equal(F.pad(x, tuple(pad), value=1.5).numpy(), expected)
+    assert tn.gradcheck(lambda t: F.pad(t, tuple(pad), value=1.5), [x])
+
+
+def test_negative_padding_errors_and_matches_torch():
+    with pytest.raises(ValueError, match=r"pad: padding \(-3, -3\) of dim 1 crops more .*\(2, 5\)"):
+        F.pad(tn.ones(2, 5), (-3, -3))
+    with pytest.raises(ValueError, match="only mode='constant'"):
+        F.pad(tn.ones(1, 2, 5), (-1, 1), mode="reflect")
+    torch = pytest.importorskip("torch")
+    a = np.arange(24.0).reshape(2, 3, 4)
+    for pad in [(-1, 2), (1, -2, -1, 0), (0, 0, -1, -1, 1, 1)]:
+        np.testing.assert_array_equal(F.pad(tn.tensor(a), pad).numpy(),
+                                      torch.nn.functional.pad(torch.tensor(a), pad).numpy())

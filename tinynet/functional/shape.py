@@ -356,7 +356,8 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0):
     ``mode``: ``'constant'`` (fill with ``value``), ``'reflect'`` (mirror without
     repeating the edge; pad < size), ``'replicate'`` (repeat the edge) or
     ``'circular'`` (wrap around; pad <= size). Unlike PyTorch, the non-constant
-    modes take any input rank and any number of padded trailing dims.
+    modes take any input rank and any number of padded trailing dims. A negative
+    width in ``'constant'`` mode crops that many values instead, as in PyTorch.
     """
     if mode not in ("constant", "reflect", "replicate", "circular"):
         raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or "
@@ -364,7 +365,10 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0):
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad: padding {pad} does not fit a tensor of shape {x.shape}")
     if any(p < 0 for p in pad):
-        raise ValueError(f"pad: negative padding {pad} is not supported")
+        if mode != "constant":
+            raise ValueError(f"pad: negative padding {pad} crops, which only mode='constant' "
+                             f"does (got mode {mode!r})")
+        x, pad = _crop_negative(x, pad)
     if not any(pad):  # nothing to pad (np.pad also rejects a 0-d tensor with no widths)
         return x
     if mode != "constant":
@@ -373,6 +377,21 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0):
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     return Pad.apply(x, widths=tuple(widths), value=value)
+
+
+def _crop_negative(x, pad):
+    """(x cropped by the negative widths of ``pad``, the widths left to pad)."""
+    index = [slice(None)] * x.ndim
+    for i in range(len(pad) // 2):
+        lo, hi = pad[2 * i], pad[2 * i + 1]
+        d = x.ndim - 1 - i
+        n = x.shape[d]
+        cut_lo, cut_hi = max(-lo, 0), max(-hi, 0)
+        if cut_lo + cut_hi > n:
+            raise ValueError(f"pad: padding ({lo}, {hi}) of dim {d} crops more than its size "
+                             f"(input shape {x.shape})")
+        index[d] = slice(cut_lo, n - cut_hi)
+    return x[tuple(index)], tuple(max(p, 0) for p in pad)
 
 
 # ---------------------------------------------------------------- reflect/replicate/circular pad
