@@ -351,11 +351,17 @@ def test_tensor_methods_and_tn_names_are_the_functional_ops():
         np.testing.assert_array_equal(getattr(x, name)(x).numpy(), getattr(F, name)(x, x).numpy())
 
 
-def test_erf_matches_math_erf_to_float32_precision():
-    v = np.linspace(-4, 4, 81)
+def test_erf_matches_math_erf_to_float32_and_float64_precision():
+    v = np.concatenate([np.linspace(-8, 8, 4001), [2.999999, 3.0, 3.000001, 30.0, -30.0]])
+    expected = [math.erf(t) for t in v]
     got = tn.erf(tn.tensor(v, dtype=tn.float64)).numpy()
-    np.testing.assert_allclose(got, [math.erf(t) for t in v], rtol=0, atol=2e-7)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=3e-15)
+    got32 = tn.erf(tn.tensor(v, dtype=tn.float32)).numpy()
+    assert got32.dtype == np.float32
+    np.testing.assert_allclose(got32, expected, rtol=0, atol=3e-7)
     assert tn.erf(tn.tensor(0.0)).item() == 0.0
+    ends = tn.erf(tn.tensor([np.inf, -np.inf, np.nan], dtype=tn.float64)).numpy()
+    assert ends[0] == 1.0 and ends[1] == -1.0 and np.isnan(ends[2])
 
 
 # ---------------------------------------------------------------- errors

@@ -255,11 +255,14 @@ class LeakyRelu(Function):
 
 
 def _erf(x):
-    """erf(x) to within 1.2e-7 absolute (Numerical Recipes' Chebyshev erfc fit).
+    """erf(x): float64 to within 2e-15 (:func:`_erf_float64`), other dtypes to within
+    1.2e-7 absolute (Numerical Recipes' Chebyshev erfc fit, float32's precision).
 
-    NumPy has no erf; this keeps GELU exact at float32 precision with no SciPy.
+    NumPy has no erf; this keeps GELU exact with no SciPy.
     """
     xp = backend.get_array_module(x)
+    if x.dtype == np.float64:
+        return _erf_float64(x, xp)
     z = xp.abs(x)
     t = 1.0 / (1.0 + 0.5 * z)
     # constant term shifted by -3e-8 (the coefficients' sum) so that erfc(0) = 1 exactly:
@@ -269,6 +272,31 @@ def _erf(x):
             -0.82215223 + t * 0.17087277))))))))
     erfc = t * xp.exp(-z * z + poly)
     return xp.where(x >= 0, 1.0 - erfc, erfc - 1.0).astype(x.dtype, copy=False)
+
+
+def _erf_float64(x, xp):
+    """erf of a float64 array to within 2e-15 (checked against ``math.erf`` on a grid
+    over [-8, 8]), by two expansions, each a fixed number of vectorized passes:
+
+        |x| < 3:   erf x = 2/√π e^(-x²) Σ_n 2ⁿ x^(2n+1) / (1·3·5···(2n+1))
+                   (all terms positive: no cancellation; 48 terms)
+        |x| >= 3:  erfc x = e^(-x²) / (√π (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))))
+                   (Laplace's continued fraction, 24 levels)
+    """
+    z = xp.abs(x)
+    small = z < 3.0
+    zs = xp.where(small, z, 0.0)
+    term, total = zs.copy(), zs.copy()
+    for n in range(1, 48):
+        term *= zs * zs * (2.0 / (2 * n + 1))
+        total += term
+    near = (2.0 / math.sqrt(math.pi)) * xp.exp(-zs * zs) * total
+    zl = xp.where(small, 3.0, z)
+    f = zl.copy()
+    for k in range(24, 0, -1):
+        f = zl + (k / 2.0) / f
+    far = 1.0 - xp.exp(-zl * zl) / (math.sqrt(math.pi) * f)
+    return xp.copysign(xp.where(small, near, far), x)
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
