@@ -201,6 +201,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     require_positive(ap, args, ("steps", "batch_size", "rank", "eval_iters", "block_size",
                                 "grad_accum"))
+    if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
+        ap.error(f"--out-dir {args.out_dir} is a file; --out-dir names the folder the adapter "
+                 "and the fine-tuned model are written to (it is created when missing)")
     if not 0 <= args.max_unknown <= 1:
         ap.error(f"--max-unknown must be a fraction in [0, 1], got {args.max_unknown}")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

@@ -93,7 +93,7 @@ def main(argv=None):
     ap.add_argument("--no-scratch", action="store_true", help="skip the from-scratch baseline")
     ap.add_argument("--out", default="runs/finetune")
     args = ap.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
+    tr.make_out_dir(ap, args.out)
 
     weights = args.weights
     if weights is None:

@@ -146,6 +146,11 @@ def main(argv=None):
                     help="plot the first N tokens of the first sample")
     args = ap.parse_args(argv)
     check_sampling_args(ap, args)
+    if args.attention_png:   # before any work: a folder that does not exist yet is made
+        if os.path.isdir(args.attention_png):
+            ap.error(f"--attention-png {args.attention_png} is a directory; give a file name, "
+                     f"e.g. {os.path.join(args.attention_png, 'attention.png')}")
+        os.makedirs(os.path.dirname(os.path.abspath(args.attention_png)), exist_ok=True)
 
     model, tokenizer = load_model(args)
     model.eval()

@@ -349,6 +349,9 @@ def main(argv=None):
                                 "eval_interval", "eval_iters", "sample_interval", "max_steps"))
     if not 0 < args.val_fraction < 1:
         ap.error(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
+    if args.resume and os.path.isdir(args.resume):
+        ap.error(f"--resume {args.resume} is a directory; give the checkpoint file, e.g. "
+                 f"{os.path.join(args.resume, 'gpt.safetensors')}")
     args.out = args.out or args.resume or "checkpoints/gpt.safetensors"
     if os.path.isdir(args.out):
         ap.error(f"--out {args.out} is a directory; give a file name, e.g. "

@@ -168,6 +168,14 @@ def index_by_class_names(folder, classes):
     folder.classes, folder.class_to_idx = list(classes), to_idx
 
 
+def make_out_dir(ap, path, flag="--out"):
+    """Create the output folder ``path`` (parents too); ``ap.error`` when a file is there."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        ap.error(f"{flag} {path} is a file; {flag} names the folder the outputs are written "
+                 "to (it is created when missing)")
+    os.makedirs(path, exist_ok=True)
+
+
 def build_model(arch, num_classes, cifar_stem, weights=None):
     """A torchvision-layout ResNet, optionally loading a safetensors checkpoint."""
     return getattr(resnets, arch)(num_classes=num_classes, cifar_stem=cifar_stem, weights=weights)
@@ -343,7 +351,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     tn.manual_seed(args.seed)
-    os.makedirs(args.out, exist_ok=True)
+    make_out_dir(ap, args.out)
     size = args.image_size or (8 if args.data is None else 128)
     classes = parse_classes(args.classes)
     if classes is not None and args.data is not None:

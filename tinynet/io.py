@@ -80,10 +80,12 @@ def _atomic_write(path: str, write) -> None:
     target is replaced, the link stays), and a file that is replaced keeps its
     permission bits, as with ``torch.save``.
     """
-    path = os.path.realpath(path)
+    given, path = path, os.path.realpath(path)
     folder, base = os.path.split(path)
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"save {path}: folder {folder} does not exist")
+        hint = (" ('~' is not expanded: pass os.path.expanduser(path))"
+                if given.startswith("~") else "")
+        raise FileNotFoundError(f"save {path}: folder {folder} does not exist{hint}")
     while True:
         tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
         try:  # 0o666 so the final file gets the usual umask-derived mode
@@ -92,6 +94,8 @@ def _atomic_write(path: str, write) -> None:
             break
         except FileExistsError:
             continue
+        except OSError as e:   # e.g. a read-only folder
+            raise _save_error(e, path) from e
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -102,11 +106,14 @@ def _atomic_write(path: str, write) -> None:
         except FileNotFoundError:   # a new file: the umask-derived mode
             pass
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError) and e.filename in (None, tmp):
+            # e.g. disk full: a failed write names no file, a failed rename the temp file
+            raise _save_error(e, path) from e
         raise
     try:  # make the rename itself durable (POSIX); harmless to skip elsewhere
         dfd = os.open(folder, os.O_RDONLY)
@@ -118,6 +125,20 @@ def _atomic_write(path: str, write) -> None:
         pass
     finally:
         os.close(dfd)
+
+
+def _save_error(e: OSError, path: str) -> OSError:
+    """``e``, raised while writing ``path`` through a temp file, as an OSError of the
+    same kind (errno kept) that names ``path`` and says it was left as it was.
+
+    (A failed ``f.write``, e.g. disk full, names no file at all, and a failed
+    ``open``/``rename`` of the temp file names that file, which no longer exists.)
+    """
+    why = (f"{e.strerror or str(e) or type(e).__name__}; nothing was saved (a file already "
+           "there is unchanged)")
+    if e.errno is None:
+        return OSError(f"save {path}: {why}")
+    return OSError(e.errno, why, path)   # the subclass of errno: PermissionError, ...
 
 
 # ---------------------------------------------------------------- save
@@ -452,6 +473,9 @@ def load_training_state(path, device="cpu") -> dict:
     """
     path = os.fspath(path)
     device = backend.normalize_device(device)
+    if io_torch.is_torch_file(path):   # else "header length ... larger than the file"
+        raise ValueError(f"{path}: a PyTorch checkpoint (torch.save), not a training-state "
+                         "file written by tn.io.save_training_state; tn.load reads its tensors")
     arrays, metadata = _read_arrays(path)
     if metadata.get(_FORMAT_KEY) != _FORMAT or _STATE_KEY not in metadata:
         raise ValueError(f"{path}: not a training-state file (no {_STATE_KEY!r} metadata); "
