@@ -127,10 +127,14 @@ def sample_text(model, tokenizer, prompt, n, device, temperature=0.8, top_k=None
     ids = tokenizer.encode(prompt)
     if len(ids) == 0:
         ids = np.zeros(1, np.int64)
-    state = tn.backend.get_rng_state()
+    # sampling draws from the CPU generator only (GPT.generate runs in eval mode: no
+    # dropout); restoring just its state leaves a GPU's generator, which cannot be saved,
+    # running on (set_rng_state would re-seed it)
+    cpu = tn.backend.get_generator("cpu")
+    state = cpu.bit_generator.state
     out = model.generate(tn.tensor(ids[None], device=device), n, temperature=temperature,
                          top_k=top_k)
-    tn.backend.set_rng_state(state)
+    cpu.bit_generator.state = state
     return tokenizer.decode(out.numpy()[0])
 
 

@@ -156,3 +156,22 @@ def test_finetune_and_generate_flag_errors(hf_dir, text_file, tmp_path, capsys):
     tn.save({"w": np.zeros(2, np.float32)}, plain)
     with pytest.raises(SystemExit, match="no LoRA metadata"):
         generate.main(["--pretrained", hf_dir, "--adapter", str(plain)])
+
+
+def test_printing_a_sample_leaves_the_random_stream_and_generator_alone():
+    """sample_text restores the CPU generator's state in place: the draws after it are the
+    ones a run without samples makes, and no device's generator is replaced or re-seeded
+    (set_rng_state would re-seed a GPU's, whose state cannot be saved)."""
+    tok = CharTokenizer("abcdefgh ")
+    model = GPT(tiny_config(tok.vocab_size))
+    tn.manual_seed(3)
+    gen = tn.backend.get_generator("cpu")
+    gen.random(4)
+    expected = gen.random(4)
+    tn.manual_seed(3)
+    gen = tn.backend.get_generator("cpu")
+    gen.random(4)
+    text = train_gpt.sample_text(model, tok, "abc", 5, "cpu", temperature=1.0)
+    assert len(text) == 3 + 5
+    assert tn.backend.get_generator("cpu") is gen
+    np.testing.assert_array_equal(gen.random(4), expected)
