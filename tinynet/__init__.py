@@ -24,6 +24,7 @@ from .functional import (allclose, bincount, bmm, broadcast_tensors, cumprod, di
                          scatter_add, searchsorted, std_mean, swapaxes, swapdims, take_along_dim,
                          trace, unique, var_mean)
 from .functional import argwhere, floor_divide, fmod, isclose, mm, nonzero, remainder
+from .functional import bitwise_and, bitwise_not, bitwise_or, bitwise_xor
 from .functional.reduce import norm  # torch.norm (F.norm is the batch_norm module)
 from .functional import linalg  # torch.linalg's vector_norm, matrix_norm, norm
 from .creation import bernoulli, multinomial, normal

@@ -303,7 +303,7 @@ class Tensor:
     def __bool__(self):
         if self.data.size != 1:
             raise ValueError(f"truth value of a tensor with {self.data.size} elements is ambiguous")
-        backend.raise_deferred_errors()  # checks queued by ops on the GPU (none on the CPU)
+        backend.raise_deferred_errors()
         return bool(self.data)
 
     def __float__(self):
@@ -346,10 +346,10 @@ class Tensor:
     def __le__(self, o): return _fn.le(self, o)
     def __gt__(self, o): return _fn.gt(self, o)
     def __ge__(self, o): return _fn.ge(self, o)
-    def __invert__(self): return _fn.logical_not(self)
-    def __and__(self, o): return _fn.logical_and(self, o)
-    def __or__(self, o): return _fn.logical_or(self, o)
-    def __xor__(self, o): return _fn.logical_xor(self, o)
+    def __invert__(self): return _fn.bitwise_not(self)
+    def __and__(self, o): return _fn.bitwise_and(self, o)
+    def __or__(self, o): return _fn.bitwise_or(self, o)
+    def __xor__(self, o): return _fn.bitwise_xor(self, o)
     def __floordiv__(self, o): return _fn.floor_divide(self, o)
     def __rfloordiv__(self, o): return _fn.floor_divide(o, self)
     def __mod__(self, o): return _fn.remainder(self, o)
@@ -638,8 +638,8 @@ class Tensor:
     def unbind(self, dim=0): return _fn.unbind(self, dim)
     def flip(self, dims): return _fn.flip(self, dims)
     def repeat(self, *sizes): return _fn.repeat(self, *sizes)
-    def argsort(self, dim=-1, descending=False): return _fn.argsort(self, dim, descending)
-    def sort(self, dim=-1, descending=False): return _fn.sort(self, dim, descending)
+    def argsort(self, dim=-1, descending=False, *, stable=True): return _fn.argsort(self, dim, descending)
+    def sort(self, dim=-1, descending=False, *, stable=True): return _fn.sort(self, dim, descending)
     def topk(self, k, dim=-1, largest=True, sorted=True): return _fn.topk(self, k, dim, largest)
     def tril(self, diagonal=0): return _fn.tril(self, diagonal)
     def triu(self, diagonal=0): return _fn.triu(self, diagonal)

@@ -40,6 +40,7 @@ from .pooling import adaptive_avg_pool1d, adaptive_max_pool1d, avg_pool1d, max_p
 from .resize import interpolate, pixel_shuffle, pixel_unshuffle
 from .linalg import mm
 from .math_ops import floor_divide, fmod, remainder
+from .math_ops import bitwise_and, bitwise_not, bitwise_or, bitwise_xor
 from .reduce import cosine_similarity, isclose
 from .select import argwhere, nonzero
 from .rearrange import (atleast_1d, atleast_2d, atleast_3d, block_diag, cartesian_prod,

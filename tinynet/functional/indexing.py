@@ -6,6 +6,8 @@ add up (``np.add.at``), which is exactly the chain rule for a value used twice.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import backend
@@ -15,10 +17,18 @@ from ._util import unbroadcast
 
 
 def unwrap_index(idx):
-    """Replace Tensors inside an index by their arrays (lists become arrays)."""
+    """Replace Tensors inside an index by their arrays (lists become arrays).
+
+    A uint8 Tensor is a mask, as in PyTorch (which warns that this is deprecated:
+    use a bool tensor); a uint8 NumPy array stays integer positions, as in NumPy.
+    """
     if isinstance(idx, tuple):
         return tuple(unwrap_index(i) for i in idx)
     if isinstance(idx, Tensor):
+        if idx.dtype == np.uint8:
+            warnings.warn("indexing with a uint8 tensor treats it as a mask (as PyTorch does, "
+                          "deprecated there): use a bool tensor", UserWarning, stacklevel=3)
+            return idx.data.astype(bool)
         return idx.data
     if isinstance(idx, list):
         return np.asarray(idx)

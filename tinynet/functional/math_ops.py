@@ -1,7 +1,8 @@
 """Elementwise math beyond the core ops, with torch's names: log1p, expm1, log2,
 log10, exp2, erf, sinh, cosh, asin, acos, atan, atan2, logaddexp, hypot; the
 rounding ops sign, floor, ceil, round, trunc (gradient 0) and frac; nan_to_num;
-the predicates isnan, isinf and logical_xor.
+the predicates isnan, isinf and logical_xor; the bitwise and, or, xor, not of bool and
+integer tensors (the operators ``&``, ``|``, ``^``, ``~``, as in PyTorch).
 
 As in :mod:`.elementwise`, each op's backward is its derivative written with
 Tensor ops (so it is twice differentiable) and binary ops broadcast like NumPy.
@@ -16,6 +17,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..tensor import Tensor, as_tensor_like
 from ._util import binary_arrays, unbroadcast
 from .elementwise import (_binary, _compare, _const, _erf, exp, isfinite, sigmoid, sqrt,
                           where)
@@ -478,3 +480,38 @@ def isinf(x):
     """Elementwise ±inf test (bool Tensor)."""
     return _const(backend.get_array_module(x.data).isinf(x.data))
 
+
+def _bitwise(op):
+    """The binary bitwise op ``op`` ("and", "or", "xor") on bool and integer tensors."""
+    name = "bitwise_" + op
+
+    def bitwise(a, b):
+        ref = a if isinstance(a, Tensor) else b
+        a = a.data if isinstance(a, Tensor) else as_tensor_like(a, ref, name).data
+        b = b.data if isinstance(b, Tensor) else as_tensor_like(b, ref, name).data
+        if type(a) is not type(b):
+            raise ValueError(f"{name}: tensors on different devices")
+        _integral(name, a, b)
+        return _const(getattr(backend.get_array_module(a), name)(a, b))
+    bitwise.__name__ = name
+    bitwise.__doc__ = (f"Elementwise bitwise {op} of bool or integer tensors (``&``, ``|``, "
+                       f"``^``), broadcast; the promoted dtype, no gradient. On bools it is "
+                       f"logical_{op}; floats raise TypeError, as in PyTorch.")
+    return bitwise
+
+
+def _integral(op, *arrays):
+    if any(a.dtype.kind not in "biu" for a in arrays):
+        raise TypeError(f"{op}: expects bool or integer tensors, got "
+                        f"{', '.join(str(a.dtype) for a in arrays)} (use logical_* for a "
+                        "truth test of floats)")
+
+
+bitwise_and, bitwise_or, bitwise_xor = _bitwise("and"), _bitwise("or"), _bitwise("xor")
+
+
+def bitwise_not(x):
+    """Elementwise bitwise not (``~``) of a bool or integer tensor: logical not on bools,
+    ``-x - 1`` on integers (two's complement); floats raise TypeError, as in PyTorch."""
+    _integral("bitwise_not", x.data)
+    return _const(backend.get_array_module(x.data).invert(x.data))

@@ -7,6 +7,7 @@ incoming gradient back over the reduced dims.
 """
 from __future__ import annotations
 
+import builtins
 from collections import namedtuple
 
 import numpy as np
@@ -159,13 +160,20 @@ def var(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
     for d in dims:
         n *= x.shape[d]
     diff = x - mean(x, dims, keepdim=True)
-    scale = 1.0 / (n - correction) if n > correction else float("nan")
+    # no degrees of freedom left (n <= correction): Σ(x - m)² / 0, inf or NaN, as PyTorch
+    scale = 1.0 / (n - correction) if n > correction else float("inf")
     return sum(diff * diff, dims, keepdim) * scale
 
 
 def std(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
-    """Standard deviation over ``dim`` (square root of :func:`var`, same arguments)."""
-    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
+    """Standard deviation over ``dim`` (square root of :func:`var`, same arguments).
+
+    Where the variance is 0 the gradient is 0, as in PyTorch (not √'s 1/0 · 0 = NaN).
+    """
+    from .elementwise import where
+    v = var(x, dim, unbiased, keepdim, correction=correction)
+    zero = _const(v.data == 0)
+    return where(zero, 0.0, where(zero, 1.0, v).sqrt())
 
 
 class CumSum(Function):
@@ -347,16 +355,24 @@ class Norm(Function):
         return _const(xp.sign(x.data)) * safe_abs ** (p - 1) * scale
 
 
+def _int64_if_integral(x):
+    """Bool and integer tensors as int64 (PyTorch's cumsum/cumprod dtype for them)."""
+    return x if x.dtype.kind in "fc" or x.dtype == np.int64 else x.to(dtype=np.int64)
+
+
 def cumsum(x, dim: int):
-    """Running sums along ``dim``, same shape and dtype as ``x``."""
+    """Running sums along ``dim``, same shape as ``x``; same dtype for floats, int64 for
+    bools and integers (as PyTorch: a bool mask's cumsum counts)."""
+    x = _int64_if_integral(x)
     if x.ndim == 0:
         return x * 1
     return CumSum.apply(x, dim=normalize_dims(dim, x.ndim, "cumsum")[0])
 
 
 def cumprod(x, dim: int):
-    """Running products along ``dim``, same shape and dtype as ``x``; the gradient is
-    exact at zeros (no division by x)."""
+    """Running products along ``dim``, same shape as ``x``, dtype as :func:`cumsum`; the
+    gradient is exact at zeros (no division by x)."""
+    x = _int64_if_integral(x)
     if x.ndim == 0:
         return x * 1
     return CumProd.apply(x, dim=normalize_dims(dim, x.ndim, "cumprod")[0])
@@ -457,10 +473,17 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
 
+def _check_nonempty(x, dims, name):
+    """ValueError when a reduced dim is empty (max/min have no identity); other empty
+    dims are fine: max over dim 2 of a (2, 0, 3) tensor has shape (2, 0)."""
+    if x.data.size == 0 and builtins.any(x.shape[d] == 0 for d in dims):
+        raise ValueError(f"{name}: reduction over an empty dim of a tensor of shape {x.shape} "
+                         f"(dims {dims})")
+
+
 def _extreme(x, dim, keepdim, largest, name):
-    if x.data.size == 0:
-        raise ValueError(f"{name}: reduction over an empty tensor of shape {x.shape}")
     dims = normalize_dims(dim, x.ndim, name)
+    _check_nonempty(x, dims, name)
     if not isinstance(dim, (int, np.integer)):
         return Amax.apply(x, dims=dims, keepdim=keepdim, largest=largest)
     if x.ndim == 0:
@@ -504,12 +527,16 @@ def min(x, dim=None, keepdim: bool = False, *, other=None):
 
 def amax(x, dim=None, keepdim: bool = False):
     """Largest value over ``dim`` (int, tuple or None); always a Tensor."""
-    return Amax.apply(x, dims=normalize_dims(dim, x.ndim, "amax"), keepdim=keepdim, largest=True)
+    dims = normalize_dims(dim, x.ndim, "amax")
+    _check_nonempty(x, dims, "amax")
+    return Amax.apply(x, dims=dims, keepdim=keepdim, largest=True)
 
 
 def amin(x, dim=None, keepdim: bool = False):
     """Smallest value over ``dim`` (int, tuple or None); always a Tensor."""
-    return Amax.apply(x, dims=normalize_dims(dim, x.ndim, "amin"), keepdim=keepdim, largest=False)
+    dims = normalize_dims(dim, x.ndim, "amin")
+    _check_nonempty(x, dims, "amin")
+    return Amax.apply(x, dims=dims, keepdim=keepdim, largest=False)
 
 
 def logsumexp(x, dim=None, keepdim: bool = False):

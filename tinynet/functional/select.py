@@ -71,11 +71,12 @@ def _grid(idx, d):
 
 
 def index_select(x, dim: int, index):
-    """The slices of ``x`` at positions ``index`` (1-D) along ``dim``."""
+    """The slices of ``x`` at positions ``index`` (1-D, or 0-d as one position) along ``dim``."""
     d = _dim(x, dim, "index_select")
     idx = _ids(index, x, "index_select")
-    if idx.ndim != 1:
+    if idx.ndim > 1:
         raise ValueError(f"index_select: index must be 1-D, got shape {idx.shape}")
+    idx = idx.reshape(-1)
     return getitem(x, (slice(None),) * d + (idx,))
 
 
@@ -121,14 +122,14 @@ def repeat(x, *sizes):
 
 def argsort(x, dim: int = -1, descending: bool = False, stable: bool = True):
     """Indices that sort ``x`` along ``dim`` (int64). The sort is always stable: ties
-    keep their order (``stable`` is accepted for PyTorch's signature)."""
+    keep their order, descending too (``stable`` is accepted for PyTorch's signature).
+    NaN counts as the largest value, as in PyTorch: last ascending, first descending."""
     d = _dim(x, dim, "argsort")
     xp = backend.get_array_module(x.data)
     a = x.data if x.ndim else x.data.reshape(1)
-    if descending and a.dtype.kind in "fi":   # stable: ties keep their order
-        idx = xp.argsort(-a, axis=d, kind="stable")
-    elif descending:                          # bools, unsigned: no negation (ties reversed)
-        idx = xp.flip(xp.argsort(a, axis=d, kind="stable"), axis=d)
+    if descending:   # the ascending order of the reversed line, reversed: ties keep their order
+        n = a.shape[d]
+        idx = (n - 1) - xp.flip(xp.argsort(xp.flip(a, axis=d), axis=d, kind="stable"), axis=d)
     else:
         idx = xp.argsort(a, axis=d, kind="stable")
     idx = idx.astype(np.int64, copy=False)
