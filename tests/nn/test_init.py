@@ -71,11 +71,14 @@ def test_xavier_bounds_and_std():
 
 
 def test_uniform_normal_constant_zeros_ones_eye():
+    # seeded, with bounds ~5 standard errors wide (the mean of 10,000 uniform(-2, 3)
+    # values: 0.014; of normal(1, 0.5): 0.005; their std: 0.0035)
+    tn.manual_seed(0)
     t = tn.empty(100, 100)
     a = init.uniform_(t, -2.0, 3.0).numpy()
-    assert a.min() >= -2 and a.max() < 3 and abs(a.mean() - 0.5) < 0.05
+    assert a.min() >= -2 and a.max() < 3 and abs(a.mean() - 0.5) < 0.07
     a = init.normal_(t, 1.0, 0.5).numpy()
-    assert abs(a.mean() - 1.0) < 0.01 and abs(a.std() - 0.5) < 0.01
+    assert abs(a.mean() - 1.0) < 0.025 and abs(a.std() - 0.5) < 0.018
     assert np.all(init.constant_(t, 0.25).numpy() == 0.25)
     assert np.all(init.zeros_(t).numpy() == 0) and np.all(init.ones_(t).numpy() == 1)
     np.testing.assert_array_equal(init.eye_(tn.empty(3, 4)).numpy(), np.eye(3, 4))

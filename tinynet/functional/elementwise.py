@@ -619,9 +619,15 @@ def minimum(a, b):
 
 
 def clip(x, min=None, max=None):
-    """Clamp x to [min, max] (either may be None)."""
+    """Clamp x to [min, max] (either may be None): numbers, or Tensors broadcast against
+    x, which then get their gradients where they bind (``special.clamp_min`` and
+    ``clamp_max``). Where min > max the result is max, as in PyTorch."""
     if min is None and max is None:
         raise ValueError("clip: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        from .special import clamp_max, clamp_min
+        y = x if min is None else clamp_min(x, min)
+        return y if max is None else clamp_max(y, max)
     return Clip.apply(x, lo=min, hi=max)
 
 
