@@ -154,3 +154,24 @@ def test_an_output_folder_flag_naming_a_file_is_a_one_line_error(tmp_path, capsy
         module.main([flag, str(existing)])
     assert f"{flag} {existing} is a file" in capsys.readouterr().err
     assert existing.read_bytes() == b"an earlier run's weights"
+
+
+def test_a_save_removes_temp_files_that_killed_saves_left_but_not_fresh_ones(tmp_path):
+    """A save killed mid-write leaves ``.<name>.<hex>.tmp`` behind, as big as a
+    checkpoint; the next successful save of that path removes those not written to for
+    an hour, and leaves younger ones (another process's save may be in flight) and
+    other files alone."""
+    import time as _time
+    target = tmp_path / "model.safetensors"
+    stale = tmp_path / ".model.safetensors.0123456789ab.tmp"
+    fresh = tmp_path / ".model.safetensors.ba9876543210.tmp"
+    other = tmp_path / ".other.safetensors.0123456789ab.tmp"
+    for p in (stale, fresh, other):
+        p.write_bytes(b"partial")
+    old = _time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    tn.save({"w": tn.ones(2)}, target)
+    assert not stale.exists()
+    assert fresh.exists() and other.exists()
+    np.testing.assert_array_equal(tn.load(target)["w"].numpy(), [1.0, 1.0])

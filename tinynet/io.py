@@ -28,6 +28,7 @@ import math
 import os
 import secrets
 import stat
+import time
 
 import numpy as np
 
@@ -78,7 +79,9 @@ def _atomic_write(path: str, write) -> None:
     always either the old file or the complete new one; on any error the temp
     file is removed and ``path`` is untouched. A symlink is written through (its
     target is replaced, the link stays), and a file that is replaced keeps its
-    permission bits, as with ``torch.save``.
+    permission bits, as with ``torch.save``. Temp files of ``path`` that a killed
+    process left behind (older than :data:`STALE_TEMP_SECONDS`) are removed after a
+    successful save.
     """
     given, path = path, os.path.realpath(path)
     folder, base = os.path.split(path)
@@ -115,6 +118,7 @@ def _atomic_write(path: str, write) -> None:
             # e.g. disk full: a failed write names no file, a failed rename the temp file
             raise _save_error(e, path) from e
         raise
+    _remove_stale_temps(folder, base)
     try:  # make the rename itself durable (POSIX); harmless to skip elsewhere
         dfd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -125,6 +129,30 @@ def _atomic_write(path: str, write) -> None:
         pass
     finally:
         os.close(dfd)
+
+
+STALE_TEMP_SECONDS = 3600   # no save takes this long; a temp file this old was abandoned
+
+
+def _remove_stale_temps(folder: str, base: str) -> None:
+    """Delete ``.<base>.<12 hex>.tmp`` files in ``folder`` not written to for
+    :data:`STALE_TEMP_SECONDS`: what saves killed mid-write (SIGKILL, power loss) leave,
+    each as big as a checkpoint. Younger ones may be another process's save in flight."""
+    prefix, now = f".{base}.", time.time()
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        middle = name[len(prefix):-len(".tmp")]
+        if not (name.startswith(prefix) and name.endswith(".tmp") and len(middle) == 12
+                and all(c in "0123456789abcdef" for c in middle)):
+            continue
+        try:
+            if now - os.stat(os.path.join(folder, name)).st_mtime > STALE_TEMP_SECONDS:
+                os.unlink(os.path.join(folder, name))
+        except OSError:   # gone already, or not ours to remove
+            pass
 
 
 def _save_error(e: OSError, path: str) -> OSError:
