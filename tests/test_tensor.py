@@ -175,3 +175,15 @@ def test_operator_methods_match_functions():
     assert (+x) is x
     np.testing.assert_allclose(x.expand_as(tn.ones(3, 2, 2)).numpy(),
                                np.broadcast_to(x.numpy(), (3, 2, 2)))
+
+
+def test_comparing_with_none_or_a_string_is_false_as_in_pytorch():
+    """``t == None`` / ``t == "a"`` fall back to identity (False; ``!=`` True), so
+    ``None in [t]`` and ``x in tensors`` work, as with PyTorch's operators; numbers and
+    tensors still compare elementwise."""
+    t = tn.tensor([1.0, 2.0])
+    assert (t == None) is False and (t != None) is True  # noqa: E711
+    assert (t == "a") is False and (t != "a") is True
+    assert None not in [t] and t in [None, t]
+    np.testing.assert_array_equal((t == 1.0).numpy(), [True, False])
+    np.testing.assert_array_equal((t != tn.tensor([1.0, 3.0])).numpy(), [False, True])

@@ -340,8 +340,8 @@ class Tensor:
     def __neg__(self): return _fn.neg(self)
     def __pos__(self): return self
     def __abs__(self): return _fn.abs(self)
-    def __eq__(self, o): return _fn.eq(self, o)
-    def __ne__(self, o): return _fn.ne(self, o)
+    def __eq__(self, o): return _fn._eq_op(self, o)
+    def __ne__(self, o): return _fn._ne_op(self, o)
     def __lt__(self, o): return _fn.lt(self, o)
     def __le__(self, o): return _fn.le(self, o)
     def __gt__(self, o): return _fn.gt(self, o)

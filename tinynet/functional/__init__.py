@@ -1,5 +1,6 @@
 """Differentiable ops, one file per family. ``import tinynet.functional as F``."""
 from .conversion import Cast, Clone, ToDevice
+from .elementwise import _eq_op, _ne_op  # Tensor's == and != (None and str compare False)
 from .elementwise import (abs, add, clamp, clip, cos, div, eq, exp, ge, gelu, gt, isfinite, le,
                           leaky_relu, log, logical_and, logical_not, logical_or, lt, maximum,
                           minimum, mul, ne, neg, pow, relu, sigmoid, silu, sin, sqrt, sub, tanh,

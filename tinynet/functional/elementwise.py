@@ -669,6 +669,18 @@ def _compare(op):
 
 
 eq, ne = _compare("equal"), _compare("not_equal")
+
+
+def _operator(compare):
+    """``compare`` for Tensor's ``==``/``!=``: NotImplemented for None or a str, so that
+    Python falls back to identity (``t == None`` is False, ``t != "a"`` True), as with
+    PyTorch's operators; the functions themselves refuse them."""
+    def op(a, b):
+        return NotImplemented if b is None or isinstance(b, str) else compare(a, b)
+    return op
+
+
+_eq_op, _ne_op = _operator(eq), _operator(ne)
 lt, le = _compare("less"), _compare("less_equal")
 gt, ge = _compare("greater"), _compare("greater_equal")
 logical_and, logical_or = _compare("logical_and"), _compare("logical_or")
