@@ -185,4 +185,14 @@ def worker_loop(dataset, collate_fn, index_queue, result_queue, worker_id, num_w
             payload = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
             result_queue.put((batch_idx, payload, None))
         except Exception as e:
-            result_queue.put((batch_idx, None, RemoteError(e, worker_id, f"batch {batch_idx}")))
+            result_queue.put((batch_idx, None, RemoteError(e, worker_id,
+                                                           _where(batch_idx, indices))))
+
+
+def _where(batch_idx, indices) -> str:
+    """Where a worker failed: ``batch 3, dataset indices [6, 7]`` (indices None: a stream)."""
+    if indices is None:
+        return f"batch {batch_idx}"
+    shown = [int(i) for i in indices[:16]]
+    more = f" ... ({len(indices)} in all)" if len(indices) > 16 else ""
+    return f"batch {batch_idx}, dataset indices {shown}{more}"

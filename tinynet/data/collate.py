@@ -37,7 +37,8 @@ def collate_numpy(batch):
       numpy array / numpy scalar -> ``np.stack`` (dtype kept), shape (B, *shape);
       ``tn.Tensor`` -> its arrays stacked (numpy or cupy);
       Python float -> float32 (B,); int -> int64 (B,); bool -> bool (B,);
-      str / bytes -> left as a list;
+      str / bytes (numpy's np.str_ / np.bytes_ too) -> left as a list;
+      numpy arrays of strings or objects -> TypeError (as PyTorch);
       dict -> dict of collated values per key; tuple / list / namedtuple ->
       the same kind of sequence with each field collated.
     Raises TypeError for other kinds and ValueError for mismatched shapes/lengths.
@@ -47,7 +48,13 @@ def collate_numpy(batch):
     first = batch[0]
     if isinstance(first, Tensor):
         return _stack([t.data for t in batch], "Tensors")
+    if isinstance(first, (str, bytes)):  # (np.str_ and np.bytes_ too, as PyTorch)
+        return list(batch)
     if isinstance(first, (np.ndarray, np.generic)):
+        if first.dtype.kind in "USO":  # strings or Python objects: no Tensor holds them
+            raise TypeError(f"collate: cannot batch numpy arrays of dtype {first.dtype} "
+                            f"(strings/objects); return str (kept as a list) or numbers, or "
+                            f"pass a collate_fn")
         return _stack([np.asarray(x) for x in batch], "arrays")
     if hasattr(first, "__cuda_array_interface__"):
         return _stack(list(batch), "arrays")
@@ -56,8 +63,6 @@ def collate_numpy(batch):
     if isinstance(first, numbers.Real):  # ints -> int64, unless any float is mixed in
         ints = all(isinstance(x, numbers.Integral) for x in batch)
         return np.array(batch, dtype=np.int64 if ints else np.float32)
-    if isinstance(first, (str, bytes)):
-        return list(batch)
     if isinstance(first, cabc.Mapping):
         return {k: collate_numpy([d[k] for d in batch]) for k in first}
     if isinstance(first, (tuple, list)):

@@ -10,6 +10,10 @@ optional); ``weights=`` also takes a Hugging Face ``transformers`` ResNet
     model = resnet50(weights="resnet50.safetensors")        # ImageNet weights
     model.fc = nn.Linear(model.fc.in_features, 2)            # new head for 2 classes
 
+torchvision's ResNeXt and Wide ResNet builders (``resnext50_32x4d``, ``resnext101_32x8d``,
+``resnext101_64x4d``, ``wide_resnet50_2``, ``wide_resnet101_2``) are here too, with its
+``groups``, ``width_per_group`` and ``replace_stride_with_dilation`` options.
+
 ``cifar_stem=True`` swaps the 7x7/2 conv + max-pool stem for a 3x3/1 conv
 (no pooling), the usual choice for 32x32 (or smaller) images.
 """
@@ -23,11 +27,12 @@ from ..nn.batchnorm import BatchNorm2d
 from ..nn.containers import Identity, Sequential
 from ..nn.conv import Conv2d
 from ..nn.linear import Linear
-from ..nn.module import Module
+from ..nn.module import Module, StateDictError
 from ..nn.pooling import AdaptiveAvgPool2d, MaxPool2d
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50",
-           "resnet101", "resnet152", "load_weights", "torchvision_names"]
+           "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
+           "wide_resnet50_2", "wide_resnet101_2", "load_weights", "torchvision_names"]
 
 
 def conv3x3(in_planes, out_planes, stride=1, groups=1, dilation=1):
@@ -104,13 +109,25 @@ class ResNet(Module):
     Initialised like torchvision: convs kaiming_normal_(fan_out, relu), BN
     γ = 1 and β = 0, ``fc`` PyTorch's Linear default; ``zero_init_residual``
     zeroes each block's last BN γ so every block starts as the identity.
+
+    ``groups`` / ``width_per_group``: a bottleneck's 3x3 conv has ``groups`` groups
+    and ``planes * width_per_group / 64 * groups`` channels (ResNeXt, Wide ResNet).
+    ``replace_stride_with_dilation``: three bools for layer2..layer4; True keeps
+    that stage at stride 1 and dilates its 3x3 convs instead (torchvision's option,
+    for segmentation backbones: output stride 16 or 8 instead of 32). Bottleneck only.
     """
 
     def __init__(self, block, layers, num_classes=1000, zero_init_residual=False, groups=1,
-                 width_per_group=64, cifar_stem=False, in_channels=3):
+                 width_per_group=64, replace_stride_with_dilation=None, cifar_stem=False,
+                 in_channels=3):
         super().__init__()
         self.inplanes, self.dilation = 64, 1
         self.groups, self.base_width = groups, width_per_group
+        if replace_stride_with_dilation is None:
+            replace_stride_with_dilation = [False, False, False]
+        if len(replace_stride_with_dilation) != 3:
+            raise ValueError(f"ResNet: replace_stride_with_dilation should be None or a "
+                             f"3-element tuple, got {replace_stride_with_dilation}")
         self.cifar_stem = cifar_stem
         if cifar_stem:  # 3x3/1 stem, no max-pool: keeps 32x32 detail
             self.conv1 = Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
@@ -121,9 +138,9 @@ class ResNet(Module):
         self.bn1 = BatchNorm2d(64)
         self.relu = ReLU()
         self.layer1 = self._make_layer(block, 64, layers[0])
-        self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
-        self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
-        self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
+        self.layer2 = self._make_layer(block, 128, layers[1], 2, replace_stride_with_dilation[0])
+        self.layer3 = self._make_layer(block, 256, layers[2], 2, replace_stride_with_dilation[1])
+        self.layer4 = self._make_layer(block, 512, layers[3], 2, replace_stride_with_dilation[2])
         self.avgpool = AdaptiveAvgPool2d((1, 1))
         self.fc = Linear(512 * block.expansion, num_classes)
 
@@ -140,14 +157,18 @@ class ResNet(Module):
                 elif isinstance(m, BasicBlock):
                     init.zeros_(m.bn2.weight)
 
-    def _make_layer(self, block, planes, blocks, stride=1):
+    def _make_layer(self, block, planes, blocks, stride=1, dilate=False):
         downsample = None
+        previous_dilation = self.dilation
+        if dilate:  # the stage keeps its resolution; its convs dilate by the stride instead
+            self.dilation *= stride
+            stride = 1
         if stride != 1 or self.inplanes != planes * block.expansion:
             # projection shortcut: 1x1 conv (with the stage's stride) + BN
             downsample = Sequential(conv1x1(self.inplanes, planes * block.expansion, stride),
                                     BatchNorm2d(planes * block.expansion))
         layers = [block(self.inplanes, planes, stride, downsample, self.groups, self.base_width,
-                        self.dilation)]
+                        previous_dilation)]
         self.inplanes = planes * block.expansion
         for _ in range(1, blocks):
             layers.append(block(self.inplanes, planes, groups=self.groups,
@@ -173,7 +194,16 @@ class ResNet(Module):
 def _resnet(block, layers, weights, kwargs):
     model = ResNet(block, layers, **kwargs)
     if weights is not None:
-        load_weights(model, weights)
+        try:
+            load_weights(model, weights)
+        except StateDictError as e:
+            if "'fc.weight' expected" not in str(e):
+                raise
+            raise StateDictError(
+                f"{e}\nThe checkpoint's classifier (fc) has another number of classes than "
+                f"num_classes={model.fc.out_features}: build the model with the checkpoint's "
+                f"num_classes (1000 for ImageNet weights), then replace the head: "
+                f"model.fc = nn.Linear(model.fc.in_features, {model.fc.out_features})") from None
     return model
 
 
@@ -288,3 +318,43 @@ def resnet152(num_classes=1000, zero_init_residual=False, weights=None, cifar_st
     return _resnet(Bottleneck, [3, 8, 36, 3], weights,
                    dict(num_classes=num_classes, zero_init_residual=zero_init_residual,
                         cifar_stem=cifar_stem, **kwargs))
+
+
+def resnext50_32x4d(num_classes=1000, zero_init_residual=False, weights=None, **kwargs):
+    """ResNeXt-50 32x4d (Bottleneck, [3, 4, 6, 3], groups=32, width_per_group=4);
+    25,028,904 parameters at 1000 classes."""
+    return _resnet(Bottleneck, [3, 4, 6, 3], weights,
+                   dict(num_classes=num_classes, zero_init_residual=zero_init_residual,
+                        groups=32, width_per_group=4, **kwargs))
+
+
+def resnext101_32x8d(num_classes=1000, zero_init_residual=False, weights=None, **kwargs):
+    """ResNeXt-101 32x8d (Bottleneck, [3, 4, 23, 3], groups=32, width_per_group=8);
+    88,791,336 parameters at 1000 classes."""
+    return _resnet(Bottleneck, [3, 4, 23, 3], weights,
+                   dict(num_classes=num_classes, zero_init_residual=zero_init_residual,
+                        groups=32, width_per_group=8, **kwargs))
+
+
+def resnext101_64x4d(num_classes=1000, zero_init_residual=False, weights=None, **kwargs):
+    """ResNeXt-101 64x4d (Bottleneck, [3, 4, 23, 3], groups=64, width_per_group=4);
+    83,455,272 parameters at 1000 classes."""
+    return _resnet(Bottleneck, [3, 4, 23, 3], weights,
+                   dict(num_classes=num_classes, zero_init_residual=zero_init_residual,
+                        groups=64, width_per_group=4, **kwargs))
+
+
+def wide_resnet50_2(num_classes=1000, zero_init_residual=False, weights=None, **kwargs):
+    """Wide ResNet-50-2 (Bottleneck, [3, 4, 6, 3], width_per_group=128: twice the 3x3
+    channels); 68,883,240 parameters at 1000 classes."""
+    return _resnet(Bottleneck, [3, 4, 6, 3], weights,
+                   dict(num_classes=num_classes, zero_init_residual=zero_init_residual,
+                        width_per_group=128, **kwargs))
+
+
+def wide_resnet101_2(num_classes=1000, zero_init_residual=False, weights=None, **kwargs):
+    """Wide ResNet-101-2 (Bottleneck, [3, 4, 23, 3], width_per_group=128);
+    126,886,696 parameters at 1000 classes."""
+    return _resnet(Bottleneck, [3, 4, 23, 3], weights,
+                   dict(num_classes=num_classes, zero_init_residual=zero_init_residual,
+                        width_per_group=128, **kwargs))
