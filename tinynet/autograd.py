@@ -328,8 +328,11 @@ class Function:
 
     torch 2's form, a static ``forward(*args)`` plus ``setup_context(ctx, inputs,
     output)``, works as well. ``ctx.mark_non_differentiable(*outputs)`` makes those
-    outputs constants; ``ctx.mark_dirty`` and ``ctx.set_materialize_grads`` are not supported
-    (gradients of unused outputs arrive as zeros, PyTorch's default).
+    outputs constants; gradients of unused outputs arrive as zeros (PyTorch's default),
+    or as None after ``ctx.set_materialize_grads(False)``. forward may also return
+    non-Tensor values (handed back as they are; backward gets None for them), and
+    ``@once_differentiable`` under ``@staticmethod`` runs backward without recording it.
+    ``ctx.mark_dirty`` (an in-place Function) is not supported: it raises.
     """
 
     differentiable_backward = True
@@ -357,6 +360,18 @@ class Function:
     def mark_non_differentiable(self, *outputs) -> None:
         """In a PyTorch-style forward: these outputs (indices, masks) get no gradient."""
         self._marked = outputs
+
+    def set_materialize_grads(self, value: bool = True) -> None:
+        """In a PyTorch-style forward: with False, backward gets None (not zeros) for the
+        gradient of an output that nothing used."""
+        self._materialize_grads = bool(value)
+
+    def mark_dirty(self, *tensors) -> None:
+        """PyTorch's in-place marker: not supported (tinynet's graph has no in-place ops)."""
+        raise NotImplementedError(
+            f"{type(self).__name__}: ctx.mark_dirty (a Function that changes its input in "
+            "place) is not supported by tinynet; return a new Tensor instead (change a "
+            "x.clone(), or compute the result out of place)")
 
     @property
     def saved_tensors(self) -> tuple:
@@ -563,15 +578,20 @@ def _make_ctx_style(cls) -> None:
                 raise TypeError(f"{cls.__name__}.apply: keyword-only arguments of forward are "
                                 f"not supported ({', '.join(bound.kwargs)})")
             args = bound.args if user_setup else bound.args[1:]
+        others = {}   # forward's non-Tensor outputs, by position (filled by forward)
         out = Function.apply.__func__(cls, *(a for a in args if isinstance(a, _Tensor)),
-                                      _args=args)
+                                      _args=args, _others=others)
         outs = out if isinstance(out, tuple) else (out,)
         fn = outs[0].grad_fn
         for i in getattr(fn, "_non_differentiable", ()):
             outs[i].requires_grad, outs[i].grad_fn = False, None   # a constant, like PyTorch's
+        if others:   # put the non-Tensor outputs back where forward returned them
+            tensors = iter(outs)
+            out = tuple(others[i] if i in others else next(tensors)
+                        for i in range(len(outs) + len(others)))
         return out
 
-    def forward(self, *arrays, _args):
+    def forward(self, *arrays, _args, _others):
         self._tensor_positions = tuple(i for i, a in enumerate(_args) if isinstance(a, _Tensor))
         self._arg_needs = tuple(_mode.enabled and isinstance(a, _Tensor) and a.requires_grad
                                 for a in _args)
@@ -583,9 +603,15 @@ def _make_ctx_style(cls) -> None:
                 out = user_forward(*_args)
                 user_setup(self, _args, out)
         outs = out if isinstance(out, tuple) else (out,)
-        if not outs or not all(isinstance(o, _Tensor) for o in outs):
-            raise TypeError(f"{cls.__name__}.forward must return a Tensor or a tuple of "
-                            f"Tensors, got {type(out).__name__}")
+        if not any(isinstance(o, _Tensor) for o in outs):
+            raise TypeError(f"{cls.__name__}.forward must return a Tensor or a tuple holding "
+                            f"at least one Tensor, got {type(out).__name__}")
+        if isinstance(out, tuple) and not all(isinstance(o, _Tensor) for o in outs):
+            # non-Tensor outputs (counts, flags) go back to the caller as they are; the
+            # engine sees only the Tensors, and backward gets None for the others
+            _others.update((i, o) for i, o in enumerate(outs) if not isinstance(o, _Tensor))
+            self._other_positions = tuple(_others)
+            outs = tuple(o for o in outs if isinstance(o, _Tensor))
         # an output saved for backward: the engine wraps its array in a new Tensor, so
         # keep its position and hand back that Tensor (see saved_tensors)
         saved = self.__dict__.get("_saved_tensors", ())
@@ -599,6 +625,11 @@ def _make_ctx_style(cls) -> None:
         return tuple(o.data for o in outs) if isinstance(out, tuple) else out.data
 
     def backward(self, *grads):
+        others = self.__dict__.get("_other_positions")
+        if others:   # None for each non-Tensor output, in forward's order
+            grads = iter(grads)
+            grads = tuple(None if i in others else next(grads)
+                          for i in range(len(self._output_meta) + len(others)))
         engine_needs, self.needs_input_grad = self.needs_input_grad, self._arg_needs
         try:
             gins = user_backward(self, *grads)
@@ -614,6 +645,30 @@ def _make_ctx_style(cls) -> None:
 
     cls.apply, cls.forward, cls.backward = classmethod(apply), forward, backward
     cls._user_forward, cls._user_backward = staticmethod(user_forward), staticmethod(user_backward)
+
+
+def once_differentiable(backward):
+    """Decorate a PyTorch-style ``backward(ctx, *grads)`` (under ``@staticmethod``) whose
+    own ops are not to be differentiated, as ``torch.autograd.function.once_differentiable``.
+
+    backward then runs with gradients off; under ``create_graph=True`` its results still
+    lead back to the Function's inputs, so differentiating them again raises a
+    RuntimeError naming the Function instead of silently giving 0.
+    """
+    @functools.wraps(backward)
+    def wrapper(ctx, *grads):
+        create_graph = _mode.enabled
+        with no_grad():
+            gins = backward(ctx, *grads)
+        if not create_graph:
+            return gins
+        from .engine import _DoubleBackwardError
+        single = not isinstance(gins, tuple)
+        gins = tuple(_DoubleBackwardError.apply(g, *ctx.inputs, op_name=type(ctx).__name__,
+                                                kind="a Function with @once_differentiable")
+                     if isinstance(g, _Tensor) else g for g in ((gins,) if single else gins))
+        return gins[0] if single else gins
+    return wrapper
 
 
 # the backward pass itself (engine.py) needs Function above; re-exported so that

@@ -27,15 +27,15 @@ _Tensor = None          # tinynet.tensor.Tensor, bound by tensor.py once it is d
 class _DoubleBackwardError(Function):
     """Stands in the graph for gradients of an op that is not twice differentiable."""
 
-    def forward(self, x, *op_inputs, op_name):
+    def forward(self, x, *op_inputs, op_name, kind="a fused op"):
         # op_inputs (the fused op's inputs) only connect x to the graph, so that
         # differentiating x reaches backward below instead of silently seeing a constant
-        self.op_name = op_name
+        self.op_name, self.kind = op_name, kind
         return x
 
     def backward(self, grad):
         raise RuntimeError(
-            f"{self.op_name} is a fused op whose backward is not differentiable: "
+            f"{self.op_name} is {self.kind} whose backward is not differentiable: "
             "double backward (create_graph=True) through it is not supported")
 
 
@@ -105,11 +105,14 @@ def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs, le
         raise ValueError("run_backward: boundary needs inputs")
     boundary = -1 if boundary is None else boundary   # Functions with _seq below it: leaves here
     roots = []
+    # leaves with hooks: their gradient summed over all uses, for the hooks to see once
+    # (PyTorch's AccumulateGrad), id(leaf) -> [leaf, grad]; only when inputs is None
+    hooked = {}
     assigned = {id(_parallel.owner(g.data)) for g in grad_outputs}  # caller-owned memory
     for out, g in zip(outputs, grad_outputs):
         if out.grad_fn is None or out.grad_fn._seq < boundary:
             if wanted is None:
-                _to_leaf(out, g, assigned)
+                _to_leaf_or_hold(out, g, assigned, hooked)
             elif id(out) in wanted:
                 _accumulate(leaf_grads, id(out), g)
             elif out.grad_fn is not None:   # (only with a boundary)
@@ -135,8 +138,9 @@ def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs, le
                     if out is not None:
                         if g is not None and out._hooks:
                             g = _run_hooks(out, g)
-                        if out._retains_grad and g is not None:
-                            out._grad = g.detach() if out._grad is None else out._grad + g.detach()
+                        if out._retains_grad and g is not None:   # (differentiable if
+                            g_kept = g if create_graph else g.detach()   # create_graph, as torch)
+                            out._grad = g_kept if out._grad is None else out._grad + g_kept
                         if wanted is not None and id(out) in wanted and g is not None:
                             _accumulate(leaf_grads, id(out), g)
                     if g is not None and g.dtype != dtype:  # mixed precision: match the output
@@ -175,13 +179,18 @@ def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs, le
                     if producer is not None and (boundary < 0 or producer._seq >= boundary):
                         _accumulate(grads, (id(producer), index), g)
                     elif wanted is None:
-                        _to_leaf(t, g, assigned)
+                        if t._hooks:   # its hooks run once, on the sum over uses (pass's end)
+                            _to_leaf_or_hold(t, g, assigned, hooked)
+                        else:
+                            _to_leaf(t, g, assigned)
                     elif id(t) in wanted:
                         _accumulate(leaf_grads, id(t), g)
                     elif producer is not None:   # (only with a boundary)
                         raise _beyond_boundary(t, producer)
                 if not retain_graph:
                     fn.release()
+            for t, g in hooked.values():
+                _to_leaf(t, g, assigned)
     except Exception as e:
         if autograd._anomaly and fn is not None:
             _note_creation_site(e, fn)
@@ -192,6 +201,20 @@ def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs, le
                                           and t.grad_fn is None) else g
                      for t, g in zip(inputs, res))
     return None
+
+
+def _to_leaf_or_hold(t, g, assigned, hooked) -> None:
+    """Accumulate ``g`` into leaf ``t.grad`` now, or, when ``t`` has hooks, into ``hooked``
+    until the pass ends: a leaf's hooks run once, on the gradient summed over all its uses
+    (a clipping hook clips the sum, as PyTorch's), not once per use."""
+    if t._hooks:
+        held = hooked.get(id(t))
+        if held is None:
+            hooked[id(t)] = [t, g]
+        else:
+            held[1] = held[1] + g
+    else:
+        _to_leaf(t, g, assigned)
 
 
 def _beyond_boundary(t, producer):
@@ -240,21 +263,28 @@ def _note_creation_site(e, fn) -> None:
 
 
 def _zeros_for(fn, i):
+    """Zeros for the gradient of output ``i`` of ``fn``, which no use of it sent (None
+    instead for a Function that called ``ctx.set_materialize_grads(False)``)."""
+    if not fn.__dict__.get("_materialize_grads", True):
+        return None
     shape, dtype = fn._output_meta[i]
     xp = backend.get_array_module(fn.inputs[0].data) if fn.inputs else np
     return _Tensor._make(xp.zeros(shape, dtype=dtype), False)
 
 
 def _run_hooks(t, g):
-    """Pass ``g`` through ``t``'s hooks in order; a hook returning a Tensor replaces it."""
+    """Pass ``g`` through ``t``'s hooks in order; a hook returning a Tensor replaces it (of the
+    gradient's shape and dtype, as PyTorch requires)."""
     for hook in t._hooks:
         r = hook(g)
         if r is not None:
-            if not isinstance(r, _Tensor) or r.shape != g.shape:
-                got = f"shape {r.shape}" if isinstance(r, _Tensor) else type(r).__name__
+            if not isinstance(r, _Tensor) or r.shape != g.shape or r.dtype != g.dtype:
+                got = (f"shape {r.shape}" + ("" if r.dtype == g.dtype else f", dtype {r.dtype}")
+                       if isinstance(r, _Tensor) else type(r).__name__)
                 raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!s} registered on a "
                                    f"tensor of shape {t.shape} returned {got}; a hook must "
-                                   f"return None or a Tensor of the gradient's shape {g.shape}")
+                                   f"return None or a Tensor of the gradient's shape {g.shape} "
+                                   f"and dtype {g.dtype}")
             g = r
     return g
 
@@ -342,7 +372,7 @@ _PRIVATE_REFS = _count_private_refs()
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=False, materialize_grads=False):
+         allow_unused=None, materialize_grads=False):
     """Gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated.
 
     outputs: Tensor or sequence; grad_outputs: one Tensor per output, of its
@@ -352,8 +382,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     derivatives). An input the outputs do not depend on raises, unless
     ``allow_unused=True`` (its gradient is then None, or zeros with
     ``materialize_grads=True``: zeros that, with ``create_graph=True``, require grad as
-    PyTorch's do, so a higher-order tn.grad through them works).
+    PyTorch's do, so a higher-order tn.grad through them works). As in PyTorch,
+    ``materialize_grads=True`` with an explicit ``allow_unused=False`` is a ValueError.
     """
+    if materialize_grads and allow_unused is False:
+        raise ValueError("tn.grad: materialize_grads=True gives zeros for unused inputs, so it "
+                         "needs allow_unused to be True or not passed, got allow_unused=False")
     outputs = [outputs] if isinstance(outputs, _Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, _Tensor) else list(inputs)
     grad_outputs = _default_grad_outputs(outputs, grad_outputs, "tn.grad")
@@ -391,7 +425,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         return
     inputs = [inputs] if isinstance(inputs, _Tensor) else list(inputs)
     if not inputs:
-        raise ValueError("backward(): inputs, when given, must not be empty")
+        raise RuntimeError("backward(): inputs, when given, must not be empty")
     for t in inputs:
         if not t.requires_grad:   # (as tn.grad and PyTorch: it would silently get nothing)
             raise RuntimeError(f"backward(): an input of shape {t.shape} does not require grad")
@@ -400,6 +434,36 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         # (the pass ran the hooks, and filled .grad of a non-leaf that retains it)
         if g is not None and not t._retains_grad:
             _to_leaf(t, g, assigned, hooks=False)
+
+
+def detach_(t):
+    """``Tensor.detach_()``: ``t`` itself leaves the graph, a leaf that does not require grad
+    (PyTorch's; a view of another tensor is refused, as there: use ``detach()``)."""
+    fn = t.grad_fn
+    if fn is not None and any(x._vc is t._vc for x in getattr(fn, "inputs", ())):
+        raise RuntimeError(f"detach_(): the tensor of shape {t.shape} is a view (the output of "
+                           f"{type(fn).__name__}, sharing its input's memory); a view cannot be "
+                           "detached in place, use detach() instead")
+    t.grad_fn, t._output_index, t.requires_grad, t._retains_grad = None, 0, False, False
+    return t
+
+
+def retain_grad(t) -> None:
+    """``Tensor.retain_grad()``: keep ``.grad`` of non-leaf ``t`` after backward (a no-op on
+    a leaf); as in PyTorch, a tensor that does not require grad is refused."""
+    if not t.requires_grad:
+        raise RuntimeError(f"can't retain_grad on a tensor that has requires_grad=False (shape "
+                           f"{t.shape})")
+    if t.grad_fn is not None:
+        t._retains_grad = True
+
+
+NON_LEAF_GRAD = (
+    "reading .grad of a non-leaf tensor (shape {shape}, the output of {op}): backward() does not "
+    "fill it. Call .retain_grad() on this tensor before backward() to keep its gradient, or "
+    "read .grad of the leaf it was computed from (a tensor made with requires_grad=True and "
+    "then changed by an op, like tn.randn(3, requires_grad=True) * 0.1, is not a leaf: "
+    "scale it under tn.no_grad() or call .requires_grad_() on the result)")
 
 
 def _default_grad_outputs(outputs, grad_outputs, where):

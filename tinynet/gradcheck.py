@@ -141,8 +141,21 @@ def _kink_hint(fn, inputs, vs, t, idx, eps, atol, rtol) -> str:
             "(tinynet.testing.strategies.tensors(exclude_near=...))")
 
 
+def _unsupported(fn_name, **flags) -> None:
+    """Raise NotImplementedError for a PyTorch option tinynet cannot check (forward-mode AD,
+    masked/sparse gradients)."""
+    for name, value in flags.items():
+        if value:
+            raise NotImplementedError(f"{fn_name}: {name}=True is not supported: tinynet has "
+                                      "reverse-mode autograd only and no sparse tensors")
+
+
 def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              seed: int = 0, raise_exception: bool = True, fast_mode: bool = False) -> bool:
+              seed: int = 0, raise_exception: bool = True, fast_mode: bool = False, *,
+              nondet_tol: float = 0.0, check_undefined_grad: bool = True,
+              check_grad_dtypes: bool = False, check_batched_grad: bool = False,
+              check_batched_forward_grad: bool = False, check_forward_ad: bool = False,
+              check_backward_ad: bool = True, masked=None) -> bool:
     """Check ``fn``'s autograd gradients against central finite differences.
 
     fn: callable taking ``inputs`` (Tensors) and returning a Tensor or a tuple
@@ -158,19 +171,33 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     On failure raises :class:`GradcheckError` naming the worst entry (output and
     input number and index, analytic and numeric values) and, when fn has a
     kink there (relu at 0), the slopes on either side. A fn that gives two
-    different values at the same inputs (dropout) is refused first. Tensors fn
-    uses from outside must be float64 too.
+    different values at the same inputs (dropout) is refused first, unless they
+    differ by at most ``nondet_tol`` (relative to the values' size; default: eps·atol).
+    Tensors fn uses from outside must be float64 too.
+
+    PyTorch's other keywords are accepted: ``check_grad_dtypes=True`` also requires
+    each gradient to have its input's dtype; ``check_undefined_grad``,
+    ``check_batched_grad`` and ``check_batched_forward_grad`` check nothing more here
+    (the engine hands zeros, never an undefined gradient, to backward unless a custom
+    Function asks otherwise, and there is no vmap: batched gradients would be the same
+    loop); ``check_backward_ad=False`` skips the check; ``check_forward_ad=True`` and
+    ``masked=True`` raise NotImplementedError.
     """
+    _unsupported("gradcheck", check_forward_ad=check_forward_ad, masked=masked)
     inputs = _float64_inputs(_as_tuple(inputs))
     wrt = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     if not wrt:
         raise ValueError("gradcheck: no input requires grad")
+    if not check_backward_ad:
+        return True
     outs = _float_outputs(fn, inputs)
     vs = _projection(outs, seed)
     # copied before fn runs again: a gradient may share memory with what a later call reuses
     analytic = _projected_gradients(outs, vs, wrt) if fast_mode else _jacobian_rows(outs, wrt)
     try:
-        _check_deterministic(fn, inputs, vs, eps * atol)
+        if check_grad_dtypes:
+            _check_grad_dtypes(outs, vs, wrt)
+        _check_deterministic(fn, inputs, vs, max(eps * atol, nondet_tol))
     except GradcheckError:
         if raise_exception:
             raise
@@ -212,6 +239,18 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     if raise_exception:
         raise GradcheckError(msg)
     return False
+
+
+def _check_grad_dtypes(outs, vs, wrt) -> None:
+    """Raise if the gradient with respect to an input has another dtype than the input."""
+    loss = _projected_loss(outs, vs)
+    grads = () if loss is None else autograd_grad(loss, wrt, retain_graph=True,
+                                                  allow_unused=True)
+    for k, (t, g) in enumerate(zip(wrt, grads)):
+        if g is not None and g.dtype != t.dtype:
+            raise GradcheckError(f"gradcheck: the gradient with respect to input {k} (shape "
+                                 f"{t.shape}) has dtype {g.dtype}, the input {t.dtype} "
+                                 "(check_grad_dtypes=True)")
 
 
 def _projected_gradients(outs, vs, wrt):
@@ -279,16 +318,28 @@ def _one_hot(outs, n, index):
 
 
 def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-                  seed: int = 0, raise_exception: bool = True, fast_mode: bool = False) -> bool:
+                  seed: int = 0, raise_exception: bool = True, fast_mode: bool = False, *,
+                  grad_outputs=None, nondet_tol: float = 0.0, check_undefined_grad: bool = True,
+                  check_grad_dtypes: bool = False, check_batched_grad: bool = False,
+                  gen_non_contig_grad_outputs: bool = False, check_fwd_over_rev: bool = False,
+                  check_rev_over_rev: bool = True, masked: bool = False) -> bool:
     """Check second derivatives: gradcheck the function inputs -> d(v·fn)/d(inputs).
 
     The first-order gradients are computed with ``create_graph=True``, so this
-    exercises every backward written in differentiable ops. ``fast_mode`` as in
-    :func:`gradcheck`.
+    exercises every backward written in differentiable ops. ``v`` is
+    ``grad_outputs`` (a Tensor or a tuple, one per floating-point output of fn, of
+    its shape; PyTorch's name, keyword-only here) or, by default, random.
+    ``fast_mode`` and the other keywords as in :func:`gradcheck`;
+    ``gen_non_contig_grad_outputs`` checks nothing more (tinynet's ops take any
+    memory layout), ``check_rev_over_rev=False`` skips the check and
+    ``check_fwd_over_rev=True`` raises NotImplementedError.
     """
+    _unsupported("gradgradcheck", check_fwd_over_rev=check_fwd_over_rev, masked=masked)
     inputs = _float64_inputs(_as_tuple(inputs))
     outs = _float_outputs(fn, inputs)
-    vs = _projection(outs, seed + 1)
+    vs = _projection(outs, seed + 1) if grad_outputs is None else _given_v(grad_outputs, outs)
+    if not check_rev_over_rev:
+        return True
 
     def first_order(*xs):
         with enable_grad():  # gradcheck's numeric passes run under no_grad
@@ -303,4 +354,17 @@ def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float
         return tuple(Tensor(t.data * 0) if g is None else g for g, t in zip(gs, wrt))
 
     return gradcheck(first_order, inputs, eps, atol, rtol, seed + 2, raise_exception,
-                     fast_mode)
+                     fast_mode, nondet_tol=nondet_tol, check_grad_dtypes=check_grad_dtypes)
+
+
+def _given_v(grad_outputs, outs):
+    """gradgradcheck's ``grad_outputs`` as float64 Tensors, checked against fn's outputs."""
+    given = _as_tuple(grad_outputs)
+    if len(given) != len(outs) or any(
+            tuple(getattr(g, "shape", ())) != tuple(o.shape) for g, o in zip(given, outs)):
+        raise ValueError("gradgradcheck: grad_outputs must hold one Tensor per floating-point "
+                         "output of fn, of its shape: got shapes "
+                         f"{[tuple(getattr(g, 'shape', ())) for g in given]} for outputs of "
+                         f"shapes {[tuple(o.shape) for o in outs]}")
+    return [Tensor(backend.get_array_module(o.data).asarray(
+        g.data if isinstance(g, Tensor) else g, dtype=o.dtype)) for g, o in zip(given, outs)]

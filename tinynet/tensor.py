@@ -81,7 +81,7 @@ class Tensor:
         PyTorch: backward does not keep the gradients of intermediate results.
         """
         if self._grad is None and self.grad_fn is not None and not self._retains_grad:
-            warnings.warn(_NON_LEAF_GRAD.format(shape=tuple(self.shape),
+            warnings.warn(engine.NON_LEAF_GRAD.format(shape=tuple(self.shape),
                                                 op=type(self.grad_fn).__name__), stacklevel=2)
         return self._grad
 
@@ -247,9 +247,12 @@ class Tensor:
         return self if self.data.flags.c_contiguous else self.clone()
 
     def retain_grad(self) -> None:
-        """Keep ``.grad`` for this non-leaf tensor after backward."""
-        if self.grad_fn is not None:
-            self._retains_grad = True
+        """Keep ``.grad`` for this non-leaf tensor after backward (it must require grad)."""
+        engine.retain_grad(self)
+
+    def detach_(self) -> "Tensor":
+        """In place: this tensor leaves the graph (a leaf not requiring grad; not a view)."""
+        return engine.detach_(self)
 
     def register_hook(self, hook):
         """Call ``hook(grad) -> grad or None`` when this tensor's gradient is computed.
@@ -800,14 +803,6 @@ class Tensor:
     def deg2rad(self): return _fn.special.deg2rad(self)
     def rad2deg(self): return _fn.special.rad2deg(self)
     def sinc(self): return _fn.special.sinc(self)
-
-
-_NON_LEAF_GRAD = (
-    "reading .grad of a non-leaf tensor (shape {shape}, the output of {op}): backward() does not "
-    "fill it. Call .retain_grad() on this tensor before backward() to keep its gradient, or "
-    "read .grad of the leaf it was computed from (a tensor made with requires_grad=True and "
-    "then changed by an op, like tn.randn(3, requires_grad=True) * 0.1, is not a leaf: "
-    "scale it under tn.no_grad() or call .requires_grad_() on the result)")
 
 
 def is_tensor(obj) -> bool:
