@@ -187,3 +187,16 @@ def test_comparing_with_none_or_a_string_is_false_as_in_pytorch():
     assert None not in [t] and t in [None, t]
     np.testing.assert_array_equal((t == 1.0).numpy(), [True, False])
     np.testing.assert_array_equal((t != tn.tensor([1.0, 3.0])).numpy(), [False, True])
+
+
+def test_bitwise_operators_take_a_python_operand_on_the_left():
+    """``True & mask``, ``3 & ids``, ``1 | ids``, ``True ^ mask`` (PyTorch's __rand__,
+    __ror__, __rxor__), with the Tensor's dtype."""
+    mask, ids = tn.tensor([True, False]), tn.tensor([5, 6])
+    np.testing.assert_array_equal((True & mask).numpy(), [True, False])
+    np.testing.assert_array_equal((False | mask).numpy(), [True, False])
+    np.testing.assert_array_equal((True ^ mask).numpy(), [False, True])
+    assert (3 & ids).dtype == ids.dtype
+    np.testing.assert_array_equal((3 & ids).numpy(), [1, 2])
+    np.testing.assert_array_equal((1 | ids).numpy(), [5, 7])
+    np.testing.assert_array_equal((4 ^ ids).numpy(), [1, 2])
