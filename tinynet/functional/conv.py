@@ -180,13 +180,16 @@ def to_cm(x):
     :func:`row_stride`), otherwise a C-contiguous copy. ``.reshape(C, -1)`` of the result
     is a view."""
     t = x.transpose(1, 2, 3, 0)
-    if t.flags.c_contiguous or _channel_blocks_contiguous(t):
+    if _channel_blocks(t):
         return t
     return backend.get_array_module(x).ascontiguousarray(t)
 
 
-def _channel_blocks_contiguous(t) -> bool:
-    """Whether a (C, H, W, N) NumPy array is C row-major blocks in order, gaps allowed."""
+def _channel_blocks(t) -> bool:
+    """Whether (C, H, W, N) ``t`` is C row-major blocks in order: C-contiguous, or on the
+    CPU with gaps between the blocks (a conv output's spaced rows)."""
+    if t.flags.c_contiguous:
+        return True
     if not isinstance(t, np.ndarray):
         return False
     C, H, W, N = t.shape
@@ -281,7 +284,7 @@ def padded_cols(x, pads, kh, kw, sh, sw, dh, dw, Ho, Wo):
         cols = workspace.get((C * kh * kw, Ho * Wo * N), x.dtype, xp)
         return _cuda.im2col(xp, to_cm(x), cols, kh, kw, sh, sw, dh, dw, Ho, Wo, pads[0], pads[2])
     src = x.transpose(1, 2, 3, 0)                               # (C, H, W, N)
-    if any(pads) and (src.flags.c_contiguous or _channel_blocks_contiguous(src)):
+    if any(pads) and _channel_blocks(src):
         return _im2col_unpadded(src, pads, kh, kw, sh, sw, dh, dw, Ho, Wo)
     xpad = pad_cm(x, pads)                                      # (C, Hp, Wp, N)
     cols = im2col(xpad, kh, kw, sh, sw, dh, dw, Ho, Wo)         # (C·kh·kw, Ho·Wo·N)
@@ -335,26 +338,36 @@ def col2im_nchw(cols, C, N, H, W, pads, kh, kw, sh, sw, dh, dw, Ho, Wo):
     return from_cm(_col2im_by_phase(cols, C, N, H, W, pads, kh, kw, sh, sw, dh, dw, Ho, Wo))
 
 
-def _phases(k, d, s, n_out, size, pad):
-    """One axis of a strided col2im, split by phase: the padded positions P = p·s + i·d
-    (output p, tap i) with P mod s = r form phase r, where tap i writes row
-    u = p + (i·d - r)/s of the phase. Returns [(r, first, taps, lo, hi)]: the phase
-    rows u in [lo, hi) are the unpadded positions first, first + s, ... (P - pad), and
-    ``taps`` pairs each tap i of the phase with the (u-slice, p-slice) it adds."""
-    phases = []
+def phase_rows(size, pad, s):
+    """One axis split by phase: input index h lies at padded position pad + h, which is
+    row (pad + h) // s of phase (pad + h) mod s. Returns [(phase r, first input index
+    h0, its phase row u0, count)] for r in range(s): the phase's rows u0, u0 + 1, ...
+    hold the input indices h0, h0 + s, ... (count of them)."""
+    rows = []
     for r in range(s):
-        lo = max(0, -(-(pad - r) // s))
-        hi = (pad + size - 1 - r) // s + 1
-        if hi <= lo:
+        h0 = (r - pad) % s
+        rows.append((r, h0, (pad + h0) // s, len(range(h0, size, s))))
+    return rows
+
+
+def _phases(k, d, s, n_out, size, pad):
+    """One axis of a strided col2im, split by phase (:func:`phase_rows`): tap i writes
+    output p to padded position p·s + i·d, row p + (i·d - r)/s of phase r = i·d mod s.
+    Returns [(first, taps, count)] per phase that holds input indices: its rows are the
+    input indices first, first + s, ... (count of them), and ``taps`` pairs each tap i
+    of the phase with the (slice of those rows, slice of outputs p) it adds."""
+    phases = []
+    for r, first, lo, count in phase_rows(size, pad, s):
+        if count == 0:
             continue
         taps = []
         for i in range(k):
             if (i * d) % s == r:
                 q = (i * d - r) // s
-                p0, p1 = max(0, lo - q), min(n_out, hi - q)
+                p0, p1 = max(0, lo - q), min(n_out, lo + count - q)
                 if p0 < p1:
                     taps.append((i, slice(p0 + q - lo, p1 + q - lo), slice(p0, p1)))
-        phases.append((r + s * lo - pad, taps, hi - lo))
+        phases.append((first, taps, count))
     return phases
 
 

@@ -44,12 +44,7 @@ def _over_rows(work, rows: int, n: int, xp) -> list:
 
 def _add_parts(parts):
     """Σ of per-slice arrays (None stays None)."""
-    if parts[0] is None:
-        return None
-    total = parts[0]
-    for part in parts[1:]:
-        total = total + part
-    return total
+    return None if parts[0] is None else sum(parts[1:], parts[0])
 
 
 def _rows(x, normalized_shape, op):

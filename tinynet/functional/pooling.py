@@ -31,7 +31,8 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from .conv import _over_channels, _pair, _positive, _single, from_cm, to_cm, workspace
+from .conv import (_over_channels, _pair, _positive, _single, from_cm, phase_rows, to_cm,
+                   workspace)
 from .indexing import getitem
 from .select import _check_index_range
 
@@ -51,18 +52,6 @@ def _pool_geometry(size, k, s, p, d, ceil_mode, op):
     return out, right
 
 
-def _phase_rows(size, pad, padded, s):
-    """One axis of a phase split: (phase length, [(phase a, first input index, first
-    phase index, count)]): input index h lies at padded row pad + h, which is row
-    (pad + h) // s of phase (pad + h) mod s."""
-    length = -(-padded // s)
-    rows = []
-    for a in range(s):
-        h0 = (a - pad) % s
-        rows.append((a, h0, (pad + h0) // s, len(range(h0, size, s))))
-    return length, rows
-
-
 def split_phases(x, pads, stride, fill):
     """(N, C, H, W) -> (C, sh, sw, Hq, Wq, N): the input padded with ``fill`` and split by
     phase, P[c, a, b, u, v, n] = xpad[c, a + sh·u, b + sw·v, n] (see the module
@@ -70,8 +59,8 @@ def split_phases(x, pads, stride, fill):
     xp = backend.get_array_module(x)
     N, C, H, W = x.shape
     (sh, sw), (pt, pb, pl, pr) = stride, pads
-    Hq, rows = _phase_rows(H, pt, H + pt + pb, sh)
-    Wq, columns = _phase_rows(W, pl, W + pl + pr, sw)
+    rows, columns = phase_rows(H, pt, sh), phase_rows(W, pl, sw)
+    Hq, Wq = -(-(H + pt + pb) // sh), -(-(W + pl + pr) // sw)          # phase lengths
     out = workspace.get((C, sh, sw, Hq, Wq, N), x.dtype, xp)
     src = x.transpose(1, 2, 3, 0)                                        # (C, H, W, N)
 
@@ -93,9 +82,7 @@ def merge_phases(g, H, W, pads, stride):
     (C, H, W, N) values at the input's positions."""
     xp = backend.get_array_module(g)
     C, sh, sw, Hq, Wq, N = g.shape
-    (pt, pb, pl, pr) = pads
-    _, rows = _phase_rows(H, pt, H + pt + pb, sh)
-    _, columns = _phase_rows(W, pl, W + pl + pr, sw)
+    rows, columns = phase_rows(H, pads[0], sh), phase_rows(W, pads[2], sw)
     out = xp.empty((C, H, W, N), g.dtype)
 
     def work(c):
@@ -166,7 +153,8 @@ class MaxPool2d(Function):
 
         def work(c):
             better = xp.empty(y[c].shape, bool)
-            y[c] = phases[c, windows[0][1], windows[0][2], windows[0][3], windows[0][4]]
+            _, a, b, us, vs = windows[0]
+            y[c] = phases[c, a, b, us, vs]
             for off, a, b, us, vs in windows[1:]:
                 win = phases[c, a, b, us, vs]                            # (c, Ho, Wo, N)
                 xp.greater(win, y[c], out=better)                        # strict: first max wins
@@ -258,7 +246,8 @@ class AvgPool2d(Function):
         windows = list(_windows(*k, *s, 1, 1, Ho, Wo))
 
         def work(c):
-            y[c] = phases[c, windows[0][1], windows[0][2], windows[0][3], windows[0][4]]
+            _, a, b, us, vs = windows[0]
+            y[c] = phases[c, a, b, us, vs]
             for _, a, b, us, vs in windows[1:]:
                 y[c] += phases[c, a, b, us, vs]
             y[c] *= self.inv
