@@ -244,3 +244,42 @@ def test_save_pretrained_loads_in_transformers(hf_model, tmp_path):
     with torch.no_grad():
         ref = hf(torch.tensor(ids)).logits.numpy()
     np.testing.assert_allclose(m(tn.tensor(ids))[0].numpy(), ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("n_inner, tied", [(48, False), (80, True), (None, False)])
+def test_mlp_width_and_untied_head_round_trip_with_transformers(tmp_path, n_inner, tied):
+    # GPT-2 configs may set the MLP width (n_inner) and an untied lm_head; both directions
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    transformers.logging.set_verbosity_error()
+    torch.manual_seed(1)
+    cfg = transformers.GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=60, n_positions=32,
+                                  n_inner=n_inner, tie_word_embeddings=tied)
+    hf = transformers.GPT2LMHeadModel(cfg).eval()
+    if not tied:   # a distinct head, so that loading wte into it would be caught
+        with torch.no_grad():
+            hf.lm_head.weight.normal_(0.0, 0.5)
+    hf.save_pretrained(tmp_path / "hf", safe_serialization=True)
+    m = GPT.from_pretrained(tmp_path / "hf")
+    assert (m.lm_head.weight is m.transformer.wte.weight) == tied
+    assert m.transformer.h[0].mlp.c_fc.weight.shape == (n_inner or 128, 32)
+    ids = np.random.default_rng(3).integers(0, 60, (2, 20))
+    with torch.no_grad():
+        ref = hf(torch.tensor(ids)).logits.numpy()
+    np.testing.assert_allclose(m(tn.tensor(ids))[0].numpy(), ref, atol=1e-4)
+    # and back: tinynet's save_pretrained keeps the width and the separate head
+    m.save_pretrained(tmp_path / "tn")
+    back = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "tn").eval()
+    with torch.no_grad():
+        np.testing.assert_allclose(back(torch.tensor(ids)).logits.numpy(), ref, atol=1e-4)
+
+
+def test_save_pretrained_keeps_a_head_untied_after_construction(tmp_path):
+    # a user who unties the head by hand (nn.Parameter of its own) must not lose it
+    m = tiny(seed=5)
+    m.lm_head.weight = tn.nn.Parameter(tn.randn(*m.lm_head.weight.shape) * 0.3)
+    m.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["tie_word_embeddings"] is False
+    m2 = GPT.from_pretrained(tmp_path)
+    idx = tn.randint(0, 50, (2, 9))
+    np.testing.assert_allclose(m2(idx)[0].numpy(), m(idx)[0].numpy(), atol=1e-6)

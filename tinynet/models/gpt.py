@@ -47,6 +47,8 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True           # biases in Linear layers and LayerNorms (GPT-2: True)
     layer_norm_eps: float = 1e-5
+    n_inner: int | None = None          # MLP hidden width; None: 4 * n_embd (GPT-2)
+    tie_word_embeddings: bool = True    # lm_head shares wte's weight (GPT-2: True)
 
 
 class KVCache:
@@ -117,16 +119,18 @@ class CausalSelfAttention(Module):
 
 
 class MLP(Module):
-    """Position-wise feed-forward: Linear(C, 4C) -> GELU (tanh form, as GPT-2) -> Linear(4C, C)."""
+    """Position-wise feed-forward: Linear(C, H) -> GELU (tanh form, as GPT-2) -> Linear(H, C),
+    H = ``config.n_inner`` or 4C."""
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.c_fc = Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.c_proj = Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        hidden = config.n_inner or 4 * config.n_embd
+        self.c_fc = Linear(config.n_embd, hidden, bias=config.bias)
+        self.c_proj = Linear(hidden, config.n_embd, bias=config.bias)
         self.dropout = Dropout(config.dropout)
 
     def forward(self, x):
-        h = gelu(self.c_fc(x), approximate="tanh")            # (B, T, 4C)
+        h = gelu(self.c_fc(x), approximate="tanh")            # (B, T, H)
         return self.dropout(self.c_proj(h))                   # (B, T, C)
 
 
@@ -168,9 +172,10 @@ class GPT(Module):
             ln_f=LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias),
         ))
         self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False)
-        # weight tying: the output projection reuses the token embedding (fewer
-        # parameters; an input token and the logit predicting it share a vector)
-        self.lm_head.weight = self.transformer.wte.weight
+        if config.tie_word_embeddings:
+            # weight tying: the output projection reuses the token embedding (fewer
+            # parameters; an input token and the logit predicting it share a vector)
+            self.lm_head.weight = self.transformer.wte.weight
         self.apply(self._init_weights)
         # GPT-2: scale the residual projections by 1/sqrt(2 n_layer), as each
         # block adds two of them to the residual stream
@@ -347,22 +352,18 @@ class GPT(Module):
         if act not in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast"):
             raise ValueError(f"GPT.from_pretrained: {cfg_path}: activation_function {act!r} is "
                              "not supported (tinynet's GPT uses the tanh GELU, 'gelu_new')")
-        if not hf.get("tie_word_embeddings", True):
-            raise ValueError(f"GPT.from_pretrained: {cfg_path}: tie_word_embeddings is false; "
-                             "tinynet's GPT ties lm_head to wte")
         for key, plain in (("scale_attn_weights", True), ("scale_attn_by_inverse_layer_idx", False)):
             if hf.get(key, plain) != plain:
                 raise ValueError(f"GPT.from_pretrained: {cfg_path}: {key}={hf[key]} is not "
                                  f"supported (tinynet's GPT scales attention by 1/sqrt(head "
                                  f"size) in every layer, GPT-2's default {key}={plain})")
-        if hf.get("n_inner") not in (None, 4 * hf["n_embd"]):
-            raise ValueError(f"GPT.from_pretrained: {cfg_path}: n_inner {hf['n_inner']} is not "
-                             "4 * n_embd")
+        tied = hf.get("tie_word_embeddings", True)
         config = GPTConfig(vocab_size=hf["vocab_size"],
                            block_size=hf.get("n_positions", hf.get("n_ctx")),
                            n_layer=hf["n_layer"], n_head=hf["n_head"], n_embd=hf["n_embd"],
                            dropout=0.0, bias=True,
-                           layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5))
+                           layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5),
+                           n_inner=hf.get("n_inner"), tie_word_embeddings=tied)
         files = _weight_files(path)
         raw = {}
         for file in files:
@@ -371,12 +372,16 @@ class GPT(Module):
         sd = {}
         for key, t in raw.items():
             name = key[len("transformer."):] if key.startswith("transformer.") else key
-            if name.endswith((".attn.bias", ".attn.masked_bias")) or name == "lm_head.weight":
-                continue  # causal-mask buffers; the head is tied to wte
+            if name.endswith((".attn.bias", ".attn.masked_bias")):
+                continue  # causal-mask buffers
+            if name == "lm_head.weight":
+                if not tied:
+                    sd[name] = t
+                continue  # a tied checkpoint's copy of wte is not read
             if name.endswith(_CONV1D):
                 t = Tensor._make(np.ascontiguousarray(t.data.T), False)   # (in, out) -> (out, in)
             sd["transformer." + name] = t
-        if "transformer.wte.weight" in sd:
+        if tied and "transformer.wte.weight" in sd:
             sd["lm_head.weight"] = sd["transformer.wte.weight"]
         try:
             model.load_state_dict(sd)
@@ -409,19 +414,22 @@ class GPT(Module):
         # char-level one) has no known end-of-text token, and naming one would make
         # transformers' generate stop at an ordinary character
         eos = 50256 if c.vocab_size == 50257 else None
+        # tied if the head is wte's own Parameter, whatever the config said at build time
+        tied = self.lm_head.weight is self.transformer.wte.weight
         hf = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
               "vocab_size": c.vocab_size, "n_positions": c.block_size, "n_ctx": c.block_size,
-              "n_embd": c.n_embd, "n_layer": c.n_layer, "n_head": c.n_head, "n_inner": None,
+              "n_embd": c.n_embd, "n_layer": c.n_layer, "n_head": c.n_head,
+              "n_inner": self.transformer.h[0].mlp.c_fc.out_features if c.n_layer else None,
               "activation_function": "gelu_new", "layer_norm_epsilon": c.layer_norm_eps,
               "resid_pdrop": c.dropout, "embd_pdrop": c.dropout, "attn_pdrop": c.dropout,
-              "initializer_range": 0.02, "tie_word_embeddings": True,
+              "initializer_range": 0.02, "tie_word_embeddings": tied,
               "bos_token_id": eos, "eos_token_id": eos}
         adapted = {name + ".weight": layer for name, layer in lora_layers(self)
                    if not layer.merged}
         sd = {}
         for name, t in self.state_dict().items():
-            if name == "lm_head.weight" or name.endswith((".lora_A", ".lora_B")):
-                continue  # tied to transformer.wte.weight; adapters are folded in below
+            if (name == "lm_head.weight" and tied) or name.endswith((".lora_A", ".lora_B")):
+                continue  # the same array as transformer.wte.weight; adapters are folded in below
             a = backend.to_numpy(t.data).astype(np.float32, copy=False)
             if name in adapted:
                 a = a + backend.to_numpy(adapted[name].delta_weight()).astype(np.float32)
