@@ -141,3 +141,37 @@ def test_save_pretrained_folds_unmerged_adapters_in(tmp_path):
     np.testing.assert_allclose(GPT.from_pretrained(tmp_path)(idx)[0].numpy(), expect, atol=1e-5)
     assert not any(layer.merged for _, layer in lora_layers(model))   # the model is unchanged
     np.testing.assert_array_equal(model(idx)[0].numpy(), expect)
+
+
+def test_merged_layers_state_dict_holds_the_unmerged_weight_and_loads_either_way(tmp_path):
+    # a merged model's full state dict used to hold W + sBA beside A and B, so loading
+    # it into an unmerged adapted model applied the adapter twice
+    idx = tn.randint(0, 40, (2, 10))
+    model = apply_lora(tiny_gpt(seed=6), target_modules=("c_attn", "c_fc"), rank=3)
+    randomize_adapters(model, seed=2)
+    model.eval()
+    expected = model(idx)[0].numpy()
+    unmerged_sd = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    merge_lora(model, unload=False)
+    sd = model.state_dict()
+    for k in unmerged_sd:
+        np.testing.assert_allclose(sd[k].numpy(), unmerged_sd[k], atol=1e-6, err_msg=k)
+    save(sd, tmp_path / "merged.safetensors")
+    fresh = apply_lora(tiny_gpt(seed=7), target_modules=("c_attn", "c_fc"), rank=3).eval()
+    fresh.load_state_dict(load(tmp_path / "merged.safetensors"))
+    np.testing.assert_allclose(fresh(idx)[0].numpy(), expected, atol=1e-5)
+    # and into a merged model: it stays merged, with the loaded adapters folded in
+    other = apply_lora(tiny_gpt(seed=8), target_modules=("c_attn", "c_fc"), rank=3).eval()
+    randomize_adapters(other, seed=9)
+    merge_lora(other, unload=False)
+    other.load_state_dict(unmerged_sd)
+    assert all(layer.merged for _, layer in lora_layers(other))
+    np.testing.assert_allclose(other(idx)[0].numpy(), expected, atol=1e-5)
+    for _, layer in lora_layers(other):
+        layer.unmerge()
+    np.testing.assert_allclose(other(idx)[0].numpy(), expected, atol=1e-5)
+    # adapters alone into a merged model: the base weight is kept, the new adapter folded in
+    target = apply_lora(tiny_gpt(seed=6), target_modules=("c_attn", "c_fc"), rank=3).eval()
+    merge_lora(target, unload=False)
+    load_lora_state_dict(target, lora_state_dict(fresh))
+    np.testing.assert_allclose(target(idx)[0].numpy(), expected, atol=1e-5)

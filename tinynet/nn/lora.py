@@ -10,13 +10,16 @@ into the weight, W ← W + s B A, so inference costs nothing extra.
 
 LoRALinear keeps the base layer's ``weight``/``bias`` names (``c_attn.weight``)
 and adds ``lora_A``/``lora_B`` beside them, so base checkpoints still load
-into an adapted model and adapter state dicts stay small.
+into an adapted model and adapter state dicts stay small. A state dict always
+holds the unmerged W (merging is an inference-time shortcut, not part of the
+saved state), so a merged model's state dict loads into an unmerged one and
+back without applying the adapter twice.
 """
 from __future__ import annotations
 
 import math
 
-from .. import creation
+from .. import backend, creation
 from ..autograd import no_grad
 from ..functional.dropout import dropout as _dropout
 from ..functional.linalg import linear
@@ -24,6 +27,7 @@ from . import init
 from .linear import Linear
 from .module import Module, StateDictError
 from .parameter import Parameter
+from ..tensor import Tensor
 
 
 class LoRALinear(Linear):
@@ -96,6 +100,29 @@ class LoRALinear(Linear):
             with no_grad():
                 self.weight.data -= self.delta_weight()
             self.merged = False
+
+    # ---- state dict: W, A, B unmerged whether or not this layer is merged
+    def _own_state(self, keep_vars=False):
+        for name, t in super()._own_state(keep_vars):
+            if name == "weight" and self.merged and not keep_vars:
+                t = Tensor._make(self.weight.data - self.delta_weight(), False)   # W
+            yield name, t
+
+    def _load_checks(self, state_dict, prefix, missing, mismatched, consumed, pending):
+        start = len(pending)
+        super()._load_checks(state_dict, prefix, missing, mismatched, consumed, pending)
+        if not self.merged or len(pending) == start:
+            return
+        # a merged layer keeps W + s B A in its weight: rebuild it from the loaded
+        # W, A, B (each from the dict if there, else this layer's current one)
+        new = {name: value for _, name, _, value in pending[start:]}
+        current = dict(super()._own_state())
+        current["weight"] = Tensor._make(self.weight.data - self.delta_weight(), False)
+        w, a, b = (backend.to_numpy(v.data if isinstance(v, Tensor) else v)
+                   for v in (new.get(k, current[k]) for k in ("weight", "lora_A", "lora_B")))
+        merged = w + (b @ a) * self.scaling                   # (out, in)
+        pending[start:] = [entry for entry in pending[start:] if entry[1] != "weight"]
+        pending.append((self, "weight", self.weight, merged.astype(w.dtype, copy=False)))
 
     def to_linear(self) -> Linear:
         """A plain Linear with the merged weight (shares the Parameters)."""
@@ -201,7 +228,4 @@ def load_lora_state_dict(model: Module, state_dict) -> None:
     if missing or unexpected or bad:
         raise StateDictError(f"load_lora_state_dict: missing {missing}, unexpected {unexpected}, "
                              f"shape mismatches {bad}")
-    for _, layer in lora_layers(model):
-        if layer.merged:
-            raise RuntimeError("load_lora_state_dict: a layer is merged; unmerge() it first")
-    model.load_state_dict(state_dict, strict=False)
+    model.load_state_dict(state_dict, strict=False)   # a merged layer is re-merged
