@@ -448,6 +448,23 @@ def detach_(t):
     return t
 
 
+def checked_grad(t, value):
+    """The value for ``t.grad = value``: None or a Tensor of ``t``'s shape, dtype and device
+    (PyTorch's checks, so a wrong assignment fails here and not inside an optimizer)."""
+    from .tensor import Tensor
+    if value is None:
+        return None
+    if not isinstance(value, Tensor):
+        raise TypeError(f"assigned grad expected to be a Tensor or None but got "
+                        f"{type(value).__name__} (tensor of shape {t.shape})")
+    for what, mine, theirs in (("size", t.shape, value.shape), ("type", t.dtype, value.dtype),
+                               ("device", t.device, value.device)):
+        if mine != theirs:
+            raise RuntimeError(f"assigned grad has data of a different {what}: {theirs}, the "
+                               f"tensor's is {mine}")
+    return value
+
+
 def retain_grad(t) -> None:
     """``Tensor.retain_grad()``: keep ``.grad`` of non-leaf ``t`` after backward (a no-op on
     a leaf); as in PyTorch, a tensor that does not require grad is refused."""

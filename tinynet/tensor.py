@@ -87,7 +87,7 @@ class Tensor:
 
     @grad.setter
     def grad(self, value):
-        self._grad = value
+        self._grad = engine.checked_grad(self, value)
 
     @property
     def retains_grad(self) -> bool:

@@ -138,10 +138,17 @@ def test_step_never_writes_into_grad(config):
 def test_step_checks_gradient_shape_and_dtype():
     p = _p(3)
     opt = SGD([p], lr=0.1)
-    p.grad = tn.ones(4)
+    with pytest.raises(RuntimeError, match=r"different size: \(4,\).*\(3,\)"):
+        p.grad = tn.ones(4)                 # refused at assignment, as in PyTorch
+    with pytest.raises(RuntimeError, match="different type: float64.*float32"):
+        p.grad = tn.ones(3, dtype=tn.float64)
+    with pytest.raises(TypeError, match="Tensor or None.*ndarray"):
+        p.grad = np.ones(3, np.float32)
+    p.grad = tn.ones(3)
+    p.grad.data = np.ones(4, np.float32)    # changed behind the setter: step still checks
     with pytest.raises(ValueError, match=r"shape \(4,\).*shape \(3,\)"):
         opt.step()
-    p.grad = tn.ones(3, dtype=tn.float64)
+    p.grad.data = np.ones(3, np.float64)
     with pytest.raises(TypeError, match="float64.*float32"):
         opt.step()
 
