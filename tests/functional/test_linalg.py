@@ -149,13 +149,42 @@ def test_einsum_errors_name_the_spec_and_shapes():
         tn.einsum("ij,jk->ik", a, b)
     with pytest.raises(ValueError, match="diagonals"):
         tn.einsum("ii->i", tn.ones(3, 3))
-    with pytest.raises(ValueError, match=r"'\.\.\.' is not supported"):
-        tn.einsum("...j->...", a)
+    with pytest.raises(ValueError, match=r"'\.\.\.' dims of '\.\.\.ij,\.\.\.jk' do not "
+                                         r"broadcast \(shapes \[\(2, 2, 3\), \(3, 3, 4\)\]"):
+        tn.einsum("...ij,...jk", tn.ones(2, 2, 3), tn.ones(3, 3, 4))
+    with pytest.raises(ValueError, match="stray '.'"):
+        tn.einsum("....j", a)
     with pytest.raises(ValueError, match="names 2 operands, got 1"):
         tn.einsum("ij,jk->ik", a)
     with pytest.raises(TypeError, match="float32.*float64|float64.*float32"):
         tn.einsum("ij,jk->ik", a, tn.ones(3, 2, dtype=tn.float64))
     assert tn.einsum("ij,jk->ik", a, tn.tensor(np.ones((3, 2), np.int64))).dtype == np.float32
+
+
+_ELLIPSIS_SPECS = ["...ij,...jk->...ik", "...ij,...jk", "b...,b...->b", "...,...->...",
+                   "i...->...", "...->", "ij...->ji...", "...i,i", "...i,...i->..."]
+
+
+@given(st.sampled_from(_ELLIPSIS_SPECS), st.data())
+def test_einsum_ellipsis_broadcasts_like_torch_with_gradients(spec, data):
+    # '...' dims are drawn 0-2 long per operand, size 1 or 2 each, so they broadcast
+    subs = spec.split("->")[0].split(",")
+    sizes = {c: data.draw(st.integers(1, 3)) for c in set("".join(subs)) - {"."}}
+    n_ell = data.draw(st.integers(0, 2))
+    ell = data.draw(st.lists(st.integers(1, 2), min_size=n_ell, max_size=n_ell))
+    shapes = []
+    for sub in subs:
+        mine = tuple(data.draw(st.sampled_from([1, n])) for n in ell)[data.draw(
+            st.integers(0, n_ell)):] if "..." in sub else ()
+        named = tuple(sizes[c] for c in sub.replace("...", ""))
+        at = sub.find("...")
+        shapes.append(named[:at] + mine + named[at:] if at >= 0 else named)
+    rng = np.random.default_rng(0)
+    xs = [tn.tensor(rng.standard_normal(s), requires_grad=True) for s in shapes]
+    assert tn.gradcheck(lambda *ts: tn.einsum(spec, *ts), xs)
+    torch = pytest.importorskip("torch")
+    ref = torch.einsum(spec, *[torch.from_numpy(x.numpy()) for x in xs])
+    np.testing.assert_allclose(tn.einsum(spec, *xs).numpy(), ref.numpy(), atol=1e-12)
 
 
 # ------------------------------------------------------------ bmm, dot, outer, kron, trace, norms
