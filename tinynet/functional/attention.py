@@ -404,10 +404,58 @@ def _prepare_mask(q, k, attn_mask, is_causal):
     return (m,)
 
 
-def _attention(query, key, value, attn_mask, dropout_p, is_causal, scale, need_weights):
+def _check_batch(q, k, v):
+    """q, k, v need (..., T, E) shapes whose leading (batch, head) dims broadcast together."""
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ValueError(f"scaled_dot_product_attention: query/key/value need at least 2 dims "
+                         f"(..., T, E), got {tuple(q.shape)}, {tuple(k.shape)}, "
+                         f"{tuple(v.shape)}")
+    try:
+        _bshape(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except ValueError:
+        hint = (" (for fewer key/value heads than query heads pass enable_gqa=True)"
+                if min(q.ndim, k.ndim, v.ndim) >= 3 else "")
+        raise ValueError(f"scaled_dot_product_attention: the leading dims of query "
+                         f"{tuple(q.shape)}, key {tuple(k.shape)} and value {tuple(v.shape)} "
+                         f"do not broadcast{hint}") from None
+
+
+def _repeat_kv_heads(query, key, value):
+    """Grouped-query attention: repeat each key/value head for its group of query heads.
+
+    query (..., Hq, Tq, E), key (..., Hk, Tk, E), value (..., Hv, Tk, Ev) with Hk and
+    Hv dividing Hq -> key and value with Hq heads, head j being the old head j // (Hq/Hk)
+    (PyTorch's ``repeat_interleave`` on dim -3). Composed of differentiable ops, so the
+    gradient of a shared head sums over its group.
+    """
+    if min(query.ndim, key.ndim, value.ndim) < 3:
+        raise ValueError(f"scaled_dot_product_attention: enable_gqa needs a heads dim (-3); "
+                         f"got query {tuple(query.shape)}, key {tuple(key.shape)}, "
+                         f"value {tuple(value.shape)}")
+    hq = query.shape[-3]
+    if hq % key.shape[-3] or hq % value.shape[-3]:
+        raise ValueError(f"scaled_dot_product_attention: with enable_gqa the number of key "
+                         f"heads ({key.shape[-3]}) and value heads ({value.shape[-3]}) must "
+                         f"divide the number of query heads ({hq})")
+
+    def repeat(t):
+        groups = hq // t.shape[-3]
+        if groups == 1:
+            return t
+        *lead, h, tk, e = t.shape
+        t = t.unsqueeze(-3).expand(*lead, h, groups, tk, e)   # (..., H, G, Tk, E)
+        return t.reshape(*lead, h * groups, tk, e)
+    return repeat(key), repeat(value)
+
+
+def _attention(query, key, value, attn_mask, dropout_p, is_causal, scale, need_weights,
+               enable_gqa=False):
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), "
                          f"got {dropout_p}")
+    if enable_gqa:
+        key, value = _repeat_kv_heads(query, key, value)
+    _check_batch(query, key, value)
     mask = _prepare_mask(query, key, attn_mask, is_causal)
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1]) if query.shape[-1] else 1.0
@@ -417,7 +465,7 @@ def _attention(query, key, value, attn_mask, dropout_p, is_causal, scale, need_w
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
-                                 is_causal: bool = False, scale=None):
+                                 is_causal: bool = False, scale=None, enable_gqa: bool = False):
     """softmax(scale · Q Kᵀ + mask) V as one fused op (PyTorch's signature and semantics).
 
     query (..., Tq, E), key (..., Tk, E), value (..., Tk, Ev) -> (..., Tq, Ev);
@@ -426,21 +474,26 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     ``is_causal``: query i attends to keys 0..i (top-left aligned, like PyTorch;
     see :func:`causal_mask` for a key/value cache). ``scale`` defaults to
     1/sqrt(E). ``dropout_p`` drops attention weights (always, like PyTorch:
-    pass 0 in eval). A query row with no allowed key outputs zeros.
+    pass 0 in eval). ``enable_gqa``: grouped-query attention, key and value may have
+    fewer heads (dim -3) than the query, as long as they divide its count; query head
+    i then uses key/value head i // (Hq / Hk). A query row with no allowed key
+    outputs zeros (as PyTorch 2.5+ does here).
     """
     query, key, value, attn_mask = amp.cast_inputs("scaled_dot_product_attention", query, key,
                                                    value, attn_mask)
-    return _attention(query, key, value, attn_mask, dropout_p, is_causal, scale, False)
+    return _attention(query, key, value, attn_mask, dropout_p, is_causal, scale, False,
+                      enable_gqa)
 
 
 def attention_with_weights(query, key, value, attn_mask=None, dropout_p: float = 0.0,
-                           is_causal: bool = False, scale=None):
+                           is_causal: bool = False, scale=None, enable_gqa: bool = False):
     """Like :func:`scaled_dot_product_attention` but returns ``(output, weights)``.
 
     weights (..., Tq, Tk) are the attention probabilities after dropout
     (differentiable too), as ``nn.MultiheadAttention`` returns them.
     """
-    return _attention(query, key, value, attn_mask, dropout_p, is_causal, scale, True)
+    return _attention(query, key, value, attn_mask, dropout_p, is_causal, scale, True,
+                      enable_gqa)
 
 
 def causal_mask(tq: int, tk: int, device=None):

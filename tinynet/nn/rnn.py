@@ -8,7 +8,7 @@ hidden state loops over time. Gate equations (as in PyTorch):
 
     RNN:   h' = act(W_ih x + b_ih + W_hh h + b_hh),   act = tanh or relu
     LSTM:  i, f, g, o = σ, σ, tanh, σ of (W_ih x + b_ih + W_hh h + b_hh)  (rows in that order)
-           c' = f ⊙ c + i ⊙ g,   h' = o ⊙ tanh(c')
+           c' = f ⊙ c + i ⊙ g,   h' = o ⊙ tanh(c')   (with proj_size: h' = W_hr (o ⊙ tanh(c')))
     GRU:   r = σ(W_ir x + b_ir + W_hr h + b_hr),   z = σ(W_iz x + b_iz + W_hz h + b_hz)
            n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)),   h' = (1 - z) ⊙ n + z ⊙ h
 """
@@ -40,11 +40,12 @@ def _rnn_relu_step(gx, state, w_hh, b_hh):
     return (relu(gx + linear(state[0], w_hh, b_hh)),)
 
 
-def _lstm_step(gx, state, w_hh, b_hh):
-    h, c = state
+def _lstm_step(gx, state, w_hh, b_hh, w_hr=None):
+    h, c = state          # h: (N, proj_size) when projected, c: (N, H) always
     i, f, g, o = chunk(gx + linear(h, w_hh, b_hh), 4, -1)
     c = sigmoid(f) * c + sigmoid(i) * tanh(g)
-    return sigmoid(o) * tanh(c), c
+    h = sigmoid(o) * tanh(c)
+    return (h if w_hr is None else linear(h, w_hr)), c
 
 
 def _gru_step(gx, state, w_hh, b_hh):
@@ -86,14 +87,17 @@ class RNNBase(Module):
     ``bias_ih_l{k}`` (G·H,), ``bias_hh_l{k}`` (G·H,), with G = 1 (RNN), 4 (LSTM,
     rows i, f, g, o) or 3 (GRU, rows r, z, n); layer 0 reads H_in = input_size,
     later layers D·H (D = 2 if bidirectional). All start as U(-1/√H, 1/√H).
+    An LSTM with ``proj_size`` P > 0 adds ``weight_hr_l{k}`` (P, H); its hidden
+    state and outputs then have P features, so ``weight_hh_l{k}`` is (4H, P)
+    and later layers read D·P.
 
-    Differences from PyTorch: no PackedSequence input and no LSTM ``proj_size``; the repr
-    shows ``nonlinearity='relu'`` (PyTorch's omits it).
+    Differences from PyTorch: no PackedSequence input; the repr shows
+    ``nonlinearity='relu'`` (PyTorch's omits it).
     """
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, device=None, dtype=None):
+                 bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
         super().__init__()
         name = type(self).__name__
         if mode not in _STEPS:
@@ -105,6 +109,14 @@ class RNNBase(Module):
             raise ValueError(f"{name}: hidden_size and num_layers must be positive and "
                              f"input_size non-negative, got input_size={input_size}, "
                              f"hidden_size={hidden_size}, num_layers={num_layers}")
+        if int(proj_size) < 0:
+            raise ValueError(f"{name}: proj_size should be a non-negative integer, "
+                             f"got {proj_size}")
+        if proj_size and mode != "LSTM":
+            raise ValueError(f"{name}: proj_size is only supported by LSTM")
+        if proj_size >= int(hidden_size):
+            raise ValueError(f"{name}: proj_size ({proj_size}) has to be smaller than "
+                             f"hidden_size ({hidden_size})")
         if dropout > 0 and num_layers == 1:
             warnings.warn(f"{name}: dropout={dropout} acts only between layers, so it has no "
                           "effect with num_layers=1", UserWarning, stacklevel=2)
@@ -112,18 +124,21 @@ class RNNBase(Module):
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
         self.num_layers, self.bias = int(num_layers), bool(bias)
         self.batch_first, self.dropout = bool(batch_first), float(dropout)
-        self.bidirectional = bool(bidirectional)
+        self.bidirectional, self.proj_size = bool(bidirectional), int(proj_size)
         num_directions = 2 if bidirectional else 1
         gate_size = _GATES[mode] * self.hidden_size
-        self._all_weights = []   # names per (layer, direction): [w_ih, w_hh(, b_ih, b_hh)]
+        out_size = self.proj_size or self.hidden_size     # features of h (and of the output)
+        self._all_weights = []   # names per (layer, direction): [w_ih, w_hh(, b_ih, b_hh)(, w_hr)]
         for layer in range(self.num_layers):
-            layer_in = self.input_size if layer == 0 else self.hidden_size * num_directions
+            layer_in = self.input_size if layer == 0 else out_size * num_directions
             for direction in range(num_directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
                 shapes = [("weight_ih", (gate_size, layer_in)),
-                          ("weight_hh", (gate_size, self.hidden_size))]
+                          ("weight_hh", (gate_size, out_size))]
                 if bias:
                     shapes += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
+                if self.proj_size:
+                    shapes += [("weight_hr", (self.proj_size, self.hidden_size))]
                 names = []
                 for base, shape in shapes:
                     setattr(self, base + suffix,
@@ -141,16 +156,17 @@ class RNNBase(Module):
 
     @property
     def all_weights(self) -> list:
-        """The parameters per (layer, direction): [[w_ih, w_hh, b_ih, b_hh], ...] as PyTorch."""
+        """The parameters per (layer, direction): [[w_ih, w_hh, b_ih, b_hh(, w_hr)], ...]
+        as PyTorch."""
         return [[getattr(self, n) for n in names] for names in self._all_weights]
 
     def flatten_parameters(self) -> None:
         """No-op, for code written for PyTorch (which packs weights for cuDNN here)."""
 
     def _run(self, input, hx):
-        """input: (L, N, H_in) or (N, L, H_in) (batched); hx: tuple of (D·num_layers, N, H).
+        """input: (L, N, H_in) or (N, L, H_in) (batched); hx: tuple of (D·num_layers, N, .).
 
-        Returns (output, tuple of final states, each (D·num_layers, N, H)).
+        Returns (output, tuple of final states, each shaped like its initial one).
         """
         step = _STEPS[self.mode]
         td = 1 if self.batch_first else 0          # the time dim
@@ -164,14 +180,14 @@ class RNNBase(Module):
             outputs = []
             for direction in range(num_directions):
                 k = layer * num_directions + direction
-                w_ih, w_hh, *b = (getattr(self, n) for n in self._all_weights[k])
-                b_ih, b_hh = b if b else (None, None)
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(k)
                 gx = linear(layer_input, w_ih, b_ih)     # all time steps in one GEMM: (.., G·H)
                 gx_steps = [s.squeeze(td) for s in split(gx, 1, td)]   # L × (N, G·H)
                 state = tuple(s[k] for s in init_states)
                 ys = [None] * seq_len
+                extra = () if w_hr is None else (w_hr,)  # LSTM projection
                 for t in (reversed(range(seq_len)) if direction else range(seq_len)):
-                    state = step(gx_steps[t], state, w_hh, b_hh)
+                    state = step(gx_steps[t], state, w_hh, b_hh, *extra)
                     ys[t] = state[0]
                 outputs.append(stack(ys, td))            # once, not grown step by step
                 finals.append(state)
@@ -179,6 +195,15 @@ class RNNBase(Module):
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_input = dropout(layer_input, self.dropout, True)
         return layer_input, tuple(stack([f[i] for f in finals], 0) for i in range(len(hx)))
+
+    def _layer_weights(self, k):
+        """(w_ih, w_hh, b_ih, b_hh, w_hr) of layer·direction k; None for what is absent."""
+        names = self._all_weights[k]
+        w_ih, w_hh = getattr(self, names[0]), getattr(self, names[1])
+        b_ih, b_hh = (getattr(self, names[2]), getattr(self, names[3])) if self.bias \
+            else (None, None)
+        w_hr = getattr(self, names[-1]) if self.proj_size else None
+        return w_ih, w_hh, b_ih, b_hh, w_hr
 
     def _forward(self, input, hx: tuple):
         """Check shapes, add the batch dim to unbatched input, run; hx: tuple of Tensors/None."""
@@ -202,9 +227,10 @@ class RNNBase(Module):
                              f"{tuple(input.shape)}")
         num_directions = 2 if self.bidirectional else 1
         batch = input.shape[bd]
-        expected = (self.num_layers * num_directions, batch, self.hidden_size)
         states = []
         for what, h in zip(("h0", "c0"), hx):
+            size = self.proj_size if what == "h0" and self.proj_size else self.hidden_size
+            expected = (self.num_layers * num_directions, batch, size)
             if h is None:
                 h = creation.zeros(expected, dtype=input.dtype, device=input.device)
             elif batched:
@@ -222,6 +248,8 @@ class RNNBase(Module):
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         if self.mode == "RNN_RELU":
             s += ", nonlinearity='relu'"
         if self.num_layers != 1:
@@ -267,18 +295,19 @@ class LSTM(RNNBase):
     input: (L, N, H_in), or (N, L, H_in) with ``batch_first``, or unbatched (L, H_in);
     hx = (h0, c0), each (D·num_layers, N, H) (unbatched: (D·num_layers, H)), zeros if
     omitted. Returns (output, (h_n, c_n)) with output (L, N, D·H) (batch_first:
-    (N, L, D·H); unbatched: (L, D·H)) and h_n, c_n shaped like h0. Otherwise as :class:`RNN`.
-    ``proj_size`` is not supported (only 0 is accepted).
+    (N, L, D·H); unbatched: (L, D·H)), h_n shaped like h0 and c_n like c0.
+    Otherwise as :class:`RNN`.
+
+    ``proj_size`` P (0 < P < H): each step's hidden state is projected,
+    h_t = W_hr (o_t ⊙ tanh(c_t)) with ``weight_hr_l{k}`` (P, H), so h0, h_n and
+    the output have P features instead of H (output (L, N, D·P)); c0 and c_n keep H.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  proj_size: int = 0, device=None, dtype=None):
-        if proj_size != 0:
-            raise NotImplementedError(f"LSTM: proj_size={proj_size} is not supported (only 0)")
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, device=device, dtype=dtype)
-        self.proj_size = 0
+                         dropout, bidirectional, proj_size, device=device, dtype=dtype)
 
     def forward(self, input, hx=None):
         if hx is None:
