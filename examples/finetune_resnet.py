@@ -75,8 +75,8 @@ def main(argv=None):
                     "default: pretrain on digits 0-4 first")
     ap.add_argument("--arch", choices=tr.ARCHS, default=None,
                     help="default: the --weights' own (read from its layers), else resnet18")
-    ap.add_argument("--data", default=None, help="DIR with train/ and test/ (or val/); "
-                    "default: digits 5-9")
+    ap.add_argument("--data", default=None, help="DIR with train/ and test/ (or val/), or "
+                    "only class folders (20%% held out); default: digits 5-9")
     ap.add_argument("--image-size", type=int, default=None)
     ap.add_argument("--freeze-backbone", action="store_true")
     ap.add_argument("--skip-corrupt", action="store_true", help="--data: leave unreadable "

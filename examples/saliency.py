@@ -62,7 +62,8 @@ def dataset_for(meta, data, size):
         data = meta["data"]
         if not os.path.isdir(data):
             raise SystemExit(f"the checkpoint was trained on '{data}', which is not a folder "
-                             "here: point --data at its train/ + test/ (or val/) folders")
+                             "here: point --data at the folder with its train/ + test/ (or val/) "
+                             "folders or its class folders")
     digit_classes = [int(c) for c in classes] if classes and data is None else None
     _, test_set, names, _ = tr.load_datasets(data, size, digit_classes,
                                              skip_corrupt=True)   # explain what loads

@@ -7,7 +7,9 @@
 
 ``--data DIR`` expects the classic layout ``DIR/train/<class>/*.jpg`` and
 ``DIR/test/<class>/*.jpg`` (or ``DIR/val/...``); the test split may lack some of
-train's classes (their report rows show no support), but not have others.
+train's classes (their report rows show no support), but not have others. A
+folder of class folders alone (``DIR/<class>/*.jpg``) is split: a fixed 20% of
+each class (seeded, the same in every run and script) is held out as the test set.
 Without it the model trains on scikit-learn's 8x8 digits (``tn.data.Digits``,
 bundled, no download), at their own size unless ``--image-size`` upsamples them, fed as 3 equal channels so the
 checkpoint has the usual RGB ResNet shape. The defaults reach about 99% test
@@ -131,10 +133,14 @@ def load_datasets(data, image_size, classes=None, skip_corrupt=False):
         return train, test, [str(c) for c in train.classes], (DIGITS_MEAN, DIGITS_STD)
     test_dir = next((os.path.join(data, d) for d in ("test", "val")
                      if os.path.isdir(os.path.join(data, d))), None)
-    if not os.path.isdir(os.path.join(data, "train")) or test_dir is None:
-        raise SystemExit(f"--data {data}: expected {data}/train/<class>/ and "
-                         f"{data}/test/<class>/ (or val/) image folders")
     train_tf, test_tf = folder_transforms(image_size)
+    has_train = os.path.isdir(os.path.join(data, "train"))
+    if not has_train and test_dir is None and os.path.isdir(data):
+        return split_class_folders(data, train_tf, test_tf, skip_corrupt)
+    if not has_train or test_dir is None:
+        raise SystemExit(f"--data {data}: expected {data}/train/<class>/ and "
+                         f"{data}/test/<class>/ (or val/) image folders, or only "
+                         f"{data}/<class>/ folders (20% held out for testing)")
     train = tn.data.ImageFolder(os.path.join(data, "train"), transform=train_tf,
                                 skip_corrupt=skip_corrupt)
     test = tn.data.ImageFolder(test_dir, transform=test_tf, skip_corrupt=skip_corrupt,
@@ -154,6 +160,40 @@ def load_datasets(data, image_size, classes=None, skip_corrupt=False):
     if test.classes != train.classes:   # class folders missing there: keep train's indices
         index_by_class_names(test, train.classes)
     return train, test, list(train.classes), (IMAGENET_MEAN, IMAGENET_STD)
+
+
+HELD_OUT = 0.2   # fraction of each class a folder without train/ and test/ keeps for testing
+
+
+def split_class_folders(data, train_tf, test_tf, skip_corrupt=False):
+    """(train set, test set, class names, normalization) from ``data/<class>/*`` alone.
+
+    Each class's images, in the folder's sorted order, are shuffled by a fixed
+    seed and the first ``HELD_OUT`` of them (at least one where a class has two
+    or more) become the test set, so every run, ``--resume`` and the other
+    scripts see the same split.
+    """
+    import copy
+    train = tn.data.ImageFolder(data, transform=train_tf, skip_corrupt=skip_corrupt)
+    if len(train.classes) < 2:
+        raise SystemExit(f"--data {data}: found only the class {train.classes}; a classifier "
+                         "needs at least two class folders")
+    test = copy.copy(train)        # the same files, read with the test transform
+    test.transform = test_tf
+    rng = np.random.default_rng(0)
+    targets = np.asarray(train.targets)
+    held = []
+    for c in range(len(train.classes)):
+        idx = rng.permutation(np.flatnonzero(targets == c))
+        n = len(idx)
+        held.extend(idx[:max(1, round(n * HELD_OUT)) if n >= 2 else 0])
+    is_test = np.zeros(len(targets), dtype=bool)
+    is_test[held] = True
+    print(f"note: {data} has no train/ and test/ folders; testing on {is_test.sum()} of its "
+          f"{len(targets)} images ({HELD_OUT:.0%} of each class, the same every run)")
+    return (tn.data.Subset(train, np.flatnonzero(~is_test)),
+            tn.data.Subset(test, np.flatnonzero(is_test)), list(train.classes),
+            (IMAGENET_MEAN, IMAGENET_STD))
 
 
 def index_by_class_names(folder, classes):
@@ -329,7 +369,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", choices=ARCHS, default="resnet18")
     ap.add_argument("--data", default=None, help="folder with train/ and test/ (or val/) "
-                    "image folders; default: the bundled digits")
+                    "image folders, or only class folders (20%% of each held out for "
+                    "testing); default: the bundled digits")
     ap.add_argument("--classes", default=None, help="digits only: e.g. 0-4 or 1,3,5")
     ap.add_argument("--image-size", type=int, default=None,
                     help="input side (default: 8, the digits' own size; 128 for --data)")

@@ -128,3 +128,33 @@ def test_skip_corrupt_leaves_a_broken_download_out(pets):
     broken = [os.path.basename(path) for path, _ in train.samples].index("broken.jpg")
     with pytest.raises(OSError, match="broken.jpg"):
         train[broken]
+
+
+def test_a_folder_of_class_folders_alone_is_split_the_same_way_every_time(tmp_path, capsys):
+    # photos/<class>/*.png with no train/ or test/: 20% of each class is held out, by a
+    # fixed seed, so training, saliency and fine-tuning all test on the same images
+    rng = np.random.default_rng(1)
+    for c, (cls, n) in enumerate((("cat", 10), ("dog", 6), ("fox", 1))):
+        os.makedirs(tmp_path / "photos" / cls)
+        for i in range(n):
+            a = rng.integers(0, 60, (10, 12, 3), dtype=np.uint8)
+            a[..., c] += 150
+            Image.fromarray(a).save(tmp_path / "photos" / cls / f"{i}.png")
+    photos = str(tmp_path / "photos")
+    train, test, names, _ = train_resnet.load_datasets(photos, 8)
+    assert names == ["cat", "dog", "fox"]
+    assert (len(train), len(test)) == (17 - 2 - 1, 2 + 1)    # 20% of 10, of 6; fox has 1
+    held = {train.dataset.samples[i][0] for i in test.indices}
+    assert not held & {train.dataset.samples[i][0] for i in train.indices}
+    assert sorted(t for _, t in (test[i] for i in range(len(test)))) == [0, 0, 1]
+    _, again, _, _ = train_resnet.load_datasets(photos, 8)
+    assert {again.dataset.samples[i][0] for i in again.indices} == held
+    assert "testing on 3 of its 17 images" in capsys.readouterr().out
+    train_resnet.main(run_flags(photos, tmp_path / "run", "--epochs", "1"))
+    ckpt = tmp_path / "run" / "resnet18.safetensors"
+    saliency.main(["--weights", str(ckpt), "--num", "2", "--out", str(tmp_path / "s")])
+    assert len(os.listdir(tmp_path / "s")) >= 1
+    os.makedirs(tmp_path / "lone" / "cat")
+    Image.fromarray(a).save(tmp_path / "lone" / "cat" / "0.png")
+    with pytest.raises(SystemExit, match="only the class"):
+        train_resnet.load_datasets(str(tmp_path / "lone"), 8)
