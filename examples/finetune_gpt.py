@@ -169,7 +169,8 @@ def main(argv=None):
     ap.add_argument("--block-size", type=int, default=None,
                     help="training window in tokens (default: the checkpoint's block size; "
                     "128 for --pretrained)")
-    ap.add_argument("--text", help="text to adapt to (default: Python's LICENSE.txt)")
+    ap.add_argument("--text", help="text file (or folder of .txt/.md/.rst files) to adapt to "
+                    "(default: Python's LICENSE.txt)")
     ap.add_argument("--base-text", help="the base model's text, to measure forgetting "
                     "(default: the text the checkpoint was trained on, else Python's "
                     "documentation, train_gpt.py's default corpus)")

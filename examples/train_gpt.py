@@ -14,7 +14,7 @@ checkpoint (weights, model config, tokenizer) is written at each evaluation:
 ``examples/generate.py --checkpoint`` continues a prompt with it.
 
 ``--text`` is read as UTF-8 (a byte-order mark is dropped, Windows line endings
-become ``\n``). The checkpoint also holds the training state (optimizer,
+become ``\n``); a folder gives its ``.txt``/``.md``/``.rst`` files joined. The checkpoint also holds the training state (optimizer,
 schedule, data order, random generators) and the text's path, so an
 interrupted run continues where its last checkpoint left off, drawing the same
 batches as an uninterrupted run would:
@@ -183,18 +183,33 @@ class BatchStream:
 
 # ---------------------------------------------------------------- input checks
 
+TEXT_EXTENSIONS = (".txt", ".md", ".rst", ".text")   # what a --text folder is read for
+
+
 def read_text(path, flag="--text"):
     """The contents of a UTF-8 text file, as Python reads text: a leading byte-order
     mark is dropped and Windows (CRLF) and old Mac (CR) line endings become newlines.
-    A clear exit (naming the file and what to do) when it is missing, a directory,
-    unreadable, not UTF-8 (with the first bad byte's offset in the file and its line),
-    or empty."""
+    A folder gives its ``TEXT_EXTENSIONS`` files (sub-folders too) in sorted path
+    order, each ending in a newline, joined. A clear exit (naming the file and what
+    to do) when it is missing, unreadable, not UTF-8 (with the first bad byte's
+    offset in the file and its line), or when there is no text at all."""
+    if os.path.isdir(path):
+        files = sorted(os.path.join(d, f) for d, _, names in os.walk(path) for f in names
+                       if f.lower().endswith(TEXT_EXTENSIONS))
+        texts = [t for t in (_read_file(f, flag, allow_empty=True) for f in files) if t]
+        if not texts:
+            raise SystemExit(f"{flag} {path}: a folder without text in any "
+                             f"{'/'.join(TEXT_EXTENSIONS)} file; pass a text file or a folder "
+                             "of them")
+        return "".join(t if t.endswith("\n") else t + "\n" for t in texts)
+    return _read_file(path, flag)
+
+
+def _read_file(path, flag, allow_empty=False):
+    """One file's text for :func:`read_text`."""
     try:
         with open(path, "rb") as f:
             data = f.read()
-    except IsADirectoryError:
-        raise SystemExit(f"{flag} {path}: is a directory; pass a text file (to train on "
-                         "several files, concatenate them first)") from None
     except OSError as e:
         raise SystemExit(f"{flag} {path}: cannot read it: {e.strerror or e}") from None
     skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
@@ -206,7 +221,7 @@ def read_text(path, flag="--text"):
         raise SystemExit(f"{flag} {path}: not UTF-8 text ({e.reason} at byte {at}, line "
                          f"{line}); convert it first, e.g. iconv -f latin1 -t utf-8") from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")   # as Python's text mode reads
-    if not text:
+    if not text and not allow_empty:
         raise SystemExit(f"{flag} {path}: the file is empty; pass a file with text in it")
     return text
 
@@ -314,7 +329,8 @@ def train_step(model, opt, batch, device, grad_clip):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--text", help="a UTF-8 text file (default: Python's documentation)")
+    ap.add_argument("--text", help="a UTF-8 text file, or a folder of .txt/.md/.rst files "
+                    "(default: Python's documentation)")
     ap.add_argument("--tokenizer", choices=["char", "byte"], default="char")
     ap.add_argument("--block-size", type=int, default=128)
     ap.add_argument("--n-layer", type=int, default=4)

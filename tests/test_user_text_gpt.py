@@ -50,11 +50,32 @@ def test_read_text_drops_the_bom_and_crlf_and_names_the_file_on_errors(tmp_path)
     empty = write(tmp_path, "empty.txt", b"")
     (tmp_path / "folder").mkdir()
     for path, match in ((latin1, "not UTF-8.*iconv"), (empty, "empty"),
-                        (str(tmp_path / "folder"), "is a directory"),
+                        (str(tmp_path / "folder"), "a folder without text"),
                         (str(tmp_path / "missing.txt"), "cannot read it")):
         with pytest.raises(SystemExit, match=match) as e:
             train_gpt.read_text(path)
         assert path in str(e.value)
+
+
+def test_a_folder_of_text_files_is_read_in_sorted_order_and_trains(tmp_path):
+    notes = tmp_path / "notes"
+    (notes / "2024").mkdir(parents=True)
+    (notes / "b.md").write_bytes(b"\xef\xbb\xbfsecond\r\n")
+    (notes / "a.txt").write_text("first")                  # no final newline: one is added
+    (notes / "2024" / "c.TXT").write_text("third\n")
+    (notes / "empty.txt").write_text("")
+    (notes / "photo.jpg").write_bytes(b"\xff\xd8\xff")     # not text: not read
+    assert train_gpt.read_text(str(notes)) == "third\nfirst\nsecond\n"
+    (notes / "bad.txt").write_bytes("café".encode("latin-1"))
+    with pytest.raises(SystemExit, match=r"bad\.txt: not UTF-8"):
+        train_gpt.read_text(str(notes))
+    os.remove(notes / "bad.txt")
+    (notes / "a.txt").write_text(TEXT)
+    out = str(tmp_path / "gpt.safetensors")
+    train_gpt.main(["--text", str(notes), "--out", out, *TINY, "--max-steps", "2",
+                    "--eval-interval", "2"])
+    _, tok, info = train_gpt.load_checkpoint(out)
+    assert set("third") <= set(tok.chars) and info["step"] == 2
 
 
 def test_train_gpt_exits_clearly_on_an_empty_file_and_a_directory_out(tmp_path):
