@@ -14,8 +14,9 @@ checkpoint (weights, model config, tokenizer) is written at each evaluation:
 ``examples/generate.py --checkpoint`` continues a prompt with it.
 
 ``--text`` is read as UTF-8 (a byte-order mark is dropped, Windows line endings
-become ``\n``); a folder gives its ``.txt``/``.md``/``.rst`` files joined. The checkpoint also holds the training state (optimizer,
-schedule, data order, random generators) and the text's path, so an
+become ``\n``); a folder gives its ``.txt``/``.md``/``.rst`` files joined. The
+checkpoint also holds the training state (optimizer, schedule, data order,
+random generators) and the text's path, so an
 interrupted run continues where its last checkpoint left off, drawing the same
 batches as an uninterrupted run would:
 

@@ -279,8 +279,8 @@ def test_errors_name_expected_and_got():
         nn.GRU(3, 4, num_layers=2, dropout=1.5)
     with pytest.raises(ValueError, match="hidden_size"):
         nn.LSTM(3, 0)
-    with pytest.raises(NotImplementedError, match="proj_size"):
-        nn.LSTM(3, 4, proj_size=2)
+    with pytest.raises(ValueError, match="proj_size"):    # must be < hidden_size (as torch)
+        nn.LSTM(3, 4, proj_size=4)
     with pytest.warns(UserWarning, match="num_layers=1"):
         nn.LSTM(3, 4, dropout=0.5)
     with pytest.raises(TypeError, match="dtype mismatch"):

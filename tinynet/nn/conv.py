@@ -1,5 +1,5 @@
 """Convolution layers: Conv1d, Conv2d and ConvTranspose2d (thin wrappers over the functional
-ops)."""
+ops). ConvTranspose1d lives in :mod:`tinynet.nn.vision`."""
 from __future__ import annotations
 
 import math
@@ -22,6 +22,18 @@ def _ntuple(v, n, name, op):
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
+def _checked_groups(in_channels, out_channels, groups, name) -> int:
+    """``groups`` as an int, checked as PyTorch's ``_ConvNd`` does: positive, dividing both
+    channel counts (before any weight shape is computed with it)."""
+    groups = int(groups)
+    if groups <= 0:
+        raise ValueError(f"{name}: groups must be a positive integer, got {groups}")
+    if int(in_channels) % groups or int(out_channels) % groups:
+        raise ValueError(f"{name}: in_channels {in_channels} and out_channels "
+                         f"{out_channels} must both be divisible by groups {groups}")
+    return groups
+
+
 class _ConvNd(Module):
     """Shared weight/bias handling; ``weight_shape`` is the full kernel shape, whose
     length sets the number of spatial dims (PyTorch keeps every size as a tuple)."""
@@ -29,10 +41,11 @@ class _ConvNd(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                  bias, weight_shape, device, dtype, name, padding_mode="zeros"):
         super().__init__()
-        in_channels, out_channels, groups = int(in_channels), int(out_channels), int(groups)
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(f"{name}: in_channels {in_channels} and out_channels "
-                             f"{out_channels} must both be divisible by groups {groups}")
+        groups = _checked_groups(in_channels, out_channels, groups, name)
+        in_channels, out_channels = int(in_channels), int(out_channels)
+        if isinstance(padding, str) and padding not in ("same", "valid"):
+            raise ValueError(f"{name}: invalid padding string {padding!r}, should be one of "
+                             f"'valid', 'same'")
         if padding_mode not in _PADDING_MODES:
             raise ValueError(f"{name}: padding_mode must be one of {_PADDING_MODES}, "
                              f"got {padding_mode!r}")
@@ -83,6 +96,36 @@ class _ConvNd(Module):
         pads = tuple(v for lo_hi in reversed(widths) for v in lo_hi)  # last dim first
         return pad(x, pads, mode=self.padding_mode)
 
+    def output_padding_for(self, x, output_size=None) -> tuple:
+        """A transposed convolution's output_padding: ``self.output_padding``, or the one
+        that makes the spatial output ``output_size`` (PyTorch's ``_output_padding``).
+
+        Several output sizes map back to the same input under a strided conv; for
+        each spatial dim the smallest is (L-1)·s - 2p + d(k-1) + 1 and ``output_size``
+        may exceed it by at most s - 1. ``output_size`` lists the spatial sizes, or
+        also N, C (C alone for an unbatched input) in front of them.
+        """
+        if output_size is None:
+            return self.output_padding
+        n = len(self.kernel_size)
+        leading = x.ndim - n          # 2 for (N, C, *spatial), 1 for (C, *spatial)
+        size = [int(v) for v in output_size]
+        if len(size) == leading + n:
+            size = size[leading:]
+        name = type(self).__name__
+        if len(size) != n:
+            raise ValueError(f"{name}: for {x.ndim}D input, output_size must have {n} or "
+                             f"{leading + n} elements (got {len(size)})")
+        spatial = tuple(x.shape[leading:])
+        smallest = [(L - 1) * s - 2 * p + d * (k - 1) + 1 for L, s, p, d, k in
+                    zip(spatial, self.stride, self.padding, self.dilation, self.kernel_size)]
+        largest = [lo + s - 1 for lo, s in zip(smallest, self.stride)]
+        if any(not lo <= v <= hi for v, lo, hi in zip(size, smallest, largest)):
+            raise ValueError(f"{name}: requested an output size of {list(size)}, but valid "
+                             f"sizes range from {smallest} to {largest} (for an input of "
+                             f"{list(spatial)})")
+        return tuple(v - lo for v, lo in zip(size, smallest))
+
     def extra_repr(self) -> str:
         zeros = (0,) * len(self.kernel_size)
         ones = (1,) * len(self.kernel_size)
@@ -117,6 +160,7 @@ class Conv1d(_ConvNd):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         k = _single(kernel_size, "kernel_size", "Conv1d")
+        groups = _checked_groups(in_channels, out_channels, groups, "Conv1d")
         super().__init__(in_channels, out_channels, k, stride, padding, dilation, groups, bias,
                          (int(out_channels), int(in_channels) // int(groups), k), device, dtype,
                          "Conv1d", padding_mode)
@@ -137,6 +181,7 @@ class Conv2d(_ConvNd):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         k = _pair(kernel_size, "kernel_size", "Conv2d")
+        groups = _checked_groups(in_channels, out_channels, groups, "Conv2d")
         super().__init__(in_channels, out_channels, k, stride, padding, dilation, groups, bias,
                          (int(out_channels), int(in_channels) // int(groups), *k), device, dtype,
                          "Conv2d", padding_mode)
@@ -157,11 +202,15 @@ class ConvTranspose2d(_ConvNd):
         if isinstance(padding, str):
             raise ValueError(f"ConvTranspose2d: padding must be an int or a pair, got {padding!r}")
         k = _pair(kernel_size, "kernel_size", "ConvTranspose2d")
+        groups = _checked_groups(in_channels, out_channels, groups, "ConvTranspose2d")
         self.output_padding = _pair(output_padding, "output_padding", "ConvTranspose2d")
         super().__init__(in_channels, out_channels, k, stride, padding, dilation, groups, bias,
                          (int(in_channels), int(out_channels) // int(groups), *k), device, dtype,
                          "ConvTranspose2d")
 
-    def forward(self, x):
+    def forward(self, x, output_size=None):
+        """``output_size`` (H, W) or (N, C, H, W), optional: the output side to produce
+        among the ``stride`` sizes the input maps to (it sets output_padding)."""
         return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
-                                self.output_padding, self.groups, self.dilation)
+                                self.output_padding_for(x, output_size), self.groups,
+                                self.dilation)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..functional.conv import _single
 from ..functional.vision import (channel_shuffle, conv_transpose1d, fold, local_response_norm,
                                  softmax2d, unfold)
-from .conv import _ConvNd
+from .conv import _checked_groups, _ConvNd
 from .module import Module
 
 
@@ -85,7 +85,8 @@ class ConvTranspose1d(_ConvNd):
     weight: (in_channels, out_channels/groups, k); bias: (out_channels,);
     Lout = (L-1)·s - 2p + d(k-1) + output_padding + 1. PyTorch's initialisation
     and parameter names. See :func:`tinynet.functional.conv_transpose1d`.
-    Differs from PyTorch: ``forward`` takes no ``output_size``.
+    ``forward(x, output_size)`` picks the output length among the ``stride`` that
+    map back to L, as PyTorch's does.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
@@ -97,11 +98,15 @@ class ConvTranspose1d(_ConvNd):
             raise ValueError(f"ConvTranspose1d: padding must be an int or a 1-tuple, "
                              f"got {padding!r}")
         k = _single(kernel_size, "kernel_size", "ConvTranspose1d")
+        groups = _checked_groups(in_channels, out_channels, groups, "ConvTranspose1d")
         self.output_padding = (_single(output_padding, "output_padding", "ConvTranspose1d"),)
         super().__init__(in_channels, out_channels, k, stride, padding, dilation, groups, bias,
                          (int(in_channels), int(out_channels) // int(groups), k), device, dtype,
                          "ConvTranspose1d")
 
-    def forward(self, x):
+    def forward(self, x, output_size=None):
+        """``output_size`` (L,) or (N, C, L), optional: see
+        :meth:`~tinynet.nn.conv._ConvNd.output_padding_for`."""
         return conv_transpose1d(x, self.weight, self.bias, self.stride, self.padding,
-                                self.output_padding, self.groups, self.dilation)
+                                self.output_padding_for(x, output_size), self.groups,
+                                self.dilation)
