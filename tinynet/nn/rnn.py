@@ -8,7 +8,7 @@ hidden state loops over time. Gate equations (as in PyTorch):
 
     RNN:   h' = act(W_ih x + b_ih + W_hh h + b_hh),   act = tanh or relu
     LSTM:  i, f, g, o = σ, σ, tanh, σ of (W_ih x + b_ih + W_hh h + b_hh)  (rows in that order)
-           c' = f ⊙ c + i ⊙ g,   h' = o ⊙ tanh(c')   (with proj_size: h' = W_hr (o ⊙ tanh(c')))
+           c' = f ⊙ c + i ⊙ g,   h' = o ⊙ tanh(c')     (proj_size: h' = W_hr (o ⊙ tanh(c')))
     GRU:   r = σ(W_ir x + b_ir + W_hr h + b_hr),   z = σ(W_iz x + b_iz + W_hz h + b_hz)
            n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)),   h' = (1 - z) ⊙ n + z ⊙ h
 """
