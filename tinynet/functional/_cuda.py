@@ -307,7 +307,8 @@ _CE_ROWS = (
     tc = ok ? t : 0;
     wt = t == ignore ? (T)0 : (has_w ? w[tc] : (T)1);    // w[t_i], 0 for ignored rows
     lse = m + lsez;                                      // logsumexp(x_i)
-    loss = wt * (lse - x[i * C + tc]);                   // -w[t_i] log softmax(x_i)[t_i]
+    // -w[t_i] log softmax(x_i)[t_i]; an ignored row is 0 even where its logits are -inf
+    loss = t == ignore ? (T)0 : wt * (lse - x[i * C + tc]);
     """)
 
 
@@ -329,7 +330,7 @@ def cross_entropy_grad(xp, x2, lse, tc, coef):
     """dloss/dx (M, C) = coef_i (softmax(x_i) - onehot(t_i)), coef (M,) = w[t_i]·(row grad)."""
     C = x2.shape[1]
     return _kernel(xp, "ce_grad", "T x, T lse, T coef, int64 t, int64 C", "T gx",
-                   "gx = coef * (exp(x - lse) - (T)(i % C == t));")(
+                   "gx = coef == (T)0 ? (T)0 : coef * (exp(x - lse) - (T)(i % C == t));")(
         xp.ascontiguousarray(x2), lse[:, None], coef[:, None], tc[:, None], np.int64(C))
 
 

@@ -90,9 +90,10 @@ def _check_index_target(input, target, ignore_index, op):
     """Shape, dtype and range checks of class-index targets; ValueError/TypeError naming them."""
     expected = _index_target_shape(input.shape)
     if target.dtype.kind not in "iu":
+        hint = (f"; pass probabilities as a float tensor of the input's shape {input.shape}"
+                if op == "cross_entropy" else "")
         raise TypeError(f"{op}: class-index target must be an integer tensor, got dtype "
-                        f"{target.dtype} (shape {target.shape}); pass probabilities as a float "
-                        f"tensor of the input's shape {input.shape}")
+                        f"{target.dtype} (shape {target.shape}){hint}")
     if target.shape != expected:
         raise ValueError(f"{op}: input of shape {input.shape} expects a target of shape "
                          f"{expected}, got {target.shape}")
@@ -207,7 +208,10 @@ def _finish(loss, reduction, denom, out_shape, dtype, xp):
     total = loss.sum(dtype=dtype)
     if reduction == "sum":
         return xp.asarray(total, dtype=dtype)
-    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 -> nan, as PyTorch
+    # no weight at all (every target ignored or weighted 0) is 0/0 = NaN, as PyTorch; the
+    # total is zeroed first, as label smoothing can leave it nonzero (x/0 would be inf)
+    total = total * (denom != 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
         # a ufunc, not ``total / dtype.type(denom)``: denom may be a device array,
         # and a Python number goes to the GPU as a kernel argument, not a copy
         return xp.asarray(xp.true_divide(total, denom, dtype=dtype))
@@ -261,17 +265,22 @@ class CrossEntropy(Function):
             if eps:
                 c = xp.ones(C, x.dtype) if weight is None else weight
             m, lse_z, _, zw = _softmax_stats(x2, c=c)
-            z_t = x2[xp.arange(M), tc] - m
+            # an ignored row adds exactly 0, as in PyTorch, even where its logits are
+            # -inf or NaN: its terms are masked, not multiplied by a 0 weight (0·-inf = NaN)
+            ok = valid > 0
+            z_t = xp.where(ok, x2[xp.arange(M), tc] - m, 0)
             s = (1.0 - eps) * w_t
             qz = (1.0 - eps) * (w_t * z_t)
             if eps:
                 wsum = C if weight is None else weight.sum()
                 s = s + (eps / C) * wsum * valid
-                qz = qz + (eps / C) * zw * valid
+                qz = qz + (eps / C) * xp.where(ok, zw, 0)
             denom = w_t.sum(dtype=x.dtype)
         self.lse = m + lse_z                              # logsumexp(x_i)
         self.s, self.denom = s, denom
         loss = s * lse_z - qz                             # (M,)
+        if not self.probs:
+            loss = xp.where(ok, loss, 0)                  # (s_i lse_i = 0·NaN in a NaN row)
         out = _finish(loss, reduction, denom, _index_target_shape(x.shape), x.dtype, xp)
         return out.astype(out_dtype, copy=False)
 
@@ -390,8 +399,9 @@ class NLLLoss(Function):
         x2 = _class_last(x)
         M = x2.shape[0]
         self.reduction = reduction
-        self.tc, _, self.w_t = _index_rows(target, weight, ignore_index, M, x.dtype, xp)
-        loss = -(self.w_t * x2[xp.arange(M), self.tc])
+        self.tc, valid, self.w_t = _index_rows(target, weight, ignore_index, M, x.dtype, xp)
+        # ignored rows add exactly 0, even where x is -inf there (0 · -inf would be NaN)
+        loss = -(self.w_t * xp.where(valid > 0, x2[xp.arange(M), self.tc], 0))
         self.denom = self.w_t.sum(dtype=x.dtype)
         return _finish(loss, reduction, self.denom, _index_target_shape(x.shape), x.dtype, xp)
 
@@ -444,6 +454,28 @@ def _regression_args(input, target, reduction, op):
         raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
     _check_float(input, op)
     _check_same_shape(input, target, op)
+    if target.dtype.kind == "f":  # (integer targets are cast by the arithmetic)
+        _check_same_dtype(input, target, op, "target")
+    if target.device != input.device:
+        raise ValueError(f"{op}: input on {input.device} but target on {target.device}")
+
+
+def _check_elementwise_weight(w, input, op, name="weight"):
+    """A per-element ``weight``/``pos_weight`` broadcasts *to* the input's shape (it may
+    not enlarge the loss, as PyTorch), in the input's float dtype, on its device."""
+    if not isinstance(w, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor or None, got {type(w).__name__}")
+    if w.dtype.kind == "f":
+        _check_same_dtype(input, w, op, name)
+    if w.device != input.device:
+        raise ValueError(f"{op}: input on {input.device} but {name} on {w.device}")
+    try:
+        fits = np.broadcast_shapes(tuple(w.shape), tuple(input.shape)) == tuple(input.shape)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{op}: {name} of shape {w.shape} does not broadcast to the input's "
+                         f"shape {input.shape}")
 
 
 def mse_loss(input, target, reduction: str = "mean"):
@@ -536,17 +568,13 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
     op = "binary_cross_entropy_with_logits"
     _regression_args(input, target, reduction, op)
     _check_float(target, op, "target")
-    _check_same_dtype(input, target, op, "target")
-    if pos_weight is not None:
-        _check_same_dtype(input, pos_weight, op, "pos_weight")
+    if weight is not None:
+        _check_elementwise_weight(weight, input, op)
     if pos_weight is None:
         loss = BCEWithLogits.apply(input, target)
     else:
-        try:
-            np.broadcast_shapes(tuple(pos_weight.shape), tuple(input.shape))
-        except ValueError:
-            raise ValueError(f"{op}: pos_weight of shape {pos_weight.shape} does not broadcast "
-                             f"to the input's shape {input.shape}") from None
+        _check_elementwise_weight(pos_weight, input, op, "pos_weight")
+        _check_float(pos_weight, op, "pos_weight")
         loss = BCEWithLogits.apply(input, target, pos_weight)
     if weight is not None:
         loss = loss * weight
@@ -580,14 +608,19 @@ class BCE(Function):
 
 
 def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
-    """Binary cross-entropy on probabilities ``input`` in [0, 1] (prefer the logits version)."""
+    """Binary cross-entropy on probabilities ``input`` in [0, 1] (prefer the logits version).
+
+    input, target: same shape, float. weight: per-element weights that broadcast
+    to the input's shape. Inputs outside [0, 1] (or NaN) raise, as in PyTorch.
+    """
     op = "binary_cross_entropy"
     _regression_args(input, target, reduction, op)
     _check_float(target, op, "target")
-    _check_same_dtype(input, target, op, "target")
+    if weight is not None:
+        _check_elementwise_weight(weight, input, op)
     lo, hi = float(input.data.min()) if input.data.size else 0.0, \
         float(input.data.max()) if input.data.size else 0.0
-    if lo < 0 or hi > 1:
+    if not (lo >= 0 and hi <= 1):  # (also NaN, as PyTorch)
         raise ValueError(f"{op}: input values must be probabilities in [0, 1], got range "
                          f"[{lo}, {hi}] (shape {input.shape}); use "
                          "binary_cross_entropy_with_logits for logits")

@@ -141,13 +141,16 @@ def hinge_embedding_loss(input, target, margin: float = 1.0, size_average=None, 
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction: str = "mean"):
     """log(1 + exp(-y·x)) elementwise (= -log σ(y·x), computed stably), reduced.
 
-    input x and target y (±1) broadcast together.
+    input x and target y (±1); y broadcasts to x's shape (it may not enlarge the
+    loss: PyTorch raises there too).
     """
     op = "soft_margin_loss"
     reduction = _reduction(size_average, reduce, reduction, op)
     _float(input, op)
     _like(target, input, op, "target")
-    broadcast_shapes(op, input.shape, target.shape)
+    if broadcast_shapes(op, input.shape, target.shape) != tuple(input.shape):
+        raise ValueError(f"{op}: target of shape {target.shape} does not broadcast to the "
+                         f"input's shape {input.shape}")
     return _reduce(-logsigmoid(_as_float(target, input) * input), reduction)
 
 
@@ -391,6 +394,7 @@ def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: floa
     op = "triplet_margin_loss"
     reduction = _reduction(size_average, reduce, reduction, op)
     _check_triplet(anchor, positive, negative, op)
+    broadcast_shapes(op, anchor.shape, positive.shape, negative.shape)
     if margin <= 0:
         raise ValueError(f"{op}: margin must be greater than 0, got {margin}")
     d_pos = pairwise_distance(anchor, positive, p, eps)
@@ -410,6 +414,8 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     if margin <= 0:
         raise ValueError(f"{op}: margin must be greater than 0, got {margin}")
     _check_triplet(anchor, positive, negative, op)
+    if distance_function is None:  # (a custom distance may take other shapes)
+        broadcast_shapes(op, anchor.shape, positive.shape, negative.shape)
     d = pairwise_distance if distance_function is None else distance_function
     d_swap = d(positive, negative) if swap else None
     return _triplet(d(anchor, positive), d(anchor, negative), d_swap, margin, reduction)
