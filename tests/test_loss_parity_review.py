@@ -646,8 +646,11 @@ def test_loss_modules(name, kw, weights, kind):
     assert sorted(mn.state_dict()) == sorted(mt.state_dict())
 
 
-def test_kl_div_module_batchmean_matches_torch():
+@pytest.mark.parametrize("kw", [{}, {"reduction": "batchmean"}])   # {}: both default to 'mean'
+def test_kl_div_module_default_and_batchmean_match_torch(kw):
     rng = _rng()
-    assert_parity(lambda a, b: nn.KLDivLoss(log_target=True)(a, b),
-                  lambda a, b: torch.nn.KLDivLoss(reduction="batchmean", log_target=True)(a, b),
-                  [rng.standard_normal((3, 4)), rng.standard_normal((3, 4))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # both warn about 'mean'
+        assert_parity(lambda a, b: nn.KLDivLoss(log_target=True, **kw)(a, b),
+                      lambda a, b: torch.nn.KLDivLoss(log_target=True, **kw)(a, b),
+                      [rng.standard_normal((3, 4)), rng.standard_normal((3, 4))])

@@ -393,13 +393,16 @@ def test_kl_div_matches_numpy_and_gradcheck(case):
 def test_kl_div_zero_targets_contribute_nothing():
     lp = tn.tensor([[np.log(0.5), np.log(0.5)]], requires_grad=True)
     t = tn.tensor([[1.0, 0.0]])
-    loss = kl_div(lp, t)
+    loss = kl_div(lp, t, "batchmean")
     np.testing.assert_allclose(loss.item(), np.log(2), rtol=1e-6)
     loss.backward()
     np.testing.assert_allclose(lp.grad.numpy(), [[-1.0, 0.0]])
     log_t = tn.tensor([[np.log(0.75), np.log(0.25)]])
-    assert kl_div(lp, log_t, log_target=True).item() == pytest.approx(
+    assert kl_div(lp, log_t, "batchmean", log_target=True).item() == pytest.approx(
         0.75 * np.log(1.5) + 0.25 * np.log(0.5), rel=1e-6)
+    # PyTorch's default, 'mean', divides by the classes too, and says so
+    with pytest.warns(UserWarning, match="batchmean"):
+        assert kl_div(lp, t).item() == pytest.approx(np.log(2) / 2, rel=1e-6)
 
 
 # ---------------------------------------------------------------- PyTorch agreement

@@ -25,7 +25,8 @@ def test_modules_equal_functional_forms():
         (nn.BCEWithLogitsLoss(pos_weight=w)(x, p), L.binary_cross_entropy_with_logits(
             x, p, pos_weight=w)),
         (nn.BCELoss(weight=w)(p, p), L.binary_cross_entropy(p, p, w)),
-        (nn.KLDivLoss()(lp, p.softmax(-1)), L.kl_div(lp, p.softmax(-1), "batchmean")),
+        (nn.KLDivLoss(reduction="batchmean")(lp, p.softmax(-1)),
+         L.kl_div(lp, p.softmax(-1), "batchmean")),
         (nn.KLDivLoss(reduction="sum", log_target=True)(lp, lp),
          L.kl_div(lp, lp, "sum", log_target=True)),
     ]
@@ -65,3 +66,11 @@ def test_loss_module_repr_and_training_step():
 def test_bad_reduction_names_the_op():
     with pytest.raises(ValueError, match="mse_loss: reduction"):
         nn.MSELoss(reduction="avg")(tn.randn(2), tn.randn(2))
+
+
+def test_kl_div_loss_defaults_to_torchs_mean_reduction():
+    lp = tn.tensor([[-0.5, -1.0, -2.0], [-0.1, -3.0, -0.7]])
+    t = tn.tensor([[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]])
+    with pytest.warns(UserWarning, match="batchmean"):
+        ours = nn.KLDivLoss()(lp, t)
+    np.testing.assert_allclose(ours.numpy(), L.kl_div(lp, t, "sum").numpy() / 6, rtol=1e-6)

@@ -11,6 +11,8 @@ M = N·d1·...  ``reduction`` is ``'none'``, ``'sum'`` or ``'mean'``.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import amp, backend
@@ -632,17 +634,21 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
 
 # ---------------------------------------------------------------- KL divergence
 
-def kl_div(input, target, reduction: str = "batchmean", log_target: bool = False):
+def kl_div(input, target, reduction: str = "mean", log_target: bool = False):
     """KL(target ‖ q) with ``input`` = log q (log-probabilities), for distillation.
 
     Pointwise ℓ = t (log t - input) (0 where t = 0), or with
-    ``log_target=True`` ℓ = e^t (t - input). reduction 'batchmean' (the
-    default here; PyTorch's default is 'mean') divides the sum by the batch
-    size input.shape[0], which is the true KL per sample; 'mean' divides by
-    the number of elements.
+    ``log_target=True`` ℓ = e^t (t - input). reduction 'batchmean' divides the
+    sum by the batch size input.shape[0], which is the true KL per sample;
+    'mean' (PyTorch's default, kept so ported code gives the same numbers)
+    divides by the number of elements, and warns as PyTorch does.
     """
     op = "kl_div"
     _check_reduction(reduction, op, _REDUCTIONS + ("batchmean",))
+    if reduction == "mean":
+        warnings.warn("kl_div: reduction 'mean' divides the total loss by both the batch size "
+                      "and the number of classes; 'batchmean' divides by the batch size "
+                      "alone and is the KL divergence per sample", UserWarning, stacklevel=2)
     _regression_args(input, target, "none", op)
     if log_target:
         loss = E.exp(target) * (target - input)

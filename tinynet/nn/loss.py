@@ -105,9 +105,10 @@ class BCELoss(_Loss):
 
 
 class KLDivLoss(_Loss):
-    """KL divergence with log-probability inputs (default reduction 'batchmean')."""
+    """KL divergence with log-probability inputs (default reduction 'mean' as PyTorch's,
+    which warns: 'batchmean' is the KL per sample)."""
 
-    def __init__(self, reduction: str = "batchmean", log_target: bool = False):
+    def __init__(self, reduction: str = "mean", log_target: bool = False):
         super().__init__(reduction)
         self.log_target = log_target
 
