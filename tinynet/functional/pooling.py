@@ -234,7 +234,7 @@ class AvgPool2d(Function):
         Ho, pb = _pool_geometry(H, k[0], s[0], p[0], 1, ceil_mode, "avg_pool2d")
         Wo, pr = _pool_geometry(W, k[1], s[1], p[1], 1, ceil_mode, "avg_pool2d")
         pads = (p[0], pb, p[1], pr)
-        if divisor_override:
+        if divisor_override is not None:
             inv = np.full((Ho, Wo), 1.0 / divisor_override)
         else:
             dh = _divisor_1d(H, Ho, k[0], s[0], p[0], count_include_pad)
@@ -283,6 +283,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     the padded edge, like PyTorch); ``divisor_override`` replaces the divisor.
     """
     k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, "avg_pool2d")
+    if divisor_override is not None and divisor_override == 0:
+        raise ValueError("avg_pool2d: divisor_override must be non-zero, got 0")
     return AvgPool2d.apply(input, k=k, s=s, p=p, ceil_mode=bool(ceil_mode),
                            count_include_pad=bool(count_include_pad),
                            divisor_override=divisor_override)

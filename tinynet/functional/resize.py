@@ -31,6 +31,8 @@ UpSampleKernel.cpp), computed in float32 (float64 for float64 inputs), with ``sc
     bicubic        as linear without the clamp at 0; taps i-1 .. i+2 (clamped to the edge),
                    weights from Keys' cubic convolution kernel with a = -0.75
     area           adaptive average pooling: mean over [⌊i·in/out⌋, ⌈(i+1)·in/out⌉)
+    antialias      bilinear / bicubic (a = -0.5) kernels stretched by in/out when
+                   shrinking, rows normalised (:func:`_antialias_matrix`)
 """
 from __future__ import annotations
 
@@ -160,6 +162,54 @@ def _cubic_matrix(n_in, n_out, scale_factor, align_corners, ct):
                                       for j, w in enumerate(weights)], ct)
 
 
+def _antialias_filter(x, cubic):
+    """PyTorch's anti-aliasing kernels of |x|: the triangle 1 - |x| (bilinear) or Keys'
+    cubic with a = -0.5 (bicubic, as Pillow), zero outside their support of 1 or 2."""
+    x = np.abs(x)
+    if not cubic:
+        return np.maximum(1 - x, 0)
+    a = x.dtype.type(-0.5)
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = (((x - 5) * x + 8) * x - 4) * a
+    return np.where(x < 1, near, np.where(x < 2, far, 0))
+
+
+def _antialias_matrix(n_in, n_out, scale_factor, align_corners, cubic, ct):
+    """``antialias=True`` weights (PyTorch's _compute_index_ranges_weights, as Pillow).
+
+    When shrinking (scale = in/out > 1) the interpolation kernel is stretched by
+    ``scale``, so each output sample averages every input sample under it instead of
+    reading 2 or 4 of them (which aliases). Output i is centred at src = scale·(i + ½);
+    input j (centre j + ½) in [⌊src - support + ½⌋, ⌊src + support + ½⌋) gets weight
+    filter((j + ½ - src)/max(scale, 1)), support = (2 or 4)/2 · max(scale, 1); each row
+    is normalised to sum 1, so the edges need no clamping. An axis whose size does
+    not change is copied, whatever ``scale_factor`` says (PyTorch skips it).
+    """
+    if n_out == n_in:
+        return np.eye(n_in, dtype=ct)
+    if align_corners:
+        scale = ct.type(n_in - 1) / ct.type(n_out - 1) if n_out > 1 else ct.type(0)
+    else:
+        scale = _scale(n_in, n_out, scale_factor, ct)
+    half_width = ct.type(2 if cubic else 1)
+    support = half_width * scale if scale >= 1 else half_width
+    inv_scale = ct.type(1) / scale if scale >= 1 else ct.type(1)
+    centre = scale * (np.arange(n_out).astype(ct) + ct.type(0.5))
+    first = np.maximum((centre - support + ct.type(0.5)).astype(np.int64), 0)      # trunc
+    count = np.minimum((centre + support + ct.type(0.5)).astype(np.int64), n_in) - first
+    taps = np.arange(max(int(count.max()), 1))
+    index = first[:, None] + taps                                      # (n_out, taps)
+    inside = taps < count[:, None]
+    w = _antialias_filter((index - centre[:, None] + ct.type(0.5)).astype(ct) * inv_scale,
+                          cubic).astype(ct) * inside
+    total = w.sum(axis=1, keepdims=True)
+    w = np.divide(w, total, out=np.zeros_like(w), where=total != 0)
+    A = np.zeros((n_out, n_in), ct)
+    rows = np.broadcast_to(np.arange(n_out)[:, None], index.shape)
+    A[rows[inside], index[inside]] = w[inside]
+    return A
+
+
 def _area_matrix(n_in, n_out, ct):
     """Mean over each adaptive-pooling bin: A[i, h] = 1/|bin i| for h in bin i."""
     start, end = _bins(n_in, n_out)
@@ -168,11 +218,14 @@ def _area_matrix(n_in, n_out, ct):
     return inside.astype(ct) / (end - start)[:, None].astype(ct)
 
 
-def _axis_map(mode, n_in, n_out, scale_factor, align_corners, dtype, xp, spatial_dims):
+def _axis_map(mode, n_in, n_out, scale_factor, align_corners, dtype, xp, spatial_dims,
+              antialias=False):
     """(A, index) of one axis, on x's device: A (n_out, n_in) in x's dtype."""
     ct = _compute_dtype(dtype)
     index = None
-    if mode in ("nearest", "nearest-exact"):
+    if antialias:   # bilinear or bicubic (checked by interpolate)
+        A = _antialias_matrix(n_in, n_out, scale_factor, align_corners, mode == "bicubic", ct)
+    elif mode in ("nearest", "nearest-exact"):
         index = _nearest_index(n_in, n_out, scale_factor, mode == "nearest-exact",
                                spatial_dims == 2)
         A = _taps_matrix(n_in, n_out, [(index, ct.type(1))], ct)
@@ -238,7 +291,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     use 1/scale_factor unless ``recompute_scale_factor=True`` (then in/out);
     the source-coordinate rules are in the module docstring. Differentiable
     (twice) in every mode; nearest modes also accept integer inputs.
-    ``antialias=True`` is not supported.
+    ``antialias=True`` (bilinear and bicubic only) low-pass filters when shrinking,
+    as PyTorch and Pillow do (see :func:`_antialias_matrix`).
     """
     if mode not in _MODES:
         raise ValueError(f"interpolate: unknown mode {mode!r}; expected one of "
@@ -251,14 +305,16 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if align_corners is not None and mode not in _ALIGNED:
         raise ValueError(f"interpolate: align_corners can only be set with the interpolating "
                          f"modes {', '.join(_ALIGNED)}, got mode {mode!r}")
-    if antialias:
-        raise ValueError("interpolate: antialias=True is not supported")
+    if antialias and mode not in ("bilinear", "bicubic"):
+        raise ValueError(f"interpolate: antialias=True is restricted to the bilinear and "
+                         f"bicubic modes (4-D input), got mode {mode!r}")
     if input.dtype.kind != "f" and mode not in ("nearest", "nearest-exact"):
         raise TypeError(f"interpolate: mode {mode!r} needs a floating input, got {input.dtype}")
     recompute = recompute_scale_factor or (mode == "area" and size is None)  # as PyTorch
     out, scales = _output_sizes(tuple(input.shape), size, scale_factor, recompute)
     xp = backend.get_array_module(input.data)
-    maps = tuple(_axis_map(mode, n, o, s, bool(align_corners), input.dtype, xp, k)
+    maps = tuple(_axis_map(mode, n, o, s, bool(align_corners), input.dtype, xp, k,
+                           bool(antialias))
                  for n, o, s in zip(input.shape[2:], out, scales))
     return Resize.apply(input, maps=maps)
 

@@ -20,14 +20,15 @@ class _BatchNorm(Module):
     cumulative average (factor 1/num_batches_tracked). Eval mode uses the
     running statistics. ``track_running_stats=False`` keeps no buffers and
     always uses batch statistics. A state dict without ``num_batches_tracked``
-    (older checkpoints) loads too.
+    (older checkpoints) loads too. ``bias=False`` (keyword-only, as in PyTorch) keeps
+    the weight γ but no β.
     """
 
     _optional_state_keys = ("num_batches_tracked",)
     _expected_dims: tuple = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, device=None, dtype=None):
+                 track_running_stats=True, device=None, dtype=None, *, bias=True):
         super().__init__()
         self.num_features = int(num_features)
         self.eps, self.momentum = float(eps), momentum
@@ -35,7 +36,10 @@ class _BatchNorm(Module):
         n = self.num_features
         if self.affine:
             self.weight = Parameter(creation.ones(n, dtype=dtype, device=device))
-            self.bias = Parameter(creation.zeros(n, dtype=dtype, device=device))
+            if bias:
+                self.bias = Parameter(creation.zeros(n, dtype=dtype, device=device))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -62,7 +66,8 @@ class _BatchNorm(Module):
         self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def forward(self, x):
         if x.ndim not in self._expected_dims:
@@ -104,9 +109,11 @@ class GroupNorm(Module):
     """Group norm: per sample, normalize groups of C/num_groups channels; affine per channel.
 
     input (N, C, *) -> same shape. Independent of the batch (same in train and eval).
+    ``bias=False`` (keyword-only, as in PyTorch) keeps the weight but no bias.
     """
 
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None,
+                 *, bias=True):
         super().__init__()
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels {num_channels} is not divisible by "
@@ -115,7 +122,10 @@ class GroupNorm(Module):
         self.eps, self.affine = float(eps), bool(affine)
         if self.affine:
             self.weight = Parameter(creation.ones(num_channels, dtype=dtype, device=device))
-            self.bias = Parameter(creation.zeros(num_channels, dtype=dtype, device=device))
+            if bias:
+                self.bias = Parameter(creation.zeros(num_channels, dtype=dtype, device=device))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)

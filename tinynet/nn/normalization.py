@@ -92,7 +92,8 @@ class _InstanceNorm(_BatchNorm):
     Normalizes each (sample, channel) over its spatial values. ``affine=True``
     adds per-channel weight (ones) and bias (zeros); ``track_running_stats=True``
     keeps running_mean / running_var (and num_batches_tracked, never updated,
-    as in PyTorch) and uses them in eval mode. Unbatched inputs (one dim fewer)
+    as in PyTorch) and uses them in eval mode; ``bias=False`` (keyword-only) drops the
+    bias of ``affine``. Unbatched inputs (one dim fewer)
     work too. Parameters, buffers, resets and repr are BatchNorm's (PyTorch's
     names); only the defaults and the statistics differ.
     """
@@ -100,8 +101,9 @@ class _InstanceNorm(_BatchNorm):
     _spatial = 1
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
-                 track_running_stats=False, device=None, dtype=None):
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+                 track_running_stats=False, device=None, dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype,
+                         bias=bias)
 
     def forward(self, x):
         k = self._spatial
