@@ -252,3 +252,74 @@ def adamax_update_(p, g, m, u, step, lr, beta1, beta2, eps, weight_decay=0.0, *,
     upd = xp.multiply(m, -lr / (1.0 - beta1 ** step), out=a)
     xp.divide(upd, u, out=upd)
     xp.add(p, upd, out=p)
+
+
+def adadelta_update_(p, g, square_avg, acc_delta, *, lr, rho, eps, weight_decay=0.0, maximize=False,
+                     tmp=None):
+    """Adadelta (Zeiler 2012, Algorithm 1, with PyTorch's lr), in place.
+
+    d = ±g + wd·p;  v ← ρ·v + (1−ρ)·d²;  Δ = √(u + eps) / √(v + eps) · d;
+    u ← ρ·u + (1−ρ)·Δ²;  p ← p − lr·Δ.
+    """
+    xp = get_array_module(p)
+    a, b = _scratch(p, tmp)
+    d = effective_grad(p, g, weight_decay, maximize, out=a)
+    xp.multiply(d, 1.0 - rho, out=b)
+    xp.multiply(b, d, out=b)
+    xp.multiply(square_avg, rho, out=square_avg)
+    xp.add(square_avg, b, out=square_avg)
+    std = xp.add(square_avg, eps, out=b)
+    xp.sqrt(std, out=std)
+    delta = xp.add(acc_delta, eps, out=xp.empty_like(p))  # a third array: d, std and Δ all live at once
+    xp.sqrt(delta, out=delta)
+    xp.divide(delta, std, out=delta)
+    xp.multiply(delta, d, out=delta)
+    xp.multiply(delta, 1.0 - rho, out=b)  # std is no longer needed
+    xp.multiply(b, delta, out=b)
+    xp.multiply(acc_delta, rho, out=acc_delta)
+    xp.add(acc_delta, b, out=acc_delta)
+    xp.add(p, xp.multiply(delta, -lr, out=delta), out=p)
+
+
+def rprop_update_(p, g, prev, step_size, *, etaminus, etaplus, step_size_min, step_size_max,
+                  maximize=False, tmp=None):
+    """Rprop (Riedmiller & Braun 1993, the variant without weight backtracking), in place.
+
+    d = ±g;  s = sign(d·prev);  η ← clamp(η·(η₊ if s > 0, η₋ if s < 0, 1 if s = 0), Γmin, Γmax);
+    d ← 0 where s < 0 (the sign flipped: skip this step);  p ← p − sign(d)·η;  prev ← d.
+    ``prev`` is the previous step's (masked) gradient, ``step_size`` the per-element η.
+    """
+    xp = get_array_module(p)
+    a, b = _scratch(p, tmp)
+    d = effective_grad(p, g, 0.0, maximize, out=a)
+    s = xp.sign(xp.multiply(d, prev, out=b), out=b)
+    flipped = s < 0
+    xp.copyto(s, etaplus, where=s > 0)  # a NaN product stays NaN, as in PyTorch
+    xp.copyto(s, etaminus, where=flipped)
+    xp.copyto(s, 1.0, where=s == 0)
+    xp.multiply(step_size, s, out=step_size)
+    xp.clip(step_size, step_size_min, step_size_max, out=step_size)
+    xp.copyto(prev, d)
+    xp.copyto(prev, 0.0, where=flipped)
+    upd = xp.sign(prev, out=b)
+    xp.multiply(upd, step_size, out=upd)
+    xp.subtract(p, upd, out=p)
+
+
+def asgd_update_(p, g, ax, *, eta, mu, lambd, weight_decay=0.0, maximize=False, tmp=None):
+    """Averaged SGD (Polyak & Juditsky 1992; Bottou 2012's schedule), in place.
+
+    d = ±g + wd·p;  p ← p·(1 − λ·η);  p ← p − η·d;  ax ← p if μ = 1 else ax + μ·(p − ax).
+    ``eta`` and ``mu`` are this step's η and μ (the optimizer updates them afterwards).
+    """
+    xp = get_array_module(p)
+    a, b = _scratch(p, tmp)
+    d = effective_grad(p, g, weight_decay, maximize, out=a)
+    xp.multiply(p, 1.0 - lambd * eta, out=p)
+    xp.add(p, xp.multiply(d, -eta, out=b), out=p)
+    if mu != 1:
+        avg = xp.subtract(p, ax, out=b)
+        xp.multiply(avg, mu, out=avg)
+        xp.add(ax, avg, out=ax)
+    else:
+        xp.copyto(ax, p)
