@@ -1,5 +1,7 @@
 """Shape ops: the op table's checks (reshape/view, transpose/permute/.T, squeeze/unsqueeze,
 expand/broadcast_to, flatten, cat/stack/split/chunk, pad) plus error messages."""
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -235,9 +237,22 @@ def test_negative_constant_padding_crops_as_in_pytorch(pad, seed):
 def test_negative_padding_errors_and_matches_torch():
     with pytest.raises(ValueError, match=r"pad: padding \(-3, -3\) of dim 1 crops more .*\(2, 5\)"):
         F.pad(tn.ones(2, 5), (-3, -3))
-    with pytest.raises(ValueError, match="only mode='constant'"):
-        F.pad(tn.ones(1, 2, 5), (-1, 1), mode="reflect")
     torch = pytest.importorskip("torch")
+    # every mode crops on a negative width, as torch's F.pad does (every combination of
+    # -2..2 on the last two dims; reflect's too-wide widths are errors in both)
+    b = np.random.default_rng(0).standard_normal((2, 3, 5, 6))
+    for mode in ("reflect", "replicate", "circular"):
+        for pad in itertools.product(range(-2, 3), repeat=4):
+            try:
+                ref = torch.nn.functional.pad(torch.tensor(b), pad, mode=mode).numpy()
+            except RuntimeError:
+                with pytest.raises(ValueError):
+                    F.pad(tn.tensor(b), pad, mode=mode)
+                continue
+            x = tn.tensor(b, requires_grad=True)
+            np.testing.assert_array_equal(F.pad(x, pad, mode=mode).numpy(), ref)
+            if pad in ((-1, 2, 1, -2), (2, -1, -2, 1)):
+                assert tn.gradcheck(lambda t: F.pad(t, pad, mode=mode), [x])
     a = np.arange(24.0).reshape(2, 3, 4)
     for pad in [(-1, 2), (1, -2, -1, 0), (0, 0, -1, -1, 1, 1)]:
         np.testing.assert_array_equal(F.pad(tn.tensor(a), pad).numpy(),

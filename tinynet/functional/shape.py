@@ -357,7 +357,9 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0):
     repeating the edge; pad < size), ``'replicate'`` (repeat the edge) or
     ``'circular'`` (wrap around; pad <= size). Unlike PyTorch, the non-constant
     modes take any input rank and any number of padded trailing dims. A negative
-    width in ``'constant'`` mode crops that many values instead, as in PyTorch.
+    width crops that many values instead, as in PyTorch: reflect and replicate
+    pad from the original edges and then crop, circular crops first and wraps
+    what is left.
     """
     if mode not in ("constant", "reflect", "replicate", "circular"):
         raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or "
@@ -365,9 +367,9 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0):
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad: padding {pad} does not fit a tensor of shape {x.shape}")
     if any(p < 0 for p in pad):
-        if mode != "constant":
-            raise ValueError(f"pad: negative padding {pad} crops, which only mode='constant' "
-                             f"does (got mode {mode!r})")
+        if mode in ("reflect", "replicate"):
+            grown = _pad_by_copies(x, tuple(max(int(p), 0) for p in pad), mode)
+            return _crop_negative(grown, tuple(min(p, 0) for p in pad))[0]
         x, pad = _crop_negative(x, pad)
     if not any(pad):  # nothing to pad (np.pad also rejects a 0-d tensor with no widths)
         return x

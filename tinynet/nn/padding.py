@@ -7,13 +7,8 @@ from .module import Module
 
 
 class _PadNd(Module):
-    """``padding``: an int (every side) or a tuple (left, right[, top, bottom]).
-
-    A negative width crops that side instead, in every mode, as PyTorch's layers do.
-    Reflect and replicate pad from the original edges and then crop (a reflection
-    stays mirrored at the edge even when the other side of the dim is cropped);
-    circular crops first and wraps what is left.
-    """
+    """``padding``: an int (every side) or a tuple (left, right[, top, bottom]); a negative
+    width crops that side instead (see ``F.pad``)."""
 
     mode = "constant"
     _sides = 2   # 2 for 1-D layers, 4 for 2-D
@@ -29,13 +24,7 @@ class _PadNd(Module):
         self.padding, self.value = padding, value
 
     def forward(self, x):
-        if self.mode == "constant" or min(self.padding) >= 0:
-            return pad(x, self.padding, self.mode, self.value)
-        grow = tuple(max(p, 0) for p in self.padding)
-        crop = tuple(min(p, 0) for p in self.padding)    # constant pad < 0 crops
-        if self.mode == "circular":
-            return pad(pad(x, crop), grow, self.mode)
-        return pad(pad(x, grow, self.mode), crop)
+        return pad(x, self.padding, self.mode, self.value)
 
     def extra_repr(self):
         return f"{self.padding}"
