@@ -307,3 +307,11 @@ def test_sequential_insert_negative_index_counts_like_torch(index, expected):
     s.insert(index, nn.Identity())
     assert [type(m).__name__ for m in s] == expected
     assert list(s._modules) == ["0", "1", "2", "3"]
+
+
+def test_nn_functional_is_importable_as_in_torch():
+    # ported code says `import torch.nn.functional as F`; the same line works here
+    import importlib
+    F = importlib.import_module("tinynet.nn.functional")
+    assert F is tn.functional and tn.nn.functional is F
+    np.testing.assert_array_equal(F.relu(tn.tensor([-1.0, 2.0])).numpy(), [0.0, 2.0])

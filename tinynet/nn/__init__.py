@@ -41,3 +41,9 @@ from .loss_extra import (CosineEmbeddingLoss, CosineSimilarity, CTCLoss, Gaussia
 from .activation import Hardshrink, RReLU, Softmin, Softshrink, Tanhshrink, Threshold
 from .dropout import AlphaDropout, FeatureAlphaDropout
 from .embedding import EmbeddingBag
+
+# ``import tinynet.nn.functional as F`` works as ``torch.nn.functional`` does in ported
+# code: it is the very module ``tinynet.functional``, registered under a second name.
+import sys as _sys
+from .. import functional
+_sys.modules[__name__ + ".functional"] = functional
