@@ -288,7 +288,7 @@ def test_embedding_repr_shows_max_norm_like_torch(torch):
 def test_mha_fully_masked_row_is_documented_as_zero_not_nan():
     """PyTorch returns NaN (output and weights) for a query whose keys are all masked on
     the need_weights path; tinynet returns zeros there and says so in the docstring."""
-    mha = nn.MultiheadAttention(4, 2)
+    mha = nn.MultiheadAttention(4, 2, batch_first=True)
     x = tn.randn(1, 3, 4)
     kpm = tn.tensor(np.array([[True, True, True]]))
     out, w = mha(x, x, x, key_padding_mask=kpm)

@@ -151,8 +151,21 @@ def test_mha_bias_kv_parameters_like_torch():
     assert m.add_zero_attn is True
     # xavier_normal_ like torch: not left at zero or uninitialised
     assert np.isfinite(m.bias_k.numpy()).all() and np.abs(m.bias_k.numpy()).max() > 0
-    plain = nn.MultiheadAttention(8, 2)
+    plain = nn.MultiheadAttention(8, 2, batch_first=True)
     assert plain.bias_k is None and plain.bias_v is None and plain.add_zero_attn is False
+
+
+def test_mha_default_layout_is_torchs_sequence_first():
+    # nn.MultiheadAttention(E, H) on (L, N, E), as ported code calls it, gives torch's output
+    torch.manual_seed(0)
+    tm = torch.nn.MultiheadAttention(8, 2).double()
+    m = nn.MultiheadAttention(8, 2).double()
+    m.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((5, 3, 8))      # (L, N, E), L != N
+    out, w = m(tn.tensor(x), tn.tensor(x), tn.tensor(x))
+    ref, ref_w = tm(*(torch.tensor(x),) * 3)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(w.numpy(), ref_w.detach().numpy(), atol=1e-12)
 
 
 MHA_EXTRA = [dict(add_bias_kv=True), dict(add_zero_attn=True),
@@ -207,7 +220,7 @@ def test_mha_is_causal_hint_keeps_extra_keys_visible():
     """is_causal without attn_mask masks the real keys only; the bias/zero keys stay visible,
     as with an explicit causal attn_mask (what torch does on its need_weights path)."""
     tn.manual_seed(0)
-    m = nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True)
+    m = nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True, batch_first=True)
     x = tn.randn(2, 4, 8)
     causal = np.triu(np.ones((4, 4), bool), 1)
     ref_out, ref_w = m(x, x, x, attn_mask=causal)

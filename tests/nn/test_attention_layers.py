@@ -8,21 +8,21 @@ from tinynet.nn.attention import MultiheadAttention
 
 
 def test_parameter_names_and_shapes():
-    m = MultiheadAttention(12, 3)
+    m = MultiheadAttention(12, 3, batch_first=True)
     assert {n: p.shape for n, p in m.named_parameters()} == {
         "in_proj_weight": (36, 12), "in_proj_bias": (36,),
         "out_proj.weight": (12, 12), "out_proj.bias": (12,)}
-    m2 = MultiheadAttention(12, 3, kdim=5, vdim=7, bias=False)
+    m2 = MultiheadAttention(12, 3, kdim=5, vdim=7, bias=False, batch_first=True)
     assert {n: p.shape for n, p in m2.named_parameters()} == {
         "q_proj_weight": (12, 12), "k_proj_weight": (12, 5), "v_proj_weight": (12, 7),
         "out_proj.weight": (12, 12)}
     with pytest.raises(ValueError, match="divisible"):
-        MultiheadAttention(10, 3)
+        MultiheadAttention(10, 3, batch_first=True)
 
 
 def test_shapes_unbatched_and_need_weights():
     tn.manual_seed(0)
-    m = MultiheadAttention(8, 2)
+    m = MultiheadAttention(8, 2, batch_first=True)
     x = tn.randn(3, 5, 8)
     out, w = m(x, x, x)
     assert out.shape == (3, 5, 8) and w.shape == (3, 5, 5)
@@ -38,7 +38,7 @@ def test_shapes_unbatched_and_need_weights():
 
 def test_gradcheck_float64():
     tn.manual_seed(1)
-    m = MultiheadAttention(4, 2, kdim=3, vdim=5).double()
+    m = MultiheadAttention(4, 2, kdim=3, vdim=5, batch_first=True).double()
     q = tn.randn(2, 3, 4, dtype=tn.float64, requires_grad=True)
     k = tn.randn(2, 4, 3, dtype=tn.float64, requires_grad=True)
     v = tn.randn(2, 4, 5, dtype=tn.float64, requires_grad=True)

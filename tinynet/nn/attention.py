@@ -30,15 +30,15 @@ class MultiheadAttention(Module):
     key/value per head. Every query may attend to these extra keys, so the
     weights have S + 1 (or S + 2) columns, as in PyTorch.
 
-    Differences from PyTorch: ``batch_first=True`` is the default (inputs
-    (N, L, E)); ``is_causal=True`` without ``attn_mask`` applies the causal mask
-    itself (to the real keys; extra keys from ``add_bias_kv``/``add_zero_attn``
-    stay visible).
+    Inputs are (L, N, E) by default, as in PyTorch; ``batch_first=True`` takes
+    (N, L, E). Difference from PyTorch: ``is_causal=True`` without ``attn_mask``
+    applies the causal mask itself (to the real keys; extra keys from
+    ``add_bias_kv``/``add_zero_attn`` stay visible).
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim=None, vdim=None,
-                 batch_first: bool = True, device=None, dtype=None):
+                 batch_first: bool = False, device=None, dtype=None):
         super().__init__()
         if embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim {embed_dim} is not divisible by "
