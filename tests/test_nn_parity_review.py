@@ -315,3 +315,23 @@ def test_nn_functional_is_importable_as_in_torch():
     F = importlib.import_module("tinynet.nn.functional")
     assert F is tn.functional and tn.nn.functional is F
     np.testing.assert_array_equal(F.relu(tn.tensor([-1.0, 2.0])).numpy(), [0.0, 2.0])
+
+
+def test_nn_buffer_assignment_registers_a_buffer_like_torch():
+    torch = pytest.importorskip("torch")
+
+    def stats(lib):
+        m = lib.nn.Module()
+        m.mean = lib.nn.Buffer(lib.zeros(3))
+        m.scratch = lib.nn.Buffer(lib.ones(2), persistent=False)
+        m.scale = lib.nn.Parameter(lib.ones(1))
+        return m
+
+    ours, theirs = stats(tn), stats(torch)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["scale", "mean"]
+    assert [n for n, _ in ours.named_buffers()] == [n for n, _ in theirs.named_buffers()]
+    assert [n for n, _ in ours.named_parameters()] == ["scale"]
+    ours.mean = tn.full((3,), 2.0)            # a plain Tensor replaces a registered buffer
+    assert ours.state_dict()["mean"].numpy().tolist() == [2.0, 2.0, 2.0]
+    ours.double()
+    assert ours.mean.dtype == np.float64 and ours.scratch.dtype == np.float64

@@ -16,7 +16,7 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDi
                    MSELoss, NLLLoss, SmoothL1Loss)
 from .module import IncompatibleKeys, Module, RemovableHandle, StateDictError
 from .normalization import LayerNorm, RMSNorm
-from .parameter import Parameter
+from .parameter import Buffer, Parameter
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .containers import ParameterDict
 from .conv import Conv1d

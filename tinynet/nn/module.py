@@ -24,7 +24,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, no_grad
 from ..tensor import Tensor
-from .parameter import Parameter
+from .parameter import Buffer, Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -356,6 +356,8 @@ class Module:
                 raise TypeError(f"cannot assign {type(value).__name__} as child module '{name}' "
                                 "(nn.Module or None expected)")
             modules[name] = None
+        elif isinstance(value, Buffer):
+            self.register_buffer(name, value, persistent=value.persistent)
         elif buffers is not None and name in buffers:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign {type(value).__name__} as buffer '{name}' "

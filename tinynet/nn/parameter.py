@@ -26,3 +26,18 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+
+class Buffer(Tensor):
+    """``nn.Buffer(t, persistent=True)``: assigned as a Module attribute
+    (``self.running_mean = nn.Buffer(tn.zeros(3))``) it is registered as a buffer,
+    PyTorch 2.5's spelling of ``register_buffer``. Shares ``t``'s data (no copy);
+    ``persistent=False`` keeps it out of ``state_dict()``."""
+
+    __slots__ = ("persistent",)
+
+    def __init__(self, data, *, persistent: bool = True):
+        if isinstance(data, Tensor):
+            data = data.data
+        super().__init__(data)
+        self.persistent = bool(persistent)
