@@ -266,9 +266,12 @@ def test_a_hook_returning_the_wrong_shape_or_an_array_raises():
         (h * h).sum().backward()
 
 
-def test_a_grad_of_the_wrong_shape_set_by_hand_is_named_at_the_next_backward():
+def test_a_grad_of_the_wrong_shape_set_by_hand_is_refused_or_named_at_the_next_backward():
     x = _f64([1.0, 2.0])
-    x.grad = tn.ones(3, dtype=tn.float64)
+    with pytest.raises(RuntimeError, match=r"different size: \(3,\), the tensor's is \(2,\)"):
+        x.grad = tn.ones(3, dtype=tn.float64)        # refused where it is set, as in PyTorch
+    x.grad = tn.ones(2, dtype=tn.float64)
+    x.grad.data = np.ones(3)                         # changed behind the setter's back
     with pytest.raises(RuntimeError, match=r"\.grad already set on a leaf of shape \(2,\) is of "
                                            r"shape \(3,\)"):
         (x * x).sum().backward()
