@@ -11,6 +11,9 @@ hidden state loops over time. Gate equations (as in PyTorch):
            c' = f ⊙ c + i ⊙ g,   h' = o ⊙ tanh(c')     (proj_size: h' = W_hr (o ⊙ tanh(c')))
     GRU:   r = σ(W_ir x + b_ir + W_hr h + b_hr),   z = σ(W_iz x + b_iz + W_hz h + b_hz)
            n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)),   h' = (1 - z) ⊙ n + z ⊙ h
+
+A PackedSequence input (variable lengths) runs the same steps on the prefix of
+sequences still running at each step: see rnn_packed.py.
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ from ..tensor import Tensor
 from . import init
 from .module import Module
 from .parameter import Parameter
+from .rnn_packed import packed_forward
+from .utils.rnn import PackedSequence
 
 # One step of each recurrence. gx = W_ih x + b_ih for this step (N, G·H), computed beforehand;
 # state = (h,) or, for the LSTM, (h, c), each (N, H). Returns the new state tuple.
@@ -91,8 +96,11 @@ class RNNBase(Module):
     state and outputs then have P features, so ``weight_hh_l{k}`` is (4H, P)
     and later layers read D·P.
 
-    Differences from PyTorch: no PackedSequence input; the repr shows
-    ``nonlinearity='relu'`` (PyTorch's omits it).
+    A :class:`~tinynet.nn.utils.rnn.PackedSequence` input (variable-length batch) gives a
+    PackedSequence output with the same batch_sizes and indices, and each sequence's
+    state at its own last step in h_n (see :mod:`tinynet.nn.rnn_packed` for the layout).
+
+    Differences from PyTorch: the repr shows ``nonlinearity='relu'`` (PyTorch's omits it).
     """
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -208,9 +216,11 @@ class RNNBase(Module):
     def _forward(self, input, hx: tuple):
         """Check shapes, add the batch dim to unbatched input, run; hx: tuple of Tensors/None."""
         name = type(self).__name__
+        if isinstance(input, PackedSequence):
+            return packed_forward(self, _STEPS[self.mode], input, hx)
         if not isinstance(input, Tensor):
-            raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__} "
-                            "(PackedSequence is not supported)")
+            raise TypeError(f"{name}: input must be a Tensor or a PackedSequence, got "
+                            f"{type(input).__name__}")
         if input.ndim not in (2, 3):
             raise ValueError(f"{name}: expected input of 2 dims (L, H_in) or 3 dims "
                              f"({'N, L' if self.batch_first else 'L, N'}, H_in), "
@@ -275,6 +285,12 @@ class RNN(RNNBase):
     (L, D·H)) holds the last layer's h_t, forward and reverse directions concatenated;
     h_n has h0's shape and holds each layer's and direction's final state.
     ``dropout`` (in training) drops the outputs of every layer but the last.
+
+    input may also be a PackedSequence (data (Σ L_b, H_in), e.g. from
+    ``pack_padded_sequence``): output is then a PackedSequence (data (Σ L_b, D·H)) with
+    the same batch_sizes / sorted_indices / unsorted_indices, and h_n[:, b] is sequence
+    b's state after its own last element (reverse direction: after its first), with
+    h0 and h_n (N = number of sequences) in the original, unsorted batch order.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -296,7 +312,7 @@ class LSTM(RNNBase):
     hx = (h0, c0), each (D·num_layers, N, H) (unbatched: (D·num_layers, H)), zeros if
     omitted. Returns (output, (h_n, c_n)) with output (L, N, D·H) (batch_first:
     (N, L, D·H); unbatched: (L, D·H)), h_n shaped like h0 and c_n like c0.
-    Otherwise as :class:`RNN`.
+    Otherwise as :class:`RNN` (PackedSequence input included; c_n like h_n).
 
     ``proj_size`` P (0 < P < H): each step's hidden state is projected,
     h_t = W_hr (o_t ⊙ tanh(c_t)) with ``weight_hr_l{k}`` (P, H), so h0, h_n and
@@ -322,7 +338,7 @@ class GRU(RNNBase):
     """Gated recurrent unit (gates r, z, n; see the module docstring for the equations).
 
     Shapes and arguments as :class:`RNN`: input (L, N, H_in) / (N, L, H_in) /
-    (L, H_in), h0 (D·num_layers, N, H); returns (output, h_n).
+    (L, H_in) or a PackedSequence, h0 (D·num_layers, N, H); returns (output, h_n).
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,

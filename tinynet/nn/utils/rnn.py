@@ -11,8 +11,8 @@ A batch of sequences of lengths L_b can be held two ways:
 For example sequences ``abc`` and ``x`` pack to data ``axbc`` with batch_sizes [2, 1, 1].
 All functions gather with one index array built in NumPy (no Python loop over
 elements), through tinynet's differentiable indexing, so gradients flow from the
-padded/packed result back to the inputs. tinynet's RNN layers do not take a
-PackedSequence (yet): here it is a data container.
+padded/packed result back to the inputs. tinynet's RNN, LSTM and GRU take a
+PackedSequence as input and return one (see ``tinynet.nn.rnn_packed``).
 """
 from __future__ import annotations
 
