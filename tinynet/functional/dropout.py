@@ -21,6 +21,12 @@ def _keep_mask(x, p, shape):
     return gen.random(shape, dtype=x.dtype if x.dtype.itemsize >= 4 else "float32") >= p
 
 
+def _mask_tensor(m):
+    """A constant Tensor around the scaled mask ``m``: for a 0-d input NumPy's product is
+    a scalar, which becomes a 0-d array again (Tensor.data is always an array)."""
+    return Tensor._make(backend.get_array_module(m).asarray(m), False)
+
+
 class Dropout(Function):
     """y = x · m · s with keep-mask m and scale s = 1/(1-p);  dL/dx = g · m · s.
 
@@ -43,7 +49,7 @@ class Dropout(Function):
 
     def backward(self, g):
         m = self.mask * g.dtype.type(self.scale)
-        return g * Tensor._make(m.astype(g.dtype, copy=False), False)
+        return g * _mask_tensor(m.astype(g.dtype, copy=False))
 
 
 def dropout(x, p: float = 0.5, training: bool = True, inplace: bool = False):
@@ -143,7 +149,7 @@ class AlphaDropout(Function):
 
     def backward(self, g):
         m = (self.mask * g.dtype.type(self.a)).astype(g.dtype, copy=False)
-        return g * Tensor._make(m, False)
+        return g * _mask_tensor(m)
 
 
 def _alpha_dropout(x, p, training, op, feature):

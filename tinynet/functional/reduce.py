@@ -441,13 +441,13 @@ def norm(x, p="fro", dim=None, keepdim: bool = False):
 def all(x, dim=None, keepdim: bool = False):
     """Whether every value is nonzero (over ``dim``); a bool tensor, no gradient."""
     dims = normalize_dims(dim, x.ndim, "all")
-    return Tensor._make(x.data.astype(bool).all(axis=dims, keepdims=keepdim), False)
+    return _const(x.data.astype(bool).all(axis=dims, keepdims=keepdim))   # 0-d: an array
 
 
 def any(x, dim=None, keepdim: bool = False):
     """Whether any value is nonzero (over ``dim``); a bool tensor, no gradient."""
     dims = normalize_dims(dim, x.ndim, "any")
-    return Tensor._make(x.data.astype(bool).any(axis=dims, keepdims=keepdim), False)
+    return _const(x.data.astype(bool).any(axis=dims, keepdims=keepdim))   # 0-d: an array
 
 
 def normalize(x, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
@@ -456,7 +456,7 @@ def normalize(x, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
     total = (x.abs() ** p).sum(d, keepdim=True)
     # ‖0‖ = 0 with gradient 0 (as PyTorch), not 0^(1/p - 1) = inf: zero sums are raised
     # to the power as 1, then masked back to 0
-    nonzero = Tensor._make((total.data > 0).astype(total.dtype), False)
+    nonzero = _const((total.data > 0).astype(total.dtype))   # (a 0-d x gives a NumPy scalar)
     norm = (total + (1 - nonzero)) ** (1.0 / p) * nonzero
     return x / norm.clip(min=eps)
 

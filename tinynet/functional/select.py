@@ -45,6 +45,8 @@ def gather(x, dim: int, index):
     """
     d = _dim(x, dim, "gather")
     idx = _ids(index, x, "gather")
+    if x.ndim == 0 and idx.ndim <= 1:   # a 0-d x is one element, as in PyTorch
+        return reshape(gather(reshape(x, 1), 0, idx.reshape(-1)), *idx.shape)
     _check_index_shape(x, d, idx, "gather")
     _check_index_range(idx, x.shape[d], "gather")
     return getitem(x, _grid(idx, d))
@@ -77,6 +79,11 @@ def index_select(x, dim: int, index):
     if idx.ndim > 1:
         raise ValueError(f"index_select: index must be 1-D, got shape {idx.shape}")
     idx = idx.reshape(-1)
+    if x.ndim == 0:   # a 0-d x is one element and gives a 0-d result, as in PyTorch
+        if idx.size != 1:
+            raise ValueError(f"index_select: a 0-d input takes one index, got {idx.size}")
+        _check_index_range(idx, 1, "index_select")
+        return reshape(reshape(x, 1)[idx], ())
     return getitem(x, (slice(None),) * d + (idx,))
 
 
@@ -370,14 +377,15 @@ def diag(x, diagonal: int = 0):
 
 def diff(x, n: int = 1, dim: int = -1, prepend=None, append=None):
     """The n-th forward difference along ``dim``: out_i = x_{i+1} - x_i, ``n`` times
-    (bools: x_{i+1} != x_i). ``prepend``/``append`` are joined to x along ``dim`` first."""
+    (bools: x_{i+1} != x_i). ``prepend``/``append`` are joined to x along ``dim`` first;
+    n = 0 returns x as it is, without them (as NumPy and PyTorch)."""
     if x.ndim == 0:
         raise ValueError("diff: needs at least 1 dim, got a 0-d tensor")
     if n < 0:
         raise ValueError(f"diff: order n must be non-negative, got {n}")
     d = _dim(x, dim, "diff")
     parts = [t for t in (prepend, x, append) if t is not None]
-    if len(parts) > 1:
+    if len(parts) > 1 and n > 0:
         x = cat(parts, d)
     for _ in range(n):
         m = x.shape[d]
