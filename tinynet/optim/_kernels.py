@@ -89,14 +89,20 @@ def _decay_and_grad(p, g, lr, weight_decay, decoupled, maximize, out):
     return effective_grad(p, g, weight_decay, maximize, out=out)
 
 
+def average_square_(v, d, beta, tmp):
+    """v ← β·v + (1−β)·d² in place (the running mean of squared gradients of Adam,
+    RMSprop and Adadelta); ``tmp`` is scratch of d's shape."""
+    xp = get_array_module(v)
+    xp.multiply(d, 1.0 - beta, out=tmp)
+    xp.multiply(tmp, d, out=tmp)
+    xp.multiply(v, beta, out=v)
+    xp.add(v, tmp, out=v)
+
+
 def _update_moments(m, v, d, beta1, beta2, tmp):
     """m ← β1·m + (1−β1)·d;  v ← β2·v + (1−β2)·d² (Adam's two running averages)."""
-    xp = get_array_module(m)
     lerp_(m, d, 1.0 - beta1, tmp=tmp)
-    xp.multiply(d, 1.0 - beta2, out=tmp)
-    xp.multiply(tmp, d, out=tmp)
-    xp.multiply(v, beta2, out=v)
-    xp.add(v, tmp, out=v)
+    average_square_(v, d, beta2, tmp)
 
 
 def adam_update_(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay=0.0, decoupled=False, *,
@@ -138,10 +144,7 @@ def rmsprop_update_(p, g, square_avg, *, lr, alpha, eps, weight_decay=0.0, momen
     xp = get_array_module(p)
     a, b = _scratch(p, tmp)
     d = effective_grad(p, g, weight_decay, maximize, out=a)
-    xp.multiply(d, 1.0 - alpha, out=b)
-    xp.multiply(b, d, out=b)
-    xp.multiply(square_avg, alpha, out=square_avg)
-    xp.add(square_avg, b, out=square_avg)
+    average_square_(square_avg, d, alpha, b)
     if centered:
         lerp_(grad_avg, d, 1.0 - alpha, tmp=b)
         avg = xp.multiply(grad_avg, grad_avg, out=b)
@@ -264,10 +267,7 @@ def adadelta_update_(p, g, square_avg, acc_delta, *, lr, rho, eps, weight_decay=
     xp = get_array_module(p)
     a, b = _scratch(p, tmp)
     d = effective_grad(p, g, weight_decay, maximize, out=a)
-    xp.multiply(d, 1.0 - rho, out=b)
-    xp.multiply(b, d, out=b)
-    xp.multiply(square_avg, rho, out=square_avg)
-    xp.add(square_avg, b, out=square_avg)
+    average_square_(square_avg, d, rho, b)
     std = xp.add(square_avg, eps, out=b)
     xp.sqrt(std, out=std)
     delta = xp.add(acc_delta, eps, out=xp.empty_like(p))  # a third array: d, std and Δ all live at once

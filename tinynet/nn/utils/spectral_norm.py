@@ -24,6 +24,7 @@ from ... import backend, creation
 from ...autograd import no_grad
 from ...tensor import Tensor
 from ..parameter import Parameter
+from .weight_norm import remove_reparametrization
 
 
 def _normalize(xp, x, eps):
@@ -149,10 +150,4 @@ def remove_spectral_norm(module, name: str = "weight"):
     """Undo :func:`spectral_norm`: ``module.<name>`` becomes a Parameter holding W / σ (with
     the current u, v, no further power iteration) and ``<name>_orig``, ``<name>_u``,
     ``<name>_v`` are removed. Returns ``module``; ValueError if there is no spectral norm."""
-    for k, hook in list(module._forward_pre_hooks.items()):
-        if isinstance(hook, SpectralNorm) and hook.name == name:
-            hook.remove(module)
-            del module._forward_pre_hooks[k]
-            module.__dict__.get("_forward_pre_hooks_with_kwargs", set()).discard(k)
-            return module
-    raise ValueError(f"spectral_norm of '{name}' not found in {module}")
+    return remove_reparametrization(module, SpectralNorm, name, "spectral_norm")

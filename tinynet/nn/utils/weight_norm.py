@@ -117,10 +117,16 @@ def remove_weight_norm(module, name: str = "weight"):
     """Undo :func:`weight_norm`: ``module.<name>`` becomes a Parameter holding the current
     g · v / ‖v‖ and ``<name>_g`` / ``<name>_v`` are removed. Returns ``module``; raises
     ValueError if ``<name>`` has no weight norm."""
+    return remove_reparametrization(module, WeightNorm, name, "weight_norm")
+
+
+def remove_reparametrization(module, hook_type, name, what):
+    """Take ``module``'s forward pre-hook of ``hook_type`` on ``name`` off and let it put a
+    plain Parameter back (``hook.remove``); ValueError naming ``what`` if there is none."""
     for k, hook in list(module._forward_pre_hooks.items()):
-        if isinstance(hook, WeightNorm) and hook.name == name:
+        if isinstance(hook, hook_type) and hook.name == name:
             hook.remove(module)
             del module._forward_pre_hooks[k]
             module.__dict__.get("_forward_pre_hooks_with_kwargs", set()).discard(k)
             return module
-    raise ValueError(f"weight_norm of '{name}' not found in {module}")
+    raise ValueError(f"{what} of '{name}' not found in {module}")
