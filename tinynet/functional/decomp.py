@@ -10,7 +10,7 @@ run in LAPACK (``xp.linalg``: NumPy on the CPU, cuSOLVER through CuPy on the GPU
 float32 or float64 (float32 stays float32). Their backward passes are the closed forms
 below, written with Tensor ops (so they are twice differentiable); X⁻ᵀ is (X⁻¹)ᵀ:
 
-    det     y = det A            dA = g y A⁻ᵀ
+    det     y = det A            dA = g y A⁻ᵀ  = g adj(A)ᵀ  (the SVD form below where A⁻¹ fails)
     inv     Y = A⁻¹              dA = -Yᵀ G Yᵀ
     solve   X = A⁻¹ B            dB = A⁻ᵀ G,  dA = -dB Xᵀ
     cholesky  A = L Lᵀ           dA = L⁻ᵀ Φ(Lᵀ G) L⁻¹, symmetrized (Murray 2016, arXiv 1602.07527)
@@ -115,33 +115,127 @@ def _lapack(op, A, what, f, *args, **kwargs):
 # ---------------------------------------------------------------- det, slogdet, inv
 
 class Det(Function):
-    """y = det A for A (*, n, n);  dy/dA = y A⁻ᵀ (Jacobi's formula)."""
+    """y = det A for A (*, n, n);  dy/dA = adj(A)ᵀ, the cofactor matrix (Jacobi's formula).
+
+    Where A is invertible adj(A)ᵀ = det(A) A⁻ᵀ, so dA = g y A⁻ᵀ: one LU, and accurate
+    even for nearly singular A (A⁻¹'s huge part lies along what det A scales away).
+    Where LAPACK finds A exactly singular, A⁻¹ does not exist but adj(A)ᵀ does (det is
+    a polynomial in A's entries): it comes from an SVD, :class:`Cofactor`.
+    Under ``create_graph=True`` the derivative of y A⁻ᵀ subtracts two terms of size
+    |y| ‖A⁻¹‖², which cancel badly near a singular A; there (condition number
+    ‖A‖₁‖A⁻¹‖₁ above eps^(-1/4)) :class:`Cofactor` is used, whose derivative is a
+    closed form without division (and whose third derivative raises).
+    """
 
     def forward(self, a):
         return backend.get_array_module(a).linalg.det(a)
 
     def backward(self, g):
-        return (g * self.output()).unsqueeze(-1).unsqueeze(-1) * _inverse_for_grad(self, "det").mT
+        A = self.inputs[0]
+        g = g.unsqueeze(-1).unsqueeze(-1)
+        try:
+            Ainv = inv(A)
+        except ValueError:                                # some matrix is singular
+            return g * Cofactor.apply(A)
+        if is_grad_enabled() and not _well_conditioned(A.data, Ainv.data):
+            return g * Cofactor.apply(A)
+        return (g * self.output().unsqueeze(-1).unsqueeze(-1)) * Ainv.mT
 
 
-def _inverse_for_grad(fn, op):
-    """A⁻¹ of ``fn``'s input, for det's and slogdet's gradient (differentiable)."""
-    A = fn.inputs[0]
-    try:
-        return inv(A)
-    except ValueError:
-        raise ValueError(f"{op}: the gradient at a singular matrix is not supported (input of "
-                         f"shape {A.shape})") from None
+def _well_conditioned(a, a_inv):
+    """Whether every matrix of ``a`` has ‖A‖₁ ‖A⁻¹‖₁ <= eps^(-1/4) (about 8e3 in float64,
+    54 in float32): where a second derivative through A⁻¹ keeps ~eps·cond² accuracy."""
+    xp = backend.get_array_module(a)
+    if a.size == 0:
+        return True
+    cond = xp.abs(a).sum(-2).max(-1) * xp.abs(a_inv).sum(-2).max(-1)
+    return bool((cond <= np.finfo(a.dtype).eps ** -0.25).all())
+
+
+def _exclusive_prod(x):
+    """out_j = Π_{k≠j} x_k along the last axis of an array, as (Π_{k<j} x_k)(Π_{k>j} x_k):
+    two running products and no division, so it is exact where some x_k = 0."""
+    xp = backend.get_array_module(x)
+    one = xp.ones_like(x[..., :1])
+    left = xp.cumprod(xp.concatenate([one, x[..., :-1]], axis=-1), axis=-1)
+    right = xp.cumprod(xp.concatenate([one, x[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    return left * right
+
+
+class Cofactor(Function):
+    """C = adj(A)ᵀ, the cofactor matrix of square A (*, n, n), without dividing by det A.
+
+    For orthogonal U, V and any X, C(U X Vᵀ) = det(U) det(V) · U C(X) Vᵀ (from
+    adj(PQ) = adj(Q) adj(P) and adj(U) = det(U) Uᵀ). With the SVD A = U diag(S) Vᵀ:
+        C = det(U) det(V) · U diag(π) Vᵀ,   π_i = Π_{j≠i} S_j
+    (= det(A) A⁻ᵀ for invertible A; a rank n-1 matrix has one π_i ≠ 0, rank < n-1 none).
+    Backward: C is dy/dA of y = det A, so its VJP is det's Hessian applied to G (a
+    symmetric bilinear form: the VJP equals the derivative of C along G). With U, V
+    held fixed, Ĝ = Uᵀ G V and P_ij = Π_{k≠i,j} S_k (i ≠ j; P_ii = 0), expanding the
+    minors of diag(S) + t Ĝ to first order in t:
+        dC(S)[Ĝ]_ii = Σ_k P_ik Ĝ_kk,      dC(S)[Ĝ]_ij = -P_ij Ĝ_ji  (i ≠ j)
+        dA = det(U) det(V) · U dC(S)[Ĝ] Vᵀ
+    This holds at every A, repeated or zero singular values included (no 1/(S_i² - S_j²)).
+    """
+
+    def forward(self, a):
+        xp = backend.get_array_module(a)
+        u, s, vh = _lapack("det", a, "the SVD did not converge", xp.linalg.svd, a)
+        sign = xp.sign(xp.linalg.det(u) * xp.linalg.det(vh)).astype(a.dtype)   # ±1
+        n = s.shape[-1]
+        off = xp.where(xp.eye(n, dtype=bool), xp.asarray(1, a.dtype), s[..., None, :])
+        P = _exclusive_prod(off) * (1 - xp.eye(n, dtype=a.dtype))   # row i: S without S_i
+        self.arrays = (u, vh, sign, P)
+        return xp.matmul(u * (sign[..., None] * _exclusive_prod(s))[..., None, :], vh)
+
+    def backward(self, g):
+        return CofactorGrad.apply(g, self.inputs[0], arrays=self.arrays)
+
+
+class CofactorGrad(Function):
+    """dA = det(U) det(V) · U dC(S)[Uᵀ G V] Vᵀ (see :class:`Cofactor`): linear in G and
+    self-adjoint, so its own VJP in G is the same map. Its derivative in A (a third
+    derivative of det) is not implemented and raises."""
+
+    def forward(self, g, a, arrays):
+        xp = backend.get_array_module(g)
+        self.arrays = arrays
+        u, vh, sign, P = arrays
+        Gh = xp.matmul(xp.matmul(xp.swapaxes(u, -1, -2), g), xp.swapaxes(vh, -1, -2))  # Uᵀ G V
+        d = xp.matmul(P, xp.diagonal(Gh, axis1=-2, axis2=-1)[..., None])[..., 0]   # Σ_k P_ik Ĝ_kk
+        X = -P * xp.swapaxes(Gh, -1, -2)                                  # diagonal: P_ii = 0
+        i = xp.arange(d.shape[-1])
+        X[..., i, i] = d
+        return xp.matmul(xp.matmul(u, X), vh) * sign[..., None, None]
+
+    def backward(self, gg):
+        if self.needs_input_grad[1]:
+            raise RuntimeError("det: a third derivative at a singular matrix is not "
+                               "implemented (the second is)")
+        return CofactorGrad.apply(gg, self.inputs[1].detach(), arrays=self.arrays), None
 
 
 class LogAbsDet(Function):
-    """y = ln |det A| for A (*, n, n);  dy/dA = A⁻ᵀ."""
+    """y = ln |det A| for A (*, n, n);  dy/dA = A⁻ᵀ = adj(A)ᵀ / det A.
+
+    At a singular A (y = -inf) the gradient diverges: it is adj(A)ᵀ / det A computed
+    in IEEE arithmetic, ±inf where adj(A)ᵀ ≠ 0 and NaN where it is 0 (PyTorch gives
+    non-finite values there too, from its LU; the signs of the infinities follow the
+    sign LAPACK gives the zero determinant).
+    """
 
     def forward(self, a):
         return backend.get_array_module(a).linalg.slogdet(a)[1]
 
     def backward(self, g):
-        return g.unsqueeze(-1).unsqueeze(-1) * _inverse_for_grad(self, "slogdet").mT
+        A = self.inputs[0]
+        g = g.unsqueeze(-1).unsqueeze(-1)
+        try:
+            return g * inv(A).mT
+        except ValueError:
+            pass
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g * (Cofactor.apply(A) / det(A).unsqueeze(-1).unsqueeze(-1))
 
 
 class Inv(Function):
@@ -157,14 +251,15 @@ class Inv(Function):
 
 
 def det(A):
-    """Determinant of each square matrix of A (*, n, n) -> (*). The gradient, det(A)·A⁻ᵀ,
-    needs A invertible (PyTorch also covers singular A, through an SVD)."""
+    """Determinant of each square matrix of A (*, n, n) -> (*). The gradient is the
+    cofactor matrix adj(A)ᵀ (= det(A)·A⁻ᵀ for invertible A), finite for singular A too."""
     return Det.apply(_matrices(A, "det", square=True))
 
 
 def slogdet(A):
     """(sign, logabsdet) of det A for A (*, n, n), each of shape (*): det A = sign ·
-    exp(logabsdet), without overflow. sign (-1, 0 or 1) has no gradient; logabsdet's is A⁻ᵀ."""
+    exp(logabsdet), without overflow. sign (-1, 0 or 1) has no gradient; logabsdet's is A⁻ᵀ
+    (non-finite at a singular A, where logabsdet is -inf, as in PyTorch)."""
     _matrices(A, "slogdet", square=True)
     xp = backend.get_array_module(A.data)
     s = xp.asarray(xp.linalg.slogdet(A.data)[0], dtype=A.dtype)
@@ -173,12 +268,12 @@ def slogdet(A):
 
 def logdet(A):
     """ln det A for A (*, n, n) -> (*): NaN where det A < 0 and -inf where it is 0, as in
-    PyTorch. The gradient is A⁻ᵀ."""
+    PyTorch. The gradient is A⁻ᵀ where det A > 0, 0 where the value is NaN (as PyTorch's),
+    and non-finite at a singular A (see :class:`LogAbsDet`)."""
     s, logabs = slogdet(A)
     xp = backend.get_array_module(A.data)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shift = xp.log(s.data)   # 0 for sign 1, NaN for -1, -inf for 0
-    return logabs + _const(shift)
+    negative = _const(s.data < 0)
+    return where(negative, _const(xp.asarray(np.nan, dtype=A.dtype)), logabs)
 
 
 def inv(A):

@@ -154,11 +154,33 @@ def matmul(a, b):
 
 
 def linear(x, weight, bias=None):
-    """x Wᵀ + b: x (..., in_features), weight (out_features, in_features), bias (out_features,)."""
+    """x Wᵀ + b: x (..., in_features), weight (out_features, in_features), bias (out_features,).
+
+    A 1-D weight w (in_features,) gives y = x·w + b of shape (...): one output feature
+    with its dim dropped, bias a 0-d tensor or None (as in PyTorch). That case is
+    ``matmul`` (dy/dx = g w,  dy/dw = Σ g x over the leading dims,  dy/db = Σ g).
+    """
     x, weight, bias = amp.cast_inputs("linear", x, weight, bias)
+    if isinstance(weight, Tensor) and weight.ndim == 1:
+        return _linear_vector(x, weight, bias)
     if bias is None:
         return Linear.apply(x, weight)
     return Linear.apply(x, weight, bias)
+
+
+def _linear_vector(x, w, b):
+    """linear with a 1-D weight w (in,): x (..., in) -> x·w (+ b, 0-d) of shape (...)."""
+    if not isinstance(x, Tensor) or x.ndim == 0 or x.shape[-1] != w.shape[0]:
+        raise ValueError(f"linear: input of shape {getattr(x, 'shape', None)} does not match "
+                         f"weight of shape {w.shape} (expected input (..., {w.shape[0]}))")
+    y = matmul(x, w)
+    if b is None:
+        return y
+    if not isinstance(b, Tensor) or b.ndim != 0:
+        raise ValueError(f"linear: with a 1-D weight of shape {w.shape} the bias must be a "
+                         f"0-d tensor or None, got shape {getattr(b, 'shape', None)}")
+    binary_arrays(w.data, b.data, "linear")   # bias dtype/device must match too
+    return y + b
 
 
 def mm(input, mat2):
@@ -229,10 +251,19 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False):
 
 
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False):
-    """A matrix norm over the two dims ``dim``: ``'fro'`` (√Σ a²), 1 / -1 (largest /
-    smallest column sum of |a|), ``inf`` / ``-inf`` (largest / smallest row sum).
+    """A matrix norm over the two dims ``dim`` (rows, columns) of A:
 
-    ord = 2, -2 and 'nuc' (singular values) need an SVD and are not supported.
+        'fro'     √Σ a²                          (the 2-norm of all entries)
+        'nuc'     Σ_i σ_i                        (nuclear norm: sum of singular values)
+        2 / -2    max_i σ_i / min_i σ_i          (spectral norm / smallest singular value)
+        1 / -1    max / min over columns of Σ_rows |a|
+        inf/-inf  max / min over rows of Σ_cols |a|
+
+    The singular values σ come from :func:`svdvals`, whose gradient is
+    dσ_i/dA = u_i v_iᵀ (u_i, v_i the i-th left/right singular vectors), so
+    d‖A‖_nuc/dA = U Vᵀ and d‖A‖_2/dA = u_1 v_1ᵀ; for ord 2 / -2 the extreme singular
+    value must be distinct (tied ones share the gradient, as tied maxima do).
+    As in PyTorch, a largest value over an empty dim is 0 and a smallest one is an error.
     """
     dims = tuple(dim)
     if len(dims) != 2 or A.ndim < 2:
@@ -244,13 +275,33 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False):
     if ord == "fro":
         return _vector_norm(A, 2, (rows, cols), keepdim, "matrix_norm")
     inf = float("inf")
-    if ord not in (1, -1, inf, -inf):
-        raise ValueError(f"matrix_norm: ord={ord!r} is not supported (the singular values "
-                         "it needs are not implemented); use 'fro', 1, -1, inf or -inf")
+    if isinstance(ord, str) and ord != "nuc" or not isinstance(ord, str) and ord not in (
+            1, -1, 2, -2, inf, -inf):
+        raise ValueError(f"matrix_norm: ord={ord!r} is not supported; use 'fro', 'nuc', "
+                         "1, -1, 2, -2, inf or -inf")
+    if ord in ("nuc", 2, -2):
+        others = tuple(d for d in range(A.ndim) if d not in (rows, cols))
+        s = svdvals(A.permute(*others, rows, cols))            # (*others, min(m, n))
+        out = s.sum(-1) if ord == "nuc" else _extreme(s, -1, ord > 0, ord, A)
+        if keepdim:
+            out = out.unsqueeze(min(rows, cols)).unsqueeze(max(rows, cols))
+        return out
     summed, over = (rows, cols) if ord in (1, -1) else (cols, rows)   # sum |a|, then extreme
     sums = A.abs().sum(summed, keepdim=True)
-    out = (amax if ord > 0 else amin)(sums, over, keepdim=True)
+    out = _extreme(sums, over, ord > 0, ord, A, keepdim=True)
     return out if keepdim else out.squeeze((rows, cols))
+
+
+def _extreme(values, dim, largest, ord, A, keepdim=False):
+    """max (``largest``) or min of the non-negative ``values`` over ``dim``, for
+    matrix_norm: a max over an empty dim is 0 (the identity of max over values >= 0,
+    as in PyTorch), a min there has no identity and is an error naming matrix_norm."""
+    if values.shape[dim] == 0:
+        if not largest:
+            raise ValueError(f"matrix_norm: the ord={ord!r} norm of an input of shape "
+                             f"{A.shape} is undefined: it is a minimum over an empty dim")
+        return values.sum(dim, keepdim=keepdim)               # zeros of the reduced shape
+    return (amax if largest else amin)(values, dim, keepdim=keepdim)
 
 
 def norm(A, ord=None, dim=None, keepdim: bool = False):

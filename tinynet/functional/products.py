@@ -17,6 +17,7 @@ from .decomp import _float_tensor, _same_kind, _tensor
 from .elementwise import _const, where
 from .linalg import matmul, vector_norm
 from .math_ops import sign
+from .reduce import _vector_norm
 from .select import roll
 from .shape import broadcast_to, cat, permute, reshape
 
@@ -480,7 +481,7 @@ def cdist(x1, x2, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if
 def dist(input, other, p: float = 2):
     """‖input - other‖_p over all elements (the two broadcast): a 0-d tensor."""
     _tensor(input, "dist")
-    return vector_norm(input - other, p)
+    return _vector_norm(input - other, p, None, False, "dist")
 
 
 def renorm(input, p: float, dim: int, maxnorm: float):

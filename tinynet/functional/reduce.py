@@ -411,7 +411,8 @@ def _vector_norm(x, p, dim, keepdim, op):
     if not isinstance(p, (int, float, np.integer, np.floating)) or p != p:
         raise ValueError(f"{op}: the order p must be a number, got {p!r}")
     p = float(p)
-    if p < 0 and 0 in [x.shape[d] for d in dims]:
+    # max |x| (p = inf) and the negative norms have no identity (PyTorch refuses them too)
+    if (p < 0 or p == float("inf")) and 0 in [x.shape[d] for d in dims]:
         raise ValueError(f"{op}: the {p} norm of an empty dim is undefined (no identity), got "
                          f"shape {x.shape} over dims {dims}")
     if p == float("inf"):

@@ -73,7 +73,11 @@ def _grid(idx, d):
 
 
 def index_select(x, dim: int, index):
-    """The slices of ``x`` at positions ``index`` (1-D, or 0-d as one position) along ``dim``."""
+    """The slices of ``x`` at positions ``index`` (1-D, or 0-d as one position) along ``dim``.
+
+    Positions lie in [0, x.shape[dim]): as in PyTorch a negative one is an error (an
+    IndexError naming the dim, its size and the index), not counted from the end.
+    """
     d = _dim(x, dim, "index_select")
     idx = _ids(index, x, "index_select")
     if idx.ndim > 1:
@@ -82,9 +86,31 @@ def index_select(x, dim: int, index):
     if x.ndim == 0:   # a 0-d x is one element and gives a 0-d result, as in PyTorch
         if idx.size != 1:
             raise ValueError(f"index_select: a 0-d input takes one index, got {idx.size}")
-        _check_index_range(idx, 1, "index_select")
+        _check_select_range(idx, d, 1, x.shape)
         return reshape(reshape(x, 1)[idx], ())
+    _check_select_range(idx, d, x.shape[d], x.shape)
     return getitem(x, (slice(None),) * d + (idx,))
+
+
+def _check_select_range(idx, d, n, shape):
+    """IndexError for index_select when a position lies outside [0, n), naming dim ``d``,
+    its size and the first offending index (queued on the GPU, as in
+    :func:`_check_index_range`)."""
+    if idx.size == 0:
+        return
+    xp = backend.get_array_module(idx)
+
+    def error():
+        bad_at = (idx < 0) | (idx >= n)
+        first = int(idx[bad_at][0])
+        return IndexError(f"index_select: index {first} is out of range for dim {d} of size "
+                          f"{n} (input of shape {shape}); indices must lie in [0, {n})")
+    bad = (idx.min() < 0) | (idx.max() >= n)
+    if xp is np:
+        if bad:
+            raise error()
+    else:
+        backend.check_later(bad, error)
 
 
 def narrow(x, dim: int, start: int, length: int):
