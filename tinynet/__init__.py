@@ -51,6 +51,9 @@ from .functional.products import (addbmm, addmm, addmv, baddbmm, cdist, cross, d
                                   tensordot)
 from .functional.special import (clamp_max, clamp_min, copysign, deg2rad, heaviside, logit,
                                  rad2deg, rsqrt, signbit, sinc, square, tan, xlogy)
+from .functional.special import (absolute, addcdiv, addcmul, erfinv, fmax, fmin, negative,
+                                 reciprocal, sgn)
+from .functional import index_copy, index_fill, neg, split_with_sizes
 
 __version__ = "0.1.0"
 

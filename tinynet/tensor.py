@@ -4,6 +4,11 @@ A Tensor wraps ``data`` (a ``numpy.ndarray`` on ``"cpu"``, a ``cupy.ndarray``
 on ``"cuda:N"``). If it ``requires_grad``, ops record themselves in the graph
 and ``backward()`` fills ``.grad``. Operators and methods are thin calls into
 ``tinynet.functional``, where each op's forward and backward live together.
+
+This file holds the core (data, autograd state, conversion, printing, operators);
+Tensor inherits the op-forwarding methods (``x.exp()``, ``x.sum(1)``, ...) from
+:mod:`tinynet.tensor_methods` and the in-place ones (``x.add_(y)``, ``x.normal_()``,
+``+=``, ...) from :mod:`tinynet.tensor_inplace`.
 """
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ import weakref
 
 import numpy as np
 
-from . import autograd, backend, engine
+from . import autograd, backend, engine, tensor_inplace, tensor_methods
+from .tensor_inplace import TensorInplaceMethods
+from .tensor_methods import TensorMethods, _size_args
 
 float16, float32, float64 = np.dtype("float16"), np.dtype("float32"), np.dtype("float64")
 int8, int16, int32, int64 = (np.dtype(t) for t in ("int8", "int16", "int32", "int64"))
@@ -30,7 +37,7 @@ def _default_dtype_for(value):
     return a.dtype
 
 
-class Tensor:
+class Tensor(TensorMethods, TensorInplaceMethods):
     """An n-dimensional array with reverse-mode autograd.
 
     Build one with :func:`tensor` or the creation functions; ``Tensor(array)``
@@ -144,6 +151,24 @@ class Tensor:
     def numel(self) -> int:
         return int(self.data.size)
 
+    def nelement(self) -> int:
+        """The number of elements (an alias of :meth:`numel`)."""
+        return int(self.data.size)
+
+    def ndimension(self) -> int:
+        """The number of dims (an alias of :meth:`dim`)."""
+        return self.data.ndim
+
+    def element_size(self) -> int:
+        """Bytes per element (4 for float32)."""
+        return self.dtype.itemsize
+
+    def stride(self, dim=None):
+        """Steps between neighbours along each dim, in elements (as PyTorch; NumPy's strides
+        are in bytes), or along ``dim``: (3, 1) for a (2, 3) tensor, (1, 3) for its ``.T``."""
+        strides = tuple(s // self.dtype.itemsize for s in self.data.strides)
+        return strides if dim is None else strides[dim]
+
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -215,6 +240,10 @@ class Tensor:
     def bool(self):
         return self.to(dtype=bool_)
 
+    def byte(self):
+        """This tensor as uint8."""
+        return self.to(dtype=uint8)
+
     def is_floating_point(self) -> bool:
         return self.dtype.kind == "f"
 
@@ -280,13 +309,6 @@ class Tensor:
             return
         grads = engine._default_grad_outputs([self], [gradient], "backward()")
         engine.run_backward([self], grads, retain_graph or create_graph, create_graph)
-
-    def zero_(self) -> "Tensor":
-        """Set all values to zero in place (no autograd)."""
-        self._check_writable("zero_")
-        self.data[...] = 0
-        self._vc[0] += 1
-        return self
 
     # ------------------------------------------------------------ printing
     def __repr__(self):
@@ -399,304 +421,7 @@ class Tensor:
         # new memory, new counter; one ahead, so ops that used the old value must not read this
         self._vc = [self._vc[0] + 1]
         self.grad_fn._output_versions = [self._vc[0]]
-
-    def _check_writable(self, what):
-        """In-place writes are for tensors outside the graph (see :meth:`__setitem__`)."""
-        if self.requires_grad and autograd.is_grad_enabled():
-            raise RuntimeError(f"in-place {what} on a tensor that requires grad (shape "
-                               f"{self.shape}); use tn.no_grad() or an out-of-place op")
-
-    def _operand(self, what, o):
-        """The raw array of an in-place op's operand (a Tensor's data, else ``o``).
-
-        An operand that requires grad is refused under grad mode: the in-place
-        result would silently lose its gradient (PyTorch would record it).
-        """
-        if not isinstance(o, Tensor):
-            return o
-        if o.requires_grad and autograd.is_grad_enabled():
-            raise RuntimeError(f"in-place {what} with an operand that requires grad (shape "
-                               f"{o.shape}) would drop its gradient; use tn.no_grad() or an "
-                               "out-of-place op")
-        return o.data
-
-    # in-place arithmetic: rebinds data, allowed only outside the graph
-    def _inplace(self, op, o):
-        self._check_writable(op)
-        o = self._operand(op, o)
-        xp = backend.get_array_module(self.data)
-        getattr(xp, op)(self.data, o, out=self.data, casting="same_kind")
-        self._vc[0] += 1
-        return self
-
-    def __iadd__(self, o): return self._inplace("add", o)
-    def __isub__(self, o): return self._inplace("subtract", o)
-    def __imul__(self, o): return self._inplace("multiply", o)
-    def __itruediv__(self, o): return self._inplace("divide", o)
-
-    def __ifloordiv__(self, o): return self._inplace("floor_divide", o)
-    def __imod__(self, o): return self._inplace("remainder", o)
-
-    def add_(self, o, alpha=1):
-        o = self._operand("add_", o)
-        return self._inplace("add", o if alpha == 1 else o * alpha)
-
-    def sub_(self, o, alpha=1):
-        o = self._operand("sub_", o)
-        return self._inplace("subtract", o if alpha == 1 else o * alpha)
-
-    def mul_(self, o):
-        return self._inplace("multiply", o)
-
-    def div_(self, o):
-        return self._inplace("divide", o)
-
-    def clamp_(self, min=None, max=None) -> "Tensor":
-        """Clamp to [min, max] in place (either may be None; no autograd)."""
-        if min is None and max is None:
-            raise ValueError("clamp_: at least one of min and max must be given")
-        self._check_writable("clamp_")
-        xp = backend.get_array_module(self.data)
-        lo, hi = self._operand("clamp_", min), self._operand("clamp_", max)
-        # (CuPy's clip takes no casting argument; its out= already casts like same_kind)
-        kw = {"casting": "same_kind"} if xp is np else {}
-        xp.clip(self.data, lo, hi, out=self.data, **kw)
-        self._vc[0] += 1
-        return self
-
-    clip_ = clamp_
-
-    def masked_fill_(self, mask, value) -> "Tensor":
-        """Write ``value`` where ``mask`` (bool, broadcastable to this shape) is True,
-        in place (no autograd; :meth:`masked_fill` is the differentiable copy)."""
-        self._check_writable("masked_fill_")
-        mask = mask.data if isinstance(mask, Tensor) else mask
-        value = self._operand("masked_fill_", value)
-        if mask.dtype != bool_:
-            raise TypeError(f"masked_fill_: mask must be a bool tensor, got {mask.dtype}")
-        xp = backend.get_array_module(self.data)
-        xp.copyto(self.data, xp.asarray(value, dtype=self.dtype), where=mask)
-        self._vc[0] += 1
-        return self
-
-    def lerp_(self, end, weight) -> "Tensor":
-        """self += weight · (end - self) in place (an exponential moving average step)."""
-        end, weight = self._operand("lerp_", end), self._operand("lerp_", weight)
-        return self._inplace("add", (end - self.data) * weight)
-
-    def addcmul_(self, tensor1, tensor2, value=1) -> "Tensor":
-        """self += value · tensor1 · tensor2 in place (no autograd)."""
-        t1, t2 = self._operand("addcmul_", tensor1), self._operand("addcmul_", tensor2)
-        return self._inplace("add", t1 * t2 * value)
-
-    def addcdiv_(self, tensor1, tensor2, value=1) -> "Tensor":
-        """self += value · tensor1 / tensor2 in place (no autograd)."""
-        t1, t2 = self._operand("addcdiv_", tensor1), self._operand("addcdiv_", tensor2)
-        return self._inplace("add", t1 / t2 * value)
-
-    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None) -> "Tensor":
-        """Fill with samples of U(a, b) from the device's seeded generator (or
-        ``generator``), in place (no autograd)."""
-        return self._fill_random("uniform_", a, b - a, generator)
-
-    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> "Tensor":
-        """Fill with samples of N(mean, std²) in place (no autograd); see :meth:`uniform_`."""
-        return self._fill_random("normal_", mean, std, generator)
-
-    def _fill_random(self, what, shift, scale, generator):
-        self._check_writable(what)
-        if self.dtype.kind != "f":
-            raise TypeError(f"{what}: expects a floating-point tensor, got {self.dtype}")
-        gen = generator if generator is not None else backend.get_generator(self.device)
-        dtype = self.dtype if self.dtype.itemsize >= 4 else float32   # drawn in float32
-        draw = gen.standard_normal if what == "normal_" else gen.random
-        self.data[...] = draw(self.shape, dtype=dtype) * scale + shift
-        self._vc[0] += 1
-        return self
-
-    def copy_(self, src) -> "Tensor":
-        """Copy ``src``'s values into this tensor in place (no autograd: under
-        grad mode, neither side may require grad)."""
-        self._check_writable("copy_")
-        if isinstance(src, Tensor) and src.requires_grad and autograd.is_grad_enabled():
-            raise RuntimeError(f"copy_ from a tensor that requires grad (shape {src.shape}) "
-                               "would drop its gradient; use x[...] = src (differentiable) or "
-                               "tn.no_grad()")
-        src = src.data if isinstance(src, Tensor) else src
-        xp = backend.get_array_module(self.data)
-        self.data[...] = xp.asarray(src) if xp is not np else backend.to_numpy(src)
-        self._vc[0] += 1
-        return self
-
-    def fill_(self, value) -> "Tensor":
-        """Set every value to ``value`` in place (no autograd)."""
-        self._check_writable("fill_")
-        self.data.fill(value)
-        self._vc[0] += 1
-        return self
-
-    # ------------------------------------------------------------ methods -> ops
-    def exp(self): return _fn.exp(self)
-    def log(self): return _fn.log(self)
-    def sqrt(self): return _fn.sqrt(self)
-    def abs(self): return _fn.abs(self)
-    def sin(self): return _fn.sin(self)
-    def cos(self): return _fn.cos(self)
-    def tanh(self): return _fn.tanh(self)
-    def sigmoid(self): return _fn.sigmoid(self)
-    def relu(self): return _fn.relu(self)
-    def log1p(self): return _fn.log1p(self)
-    def expm1(self): return _fn.expm1(self)
-    def log2(self): return _fn.log2(self)
-    def log10(self): return _fn.log10(self)
-    def exp2(self): return _fn.exp2(self)
-    def erf(self): return _fn.erf(self)
-    def sinh(self): return _fn.sinh(self)
-    def cosh(self): return _fn.cosh(self)
-    def asin(self): return _fn.asin(self)
-    def acos(self): return _fn.acos(self)
-    def atan(self): return _fn.atan(self)
-    def atan2(self, o): return _fn.atan2(self, o)
-    def logaddexp(self, o): return _fn.logaddexp(self, o)
-    def hypot(self, o): return _fn.hypot(self, o)
-    def sign(self): return _fn.sign(self)
-    def floor(self): return _fn.floor(self)
-    def ceil(self): return _fn.ceil(self)
-    def round(self, *, decimals=0): return _fn.round(self, decimals=decimals)
-    def trunc(self): return _fn.trunc(self)
-    def frac(self): return _fn.frac(self)
-    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
-        return _fn.nan_to_num(self, nan, posinf, neginf)
-
-    def isnan(self): return _fn.isnan(self)
-    def isinf(self): return _fn.isinf(self)
-    def isfinite(self): return _fn.isfinite(self)
-    def logical_not(self): return _fn.logical_not(self)
-    def logical_and(self, o): return _fn.logical_and(self, o)
-    def logical_or(self, o): return _fn.logical_or(self, o)
-    def logical_xor(self, o): return _fn.logical_xor(self, o)
-    def square(self): return _fn.special.square(self)
-    def rsqrt(self): return _fn.special.rsqrt(self)
-    def clip(self, min=None, max=None): return _fn.clip(self, min, max)
-    clamp = clip
-    def maximum(self, o): return _fn.maximum(self, o)
-    def minimum(self, o): return _fn.minimum(self, o)
-    def sum(self, dim=None, keepdim=False): return _fn.sum(self, dim, keepdim)
-    def mean(self, dim=None, keepdim=False): return _fn.mean(self, dim, keepdim)
-    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
-        return _fn.var(self, dim, unbiased, keepdim, correction=correction)
-
-    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
-        return _fn.std(self, dim, unbiased, keepdim, correction=correction)
-
-    def max(self, dim=None, keepdim=False, *, other=None):
-        return _fn.max(self, dim, keepdim, other=other)
-
-    def min(self, dim=None, keepdim=False, *, other=None):
-        return _fn.min(self, dim, keepdim, other=other)
-
-    def logsumexp(self, dim=None, keepdim=False): return _fn.logsumexp(self, dim, keepdim)
-    def softmax(self, dim=-1): return _fn.softmax(self, dim)
-    def log_softmax(self, dim=-1): return _fn.log_softmax(self, dim)
-    def argmax(self, dim=None, keepdim=False): return _fn.argmax(self, dim, keepdim)
-    def argmin(self, dim=None, keepdim=False): return _fn.argmin(self, dim, keepdim)
-    def matmul(self, o): return _fn.matmul(self, o)
-    def reshape(self, *shape): return _fn.reshape(self, *shape)
-    def view(self, *shape): return _fn.reshape(self, *shape)
-    def transpose(self, d0, d1): return _fn.transpose(self, d0, d1)
-    def permute(self, *dims): return _fn.permute(self, *dims)
-    def squeeze(self, dim=None): return _fn.squeeze(self, dim)
-    def unsqueeze(self, dim): return _fn.unsqueeze(self, dim)
-    def expand(self, *shape): return _fn.expand(self, *shape)
-    def broadcast_to(self, shape): return _fn.broadcast_to(self, shape)
-    def expand_as(self, other): return _fn.broadcast_to(self, other.shape)
-    def flatten(self, start_dim=0, end_dim=-1): return _fn.flatten(self, start_dim, end_dim)
-    def split(self, split_size_or_sections, dim=0): return _fn.split(self, split_size_or_sections, dim)
-    def chunk(self, chunks, dim=0): return _fn.chunk(self, chunks, dim)
-    def masked_fill(self, mask, value): return _fn.masked_fill(self, mask, value)
-    def floor_divide(self, o): return _fn.floor_divide(self, o)
-    def remainder(self, o): return _fn.remainder(self, o)
-    def fmod(self, o): return _fn.fmod(self, o)
-    def nonzero(self, *, as_tuple=False): return _fn.nonzero(self, as_tuple=as_tuple)
-    def argwhere(self): return _fn.argwhere(self)
-    def isclose(self, o, rtol=1e-05, atol=1e-08, equal_nan=False):
-        return _fn.isclose(self, o, rtol, atol, equal_nan)
-
-    # PyTorch's method spellings of operators and of the functions in functional.select
-    def add(self, o, alpha=1): return _fn.add(self, o if alpha == 1 else o * alpha)
-    def sub(self, o, alpha=1): return _fn.sub(self, o if alpha == 1 else o * alpha)
-    def mul(self, o): return _fn.mul(self, o)
-    def div(self, o): return _fn.div(self, o)
-    def pow(self, e): return _fn.pow(self, e)
-    def eq(self, o): return _fn.eq(self, o)
-    def ne(self, o): return _fn.ne(self, o)
-    def lt(self, o): return _fn.lt(self, o)
-    def le(self, o): return _fn.le(self, o)
-    def gt(self, o): return _fn.gt(self, o)
-    def ge(self, o): return _fn.ge(self, o)
-    def mm(self, o): return _fn.mm(self, o)
-    def cumsum(self, dim): return _fn.cumsum(self, dim)
-    def all(self, dim=None, keepdim=False): return _fn.all(self, dim, keepdim)
-    def any(self, dim=None, keepdim=False): return _fn.any(self, dim, keepdim)
-    def gather(self, dim, index): return _fn.gather(self, dim, index)
-    def index_select(self, dim, index): return _fn.index_select(self, dim, index)
-    def narrow(self, dim, start, length): return _fn.narrow(self, dim, start, length)
-    def unbind(self, dim=0): return _fn.unbind(self, dim)
-    def flip(self, dims): return _fn.flip(self, dims)
-    def repeat(self, *sizes): return _fn.repeat(self, *sizes)
-    def argsort(self, dim=-1, descending=False, *, stable=True): return _fn.argsort(self, dim, descending)
-    def sort(self, dim=-1, descending=False, *, stable=True): return _fn.sort(self, dim, descending)
-    def topk(self, k, dim=-1, largest=True, sorted=True): return _fn.topk(self, k, dim, largest)
-    def tril(self, diagonal=0): return _fn.tril(self, diagonal)
-    def triu(self, diagonal=0): return _fn.triu(self, diagonal)
-    def prod(self, dim=None, keepdim=False): return _fn.prod(self, dim, keepdim)
-    def cumprod(self, dim): return _fn.cumprod(self, dim)
-    def logcumsumexp(self, dim): return _fn.logcumsumexp(self, dim)
-    def norm(self, p="fro", dim=None, keepdim=False):
-        return _fn.reduce.norm(self, p, dim, keepdim)   # torch.norm; F.norm is batch_norm's module
-
-    def diag(self, diagonal=0): return _fn.diag(self, diagonal)
-    def diagonal(self, offset=0, dim1=0, dim2=1): return _fn.diagonal(self, offset, dim1, dim2)
-    def trace(self): return _fn.trace(self)
-    def dot(self, o): return _fn.dot(self, o)
-    def outer(self, o): return _fn.outer(self, o)
-    def bmm(self, o): return _fn.bmm(self, o)
-    def kron(self, o): return _fn.kron(self, o)
-    def roll(self, shifts, dims=None): return _fn.roll(self, shifts, dims)
-    def movedim(self, source, destination): return _fn.movedim(self, source, destination)
-    moveaxis = movedim
-    def swapaxes(self, d0, d1): return _fn.swapaxes(self, d0, d1)
-    swapdims = swapaxes
-    def take_along_dim(self, indices, dim=None): return _fn.take_along_dim(self, indices, dim)
-    def diff(self, n=1, dim=-1, prepend=None, append=None):
-        return _fn.diff(self, n, dim, prepend, append)
-
-    def scatter(self, dim, index, src=None, *, value=None):
-        return _fn.scatter(self, dim, index, src, value=value)
-
-    def scatter_add(self, dim, index, src): return _fn.scatter_add(self, dim, index, src)
-    def index_add(self, dim, index, source, *, alpha=1):
-        return _fn.index_add(self, dim, index, source, alpha=alpha)
-
-    def lerp(self, end, weight): return _fn.lerp(self, end, weight)
-    def allclose(self, o, rtol=1e-05, atol=1e-08, equal_nan=False):
-        return _fn.allclose(self, o, rtol, atol, equal_nan)
-
-    def equal(self, o): return _fn.equal(self, o)
-    def bincount(self, weights=None, minlength=0): return _fn.bincount(self, weights, minlength)
-    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
-        return _fn.unique(self, sorted, return_inverse, return_counts, dim)
-
-    def multinomial(self, num_samples, replacement=False, *, generator=None):
-        """Draw category indices ∝ this tensor's last dim (see ``tinynet.multinomial``)."""
-        from .creation import multinomial
-        return multinomial(self, num_samples, replacement, generator=generator)
-
-    def bernoulli(self, *, generator=None):
-        """1 with probability self, else 0 (see ``tinynet.bernoulli``)."""
-        from .creation import bernoulli
-        return bernoulli(self, generator=generator)
-
+    # ------------------------------------------------------------ construction
     def t(self) -> "Tensor":
         """The transpose of a tensor of at most 2 dims."""
         if self.ndim > 2:
@@ -718,6 +443,11 @@ class Tensor:
         xp = backend.get_array_module(self.data)
         return Tensor(xp.full(tuple(size), fill_value, dtype=self.dtype))
 
+    def new_empty(self, *size) -> "Tensor":
+        """An uninitialised tensor of shape ``size`` with this tensor's dtype and device."""
+        xp = backend.get_array_module(self.data)
+        return Tensor(xp.empty(_size_args(size), dtype=self.dtype))
+
     def new_zeros(self, *size) -> "Tensor":
         """Zeros of shape ``size`` with this tensor's dtype and device."""
         return self.new_full(_size_args(size), 0)
@@ -726,96 +456,10 @@ class Tensor:
         """Ones of shape ``size`` with this tensor's dtype and device."""
         return self.new_full(_size_args(size), 1)
 
-    # shape and construction: the functions in functional.rearrange
-    def tile(self, *dims): return _fn.tile(self, _size_args(dims))
-    def repeat_interleave(self, repeats, dim=None, *, output_size=None):
-        return _fn.repeat_interleave(self, repeats, dim, output_size=output_size)
-    def masked_select(self, mask): return _fn.masked_select(self, mask)
-    def take(self, index): return _fn.take(self, index)
-    def select(self, dim, index): return _fn.rearrange.select(self, dim, index)
-    def unflatten(self, dim, sizes): return _fn.unflatten(self, dim, sizes)
-    def fliplr(self): return _fn.fliplr(self)
-    def flipud(self): return _fn.flipud(self)
-    def rot90(self, k=1, dims=(0, 1)): return _fn.rot90(self, k, dims)
-    def diag_embed(self, offset=0, dim1=-2, dim2=-1): return _fn.diag_embed(self, offset, dim1, dim2)
-    def tensor_split(self, indices_or_sections, dim=0): return _fn.tensor_split(self, indices_or_sections, dim)
-    def hsplit(self, indices_or_sections): return _fn.hsplit(self, indices_or_sections)
-    def vsplit(self, indices_or_sections): return _fn.vsplit(self, indices_or_sections)
-    def dsplit(self, indices_or_sections): return _fn.dsplit(self, indices_or_sections)
-
-    # statistics: the functions in functional.stats
-    def median(self, dim=None, keepdim=False): return _fn.median(self, dim, keepdim)
-    def nanmedian(self, dim=None, keepdim=False): return _fn.nanmedian(self, dim, keepdim)
-    def quantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
-        return _fn.quantile(self, q, dim, keepdim, interpolation=interpolation)
-    def nanquantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
-        return _fn.nanquantile(self, q, dim, keepdim, interpolation=interpolation)
-    def kthvalue(self, k, dim=-1, keepdim=False): return _fn.kthvalue(self, k, dim, keepdim)
-    def mode(self, dim=-1, keepdim=False): return _fn.mode(self, dim, keepdim)
-    def msort(self): return _fn.msort(self)
-    def cummax(self, dim): return _fn.cummax(self, dim)
-    def cummin(self, dim): return _fn.cummin(self, dim)
-    def aminmax(self, *, dim=None, keepdim=False): return _fn.aminmax(self, dim=dim, keepdim=keepdim)
-    def nansum(self, dim=None, keepdim=False, *, dtype=None): return _fn.nansum(self, dim, keepdim, dtype=dtype)
-    def nanmean(self, dim=None, keepdim=False, *, dtype=None): return _fn.nanmean(self, dim, keepdim, dtype=dtype)
-    def count_nonzero(self, dim=None): return _fn.count_nonzero(self, dim)
-    def histc(self, bins=100, min=0, max=0): return _fn.histc(self, bins, min, max)
-    def cov(self, *, correction=1, fweights=None, aweights=None):
-        return _fn.cov(self, correction=correction, fweights=fweights, aweights=aweights)
-    def corrcoef(self): return _fn.corrcoef(self)
-
-    # linear algebra: the functions in functional.decomp and functional.products
-    def det(self): return _fn.decomp.det(self)
-    def logdet(self): return _fn.decomp.logdet(self)
-    def slogdet(self): return _fn.decomp.slogdet(self)
-    def inverse(self): return _fn.decomp.inverse(self)
-    def pinverse(self, rcond=1e-15): return _fn.decomp.pinverse(self, rcond)
-    def matrix_power(self, n): return _fn.decomp.matrix_power(self, n)
-
-    def cholesky_solve(self, input2, upper=False):
-        return _fn.decomp.cholesky_solve(self, input2, upper)
-
-    def cross(self, other, dim=None): return _fn.products.cross(self, other, dim)
-
-    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
-        return _fn.products.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
-
-    def addmv(self, mat, vec, *, beta=1, alpha=1):
-        return _fn.products.addmv(self, mat, vec, beta=beta, alpha=alpha)
-
-    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
-        return _fn.products.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
-
-    def addbmm(self, batch1, batch2, *, beta=1, alpha=1):
-        return _fn.products.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
-
-    def dist(self, other, p=2): return _fn.products.dist(self, other, p)
-    def renorm(self, p, dim, maxnorm): return _fn.products.renorm(self, p, dim, maxnorm)
-
-    # elementwise math: the functions in functional.special (square and rsqrt are above)
-    def tan(self): return _fn.special.tan(self)
-    def clamp_min(self, min): return _fn.special.clamp_min(self, min)
-    def clamp_max(self, max): return _fn.special.clamp_max(self, max)
-    def clamp_min_(self, min): return self.clamp_(min=min)
-    def clamp_max_(self, max): return self.clamp_(max=max)
-    def logit(self, eps=None): return _fn.special.logit(self, eps)
-    def xlogy(self, other): return _fn.special.xlogy(self, other)
-    def heaviside(self, values): return _fn.special.heaviside(self, values)
-    def signbit(self): return _fn.special.signbit(self)
-    def copysign(self, other): return _fn.special.copysign(self, other)
-    def deg2rad(self): return _fn.special.deg2rad(self)
-    def rad2deg(self): return _fn.special.rad2deg(self)
-    def sinc(self): return _fn.special.sinc(self)
-
 
 def is_tensor(obj) -> bool:
     """Whether ``obj`` is a tinynet Tensor (Parameters included), as torch.is_tensor."""
     return isinstance(obj, Tensor)
-
-
-def _size_args(size) -> tuple:
-    """``f(2, 3)`` and ``f((2, 3))`` alike."""
-    return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
 
 
 class _HookHandle:
@@ -856,5 +500,6 @@ def as_tensor_like(value, ref, op_name="op"):
 
 
 autograd._Tensor, autograd._as_tensor_like = Tensor, as_tensor_like
-engine._Tensor = Tensor
+engine._Tensor = tensor_inplace._Tensor = Tensor
 from . import functional as _fn  # noqa: E402  (ops need Tensor defined first)
+tensor_methods._fn = tensor_inplace._fn = _fn

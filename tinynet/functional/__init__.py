@@ -66,3 +66,6 @@ from .activation import (gumbel_softmax, hardshrink, rrelu, softmin, softshrink,
                          threshold)
 from .dropout import alpha_dropout, feature_alpha_dropout
 from .embedding import embedding_bag
+from .special import absolute, addcdiv, addcmul, erfinv, fmax, fmin, negative, reciprocal, sgn
+from .shape import sliding_windows, split_with_sizes
+from .indexing import index_copy, index_fill

@@ -3,6 +3,9 @@
 The gradient of a gather is a scatter: dL/dx is zero except at the picked
 positions, where the picked gradients are added. Repeated indices therefore
 add up (``np.add.at``), which is exactly the chain rule for a value used twice.
+
+``index_fill`` and ``index_copy`` (PyTorch's out-of-place forms) are :class:`IndexPut`
+along one dim, so they need no backward of their own.
 """
 from __future__ import annotations
 
@@ -138,3 +141,53 @@ def masked_fill(x, mask, value):
     """Copy of ``x`` with ``value`` where ``mask`` (bool, broadcastable) is True."""
     from .elementwise import where
     return where(mask, value, x)
+
+
+def _dim_index(x, dim, index, op):
+    """(dim, 1-D index array) for an op writing whole slices of x along ``dim``."""
+    from .select import _check_index_range, _dim, _ids
+    if x.ndim == 0 and dim not in (0, -1):
+        raise ValueError(f"{op}: dim {dim} out of range for a 0-d tensor")
+    d = _dim(x, dim, op)
+    idx = _ids(index, x, op)
+    if idx.ndim > 1:
+        raise ValueError(f"{op}: index must be 1-D, got shape {idx.shape} (input of shape "
+                         f"{x.shape})")
+    idx = idx.reshape(-1)
+    _check_index_range(idx, x.shape[d] if x.ndim else 1, op)
+    return d, idx
+
+
+def index_fill(x, dim: int, index, value):
+    """A copy of ``x`` with ``value`` (a number or a 0-d Tensor) in the slices ``index``
+    (1-D) along ``dim``: out[..., index[i], ...] = value. Differentiable in x (zero
+    gradient at the filled slices) and in a Tensor ``value`` (the sum there)."""
+    d, idx = _dim_index(x, dim, index, "index_fill")
+    if isinstance(value, Tensor) and value.ndim != 0:
+        raise ValueError(f"index_fill: value must be a number or a 0-d tensor, got shape "
+                         f"{value.shape} (input of shape {x.shape})")
+    idx = backend.get_array_module(idx).unique(idx)   # a repeat would count value's gradient twice
+    if x.ndim == 0:
+        return index_put(x.reshape(1), idx, value).reshape(())
+    return index_put(x, (slice(None),) * d + (idx,), value)
+
+
+def index_copy(x, dim: int, index, source):
+    """A copy of ``x`` with out[..., index[i], ...] = source[..., i, ...] along ``dim``
+    (index 1-D; source has x's shape but ``len(index)`` along dim). Differentiable in
+    x (zero gradient at the copied slices) and source. Where ``index`` repeats, one of
+    the slices wins (PyTorch leaves which undefined)."""
+    d, idx = _dim_index(x, dim, index, "index_copy")
+    if not isinstance(source, Tensor):
+        raise TypeError(f"index_copy: source must be a Tensor, got {type(source).__name__}")
+    want = x.shape[:d] + (idx.shape[0],) + x.shape[d + 1:] if x.ndim else (idx.shape[0],)
+    if source.shape != want and not (x.ndim == 0 and source.ndim == 0 and idx.shape[0] == 1):
+        raise ValueError(f"index_copy: source of shape {source.shape} does not fit the input "
+                         f"of shape {x.shape} with an index of {idx.shape[0]} along dim {d} "
+                         f"(expected {want})")
+    if source.dtype != x.dtype:
+        raise TypeError(f"index_copy: source dtype {source.dtype} differs from input dtype "
+                        f"{x.dtype}")
+    if x.ndim == 0:
+        return index_put(x.reshape(1), idx, source.reshape(-1)).reshape(())
+    return index_put(x, (slice(None),) * d + (idx,), source)

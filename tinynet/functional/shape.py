@@ -1,4 +1,5 @@
-"""Shape ops: reshape, permute/movedim, broadcast, meshgrid, cat/stack, split/chunk, pad.
+"""Shape ops: reshape, permute/movedim, broadcast, meshgrid, cat/stack, split/chunk, pad,
+and sliding windows (``Tensor.unfold``).
 
 They move values without changing them, so each backward moves the gradient
 back the same way: reshape back, permute by the inverse, sum over broadcast
@@ -117,6 +118,60 @@ class Split(Function):
             if whole is not None:
                 return whole
         return cat(list(grads), self.dim)
+
+
+class SlidingWindows(Function):
+    """Windows of ``size`` every ``step`` along ``dim``, as a new last dim of length ``size``:
+    z[..., k, ..., j] = x[..., k·step + j, ...] (``Tensor.unfold``), a strided view of x.
+
+    The gradient adds each window's gradient back where the window was read
+    (:class:`SlidingWindowsAdjoint`); overlapping windows add up.
+    """
+
+    uses_input_values = False   # backward needs only shapes
+
+    def forward(self, x, dim, size, step):
+        self.dim, self.size, self.step = dim, size, step
+        n = (x.shape[dim] - size) // step + 1
+        shape = x.shape[:dim] + (n,) + x.shape[dim + 1:] + (size,)
+        s = x.strides
+        strides = s[:dim] + (s[dim] * step,) + s[dim + 1:] + (s[dim],)
+        xp = backend.get_array_module(x)
+        if xp is np:   # writable only where no two windows share an element
+            return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=step >= size)
+        return xp.lib.stride_tricks.as_strided(x, shape, strides)
+
+    def backward(self, g):
+        return SlidingWindowsAdjoint.apply(g, shape=self.inputs[0].shape, dim=self.dim,
+                                           size=self.size, step=self.step)
+
+
+class SlidingWindowsAdjoint(Function):
+    """dL/dx of :class:`SlidingWindows`: zeros of x's shape, each window's gradient added
+    at its place (a loop over the window length or the number of windows, the shorter);
+    its own gradient is the windows of the incoming gradient."""
+
+    uses_input_values = False   # backward needs only shapes
+
+    def forward(self, g, shape, dim, size, step):
+        self.dim, self.size, self.step = dim, size, step
+        xp = backend.get_array_module(g)
+        out = xp.zeros(shape, dtype=g.dtype)
+        n = g.shape[dim]
+        index = [slice(None)] * len(shape)
+        if size <= n:   # offset j of every window at once: positions j, j + step, ...
+            for j in range(size):
+                index[dim] = slice(j, j + step * (n - 1) + 1, step)
+                out[tuple(index)] += g[..., j]
+        else:           # window k at once: positions k·step .. k·step + size - 1
+            gk = xp.moveaxis(g, -1, dim + 1)   # (..., n, size, ...)
+            for k in range(n):
+                index[dim] = slice(k * step, k * step + size)
+                out[tuple(index)] += gk[(slice(None),) * dim + (k,)]
+        return out
+
+    def backward(self, gg):
+        return SlidingWindows.apply(gg, dim=self.dim, size=self.size, step=self.step)
 
 
 def _tiled(grads, dim):
@@ -433,3 +488,35 @@ def _pad_by_copies(x, pad, mode):
             left, right = part(n - lo, n), part(0, hi)
         x = cat([t for t in (left, x, right) if t.shape[d]], d)
     return x
+
+
+def split_with_sizes(x, split_sizes, dim: int = 0):
+    """Split into pieces of the listed sizes along ``dim`` (they must add up to its size)."""
+    sizes = list(split_sizes)
+    d = normalize_dims(dim, x.ndim, "split_with_sizes")[0]
+    bad = any(not isinstance(s, (int, np.integer)) or s < 0 for s in sizes)
+    if bad or sum(sizes) != x.shape[d]:
+        raise ValueError(f"split_with_sizes: sizes {sizes} must be non-negative and add up to "
+                         f"{x.shape[d]}, the size of dim {d} of the tensor of shape {x.shape}")
+    return split(x, sizes, d)
+
+
+def sliding_windows(x, dimension: int, size: int, step: int):
+    """``Tensor.unfold(dimension, size, step)``: every window of ``size`` elements along
+    ``dimension``, starting every ``step``, as a new last dim; x: (..., L, ...) gives
+    (..., (L - size) // step + 1, ..., size). A strided view, as in PyTorch (read-only
+    where windows overlap); differentiable. A 0-d x counts as shape (1,).
+
+    (``F.unfold`` is the im2col of images, PyTorch's ``torch.nn.functional.unfold``.)
+    """
+    if x.ndim == 0:
+        if dimension not in (0, -1) or size > 1 or step <= 0 or size < 0:
+            raise ValueError(f"unfold: a 0-d tensor takes dimension 0, size 0 or 1 and a "
+                             f"positive step, got dimension {dimension}, size {size}, step {step}")
+        flat = reshape(x, (1,))
+        return flat if size == 1 else flat[:0]
+    d = normalize_dims(dimension, x.ndim, "unfold")[0]
+    if step <= 0 or size < 0 or size > x.shape[d]:
+        raise ValueError(f"unfold: size {size} must lie in [0, {x.shape[d]}] (dim {d} of shape "
+                         f"{x.shape}) and step {step} must be positive")
+    return SlidingWindows.apply(x, dim=d, size=int(size), step=int(step))

@@ -1,5 +1,6 @@
 """More elementwise math with torch's names: square, rsqrt, tan, clamp_min, clamp_max,
-logit, xlogy, xlog1py (torch.special.xlog1py), copysign, deg2rad, rad2deg, sinc, and the
+logit, xlogy, xlog1py (torch.special.xlog1py), copysign, deg2rad, rad2deg, sinc, erfinv,
+fmax, fmin, reciprocal, addcmul, addcdiv, the aliases negative, absolute and sgn, and the
 non-differentiable heaviside and signbit.
 
 As in :mod:`.math_ops`, each op's backward is its derivative written with Tensor ops
@@ -17,8 +18,9 @@ from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor_like
 from ._util import binary_arrays, broadcast_shapes, unbroadcast
-from .elementwise import Clip, _binary, _const, cos, where
-from .math_ops import _float
+from .elementwise import Clip, _binary, _const, cos, div, exp, neg, where
+from .elementwise import abs as _abs
+from .math_ops import _float, sign
 
 _PI = math.pi
 
@@ -191,6 +193,91 @@ class Sinc(Function):
         return g * where(small, poly, closed)
 
 
+# Wichura's AS241 (1988) normal quantile Φ⁻¹(p), good to about 1e-16 relative, gives
+# erfinv(x) = Φ⁻¹((1 + x)/2)/√2. Rational functions num/den (coefficients from the highest
+# power down) in r = 0.180625 - q² (|q| = |x|/2 ≤ 0.425), else in s = √(-ln((1 - |x|)/2))
+# minus 1.6 (s ≤ 5) or minus 5 (the far tail). (1 - |x|)/2 is exact there, so the tails
+# keep their relative precision up to |x| = 1 - 2⁻⁵³.
+_AS241 = {
+    "central": ((2509.0809287301226727, 33430.575583588128105, 67265.770927008700853,
+                 45921.953931549871457, 13731.693765509461125, 1971.5909503065514427,
+                 133.14166789178437745, 3.3871328727963666080),
+                (5226.4952788528545610, 28729.085735721942674, 39307.895800092710610,
+                 21213.794301586595867, 5394.1960214247511077, 687.18700749205790830,
+                 42.313330701600911252, 1.0)),
+    "tail": ((7.74545014278341407640e-4, 2.27238449892691845833e-2, 2.41780725177450611770e-1,
+              1.27045825245236838258, 3.64784832476320460504, 5.76949722146069140550,
+              4.63033784615654529590, 1.42343711074968357734),
+             (1.05075007164441684324e-9, 5.47593808499534494600e-4, 1.51986665636164571966e-2,
+              1.48103976427480074590e-1, 6.89767334985100004550e-1, 1.67638483018380384940,
+              2.05319162663775882187, 1.0)),
+    "far": ((2.01033439929228813265e-7, 2.71155556874348757815e-5, 1.24266094738807843860e-3,
+             2.65321895265761230930e-2, 2.96560571828504891230e-1, 1.78482653991729133580,
+             5.46378491116411436990, 6.65790464350110377720),
+            (2.04426310338993978564e-15, 1.42151175831644588870e-7, 1.84631831751005468180e-5,
+             7.86869131145613259100e-4, 1.48753612908506148525e-2, 1.36929880922735805310e-1,
+             5.99832206555887937690e-1, 1.0)),
+}
+
+
+def _rational(name, t):
+    num, den = _AS241[name]
+    n, d = 0.0, 0.0
+    for a, b in zip(num, den):
+        n, d = n * t + a, d * t + b
+    return n / d
+
+
+def _erfinv(x):
+    """erfinv of an array via AS241 in float64 (then x's float dtype); ±inf at ±1, NaN
+    outside [-1, 1]."""
+    xp = backend.get_array_module(x)
+    a = xp.abs(_float(x).astype(np.float64))
+    inside = a < 1.0
+    a_in = xp.where(inside, a, 0.0)
+    q = a_in * 0.5   # (x itself multiplies last, so subnormal x keep their digits)
+    central = a_in * (_rational("central", 0.180625 - q * q) * (0.5 / math.sqrt(2.0)))
+    with np.errstate(divide="ignore"):
+        s = xp.sqrt(-xp.log(xp.where(a_in > 0.85, (1.0 - a_in) * 0.5, 0.5)))
+    tail = xp.where(s <= 5.0, _rational("tail", s - 1.6), _rational("far", s - 5.0))
+    y = xp.where(a_in <= 0.85, central, tail * (1.0 / math.sqrt(2.0)))
+    y = xp.where(inside, y, xp.where(a == 1.0, np.inf, np.nan))
+    return xp.copysign(y, x).astype(_float(x).dtype, copy=False)
+
+
+class Erfinv(Function):
+    """z = erf⁻¹(x) on (-1, 1) (±inf at ±1, NaN outside);  dz/dx = (√π/2) e^(z²)."""
+
+    def forward(self, x):
+        return _erfinv(x)
+
+    def backward(self, g):
+        z = self.output()
+        return g * (exp(z * z) * (math.sqrt(_PI) / 2.0))
+
+
+class Fmax(Function):
+    """z = max(a, b) (``largest``) or min(a, b), NaN only where both are (one NaN loses);
+    the gradient goes to a where a ≥ b (a ≤ b for fmin; ties to a) or b is NaN, else to b,
+    as in PyTorch."""
+
+    def forward(self, a, b, largest):
+        a, b = binary_arrays(a, b, "fmax" if largest else "fmin")
+        self.largest = largest
+        xp = backend.get_array_module(a)
+        return xp.fmax(a, b) if largest else xp.fmin(a, b)
+
+    def backward(self, g):
+        a, b = self.inputs
+        ad, bd = a.data, b.data
+        xp = backend.get_array_module(ad)
+        with np.errstate(invalid="ignore"):
+            to_a = ((ad >= bd) if self.largest else (ad <= bd)) | xp.isnan(bd)
+        ga = unbroadcast(g * _const(to_a), a.shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(g * _const(~to_a), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
 # ---------------------------------------------------------------- functional API
 
 def square(input):
@@ -331,3 +418,85 @@ def signbit(input):
     """Whether the sign bit is set, elementwise (bool Tensor): True for negatives, -0.0
     and -NaN. Not differentiable."""
     return _const(backend.get_array_module(input.data).signbit(input.data))
+
+
+def erfinv(input):
+    """The inverse error function elementwise: erfinv(erf(x)) = x on (-1, 1), ±inf at ±1,
+    NaN outside. Computed in float64 (then the input's dtype); integers give float32."""
+    return Erfinv.apply(input)
+
+
+def _fminmax(input, other, largest):
+    name = "fmax" if largest else "fmin"
+    if not isinstance(input, Tensor) or not isinstance(other, Tensor):
+        raise TypeError(f"{name}: input and other must be Tensors, got "
+                        f"{type(input).__name__} and {type(other).__name__}")
+    try:
+        return Fmax.apply(input, other, largest=largest)
+    except ValueError:
+        broadcast_shapes(name, input.shape, other.shape)
+        raise
+
+
+def fmax(input, other):
+    """Elementwise maximum that ignores NaN (NaN only where both are), with broadcasting;
+    :func:`~tinynet.maximum` propagates NaN instead. Ties send the gradient to input."""
+    return _fminmax(input, other, largest=True)
+
+
+def fmin(input, other):
+    """Elementwise minimum that ignores NaN (NaN only where both are), with broadcasting;
+    see :func:`fmax`."""
+    return _fminmax(input, other, largest=False)
+
+
+def reciprocal(input):
+    """1/x elementwise (inf at 0); integers give float32, as torch.reciprocal."""
+    with np.errstate(divide="ignore"):
+        return div(1.0, input if input.dtype.kind == "f" else input.to(dtype=np.float32))
+
+
+def negative(input):
+    """-x elementwise: torch.negative, an alias of :func:`~tinynet.neg`."""
+    return neg(input)
+
+
+def absolute(input):
+    """|x| elementwise: torch.absolute, an alias of :func:`~tinynet.abs`."""
+    return _abs(input)
+
+
+def sgn(input):
+    """The sign elementwise (-1, 0, 1): for real tensors the same as :func:`~tinynet.sign`;
+    for complex ones z/|z| (0 at 0), not differentiable."""
+    if input.dtype.kind != "c":
+        return sign(input)
+    a = input.data
+    xp = backend.get_array_module(a)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _const(xp.where(a == 0, 0, a / xp.abs(a)).astype(a.dtype))
+
+
+def _addc(op, input, tensor1, tensor2, value):
+    if not all(isinstance(t, Tensor) for t in (input, tensor1, tensor2)):
+        raise TypeError(f"{op}: input, tensor1 and tensor2 must be Tensors, got "
+                        f"{', '.join(type(t).__name__ for t in (input, tensor1, tensor2))}")
+    if op == "addcdiv" and tensor1.dtype.kind in "iub" and tensor2.dtype.kind in "iub":
+        raise TypeError(f"addcdiv: integer division of tensor1 ({tensor1.dtype}) by tensor2 "
+                        f"({tensor2.dtype}) is not supported (as in PyTorch); use floats")
+    try:
+        prod = tensor1 * tensor2 if op == "addcmul" else tensor1 / tensor2
+        return input + (prod if value == 1 else prod * value)
+    except ValueError:
+        broadcast_shapes(op, input.shape, tensor1.shape, tensor2.shape)
+        raise
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """input + value · tensor1 · tensor2 elementwise, all three broadcast together."""
+    return _addc("addcmul", input, tensor1, tensor2, value)
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """input + value · tensor1 / tensor2 elementwise, all three broadcast together."""
+    return _addc("addcdiv", input, tensor1, tensor2, value)

@@ -1,0 +1,402 @@
+"""Tensor's in-place methods: ``add_``, ``mul_``, ``clamp_``, ``masked_fill_``, the random
+fills (``uniform_``, ``normal_``, ...), ``copy_``, ``fill_``, and the operators ``+=`` etc.
+
+They write into ``data`` (the same memory, so views see the change) and bump the version
+counter shared with views, so a backward that saved the old values notices. They are for
+tensors outside the graph: on one that requires grad under grad mode they raise
+(``tn.no_grad()`` is the way to initialise or update parameters), and an operand that
+requires grad is refused rather than silently losing its gradient. ``Tensor`` inherits
+them from :class:`TensorInplaceMethods`.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import autograd, backend
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+float32, bool_ = np.dtype("float32"), np.dtype("bool")
+_Tensor = None   # tensor.Tensor, set by tensor.py (which imports this module first)
+_fn = None       # tinynet.functional, set by tensor.py once Tensor exists
+
+
+class TensorInplaceMethods:
+    """The in-place methods of :class:`~tinynet.tensor.Tensor` (a mixin: no state of its own)."""
+
+    __slots__ = ()
+
+    def zero_(self) -> "Tensor":
+        """Set all values to zero in place (no autograd)."""
+        self._check_writable("zero_")
+        self.data[...] = 0
+        self._vc[0] += 1
+        return self
+
+    def _check_writable(self, what):
+        """In-place writes are for tensors outside the graph (see :meth:`__setitem__`)."""
+        if self.requires_grad and autograd.is_grad_enabled():
+            raise RuntimeError(f"in-place {what} on a tensor that requires grad (shape "
+                               f"{self.shape}); use tn.no_grad() or an out-of-place op")
+
+    def _operand(self, what, o):
+        """The raw array of an in-place op's operand (a Tensor's data, else ``o``).
+
+        An operand that requires grad is refused under grad mode: the in-place
+        result would silently lose its gradient (PyTorch would record it).
+        """
+        if not isinstance(o, _Tensor):
+            return o
+        if o.requires_grad and autograd.is_grad_enabled():
+            raise RuntimeError(f"in-place {what} with an operand that requires grad (shape "
+                               f"{o.shape}) would drop its gradient; use tn.no_grad() or an "
+                               "out-of-place op")
+        return o.data
+
+    # in-place arithmetic: rebinds data, allowed only outside the graph
+    def _inplace(self, op, o):
+        self._check_writable(op)
+        o = self._operand(op, o)
+        xp = backend.get_array_module(self.data)
+        getattr(xp, op)(self.data, o, out=self.data, casting="same_kind")
+        self._vc[0] += 1
+        return self
+
+    def __iadd__(self, o): return self._inplace("add", o)
+    def __isub__(self, o): return self._inplace("subtract", o)
+    def __imul__(self, o): return self._inplace("multiply", o)
+    def __itruediv__(self, o): return self._inplace("divide", o)
+
+    def __ifloordiv__(self, o): return self._inplace("floor_divide", o)
+    def __imod__(self, o): return self._inplace("remainder", o)
+
+    def add_(self, o, alpha=1):
+        o = self._operand("add_", o)
+        return self._inplace("add", o if alpha == 1 else o * alpha)
+
+    def sub_(self, o, alpha=1):
+        o = self._operand("sub_", o)
+        return self._inplace("subtract", o if alpha == 1 else o * alpha)
+
+    def mul_(self, o):
+        return self._inplace("multiply", o)
+
+    def div_(self, o):
+        return self._inplace("divide", o)
+
+    def clamp_(self, min=None, max=None) -> "Tensor":
+        """Clamp to [min, max] in place (either may be None; no autograd)."""
+        if min is None and max is None:
+            raise ValueError("clamp_: at least one of min and max must be given")
+        self._check_writable("clamp_")
+        xp = backend.get_array_module(self.data)
+        lo, hi = self._operand("clamp_", min), self._operand("clamp_", max)
+        # (CuPy's clip takes no casting argument; its out= already casts like same_kind)
+        kw = {"casting": "same_kind"} if xp is np else {}
+        xp.clip(self.data, lo, hi, out=self.data, **kw)
+        self._vc[0] += 1
+        return self
+
+    clip_ = clamp_
+
+    def masked_fill_(self, mask, value) -> "Tensor":
+        """Write ``value`` where ``mask`` (bool, broadcastable to this shape) is True,
+        in place (no autograd; :meth:`masked_fill` is the differentiable copy)."""
+        self._check_writable("masked_fill_")
+        mask = mask.data if isinstance(mask, _Tensor) else mask
+        value = self._operand("masked_fill_", value)
+        if mask.dtype != bool_:
+            raise TypeError(f"masked_fill_: mask must be a bool tensor, got {mask.dtype}")
+        xp = backend.get_array_module(self.data)
+        xp.copyto(self.data, xp.asarray(value, dtype=self.dtype), where=mask)
+        self._vc[0] += 1
+        return self
+
+    def lerp_(self, end, weight) -> "Tensor":
+        """self += weight · (end - self) in place (an exponential moving average step)."""
+        end, weight = self._operand("lerp_", end), self._operand("lerp_", weight)
+        return self._inplace("add", (end - self.data) * weight)
+
+    def addcmul_(self, tensor1, tensor2, value=1) -> "Tensor":
+        """self += value · tensor1 · tensor2 in place (no autograd)."""
+        t1, t2 = self._operand("addcmul_", tensor1), self._operand("addcmul_", tensor2)
+        return self._inplace("add", t1 * t2 * value)
+
+    def addcdiv_(self, tensor1, tensor2, value=1) -> "Tensor":
+        """self += value · tensor1 / tensor2 in place (no autograd)."""
+        t1, t2 = self._operand("addcdiv_", tensor1), self._operand("addcdiv_", tensor2)
+        return self._inplace("add", t1 / t2 * value)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None) -> "Tensor":
+        """Fill with samples of U(a, b) from the device's seeded generator (or
+        ``generator``), in place (no autograd)."""
+        return self._fill_random("uniform_", a, b - a, generator)
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> "Tensor":
+        """Fill with samples of N(mean, std²) in place (no autograd); see :meth:`uniform_`."""
+        return self._fill_random("normal_", mean, std, generator)
+
+    def _fill_random(self, what, shift, scale, generator):
+        self._check_writable(what)
+        if self.dtype.kind != "f":
+            raise TypeError(f"{what}: expects a floating-point tensor, got {self.dtype}")
+        gen = generator if generator is not None else backend.get_generator(self.device)
+        dtype = self.dtype if self.dtype.itemsize >= 4 else float32   # drawn in float32
+        draw = gen.standard_normal if what == "normal_" else gen.random
+        self.data[...] = draw(self.shape, dtype=dtype) * scale + shift
+        self._vc[0] += 1
+        return self
+
+    def copy_(self, src) -> "Tensor":
+        """Copy ``src``'s values into this tensor in place (no autograd: under
+        grad mode, neither side may require grad)."""
+        self._check_writable("copy_")
+        if isinstance(src, _Tensor) and src.requires_grad and autograd.is_grad_enabled():
+            raise RuntimeError(f"copy_ from a tensor that requires grad (shape {src.shape}) "
+                               "would drop its gradient; use x[...] = src (differentiable) or "
+                               "tn.no_grad()")
+        src = src.data if isinstance(src, _Tensor) else src
+        xp = backend.get_array_module(self.data)
+        self.data[...] = xp.asarray(src) if xp is not np else backend.to_numpy(src)
+        self._vc[0] += 1
+        return self
+
+    def fill_(self, value) -> "Tensor":
+        """Set every value to ``value`` in place (no autograd)."""
+        self._check_writable("fill_")
+        self.data.fill(value)
+        self._vc[0] += 1
+        return self
+
+    # ------------------------------------------------------------ indexed writes
+    def _scatter_target(self, what, dim, index, src):
+        """(advanced index into self, src cut to index's shape) for scatter_/scatter_add_."""
+        sel = _fn.select
+        d = sel._dim(self, dim, what)
+        idx = sel._ids(index, self, what)
+        src = self._operand(what, src)
+        is_array = hasattr(src, "shape") and hasattr(src, "dtype")
+        if is_array and src.dtype != self.dtype:
+            raise TypeError(f"{what}: source dtype {src.dtype} differs from the tensor's dtype "
+                            f"{self.dtype} (shape {self.shape})")
+        grid = sel._scatter_index(self, d, idx, src.shape if is_array else None, what)
+        return grid, (src[tuple(slice(0, n) for n in idx.shape)] if is_array else src)
+
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None) -> "Tensor":
+        """self[i][index[i][j][k]][k] = src[i][j][k] for dim = 1 (likewise other dims) in place,
+        ``src`` a Tensor or number; ``reduce="add"``/``"multiply"`` combines instead."""
+        self._check_writable("scatter_")
+        if (src is None) == (value is None):
+            raise TypeError("scatter_: pass exactly one of src and value")
+        if reduce not in (None, "add", "multiply"):
+            raise ValueError(f"scatter_: reduce must be None, 'add' or 'multiply', got {reduce!r}")
+        grid, src = self._scatter_target("scatter_", dim, index, value if src is None else src)
+        xp = backend.get_array_module(self.data)
+        if reduce is None:
+            self.data[grid] = src
+        else:
+            (xp.add if reduce == "add" else xp.multiply).at(self.data, grid, src)
+        self._vc[0] += 1
+        return self
+
+    def scatter_add_(self, dim, index, src) -> "Tensor":
+        """self[i][index[i][j][k]][k] += src[i][j][k] for dim = 1 (likewise other dims) in
+        place; repeated positions add up."""
+        self._check_writable("scatter_add_")
+        if not isinstance(src, _Tensor):
+            raise TypeError(f"scatter_add_: src must be a Tensor, got {type(src).__name__}")
+        grid, src = self._scatter_target("scatter_add_", dim, index, src)
+        backend.get_array_module(self.data).add.at(self.data, grid, src)
+        self._vc[0] += 1
+        return self
+
+    def _slices_along(self, what, dim, index):
+        """The index of the slices ``index`` (1-D) along ``dim``, for index_fill_/index_copy_."""
+        d, idx = _fn.indexing._dim_index(self, dim, index, what)
+        return (slice(None),) * d + (idx,) if self.ndim else (idx,)
+
+    def index_fill_(self, dim, index, value) -> "Tensor":
+        """Write ``value`` (a number or 0-d tensor) into the slices ``index`` (1-D) along
+        ``dim`` in place."""
+        self._check_writable("index_fill_")
+        where = self._slices_along("index_fill_", dim, index)
+        value = self._operand("index_fill_", value)
+        if getattr(value, "ndim", 0) != 0:
+            raise ValueError(f"index_fill_: value must be a number or a 0-d tensor, got shape "
+                             f"{value.shape} (tensor of shape {self.shape})")
+        target = self.data if self.ndim else self.data.reshape(1)
+        target[where] = value
+        self._vc[0] += 1
+        return self
+
+    def index_copy_(self, dim, index, source) -> "Tensor":
+        """self[..., index[i], ...] = source[..., i, ...] along ``dim`` in place (index 1-D,
+        source of self's shape but ``len(index)`` along dim)."""
+        self._check_writable("index_copy_")
+        where = self._slices_along("index_copy_", dim, index)
+        if not isinstance(source, _Tensor):
+            raise TypeError(f"index_copy_: source must be a Tensor, got {type(source).__name__}")
+        src = self._operand("index_copy_", source)
+        d, n = len(where) - 1, where[-1].shape[0]
+        want = self.shape[:d] + (n,) + self.shape[d + 1:] if self.ndim else (n,)
+        if src.shape != want and not (self.ndim == 0 and src.ndim == 0 and n == 1):
+            raise ValueError(f"index_copy_: source of shape {src.shape} does not fit the tensor "
+                             f"of shape {self.shape} with an index of {n} along dim {d} "
+                             f"(expected {want})")
+        if src.dtype != self.dtype:
+            raise TypeError(f"index_copy_: source dtype {src.dtype} differs from the tensor's "
+                            f"dtype {self.dtype}")
+        target = self.data if self.ndim else self.data.reshape(1)
+        target[where] = src.reshape(want)
+        self._vc[0] += 1
+        return self
+
+    def index_put_(self, indices, values, accumulate=False) -> "Tensor":
+        """self[indices] = values in place (``indices`` a tuple of index tensors, as
+        ``x[i, j]``); ``accumulate=True`` adds instead, repeated positions adding up."""
+        self._check_writable("index_put_")
+        idx = _fn.unwrap_index(tuple(indices) if isinstance(indices, (tuple, list)) else indices)
+        vals = self._operand("index_put_", values)
+        xp = backend.get_array_module(self.data)
+        try:
+            if accumulate:
+                xp.add.at(self.data, idx, xp.asarray(vals, dtype=self.dtype))
+            else:
+                self.data[idx] = vals
+        except (IndexError, ValueError) as e:
+            raise type(e)(f"index_put_: {e} (tensor of shape {self.shape}, values of shape "
+                          f"{getattr(vals, 'shape', ())})") from None
+        self._vc[0] += 1
+        return self
+
+    def masked_scatter_(self, mask, source) -> "Tensor":
+        """Copy ``source``'s first values, in order, to where ``mask`` (bool, broadcastable
+        to this shape) is True, in place."""
+        self._check_writable("masked_scatter_")
+        m = mask.data if isinstance(mask, _Tensor) else mask
+        if m.dtype != bool_:
+            raise TypeError(f"masked_scatter_: mask must be a bool tensor, got {m.dtype}")
+        src = self._operand("masked_scatter_", source)
+        xp = backend.get_array_module(self.data)
+        try:
+            m = xp.broadcast_to(m, self.shape)
+        except ValueError:
+            raise ValueError(f"masked_scatter_: mask of shape {tuple(m.shape)} does not "
+                             f"broadcast to the tensor's shape {self.shape}") from None
+        n = int(m.sum())
+        if src.size < n:
+            raise ValueError(f"masked_scatter_: source of shape {src.shape} has {src.size} "
+                             f"elements, fewer than the {n} True in the mask (tensor of shape "
+                             f"{self.shape})")
+        self.data[m] = src.reshape(-1)[:n]
+        self._vc[0] += 1
+        return self
+
+    def fill_diagonal_(self, fill_value, wrap=False) -> "Tensor":
+        """Write ``fill_value`` on the main diagonal in place (≥ 2 dims, all equal beyond 2);
+        ``wrap=True`` restarts it every N + 1 rows of a tall matrix."""
+        self._check_writable("fill_diagonal_")
+        if self.ndim < 2 or (self.ndim > 2 and len(set(self.shape)) > 1):
+            raise ValueError(f"fill_diagonal_: needs 2 dims, or more all of one length, got "
+                             f"shape {self.shape}")
+        backend.get_array_module(self.data).fill_diagonal(
+            self.data, self._operand("fill_diagonal_", fill_value), wrap=wrap)
+        self._vc[0] += 1
+        return self
+
+    # ------------------------------------------------------------ shape, in place
+    def _view_inplace(self, what, view):
+        """Make this tensor the view ``view(data)`` of its own memory (a metadata change)."""
+        self._check_writable(what)
+        self.data = view(self.data)
+        self._vc[0] += 1
+        return self
+
+    def squeeze_(self, dim=None) -> "Tensor":
+        """Remove size-1 dims (all, or those in ``dim``) in place; see :meth:`squeeze`."""
+        return self._view_inplace("squeeze_", lambda a: _fn.squeeze(_Tensor._make(a, False),
+                                                                    dim).data)
+
+    def unsqueeze_(self, dim) -> "Tensor":
+        """Insert a size-1 dim at ``dim`` in place; see :meth:`unsqueeze`."""
+        return self._view_inplace("unsqueeze_", lambda a: _fn.unsqueeze(_Tensor._make(a, False),
+                                                                        dim).data)
+
+    def transpose_(self, dim0, dim1) -> "Tensor":
+        """Swap dims ``dim0`` and ``dim1`` in place; see :meth:`transpose`."""
+        return self._view_inplace("transpose_", lambda a: _fn.transpose(_Tensor._make(a, False),
+                                                                        dim0, dim1).data)
+
+    def t_(self) -> "Tensor":
+        """Transpose a tensor of at most 2 dims in place; see :meth:`t`."""
+        return self._view_inplace("t_", lambda a: _Tensor._make(a, False).t().data)
+
+    # ------------------------------------------------------------ random fills
+    def _fill_sampled(self, what, sample, generator, floats_only=True):
+        """Write ``sample(gen, dtype, xp)`` (an array of this shape, drawn in float32 or
+        float64) in place (no autograd)."""
+        self._check_writable(what)
+        if floats_only and self.dtype.kind != "f":
+            raise TypeError(f"{what}: expects a floating-point tensor, got {self.dtype}")
+        gen = generator if generator is not None else backend.get_generator(self.device)
+        dtype = self.dtype if self.dtype.kind == "f" and self.dtype.itemsize >= 4 else float32
+        xp = backend.get_array_module(self.data)
+        with np.errstate(divide="ignore", over="ignore"):
+            self.data[...] = sample(gen, dtype, xp)
+        self._vc[0] += 1
+        return self
+
+    def exponential_(self, lambd=1.0, *, generator=None) -> "Tensor":
+        """Fill with samples of Exp(lambd) (density λe^(-λx), x ≥ 0) in place."""
+        if not lambd > 0:
+            raise ValueError(f"exponential_: lambd must be positive, got {lambd}")
+        return self._fill_sampled("exponential_", lambda gen, dtype, xp: -xp.log1p(
+            -gen.random(self.shape, dtype=dtype)) / lambd, generator)
+
+    def geometric_(self, p, *, generator=None) -> "Tensor":
+        """Fill with the number of Bernoulli(p) trials up to the first success (1, 2, ...),
+        ⌈ln(1 - u) / ln(1 - p)⌉, in place; integer tensors too."""
+        if not 0 < p < 1:
+            raise ValueError(f"geometric_: p must lie in (0, 1), got {p}")
+        return self._fill_sampled("geometric_", lambda gen, dtype, xp: xp.maximum(xp.ceil(
+            xp.log1p(-gen.random(self.shape, dtype=dtype)) / np.log1p(-p)), 1), generator,
+            floats_only=False)
+
+    def cauchy_(self, median=0.0, sigma=1.0, *, generator=None) -> "Tensor":
+        """Fill with samples of Cauchy(median, sigma), median + σ tan(π(u - ½)), in place."""
+        if not sigma > 0:
+            raise ValueError(f"cauchy_: sigma must be positive, got {sigma}")
+        return self._fill_sampled("cauchy_", lambda gen, dtype, xp: median + sigma * xp.tan(
+            np.pi * (gen.random(self.shape, dtype=dtype) - dtype.type(0.5))), generator)
+
+    def log_normal_(self, mean=1.0, std=2.0, *, generator=None) -> "Tensor":
+        """Fill with exp(N(mean, std²)) samples in place (mean and std of the log)."""
+        if not std > 0:
+            raise ValueError(f"log_normal_: std must be positive, got {std}")
+        return self._fill_sampled("log_normal_", lambda gen, dtype, xp: xp.exp(
+            gen.standard_normal(self.shape, dtype=dtype) * std + mean), generator)
+
+    def random_(self, *bounds, generator=None) -> "Tensor":
+        """Fill with integers drawn uniformly from [from, to - 1] in place: ``random_(to)``,
+        ``random_(from, to)``, or ``random_()`` for [0, the largest integer the dtype holds
+        exactly] (2^24 for float32, 2^53 for float64)."""
+        self._check_writable("random_")
+        if len(bounds) > 2:
+            raise TypeError(f"random_: takes at most 2 bounds (from, to), got {len(bounds)}")
+        lo, hi = (0, None) if not bounds else (0, bounds[0]) if len(bounds) == 1 else bounds
+        k = self.dtype.kind
+        if hi is None:   # the inclusive top of the dtype's exact integers
+            top = (1 if k == "b" else 2 ** (np.finfo(self.dtype).nmant + 1) if k == "f"
+                   else int(np.iinfo(self.dtype).max))
+        else:
+            top = int(hi) - 1
+        if int(lo) > top:
+            raise ValueError(f"random_: expects from < to, got from={lo}, to={hi} "
+                             f"(dtype {self.dtype})")
+        gen = generator if generator is not None else backend.get_generator(self.device)
+        self.data[...] = gen.integers(int(lo), top, self.shape, dtype=np.int64, endpoint=True)
+        self._vc[0] += 1
+        return self
