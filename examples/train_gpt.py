@@ -191,12 +191,18 @@ def read_text(path, flag="--text"):
     """The contents of a UTF-8 text file, as Python reads text: a leading byte-order
     mark is dropped and Windows (CRLF) and old Mac (CR) line endings become newlines.
     A folder gives its ``TEXT_EXTENSIONS`` files (sub-folders too) in sorted path
-    order, each ending in a newline, joined. A clear exit (naming the file and what
-    to do) when it is missing, unreadable, not UTF-8 (with the first bad byte's
-    offset in the file and its line), or when there is no text at all."""
+    order, each ending in a newline, joined; hidden files and folders (names starting
+    with ".", such as macOS's binary ``._notes.txt`` and ``.git/``) are left out, as
+    ImageFolder does. A clear exit (naming the file and what to do) when it is
+    missing, unreadable, not UTF-8 (with the first bad byte's offset in the file and
+    its line), or when there is no text at all."""
     if os.path.isdir(path):
-        files = sorted(os.path.join(d, f) for d, _, names in os.walk(path) for f in names
-                       if f.lower().endswith(TEXT_EXTENSIONS))
+        files = []
+        for d, dirs, names in os.walk(path):
+            dirs[:] = [x for x in dirs if not x.startswith(".")]     # not walked into
+            files += [os.path.join(d, f) for f in names
+                      if not f.startswith(".") and f.lower().endswith(TEXT_EXTENSIONS)]
+        files.sort()
         texts = [t for t in (_read_file(f, flag, allow_empty=True) for f in files) if t]
         if not texts:
             raise SystemExit(f"{flag} {path}: a folder without text in any "

@@ -262,3 +262,14 @@ def test_train_gpt_grad_checkpoint_runs_the_same_training(tmp_path):
     train_gpt.main([*flags, "--out", plain])
     train_gpt.main([*flags, "--grad-checkpoint", "--out", ck])
     assert_same_run(plain, ck)
+
+
+def test_a_text_folder_leaves_hidden_files_and_folders_out(tmp_path):
+    # a folder copied from a Mac holds ._name.txt AppleDouble files (binary, not UTF-8)
+    # and a git checkout a .git/ folder: as ImageFolder does, hidden entries are skipped
+    notes = tmp_path / "notes"
+    (notes / ".git").mkdir(parents=True)
+    (notes / "a.txt").write_text("first\n")
+    (notes / "._a.txt").write_bytes(b"\x00\x05\x16\x07\xff\xfe Mac OS X")
+    (notes / ".git" / "NOTES.txt").write_text("not the corpus\n")
+    assert train_gpt.read_text(str(notes)) == "first\n"

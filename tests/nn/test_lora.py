@@ -175,3 +175,17 @@ def test_merged_layers_state_dict_holds_the_unmerged_weight_and_loads_either_way
     merge_lora(target, unload=False)
     load_lora_state_dict(target, lora_state_dict(fresh))
     np.testing.assert_allclose(target(idx)[0].numpy(), expected, atol=1e-5)
+
+
+def test_save_pretrained_keeps_merged_adapters(tmp_path):
+    # a merged layer's state dict holds the unmerged W (see the test above), so
+    # save_pretrained must fold s B A in for merged layers too, not only unmerged ones
+    model = apply_lora(tiny_gpt(), ("c_attn", "c_fc"), rank=2)
+    randomize_adapters(model)
+    merge_lora(model, unload=False)
+    idx = tn.randint(0, 40, (2, 8))
+    expect = model(idx)[0].numpy()
+    model.save_pretrained(tmp_path)
+    np.testing.assert_allclose(GPT.from_pretrained(tmp_path)(idx)[0].numpy(), expect, atol=1e-5)
+    assert all(layer.merged for _, layer in lora_layers(model))   # the model is unchanged
+    np.testing.assert_array_equal(model(idx)[0].numpy(), expect)

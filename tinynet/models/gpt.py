@@ -424,8 +424,8 @@ class GPT(Module):
               "resid_pdrop": c.dropout, "embd_pdrop": c.dropout, "attn_pdrop": c.dropout,
               "initializer_range": 0.02, "tie_word_embeddings": tied,
               "bos_token_id": eos, "eos_token_id": eos}
-        adapted = {name + ".weight": layer for name, layer in lora_layers(self)
-                   if not layer.merged}
+        # every adapted layer, merged or not: its state dict holds the unmerged W
+        adapted = {name + ".weight": layer for name, layer in lora_layers(self)}
         sd = {}
         for name, t in self.state_dict().items():
             if (name == "lm_head.weight" and tied) or name.endswith((".lora_A", ".lora_B")):

@@ -118,8 +118,10 @@ class LoRALinear(Linear):
         new = {name: value for _, name, _, value in pending[start:]}
         current = dict(super()._own_state())
         current["weight"] = Tensor._make(self.weight.data - self.delta_weight(), False)
-        w, a, b = (backend.to_numpy(v.data if isinstance(v, Tensor) else v)
+        w, a, b = (v.data if isinstance(v, Tensor) else v
                    for v in (new.get(k, current[k]) for k in ("weight", "lora_A", "lora_B")))
+        dev = backend.device_of(w)          # on W's own device (a GPU stays a GPU for assign=True)
+        w, a, b = (backend.to_device(v, dev) for v in (w, a, b))
         merged = w + (b @ a) * self.scaling                   # (out, in)
         pending[start:] = [entry for entry in pending[start:] if entry[1] != "weight"]
         pending.append((self, "weight", self.weight, merged.astype(w.dtype, copy=False)))
