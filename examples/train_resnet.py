@@ -9,7 +9,8 @@
 ``DIR/test/<class>/*.jpg`` (or ``DIR/val/...``); the test split may lack some of
 train's classes (their report rows show no support), but not have others. A
 folder of class folders alone (``DIR/<class>/*.jpg``) is split: a fixed 20% of
-each class (seeded, the same in every run and script) is held out as the test set.
+each class (chosen by a hash of each file's path, the same in every run and
+script) is held out as the test set.
 Without it the model trains on scikit-learn's 8x8 digits (``tn.data.Digits``,
 bundled, no download), at their own size unless ``--image-size`` upsamples them, fed as 3 equal channels so the
 checkpoint has the usual RGB ResNet shape. The defaults reach about 99% test
@@ -168,27 +169,30 @@ HELD_OUT = 0.2   # fraction of each class a folder without train/ and test/ keep
 def split_class_folders(data, train_tf, test_tf, skip_corrupt=False):
     """(train set, test set, class names, normalization) from ``data/<class>/*`` alone.
 
-    Each class's images, in the folder's sorted order, are shuffled by a fixed
-    seed and the first ``HELD_OUT`` of them (at least one where a class has two
-    or more) become the test set, so every run, ``--resume`` and the other
-    scripts see the same split.
+    Within each class the images are ordered by a hash of their path relative to
+    ``data`` and the first ``HELD_OUT`` of them (at least one where a class has two
+    or more) become the test set. So every run, ``--resume`` and the other scripts
+    see the same split, and an image skipped as corrupt or added later moves at
+    most one other image between the splits (a shuffle by position would reshuffle
+    the whole class).
     """
     import copy
+    import zlib
     train = tn.data.ImageFolder(data, transform=train_tf, skip_corrupt=skip_corrupt)
     if len(train.classes) < 2:
         raise SystemExit(f"--data {data}: found only the class {train.classes}; a classifier "
                          "needs at least two class folders")
     test = copy.copy(train)        # the same files, read with the test transform
     test.transform = test_tf
-    rng = np.random.default_rng(0)
     targets = np.asarray(train.targets)
-    held = []
-    for c in range(len(train.classes)):
-        idx = rng.permutation(np.flatnonzero(targets == c))
-        n = len(idx)
-        held.extend(idx[:max(1, round(n * HELD_OUT)) if n >= 2 else 0])
+    rank = np.array([zlib.crc32(os.path.relpath(path, data).replace(os.sep, "/").encode())
+                     for path, _ in train.samples], dtype=np.int64)
     is_test = np.zeros(len(targets), dtype=bool)
-    is_test[held] = True
+    for c in range(len(train.classes)):
+        idx = np.flatnonzero(targets == c)
+        idx = idx[np.lexsort((idx, rank[idx]))]       # by hash (ties: folder order)
+        n = len(idx)
+        is_test[idx[:max(1, round(n * HELD_OUT)) if n >= 2 else 0]] = True
     print(f"note: {data} has no train/ and test/ folders; testing on {is_test.sum()} of its "
           f"{len(targets)} images ({HELD_OUT:.0%} of each class, the same every run)")
     return (tn.data.Subset(train, np.flatnonzero(~is_test)),
