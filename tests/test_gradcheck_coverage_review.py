@@ -250,7 +250,7 @@ def test_vector_norm_orders_the_table_leaves_out(shape, data, ord):
     x = _t(a)
     out = tn.linalg.vector_norm(x, ord, dim, keepdim)
     axis = dim if dim is None or isinstance(dim, tuple) else (dim,)
-    ref = (np.count_nonzero(a, axis=axis, keepdims=keepdim).astype(float) if ord == 0 else
+    ref = (np.asarray(np.count_nonzero(a, axis=axis, keepdims=keepdim), float) if ord == 0 else
            (np.abs(a) ** ord).sum(axis=axis, keepdims=keepdim) ** (1 / ord))
     np.testing.assert_allclose(out.numpy(), ref, rtol=1e-12)
     _check(lambda t: tn.linalg.vector_norm(t, ord, dim, keepdim), [x], second=ord != 0.5)
