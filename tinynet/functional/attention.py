@@ -410,6 +410,8 @@ def _check_batch(q, k, v):
         raise ValueError(f"scaled_dot_product_attention: query/key/value need at least 2 dims "
                          f"(..., T, E), got {tuple(q.shape)}, {tuple(k.shape)}, "
                          f"{tuple(v.shape)}")
+    if q.shape[:-2] == k.shape[:-2] == v.shape[:-2]:
+        return                                            # the usual case: nothing to broadcast
     try:
         _bshape(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     except ValueError:
