@@ -96,21 +96,11 @@ def _check_select_range(idx, d, n, shape):
     """IndexError for index_select when a position lies outside [0, n), naming dim ``d``,
     its size and the first offending index (queued on the GPU, as in
     :func:`_check_index_range`)."""
-    if idx.size == 0:
-        return
-    xp = backend.get_array_module(idx)
-
     def error():
-        bad_at = (idx < 0) | (idx >= n)
-        first = int(idx[bad_at][0])
+        first = int(idx[(idx < 0) | (idx >= n)][0])
         return IndexError(f"index_select: index {first} is out of range for dim {d} of size "
                           f"{n} (input of shape {shape}); indices must lie in [0, {n})")
-    bad = (idx.min() < 0) | (idx.max() >= n)
-    if xp is np:
-        if bad:
-            raise error()
-    else:
-        backend.check_later(bad, error)
+    _raise_outside(idx, n, error)
 
 
 def narrow(x, dim: int, start: int, length: int):
@@ -261,15 +251,19 @@ def take_along_dim(x, indices, dim=None):
 def _check_index_range(idx, n, op):
     """ValueError if an index lies outside [0, n) (NumPy would wrap negative ones around);
     on the GPU the check is queued (``backend.check_later``) instead of waiting for it."""
-    if idx.size == 0:
-        return
-    xp = backend.get_array_module(idx)
-
     def error():
         return ValueError(f"{op}: index values must lie in [0, {n}), got values in "
                           f"[{int(idx.min())}, {int(idx.max())}]")
+    _raise_outside(idx, n, error)
+
+
+def _raise_outside(idx, n, error):
+    """Raise ``error()`` if an index of ``idx`` lies outside [0, n): at once on the CPU,
+    queued on the GPU (``backend.check_later``) so that the check does not wait for it."""
+    if idx.size == 0:
+        return
     bad = (idx.min() < 0) | (idx.max() >= n)
-    if xp is np:
+    if backend.get_array_module(idx) is np:
         if bad:
             raise error()
     else:
