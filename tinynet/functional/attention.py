@@ -220,7 +220,7 @@ class ScaledDotProductAttention(Function):
                 delta = (ds * pd).sum(axis=-1, keepdims=True)
             else:
                 delta = (goc * take(out, sl)).sum(axis=-1, keepdims=True)  # rowsum(dO ⊙ O)
-            del pd
+            pd = None                                      # free it before the dS passes
             if keepc is not None:
                 ds *= keepc
                 ds *= drop_scale                           # dP
