@@ -20,6 +20,7 @@ from .sampler import batched
 from .transforms import set_transform_rng, transform_rng
 
 POLL_S = 0.25  # how often a waiting worker/loader checks that its peer is still alive
+_END = object()  # marks the end of a stream (an item may itself be None)
 
 
 class WorkerInfo:
@@ -63,8 +64,13 @@ def fetch(dataset, indices, collate_fn, epoch_seed, batch_idx):
     Default collate: the dataset's ``__getitems__`` if it has one, else its items
     stacked by :func:`collate_numpy` (numpy arrays; Tensors are made later, in
     the main process). A custom ``collate_fn`` gets the list of items.
+    ``indices`` an int (``batch_size=None``): the item alone, unstacked, or
+    ``collate_fn(item)``.
     """
     with transform_rng(batch_generator(epoch_seed, batch_idx)):
+        if not isinstance(indices, np.ndarray):  # no batching: one item
+            item = dataset[indices]
+            return item if collate_fn is None else collate_fn(item)
         if collate_fn is None:
             getitems = getattr(dataset, "__getitems__", None)
             if getitems is not None:
@@ -77,8 +83,14 @@ def fetch_stream(samples, batch_size, drop_last, collate_fn, epoch_seed, batch_i
     """The next batch of up to ``batch_size`` samples from the iterator ``samples``
     (an IterableDataset's), collated like :func:`fetch`. Raises StopIteration when
     the stream has ended (or, with ``drop_last``, only a partial batch was left).
+    ``batch_size=None``: the next item alone (``collate_fn(item)`` if given).
     """
     with transform_rng(batch_generator(epoch_seed, batch_idx)):
+        if batch_size is None:
+            item = next(samples, _END)
+            if item is _END:
+                raise StopIteration
+            return item if collate_fn is None else collate_fn(item)
         batch = next(batched(samples, batch_size, drop_last), None)
         if batch is None:
             raise StopIteration
@@ -193,6 +205,8 @@ def _where(batch_idx, indices) -> str:
     """Where a worker failed: ``batch 3, dataset indices [6, 7]`` (indices None: a stream)."""
     if indices is None:
         return f"batch {batch_idx}"
+    if not isinstance(indices, np.ndarray):  # batch_size=None
+        return f"batch {batch_idx}, dataset index {indices}"
     shown = [int(i) for i in indices[:16]]
     more = f" ... ({len(indices)} in all)" if len(indices) > 16 else ""
     return f"batch {batch_idx}, dataset indices {shown}{more}"

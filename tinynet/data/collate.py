@@ -81,15 +81,21 @@ def collate_numpy(batch):
 
 
 def _is_array(x) -> bool:
-    return isinstance(x, np.ndarray) or hasattr(x, "__cuda_array_interface__")
+    """A numeric numpy/cupy array (arrays of strings or objects stay as they are)."""
+    if isinstance(x, np.ndarray):
+        return x.dtype.kind not in "USO"
+    return hasattr(x, "__cuda_array_interface__")
 
 
 def to_tensors(obj, device=None):
     """Wrap every array in ``obj`` (nested tuples/lists/dicts) in a ``tn.Tensor``.
 
-    numpy arrays are wrapped without copying; with ``device`` set, arrays and
-    Tensors are moved there. Strings and other leaves are returned unchanged.
+    numpy arrays are wrapped without copying, numpy scalars become 0-d Tensors
+    (as PyTorch's ``default_convert``); with ``device`` set, arrays and Tensors
+    are moved there. Strings, Python numbers and other leaves are returned unchanged.
     """
+    if isinstance(obj, np.generic) and obj.dtype.kind not in "USO":
+        obj = np.asarray(obj)
     if _is_array(obj):
         return Tensor(obj if device is None else backend.to_device(obj, device))
     if isinstance(obj, Tensor):

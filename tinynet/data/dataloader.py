@@ -58,7 +58,10 @@ class DataLoader:
         dataset: a map-style dataset (``__len__``, ``__getitem__``; ``__getitems__``
             is used for whole batches when present, see ``tinynet.data.dataset``),
             or an ``IterableDataset``.
-        batch_size: samples per batch.
+        batch_size: samples per batch; ``None`` turns batching off (as PyTorch):
+            each item is yielded alone, numpy arrays and numpy scalars in it
+            made Tensors without a batch dimension, Python numbers and strings
+            left as they are, or ``collate_fn(item)`` when one is given.
         shuffle: a new random order every epoch.
         sampler: an iterable of dataset indices (e.g. a ``RandomSampler``) giving
             the order instead; excludes ``shuffle``.
@@ -75,7 +78,7 @@ class DataLoader:
         worker_init_fn: called as ``fn(worker_id)`` at the start of each worker.
         multiprocessing_context: a start method name or context to override the default.
         generator: a ``numpy.random.Generator`` for shuffling and seeds.
-        prefetch_factor: batches in flight per worker.
+        prefetch_factor: batches in flight per worker (``None``, PyTorch's default: 2).
         seed: int, makes ``generator = np.random.default_rng(seed)``.
         device: move batches' Tensors to this device ("cpu", "cuda", "cuda:N").
         pin_memory, persistent_workers: accepted so that PyTorch code runs, and
@@ -88,7 +91,7 @@ class DataLoader:
     default: tinynet then orders batches itself with one vectorized NumPy call,
     where PyTorch would build a SequentialSampler or RandomSampler); with a
     ``batch_sampler``, ``batch_size`` is None and ``drop_last`` False, as in
-    PyTorch. ``batch_size=None`` (no batching) is not supported.
+    PyTorch. With ``batch_size=None``, ``len(loader)`` is the number of items.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None,
@@ -114,10 +117,16 @@ class DataLoader:
                 raise ValueError("DataLoader: batch_sampler option is mutually exclusive with "
                                  "batch_size, shuffle, sampler, and drop_last")
             batch_size, drop_last = None, False
+        elif batch_size is None:  # no batching: one item at a time
+            if drop_last:
+                raise ValueError("DataLoader: batch_size=None option disables auto-batching and "
+                                 "is mutually exclusive with drop_last")
         elif not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
             raise ValueError(f"DataLoader: num_workers must be an int >= 0, got {num_workers!r}")
+        if prefetch_factor is None:
+            prefetch_factor = 2
         if prefetch_factor < 1:
             raise ValueError(f"DataLoader: prefetch_factor must be >= 1, got {prefetch_factor}")
         if timeout < 0:
@@ -127,6 +136,12 @@ class DataLoader:
         if generator is not None and not isinstance(generator, np.random.Generator):
             raise TypeError(f"DataLoader: generator must be a numpy.random.Generator, "
                             f"got {type(generator).__name__}")
+        if isinstance(multiprocessing_context, str):
+            methods = mp.get_all_start_methods()
+            if multiprocessing_context not in methods:
+                raise ValueError(f"DataLoader: multiprocessing_context option should specify a "
+                                 f"valid start method in {methods!r}, but got "
+                                 f"multiprocessing_context={multiprocessing_context!r}")
         self.dataset = dataset
         self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle = shuffle
@@ -153,6 +168,8 @@ class DataLoader:
                                 f"{type(self.dataset).__name__} to define __len__") from None
         else:
             n = len(self.sampler if self.sampler is not None else self.dataset)
+        if self.batch_size is None:  # no batching: one item per step
+            return n
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def _epoch_seed(self) -> int:
@@ -161,15 +178,20 @@ class DataLoader:
 
     def _batches(self, epoch_seed):
         """The int64 index arrays of this epoch's batches, in order: a list, or an
-        iterator reading the (batch) sampler lazily."""
+        iterator reading the (batch) sampler lazily. With ``batch_size=None`` each
+        "batch" is one Python int index instead of an array."""
         if self.batch_sampler is not None:
             return (_as_indices(b, "batch_sampler") for b in self.batch_sampler)
+        if self.batch_size is None and self.sampler is not None:
+            return (int(_as_indices([i], "sampler")[0]) for i in self.sampler)
         if self.sampler is not None:
             return (_as_indices(b, "sampler")
                     for b in batched(self.sampler, self.batch_size, self.drop_last))
         n = len(self.dataset)
         order = (np.random.default_rng([epoch_seed, 0]).permutation(n) if self.shuffle
                  else np.arange(n, dtype=np.int64))
+        if self.batch_size is None:
+            return order.tolist()
         stop = n - n % self.batch_size if self.drop_last else n
         return [order[i:i + self.batch_size] for i in range(0, stop, self.batch_size)]
 

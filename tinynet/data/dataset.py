@@ -75,7 +75,11 @@ class TensorDataset(Dataset):
 
 
 class Subset(Dataset):
-    """The items of ``dataset`` at ``indices`` (a view: nothing is copied)."""
+    """The items of ``dataset`` at ``indices`` (a view: nothing is copied).
+
+    ``subset[i]`` is ``dataset[indices[i]]``; as in PyTorch, a list ``subset[[i, j]]``
+    is passed on as one list ``dataset[[indices[i], indices[j]]]``.
+    """
 
     def __init__(self, dataset, indices):
         self.dataset = dataset
@@ -85,6 +89,8 @@ class Subset(Dataset):
         return len(self.indices)
 
     def __getitem__(self, index):
+        if isinstance(index, list):
+            return self.dataset[self.indices[index].tolist()]
         return self.dataset[int(self.indices[index])]
 
     def __getitems__(self, indices):

@@ -62,7 +62,14 @@ def batched(indices, batch_size, drop_last):
 
 class Sampler:
     """Base class of samplers: subclasses define ``__iter__`` (yielding dataset
-    indices) and, when the count is known, ``__len__``."""
+    indices) and, when the count is known, ``__len__``.
+
+    ``data_source`` is accepted and ignored, so that subclasses written for older
+    PyTorch (``super().__init__(data_source)``) keep working.
+    """
+
+    def __init__(self, data_source=None):
+        pass
 
     def __iter__(self):
         raise NotImplementedError(f"{type(self).__name__} must define __iter__")
