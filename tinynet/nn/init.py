@@ -7,6 +7,9 @@ returns the tensor.
 
 Fans of a weight of shape (out, in, *kernel):
     fan_in = in · prod(kernel),   fan_out = out · prod(kernel).
+
+Also here, as in PyTorch: ``sparse_`` (Gaussian with a fixed share of zeros per
+column) and ``dirac_`` (identity convolution kernels, per group).
 """
 from __future__ import annotations
 
@@ -83,14 +86,18 @@ def _write(tensor, values):
 
 
 def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
-    """Fill with samples from U(a, b)."""
+    """Fill with samples from U(a, b): a + (b - a)·u, u ~ U[0, 1); needs a <= b."""
     _check(tensor, "uniform_")
+    if a > b:
+        raise ValueError(f"uniform_: expects a [a, b) range, but found a={a} > b={b}")
     return _write(tensor, _draw(tensor, "uniform", generator) * (b - a) + a)
 
 
 def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
-    """Fill with samples from N(mean, std²)."""
+    """Fill with samples from N(mean, std²): mean + std·z, z ~ N(0, 1); needs std >= 0."""
     _check(tensor, "normal_")
+    if std < 0:
+        raise ValueError(f"normal_: expects std >= 0, but found std={std}")
     return _write(tensor, _draw(tensor, "normal", generator) * std + mean)
 
 
@@ -98,26 +105,70 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, 
                   generator=None):
     """Fill with N(mean, std²) samples conditioned on lying in [a, b] (absolute bounds).
 
-    Rejection sampling: out-of-range samples are redrawn until none remain.
+    With z = (x - mean) / std the interval is [α, β] = [(a - mean)/std, (b - mean)/std]
+    and the acceptance rate of plain rejection is p = Φ(β) - Φ(α). When p ≥ 1/4 (the
+    usual case, e.g. [-2σ, 2σ]) Gaussian draws outside [α, β] are redrawn; when the
+    interval is narrow or far in a tail, Robert's (1995) proposals are used instead, so
+    any [a, b] is sampled exactly (PyTorch samples by the inverse CDF, same law).
     """
     _check(tensor, "trunc_normal_")
     if not a < b:
         raise ValueError(f"trunc_normal_: need a < b, got a={a}, b={b}")
-    xp = backend.get_array_module(tensor.data)
+    if not std > 0:
+        raise ValueError(f"trunc_normal_: need std > 0, got {std}")
     gen = generator if generator is not None else backend.get_generator(tensor.device)
     dtype = tensor.dtype if tensor.dtype.itemsize >= 4 else np.dtype(np.float32)
-    out = gen.standard_normal(tensor.shape, dtype=dtype) * std + mean
-    flat = out.reshape(-1)
-    bad = xp.nonzero((flat < a) | (flat > b))[0]
-    for _ in range(10000):
-        if bad.size == 0:
-            break
-        flat[bad] = gen.standard_normal(int(bad.size), dtype=dtype) * std + mean
-        sub = flat[bad]
-        bad = bad[(sub < a) | (sub > b)]
-    else:  # only for bounds far in a tail: clip the few stragglers
-        flat[bad] = xp.clip(flat[bad], a, b)
-    return _write(tensor, out)
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    xp = backend.get_array_module(tensor.data)
+    z = _truncated_standard_normal(xp, gen, int(tensor.data.size), alpha, beta, dtype)
+    return _write(tensor, (z * std + mean).clip(a, b).reshape(tensor.shape))
+
+
+def _std_normal_mass(alpha: float, beta: float) -> float:
+    """Φ(β) - Φ(α), accurate in both tails (through erfc)."""
+    if alpha >= 0:
+        return 0.5 * (math.erfc(alpha / math.sqrt(2)) - math.erfc(beta / math.sqrt(2)))
+    if beta <= 0:
+        return 0.5 * (math.erfc(-beta / math.sqrt(2)) - math.erfc(-alpha / math.sqrt(2)))
+    return 1.0 - 0.5 * (math.erfc(-alpha / math.sqrt(2)) + math.erfc(beta / math.sqrt(2)))
+
+
+def _truncated_standard_normal(xp, gen, n: int, alpha: float, beta: float, dtype):
+    """n samples of N(0, 1) conditioned on [alpha, beta], by rejection (Robert, 1995).
+
+    Proposals: N(0, 1) when the mass p ≥ 1/4; else (the interval mirrored to β > 0)
+    U(α, β) accepted with prob. exp((m² - z²)/2), m the point nearest 0, for a narrow
+    interval; or z = α + E/λ, E ~ Exp(1), λ = (α + √(α² + 4))/2, accepted with prob.
+    exp(-(z - λ)²/2), for a wide one in the tail. Each proposal keeps a fixed share of
+    its draws whatever [α, β] is, so the loop ends after a few rounds.
+    """
+    sign = 1.0
+    if _std_normal_mass(alpha, beta) >= 0.25:
+        def propose(k):
+            z = gen.standard_normal(k, dtype=dtype)
+            return z[(z >= alpha) & (z <= beta)]
+    else:
+        if beta <= 0:                       # mirror into the right half
+            alpha, beta, sign = -beta, -alpha, -1.0
+        root = math.sqrt(alpha * alpha + 4)
+        lam = (alpha + root) / 2
+        wide = alpha >= 0 and beta > alpha + 2 * math.sqrt(math.e) / (alpha + root) * math.exp(
+            (alpha * alpha - alpha * root) / 4)
+        if wide:                            # translated exponential proposal
+            def propose(k):
+                z = alpha + gen.standard_exponential(k) / lam
+                return z[(gen.random(k) <= xp.exp(-(z - lam) ** 2 / 2)) & (z <= beta)]
+        else:                               # uniform proposal over a narrow interval
+            m = 0.0 if alpha <= 0 <= beta else alpha
+
+            def propose(k):
+                z = alpha + (beta - alpha) * gen.random(k)
+                return z[gen.random(k) <= xp.exp((m * m - z * z) / 2)]
+    chunks, have = [propose(0)], 0
+    while have < n:
+        chunks.append(propose(max(2 * (n - have), 64)))
+        have += chunks[-1].size
+    return (sign * xp.concatenate(chunks)[:n]).astype(dtype)
 
 
 def constant_(tensor, val: float):
@@ -160,7 +211,8 @@ def xavier_normal_(tensor, gain: float = 1.0, generator=None):
 
 def kaiming_uniform_(tensor, a: float = 0.0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu", generator=None):
-    """He uniform: U(-bound, bound), bound = gain · √(3 / fan), gain = calculate_gain(nonlinearity, a).
+    """He uniform: U(-bound, bound), bound = gain · √(3 / fan),
+    gain = calculate_gain(nonlinearity, a) (so the std is gain / √fan, as kaiming_normal_).
 
     ``mode='fan_in'`` preserves the forward variance, ``'fan_out'`` the backward one.
     """
@@ -183,8 +235,10 @@ def kaiming_normal_(tensor, a: float = 0.0, mode: str = "fan_in",
 def orthogonal_(tensor, gain: float = 1.0, generator=None):
     """Fill with a (semi-)orthogonal matrix (of the tensor viewed as (shape[0], -1)), times gain.
 
-    Q of the QR decomposition of a Gaussian matrix, with the signs of R's
-    diagonal folded in so that Q is uniformly distributed.
+    Q of the QR decomposition of a Gaussian (rows, cols) matrix (of its transpose when
+    rows < cols), with the signs of R's diagonal folded in (Q ← Q·diag(sign(diag R)))
+    so that Q is uniformly (Haar) distributed: QᵀQ = gain²·I when rows ≥ cols, QQᵀ =
+    gain²·I otherwise.
     """
     _check(tensor, "orthogonal_")
     if tensor.ndim < 2:
@@ -195,7 +249,8 @@ def orthogonal_(tensor, gain: float = 1.0, generator=None):
     gen = generator if generator is not None else backend.get_generator(tensor.device)
     rows = tensor.shape[0]
     cols = tensor.data.size // rows
-    flat = gen.standard_normal((rows, cols), dtype=np.float32)
+    dtype = tensor.dtype if tensor.dtype.itemsize >= 4 else np.dtype(np.float32)
+    flat = gen.standard_normal((rows, cols), dtype=dtype)   # float64 stays exact to 1e-16
     if rows < cols:
         flat = flat.T
     q, r = xp.linalg.qr(flat)
@@ -203,3 +258,44 @@ def orthogonal_(tensor, gain: float = 1.0, generator=None):
     if rows < cols:
         q = q.T
     return _write(tensor, (q * gain).reshape(tensor.shape))
+
+
+def sparse_(tensor, sparsity: float, std: float = 0.01, generator=None):
+    """Fill a 2-D (rows, cols) tensor with N(0, std²) values, then zero
+    ⌈sparsity · rows⌉ randomly chosen entries in every column (Martens, 2010)."""
+    _check(tensor, "sparse_")
+    if tensor.ndim != 2:
+        raise ValueError(f"sparse_: only tensors with 2 dimensions are supported, "
+                         f"got shape {tensor.shape}")
+    rows, cols = tensor.shape
+    num_zeros = int(math.ceil(sparsity * rows))
+    gen = generator if generator is not None else backend.get_generator(tensor.device)
+    xp = backend.get_array_module(tensor.data)
+    values = _draw(tensor, "normal", gen) * std
+    if num_zeros > 0:
+        # a random permutation of the rows per column: the ranks of uniform draws
+        order = xp.argsort(gen.random((rows, cols)), axis=0)[:num_zeros]
+        values[order, xp.arange(cols)] = 0
+    return _write(tensor, values)
+
+
+def dirac_(tensor, groups: int = 1):
+    """Fill a 3-, 4- or 5-D conv weight (out, in, *kernel) with the Dirac delta: within
+    each of ``groups`` groups of out/groups output channels, channel d copies input
+    channel d at the kernel centre (index k // 2), for d < min(out/groups, in); all
+    else 0. A convolution with it (and 'same' padding) is the identity."""
+    _check(tensor, "dirac_")
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError(f"dirac_: only tensors with 3, 4, or 5 dimensions are supported, "
+                         f"got shape {tensor.shape}")
+    if tensor.shape[0] % groups:
+        raise ValueError(f"dirac_: dim 0 ({tensor.shape[0]}) must be divisible by "
+                         f"groups ({groups})")
+    xp = backend.get_array_module(tensor.data)
+    per_group = tensor.shape[0] // groups
+    d = xp.arange(min(per_group, tensor.shape[1]))
+    values = xp.zeros(tensor.shape, dtype=tensor.dtype)
+    centre = tuple(s // 2 for s in tensor.shape[2:])
+    for g in range(groups):
+        values[(g * per_group + d, d) + centre] = 1
+    return _write(tensor, values)

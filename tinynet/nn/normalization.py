@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import creation
 from ..functional.layer_norm import layer_norm, rms_norm
 from ..functional.norm import instance_norm
+from . import init
 from .batchnorm import _BatchNorm
 from .module import Module
 from .parameter import Parameter
@@ -43,9 +44,9 @@ class LayerNorm(Module):
     def reset_parameters(self) -> None:
         """weight = 1, bias = 0."""
         if self.weight is not None:
-            self.weight.data[...] = 1
+            init.ones_(self.weight)
         if self.bias is not None:
-            self.bias.data[...] = 0
+            init.zeros_(self.bias)
 
     def forward(self, x):
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -76,7 +77,7 @@ class RMSNorm(Module):
     def reset_parameters(self) -> None:
         """weight = 1."""
         if self.weight is not None:
-            self.weight.data[...] = 1
+            init.ones_(self.weight)
 
     def forward(self, x):
         return rms_norm(x, self.normalized_shape, self.weight, self.eps)
