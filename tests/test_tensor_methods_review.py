@@ -518,7 +518,7 @@ def test_random_fills_reject_bad_arguments(call, match):
     (lambda: tn.zeros(2, 3).scatter_(1, tn.tensor([[0]])), TypeError,
      "scatter_: pass exactly one of src and value"),
     (lambda: tn.zeros(2, 3).index_copy_(0, tn.tensor([0]), tn.ones(3)), ValueError,
-     r"index_copy_: source of shape \(3,\) does not fit the tensor of shape \(2, 3\)"),
+     r"index_copy_: source of shape \(3,\) does not fit the input of shape \(2, 3\)"),
     (lambda: tn.zeros(2, 3).index_fill_(2, tn.tensor([0]), 1.0), ValueError, "index_fill_"),
     (lambda: tn.zeros(2, 3).index_put_((tn.tensor([5]),), tn.tensor(1.0)), IndexError,
      r"index_put_: .* \(tensor of shape \(2, 3\), values of shape \(\)\)"),

@@ -237,18 +237,9 @@ class TensorInplaceMethods:
         source of self's shape but ``len(index)`` along dim)."""
         self._check_writable("index_copy_")
         where = self._slices_along("index_copy_", dim, index)
-        if not isinstance(source, _Tensor):
-            raise TypeError(f"index_copy_: source must be a Tensor, got {type(source).__name__}")
+        want = _fn.indexing.check_copy_source("index_copy_", self, len(where) - 1,
+                                              where[-1].shape[0], source)
         src = self._operand("index_copy_", source)
-        d, n = len(where) - 1, where[-1].shape[0]
-        want = self.shape[:d] + (n,) + self.shape[d + 1:] if self.ndim else (n,)
-        if src.shape != want and not (self.ndim == 0 and src.ndim == 0 and n == 1):
-            raise ValueError(f"index_copy_: source of shape {src.shape} does not fit the tensor "
-                             f"of shape {self.shape} with an index of {n} along dim {d} "
-                             f"(expected {want})")
-        if src.dtype != self.dtype:
-            raise TypeError(f"index_copy_: source dtype {src.dtype} differs from the tensor's "
-                            f"dtype {self.dtype}")
         target = self.data if self.ndim else self.data.reshape(1)
         target[where] = src.reshape(want)
         self._vc[0] += 1

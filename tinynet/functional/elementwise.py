@@ -454,9 +454,17 @@ def _select_backward(fn, g, cmp):
     wins = getattr(xp, cmp)(a.data, b.data)
     ties = a.data == b.data
     dtype = g.dtype
-    wa = _const(wins.astype(dtype) + ties.astype(dtype) * dtype.type(0.5))
-    ga = unbroadcast(g * wa, a.shape) if fn.needs_input_grad[0] else None
-    gb = unbroadcast(g * (1.0 - wa), b.shape) if fn.needs_input_grad[1] else None
+    wa = wins.astype(dtype) + ties.astype(dtype) * dtype.type(0.5)
+    return split_gradient(fn, g, wa, 1 - wa)
+
+
+def split_gradient(fn, g, to_a, to_b):
+    """(dL/da, dL/db) of a two-input selection ``fn`` (max, min, clamp by a tensor, ...):
+    g times each input's share ``to_a`` / ``to_b`` (masks or weights, arrays), summed
+    over the dims that input was broadcast along; None where no gradient is needed."""
+    a, b = fn.inputs
+    ga = unbroadcast(g * _const(to_a), a.shape) if fn.needs_input_grad[0] else None
+    gb = unbroadcast(g * _const(to_b), b.shape) if fn.needs_input_grad[1] else None
     return ga, gb
 
 

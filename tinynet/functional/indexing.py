@@ -172,22 +172,28 @@ def index_fill(x, dim: int, index, value):
     return index_put(x, (slice(None),) * d + (idx,), value)
 
 
+def check_copy_source(op, x, d, n, source):
+    """Check ``source`` for copying into ``x`` at ``n`` positions along dim ``d``
+    (index_copy and index_copy_): a Tensor of x's dtype and shape but n along d (x 0-d:
+    (n,) or 0-d). Returns the shape it is read as."""
+    if not isinstance(source, Tensor):
+        raise TypeError(f"{op}: source must be a Tensor, got {type(source).__name__}")
+    want = x.shape[:d] + (n,) + x.shape[d + 1:] if x.ndim else (n,)
+    if source.shape != want and not (x.ndim == 0 and source.ndim == 0 and n == 1):
+        raise ValueError(f"{op}: source of shape {source.shape} does not fit the input of "
+                         f"shape {x.shape} with an index of {n} along dim {d} (expected {want})")
+    if source.dtype != x.dtype:
+        raise TypeError(f"{op}: source dtype {source.dtype} differs from input dtype {x.dtype}")
+    return want
+
+
 def index_copy(x, dim: int, index, source):
     """A copy of ``x`` with out[..., index[i], ...] = source[..., i, ...] along ``dim``
     (index 1-D; source has x's shape but ``len(index)`` along dim). Differentiable in
     x (zero gradient at the copied slices) and source. Where ``index`` repeats, one of
     the slices wins (PyTorch leaves which undefined)."""
     d, idx = _dim_index(x, dim, index, "index_copy")
-    if not isinstance(source, Tensor):
-        raise TypeError(f"index_copy: source must be a Tensor, got {type(source).__name__}")
-    want = x.shape[:d] + (idx.shape[0],) + x.shape[d + 1:] if x.ndim else (idx.shape[0],)
-    if source.shape != want and not (x.ndim == 0 and source.ndim == 0 and idx.shape[0] == 1):
-        raise ValueError(f"index_copy: source of shape {source.shape} does not fit the input "
-                         f"of shape {x.shape} with an index of {idx.shape[0]} along dim {d} "
-                         f"(expected {want})")
-    if source.dtype != x.dtype:
-        raise TypeError(f"index_copy: source dtype {source.dtype} differs from input dtype "
-                        f"{x.dtype}")
+    check_copy_source("index_copy", x, d, idx.shape[0], source)
     if x.ndim == 0:
         return index_put(x.reshape(1), idx, source.reshape(-1)).reshape(())
     return index_put(x, (slice(None),) * d + (idx,), source)

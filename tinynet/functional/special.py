@@ -18,7 +18,7 @@ from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor_like
 from ._util import binary_arrays, broadcast_shapes, unbroadcast
-from .elementwise import Clip, _binary, _const, cos, div, exp, neg, where
+from .elementwise import Clip, _binary, _const, cos, div, exp, neg, split_gradient, where
 from .elementwise import abs as _abs
 from .math_ops import _float, sign
 
@@ -77,9 +77,7 @@ class ClampTensor(Function):
         xd, md = x.data, m.data
         to_x = (xd <= md) if self.upper else (xd >= md)
         to_m = (xd > md) if self.upper else (xd < md)
-        gx = unbroadcast(g * _const(to_x), x.shape) if self.needs_input_grad[0] else None
-        gm = unbroadcast(g * _const(to_m), m.shape) if self.needs_input_grad[1] else None
-        return gx, gm
+        return split_gradient(self, g, to_x, to_m)
 
 
 class Logit(Function):
@@ -273,9 +271,7 @@ class Fmax(Function):
         xp = backend.get_array_module(ad)
         with np.errstate(invalid="ignore"):
             to_a = ((ad >= bd) if self.largest else (ad <= bd)) | xp.isnan(bd)
-        ga = unbroadcast(g * _const(to_a), a.shape) if self.needs_input_grad[0] else None
-        gb = unbroadcast(g * _const(~to_a), b.shape) if self.needs_input_grad[1] else None
-        return ga, gb
+        return split_gradient(self, g, to_a, ~to_a)
 
 
 # ---------------------------------------------------------------- functional API
