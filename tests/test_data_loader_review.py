@@ -19,34 +19,14 @@ import numpy as np
 import pytest
 
 import tinynet as tn
-from tinynet.data import (BatchSampler, ConcatDataset, DataLoader, Dataset, IterableDataset,
+from tinynet.data import (BatchSampler, ConcatDataset, DataLoader, IterableDataset,
                           RandomSampler, Sampler, SequentialSampler, Subset,
                           SubsetRandomSampler, TensorDataset, WeightedRandomSampler,
                           default_collate, get_worker_info, random_split)
-from tinynet.data.transforms import get_transform_rng
+from loader_datasets import Noisy, Squares
 
 
 # ---------------------------------------------------------------- helpers
-class Items(Dataset):
-    """Item i: (float32 [i, i*i], i), without __getitems__ (so collate runs)."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        return np.array([i, i * i], dtype=np.float32), i
-
-
-class Augmented(Items):
-    """Item i plus a draw from the transform RNG (a random augmentation)."""
-
-    def __getitem__(self, i):
-        return np.float32(i + get_transform_rng().random()), i
-
-
 class Range(IterableDataset):
     """Yields start..end-1, split between workers with get_worker_info (PyTorch's recipe)."""
 
@@ -85,19 +65,19 @@ class CustomError(Exception):
     pass
 
 
-class FailingItem(Items):
+class FailingItem(Squares):
     def __getitem__(self, i):
         if i == 3:
             raise CustomError(f"item {i} is corrupt")
         return super().__getitem__(i)
 
 
-class MissingKey(Items):
+class MissingKey(Squares):
     def __getitem__(self, i):
         return {"x": 1}["label"]
 
 
-class WhereAmI(Items):
+class WhereAmI(Squares):
     """Item i: [i, worker id, num_workers] (-1, 0 in the main process)."""
 
     def __getitem__(self, i):
@@ -141,7 +121,7 @@ def test_prefetch_factor_none_pytorch_default_is_accepted():
 
 
 def test_batch_size_none_gives_unbatched_samples_main_process():
-    ds = Items(5)
+    ds = Squares(5)
     loader = DataLoader(ds, batch_size=None)
     assert len(loader) == 5 and loader.batch_size is None
     out = list(loader)
@@ -154,17 +134,17 @@ def test_batch_size_none_gives_unbatched_samples_main_process():
     (s,) = list(DataLoader([np.float32(2.5)], batch_size=None))
     assert isinstance(s, tn.Tensor) and s.shape == () and s.item() == 2.5
     # a custom collate_fn gets the single sample, not a list
-    assert list(DataLoader(Items(3), batch_size=None, collate_fn=lambda s: s[1] * 10)) == [0, 10, 20]
+    assert list(DataLoader(Squares(3), batch_size=None, collate_fn=lambda s: s[1] * 10)) == [0, 10, 20]
     # shuffle: a permutation of the samples, reproducible with a generator
-    order = [y for _, y in DataLoader(Items(6), batch_size=None, shuffle=True,
+    order = [y for _, y in DataLoader(Squares(6), batch_size=None, shuffle=True,
                                       generator=np.random.default_rng(1))]
     assert sorted(order) == list(range(6))
-    again = [y for _, y in DataLoader(Items(6), batch_size=None, shuffle=True,
+    again = [y for _, y in DataLoader(Squares(6), batch_size=None, shuffle=True,
                                       generator=np.random.default_rng(1))]
     assert order == again
     # a sampler gives the order
-    assert [y for _, y in DataLoader(Items(6), batch_size=None, sampler=[4, 0, 2])] == [4, 0, 2]
-    assert len(DataLoader(Items(6), batch_size=None, sampler=[4, 0, 2])) == 3
+    assert [y for _, y in DataLoader(Squares(6), batch_size=None, sampler=[4, 0, 2])] == [4, 0, 2]
+    assert len(DataLoader(Squares(6), batch_size=None, sampler=[4, 0, 2])) == 3
     # an IterableDataset: each yielded item as is
     assert list(DataLoader(Range(0, 4), batch_size=None)) == [0, 1, 2, 3]
     assert len(DataLoader(Range(0, 4), batch_size=None)) == 4
@@ -174,7 +154,7 @@ def test_batch_size_none_gives_unbatched_samples_main_process():
 
 
 def test_sampler_batch_sampler_and_iterable_exclusivity():
-    ds = Items(6)
+    ds = Squares(6)
     with pytest.raises(ValueError, match="sampler option is mutually exclusive with shuffle"):
         DataLoader(ds, sampler=SequentialSampler(ds), shuffle=True)
     bs = BatchSampler(SequentialSampler(ds), 2, False)
@@ -194,17 +174,17 @@ def test_sampler_batch_sampler_and_iterable_exclusivity():
 def test_bad_multiprocessing_context_raises_when_the_loader_is_built():
     # torch checks the start method in the constructor, naming the valid ones
     with pytest.raises(ValueError, match="multiprocessing_context"):
-        DataLoader(Items(4), num_workers=2, multiprocessing_context="no-such-method")
+        DataLoader(Squares(4), num_workers=2, multiprocessing_context="no-such-method")
     # a valid name or a context object is accepted
-    DataLoader(Items(4), num_workers=2, multiprocessing_context="spawn")
-    DataLoader(Items(4), num_workers=2, multiprocessing_context=mp.get_context("fork"))
+    DataLoader(Squares(4), num_workers=2, multiprocessing_context="spawn")
+    DataLoader(Squares(4), num_workers=2, multiprocessing_context=mp.get_context("fork"))
 
 
 def test_len_for_map_style_and_iterable_datasets():
-    assert len(DataLoader(Items(10), batch_size=4)) == 3
-    assert len(DataLoader(Items(10), batch_size=4, drop_last=True)) == 2
-    assert len(DataLoader(Items(10), batch_size=4, sampler=range(5))) == 2
-    assert len(DataLoader(Items(10), batch_sampler=[[0, 1], [2]])) == 2
+    assert len(DataLoader(Squares(10), batch_size=4)) == 3
+    assert len(DataLoader(Squares(10), batch_size=4, drop_last=True)) == 2
+    assert len(DataLoader(Squares(10), batch_size=4, sampler=range(5))) == 2
+    assert len(DataLoader(Squares(10), batch_sampler=[[0, 1], [2]])) == 2
     assert len(DataLoader(Range(0, 10), batch_size=4)) == 3
     assert len(DataLoader(Range(0, 10), batch_size=4, drop_last=True)) == 2
     with pytest.raises(TypeError):
@@ -225,7 +205,7 @@ def test_sampler_subclass_may_pass_data_source_to_super():
         def __len__(self):
             return len(self.data_source)
 
-    ds = Items(5)
+    ds = Squares(5)
     loader = DataLoader(ds, batch_size=2, sampler=EvenFirst(ds))
     assert [b[1].numpy().tolist() for b in loader] == [[0, 2], [4, 1], [3]]
     Sampler()  # no argument, as torch
@@ -233,7 +213,7 @@ def test_sampler_subclass_may_pass_data_source_to_super():
 
 # ---------------------------------------------------------------- workers
 def test_workers_two_epochs_break_early_and_no_leaked_processes():
-    ds = Items(20)
+    ds = Squares(20)
     loader = DataLoader(ds, batch_size=3, num_workers=2, pin_memory=True,
                         persistent_workers=True, timeout=10, prefetch_factor=1)
     want = as_lists(DataLoader(ds, batch_size=3))
@@ -291,7 +271,7 @@ def test_worker_exception_keeps_type_message_and_worker_traceback():
 
 
 def test_same_seed_same_batches_with_0_and_2_workers():
-    ds = Augmented(11)
+    ds = Noisy(11)
 
     def two_epochs(num_workers, **kw):
         loader = DataLoader(ds, batch_size=3, shuffle=True, num_workers=num_workers, **kw)
@@ -351,7 +331,7 @@ def test_subset_weighted_and_batch_samplers():
     assert list(b) == [[0, 1, 2], [3, 4, 5], [6]] and len(b) == 3
     b = BatchSampler(range(7), batch_size=3, drop_last=True)
     assert list(b) == [[0, 1, 2], [3, 4, 5]] and len(b) == 2
-    loader = DataLoader(Items(7), batch_sampler=BatchSampler(
+    loader = DataLoader(Squares(7), batch_sampler=BatchSampler(
         SubsetRandomSampler([1, 3, 5], generator=0), 2, False))
     assert sorted(v for b in loader for v in b[1].numpy().tolist()) == [1, 3, 5]
 
@@ -390,7 +370,7 @@ def test_concat_dataset_negative_indices_and_subset_of_subset():
     arr = np.arange(100, 110)
     assert Subset(Subset(arr, [9, 8, 7]), [2, 0])[[0, 1]].tolist() == [107, 109]
     assert [b.numpy().tolist() for b in DataLoader(s, batch_size=2)] == [[15, 19], [15]]
-    sp = random_split(Subset(Items(8), [7, 6, 5, 4]), [0.5, 0.5], generator=0)
+    sp = random_split(Subset(Squares(8), [7, 6, 5, 4]), [0.5, 0.5], generator=0)
     ys = sorted(y for part in sp for b in DataLoader(part, batch_size=4)
                 for y in b[1].numpy().tolist())
     assert ys == [4, 5, 6, 7]

@@ -10,30 +10,10 @@ import numpy as np
 import pytest
 
 import tinynet as tn
-from tinynet.data import (BatchSampler, DataLoader, Dataset, IterableDataset, RandomSampler,
+from tinynet.data import (BatchSampler, DataLoader, IterableDataset, RandomSampler,
                           Sampler, SequentialSampler, SubsetRandomSampler, TensorDataset,
                           WeightedRandomSampler, get_worker_info)
-from tinynet.data.transforms import get_transform_rng
-
-
-class Squares(Dataset):
-    """Item i: (float32 [i, i*i], i). No __getitems__, so items go through collate."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        return np.array([i, i * i], dtype=np.float32), i
-
-
-class Noisy(Squares):
-    """Item i plus a draw from the transform RNG, like a random augmentation."""
-
-    def __getitem__(self, i):
-        return np.float32(i + get_transform_rng().random()), i
+from loader_datasets import Noisy, Squares
 
 
 class FailsAt(Squares):

@@ -235,12 +235,10 @@ class RNNBase(Module):
         if input.shape[td] == 0:
             raise ValueError(f"{name}: expected a sequence of length > 0, got input shape "
                              f"{tuple(input.shape)}")
-        num_directions = 2 if self.bidirectional else 1
         batch = input.shape[bd]
         states = []
         for what, h in zip(("h0", "c0"), hx):
-            size = self.proj_size if what == "h0" and self.proj_size else self.hidden_size
-            expected = (self.num_layers * num_directions, batch, size)
+            expected = self._state_shape(what, batch)
             if h is None:
                 h = creation.zeros(expected, dtype=input.dtype, device=input.device)
             elif batched:
@@ -255,6 +253,16 @@ class RNNBase(Module):
             output = output.squeeze(bd)
             finals = tuple(f.squeeze(1) for f in finals)
         return output, finals
+
+    def _check_state(self, what, h, expected):
+        """TypeError/ValueError naming this layer unless ``h`` is a Tensor of ``expected`` shape."""
+        _check_size(type(self).__name__, what, h, expected)
+
+    def _state_shape(self, what, batch):
+        """Shape of ``h0`` (or ``c0``) for ``batch`` sequences: (D·num_layers, batch, H),
+        H the projection size for h0 of an LSTM with ``proj_size``."""
+        size = self.proj_size if what == "h0" and self.proj_size else self.hidden_size
+        return ((2 if self.bidirectional else 1) * self.num_layers, batch, size)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -405,6 +413,16 @@ class RNNCellBase(Module):
         gx = linear(input, self.weight_ih, self.bias_ih)
         out = _STEPS[self.mode](gx, tuple(states), self.weight_hh, self.bias_hh)
         return out if batched else tuple(s.squeeze(0) for s in out)
+
+    def _check_state(self, what, h, expected):
+        """TypeError/ValueError naming this layer unless ``h`` is a Tensor of ``expected`` shape."""
+        _check_size(type(self).__name__, what, h, expected)
+
+    def _state_shape(self, what, batch):
+        """Shape of ``h0`` (or ``c0``) for ``batch`` sequences: (D·num_layers, batch, H),
+        H the projection size for h0 of an LSTM with ``proj_size``."""
+        size = self.proj_size if what == "h0" and self.proj_size else self.hidden_size
+        return ((2 if self.bidirectional else 1) * self.num_layers, batch, size)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

@@ -106,16 +106,11 @@ def packed_forward(module, step, packed: PackedSequence, hx: tuple):
     unsorted_idx = None if packed.unsorted_indices is None else packed.unsorted_indices.numpy()
     states = []
     for what, h in zip(("h0", "c0"), hx):
-        size = module.proj_size if what == "h0" and module.proj_size else module.hidden_size
-        expected = (module.num_layers * num_directions, batch, size)
+        expected = module._state_shape(what, batch)
         if h is None:
             h = creation.zeros(expected, dtype=data.dtype, device=data.device)
         else:
-            if not isinstance(h, Tensor):
-                raise TypeError(f"{name}: {what} must be a Tensor, got {type(h).__name__}")
-            if tuple(h.shape) != expected:
-                raise ValueError(f"{name}: expected {what} of shape {expected} for a packed "
-                                 f"batch of {batch} sequences, got {tuple(h.shape)}")
+            module._check_state(what, h, expected)
             if sorted_idx is not None:    # original batch order -> packed (sorted) order
                 h = h[:, sorted_idx]
         states.append(h)
