@@ -414,16 +414,6 @@ class RNNCellBase(Module):
         out = _STEPS[self.mode](gx, tuple(states), self.weight_hh, self.bias_hh)
         return out if batched else tuple(s.squeeze(0) for s in out)
 
-    def _check_state(self, what, h, expected):
-        """TypeError/ValueError naming this layer unless ``h`` is a Tensor of ``expected`` shape."""
-        _check_size(type(self).__name__, what, h, expected)
-
-    def _state_shape(self, what, batch):
-        """Shape of ``h0`` (or ``c0``) for ``batch`` sequences: (D·num_layers, batch, H),
-        H the projection size for h0 of an LSTM with ``proj_size``."""
-        size = self.proj_size if what == "h0" and self.proj_size else self.hidden_size
-        return ((2 if self.bidirectional else 1) * self.num_layers, batch, size)
-
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if not self.bias:
