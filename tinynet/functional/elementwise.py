@@ -455,7 +455,7 @@ def _select_backward(fn, g, cmp):
     ties = a.data == b.data
     dtype = g.dtype
     wa = wins.astype(dtype) + ties.astype(dtype) * dtype.type(0.5)
-    return split_gradient(fn, g, wa, 1 - wa)
+    return split_gradient(fn, g, wa, dtype.type(1) - wa)   # (a float32 1: NumPy 1.x upcasts)
 
 
 def split_gradient(fn, g, to_a, to_b):
