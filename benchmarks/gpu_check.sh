@@ -3,7 +3,7 @@
 # CuPy, every example with --device cuda, then the GPU benchmark table.
 # Logs and results go under $OUT. Time limits (seconds) per phase:
 #   T_TESTS (tests and examples run side by side), T_BENCH (0: no benchmarks).
-# EXAMPLES=0 skips the examples; PROFILE_STEPS=1 adds cProfiles of GPT/ResNet steps.
+# WORKERS: pytest-xdist processes (8). EXAMPLES=0 skips the examples; PROFILE_STEPS=1 adds cProfiles of GPT/ResNet steps.
 # Usage, from the repository root:  OUT=/tmp/gpu bash benchmarks/gpu_check.sh
 set -u
 OUT=${OUT:-/tmp/tinynet_gpu}
@@ -38,7 +38,7 @@ examples() {
 }
 if [ "${EXAMPLES:-1}" = 1 ]; then examples > "$OUT/examples.log" 2>&1 & fi
 
-HYPOTHESIS_PROFILE=$PROFILE timeout -s INT $T_TESTS $PY -m pytest --backend=cupy -q -n 8 \
+HYPOTHESIS_PROFILE=$PROFILE timeout -s INT $T_TESTS $PY -m pytest --backend=cupy -q -n ${WORKERS:-8} --durations=20 \
   -p no:cacheprovider --timeout 120 -rfE --tb=short --junitxml="$OUT/junit.xml" \
   > "$OUT/tests.log" 2>&1
 echo "pytest exit $?" >> "$OUT/tests.log"
