@@ -29,7 +29,7 @@ ex() {  # one example, stopped at 90 s or at the end of the phase
 examples() {
   ex examples/mlp_from_equations.py --epochs 3
   ex examples/train_mlp.py --epochs 3 --out runs/mlp
-  ex examples/train_resnet.py --epochs 3 --out runs/resnet
+  ex examples/train_resnet.py --out runs/resnet   # the main job, default 12 epochs
   ex examples/saliency.py --weights runs/resnet/resnet18.safetensors --out runs/saliency
   ex examples/train_gpt.py --max-steps 300 --eval-interval 100 --out runs/gpt.safetensors
   ex examples/generate.py --checkpoint runs/gpt.safetensors --max-new-tokens 60 --attention-png runs/attn.png
