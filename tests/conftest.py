@@ -54,6 +54,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_cpu)
 
 
+@pytest.fixture(autouse=True)
+def _deferred_gpu_checks_stay_in_their_test():
+    """A range check a test queues on the GPU (see ``backend.check_later``) and never
+    reads back fails that test at teardown, not whichever test reads the host next."""
+    yield
+    tn.backend.raise_deferred_errors()
+
+
 @pytest.fixture
 def device():
     """The device the suite runs on ('cpu' or 'cuda:0')."""

@@ -306,7 +306,10 @@ class CrossEntropy(Function):
             # every target ignored (total weight 0): the loss is NaN, as in PyTorch, but
             # no row has a weight, so the gradient is 0 (not NaN: one all-padding batch
             # would turn every parameter into NaN)
-            return xp.where(self.denom == 0, xp.zeros_like(gi), gi)
+            empty = self.denom == 0
+            if isinstance(empty, bool):   # denom = M rows (probability targets), a host int
+                return xp.zeros_like(gi) if empty else gi
+            return xp.where(empty, xp.zeros_like(gi), gi)
         return g
 
     def backward(self, g):
