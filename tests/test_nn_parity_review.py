@@ -223,21 +223,27 @@ def test_parameterlist_extend_refuses_a_tensor():
         nn.ParameterList().extend(tn.zeros(3, 2))
 
 
-def test_parameterlist_and_dict_repr_list_their_parameters():
+def test_parameterlist_and_dict_repr_list_their_parameters(device):
+    at = "" if device == "cpu" else f" ({device})"    # as PyTorch: the device when not the CPU
     pl = nn.ParameterList([tn.zeros(2, 3)])
-    assert repr(pl) == "ParameterList(  (0): Parameter containing: [float32 of size 2x3])"
+    assert repr(pl) == f"ParameterList(  (0): Parameter containing: [float32 of size 2x3{at}])"
     pd = nn.ParameterDict(OrderedDict(a=tn.zeros(2), c=tn.zeros(3, dtype=tn.float64)))
-    assert repr(pd) == ("ParameterDict(\n    (a): Parameter containing: [float32 of size 2]\n"
-                        "    (c): Parameter containing: [float64 of size 3]\n)")
+    assert repr(pd) == (f"ParameterDict(\n    (a): Parameter containing: [float32 of size 2{at}]\n"
+                        f"    (c): Parameter containing: [float64 of size 3{at}]\n)")
 
 
-def test_parameter_containers_repr_matches_torch_layout(torch):
-    tpl = torch.nn.ParameterList([torch.zeros(2, 3)])
+def test_parameter_containers_repr_matches_torch_layout(torch, device):
+    tdev = "cpu" if device == "cpu" else "cuda"
+    if tdev == "cuda" and not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA here: no torch repr of a CUDA parameter to compare with")
+    tpl = torch.nn.ParameterList([torch.zeros(2, 3, device=tdev)])
     npl = nn.ParameterList([tn.zeros(2, 3)])
     assert repr(npl) == repr(tpl).replace("torch.", "")
-    tpd = torch.nn.ParameterDict(OrderedDict(a=torch.zeros(2), c=torch.zeros(3)))
+    tpd = torch.nn.ParameterDict(OrderedDict(a=torch.zeros(2, device=tdev),
+                                             c=torch.zeros(3, device=tdev)))
     npd = nn.ParameterDict(OrderedDict(a=tn.zeros(2), c=tn.zeros(3)))
-    assert repr(npd) == repr(tpd).replace("torch.FloatTensor", "float32")
+    assert repr(npd) == repr(tpd).replace("torch.cuda.FloatTensor", "float32").replace(
+        "torch.FloatTensor", "float32")
 
 
 # ---------------------------------------------------------------- Embedding

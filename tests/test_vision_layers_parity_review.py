@@ -99,15 +99,22 @@ def test_conv_transpose1d_forward_output_size_matches_torch():
     lambda lib, **kw: lib.GroupNorm(2, 4, **kw),
 ])
 def test_norms_bias_false_keyword_matches_torch(make):
-    tm = make(torch.nn, bias=False).double()
     m = make(nn, bias=False, dtype=f64)
     assert m.bias is None and tuple(m.weight.shape) == (4,)
+    assert "weight" in m.state_dict() and "bias" not in m.state_dict()
+    assert make(nn).bias is not None   # the default keeps the bias
+    try:
+        tm = make(torch.nn, bias=False).double()
+    except TypeError as e:             # torch 2.11's norm layers have no bias keyword yet
+        if "unexpected keyword argument 'bias'" not in str(e):
+            raise
+        pytest.skip(f"torch {torch.__version__}: {type(make(torch.nn)).__name__} has no bias "
+                    "keyword (pytorch#176573 added it)")
     assert list(m.state_dict()) == list(tm.state_dict())
     tm.weight.data.uniform_(0.5, 1.5)
     _load_from_torch(m, tm)          # a torch checkpoint without "bias" loads
     shape = (3, 4, 5) if isinstance(tm, torch.nn.BatchNorm1d) else (3, 4, 5, 2)
     _assert_same(m, tm, shape)
-    assert make(nn).bias is not None   # the default keeps the bias
 
 
 # ---------------------------------------------------------------- negative padding

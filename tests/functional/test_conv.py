@@ -252,6 +252,9 @@ def test_gradients_at_threaded_sizes(monkeypatch, kw):
         np.testing.assert_allclose(mine, ref, rtol=1e-4, atol=1e-3)
 
 
+# CPU-only: the weight gradient is deferred to the CPU thread pool (tinynet/_parallel.py)
+# and the workspace pools NumPy buffers only; on CuPy dW runs at once, nothing is pooled
+@pytest.mark.cpu_only
 def test_columns_stay_out_of_the_pool_until_the_deferred_weight_gradient_is_done(busy_pool):
     """Backward frees a conv's im2col columns while its dW (which reads them) is still
     queued: they go back to the workspace only once it is done, else the next conv would

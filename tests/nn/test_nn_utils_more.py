@@ -141,12 +141,16 @@ def test_clip_grad_norm_warns_on_empty_generator_like_torch():
 def _set_bn_stats(bn, seed):
     rng = np.random.default_rng(seed)
     c = bn.num_features
-    bn.running_mean.data[...] = rng.standard_normal(c)
-    bn.running_var.data[...] = rng.uniform(0.5, 2.0, c)
+
+    def put(t, values):         # through tn.tensor: the buffers may live on the GPU
+        t.data[...] = tn.tensor(values, dtype=t.dtype, device=t.device).data
+
+    put(bn.running_mean, rng.standard_normal(c))
+    put(bn.running_var, rng.uniform(0.5, 2.0, c))
     if bn.weight is not None:
-        bn.weight.data[...] = rng.uniform(0.5, 1.5, c)
+        put(bn.weight, rng.uniform(0.5, 1.5, c))
     if bn.bias is not None:
-        bn.bias.data[...] = rng.standard_normal(c)
+        put(bn.bias, rng.standard_normal(c))
 
 
 @pytest.mark.parametrize("groups", [1, 2])
@@ -571,14 +575,17 @@ def test_pack_sequence_round_trip_random_lengths(lengths, batch_first):
         np.testing.assert_array_equal(a.numpy(), b)
 
 
-def test_packed_sequence_container_and_errors():
+def test_packed_sequence_container_and_errors(device):
     packed = pack_sequence([tn.tensor([1.0, 2.0, 3.0]), tn.tensor([4.0, 5.0]), tn.tensor([6.0])])
     np.testing.assert_array_equal(packed.data.numpy(), [1, 4, 6, 2, 5, 3])
     np.testing.assert_array_equal(packed.batch_sizes.numpy(), [3, 2, 1])
     assert packed.sorted_indices is None and packed.unsorted_indices is None
     d = packed.double()
     assert d.data.dtype == np.float64 and d.batch_sizes is packed.batch_sizes
-    assert packed.to(device="cpu") is packed and not packed.is_cuda
+    assert packed.to(device=device) is packed and packed.is_cuda == (device != "cpu")
+    on_cpu = packed.to(device="cpu")
+    assert not on_cpu.is_cuda and (on_cpu is packed) == (device == "cpu")
+    np.testing.assert_array_equal(on_cpu.data.numpy(), packed.data.numpy())
     data, bs, si, ui = PackedSequence(packed.data, packed.batch_sizes, tn.tensor([2, 0, 1]))
     np.testing.assert_array_equal(ui.numpy(), [1, 2, 0])
     np.testing.assert_array_equal(invert_permutation(tn.tensor([1, 2, 0])).numpy(), [2, 0, 1])

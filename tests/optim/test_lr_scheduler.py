@@ -318,10 +318,14 @@ def test_composite_schedule_matches_torch(name, opt_name, opt_kw):
     torch = pytest.importorskip("torch")
     ours_opt = _tn_optimizer(getattr(optim, opt_name), **opt_kw)
     ours, _ = _run(ours_opt, COMPOSITES[name](ours_opt, S))
+    np.testing.assert_allclose([g["lr"] for g in ours_opt.param_groups], ours[-1], rtol=0)
+    if name == "milestones-at-0-and-repeated" and torch.__version__ < (2, 13):
+        # before torch 2.13 (pytorch#185872, fixed by #185986) SequentialLR's __init__ ran the
+        # first scheduler's initial step even when a milestone at 0 had already skipped it
+        pytest.skip("torch < 2.13: SequentialLR starts with schedulers[0] despite a milestone at 0")
     theirs_opt = _torch_optimizer(torch, opt_name, **opt_kw)
     theirs, _ = _run(theirs_opt, COMPOSITES[name](theirs_opt, torch.optim.lr_scheduler))
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15, err_msg=name)
-    np.testing.assert_allclose([g["lr"] for g in ours_opt.param_groups], ours[-1], rtol=0)
 
 
 @pytest.mark.parametrize("name", sorted(COMPOSITES))

@@ -145,10 +145,10 @@ def test_step_checks_gradient_shape_and_dtype():
     with pytest.raises(TypeError, match="Tensor or None.*ndarray"):
         p.grad = np.ones(3, np.float32)
     p.grad = tn.ones(3)
-    p.grad.data = np.ones(4, np.float32)    # changed behind the setter: step still checks
+    p.grad.data = tn.ones(4).data           # changed behind the setter: step still checks
     with pytest.raises(ValueError, match=r"shape \(4,\).*shape \(3,\)"):
         opt.step()
-    p.grad.data = np.ones(3, np.float64)
+    p.grad.data = tn.ones(3, dtype=tn.float64).data
     with pytest.raises(TypeError, match="float64.*float32"):
         opt.step()
 
