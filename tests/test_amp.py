@@ -113,12 +113,12 @@ def test_autocast_keeps_losses_and_norms_in_float32_through_a_gpt(device_type):
     assert all(p.grad is not None and p.grad.dtype == tn.float32 for p in model.parameters())
 
 
-def test_autocast_is_per_thread_and_one_object_may_be_shared():
+def test_autocast_is_per_thread_and_one_object_may_be_shared(device_type):
     # PyTorch's rule: an autocast block in one thread leaves another thread's ops alone
     import threading
     w = tn.randn(3, 3)
     inside, release, seen = threading.Event(), threading.Event(), {}
-    shared = tn.autocast("cpu")
+    shared = tn.autocast(device_type)
 
     def half_precision():
         with shared:

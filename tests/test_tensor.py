@@ -200,3 +200,15 @@ def test_bitwise_operators_take_a_python_operand_on_the_left():
     np.testing.assert_array_equal((3 & ids).numpy(), [1, 2])
     np.testing.assert_array_equal((1 | ids).numpy(), [5, 7])
     np.testing.assert_array_equal((4 ^ ids).numpy(), [1, 2])
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "int32"])
+def test_float_to_small_integer_casts_wrap_like_torch(dtype):
+    """Floats outside a small integer type's range wrap through int64, as PyTorch casts them
+    (C leaves such a cast undefined: CUDA saturates -1.3 to 0 as uint8, x86 gives 255)."""
+    torch = pytest.importorskip("torch")
+    values = np.array([-1.265, -300.5, 300.7, 255.9, -0.5, 127.9, -129.2, 70000.2], np.float32)
+    ours = tn.tensor(values).to(dtype=getattr(tn, dtype)).numpy()
+    theirs = torch.tensor(values).to(getattr(torch, dtype)).numpy()
+    np.testing.assert_array_equal(ours, theirs)
+    assert ours.dtype == np.dtype(dtype)

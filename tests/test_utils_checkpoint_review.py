@@ -269,6 +269,7 @@ def test_error_in_the_recomputation_restores_the_state():
     assert type(h.grad_fn).__name__ == "Mul"
 
 
+@pytest.mark.cpu_only   # deferred weight gradients are the CPU thread pool's (Linear's CPU backward)
 def test_deferred_weight_gradients_inside_and_outside(monkeypatch):
     deferred = []
     real = _parallel.defer

@@ -198,6 +198,12 @@ def _check_input(bad, error):
         backend.check_later(bad, error)
 
 
+def _on(device, draws):
+    """``draws`` on ``device``: a NumPy Generator passed as ``generator`` draws on the host
+    whatever the device (no copy when they are there already)."""
+    return backend.to_device(draws, device)
+
+
 def multinomial(input, num_samples: int, replacement: bool = False, *,
                 generator=None) -> Tensor:
     """Category indices drawn with probabilities proportional to ``input``'s last dim.
@@ -206,8 +212,8 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,
     a positive sum). Returns int64 of shape (num_samples,) or (N, num_samples).
     Without ``replacement`` no index repeats within a row, so num_samples <= K;
     once the positive-weight categories are used up, the zero-weight ones follow
-    in index order. ``generator``: a NumPy (CuPy on the
-    GPU) Generator to draw from instead of tinynet's seeded one.
+    in index order. ``generator``: a NumPy or CuPy Generator to draw from instead of
+    tinynet's seeded one (a NumPy one draws on the host; the draws are copied to the GPU).
     """
     p = input.data
     if p.ndim not in (1, 2) or p.dtype.kind != "f":
@@ -231,12 +237,12 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,
         from .functional.select import sorted_positions
         cdf = xp.cumsum(w, axis=1)
         cdf /= cdf[:, -1:]                                     # last entry exactly 1
-        u = gen.random((w.shape[0], num_samples))              # (N, S) in [0, 1)
+        u = _on(input.device, gen.random((w.shape[0], num_samples)))   # (N, S) in [0, 1)
         idx = sorted_positions(cdf, u, right=True)
     else:
         # exponential race (Efraimidis-Spirakis): E_i / w_i with E_i ~ Exp(1) is
         # Exp(rate w_i), so sorting it draws categories one by one ∝ w without repeats
-        e = -xp.log1p(-gen.random(w.shape))                    # Exp(1), finite
+        e = -xp.log1p(-_on(input.device, gen.random(w.shape)))   # Exp(1), finite
         keys = xp.where(w > 0, e / xp.where(w > 0, w, 1.0), xp.inf)
         idx = xp.argsort(keys, axis=1, kind="stable")[:, :num_samples]
     idx = idx.astype(np.int64)
@@ -252,7 +258,8 @@ def bernoulli(input, *, generator=None) -> Tensor:
     _check_input(((p < 0) | (p > 1) | (p != p)).any(),
                  lambda: ValueError("bernoulli: probabilities must lie in [0, 1]"))
     gen = generator if generator is not None else backend.get_generator(input.device)
-    u = gen.random(p.shape, dtype=p.dtype if p.dtype.itemsize >= 4 else float32)
+    drawn = p.dtype if p.dtype.itemsize >= 4 else float32
+    u = _on(input.device, gen.random(p.shape, dtype=drawn))
     return Tensor((u < p).astype(p.dtype))
 
 
@@ -284,8 +291,8 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
         elif std < 0:
             raise ValueError(f"normal: std must be non-negative, got {std}")
     gen = generator if generator is not None else backend.get_generator(device)
-    eps = Tensor(gen.standard_normal(shape, dtype=dtype if dtype.itemsize >= 4 else float32)
-                 .astype(dtype, copy=False))
+    drawn = dtype if dtype.itemsize >= 4 else float32
+    eps = Tensor(_on(device, gen.standard_normal(shape, dtype=drawn).astype(dtype, copy=False)))
     out = mean + std * eps
     return out.requires_grad_() if requires_grad else out
 

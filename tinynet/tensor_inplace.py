@@ -146,7 +146,9 @@ class TensorInplaceMethods:
         gen = generator if generator is not None else backend.get_generator(self.device)
         dtype = self.dtype if self.dtype.itemsize >= 4 else float32   # drawn in float32
         draw = gen.standard_normal if what == "normal_" else gen.random
-        self.data[...] = draw(self.shape, dtype=dtype) * scale + shift
+        # a NumPy Generator passed as ``generator`` draws on the host whatever the device
+        draws = backend.to_device(draw(self.shape, dtype=dtype), self.device)
+        self.data[...] = draws * scale + shift
         self._vc[0] += 1
         return self
 
@@ -334,9 +336,10 @@ class TensorInplaceMethods:
             raise TypeError(f"{what}: expects a floating-point tensor, got {self.dtype}")
         gen = generator if generator is not None else backend.get_generator(self.device)
         dtype = self.dtype if self.dtype.kind == "f" and self.dtype.itemsize >= 4 else float32
-        xp = backend.get_array_module(self.data)
+        # sampled where the generator draws (on the host for a NumPy one), then moved once
+        xp = np if isinstance(gen, np.random.Generator) else backend.get_array_module(self.data)
         with np.errstate(divide="ignore", over="ignore"):
-            self.data[...] = sample(gen, dtype, xp)
+            self.data[...] = backend.to_device(sample(gen, dtype, xp), self.device)
         self._vc[0] += 1
         return self
 
@@ -388,6 +391,7 @@ class TensorInplaceMethods:
             raise ValueError(f"random_: expects from < to, got from={lo}, to={hi} "
                              f"(dtype {self.dtype})")
         gen = generator if generator is not None else backend.get_generator(self.device)
-        self.data[...] = gen.integers(int(lo), top, self.shape, dtype=np.int64, endpoint=True)
+        self.data[...] = backend.to_device(gen.integers(int(lo), top, self.shape, dtype=np.int64,
+                                                        endpoint=True), self.device)
         self._vc[0] += 1
         return self

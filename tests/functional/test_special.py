@@ -364,7 +364,11 @@ def test_alpha_dropout_keeps_mean_and_variance_and_matches_formula():
     assert abs(dropped.mean() - p) < 0.01
     assert abs(yy.mean()) < 0.01 and abs(yy.std() - 1) < 0.01
     y.backward(tn.ones(200_000))
-    np.testing.assert_allclose(x.grad.numpy(), np.where(kept & ~dropped, a, 0.0), rtol=1e-6)
+    g = x.grad.numpy()
+    # an x within ~1e-5 of -α' gives (nearly) the same y kept or dropped: either gradient
+    clear = kept != dropped
+    np.testing.assert_allclose(g[clear], np.where(kept, a, 0.0)[clear], rtol=1e-6)
+    assert (np.isclose(g[~clear], a, rtol=1e-6, atol=0) | (g[~clear] == 0)).all()
 
 
 def test_alpha_dropout_uses_torchs_constants():

@@ -25,6 +25,10 @@ class Cast(Function):
 
     def forward(self, x, dtype):
         self.source = x.dtype
+        if x.dtype.kind == "f" and dtype.kind in "iu" and dtype.itemsize < 8:
+            # through int64, as PyTorch casts: -1.3 -> -1 -> 255 as uint8 on both backends
+            # (a float out of a small integer type's range is undefined in C; CUDA saturates)
+            x = x.astype("int64")
         return x.astype(dtype)
 
     def backward(self, g):

@@ -59,8 +59,7 @@ def checkpoint(function, *args, use_reentrant=None, preserve_rng_state: bool = T
     replay = _Replay(arguments, preserve_rng_state)
     versions = [(i, a, a._vc[0]) for i, a in enumerate(arguments)
                 if isinstance(a, Tensor) and a.requires_grad]
-    with replay.first_run():
-        out = function(*args, **kwargs)
+    out = function(*args, **kwargs)
     for i, a, version in versions:
         if a._vc[0] != version:   # the recomputation would read the new value and lose its graph
             raise RuntimeError(f"checkpoint: {getattr(function, '__name__', 'the function')} "
@@ -162,40 +161,22 @@ class _Replay:
 
     def __init__(self, arguments, preserve_rng_state):
         self.autocast = (amp._state.dtype, amp._state.device_type)
-        self.rng = {}    # device -> ("state", bit generator state) or ("seed", int)
+        self.rng = {}    # device -> its generator's state before the first run
         if not preserve_rng_state:
             return
         devices = {"cpu", backend.get_default_device()}
         devices.update(a.device for a in arguments if isinstance(a, Tensor))
         for device in devices:
-            gen = backend.get_generator(device)
-            if isinstance(gen, np.random.Generator):
-                self.rng[device] = ("state", gen.bit_generator.state)
-            else:   # CuPy's generators cannot be read back: both runs use one seeded from it
-                self.rng[device] = ("seed", int(gen.integers(0, 2 ** 62)))
-
-    @contextlib.contextmanager
-    def first_run(self):
-        """The first run: as without checkpointing (on CuPy, under the seeded generator)."""
-        swapped = {d: backend.swap_generator(d, backend.new_generator(d, value))
-                   for d, (kind, value) in self.rng.items() if kind == "seed"}
-        try:
-            yield
-        finally:
-            for d, gen in swapped.items():
-                backend.swap_generator(d, gen)
+            self.rng[device] = _get_state(backend.get_generator(device))
 
     @contextlib.contextmanager
     def again(self):
         """The recomputation: the first run's random and autocast state, then back to now."""
-        now_states, swapped = {}, {}
-        for d, (kind, value) in self.rng.items():
-            if kind == "state":
-                gen = backend.get_generator(d)
-                now_states[d] = gen.bit_generator.state
-                gen.bit_generator.state = value
-            else:
-                swapped[d] = backend.swap_generator(d, backend.new_generator(d, value))
+        now_states = {}
+        for d, state in self.rng.items():
+            gen = backend.get_generator(d)
+            now_states[d] = _get_state(gen)
+            _set_state(gen, state)
         autocast_now = (amp._state.dtype, amp._state.device_type)
         amp._state.dtype, amp._state.device_type = self.autocast
         try:
@@ -203,9 +184,26 @@ class _Replay:
         finally:
             amp._state.dtype, amp._state.device_type = autocast_now
             for d, state in now_states.items():
-                backend.get_generator(d).bit_generator.state = state
-            for d, gen in swapped.items():
-                backend.swap_generator(d, gen)
+                _set_state(backend.get_generator(d), state)
+
+
+def _get_state(gen):
+    """A snapshot of a generator's state: NumPy's bit-generator state (a dict), or for
+    CuPy's a copy, on its GPU, of the cuRAND states its bit generator draws from (CuPy
+    offers no ``state`` to read back; copying them does not wait for the GPU)."""
+    if isinstance(gen, np.random.Generator):
+        return gen.bit_generator.state
+    states = gen.bit_generator._state
+    with states.device:
+        return states.copy()
+
+
+def _set_state(gen, state):
+    """Put a snapshot from :func:`_get_state` back into ``gen``."""
+    if isinstance(gen, np.random.Generator):
+        gen.bit_generator.state = state
+    else:
+        gen.bit_generator._state[...] = state   # in place: the generator keeps its memory
 
 
 class _Segment:
