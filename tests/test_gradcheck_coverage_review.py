@@ -350,11 +350,14 @@ def test_transpose_spellings_expand_as_and_ndarray_matmul(shape, data, seed):
     target = tuple(data.draw(tst.shapes(0, 1, 0, 2))) + target
     _check(lambda t: t.expand_as(tn.zeros(*target)), [x], second=False)
     if x.ndim:
-        w = np.random.default_rng(seed).standard_normal((2, shape[-2] if x.ndim >= 2
-                                                         else shape[0]))
+        w_np = np.random.default_rng(seed).standard_normal((2, shape[-2] if x.ndim >= 2
+                                                            else shape[0]))
+        # an array on x's device (NumPy's on the CPU, CuPy's on the GPU): as in PyTorch a
+        # CPU operand does not meet a GPU tensor
+        w = tn.tensor(w_np, device=x.device).data
         y = w @ x     # ndarray @ Tensor: Tensor.__rmatmul__
         assert isinstance(y, tn.Tensor)
-        np.testing.assert_allclose(y.numpy(), w @ x.numpy(), atol=1e-12)
+        np.testing.assert_allclose(y.numpy(), w_np @ x.numpy(), atol=1e-12)
         _check(lambda t: w @ t, [x], second=False)
 
 
@@ -536,6 +539,6 @@ def test_all_and_any_of_a_whole_tensor_hold_an_array(op):
     other tensors ("tensors on different devices: cpu and cpu")."""
     for x in (tn.ones(3), tn.tensor(0.0), tn.zeros(2, 2)):
         out = op(x)
-        assert isinstance(out.data, np.ndarray) and out.shape == ()
+        assert type(out.data) is type(x.data) and out.shape == ()   # NumPy's or CuPy's
         assert (out & tn.tensor(True)).item() == bool(op(x).item())
         assert tn.where(out, tn.tensor(1.0), tn.tensor(2.0)).item() in (1.0, 2.0)

@@ -138,6 +138,10 @@ def test_det_singular_gradient_matches_torch(dtype):
         y, ty = tn.linalg.det(x), torch.linalg.det(t)
         np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), atol=1e-5)
         y.sum().backward()
+        if a.size == 0 and torch.__version__ < (2, 13):   # the last case
+            assert x.grad.shape == a.shape and x.grad.dtype == dtype
+            pytest.skip(f"torch {torch.__version__}: det's backward gives an empty input no "
+                        f"gradient at all (None), not an empty one")
         # torch's create_graph path is its SVD one (its first-order path gives 0 when det = 0)
         (want,) = torch.autograd.grad(ty.sum(), t, create_graph=True)
         np.testing.assert_allclose(x.grad.numpy(), want.detach().numpy(), **tol)
@@ -168,8 +172,13 @@ def test_slogdet_and_logdet_match_torch_at_negative_and_zero_determinants():
         ty.sum().backward()
         # logdet: 0 where the value is NaN (det < 0), A⁻ᵀ elsewhere, as in torch
         np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-14)
-    singular = (np.array([[1., 2.], [2., 4.]]), np.array([[1., 2., 3.], [4., 5., 6.], [7., 8., 9.]]),
-                np.array([[[2., 1., 3.], [4., 5., 6.], [2., 1., 3.]]] * 2))   # both LUs exact
+    # exactly singular under any LU, of A or of Aᵀ (NumPy and PyTorch factor the row-major
+    # data either way, by version and device): every pivot a power of two, or an exact
+    # zero, so each step is exact. (The LUs of [[1, 2, 3], [4, 5, 6], [7, 8, 9]] and of
+    # [[2, 1, 3], [4, 5, 6], [2, 1, 3]] round: their last pivot is 0 or ~1e-16 by layout.)
+    singular = (np.array([[1., 2.], [2., 4.]]),
+                np.array([[4., 2., 1.], [2., 1., 3.], [8., 4., 2.]]),
+                np.array([[[1., 2., 2.], [2., 4., 1.], [4., 8., 8.]]] * 2))
     for s in singular:
         for fn, tfn in ((lambda m: tn.slogdet(m)[1], lambda m: torch.slogdet(m)[1]),
                         (tn.logdet, torch.logdet)):
@@ -296,12 +305,13 @@ def test_index_select_refuses_out_of_range_indices_like_torch(bad):
     with pytest.raises((RuntimeError, IndexError)):
         torch.index_select(torch.tensor(a), 1, torch.tensor([0, bad]))
     msg = rf"index_select: index {bad} is out of range for dim 1 of size 4"
+    # the results are read inside: on the GPU the range check is deferred to the next read
     with pytest.raises(IndexError, match=msg):
-        tn.index_select(tn.tensor(a), 1, tn.tensor([0, bad]))
+        tn.index_select(tn.tensor(a), 1, tn.tensor([0, bad])).numpy()
     with pytest.raises(IndexError, match=msg):
-        tn.tensor(a).index_select(-1, tn.tensor([0, bad]))
+        tn.tensor(a).index_select(-1, tn.tensor([0, bad])).numpy()
     with pytest.raises(IndexError, match=r"index_select: index -1 .* dim 0 of size 1"):
-        tn.tensor(2.0).index_select(0, tn.tensor(-1))
+        tn.tensor(2.0).index_select(0, tn.tensor(-1)).numpy()
     y = tn.tensor(a).index_select(1, tn.tensor([3, 0, 3]))   # in range: unchanged
     np.testing.assert_array_equal(y.numpy(), a[:, [3, 0, 3]])
 

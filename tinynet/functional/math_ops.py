@@ -18,6 +18,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor_like
+from . import _cuda
 from ._util import binary_arrays, unbroadcast
 from .elementwise import (_binary, _compare, _const, _erf, exp, isfinite, sigmoid, sqrt,
                           where)
@@ -254,6 +255,50 @@ class Round(_PiecewiseConstant):
         return rint(x * s) / s if decimals > 0 else rint(x / s) * s
 
 
+# Python's divmod of floats as NumPy computes it (npy_divmod) and PyTorch too: from the
+# exact r = fmod(a, b), q = (a - r) / b, moved to the sign of b and snapped to an integer.
+# CuPy's floor_divide is floor(a / b), whose rounded quotient can cross an integer
+# (float32 1 / 0.1 rounds to 10, where 1 // 0.1 is 9), and its remainder a - b ⌊a / b⌋
+# follows it. Half precision computes in float, as NumPy does.
+_DIVMOD = ("T a, T b", "T q, T r", """
+    {C} x = ({C})a, y = ({C})b, mod = {fmod}(x, y), fl;
+    if (y == 0) {{
+        fl = x / y;
+    }} else {{
+        {C} d = (x - mod) / y;
+        if (mod != 0) {{
+            if ((y < 0) != (mod < 0)) {{ mod += y; d -= 1; }}
+        }} else {{
+            mod = {copysign}(({C})0, y);
+        }}
+        if (d != 0) {{
+            fl = {floor}(d);
+            if (d - fl > ({C})0.5) fl += 1;
+        }} else {{
+            fl = {copysign}(({C})0, x / y);
+        }}
+    }}
+    q = (T)fl;
+    r = (T)mod;
+    """)
+
+
+def _divmod(a, b, op):
+    """(a // b, a % b) of a's backend, with Python's rounding toward -inf."""
+    xp = backend.get_array_module(a)
+    dtype = np.result_type(a.dtype, b.dtype)
+    if xp is np or dtype.kind != "f":   # NumPy's loops, and CuPy's integer ones, are exact
+        return xp.floor_divide(a, b) if op == "//" else xp.remainder(a, b)
+    a, b = a.astype(dtype, copy=False), b.astype(dtype, copy=False)
+    C, f = ("double", "") if dtype == np.float64 else ("float", "f")
+    params, outputs, body = _DIVMOD
+    kernel = _cuda._kernel(xp, f"divmod_{C}", params, outputs,
+                           body.format(C=C, fmod="fmod" + f, floor="floor" + f,
+                                       copysign="copysign" + f))
+    q, r = kernel(a, b)   # one launch for both
+    return q if op == "//" else r
+
+
 class FloorDivide(Function):
     """z = ⌊a / b⌋, Python's ``a // b`` (floats too: ``1.0 // 0.1 == 9.0``);
     gradient 0 for both (piecewise constant; PyTorch raises instead)."""
@@ -261,8 +306,7 @@ class FloorDivide(Function):
     uses_input_values = False   # backward needs only shapes
 
     def forward(self, a, b):
-        a, b = binary_arrays(a, b, "floor_divide")
-        return backend.get_array_module(a).floor_divide(a, b)
+        return _divmod(*binary_arrays(a, b, "floor_divide"), "//")
 
     def backward(self, g):
         a, b = self.inputs
@@ -276,8 +320,7 @@ class Remainder(Function):
     dz/da = 1, dz/db = -⌊a / b⌋."""
 
     def forward(self, a, b):
-        a, b = binary_arrays(a, b, "remainder")
-        return backend.get_array_module(a).remainder(a, b)
+        return _divmod(*binary_arrays(a, b, "remainder"), "%")
 
     def backward(self, g):
         a, b = self.inputs

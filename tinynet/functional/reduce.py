@@ -545,20 +545,30 @@ def logsumexp(x, dim=None, keepdim: bool = False):
     return LogSumExp.apply(x, dims=normalize_dims(dim, x.ndim, "logsumexp"), keepdim=keepdim)
 
 
+def _softmax_dim(x, dim, op):
+    """``dim`` as a non-negative axis; None for a 0-d ``x`` (dim 0 or -1), whose one element
+    is the whole reduction (CuPy refuses axis 0 on a 0-d array, where NumPy takes it)."""
+    dims = normalize_dims(dim, x.ndim, op)
+    return dims[0] if x.ndim else None
+
+
 def softmax(x, dim: int = -1):
     """exp(x) / Σ exp(x) along ``dim`` (max-shifted, so it never overflows)."""
     (x,) = amp.cast_inputs("softmax", x)
-    return Softmax.apply(x, dim=normalize_dims(dim, x.ndim, "softmax")[0] if x.ndim else 0)
+    return Softmax.apply(x, dim=_softmax_dim(x, dim, "softmax"))
 
 
 def log_softmax(x, dim: int = -1):
     """x - logsumexp(x) along ``dim``."""
     (x,) = amp.cast_inputs("log_softmax", x)
-    return LogSoftmax.apply(x, dim=normalize_dims(dim, x.ndim, "log_softmax")[0] if x.ndim else 0)
+    return LogSoftmax.apply(x, dim=_softmax_dim(x, dim, "log_softmax"))
 
 
 def _arg(x, dim, keepdim, fn):
     xp = backend.get_array_module(x.data)
+    if dim is not None and x.ndim == 0:
+        normalize_dims(dim, 0, fn)   # 0 or -1: the one element (CuPy refuses axis 0 on 0-d)
+        dim = None
     if dim is None:
         out = getattr(xp, fn)(x.data.reshape(-1))
         out = out.reshape((1,) * x.ndim) if keepdim else out
