@@ -400,7 +400,10 @@ class Tensor(TensorMethods, TensorInplaceMethods):
             self._check_writable("assignment")
             if isinstance(value, Tensor):
                 value = value.data
-            self.data[_fn.unwrap_index(idx)] = value
+            idx = _fn.unwrap_index(idx)
+            if not isinstance(self.data, np.ndarray):   # CuPy wraps out-of-range indices
+                _fn.indexing.check_index_bounds(idx, self.shape, "index assignment")
+            self.data[idx] = value
             self._vc[0] += 1
             return
         if self.requires_grad and self.grad_fn is None:

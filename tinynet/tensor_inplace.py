@@ -199,8 +199,10 @@ class TensorInplaceMethods:
         xp = backend.get_array_module(self.data)
         if reduce is None:
             self.data[grid] = src
-        else:
+        elif reduce == "add" or xp is np:
             (xp.add if reduce == "add" else xp.multiply).at(self.data, grid, src)
+        else:
+            _multiply_at(xp, self.data, grid, src)
         self._vc[0] += 1
         return self
 
@@ -254,6 +256,10 @@ class TensorInplaceMethods:
         idx = _fn.unwrap_index(tuple(indices) if isinstance(indices, (tuple, list)) else indices)
         vals = self._operand("index_put_", values)
         xp = backend.get_array_module(self.data)
+        if xp is not np:
+            _fn.indexing.check_index_bounds(idx, self.shape, "index_put_", f"(tensor of shape "
+                                            f"{self.shape}, values of shape "
+                                            f"{getattr(vals, 'shape', ())})")
         try:
             if accumulate:
                 xp.add.at(self.data, idx, xp.asarray(vals, dtype=self.dtype))
@@ -395,3 +401,17 @@ class TensorInplaceMethods:
                                                         endpoint=True), self.device)
         self._vc[0] += 1
         return self
+
+
+def _multiply_at(xp, data, grid, src):
+    """data[grid] *= src with repeated positions multiplying up, as ``numpy.multiply.at``
+    (which CuPy lacks): positions sorted, then one pass per repetition, each with no
+    position twice (as many passes as the most repeated position has writes)."""
+    *where, values = (a.reshape(-1) for a in xp.broadcast_arrays(*grid, xp.asarray(src)))
+    flat = xp.ravel_multi_index(where, data.shape)
+    order = xp.argsort(flat)
+    flat, where, values = flat[order], [w[order] for w in where], values[order]
+    rank = xp.arange(flat.size) - xp.searchsorted(flat, flat, side="left")   # k-th write
+    for k in range(int(rank.max()) + 1 if flat.size else 0):
+        this = rank == k
+        data[tuple(w[this] for w in where)] *= values[this]

@@ -153,3 +153,23 @@ def test_masked_fill_broadcasts_mask_and_blocks_gradient():
     assert y.dtype == np.float32
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[0, 1, 0], [0, 1, 0]])
+
+
+@pytest.mark.parametrize("idx, dim, size", [
+    (np.array([0, 3]), 0, 3),
+    ((slice(None), np.array([-5])), 1, 4),
+    ((Ellipsis, np.array([4])), 2, 4),
+    ((np.ones((3, 4), bool), np.array([9])), 2, 4),
+    ((None, 0, np.array([[1], [7]])), 1, 4),
+])
+def test_index_bounds_check_names_the_dim_and_size(idx, dim, size):
+    """The range check CuPy's indexing needs (it wraps out-of-range array indices around):
+    each integer array is checked against the dim it indexes, past masks, None and '...'."""
+    from tinynet.functional.indexing import check_index_bounds
+    shape = (3, 4, 4)
+    with pytest.raises(IndexError, match=rf"index: indices in .* out of bounds for dim {dim} "
+                                         rf"with size {size} \(tensor of shape \(3, 4, 4\)\)"):
+        check_index_bounds(idx, shape, "index")
+    with pytest.raises(IndexError):
+        np.zeros(shape)[idx]   # NumPy refuses the same index
+    check_index_bounds((slice(None), np.array([-4, 3])), shape, "index")   # in range: silent

@@ -52,6 +52,42 @@ def _to_device_index(idx, xp):
     return xp.asarray(idx) if isinstance(idx, np.ndarray) else idx
 
 
+def _dims_taken(part):
+    """How many of the indexed tensor's dims one part of an index consumes."""
+    if part is None or part is Ellipsis or isinstance(part, bool):
+        return 0
+    if getattr(part, "dtype", None) == bool:
+        return part.ndim   # a mask covers as many dims as it has
+    return 1
+
+
+def check_index_bounds(idx, shape, op, context=None):
+    """IndexError for integer arrays in ``idx`` outside [-n, n) of the dim they index, where
+    the indexed array is on the GPU: CuPy wraps such indices around silently where NumPy
+    raises. Host arrays are checked at once, device arrays at the next read to the host
+    (``backend.check_later``, no stall). ``context`` ends the message (default: the shape)."""
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    context = context or f"(tensor of shape {tuple(shape)})"
+    dim = 0
+    for part in parts:
+        if part is Ellipsis:
+            dim += len(shape) - sum(_dims_taken(p) for p in parts)
+            continue
+        if (getattr(part, "dtype", None) is not None and part.dtype.kind in "iu"
+                and part.ndim > 0 and part.size and dim < len(shape)):
+            n, lo, hi = shape[dim], part.min(), part.max()
+
+            def error(lo=lo, hi=hi, n=n, dim=dim):
+                return IndexError(f"{op}: indices in [{int(lo)}, {int(hi)}] are out of bounds "
+                                  f"for dim {dim} with size {n} {context}")
+            if backend.get_array_module(part) is np:
+                if lo < -n or hi >= n:
+                    raise error()
+            else:
+                backend.check_later((lo < -n) | (hi >= n), error)
+        dim += _dims_taken(part)
+
+
 class GetItem(Function):
     """z = x[idx]."""
 
@@ -127,13 +163,18 @@ def index_put(x, idx, value):
         value = Tensor._make(xp.asarray(value, dtype=x.dtype), False)
     elif value.dtype != x.dtype:
         value = value.to(dtype=x.dtype)
-    return IndexPut.apply(x, value, idx=_to_device_index(unwrap_index(idx), xp))
+    idx = _to_device_index(unwrap_index(idx), xp)
+    if xp is not np:
+        check_index_bounds(idx, x.shape, "index assignment")
+    return IndexPut.apply(x, value, idx=idx)
 
 
 def getitem(x, idx):
     """x[idx] (differentiable)."""
     xp = backend.get_array_module(x.data)
     idx = _to_device_index(unwrap_index(idx), xp)
+    if xp is not np:
+        check_index_bounds(idx, x.shape, "index")
     return GetItem.apply(x, idx=idx)
 
 
