@@ -87,8 +87,8 @@ def main():
         print(out, flush=True)
         lines += [f"## {name}", "", f"wall {seconds:.0f} s; peak host memory of the process "
                   f"{peak:.0f} MiB", "", "```", out, "```", ""]
-    with open(args.out, "w") as f:
-        f.write("\n".join(lines))
+        with open(args.out, "w") as f:   # after each benchmark: a run stopped early keeps them
+            f.write("\n".join(lines))
     print(f"wrote {args.out}")
 
 
