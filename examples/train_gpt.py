@@ -129,8 +129,7 @@ def sample_text(model, tokenizer, prompt, n, device, temperature=0.8, top_k=None
     if len(ids) == 0:
         ids = np.zeros(1, np.int64)
     # sampling draws from the CPU generator only (GPT.generate runs in eval mode: no
-    # dropout); restoring just its state leaves a GPU's generator, which cannot be saved,
-    # running on (set_rng_state would re-seed it)
+    # dropout), so restoring its state is enough
     cpu = tn.backend.get_generator("cpu")
     state = cpu.bit_generator.state
     out = model.generate(tn.tensor(ids[None], device=device), n, temperature=temperature,

@@ -1,6 +1,5 @@
 """Training checkpoints resume exactly: N steps + save + load + M steps == N + M steps."""
 import numpy as np
-import pytest
 
 import tinynet as tn
 import tinynet.functional as F
@@ -28,7 +27,6 @@ def _train(model, opt, sched, steps):
     return losses
 
 
-@pytest.mark.cpu_only  # get_rng_state snapshots the CPU generator; GPU ones are re-seeded
 def test_resume_is_bit_identical(tmp_path):
     n, m = 5, 7
     model, opt, sched = _make(0)

@@ -205,31 +205,55 @@ def new_generator(device, seed: int):
         return cp.random.default_rng(seed)
 
 
-def swap_generator(device, gen):
-    """Make ``gen`` the random Generator of ``device``; return the one it replaces.
+def generator_state(gen):
+    """A snapshot of ``gen``'s state: NumPy's bit-generator state (a dict of Python values),
+    or for a CuPy generator a copy, on its GPU, of the cuRAND states its bit generator
+    draws from (CuPy offers no ``state`` to read back; the copy does not wait for the GPU)."""
+    if isinstance(gen, np.random.Generator):
+        return gen.bit_generator.state
+    states = gen.bit_generator._state   # int8: the bytes of one cuRAND state per GPU thread
+    with states.device:
+        return states.copy()
 
-    (Activation checkpointing runs a recomputation under a replayed generator.)
-    """
-    device = normalize_device(device)
-    old = get_generator(device)
-    _generators[device] = gen
-    return old
+
+def set_generator_state(gen, state) -> None:
+    """Put a snapshot from :func:`generator_state` back into ``gen`` (a CuPy one in place:
+    the generator keeps its memory; ``state`` may be a host copy)."""
+    if isinstance(gen, np.random.Generator):
+        gen.bit_generator.state = state
+        return
+    states = gen.bit_generator._state
+    if states.shape != state.shape:
+        raise ValueError(f"set_rng_state: a GPU generator state of {state.size} bytes for one "
+                         f"of {states.size} (another GPU model: its thread count differs)")
+    with states.device:
+        states[...] = _cupy.asarray(state)
 
 
 def get_rng_state() -> dict:
     """Picklable-free snapshot of the RNG state (for training checkpoints).
 
-    Returns a dict of plain Python values: the seed and each device's bit
-    generator state (CPU only; GPU generators are re-seeded on restore).
+    Returns a dict: the seed, the CPU generator's state (plain Python values) and,
+    for each GPU generator in use, its cuRAND states as an array on that GPU
+    (``tn.io.save_training_state`` stores it as a tensor).
     """
-    cpu = get_generator("cpu").bit_generator.state
-    return {"seed": _seed, "cpu": cpu}
+    state = {"seed": _seed, "cpu": get_generator("cpu").bit_generator.state}
+    for device, gen in _generators.items():
+        if device != "cpu":
+            state[device] = generator_state(gen)
+    return state
 
 
 def set_rng_state(state: dict) -> None:
-    """Restore a snapshot from :func:`get_rng_state`."""
+    """Restore a snapshot from :func:`get_rng_state`. A GPU generator's state is restored
+    where that GPU exists (from an array on any device); on a machine without it, it is
+    not needed. A snapshot that has none re-seeds the GPU generators from the seed."""
     manual_seed(state["seed"])
     get_generator("cpu").bit_generator.state = state["cpu"]
+    for device, saved in state.items():
+        if device.startswith("cuda:") and cuda_is_available() \
+                and int(device[5:]) < _cupy.cuda.runtime.getDeviceCount():
+            set_generator_state(get_generator(device), saved)
 
 
 # ---------------------------------------------------------------- GPU memory (CuPy pool)

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import contextlib
 
-import numpy as np
-
 from .. import amp, autograd, backend, engine
 from ..autograd import Function, enable_grad, is_grad_enabled
 from ..tensor import Tensor
@@ -167,7 +165,7 @@ class _Replay:
         devices = {"cpu", backend.get_default_device()}
         devices.update(a.device for a in arguments if isinstance(a, Tensor))
         for device in devices:
-            self.rng[device] = _get_state(backend.get_generator(device))
+            self.rng[device] = backend.generator_state(backend.get_generator(device))
 
     @contextlib.contextmanager
     def again(self):
@@ -175,8 +173,8 @@ class _Replay:
         now_states = {}
         for d, state in self.rng.items():
             gen = backend.get_generator(d)
-            now_states[d] = _get_state(gen)
-            _set_state(gen, state)
+            now_states[d] = backend.generator_state(gen)
+            backend.set_generator_state(gen, state)
         autocast_now = (amp._state.dtype, amp._state.device_type)
         amp._state.dtype, amp._state.device_type = self.autocast
         try:
@@ -184,26 +182,7 @@ class _Replay:
         finally:
             amp._state.dtype, amp._state.device_type = autocast_now
             for d, state in now_states.items():
-                _set_state(backend.get_generator(d), state)
-
-
-def _get_state(gen):
-    """A snapshot of a generator's state: NumPy's bit-generator state (a dict), or for
-    CuPy's a copy, on its GPU, of the cuRAND states its bit generator draws from (CuPy
-    offers no ``state`` to read back; copying them does not wait for the GPU)."""
-    if isinstance(gen, np.random.Generator):
-        return gen.bit_generator.state
-    states = gen.bit_generator._state
-    with states.device:
-        return states.copy()
-
-
-def _set_state(gen, state):
-    """Put a snapshot from :func:`_get_state` back into ``gen``."""
-    if isinstance(gen, np.random.Generator):
-        gen.bit_generator.state = state
-    else:
-        gen.bit_generator._state[...] = state   # in place: the generator keeps its memory
+                backend.set_generator_state(backend.get_generator(d), state)
 
 
 class _Segment:
