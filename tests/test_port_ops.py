@@ -71,6 +71,28 @@ def test_floor_divide_gradient_is_zero():
     assert a.grad.tolist() == [0.0, 0.0] and b.grad.item() == 0.0
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_float_floor_divide_and_remainder_match_numpy_at_special_values(dtype):
+    """Zero (both signs), inf and NaN on either side, quotients next to an integer
+    (1 // 0.1), a (10, 1) by (1, 10) broadcast and a 0-d operand: the values and signs of
+    zero of NumPy's divmod (on CuPy tinynet's own kernel; CuPy's floor(a / b) differs)."""
+    a = np.array([1.0, -1.0, 0.0, -0.0, 7.5, np.inf, -np.inf, np.nan, 0.3, -2.0],
+                 dtype)[:, None]
+    b = np.array([0.1, -0.1, 0.0, -0.0, np.inf, -np.inf, np.nan, 2.0, -0.7, 3.0],
+                 dtype)[None, :]
+    with np.errstate(all="ignore"):
+        for ours, ref in ((tn.tensor(a) // tn.tensor(b), np.floor_divide(a, b)),
+                          (tn.tensor(a) % tn.tensor(b), np.remainder(a, b)),
+                          (tn.tensor(a[3:6]) // 0.1, np.floor_divide(a[3:6], dtype(0.1))),
+                          (tn.tensor(2.5, dtype=dtype) % tn.tensor(b), np.remainder(
+                              dtype(2.5), b))):
+            got = ours.numpy()
+            assert got.dtype == dtype and got.shape == ref.shape
+            np.testing.assert_array_equal(got, ref)
+            number = ~np.isnan(ref)   # (a NaN's sign bit differs between CPU and GPU)
+            np.testing.assert_array_equal(np.signbit(got[number]), np.signbit(ref[number]))
+
+
 def test_max_min_of_two_tensors_is_elementwise():
     a, b = tn.tensor([1.0, 5.0, 3.0]), tn.tensor([4.0, 2.0, 3.0])
     assert tn.max(a, b).tolist() == [4.0, 5.0, 3.0]

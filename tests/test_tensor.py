@@ -204,11 +204,25 @@ def test_bitwise_operators_take_a_python_operand_on_the_left():
 
 @pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "int32"])
 def test_float_to_small_integer_casts_wrap_like_torch(dtype):
-    """Floats outside a small integer type's range wrap through int64, as PyTorch casts them
-    (C leaves such a cast undefined: CUDA saturates -1.3 to 0 as uint8, x86 gives 255)."""
+    """Floats outside a small integer type's range wrap as PyTorch's CPU casts them (C leaves
+    such a cast undefined: CUDA saturates -1.3 to 0 as uint8, x86 gives 255)."""
     torch = pytest.importorskip("torch")
     values = np.array([-1.265, -300.5, 300.7, 255.9, -0.5, 127.9, -129.2, 70000.2], np.float32)
     ours = tn.tensor(values).to(dtype=getattr(tn, dtype)).numpy()
     theirs = torch.tensor(values).to(getattr(torch, dtype)).numpy()
     np.testing.assert_array_equal(ours, theirs)
     assert ours.dtype == np.dtype(dtype)
+
+
+@pytest.mark.cpu_only   # out of int32's range CUDA saturates where x86 and ARM differ again
+@pytest.mark.parametrize("source", [np.float32, np.float64])
+def test_float_to_signed_integer_casts_stay_numpys_beyond_int32(source):
+    """int8, int16 and int32 casts are NumPy's own (C's cast, as PyTorch's on the CPU) even
+    for floats past int32's range; only uint8 goes through int64, PyTorch's rule for it."""
+    values = np.array([3e9, -3e9, 1e10, 3000000007.0, -5e9 - 3, 70000.2, -1.3], source)
+    with np.errstate(invalid="ignore"):
+        for dtype in (np.int8, np.int16, np.int32):
+            ours = tn.tensor(values).to(dtype=dtype).numpy()
+            np.testing.assert_array_equal(ours, values.astype(dtype), err_msg=str(dtype))
+        np.testing.assert_array_equal(tn.tensor(values).to(dtype=np.uint8).numpy(),
+                                      values.astype(np.int64).astype(np.uint8))

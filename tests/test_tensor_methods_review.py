@@ -568,3 +568,27 @@ def test_multiply_at_without_ufunc_at_equals_numpy_multiply_at():
         np.multiply.at(scalar, grid, 3.0)
         _multiply_at(np, want, grid, 3.0)
         np.testing.assert_allclose(want, scalar, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+def test_scatter_multiply_multiplies_repeated_positions_up(dtype):
+    """scatter_(reduce='multiply') with positions written many times equals NumPy's
+    multiply.at (on CuPy, which has no multiply.at, it runs in passes), also into a
+    transposed view and with a number as the source."""
+    rng = np.random.default_rng(1)
+    base = rng.integers(1, 4, (5, 6)).astype(dtype)
+    index = rng.integers(0, 2, (5, 4))             # each row writes its 4 values to 2 places
+    src = rng.integers(-3, 4, (5, 4)).astype(dtype)
+    want = base.copy()
+    np.multiply.at(want, (np.arange(5)[:, None], index), src)
+    x = tn.tensor(base)
+    x.scatter_(1, tn.tensor(index), tn.tensor(src), reduce="multiply")
+    np.testing.assert_array_equal(x.numpy(), want)
+    y = tn.tensor(base.T.copy()).t()               # a non-contiguous target
+    y.scatter_(1, tn.tensor(index), tn.tensor(src), reduce="multiply")
+    np.testing.assert_array_equal(y.numpy(), want)
+    want = base.copy()
+    np.multiply.at(want, (index.T[:3], np.arange(5)[None, :]), 2)
+    z = tn.tensor(base)
+    z.scatter_(0, tn.tensor(index.T[:3]), value=2, reduce="multiply")
+    np.testing.assert_array_equal(z.numpy(), want)

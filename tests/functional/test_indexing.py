@@ -173,3 +173,23 @@ def test_index_bounds_check_names_the_dim_and_size(idx, dim, size):
     with pytest.raises(IndexError):
         np.zeros(shape)[idx]   # NumPy refuses the same index
     check_index_bounds((slice(None), np.array([-4, 3])), shape, "index")   # in range: silent
+
+
+@pytest.mark.parametrize("idx, dim", [
+    (np.array(3), 0),                       # a 0-d array is an array index: CuPy wraps it too
+    ((slice(None), np.array(-5)), 1),
+    ((0, 1, np.array(40000, np.uint16)), 2),
+    ((Ellipsis, np.array([-40001, 0])), 2),
+])
+def test_index_bounds_check_takes_0d_arrays_and_any_integer_dtype(idx, dim):
+    """A 0-d integer array is checked as NumPy checks it; so is an array of a dtype that
+    cannot hold -n or n (compared as int64: CuPy refuses a Python int outside the
+    array's dtype, such as -4 against uint16)."""
+    from tinynet.functional.indexing import check_index_bounds
+    shape = (3, 4, 40000)
+    with pytest.raises(IndexError, match=rf"out of bounds for dim {dim} "):
+        check_index_bounds(idx, shape, "index")
+    with pytest.raises(IndexError):
+        np.zeros(shape, np.int8)[idx]
+    check_index_bounds((0, 1, np.array(39999, np.uint16)), shape, "index")   # in range
+    check_index_bounds((np.array(-3, np.int8), np.zeros(0, np.int16)), shape, "index")

@@ -25,10 +25,11 @@ class Cast(Function):
 
     def forward(self, x, dtype):
         self.source = x.dtype
-        if x.dtype.kind == "f" and dtype.kind in "iu" and dtype.itemsize < 8:
-            # through int64, as PyTorch casts: -1.3 -> -1 -> 255 as uint8 on both backends
-            # (a float out of a small integer type's range is undefined in C; CUDA saturates)
-            x = x.astype("int64")
+        if x.dtype.kind == "f" and dtype.kind in "iu" and dtype.itemsize < 4:
+            # a float out of a small integer type's range is undefined in C (CUDA saturates,
+            # x86 wraps); PyTorch's CPU cast takes uint8 through int64 (-1.3 -> -1 -> 255)
+            # and the others through C's int conversion, here int32 (-200.7 -> 56 as int8)
+            x = x.astype("int64" if dtype == "uint8" else "int32")
         return x.astype(dtype)
 
     def backward(self, g):

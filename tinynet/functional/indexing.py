@@ -73,18 +73,23 @@ def check_index_bounds(idx, shape, op, context=None):
         if part is Ellipsis:
             dim += len(shape) - sum(_dims_taken(p) for p in parts)
             continue
+        # a 0-d integer array too (NumPy and CuPy index with it as an array; a NumPy
+        # integer scalar is an int, which both check themselves)
         if (getattr(part, "dtype", None) is not None and part.dtype.kind in "iu"
-                and part.ndim > 0 and part.size and dim < len(shape)):
+                and not isinstance(part, np.generic) and part.size and dim < len(shape)):
             n, lo, hi = shape[dim], part.min(), part.max()
 
             def error(lo=lo, hi=hi, n=n, dim=dim):
                 return IndexError(f"{op}: indices in [{int(lo)}, {int(hi)}] are out of bounds "
                                   f"for dim {dim} with size {n} {context}")
+            # bounds as int64 scalars: CuPy refuses a Python int outside the index's dtype
+            # (-n against uint16, n against int8) where NumPy compares it
+            bad = (lo < np.int64(-n)) | (hi >= np.int64(n))
             if backend.get_array_module(part) is np:
-                if lo < -n or hi >= n:
+                if bad:
                     raise error()
             else:
-                backend.check_later((lo < -n) | (hi >= n), error)
+                backend.check_later(bad, error)
         dim += _dims_taken(part)
 
 
@@ -123,7 +128,7 @@ class IndexAdd(Function):
         return out
 
     def backward(self, g):
-        return g[self.idx]
+        return getitem_in_range(g, self.idx)
 
 
 class IndexPut(Function):
@@ -152,7 +157,7 @@ class IndexPut(Function):
             gx = IndexPut.apply(g, Tensor._make(backend.get_array_module(g.data).zeros(
                 (), g.dtype), False), idx=self.idx)
         if self.needs_input_grad[1]:
-            gv = unbroadcast(g[self.idx], v.shape)
+            gv = unbroadcast(getitem_in_range(g, self.idx), v.shape)
         return gx, gv
 
 
@@ -163,19 +168,27 @@ def index_put(x, idx, value):
         value = Tensor._make(xp.asarray(value, dtype=x.dtype), False)
     elif value.dtype != x.dtype:
         value = value.to(dtype=x.dtype)
-    idx = _to_device_index(unwrap_index(idx), xp)
+    idx = unwrap_index(idx)
     if xp is not np:
         check_index_bounds(idx, x.shape, "index assignment")
-    return IndexPut.apply(x, value, idx=idx)
+    return IndexPut.apply(x, value, idx=_to_device_index(idx, xp))
 
 
 def getitem(x, idx):
-    """x[idx] (differentiable)."""
+    """x[idx] (differentiable). On the GPU, integer array indices are range-checked (CuPy
+    would wrap them around): host ones at once, device ones at the next read."""
     xp = backend.get_array_module(x.data)
-    idx = _to_device_index(unwrap_index(idx), xp)
+    idx = unwrap_index(idx)
     if xp is not np:
         check_index_bounds(idx, x.shape, "index")
-    return GetItem.apply(x, idx=idx)
+    return GetItem.apply(x, idx=_to_device_index(idx, xp))
+
+
+def getitem_in_range(x, idx):
+    """x[idx] for an index its caller built or checked already (gather's grid, a
+    backward's saved index): :func:`getitem` without the GPU range check."""
+    xp = backend.get_array_module(x.data)
+    return GetItem.apply(x, idx=_to_device_index(unwrap_index(idx), xp))
 
 
 def masked_fill(x, mask, value):

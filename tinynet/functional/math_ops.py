@@ -284,7 +284,8 @@ _DIVMOD = ("T a, T b", "T q, T r", """
 
 
 def _divmod(a, b, op):
-    """(a // b, a % b) of a's backend, with Python's rounding toward -inf."""
+    """``a // b`` (``op`` "//") or ``a % b`` (``op`` "%") on a's backend, Python's rounding
+    toward -inf; a and b broadcast (float16 is computed in float32)."""
     xp = backend.get_array_module(a)
     dtype = np.result_type(a.dtype, b.dtype)
     if xp is np or dtype.kind != "f":   # NumPy's loops, and CuPy's integer ones, are exact
@@ -295,7 +296,7 @@ def _divmod(a, b, op):
     kernel = _cuda._kernel(xp, f"divmod_{C}", params, outputs,
                            body.format(C=C, fmod="fmod" + f, floor="floor" + f,
                                        copysign="copysign" + f))
-    q, r = kernel(a, b)   # one launch for both
+    q, r = kernel(a, b)   # the kernel writes both; the other one is dropped
     return q if op == "//" else r
 
 

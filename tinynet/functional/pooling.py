@@ -33,7 +33,7 @@ from ..autograd import Function
 from ..tensor import Tensor
 from .conv import (_over_channels, _pair, _positive, _single, from_cm, phase_rows, to_cm,
                    workspace)
-from .indexing import getitem
+from .indexing import getitem_in_range
 from .select import _check_index_range
 
 
@@ -568,7 +568,7 @@ class _Unpool(Function):
         return out
 
     def backward(self, g):
-        return getitem(g.reshape(-1), self.flat)
+        return getitem_in_range(g.reshape(-1), self.flat)
 
 
 def _unpool(input, indices, k, s, p, output_size, op):

@@ -20,7 +20,7 @@ from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 from ._util import broadcast_shapes, normalize_dims
-from .indexing import getitem, index_put
+from .indexing import getitem, getitem_in_range, index_put
 from .select import _ids, flip, repeat
 from .shape import Split, broadcast_to, cat, meshgrid, movedim, reshape, stack, transpose
 
@@ -140,7 +140,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
                          f"sum of repeats ({total})")
     # output position p copies slice i where ends[i-1] <= p < ends[i]: a right-side search
     idx = xp.searchsorted(ends, xp.arange(total), side="right")
-    return getitem(input, (slice(None),) * d + (idx,))
+    return getitem_in_range(input, (slice(None),) * d + (idx,))
 
 
 # ---------------------------------------------------------------- picking
@@ -156,7 +156,7 @@ def masked_select(input, mask):
     shape = broadcast_shapes("masked_select", input.shape, m.shape)
     xp = backend.get_array_module(input.data)
     positions = xp.flatnonzero(xp.broadcast_to(m, shape))   # integer positions: a plain gather
-    return getitem(reshape(broadcast_to(input, shape), -1), positions)
+    return getitem_in_range(reshape(broadcast_to(input, shape), -1), positions)
 
 
 def take(input, index):
@@ -177,7 +177,7 @@ def take(input, index):
             backend.check_later((lo < -n) | (hi >= n),
                                 lambda: _take_range_error(n, shape, int(lo), int(hi)))
         idx = xp.where(idx < 0, idx + n, idx)
-    return getitem(reshape(input, -1), idx)
+    return getitem_in_range(reshape(input, -1), idx)
 
 
 def _take_range_error(n, shape, lo, hi):
@@ -392,7 +392,8 @@ def combinations(input, r: int = 2, with_replacement: bool = False):
     xp = backend.get_array_module(input.data)
     if r == 0:
         return Tensor._make(xp.zeros((0,), dtype=input.dtype), False)
-    return getitem(input, _combination_indices(xp, input.shape[0], r, with_replacement))
+    return getitem_in_range(input, _combination_indices(xp, input.shape[0], r,
+                                                       with_replacement))
 
 
 def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1):

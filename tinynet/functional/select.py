@@ -17,7 +17,7 @@ import numpy as np
 from .. import backend
 from ..tensor import Tensor
 from ._util import broadcast_shapes, normalize_dims
-from .indexing import IndexAdd, getitem, index_put
+from .indexing import IndexAdd, getitem, getitem_in_range, index_put
 from .shape import broadcast_to, cat, permute, reshape
 
 SortResult = namedtuple("SortResult", ["values", "indices"])
@@ -49,7 +49,7 @@ def gather(x, dim: int, index):
         return reshape(gather(reshape(x, 1), 0, idx.reshape(-1)), *idx.shape)
     _check_index_shape(x, d, idx, "gather")
     _check_index_range(idx, x.shape[d], "gather")
-    return getitem(x, _grid(idx, d))
+    return getitem_in_range(x, _grid(idx, d))
 
 
 def _check_index_shape(x, d, idx, op):
@@ -89,7 +89,7 @@ def index_select(x, dim: int, index):
         _check_select_range(idx, d, 1, x.shape)
         return reshape(reshape(x, 1)[idx], ())
     _check_select_range(idx, d, x.shape[d], x.shape)
-    return getitem(x, (slice(None),) * d + (idx,))
+    return getitem_in_range(x, (slice(None),) * d + (idx,))
 
 
 def _check_select_range(idx, d, n, shape):
@@ -378,7 +378,7 @@ def _diagonal(x, offset, dim1, dim2, op):
     n = max(0, min(x.shape[d1] - r0, x.shape[d2] - c0))
     xp = backend.get_array_module(x.data)
     rows, cols = xp.arange(r0, r0 + n), xp.arange(c0, c0 + n)
-    return getitem(permute(x, *rest, d1, d2), (Ellipsis, rows, cols))
+    return getitem_in_range(permute(x, *rest, d1, d2), (Ellipsis, rows, cols))
 
 
 def diag(x, diagonal: int = 0):
