@@ -262,7 +262,7 @@ def _raise_outside(idx, n, error):
     queued on the GPU (``backend.check_later``) so that the check does not wait for it."""
     if idx.size == 0:
         return
-    bad = (idx.min() < 0) | (idx.max() >= n)
+    bad = (idx.min() < 0) | (idx.max() >= np.int64(n))   # (CuPy refuses n past idx's dtype)
     if backend.get_array_module(idx) is np:
         if bad:
             raise error()
