@@ -226,3 +226,13 @@ def test_float_to_signed_integer_casts_stay_numpys_beyond_int32(source):
             np.testing.assert_array_equal(ours, values.astype(dtype), err_msg=str(dtype))
         np.testing.assert_array_equal(tn.tensor(values).to(dtype=np.uint8).numpy(),
                                       values.astype(np.int64).astype(np.uint8))
+
+
+def test_pytorch_dtype_names_are_aliases():
+    """dtype=tn.long / tn.bool / tn.float ... as ported code spells torch's dtypes."""
+    torch = pytest.importorskip("torch")
+    for name in ("bool", "long", "int", "short", "float", "double", "half", "uint8", "int8"):
+        ours = np.dtype(getattr(tn, name))
+        theirs = torch.empty(0, dtype=getattr(torch, name)).numpy().dtype
+        assert ours == theirs, name
+        assert tn.zeros(2, dtype=getattr(tn, name)).dtype == theirs

@@ -592,3 +592,24 @@ def test_scatter_multiply_multiplies_repeated_positions_up(dtype):
     z = tn.tensor(base)
     z.scatter_(0, tn.tensor(index.T[:3]), value=2, reduce="multiply")
     np.testing.assert_array_equal(z.numpy(), want)
+
+
+def test_new_methods_take_dtype_device_and_requires_grad_like_torch():
+    """x.new_zeros(T, T, dtype=torch.bool) and friends, as ported code writes them."""
+    torch = pytest.importorskip("torch")
+    x, t = tn.ones(2, 3), torch.ones(2, 3)
+    for make in (lambda a, lib: a.new_zeros(2, 2, dtype=lib.bool),
+                 lambda a, lib: a.new_ones((3,), dtype=lib.int64),
+                 lambda a, lib: a.new_full((2,), 7, dtype=lib.float64),
+                 lambda a, lib: a.new_tensor([1, 2], dtype=lib.int32),
+                 lambda a, lib: a.new_zeros(4),
+                 lambda a, lib: a.new_tensor([1.5])):
+        ours, theirs = make(x, tn), make(t, torch)
+        assert ours.dtype == np.dtype(str(theirs.dtype).replace("torch.", ""))
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+        assert ours.device == x.device and not ours.requires_grad
+    assert x.new_empty(2, 5, dtype=tn.float64).shape == (2, 5)
+    assert x.new_empty(2, dtype=tn.float64).dtype == np.float64
+    w = x.new_zeros(3, requires_grad=True)
+    assert w.requires_grad and w.grad_fn is None
+    assert x.new_ones(1, device="cpu").device == "cpu"

@@ -65,3 +65,8 @@ from . import autograd, autograd_functional  # noqa: E402
 autograd.functional = autograd_functional
 _sys.modules[__name__ + ".autograd.functional"] = autograd_functional
 del _sys
+
+# PyTorch's dtype names, for ported code (dtype=torch.long, torch.bool, ...). Last in this
+# module: they shadow the builtins inside it (here tinynet.float is numpy's float32).
+bool, long, int, short, float, double, half = (  # noqa: A001
+    bool_, int64, int32, int16, float32, float64, float16)

@@ -435,29 +435,40 @@ class Tensor(TensorMethods, TensorInplaceMethods):
         """This tensor in ``other``'s dtype."""
         return self.to(dtype=other.dtype)
 
-    def new_tensor(self, data) -> "Tensor":
-        """A tensor of ``data`` with this tensor's dtype and device (no grad)."""
-        xp = backend.get_array_module(self.data)
-        return Tensor(xp.asarray(data.data if isinstance(data, Tensor) else data,
-                                 dtype=self.dtype))
+    # new_*: this tensor's dtype and device unless given (PyTorch's keywords), no grad
+    # unless requires_grad=True
+    def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False) -> "Tensor":
+        """A tensor holding a copy of ``data``, with this tensor's dtype and device."""
+        from . import creation
+        return creation.tensor(data.data if isinstance(data, Tensor) else data,
+                               dtype=self.dtype if dtype is None else dtype,
+                               device=self.device if device is None else device,
+                               requires_grad=requires_grad)
 
-    def new_full(self, size, fill_value) -> "Tensor":
-        """A tensor of shape ``size`` filled with ``fill_value``, this tensor's dtype and device."""
-        xp = backend.get_array_module(self.data)
-        return Tensor(xp.full(tuple(size), fill_value, dtype=self.dtype))
+    def new_full(self, size, fill_value, *, dtype=None, device=None,
+                 requires_grad=False) -> "Tensor":
+        """A tensor of shape ``size`` filled with ``fill_value``."""
+        from . import creation
+        return creation.full(tuple(size), fill_value, dtype=self.dtype if dtype is None else dtype,
+                             device=self.device if device is None else device,
+                             requires_grad=requires_grad)
 
-    def new_empty(self, *size) -> "Tensor":
-        """An uninitialised tensor of shape ``size`` with this tensor's dtype and device."""
-        xp = backend.get_array_module(self.data)
-        return Tensor(xp.empty(_size_args(size), dtype=self.dtype))
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
+        """An uninitialised tensor of shape ``size``."""
+        from . import creation
+        return creation.empty(*_size_args(size), dtype=self.dtype if dtype is None else dtype,
+                              device=self.device if device is None else device,
+                              requires_grad=requires_grad)
 
-    def new_zeros(self, *size) -> "Tensor":
-        """Zeros of shape ``size`` with this tensor's dtype and device."""
-        return self.new_full(_size_args(size), 0)
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
+        """Zeros of shape ``size``."""
+        return self.new_full(_size_args(size), 0, dtype=dtype, device=device,
+                             requires_grad=requires_grad)
 
-    def new_ones(self, *size) -> "Tensor":
-        """Ones of shape ``size`` with this tensor's dtype and device."""
-        return self.new_full(_size_args(size), 1)
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
+        """Ones of shape ``size``."""
+        return self.new_full(_size_args(size), 1, dtype=dtype, device=device,
+                             requires_grad=requires_grad)
 
 
 def is_tensor(obj) -> bool:
