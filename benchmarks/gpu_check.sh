@@ -6,7 +6,7 @@
 # WORKERS: pytest-xdist processes (14). EXAMPLES=0 skips the examples; PROFILE_STEPS=1 adds
 # cProfiles of GPT/ResNet steps. HYPOTHESIS_PROFILE: quick (default; 5 examples a test).
 # Seen on an H200 (2026-11-30): the suite (5200 tests) in 133 s with 14 workers, the examples
-# beside it; run_all about 150 s. A device session's 15 minutes hold one full run.
+# beside it; run_all over 100 s (stopped at 100 s in its last part, GPT-2 small).
 # Usage, from the repository root:  OUT=/tmp/gpu bash benchmarks/gpu_check.sh
 set -u
 OUT=${OUT:-/tmp/tinynet_gpu}
