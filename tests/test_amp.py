@@ -77,6 +77,22 @@ def test_grad_scaler_unscales_and_steps():
     assert scaler.get_scale() == 512.0                 # grown after growth_interval clean steps
 
 
+def test_torch_cuda_amp_spellings_are_the_cuda_amp():
+    # nanoGPT: scaler = torch.cuda.amp.GradScaler(enabled=(dtype == 'float16'))
+    from tinynet.cuda.amp import GradScaler, autocast
+    assert GradScaler is tn.cuda.amp.GradScaler and issubclass(GradScaler, tn.amp.GradScaler)
+    off = tn.cuda.amp.GradScaler(enabled=(tn.float32 == 'float16'))
+    assert off.device == "cuda" and not off.enabled
+    assert GradScaler(2.0**12).get_scale() == 4096.0   # init_scale first, as in torch.cuda.amp
+    w = tn.ones(2, requires_grad=True)
+    loss = (w * 3.0).sum()
+    assert off.scale(loss) is loss                    # disabled: the loss as it is
+    ac = autocast(enabled=False, dtype=tn.float16, cache_enabled=True)
+    assert ac.device_type == "cuda" and not ac.enabled
+    with ac:
+        assert (w @ w).dtype == tn.float32
+
+
 def test_grad_scaler_skips_overflowed_step_and_backs_off():
     w = tn.randn(3, requires_grad=True)
     opt = _FakeOptimizer([w])

@@ -25,6 +25,21 @@ def test_normalize_device_rejects_unknown_names(bad):
         backend.normalize_device(bad)
 
 
+def test_device_is_torch_device_shaped_and_a_device_string():
+    # device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    d = tn.device("cuda" if tn.cuda.is_available() else "cpu")
+    assert isinstance(d, str) and tn.zeros(2, device=d).to(d).device == d
+    cpu = tn.device("cpu")
+    assert cpu == "cpu" and cpu.type == "cpu" and cpu.index is None and str(cpu) == "cpu"
+    for gpu in (tn.device("cuda", 1), tn.device("cuda:1"), tn.device(1)):
+        assert gpu == "cuda:1" and gpu.type == "cuda" and gpu.index == 1
+    assert tn.device("cuda") == "cuda:0" and tn.device(tn.device("cpu")) == "cpu"
+    t = tn.ones(1, device="cpu")
+    assert t.device.type == "cpu" and t.device == "cpu" and {t.device: 1}["cpu"] == 1
+    with pytest.raises(ValueError, match="unknown device"):
+        tn.device("gpu")
+
+
 @pytest.fixture
 def no_cupy(monkeypatch):
     """Pretend CuPy is not installed (None in sys.modules makes `import cupy` fail)."""
@@ -153,3 +168,15 @@ def test_gpu_range_errors_surface_at_item():
     with pytest.raises(ValueError, match="target value 7 is out of range for 4 classes"):
         loss.item()
     assert np.isfinite(tn.functional.cross_entropy(x, tn.tensor([0, 1, 2], device="cuda")).item())
+
+
+def test_torch_backends_switches_are_accepted_settings(monkeypatch):
+    # nanoGPT: torch.backends.cuda.matmul.allow_tf32 = True; torch.backends.cudnn.allow_tf32 = True
+    # the transfer-learning tutorial: import torch.backends.cudnn as cudnn; cudnn.benchmark = True
+    import tinynet.backends.cudnn as cudnn
+    assert cudnn is tn.backends.cudnn and not cudnn.is_available()
+    for obj, name in ((cudnn, "benchmark"), (cudnn, "deterministic"), (cudnn, "allow_tf32"),
+                      (tn.backends.cuda.matmul, "allow_tf32")):
+        monkeypatch.setattr(obj, name, True)   # set, and restored after the test
+        assert getattr(obj, name) is True
+    assert not tn.backends.mps.is_available() and not tn.backends.mps.is_built()

@@ -121,6 +121,14 @@ def test_random_creation_dtypes_shapes_and_ranges(device):
     assert p.dtype == np.int64 and sorted(p.tolist()) == list(range(10))
 
 
+def test_randint_takes_high_and_a_positional_size_like_pytorch(device):
+    # the GPT get_batch line: torch.randint(len(data) - block_size, (batch_size,))
+    r = tn.randint(5, (300,), device=device)
+    assert r.shape == (300,) and r.dtype == np.int64 and set(r.tolist()) == set(range(5))
+    assert tn.randint(3, [2, 2]).shape == (2, 2)
+    assert tn.randint(2, 4, (6,)).numpy().min() >= 2
+
+
 # ---------------------------------------------------------------- multinomial, bernoulli, normal
 # Seeded, so each run draws the same numbers; the tolerances are still >= 6 standard errors,
 # so any seed (and any NumPy/CuPy bit stream) passes unless the sampler is wrong.

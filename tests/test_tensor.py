@@ -49,6 +49,16 @@ def test_index_dunder_only_for_integers():
         [10, 20][tn.tensor(1.0)]
 
 
+def test_format_spec_formats_a_0d_tensors_value_like_pytorch():
+    # print(f'{phase} Loss: {epoch_loss:.4f} Acc: {epoch_acc:.4f}') with epoch_acc a tensor
+    acc = tn.tensor(11).double() / 12
+    assert f"{acc:.4f}" == "0.9167" and f"{tn.tensor(3):d}" == "3"
+    assert "{:>6}".format(tn.tensor(7)) == "     7" and format(tn.tensor(2.5)) == "2.5"
+    assert f"{tn.tensor([1.0, 2.0])}" == str(tn.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match="format"):
+        f"{tn.tensor([1.0]):.2f}"
+
+
 def test_repr_shows_values_dtype_and_grad():
     assert repr(tn.tensor([1.0, 2.0])).startswith("tensor([1., 2.]")
     assert "float64" in repr(tn.ones(1, dtype=tn.float64))
@@ -78,6 +88,19 @@ def test_to_dtype_casts_and_gradient_flows_back_in_source_dtype():
 def test_to_same_device_is_a_no_op():
     x = tn.ones(2)
     assert x.to(x.device) is x and x.cpu().device == "cpu"
+
+
+def test_to_takes_pytorchs_keywords_and_another_tensor():
+    # data, target = data.to(device, non_blocking=True), target.to(device, non_blocking=True)
+    x = tn.ones(2)
+    assert x.to(x.device, non_blocking=True) is x
+    assert x.to(x.device, memory_format=None) is x
+    c = x.to(x.device, copy=True)
+    assert c is not x and c.data is not x.data and c.tolist() == [1.0, 1.0]
+    m = tn.tensor([1, 0]).to(tn.zeros(1, dtype=tn.float64))   # mask.to(other): its dtype
+    assert m.dtype == np.float64 and m.tolist() == [1.0, 0.0]
+    # a minimal GPT's get_batch on CUDA: x.pin_memory().to(device, non_blocking=True)
+    assert x.pin_memory() is x and not x.is_pinned()
 
 
 def test_clone_copies_memory_and_is_differentiable():

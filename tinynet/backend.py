@@ -100,11 +100,45 @@ def get_array_module(*arrays):
     return np
 
 
-def device_of(array) -> str:
-    """Device string of a numpy or cupy array."""
+class device(str):
+    """A device, as PyTorch's ``torch.device``: ``tn.device("cuda" if ok else "cpu")``,
+    ``tn.device("cuda", 1)``, ``tn.device(0)`` (GPU 0).
+
+    It *is* the canonical device string (``"cpu"``, ``"cuda:N"``), so it goes wherever
+    a device string does and compares equal to one, with torch's ``.type`` (``"cpu"`` or
+    ``"cuda"``) and ``.index`` (None on the CPU). ``Tensor.device`` is one. Unlike
+    PyTorch, ``tn.device("cuda")`` is GPU 0 already (``"cuda:0"``, index 0).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, type, index=None):
+        if isinstance(type, int) and not isinstance(type, bool) and index is None:
+            type, index = "cuda", type
+        name = str(type) if index is None else f"{type}:{int(index)}"
+        return super().__new__(cls, normalize_device(name))
+
+    @property
+    def type(self) -> str:
+        return self.partition(":")[0]
+
+    @property
+    def index(self):
+        return int(self[5:]) if self.startswith("cuda:") else None
+
+
+_cpu = device("cpu")
+_cuda_devices: dict[int, device] = {}
+
+
+def device_of(array) -> device:
+    """Device of a numpy or cupy array (a :class:`device`, hence a string)."""
     if isinstance(array, np.ndarray) or _cupy is None or not isinstance(array, _cupy.ndarray):
-        return "cpu"
-    return f"cuda:{array.device.id}"
+        return _cpu
+    i = array.device.id
+    if i not in _cuda_devices:
+        _cuda_devices[i] = device(f"cuda:{i}")
+    return _cuda_devices[i]
 
 
 # ---------------------------------------------------------------- deferred GPU checks

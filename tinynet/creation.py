@@ -168,8 +168,14 @@ def rand(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
-    """Integers uniform in [low, high) (int64); ``randint(high, size=...)`` also works."""
-    if high is None:
+    """Integers uniform in [low, high) (int64).
+
+    As in PyTorch, ``randint(high, size)`` (a shape as the second positional argument)
+    and ``randint(high, size=...)`` draw from [0, high).
+    """
+    if isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
     gen = backend.get_generator(device)
     return Tensor(gen.integers(low, high, size=tuple(size), dtype=np.dtype(dtype or int64)))

@@ -174,6 +174,11 @@ def _save_error(e: OSError, path: str) -> OSError:
 def save(state_dict, path, metadata=None) -> None:
     """Write ``state_dict`` ({name: Tensor | numpy | cupy array}) to ``path`` as safetensors.
 
+    A dict with other values, PyTorch's whole-checkpoint habit
+    (``tn.save({"model": m.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}, p)``),
+    is written as :func:`save_training_state` writes it, and :func:`load` gives it back
+    as it was.
+
     metadata: optional {str: str} stored under ``"__metadata__"``.
     dtypes: float64/32/16, int64/32/16/8, uint64/32/16/8 and bool. The file is
     written to a temp file in the same folder and renamed into place, so a
@@ -189,11 +194,16 @@ def save(state_dict, path, metadata=None) -> None:
             raise TypeError(f"save {path}: tensor names must be str, got {name!r}")
         if name == "__metadata__":
             raise ValueError(f"save {path}: '__metadata__' is reserved and cannot name a tensor")
-        if not _is_array(value):   # torch.save({"model": ..., "epoch": 3}) habits
-            raise TypeError(f"save {path}: {name!r} is not a tensor (type {type(value).__name__}); "
-                            "save() writes a flat {name: tensor} dict (a state_dict). For a "
-                            "checkpoint with nested dicts, optimizer state or plain values, use "
-                            "tn.save_training_state(path, model=..., optimizer=..., epoch=...)")
+        if not _is_array(value):   # torch.save({"model": ..., "epoch": 3}): a whole checkpoint
+            if metadata is not None:
+                raise TypeError(f"save {path}: {name!r} is not a tensor (type "
+                                f"{type(value).__name__}); metadata= goes with a flat "
+                                "{name: tensor} dict only")
+            bad = [k for k in state_dict if not isinstance(k, str)]
+            if bad:
+                raise TypeError(f"save {path}: a checkpoint's top-level keys must be str, "
+                                f"got {bad[0]!r}")
+            return save_training_state(path, **state_dict)
         arr = _as_numpy(value, f"save {path}: tensor {name!r}")
         if arr.dtype.newbyteorder("=") not in _NAMES:
             raise TypeError(f"save {path}: tensor {name!r} has dtype {arr.dtype}, which "
@@ -333,14 +343,20 @@ def _read_arrays(path):
     return out, metadata
 
 
-def load(path, device="cpu") -> dict:
+def load(path, device="cpu", *, map_location=None, weights_only=None) -> dict:
     """Read a safetensors file into {name: tn.Tensor} on ``device``.
+
+    PyTorch's ``map_location`` (a device or device string) is another name for
+    ``device``; ``weights_only`` is accepted and ignored, since loading never runs
+    pickled code whatever it says
+    (``model.load_state_dict(tn.load(PATH, map_location=device, weights_only=True))``).
 
     Every dtype ``save`` writes comes back unchanged; BF16 (written by other
     tools) is widened exactly to float32. Tensors come back in the header's
     order, do not require grad, and own their memory (the file is closed).
     Malformed files raise ValueError naming the file and the problem. Never
-    unpickles.
+    unpickles. A file :func:`save` wrote from a nested checkpoint (or
+    :func:`save_training_state` wrote) comes back as that checkpoint.
 
     A PyTorch checkpoint (``torch.save``: .pt, .pth, .bin, recognised by its zip
     header) is read too, without unpickling (see :mod:`tinynet.io_torch`): a
@@ -348,10 +364,17 @@ def load(path, device="cpu") -> dict:
     3}``) with its tensors as Tensors; a tensor saved twice is one Tensor. One
     in torch's format before 1.6 raises ValueError saying so.
     """
+    if map_location is not None:
+        if not isinstance(map_location, str):
+            raise TypeError(f"load {path}: map_location must be a device or device string "
+                            f"('cpu', 'cuda:0'), got {type(map_location).__name__}")
+        device = map_location
     device = backend.normalize_device(device)
     if io_torch.is_torch_file(path):
         return _tensors_in(io_torch.load_torch(path), device, {})
-    arrays, _ = _read_arrays(path)
+    arrays, metadata = _read_arrays(path)
+    if _STATE_KEY in metadata:
+        return _decode_state(path, arrays, metadata, device)
     return {name: _make_tensor(backend.to_device(a, device)) for name, a in arrays.items()}
 
 
@@ -505,9 +528,17 @@ def load_training_state(path, device="cpu") -> dict:
         raise ValueError(f"{path}: a PyTorch checkpoint (torch.save), not a training-state "
                          "file written by tn.io.save_training_state; tn.load reads its tensors")
     arrays, metadata = _read_arrays(path)
-    if metadata.get(_FORMAT_KEY) != _FORMAT or _STATE_KEY not in metadata:
+    if _STATE_KEY not in metadata:
         raise ValueError(f"{path}: not a training-state file (no {_STATE_KEY!r} metadata); "
                          "use tn.load for plain state dicts")
+    return _decode_state(path, arrays, metadata, device)
+
+
+def _decode_state(path, arrays, metadata, device) -> dict:
+    """The parts of a training-state file from its arrays and metadata."""
+    if metadata.get(_FORMAT_KEY) != _FORMAT:
+        raise ValueError(f"{path}: training-state format {metadata.get(_FORMAT_KEY)!r} is not "
+                         f"{_FORMAT!r}")
     try:
         tree = json.loads(metadata[_STATE_KEY])
         return {k: _decode(v, arrays, device) for k, v in tree.items()}

@@ -194,11 +194,17 @@ class Tensor(TensorMethods, TensorInplaceMethods):
     def tolist(self):
         return backend.to_numpy(self.data).tolist()
 
-    def to(self, device=None, dtype=None) -> "Tensor":
+    def to(self, device=None, dtype=None, non_blocking=False, copy=False,
+           memory_format=None) -> "Tensor":
         """Move to ``device`` and/or cast to ``dtype`` (differentiable; no copy if unchanged).
 
-        ``t.to("cuda")``, ``t.to(tn.float16)``, ``t.to("cpu", dtype=tn.float32)``.
+        ``t.to("cuda")``, ``t.to(tn.float16)``, ``t.to("cpu", dtype=tn.float32)``, and
+        ``t.to(other)`` for ``other``'s device and dtype. As in PyTorch, ``copy=True``
+        always returns new memory; ``non_blocking`` and ``memory_format`` are accepted
+        and ignored (copies here are synchronous and every array is row-major).
         """
+        if isinstance(device, Tensor):
+            device, dtype = device.device, device.dtype
         if device is not None and not isinstance(device, str) and dtype is None:
             try:
                 dtype, device = np.dtype(device), None
@@ -209,7 +215,7 @@ class Tensor(TensorMethods, TensorInplaceMethods):
             out = _fn.ToDevice.apply(out, device=backend.normalize_device(device))
         if dtype is not None and np.dtype(dtype) != out.dtype:
             out = _fn.Cast.apply(out, dtype=np.dtype(dtype))
-        return out
+        return out.clone() if copy and out is self else out
 
     def cpu(self) -> "Tensor":
         return self.to("cpu")
@@ -275,6 +281,16 @@ class Tensor(TensorMethods, TensorInplaceMethods):
         """This tensor if its memory is C-contiguous, else a contiguous copy (differentiable)."""
         return self if self.data.flags.c_contiguous else self.clone()
 
+    def pin_memory(self) -> "Tensor":
+        """This tensor, unchanged: accepted so that PyTorch's
+        ``x.pin_memory().to(device, non_blocking=True)`` runs (copies to the GPU here
+        are synchronous, from ordinary host memory)."""
+        return self
+
+    def is_pinned(self) -> bool:
+        """False: tinynet does not page-lock host memory (see :meth:`pin_memory`)."""
+        return False
+
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor after backward (it must require grad)."""
         engine.retain_grad(self)
@@ -330,6 +346,13 @@ class Tensor(TensorMethods, TensorInplaceMethods):
             raise ValueError(f"truth value of a tensor with {self.data.size} elements is ambiguous")
         backend.raise_deferred_errors()
         return bool(self.data)
+
+    def __format__(self, format_spec):
+        """``f"{acc:.4f}"``: a 0-d tensor formats as its Python value, as in PyTorch
+        (``f"{x}"`` of any tensor is ``str(x)``; other tensors take no format spec)."""
+        if self.data.ndim == 0:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
 
     def __float__(self):
         return float(self.item())

@@ -428,3 +428,13 @@ def test_iterable_dataset_worker_error_is_reraised():
     with pytest.raises(ValueError, match="stream broke at 5"):
         list(DataLoader(StreamFailsAt(10), batch_size=2))
     assert no_children_left()
+
+
+def test_torch_utils_data_spelling_is_tinynet_data():
+    # train_loader = torch.utils.data.DataLoader(dataset1, **train_kwargs)
+    import tinynet.utils.data
+    from tinynet.utils.data import DataLoader as DL, Dataset
+    assert tinynet.utils.data is tn.data and tn.utils.data is tn.data
+    assert DL is DataLoader and Dataset is tn.data.Dataset
+    xs, = next(iter(tn.utils.data.DataLoader(TensorDataset(tn.arange(4)), batch_size=4)))
+    assert xs.tolist() == [0, 1, 2, 3]

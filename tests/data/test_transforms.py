@@ -71,6 +71,11 @@ def test_horizontal_flip_mirrors_pil_and_arrays():
     chw = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
     np.testing.assert_array_equal(T.RandomHorizontalFlip(p=1.0)(chw), chw[:, :, ::-1])
     np.testing.assert_array_equal(T.RandomVerticalFlip(p=1.0)(chw), chw[:, ::-1, :])
+    t = tn.tensor(chw)   # after ToTensor: flips give tensors, as torchvision's do
+    h, v = T.RandomHorizontalFlip(p=1.0)(t), T.RandomVerticalFlip(p=1.0)(t)
+    assert isinstance(h, tn.Tensor) and isinstance(v, tn.Tensor)
+    np.testing.assert_array_equal(h.numpy(), chw[:, :, ::-1])
+    np.testing.assert_array_equal(v.numpy(), chw[:, ::-1, :])
     flips = [T.RandomHorizontalFlip()(img) is not img for _ in range(200)]
     assert 60 < sum(flips) < 140
 
@@ -99,7 +104,9 @@ def test_color_jitter_factors_match_pillow_and_hue_rotates():
 def test_to_tensor_gives_chw_float32_in_unit_range():
     img = image(5, 7)
     x = T.ToTensor()(img)
-    assert isinstance(x, np.ndarray) and x.shape == (3, 5, 7) and x.dtype == np.float32
+    # a Tensor, as torchvision's: the tutorials' transform(img).unsqueeze(0).to(device) runs
+    assert isinstance(x, tn.Tensor) and x.shape == (3, 5, 7) and x.dtype == np.float32
+    assert x.device == "cpu" and not x.requires_grad and x.unsqueeze(0).shape == (1, 3, 5, 7)
     np.testing.assert_array_equal(x, arr(img).transpose(2, 0, 1).astype(np.float32) / 255)
     g = T.ToTensor()(image(5, 7, mode="L"))
     assert g.shape == (1, 5, 7) and 0 <= g.min() and g.max() <= 1

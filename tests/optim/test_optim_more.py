@@ -11,7 +11,7 @@ import pytest
 
 import tinynet as tn
 import tinynet.io as tio
-from tinynet.optim import ASGD, LBFGS, Adadelta, Rprop
+from tinynet.optim import ASGD, LBFGS, SGD, Adadelta, Adam, AdamW, Rprop
 from tinynet.optim import _kernels as K
 
 from _optim_util import assert_trajectories_close, grouped
@@ -193,6 +193,25 @@ def test_torch_only_flags_are_accepted_and_kept_in_the_groups():
         group = opt.param_groups[0]
         assert group["foreach"] is False and group["capturable"] is False
         assert group["differentiable"] is False and group["maximize"] is False
+
+
+def test_adam_adamw_sgd_take_torchs_implementation_flags_too():
+    # nanoGPT: use_fused = 'fused' in inspect.signature(torch.optim.AdamW).parameters and cuda
+    import inspect
+    for cls in (Adam, AdamW, SGD):
+        assert {"foreach", "differentiable", "fused"} <= set(inspect.signature(cls).parameters)
+        opt = cls([tn.zeros(2, requires_grad=True)], lr=0.1, foreach=False, fused=True,
+                  differentiable=False)
+        group = opt.param_groups[0]
+        assert group["fused"] is True and group["foreach"] is False
+    assert AdamW([tn.zeros(2, requires_grad=True)], capturable=False).defaults["fused"] is None
+    # a flag changes nothing: the same step either way
+    a, b = tn.ones(3, requires_grad=True), tn.ones(3, requires_grad=True)
+    oa, ob = AdamW([a], lr=0.1), AdamW([b], lr=0.1, fused=True, foreach=True)
+    for p, o in ((a, oa), (b, ob)):
+        (p * tn.tensor([1.0, -2.0, 3.0])).sum().backward()
+        o.step()
+    assert tn.equal(a, b)
 
 
 # ------------------------------------------------------------ kernels

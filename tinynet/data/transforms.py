@@ -1,10 +1,10 @@
 """Image transforms (Pillow-based), torchvision-shaped.
 
 Transforms work on ``PIL.Image`` objects until :class:`ToTensor`, which turns an
-image into a **numpy float32 CHW array** in [0, 1] (not a ``tn.Tensor``: plain
-arrays are cheap to send back from DataLoader workers, and the collate step
-stacks them into one Tensor batch). :class:`Normalize` works on CHW (or NCHW)
-numpy arrays and on ``tn.Tensor``.
+image into a float32 CHW ``tn.Tensor`` in [0, 1] on the CPU, as torchvision's does
+(``transform(img).unsqueeze(0).to(device)`` works; in DataLoader workers the collate
+step stacks the samples' arrays, so only numpy arrays travel back).
+:class:`Normalize` and the flips work on CHW (or NCHW) Tensors and numpy arrays.
 
 Randomness: every random transform draws from one module-level numpy
 Generator, :func:`get_transform_rng`. By default that is
@@ -308,14 +308,16 @@ def _flip(x, horizontal: bool, name: str):
     if isinstance(x, Image.Image):
         return x.transpose(Image.Transpose.FLIP_LEFT_RIGHT if horizontal
                            else Image.Transpose.FLIP_TOP_BOTTOM)
-    if isinstance(x, np.ndarray):  # an (..., H, W) array, e.g. after ToTensor
+    if isinstance(x, np.ndarray):  # an (..., H, W) array
         return np.ascontiguousarray(x[..., ::-1] if horizontal else x[..., ::-1, :])
-    raise TypeError(f"{name} works on PIL images or (..., H, W) numpy arrays, "
+    if isinstance(x, Tensor):  # an (..., H, W) tensor, e.g. after ToTensor
+        return x.flip(-1 if horizontal else -2)
+    raise TypeError(f"{name} works on PIL images or (..., H, W) tensors or numpy arrays, "
                     f"got {type(x).__name__}")
 
 
 class RandomHorizontalFlip(_Transform):
-    """Mirror left-right with probability ``p`` (PIL image, or numpy array (..., H, W))."""
+    """Mirror left-right with probability ``p`` (PIL image, or (..., H, W) tensor/array)."""
 
     def __init__(self, p=0.5):
         self.p = p
@@ -327,7 +329,7 @@ class RandomHorizontalFlip(_Transform):
 
 
 class RandomVerticalFlip(_Transform):
-    """Mirror top-bottom with probability ``p`` (PIL image, or numpy array (..., H, W))."""
+    """Mirror top-bottom with probability ``p`` (PIL image, or (..., H, W) tensor/array)."""
 
     def __init__(self, p=0.5):
         self.p = p
@@ -443,12 +445,12 @@ class Grayscale(_Transform):
 
 # --------------------------------------------------------------- to arrays
 class ToTensor(_Transform):
-    """PIL image or HWC array -> **numpy float32 CHW array**.
+    """PIL image or HWC numpy array -> float32 CHW ``tn.Tensor`` on the CPU, as torchvision.
 
     uint8 values are divided by 255 (to [0, 1]), uint16 by 65535; float inputs
     are only cast to float32; a 2-D (grayscale) input gets a channel axis (1, H, W).
-    (torchvision returns a torch.Tensor; tinynet returns the array, which the
-    DataLoader's collate stacks into a Tensor batch.)
+    The tensor wraps a new array (no further copy); the DataLoader's collate stacks
+    those arrays into the batch.
     """
 
     def __call__(self, pic):
@@ -464,10 +466,10 @@ class ToTensor(_Transform):
             raise ValueError(f"ToTensor: expected an (H, W) or (H, W, C) image, got shape {a.shape}")
         chw = a.transpose(2, 0, 1)
         if a.dtype.kind == "u" and a.dtype.itemsize == 1:
-            return np.divide(chw, np.float32(255), dtype=np.float32)
+            return Tensor(np.divide(chw, np.float32(255), dtype=np.float32))
         if a.dtype.kind == "u" and a.dtype.itemsize == 2:  # either byte order (I;16, I;16B)
-            return np.divide(chw, np.float32(65535), dtype=np.float32)
-        return np.ascontiguousarray(chw, dtype=np.float32)
+            return Tensor(np.divide(chw, np.float32(65535), dtype=np.float32))
+        return Tensor(np.ascontiguousarray(chw, dtype=np.float32))
 
 
 class Normalize(_Transform):

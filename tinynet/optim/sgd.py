@@ -12,10 +12,13 @@ class SGD(Optimizer):
     buf ← d on the first step, then buf ← momentum·buf + (1 − dampening)·d;
     d ← d + momentum·buf if ``nesterov`` else buf (when momentum ≠ 0);
     p ← p − lr·d. State per parameter: ``momentum_buffer`` (only when momentum ≠ 0).
+    ``foreach``, ``differentiable`` and ``fused`` are accepted for PyTorch compatibility and
+    change nothing (one implementation, never recorded for autograd).
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                 nesterov=False, *, maximize=False):
+                 nesterov=False, *, maximize=False, foreach=None, differentiable=False,
+                 fused=None):
         if lr < 0:
             raise ValueError(f"SGD: invalid learning rate {lr}")
         if momentum < 0:
@@ -25,7 +28,8 @@ class SGD(Optimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: Nesterov momentum requires momentum > 0 and dampening = 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
+                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
+                                      foreach=foreach, differentiable=differentiable, fused=fused))
 
     def _update(self, p, g, state, group):
         momentum = float(group["momentum"])
