@@ -468,3 +468,34 @@ def test_training_state_round_trip_property(tmp_path_factory, tree):
     p = tmp_path_factory.mktemp("ts") / "t.safetensors"
     tio.save_training_state(p, tree=tree)
     _same({"tree": tree}, tio.load_training_state(p))
+
+
+def test_save_and_load_through_file_objects(tmp_path):
+    """``with open(f, 'wb') as f: torch.save(sd, f)`` and ``torch.load(f)``, as PyTorch does:
+    a file object is written at its position and left open, and read to its end."""
+    import io
+
+    sd = {"w": Tensor(np.arange(6, dtype=np.float32).reshape(2, 3)),
+          "n": np.array([1, 2], dtype=np.int64)}
+    path = str(tmp_path / "model.pt")
+    with open(path, "wb") as f:
+        tio.save(sd, f)
+        assert not f.closed
+    with open(path, "rb") as f:
+        back = tio.load(f)
+    assert list(back) == ["w", "n"] and back["w"].numpy().tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert back["n"].dtype == np.int64
+    assert tio.load(path)["w"].shape == (2, 3)   # the same file, by its path
+
+    buf = io.BytesIO()   # a whole checkpoint, in memory
+    tio.save({"model": sd, "epoch": 3}, buf)
+    buf.seek(0)
+    ckpt = tio.load(buf)
+    assert ckpt["epoch"] == 3 and ckpt["model"]["w"].shape == (2, 3)
+
+    with pytest.raises(ValueError, match="BytesIO: not a safetensors file"):
+        tio.load(io.BytesIO(b"abc"))
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(open(path, "rb").read()[:-4])
+    with open(bad, "rb") as f, pytest.raises(ValueError, match=r"bad\.pt: .*truncated"):
+        tio.load(f)   # errors name the file object's file

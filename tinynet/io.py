@@ -23,6 +23,7 @@ safetensors file and still no pickle.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -70,6 +71,13 @@ def _make_tensor(array):
     """A tn.Tensor (not requiring grad) that wraps ``array``."""
     from .tensor import Tensor
     return Tensor(array)
+
+
+def _where(path) -> str:
+    """``path`` as a string for messages and opening: a path, or a file object's name."""
+    if hasattr(path, "write") or hasattr(path, "read"):
+        return str(getattr(path, "name", type(path).__name__))
+    return os.fspath(path)
 
 
 def _atomic_write(path: str, write) -> None:
@@ -184,8 +192,12 @@ def save(state_dict, path, metadata=None) -> None:
     written to a temp file in the same folder and renamed into place, so a
     crash never leaves a half-written checkpoint. Readable by
     ``safetensors.numpy.load_file`` and ``safetensors.torch.load_file``.
+
+    path may also be a binary file object, as with ``torch.save(obj, f)``: the file is
+    written at its position and left open (not atomically: it is the caller's file).
     """
-    path = os.fspath(path)
+    fileobj = path if hasattr(path, "write") or hasattr(path, "read") else None
+    path = _where(path)
     if not isinstance(state_dict, dict):
         raise TypeError(f"save {path}: state_dict must be a dict, got {type(state_dict).__name__}")
     arrays = {}
@@ -203,7 +215,7 @@ def save(state_dict, path, metadata=None) -> None:
             if bad:
                 raise TypeError(f"save {path}: a checkpoint's top-level keys must be str, "
                                 f"got {bad[0]!r}")
-            return save_training_state(path, **state_dict)
+            return save_training_state(fileobj or path, **state_dict)
         arr = _as_numpy(value, f"save {path}: tensor {name!r}")
         if arr.dtype.newbyteorder("=") not in _NAMES:
             raise TypeError(f"save {path}: tensor {name!r} has dtype {arr.dtype}, which "
@@ -235,7 +247,10 @@ def save(state_dict, path, metadata=None) -> None:
         for arr, le in layout:
             _write_array(f, arr, le)
 
-    _atomic_write(path, write)
+    if fileobj is not None:
+        write(fileobj)
+    else:
+        _atomic_write(path, write)
 
 
 def _write_array(f, arr: np.ndarray, le: np.dtype) -> None:
@@ -251,7 +266,8 @@ def _read_header(f, path: str):
     entries: list of (name, code, shape, begin, end) in the header's order.
     Raises ValueError naming ``path`` for anything inconsistent with the file.
     """
-    size = os.fstat(f.fileno()).st_size
+    size = f.seek(0, os.SEEK_END)
+    f.seek(0)
     if size < 8:
         raise ValueError(f"{path}: not a safetensors file: {size} bytes, shorter than the "
                          "8-byte header length")
@@ -323,11 +339,13 @@ def _decode_bf16(u16: np.ndarray) -> np.ndarray:
     return (u16.astype(np.uint32) << 16).view(np.float32)
 
 
-def _read_arrays(path):
-    """(dict name -> numpy array, metadata) read from a safetensors file."""
-    path = os.fspath(path)
+def _read_arrays(path, where=None):
+    """(dict name -> numpy array, metadata) read from a safetensors file, or from an
+    ``io.BytesIO`` of one (``load`` reads a file object's bytes into one) named ``where``."""
+    f = path if isinstance(path, io.BytesIO) else open(os.fspath(path), "rb")
+    path = where or _where(path)
     out = {}
-    with open(path, "rb") as f:
+    with f:
         entries, metadata, data_start = _read_header(f, path)
         for name, code, shape, begin, end in entries:
             arr = np.empty(shape, dtype=_DTYPES[code])
@@ -363,6 +381,9 @@ def load(path, device="cpu", *, map_location=None, weights_only=None) -> dict:
     state dict as {name: Tensor}, anything nested (``{"model": ..., "epoch":
     3}``) with its tensors as Tensors; a tensor saved twice is one Tensor. One
     in torch's format before 1.6 raises ValueError saying so.
+
+    path may also be a binary file object (``with open(p, 'rb') as f: tn.load(f)``), read
+    from its position to its end; PyTorch checkpoints are read from paths only.
     """
     if map_location is not None:
         if not isinstance(map_location, str):
@@ -370,11 +391,18 @@ def load(path, device="cpu", *, map_location=None, weights_only=None) -> dict:
                             f"('cpu', 'cuda:0'), got {type(map_location).__name__}")
         device = map_location
     device = backend.normalize_device(device)
-    if io_torch.is_torch_file(path):
+    where = _where(path)
+    if hasattr(path, "read"):
+        path = io.BytesIO(path.read())
+        head = path.getvalue()[:32]
+        if head.startswith(io_torch.ZIP_MAGIC) or io_torch._is_legacy(head):
+            raise ValueError(f"load {where}: a PyTorch checkpoint; tinynet reads those from "
+                             "a path only: pass the file's path")
+    elif io_torch.is_torch_file(path):
         return _tensors_in(io_torch.load_torch(path), device, {})
-    arrays, metadata = _read_arrays(path)
+    arrays, metadata = _read_arrays(path, where)
     if _STATE_KEY in metadata:
-        return _decode_state(path, arrays, metadata, device)
+        return _decode_state(where, arrays, metadata, device)
     return {name: _make_tensor(backend.to_device(a, device)) for name, a in arrays.items()}
 
 
@@ -506,11 +534,10 @@ def save_training_state(path, **parts) -> None:
     too), floats round-trip exactly (NaN, inf and -0.0 included), tuples stay
     tuples, array dtypes and shapes are preserved; ``requires_grad`` is not
     stored. The result is an ordinary safetensors file, written atomically
-    like :func:`save`.
+    like :func:`save` (or into a file object, as :func:`save` does).
     """
-    path = os.fspath(path)
     arrays = {}
-    tree = {k: _encode(v, _escape(k), arrays, f"save_training_state {path}: part {k!r}")
+    tree = {k: _encode(v, _escape(k), arrays, f"save_training_state {_where(path)}: part {k!r}")
             for k, v in parts.items()}
     meta = {_FORMAT_KEY: _FORMAT, _STATE_KEY: json.dumps(tree, separators=(",", ":"))}
     save(arrays, path, metadata=meta)

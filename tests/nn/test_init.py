@@ -146,3 +146,30 @@ def test_torch_kaiming_bound_agrees():
     ours = init.xavier_uniform_(tn.empty(*shape)).numpy()
     theirs = torch.nn.init.xavier_uniform_(torch.empty(shape)).numpy()
     np.testing.assert_allclose(np.abs(ours).max(), np.abs(theirs).max(), rtol=0.01)
+
+
+def test_every_initialiser_fills_a_raw_data_array_in_place_and_returns_it():
+    """PyTorch code passes ``m.weight.data`` (the DCGAN tutorial's weights_init); in tinynet
+    that is the array itself, filled in place (the Tensor sees the values)."""
+    m = nn.Linear(6, 4)
+    for fill, args in [(init.normal_, (0.0, 0.02)), (init.uniform_, (-1, 1)),
+                       (init.trunc_normal_, ()), (init.constant_, (0.5,)), (init.zeros_, ()),
+                       (init.ones_, ()), (init.eye_, ()), (init.xavier_uniform_, ()),
+                       (init.xavier_normal_, ()), (init.kaiming_uniform_, ()),
+                       (init.kaiming_normal_, ()), (init.orthogonal_, ()),
+                       (init.sparse_, (0.5,))]:
+        before = m.weight.data
+        assert fill(m.weight.data, *args) is before, fill.__name__
+        assert m.weight.data is before
+    init.orthogonal_(m.weight.data)
+    np.testing.assert_allclose(m.weight.numpy() @ m.weight.numpy().T, np.eye(4), atol=1e-5)
+    tn.manual_seed(0)
+    init.normal_(m.weight.data, 0.0, 0.02)
+    assert m.weight.dtype == tn.float32 and 0.005 < m.weight.std().item() < 0.04
+    init.constant_(m.bias.data, 0)
+    assert m.bias.abs().max().item() == 0
+    conv = nn.Conv2d(2, 2, 3)
+    assert init.dirac_(conv.weight.data) is conv.weight.data
+    assert conv.weight[0, 0, 1, 1].item() == 1
+    with pytest.raises(TypeError, match=r"nn.init.normal_: expected a Tensor \(or its .data"):
+        init.normal_([[1.0, 2.0]])

@@ -8,11 +8,16 @@ returns the tensor.
 Fans of a weight of shape (out, in, *kernel):
     fan_in = in · prod(kernel),   fan_out = out · prod(kernel).
 
+Each also takes a raw array, as PyTorch code passes ``m.weight.data`` (in tinynet
+that is the numpy/cupy array itself): the array is filled in place and returned.
+Like a write through PyTorch's ``.data``, autograd's version counter does not see it.
+
 Also here, as in PyTorch: ``sparse_`` (Gaussian with a fixed share of zeros per
 column) and ``dirac_`` (identity convolution kernels, per group).
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -65,9 +70,22 @@ def _calculate_correct_fan(tensor, mode: str) -> int:
     return fan_in if mode == "fan_in" else fan_out
 
 
+def _arrays_too(fill):
+    """Let ``fill`` take an array (``m.weight.data``): it fills a Tensor sharing it."""
+    @functools.wraps(fill)
+    def wrapper(tensor, *args, **kwargs):
+        xp = backend.get_array_module(tensor)
+        if isinstance(tensor, xp.ndarray):
+            fill(Tensor._make(tensor, False), *args, **kwargs)
+            return tensor
+        return fill(tensor, *args, **kwargs)
+    return wrapper
+
+
 def _check(tensor, fn):
     if not isinstance(tensor, Tensor):
-        raise TypeError(f"nn.init.{fn}: expected a Tensor, got {type(tensor).__name__}")
+        raise TypeError(f"nn.init.{fn}: expected a Tensor (or its .data array), "
+                        f"got {type(tensor).__name__}")
 
 
 def _draw(tensor, kind, generator=None):
@@ -91,6 +109,7 @@ def _write(tensor, values):
     return tensor
 
 
+@_arrays_too
 def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
     """Fill with samples from U(a, b): a + (b - a)·u, u ~ U[0, 1); needs a <= b."""
     _check(tensor, "uniform_")
@@ -99,6 +118,7 @@ def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
     return _write(tensor, _draw(tensor, "uniform", generator) * (b - a) + a)
 
 
+@_arrays_too
 def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
     """Fill with samples from N(mean, std²): mean + std·z, z ~ N(0, 1); needs std >= 0."""
     _check(tensor, "normal_")
@@ -107,6 +127,7 @@ def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
     return _write(tensor, _draw(tensor, "normal", generator) * std + mean)
 
 
+@_arrays_too
 def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
                   generator=None):
     """Fill with N(mean, std²) samples conditioned on lying in [a, b] (absolute bounds).
@@ -179,6 +200,7 @@ def _truncated_standard_normal(xp, gen, n: int, alpha: float, beta: float, dtype
     return (sign * xp.concatenate(chunks)[:n]).astype(dtype)
 
 
+@_arrays_too
 def constant_(tensor, val: float):
     """Fill with ``val``."""
     _check(tensor, "constant_")
@@ -195,6 +217,7 @@ def ones_(tensor):
     return constant_(tensor, 1)
 
 
+@_arrays_too
 def eye_(tensor):
     """Fill a 2-D tensor with the identity matrix."""
     _check(tensor, "eye_")
@@ -240,6 +263,7 @@ def kaiming_normal_(tensor, a: float = 0.0, mode: str = "fan_in",
     return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan), generator)
 
 
+@_arrays_too
 def orthogonal_(tensor, gain: float = 1.0, generator=None):
     """Fill with a (semi-)orthogonal matrix (of the tensor viewed as (shape[0], -1)), times gain.
 
@@ -269,6 +293,7 @@ def orthogonal_(tensor, gain: float = 1.0, generator=None):
     return _write(tensor, (q * gain).reshape(tensor.shape))
 
 
+@_arrays_too
 def sparse_(tensor, sparsity: float, std: float = 0.01, generator=None):
     """Fill a 2-D (rows, cols) tensor with N(0, std²) values, then zero
     ⌈sparsity · rows⌉ randomly chosen entries in every column (Martens, 2010)."""
@@ -288,6 +313,7 @@ def sparse_(tensor, sparsity: float, std: float = 0.01, generator=None):
     return _write(tensor, values)
 
 
+@_arrays_too
 def dirac_(tensor, groups: int = 1):
     """Fill a 3-, 4- or 5-D conv weight (out, in, *kernel) with the Dirac delta: within
     each of ``groups`` groups of out/groups output channels, channel d copies input
