@@ -408,7 +408,9 @@ def _multiply_at(xp, data, grid, src):
     (which CuPy lacks): positions sorted, then one pass per repetition, each with no
     position twice (as many passes as the most repeated position has writes)."""
     *where, values = (a.reshape(-1) for a in xp.broadcast_arrays(*grid, xp.asarray(src)))
-    flat = xp.ravel_multi_index(where, data.shape)
+    flat = where[0] if where else xp.zeros(values.shape, np.int64)   # row-major position
+    for w, n in zip(where[1:], data.shape[1:]):
+        flat = flat * n + w
     order = xp.argsort(flat)
     flat, where, values = flat[order], [w[order] for w in where], values[order]
     rank = xp.arange(flat.size) - xp.searchsorted(flat, flat, side="left")   # k-th write
