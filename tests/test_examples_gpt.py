@@ -160,8 +160,7 @@ def test_finetune_and_generate_flag_errors(hf_dir, text_file, tmp_path, capsys):
 
 def test_printing_a_sample_leaves_the_random_stream_and_generator_alone():
     """sample_text restores the CPU generator's state in place: the draws after it are the
-    ones a run without samples makes, and no device's generator is replaced or re-seeded
-    (set_rng_state would re-seed a GPU's, whose state cannot be saved)."""
+    ones a run without samples makes, and no device's generator is replaced or re-seeded."""
     tok = CharTokenizer("abcdefgh ")
     model = GPT(tiny_config(tok.vocab_size))
     tn.manual_seed(3)

@@ -493,6 +493,13 @@ def test_save_and_load_through_file_objects(tmp_path):
     ckpt = tio.load(buf)
     assert ckpt["epoch"] == 3 and ckpt["model"]["w"].shape == (2, 3)
 
+    buf = io.BytesIO()   # save_training_state writes to a file object too: read it back
+    tio.save_training_state(buf, model=sd, epoch=3)
+    buf.seek(0)
+    assert tio.load_training_state(buf)["epoch"] == 3
+    buf.seek(0)
+    assert tio.load_metadata(buf)["format"] == "tinynet-training-state-v1"
+
     with pytest.raises(ValueError, match="BytesIO: not a safetensors file"):
         tio.load(io.BytesIO(b"abc"))
     bad = tmp_path / "bad.pt"

@@ -393,11 +393,7 @@ def load(path, device="cpu", *, map_location=None, weights_only=None) -> dict:
     device = backend.normalize_device(device)
     where = _where(path)
     if hasattr(path, "read"):
-        path = io.BytesIO(path.read())
-        head = path.getvalue()[:32]
-        if head.startswith(io_torch.ZIP_MAGIC) or io_torch._is_legacy(head):
-            raise ValueError(f"load {where}: a PyTorch checkpoint; tinynet reads those from "
-                             "a path only: pass the file's path")
+        path = _read_fileobj(path, f"load {where}")
     elif io_torch.is_torch_file(path):
         return _tensors_in(io_torch.load_torch(path), device, {})
     arrays, metadata = _read_arrays(path, where)
@@ -422,11 +418,26 @@ def _tensors_in(obj, device, done):
     return done[id(obj)]
 
 
+def _read_fileobj(f, what) -> io.BytesIO:
+    """The rest of binary file object ``f`` as a BytesIO; a PyTorch checkpoint raises
+    ValueError (``what`` starts the message): those are read from paths only."""
+    buf = io.BytesIO(f.read())
+    head = buf.getvalue()[:32]
+    if head.startswith(io_torch.ZIP_MAGIC) or io_torch._is_legacy(head):
+        raise ValueError(f"{what}: a PyTorch checkpoint; tinynet reads those from "
+                         "a path only: pass the file's path")
+    return buf
+
+
 def load_metadata(path) -> dict:
     """The ``"__metadata__"`` {str: str} of a safetensors file ({} if none).
 
     Reads and validates only the header, so it is cheap on large checkpoints.
+    ``path`` may be a binary file object, as with :func:`load`.
     """
+    if hasattr(path, "read"):
+        where = _where(path)
+        return _read_header(_read_fileobj(path, f"load_metadata {where}"), where)[1]
     path = os.fspath(path)
     if io_torch.is_torch_file(path):
         return {}   # a PyTorch checkpoint has no such metadata (load says if it is unreadable)
@@ -548,13 +559,16 @@ def load_training_state(path, device="cpu") -> dict:
 
     Tensors come back as tn.Tensor (not requiring grad), numpy/cupy arrays as
     arrays, both on ``device``; numpy scalars as numpy scalars. Never unpickles.
+    ``path`` may be a binary file object, as with :func:`load`.
     """
-    path = os.fspath(path)
+    source, path = path, _where(path)
     device = backend.normalize_device(device)
-    if io_torch.is_torch_file(path):   # else "header length ... larger than the file"
+    if hasattr(source, "read"):
+        source = _read_fileobj(source, f"load_training_state {path}")
+    elif io_torch.is_torch_file(path):   # else "header length ... larger than the file"
         raise ValueError(f"{path}: a PyTorch checkpoint (torch.save), not a training-state "
                          "file written by tn.io.save_training_state; tn.load reads its tensors")
-    arrays, metadata = _read_arrays(path)
+    arrays, metadata = _read_arrays(source, path)
     if _STATE_KEY not in metadata:
         raise ValueError(f"{path}: not a training-state file (no {_STATE_KEY!r} metadata); "
                          "use tn.load for plain state dicts")

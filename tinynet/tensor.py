@@ -349,7 +349,8 @@ class Tensor(TensorMethods, TensorInplaceMethods):
 
     def __format__(self, format_spec):
         """``f"{acc:.4f}"``: a 0-d tensor formats as its Python value, as in PyTorch
-        (``f"{x}"`` of any tensor is ``str(x)``; other tensors take no format spec)."""
+        (``f"{x}"`` of a 0-d tensor is ``str(x.item())``; of another tensor, ``str(x)``;
+        other tensors take no format spec)."""
         if self.data.ndim == 0:
             return self.item().__format__(format_spec)
         return object.__format__(self, format_spec)

@@ -142,6 +142,8 @@ def test_normalize_math(c, seed, batched):
 def test_normalize_inplace_and_errors():
     x = np.ones((3, 2, 2), np.float32)
     assert T.Normalize([1, 1, 1], [2, 2, 2], inplace=True)(x) is x and x.max() == 0
+    t = tn.ones(3, 2, 2)   # what ToTensor gives: written in place too, as torchvision's
+    assert T.Normalize([1, 1, 1], [2, 2, 2], inplace=True)(t) is t and t.numpy().max() == 0
     with pytest.raises(ValueError, match="3 channels"):
         T.Normalize([0.5, 0.5], [1, 1])(np.zeros((3, 2, 2), np.float32))
     with pytest.raises(ValueError, match="zero"):

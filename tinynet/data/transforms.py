@@ -479,10 +479,11 @@ class Normalize(_Transform):
     value on either side goes with every value on the other (torchvision
     broadcasts them the same way).
 
-    numpy arrays give float32 arrays (``inplace=True`` writes into the input);
-    Tensors give Tensors through differentiable Tensor ops, on the input's
-    device. The input must be floating (as in torchvision): integer pixels mean
-    ``ToTensor`` was left out, and would be normalized from [0, 255].
+    numpy arrays give float32 arrays; Tensors give Tensors through differentiable
+    Tensor ops, on the input's device. ``inplace=True`` writes into the input (a
+    Tensor through ``sub_``/``div_``, as torchvision). The input must be floating
+    (as in torchvision): integer pixels mean ``ToTensor`` was left out, and would be
+    normalized from [0, 255].
     """
 
     def __init__(self, mean, std, inplace=False):
@@ -521,7 +522,7 @@ class Normalize(_Transform):
             m, s = self._stats(x.shape)
             m = Tensor(backend.to_device(m.astype(x.dtype), x.device))
             s = Tensor(backend.to_device(s.astype(x.dtype), x.device))
-            return (x - m) / s
+            return x.sub_(m).div_(s) if self.inplace else (x - m) / s
         m, s = self._stats(x.shape)
         if self.inplace:
             x -= m.astype(x.dtype)
