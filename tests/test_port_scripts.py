@@ -23,6 +23,8 @@ from tinynet.data import ImageFolder, transforms
 from tinynet.nn import functional as F
 from tinynet.optim import lr_scheduler
 
+from port_helpers import as_torch, assert_close, copy_weights
+
 # ----------------------------------------------------------------------------------------
 # 1. a minimal GPT
 
@@ -724,26 +726,10 @@ def test_transfer_learning_finetune_and_fixed_feature_extractor(tmp_path, monkey
 # `F` and `optim` name torch's modules, so the sources are executed once more with them
 
 
-def as_torch(*classes):
-    """A namespace holding ``classes`` re-created from their source with torch's modules."""
-    import textwrap
-    torch = pytest.importorskip("torch")
-    ns = {'tn': torch, 'nn': torch.nn, 'F': torch.nn.functional, 'optim': torch.optim,
-          'lr_scheduler': torch.optim.lr_scheduler, 'math': math, 'inspect': inspect}
-    for cls in classes:
-        exec(textwrap.dedent(inspect.getsource(cls)), ns)
-    return torch, ns
 
 
-def copy_weights(torch, src, dst):
-    """tinynet module ``src``'s state_dict into torch module ``dst`` (strict)."""
-    dst.load_state_dict({k: torch.from_numpy(v.numpy().copy())
-                         for k, v in src.state_dict().items()}, strict=True)
 
 
-def assert_close(ours, theirs, rtol=1e-5, atol=1e-6, what=''):
-    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=rtol,
-                               atol=atol, err_msg=what)
 
 
 @pytest.mark.cpu_only

@@ -19,6 +19,8 @@ import tinynet.nn as nn
 import tinynet.optim as optim
 from tinynet.nn import functional as F
 
+from port_helpers import as_torch, assert_close, copy_weights
+
 # ----------------------------------------------------------------------------------------
 # 1. a variational autoencoder on the 8x8 digits
 
@@ -463,27 +465,10 @@ def test_math_exp_of_a_0d_loss_and_the_perplexity():
 # the same models on torch 2.13, with copied weights
 
 
-def as_torch(*objs):
-    """A namespace holding ``objs`` (classes, functions) re-created from their source with
-    torch's modules."""
-    import inspect
-    import textwrap
-    torch = pytest.importorskip("torch")
-    ns = {'tn': torch, 'nn': torch.nn, 'F': torch.nn.functional, 'optim': torch.optim,
-          'math': math}
-    for obj in objs:
-        exec(textwrap.dedent(inspect.getsource(obj)), ns)
-    return torch, ns
 
 
-def copy_weights(torch, src, dst):
-    dst.load_state_dict({k: torch.from_numpy(v.numpy().copy())
-                         for k, v in src.state_dict().items()}, strict=True)
 
 
-def assert_close(ours, theirs, rtol=1e-5, atol=1e-6, what=''):
-    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=rtol,
-                               atol=atol, err_msg=what)
 
 
 @pytest.mark.cpu_only
