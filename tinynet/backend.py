@@ -271,10 +271,9 @@ def get_rng_state() -> dict:
     for each GPU generator in use, its cuRAND states as an array on that GPU
     (``tn.io.save_training_state`` stores it as a tensor).
     """
-    state = {"seed": _seed, "cpu": get_generator("cpu").bit_generator.state}
-    for device, gen in _generators.items():
-        if device != "cpu":
-            state[device] = generator_state(gen)
+    state = {"seed": _seed, "cpu": generator_state(get_generator("cpu"))}
+    state.update((device, generator_state(gen)) for device, gen in _generators.items()
+                 if device != "cpu")
     return state
 
 
@@ -283,10 +282,8 @@ def set_rng_state(state: dict) -> None:
     where that GPU exists (from an array on any device); on a machine without it, it is
     not needed. A snapshot that has none re-seeds the GPU generators from the seed."""
     manual_seed(state["seed"])
-    get_generator("cpu").bit_generator.state = state["cpu"]
     for device, saved in state.items():
-        if device.startswith("cuda:") and cuda_is_available() \
-                and int(device[5:]) < _cupy.cuda.runtime.getDeviceCount():
+        if device == "cpu" or device.startswith("cuda:") and int(device[5:]) < device_count():
             set_generator_state(get_generator(device), saved)
 
 

@@ -204,12 +204,6 @@ def _check_input(bad, error):
         backend.check_later(bad, error)
 
 
-def _on(device, draws):
-    """``draws`` on ``device``: a NumPy Generator passed as ``generator`` draws on the host
-    whatever the device (no copy when they are there already)."""
-    return backend.to_device(draws, device)
-
-
 def multinomial(input, num_samples: int, replacement: bool = False, *,
                 generator=None) -> Tensor:
     """Category indices drawn with probabilities proportional to ``input``'s last dim.
@@ -243,12 +237,13 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,
         from .functional.select import sorted_positions
         cdf = xp.cumsum(w, axis=1)
         cdf /= cdf[:, -1:]                                     # last entry exactly 1
-        u = _on(input.device, gen.random((w.shape[0], num_samples)))   # (N, S) in [0, 1)
+        # (a NumPy generator passed as ``generator`` draws on the host: moved once)
+        u = backend.to_device(gen.random((w.shape[0], num_samples)), input.device)   # [0, 1)
         idx = sorted_positions(cdf, u, right=True)
     else:
         # exponential race (Efraimidis-Spirakis): E_i / w_i with E_i ~ Exp(1) is
         # Exp(rate w_i), so sorting it draws categories one by one ∝ w without repeats
-        e = -xp.log1p(-_on(input.device, gen.random(w.shape)))   # Exp(1), finite
+        e = -xp.log1p(-backend.to_device(gen.random(w.shape), input.device))   # Exp(1), finite
         keys = xp.where(w > 0, e / xp.where(w > 0, w, 1.0), xp.inf)
         idx = xp.argsort(keys, axis=1, kind="stable")[:, :num_samples]
     idx = idx.astype(np.int64)
@@ -265,7 +260,7 @@ def bernoulli(input, *, generator=None) -> Tensor:
                  lambda: ValueError("bernoulli: probabilities must lie in [0, 1]"))
     gen = generator if generator is not None else backend.get_generator(input.device)
     drawn = p.dtype if p.dtype.itemsize >= 4 else float32
-    u = _on(input.device, gen.random(p.shape, dtype=drawn))
+    u = backend.to_device(gen.random(p.shape, dtype=drawn), input.device)
     return Tensor((u < p).astype(p.dtype))
 
 
@@ -298,7 +293,8 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
             raise ValueError(f"normal: std must be non-negative, got {std}")
     gen = generator if generator is not None else backend.get_generator(device)
     drawn = dtype if dtype.itemsize >= 4 else float32
-    eps = Tensor(_on(device, gen.standard_normal(shape, dtype=drawn).astype(dtype, copy=False)))
+    eps = gen.standard_normal(shape, dtype=drawn).astype(dtype, copy=False)
+    eps = Tensor(backend.to_device(eps, device))
     out = mean + std * eps
     return out.requires_grad_() if requires_grad else out
 

@@ -73,9 +73,14 @@ def _make_tensor(array):
     return Tensor(array)
 
 
+def _is_file(path) -> bool:
+    """Whether ``path`` is an open file object (torch.save(obj, f) style) rather than a path."""
+    return hasattr(path, "write") or hasattr(path, "read")
+
+
 def _where(path) -> str:
     """``path`` as a string for messages and opening: a path, or a file object's name."""
-    if hasattr(path, "write") or hasattr(path, "read"):
+    if _is_file(path):
         return str(getattr(path, "name", type(path).__name__))
     return os.fspath(path)
 
@@ -196,7 +201,7 @@ def save(state_dict, path, metadata=None) -> None:
     path may also be a binary file object, as with ``torch.save(obj, f)``: the file is
     written at its position and left open (not atomically: it is the caller's file).
     """
-    fileobj = path if hasattr(path, "write") or hasattr(path, "read") else None
+    fileobj = path if _is_file(path) else None
     path = _where(path)
     if not isinstance(state_dict, dict):
         raise TypeError(f"save {path}: state_dict must be a dict, got {type(state_dict).__name__}")
@@ -392,7 +397,7 @@ def load(path, device="cpu", *, map_location=None, weights_only=None) -> dict:
         device = map_location
     device = backend.normalize_device(device)
     where = _where(path)
-    if hasattr(path, "read"):
+    if _is_file(path):
         path = _read_fileobj(path, f"load {where}")
     elif io_torch.is_torch_file(path):
         return _tensors_in(io_torch.load_torch(path), device, {})
@@ -435,7 +440,7 @@ def load_metadata(path) -> dict:
     Reads and validates only the header, so it is cheap on large checkpoints.
     ``path`` may be a binary file object, as with :func:`load`.
     """
-    if hasattr(path, "read"):
+    if _is_file(path):
         where = _where(path)
         return _read_header(_read_fileobj(path, f"load_metadata {where}"), where)[1]
     path = os.fspath(path)
@@ -563,7 +568,7 @@ def load_training_state(path, device="cpu") -> dict:
     """
     source, path = path, _where(path)
     device = backend.normalize_device(device)
-    if hasattr(source, "read"):
+    if _is_file(source):
         source = _read_fileobj(source, f"load_training_state {path}")
     elif io_torch.is_torch_file(path):   # else "header length ... larger than the file"
         raise ValueError(f"{path}: a PyTorch checkpoint (torch.save), not a training-state "

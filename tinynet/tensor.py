@@ -461,28 +461,28 @@ class Tensor(TensorMethods, TensorInplaceMethods):
 
     # new_*: this tensor's dtype and device unless given (PyTorch's keywords), no grad
     # unless requires_grad=True
+    def _new_options(self, dtype, device, requires_grad) -> dict:
+        return dict(dtype=self.dtype if dtype is None else dtype,
+                    device=self.device if device is None else device,
+                    requires_grad=requires_grad)
+
     def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False) -> "Tensor":
         """A tensor holding a copy of ``data``, with this tensor's dtype and device."""
         from . import creation
         return creation.tensor(data.data if isinstance(data, Tensor) else data,
-                               dtype=self.dtype if dtype is None else dtype,
-                               device=self.device if device is None else device,
-                               requires_grad=requires_grad)
+                               **self._new_options(dtype, device, requires_grad))
 
     def new_full(self, size, fill_value, *, dtype=None, device=None,
                  requires_grad=False) -> "Tensor":
         """A tensor of shape ``size`` filled with ``fill_value``."""
         from . import creation
-        return creation.full(tuple(size), fill_value, dtype=self.dtype if dtype is None else dtype,
-                             device=self.device if device is None else device,
-                             requires_grad=requires_grad)
+        return creation.full(tuple(size), fill_value,
+                             **self._new_options(dtype, device, requires_grad))
 
     def new_empty(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
         """An uninitialised tensor of shape ``size``."""
         from . import creation
-        return creation.empty(*_size_args(size), dtype=self.dtype if dtype is None else dtype,
-                              device=self.device if device is None else device,
-                              requires_grad=requires_grad)
+        return creation.empty(*_size_args(size), **self._new_options(dtype, device, requires_grad))
 
     def new_zeros(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
         """Zeros of shape ``size``."""

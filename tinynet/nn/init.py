@@ -93,14 +93,8 @@ def _draw(tensor, kind, generator=None):
     gen = generator if generator is not None else backend.get_generator(tensor.device)
     dtype = tensor.dtype if tensor.dtype.itemsize >= 4 else np.dtype(np.float32)
     if kind == "normal":
-        return _on_device(tensor, gen.standard_normal(tensor.shape, dtype=dtype))
-    return _on_device(tensor, gen.random(tensor.shape, dtype=dtype))
-
-
-def _on_device(tensor, draws):
-    """``draws`` on ``tensor``'s device: a NumPy Generator passed as ``generator`` draws on
-    the host whatever the device (no copy when they are there already)."""
-    return backend.to_device(draws, tensor.device)
+        return backend.to_device(gen.standard_normal(tensor.shape, dtype=dtype), tensor.device)
+    return backend.to_device(gen.random(tensor.shape, dtype=dtype), tensor.device)
 
 
 def _write(tensor, values):
@@ -148,8 +142,8 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, 
     alpha, beta = (a - mean) / std, (b - mean) / std
     # sampled where the generator draws (on the host for a NumPy one), then moved once
     xp = np if isinstance(gen, np.random.Generator) else backend.get_array_module(tensor.data)
-    z = _on_device(tensor, _truncated_standard_normal(xp, gen, int(tensor.data.size),
-                                                      alpha, beta, dtype))
+    z = backend.to_device(_truncated_standard_normal(xp, gen, int(tensor.data.size), alpha,
+                                                     beta, dtype), tensor.device)
     return _write(tensor, (z * std + mean).clip(a, b).reshape(tensor.shape))
 
 
@@ -283,7 +277,7 @@ def orthogonal_(tensor, gain: float = 1.0, generator=None):
     cols = tensor.data.size // rows
     dtype = tensor.dtype if tensor.dtype.itemsize >= 4 else np.dtype(np.float32)
     # float64 stays exact to 1e-16
-    flat = _on_device(tensor, gen.standard_normal((rows, cols), dtype=dtype))
+    flat = backend.to_device(gen.standard_normal((rows, cols), dtype=dtype), tensor.device)
     if rows < cols:
         flat = flat.T
     q, r = xp.linalg.qr(flat)
@@ -308,7 +302,8 @@ def sparse_(tensor, sparsity: float, std: float = 0.01, generator=None):
     values = _draw(tensor, "normal", gen) * std
     if num_zeros > 0:
         # a random permutation of the rows per column: the ranks of uniform draws
-        order = xp.argsort(_on_device(tensor, gen.random((rows, cols))), axis=0)[:num_zeros]
+        order = xp.argsort(backend.to_device(gen.random((rows, cols)), tensor.device),
+                           axis=0)[:num_zeros]
         values[order, xp.arange(cols)] = 0
     return _write(tensor, values)
 
