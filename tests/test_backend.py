@@ -1,4 +1,5 @@
 """tinynet.backend: devices, the one NumPy/CuPy seam, the CuPy-missing error and seeding."""
+import copy
 import sys
 import types
 
@@ -150,6 +151,89 @@ def test_rng_state_of_another_gpu_is_refused_or_not_needed():
 
 def test_get_generator_is_a_numpy_generator_for_cpu():
     assert isinstance(backend.get_generator("cpu"), np.random.Generator)
+
+
+def test_torch_style_generator_seeds_random_split_and_the_data_loader():
+    # torch: random_split(ds, [n - k, k], generator=torch.Generator().manual_seed(42))
+    g = tn.Generator()
+    assert isinstance(g, np.random.Generator) and g.device == "cpu"
+    assert g.initial_seed() == tn.Generator.default_seed
+    assert g.manual_seed(42) is g and g.initial_seed() == 42
+    split, again = ([p.indices.tolist() for p in tn.utils.data.random_split(
+        range(10), [7, 3], generator=tn.Generator().manual_seed(42))] for _ in range(2))
+    assert split == again and sorted(split[0] + split[1]) == list(range(10))
+    loader = tn.utils.data.DataLoader(list(range(8)), batch_size=8, shuffle=True,
+                                      generator=tn.Generator().manual_seed(1))
+    order = next(iter(loader)).tolist()
+    assert sorted(order) == list(range(8))
+    state = g.get_state()
+    a = g.permutation(6).tolist()
+    assert g.set_state(state) is g and g.permutation(6).tolist() == a
+    c = copy.deepcopy(g)          # a copy stays a tn.Generator, at the same point
+    assert type(c) is tn.Generator and c.initial_seed() == 42
+    assert c.permutation(6).tolist() == g.permutation(6).tolist()
+    assert g.seed() == g.initial_seed() != 42
+    with pytest.raises(ValueError, match="only the CPU generator"):
+        tn.Generator(device="cuda")
+
+
+class _WorkerSeeds(tn.data.Dataset):
+    """Item i: (the worker's seed, tn.initial_seed() there, a draw of numpy's legacy RNG)."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return tn.data.get_worker_info().seed, tn.initial_seed(), np.random.randint(2**31)
+
+
+def _seed_worker(worker_id):
+    worker_seed = tn.initial_seed() % 2**32
+    np.random.seed(worker_seed)
+
+
+def test_the_reproducibility_notes_seeding_lines_run():
+    # random.seed(s); np.random.seed(s); torch.manual_seed(s); torch.cuda.manual_seed_all(s)
+    # torch.backends.cudnn.deterministic = True; torch.use_deterministic_algorithms(True)
+    tn.manual_seed(123)
+    assert tn.initial_seed() == 123
+    a = tn.randn(5)
+    tn.manual_seed(123)
+    tn.cuda.manual_seed_all(123)
+    tn.cuda.manual_seed(7)         # the GPUs only: the CPU stream is untouched
+    assert tn.equal(tn.randn(5), a) and tn.initial_seed() == 123
+    assert not tn.are_deterministic_algorithms_enabled()
+    tn.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        assert tn.are_deterministic_algorithms_enabled()
+    finally:
+        tn.use_deterministic_algorithms(False)
+    # the seed_worker idiom: each worker's initial_seed() is its own seed
+    loader = tn.utils.data.DataLoader(_WorkerSeeds(), batch_size=1, num_workers=2,
+                                      worker_init_fn=_seed_worker,
+                                      generator=tn.Generator().manual_seed(0))
+    rows = [tuple(int(v) for v in (s[0], i[0], d[0])) for s, i, d in loader]
+    assert all(seed == initial for seed, initial, _ in rows)
+    assert len({seed for seed, _, _ in rows}) == 2                  # one seed per worker
+    again = [tuple(int(v) for v in (s[0], i[0], d[0])) for s, i, d in
+             tn.utils.data.DataLoader(_WorkerSeeds(), batch_size=1, num_workers=2,
+                                      worker_init_fn=_seed_worker,
+                                      generator=tn.Generator().manual_seed(0))]
+    assert again == rows                                             # numpy draws repeat
+
+
+def test_cuda_manual_seed_seeds_the_gpu_generators_only(monkeypatch):
+    made = []
+    monkeypatch.setattr(backend, "new_generator", lambda device, seed: made.append(
+        (device, seed)) or np.random.default_rng(seed))
+    tn.manual_seed(3)
+    backend.get_generator("cuda:1")
+    tn.cuda.manual_seed(11)
+    backend.get_generator("cuda:1")
+    backend.get_generator("cpu")
+    tn.manual_seed(4)               # manual_seed seeds every device again
+    backend.get_generator("cuda:1")
+    assert made == [("cuda:1", 3), ("cuda:1", 11), ("cpu", 3), ("cuda:1", 4)]
 
 
 def test_deferred_checks_raise_at_the_next_read_and_then_clear():

@@ -121,6 +121,21 @@ def test_to_accepts_non_blocking_and_memory_format_keywords():
         m.to(foo=1)
 
 
+def test_channels_last_memory_format_is_accepted_as_in_the_unet_training_scripts():
+    # model = model.to(memory_format=torch.channels_last)
+    # images = images.to(device=device, dtype=torch.float32, memory_format=torch.channels_last)
+    m = nn.Conv2d(1, 2, 3)
+    assert m.to(memory_format=tn.channels_last) is m
+    x = tn.arange(16.).reshape(1, 1, 4, 4)
+    y = x.to(device="cpu", dtype=tn.float32, memory_format=tn.channels_last)
+    assert y is x and m(y).shape == (1, 2, 2, 2)
+    t = x.transpose(2, 3)
+    c = t.contiguous(memory_format=tn.contiguous_format)
+    assert c.is_contiguous() and tn.equal(c, t)
+    assert {tn.contiguous_format, tn.channels_last, tn.channels_last_3d, tn.preserve_format} \
+        == {"contiguous_format", "channels_last", "channels_last_3d", "preserve_format"}
+
+
 # ---------------------------------------------------------------- Module: hooks
 
 class _Scale(nn.Module):

@@ -2,8 +2,9 @@
 from . import backend, functional
 from .autograd import (Function, detect_anomaly, enable_grad, grad, inference_mode,
                        is_grad_enabled, no_grad, set_grad_enabled)
-from .backend import (cuda_is_available, device, get_default_device, get_rng_state,
-                      manual_seed, set_default_device, set_rng_state)
+from .backend import (Generator, are_deterministic_algorithms_enabled, cuda_is_available,
+                      device, get_default_device, get_rng_state, initial_seed, manual_seed,
+                      set_default_device, set_rng_state, use_deterministic_algorithms)
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                        linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,
                        randperm, tensor, zeros, zeros_like)
@@ -30,6 +31,7 @@ from .functional import linalg  # torch.linalg's vector_norm, matrix_norm, norm
 from .creation import bernoulli, multinomial, normal
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .tensor import Tensor, bool_, float16, float32, float64, int8, int16, int32, int64, uint8
+from .tensor import channels_last, channels_last_3d, contiguous_format, preserve_format
 from . import amp, backends, cuda, data, io, metrics, models, nn, optim, utils, viz  # noqa: E402  (they use the names above)
 from .io import load, load_metadata, load_training_state, save, save_training_state
 from .amp import autocast  # torch.autocast(device_type, dtype=...): tinynet.amp.autocast

@@ -18,7 +18,9 @@ import numpy as np
 _cupy = None           # the cupy module once imported
 _default_device = "cpu"
 _seed = 0
+_cuda_seed = None      # set by cuda_manual_seed (until the next manual_seed): the GPUs' seed
 _generators: dict[str, object] = {}   # device -> random Generator
+_deterministic = False  # use_deterministic_algorithms' setting
 
 
 def _import_cupy():
@@ -212,12 +214,45 @@ def manual_seed(seed: int) -> None:
     Each device gets its own generator derived from ``seed``; CPU runs are
     bit-reproducible after the same ``manual_seed``.
     """
-    global _seed
-    _seed = int(seed)
+    global _seed, _cuda_seed
+    _seed, _cuda_seed = int(seed), None
     _generators.clear()
     np.random.seed(_seed % 2**32)  # for code that still uses the legacy global RNG
     if _cupy is not None:
         _cupy.random.seed(_seed % 2**32)
+
+
+def cuda_manual_seed(seed: int) -> None:
+    """Seed the GPU generators only; the CPU's stream goes on (PyTorch's
+    ``torch.cuda.manual_seed`` and ``manual_seed_all``: here one seed serves every GPU, and
+    ``manual_seed(s)`` then ``cuda_manual_seed(s)`` leaves the GPUs as ``manual_seed(s)``
+    alone does). Without CuPy or a GPU there is nothing to seed, as in PyTorch."""
+    global _cuda_seed
+    _cuda_seed = int(seed)
+    for device in [d for d in _generators if d != "cpu"]:
+        del _generators[device]
+    if _cupy is not None:
+        _cupy.random.seed(_cuda_seed % 2**32)
+
+
+def initial_seed() -> int:
+    """The seed of the last :func:`manual_seed` (0 before any), as ``torch.initial_seed``.
+    In a DataLoader worker it is that worker's seed, so the ``seed_worker`` function of
+    PyTorch's reproducibility notes (``np.random.seed(tn.initial_seed() % 2**32)``) works."""
+    return _seed
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """PyTorch's switch, kept as a setting (:func:`are_deterministic_algorithms_enabled`)
+    that selects no other kernels: CPU runs are bit-reproducible after :func:`manual_seed`
+    anyway, and the GPU kernels stay as they are (nothing raises for them either)."""
+    global _deterministic
+    _deterministic = bool(mode)
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    """The last :func:`use_deterministic_algorithms` setting (False by default)."""
+    return _deterministic
 
 
 def get_generator(device=None):
@@ -225,7 +260,8 @@ def get_generator(device=None):
     device = normalize_device(device)
     gen = _generators.get(device)
     if gen is None:
-        gen = _generators[device] = new_generator(device, _seed)
+        seed = _seed if device == "cpu" or _cuda_seed is None else _cuda_seed
+        gen = _generators[device] = new_generator(device, seed)
     return gen
 
 
@@ -237,6 +273,64 @@ def new_generator(device, seed: int):
     cp = _import_cupy()
     with cp.cuda.Device(int(device[5:])):
         return cp.random.default_rng(seed)
+
+
+class Generator(np.random.Generator):
+    """PyTorch's ``torch.Generator`` on the CPU: a ``numpy.random.Generator`` (PCG64), so it
+    goes wherever tinynet takes a ``generator`` (``random_split``, ``DataLoader``, samplers,
+    ``multinomial``, ``nn.init``), with torch's methods::
+
+        g = tn.Generator().manual_seed(42)   # manual_seed returns the generator itself
+        train, val = tn.utils.data.random_split(dataset, [0.8, 0.2], generator=g)
+
+    Differences from PyTorch: CPU only (another ``device`` raises ValueError); the numbers
+    drawn for a seed are NumPy's, not torch's; ``get_state``/``set_state`` take NumPy's
+    bit-generator state (a dict), not a uint8 tensor.
+    """
+
+    default_seed = 67280421310721   # torch.Generator's seed before manual_seed
+
+    def __init__(self, device="cpu"):
+        if normalize_device(device) != "cpu":
+            raise ValueError(f"Generator: only the CPU generator exists, got device {device!r} "
+                             f"(GPU ops draw from tn.backend.get_generator('cuda'))")
+        super().__init__(np.random.PCG64(self.default_seed))
+        self.device = _cpu
+        self._initial_seed = self.default_seed
+
+    def manual_seed(self, seed: int) -> "Generator":
+        """Restart the stream from ``seed`` (an int); returns ``self``."""
+        self._initial_seed = int(seed)
+        self.bit_generator.state = np.random.PCG64(self._initial_seed).state
+        return self
+
+    def seed(self) -> int:
+        """Re-seed from fresh OS entropy; returns the new seed."""
+        self.manual_seed(int(np.random.SeedSequence().entropy % 2**63))
+        return self._initial_seed
+
+    def initial_seed(self) -> int:
+        """The seed the current stream started from."""
+        return self._initial_seed
+
+    def get_state(self) -> dict:
+        """A snapshot of the stream (NumPy's bit-generator state)."""
+        return self.bit_generator.state
+
+    def set_state(self, state: dict) -> "Generator":
+        """Continue from a :meth:`get_state` snapshot; returns ``self``."""
+        self.bit_generator.state = state
+        return self
+
+    def __reduce__(self):
+        # (NumPy's own would copy or pickle it back as a plain numpy Generator)
+        return _restore_generator, (self._initial_seed, self.get_state())
+
+
+def _restore_generator(initial_seed, state):
+    gen = Generator().set_state(state)
+    gen._initial_seed = initial_seed
+    return gen
 
 
 def generator_state(gen):

@@ -25,6 +25,10 @@ float16, float32, float64 = np.dtype("float16"), np.dtype("float32"), np.dtype("
 int8, int16, int32, int64 = (np.dtype(t) for t in ("int8", "int16", "int32", "int64"))
 uint8, bool_ = np.dtype("uint8"), np.dtype("bool")
 _DEFAULT_FLOAT = float32
+# PyTorch's memory formats, for ported code (``model.to(memory_format=tn.channels_last)``,
+# ``x.contiguous(memory_format=...)``): accepted and ignored, every array here is row-major
+contiguous_format, channels_last, channels_last_3d, preserve_format = (
+    "contiguous_format", "channels_last", "channels_last_3d", "preserve_format")
 
 
 def _default_dtype_for(value):
@@ -277,8 +281,9 @@ class Tensor(TensorMethods, TensorInplaceMethods):
         """Whether the memory is C-contiguous (a transpose or a strided slice is not)."""
         return bool(self.data.flags.c_contiguous)
 
-    def contiguous(self) -> "Tensor":
-        """This tensor if its memory is C-contiguous, else a contiguous copy (differentiable)."""
+    def contiguous(self, memory_format=contiguous_format) -> "Tensor":
+        """This tensor if its memory is C-contiguous, else a contiguous copy (differentiable).
+        ``memory_format`` is accepted and ignored (always C order)."""
         return self if self.data.flags.c_contiguous else self.clone()
 
     def pin_memory(self) -> "Tensor":

@@ -66,3 +66,19 @@ def test_rmsprop_state_layout():
 def test_rmsprop_rejects_bad_options(kwargs):
     with pytest.raises(ValueError, match="RMSprop"):
         RMSprop([tn.zeros(2, requires_grad=True)], **kwargs)
+
+
+def test_rmsprop_takes_torchs_flags_as_the_unet_training_scripts_pass_them():
+    # optim.RMSprop(model.parameters(), lr=..., weight_decay=1e-8, momentum=0.999, foreach=True)
+    torch = pytest.importorskip("torch")
+    options = dict(lr=0.01, weight_decay=1e-8, momentum=0.9, foreach=True)
+    init, grads = make_problem(seed=4)
+    ours, opt, _ = run_tinynet(lambda ps: RMSprop(ps, **options), init, grads)
+    theirs = run_torch(torch, "RMSprop", options, init, grads)
+    assert_trajectories_close(ours, theirs, rtol=1e-6, what="RMSprop foreach=True")
+    group = opt.state_dict()["param_groups"][0]
+    tgroup = torch.optim.RMSprop([torch.zeros(2, requires_grad=True)], **options).state_dict()[
+        "param_groups"][0]
+    assert set(group) == set(tgroup)
+    assert {k: group[k] for k in group if k != "params"} == \
+        {k: tgroup[k] for k in tgroup if k != "params"}

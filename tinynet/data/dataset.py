@@ -222,8 +222,9 @@ def random_split(dataset, lengths, generator=None) -> list[Subset]:
     Args:
         lengths: ints summing to ``len(dataset)``, or fractions summing to 1
             (each share floored, the remainder given round-robin from the first).
-        generator: a ``numpy.random.Generator`` or int seed; default
-            ``tinynet.backend.get_generator()`` (reproducible after ``tn.manual_seed``).
+        generator: a ``numpy.random.Generator`` (``tn.Generator().manual_seed(42)`` is
+            one) or int seed; default ``tinynet.backend.get_generator()`` (reproducible
+            after ``tn.manual_seed``).
     """
     n = len(dataset)
     sizes = _resolve_lengths(n, lengths)

@@ -12,11 +12,13 @@ class RMSprop(Optimizer):
     ``centered``: ḡ ← α·ḡ + (1−α)·d and avg = √(s − ḡ²) + eps, else avg = √s + eps;
     momentum > 0: buf ← momentum·buf + d/avg, p ← p − lr·buf;  else p ← p − lr·d/avg.
     State per parameter: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0),
-    ``grad_avg`` (centered).
+    ``grad_avg`` (centered). ``capturable``, ``foreach`` and ``differentiable`` are accepted
+    for PyTorch compatibility and change nothing (as in :class:`~tinynet.optim.Adam`).
     """
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, *, maximize=False):
+                 centered=False, capturable=False, foreach=None, maximize=False,
+                 differentiable=False):
         if lr < 0:
             raise ValueError(f"RMSprop: invalid learning rate {lr}")
         if eps < 0:
@@ -28,7 +30,9 @@ class RMSprop(Optimizer):
         if alpha < 0:
             raise ValueError(f"RMSprop: invalid alpha {alpha}")
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize))
+                                      momentum=momentum, centered=centered, maximize=maximize,
+                                      capturable=capturable, foreach=foreach,
+                                      differentiable=differentiable))
 
     def _update(self, p, g, state, group):
         momentum, centered = float(group["momentum"]), bool(group["centered"])
