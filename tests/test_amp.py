@@ -155,3 +155,13 @@ def test_autocast_is_per_thread_and_one_object_may_be_shared(device_type):
         worker.join()
     assert seen == {"worker": tn.float16, "after": False}
     assert not tn.amp.is_autocast_enabled()
+
+
+def test_grad_scaler_scales_a_float16_loss_in_float32_as_torch():
+    # 65536 x 1.5 overflows float16 (max 65504); torch's float32 scale tensor promotes a 0-d
+    # loss to float32, so the scaled loss is finite there, and here
+    scaled = tn.amp.GradScaler("cpu").scale(tn.tensor(1.5, dtype=tn.float16))
+    assert scaled.dtype == tn.float32 and scaled.item() == 98304.0
+    assert tn.amp.GradScaler("cpu").scale([tn.tensor(2.0, dtype=tn.float16)])[0].item() == 131072
+    big = tn.amp.GradScaler("cpu").scale(tn.ones(2, dtype=tn.float16))
+    assert big.dtype == tn.float16        # not 0-d: stays float16 (and inf), as in torch

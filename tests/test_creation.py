@@ -223,3 +223,20 @@ def test_normal_samples_and_its_gradient(device):
         tn.normal(0.0, 1.0)
     with pytest.raises(ValueError, match="normal: std must be non-negative"):
         tn.normal(0.0, -1.0, (2,))
+
+
+def test_random_creation_takes_a_generator_as_in_torch():
+    draws = []
+    for _ in range(2):
+        g = tn.Generator().manual_seed(7)
+        draws.append([tn.randn(3, generator=g), tn.rand(2, 2, generator=g),
+                      tn.randint(0, 10, (4,), generator=g), tn.randperm(6, generator=g)])
+    for a, b in zip(*draws):
+        assert tn.equal(a, b)          # the same seed, the same draws
+    tn.manual_seed(0)
+    before = tn.randn(3)
+    tn.manual_seed(0)
+    tn.randn(3, generator=tn.Generator().manual_seed(1))
+    assert tn.equal(tn.randn(3), before)   # the global stream was not used
+    assert draws[0][0].dtype == tn.float32 and draws[0][2].dtype == tn.int64
+    assert sorted(draws[0][3].tolist()) == list(range(6))

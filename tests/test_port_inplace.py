@@ -1,11 +1,15 @@
-"""In-place Tensor methods that ported training code calls on tensors outside the
-graph (custom init, EMA weights, weight clipping, masks): sub_, div_, clamp_,
-masked_fill_, lerp_, addcmul_, addcdiv_, uniform_, normal_."""
+"""In-place Tensor methods that ported training code calls: on tensors outside the
+graph (custom init, EMA weights, weight clipping, masks: sub_, div_, clamp_,
+masked_fill_, lerp_, addcmul_, addcdiv_, uniform_, normal_), and inside it, where they
+are recorded as in PyTorch (torchvision's ``out += identity``, ``loss += penalty``)."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinynet as tn
 import tinynet.nn as nn
+from tinynet.testing import strategies as tst
 
 
 def test_arithmetic_inplace_methods_write_the_same_memory():
@@ -72,16 +76,147 @@ def test_random_fills_are_seeded_and_have_the_asked_distribution():
         tn.zeros(3, dtype=tn.int64).normal_()
 
 
-@pytest.mark.parametrize("call", [
+INPLACE_WITH_AN_OPERAND = [
     lambda a, b: a.add_(b), lambda a, b: a.sub_(b, alpha=2), lambda a, b: a.mul_(b),
     lambda a, b: a.div_(b), lambda a, b: a.lerp_(b, 0.5), lambda a, b: a.addcmul_(b, b),
     lambda a, b: a.addcdiv_(b, b), lambda a, b: a.clamp_(min=b),
-    lambda a, b: a.masked_fill_(tn.tensor([True, False, True]), b[0])])
-def test_inplace_operand_that_requires_grad_is_refused_not_dropped(call):
-    a, b = tn.zeros(3), tn.ones(3, requires_grad=True)
-    with pytest.raises(RuntimeError, match="would drop its gradient"):
+    lambda a, b: a.masked_fill_(a.new_tensor([True, False, True], dtype=bool), b[0]),
+    lambda a, b: a.copy_(b * 2), lambda a, b: a.fill_(b[1]),
+    lambda a, b: a.__iadd__(b), lambda a, b: a.__isub__(b), lambda a, b: a.__imul__(b),
+    lambda a, b: a.__itruediv__(b)]
+
+
+@pytest.mark.parametrize("call", INPLACE_WITH_AN_OPERAND)
+def test_inplace_with_an_operand_that_requires_grad_is_recorded_as_in_torch(call):
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (tn, torch):
+        a = lib.tensor([0.5, -1.0, 2.0])                   # outside the graph
+        b = lib.tensor([1.5, 2.0, -0.5], requires_grad=True)
+        out = call(a, b)
+        assert out is a and a.requires_grad and a.grad_fn is not None
+        (a * lib.tensor([1.0, 2.0, 3.0])).sum().backward()
+        results.append((a.detach().numpy(), b.grad.numpy()))
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+@pytest.mark.parametrize("call", INPLACE_WITH_AN_OPERAND)
+def test_inplace_with_an_operand_that_requires_grad_writes_in_place_under_no_grad(call):
+    a, b = tn.zeros(3) + 1.0, tn.ones(3, requires_grad=True)
+    before = a.data
+    with tn.no_grad():                              # the EMA pattern: outside the graph
         call(a, b)
-    assert a.numpy().tolist() == [0.0, 0.0, 0.0]   # nothing written
-    with tn.no_grad():                              # the EMA pattern: fine outside the graph
-        call(a, b)
+    assert a.data is before and a._version == 1     # the same memory, one write
     assert not a.requires_grad
+
+
+# ---------------------------------------------------------------- inside the graph
+
+RECORDED = {
+    "+=": lambda a, b: a.__iadd__(b), "-=": lambda a, b: a.__isub__(b),
+    "*=": lambda a, b: a.__imul__(b), "/=": lambda a, b: a.__itruediv__(b + 4.0),
+    "add_": lambda a, b: a.add_(b, alpha=0.5), "sub_": lambda a, b: a.sub_(b, alpha=2),
+    "mul_": lambda a, b: a.mul_(b), "div_": lambda a, b: a.div_(b * b + 1.0),
+    "lerp_": lambda a, b: a.lerp_(b, 0.25), "addcmul_": lambda a, b: a.addcmul_(b, b, value=2),
+    "addcdiv_": lambda a, b: a.addcdiv_(b, b * b + 1.0, value=-1),
+    # (an offset no drawn pair of values is likely to meet: clamp has a kink at a = min)
+    "clamp_": lambda a, b: a.clamp_(min=b + 0.0123457), "copy_": lambda a, b: a.copy_(b),
+}
+
+
+@settings(max_examples=20, deadline=None)
+@given(name=st.sampled_from(sorted(RECORDED)), shapes=tst.broadcastable_shapes(2, 0, 3, 1, 3),
+       data=st.data())
+def test_inplace_ops_inside_the_graph_pass_gradcheck(name, shapes, data):
+    # b broadcasts into a's shape (the in-place rule), both float64 and requiring grad
+    a_shape = np.broadcast_shapes(*shapes)
+    a = data.draw(tst.tensors(a_shape, requires_grad=True))
+    b = data.draw(tst.tensors(shapes[1], requires_grad=True))
+
+    def f(a, b):
+        y = a * 1.0              # a non-leaf: the in-place op is recorded on it
+        assert RECORDED[name](y, b) is y
+        return y
+    assert f(a, b).grad_fn is not None   # recorded (gradcheck also calls f under no_grad)
+    assert tn.gradcheck(f, (a, b), atol=1e-6, rtol=1e-5)
+
+
+def test_torchvision_basic_block_out_plus_equals_identity_matches_torch():
+    torch = pytest.importorskip("torch")
+    from port_helpers import copy_weights
+
+    def block(lib):
+        L = lib.nn
+
+        class BasicBlock(L.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1, self.bn1 = L.Conv2d(4, 4, 3, padding=1, bias=False), L.BatchNorm2d(4)
+                self.relu = L.ReLU(inplace=True)
+                self.conv2, self.bn2 = L.Conv2d(4, 4, 3, padding=1, bias=False), L.BatchNorm2d(4)
+
+            def forward(self, x):     # torchvision's BasicBlock.forward, verbatim
+                identity = x
+                out = self.conv1(x)
+                out = self.bn1(out)
+                out = self.relu(out)
+                out = self.conv2(out)
+                out = self.bn2(out)
+                out += identity
+                out = self.relu(out)
+                return out
+        return BasicBlock()
+    ours, theirs = block(tn), block(torch)
+    copy_weights(torch, ours, theirs)
+    x = np.random.default_rng(0).standard_normal((2, 4, 5, 5)).astype(np.float32)
+    xo, xt = tn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yo, yt = ours(xo), theirs(xt)
+    (yo * yo).sum().backward()
+    (yt * yt).sum().backward()
+    np.testing.assert_allclose(yo.detach().numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ours.conv1.weight.grad.numpy(), theirs.conv1.weight.grad.numpy(),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_loss_plus_equals_a_penalty_and_masked_fill_inside_the_graph():
+    w = nn.Parameter(tn.tensor([1.0, -2.0, 3.0]))
+    loss = (w * w).sum()
+    loss += 0.5 * w.abs().sum()         # the regularizer idiom
+    scores = w * 2.0
+    scores.masked_fill_(scores < 0, 0.0)
+    loss += scores.sum()
+    loss.backward()
+    np.testing.assert_allclose(w.grad.numpy(), [2 + 0.5 + 2, -4 - 0.5, 6 + 0.5 + 2])
+
+
+def test_inplace_inside_the_graph_errors_are_those_of_torch():
+    x = tn.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        x += 1.0
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        x.relu_()
+    y = x * 2
+    z = y * y                 # saves y
+    y += 1.0
+    with pytest.raises(RuntimeError, match="modified by an in-place"):
+        z.sum().backward()
+    with pytest.raises(TypeError, match="cannot be cast to the tensor's dtype int64"):
+        i = tn.tensor([1, 2])
+        i += x
+    with pytest.raises(ValueError, match=r"shape \(3, 2\) differs from the tensor's \(2,\)"):
+        y = x * 2
+        y += tn.ones(3, 2)
+    assert y.tolist() == [2.0, 4.0]   # nothing written
+
+
+def test_inplace_inside_the_graph_keeps_dtype_and_an_earlier_reader_of_the_old_value():
+    x = tn.tensor([1.0, -2.0], requires_grad=True)
+    y = x * 2                       # float32
+    before = y + 0.0                # reads y before the write: its gradient is unchanged
+    y += tn.tensor([1.0, 1.0], dtype=tn.float64)
+    assert y.dtype == tn.float32 and y.tolist() == [3.0, -3.0]
+    y.relu_()
+    (before.sum() + y.sum()).backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0 + 2.0, 2.0 + 0.0])

@@ -5,9 +5,8 @@ knowledge distillation from a CNN teacher into an MLP student with gradient accu
 
 As in ``test_port_scripts.py``: a line that fails or behaves differently from PyTorch is a
 gap in tinynet, fixed in tinynet (with a focused test next to the code it touches); the
-idiom stays here. Where a documented tinynet rule (``+=`` only outside the graph) rules an
-idiom out, the tinynet way is written instead, with a comment. The last tests compare a few
-results with torch 2.13 itself.
+idiom stays here (the U-Net's ``loss += dice`` inside the graph among them). The last tests
+compare a few results with torch 2.13 itself.
 """
 import copy
 
@@ -284,9 +283,7 @@ class BCEDiceLoss(nn.Module):
 
     def forward(self, logits, targets):
         loss = self.bce_weight * self.bce(logits, targets)
-        # (milesial's Pytorch-UNet writes `loss += dice_loss(...)`: tinynet's `+=` is for
-        # tensors outside the graph, a documented difference (README), so it is spelt out)
-        loss = loss + (1 - self.bce_weight) * self.dice(logits, targets)
+        loss += (1 - self.bce_weight) * self.dice(logits, targets)   # as milesial's U-Net
         return loss
 
 

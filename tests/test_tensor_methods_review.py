@@ -30,7 +30,7 @@ NEW_METHODS = """amax amin neg negative reciprocal absolute view_as reshape_as w
 ndimension new_empty byte element_size stride addcmul addcdiv fmax fmin erfinv sgn unfold
 split_with_sizes index_fill index_copy scatter_ scatter_add_ index_fill_ index_copy_
 index_put_ masked_scatter_ fill_diagonal_ squeeze_ unsqueeze_ t_ transpose_ exponential_
-random_ geometric_ cauchy_ log_normal_""".split()
+random_ geometric_ cauchy_ log_normal_ bernoulli_""".split()
 
 
 def T(a, requires_grad=False):
@@ -381,7 +381,7 @@ INPLACE_CALLS = {
     "t_": lambda x: x.t_(), "transpose_": lambda x: x.transpose_(0, -1),
     "exponential_": lambda x: x.exponential_(), "random_": lambda x: x.random_(5),
     "geometric_": lambda x: x.geometric_(0.5), "cauchy_": lambda x: x.cauchy_(),
-    "log_normal_": lambda x: x.log_normal_(),
+    "log_normal_": lambda x: x.log_normal_(), "bernoulli_": lambda x: x.bernoulli_(0.5),
 }
 
 
@@ -403,9 +403,9 @@ def test_inplace_methods_refuse_tensors_in_the_graph_and_run_under_no_grad(name)
     lambda x, s: x.index_fill_(0, tn.tensor([0]), s[0]),
     lambda x, s: x.index_copy_(0, tn.tensor([0, 1, 2]), s),
     lambda x, s: x.index_put_((tn.tensor([0]),), s[0]),
-    lambda x, s: x.masked_scatter_(tn.tensor([True, True, False]), s),
-    lambda x, s: x.addcmul_(s, s)])
+    lambda x, s: x.masked_scatter_(tn.tensor([True, True, False]), s)])
 def test_inplace_operand_that_requires_grad_is_refused_not_dropped(call):
+    # (the arithmetic ones, addcmul_ etc., are recorded instead: test_port_inplace.py)
     x, s = tn.zeros(3), tn.ones(3, requires_grad=True)
     with pytest.raises(RuntimeError, match="requires grad"):
         call(x, s)
@@ -447,6 +447,33 @@ def test_random_fills_are_seeded_keep_dtype_and_follow_their_distribution():
     assert h.dtype == tn.float16 and h.isfinite().all()
     gen = np.random.default_rng(0)
     assert tn.zeros(3).cauchy_(generator=gen).tolist() != [0.0, 0.0, 0.0]
+
+
+def test_bernoulli_fill_as_timms_drop_path_writes_it():
+    x = tn.randn(4000, 3, 5)
+    keep_prob = 0.75
+    shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+    tn.manual_seed(2)
+    random_tensor = x.new_empty(shape).bernoulli_(keep_prob)
+    assert random_tensor.shape == (4000, 1, 1) and random_tensor.dtype == tn.float32
+    assert set(random_tensor.unique().tolist()) == {0.0, 1.0}
+    assert abs(random_tensor.mean().item() - keep_prob) < 0.03
+    tn.manual_seed(2)
+    assert tn.equal(tn.empty(*shape).bernoulli_(keep_prob), random_tensor)   # seeded
+    random_tensor.div_(keep_prob)
+    y = x * random_tensor                  # whole samples dropped, the rest scaled up
+    dropped = (y.abs().sum(dim=(1, 2)) == 0)
+    assert dropped.float().mean().item() == pytest.approx(1 - keep_prob, abs=0.03)
+    # a tensor of probabilities (broadcast), integer and bool tensors, a generator
+    p = tn.tensor([0.0, 1.0, 0.0, 1.0])
+    assert tn.empty(3, 4).bernoulli_(p).tolist() == [[0.0, 1.0, 0.0, 1.0]] * 3
+    ints = tn.zeros(1000, dtype=tn.int64).bernoulli_(0.5)
+    assert ints.dtype == tn.int64 and set(ints.tolist()) == {0, 1}
+    assert tn.zeros(4, dtype=tn.bool_).bernoulli_(1.0).tolist() == [True] * 4
+    g1 = tn.zeros(50).bernoulli_(0.5, generator=tn.Generator().manual_seed(7))
+    assert tn.equal(g1, tn.zeros(50).bernoulli_(0.5, generator=tn.Generator().manual_seed(7)))
+    with pytest.raises(ValueError, match=r"probabilities must lie in \[0, 1\]"):
+        tn.zeros(3).bernoulli_(1.5).numpy()
 
 
 @pytest.mark.parametrize("dtype,top", [(tn.float32, 2 ** 24), (tn.float64, 2 ** 53),

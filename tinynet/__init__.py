@@ -35,7 +35,11 @@ from .tensor import channels_last, channels_last_3d, contiguous_format, preserve
 from . import amp, backends, cuda, data, io, metrics, models, nn, optim, utils, viz  # noqa: E402  (they use the names above)
 from .io import load, load_metadata, load_training_state, save, save_training_state
 from .amp import autocast  # torch.autocast(device_type, dtype=...): tinynet.amp.autocast
-from .tensor import is_tensor
+from .tensor import Size, clone, is_floating_point, is_tensor, set_printoptions
+from .settings import (compile, finfo, get_default_dtype, get_float32_matmul_precision,  # noqa: A004
+                       get_num_threads, iinfo, set_default_dtype, set_float32_matmul_precision,
+                       set_num_threads)
+from .functional import broadcast_to
 
 # more of torch's top-level functions, by family
 from .functional.rearrange import (atleast_1d, atleast_2d, atleast_3d, block_diag, cartesian_prod,

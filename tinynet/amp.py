@@ -154,12 +154,19 @@ class GradScaler:
         return self.enabled
 
     def scale(self, outputs):
-        """``outputs * scale`` (a Tensor, or a list/tuple of them)."""
+        """``outputs * scale`` (a Tensor, or a list/tuple of them). A 0-d float16 output (a
+        loss) is scaled in float32, as PyTorch's float32 scale tensor promotes it: 65536
+        times a float16 loss of 1.5 would overflow to inf."""
         if not self.enabled:
             return outputs
         if isinstance(outputs, (list, tuple)):
-            return type(outputs)(o * self._scale for o in outputs)
-        return outputs * self._scale
+            return type(outputs)(self._scaled(o) for o in outputs)
+        return self._scaled(outputs)
+
+    def _scaled(self, output):
+        if output.ndim == 0 and output.dtype == np.float16:
+            output = output.to(np.float32)
+        return output * self._scale
 
     def unscale_(self, optimizer) -> None:
         """Divide the optimizer's gradients by the scale in place and look for inf/NaN."""

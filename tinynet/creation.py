@@ -151,24 +151,36 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     return Tensor(xp.eye(n, m, dtype=dtype or float32), requires_grad=requires_grad)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Standard normal samples (float32 by default) from the device's seeded generator."""
-    gen = backend.get_generator(device)
+def _draw(generator, device, draw):
+    """``draw(gen)`` from ``generator`` (a NumPy or CuPy Generator, e.g. ``tn.Generator()``)
+    or else the device's seeded one, as an array on ``device``."""
+    device = backend.normalize_device(device)
+    if generator is None:
+        return draw(backend.get_generator(device))
+    # a NumPy generator draws on the host whatever the device: moved once
+    return backend.to_device(draw(generator), device)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
+    """Standard normal samples (float32 by default) from the device's seeded generator
+    (or ``generator``)."""
     dtype = np.dtype(dtype or float32)
-    data = gen.standard_normal(_shape(size), dtype=dtype if dtype.itemsize >= 4 else float32)
+    data = _draw(generator, device, lambda gen: gen.standard_normal(
+        _shape(size), dtype=dtype if dtype.itemsize >= 4 else float32))
     return Tensor(data.astype(dtype, copy=False), requires_grad=requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Uniform samples in [0, 1) from the device's seeded generator."""
-    gen = backend.get_generator(device)
+def rand(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
+    """Uniform samples in [0, 1) from the device's seeded generator (or ``generator``)."""
     dtype = np.dtype(dtype or float32)
-    data = gen.random(_shape(size), dtype=dtype if dtype.itemsize >= 4 else float32)
+    data = _draw(generator, device, lambda gen: gen.random(
+        _shape(size), dtype=dtype if dtype.itemsize >= 4 else float32))
     return Tensor(data.astype(dtype, copy=False), requires_grad=requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
-    """Integers uniform in [low, high) (int64).
+def randint(low, high=None, size=(), dtype=None, device=None, generator=None) -> Tensor:
+    """Integers uniform in [low, high) (int64), from the device's seeded generator (or
+    ``generator``).
 
     As in PyTorch, ``randint(high, size)`` (a shape as the second positional argument)
     and ``randint(high, size=...)`` draw from [0, high).
@@ -177,19 +189,21 @@ def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
         low, high, size = 0, low, high
     elif high is None:
         low, high = 0, low
-    gen = backend.get_generator(device)
-    return Tensor(gen.integers(low, high, size=tuple(size), dtype=np.dtype(dtype or int64)))
+    return Tensor(_draw(generator, device, lambda gen: gen.integers(
+        low, high, size=tuple(size), dtype=np.dtype(dtype or int64))))
 
 
-def randperm(n, device=None) -> Tensor:
-    """A random permutation of 0..n-1 (int64)."""
-    gen = backend.get_generator(device)
-    if hasattr(gen, "permutation"):
-        return Tensor(gen.permutation(n).astype(np.int64))
-    # CuPy's Generator has no permutation: the order that sorts n uniform draws
-    # is a uniformly random permutation (ties have probability ~n²/2⁵³)
-    draws = gen.random(n)
-    return Tensor(backend.get_array_module(draws).argsort(draws).astype(np.int64))
+def randperm(n, device=None, generator=None) -> Tensor:
+    """A random permutation of 0..n-1 (int64), from the device's seeded generator (or
+    ``generator``)."""
+    def draw(gen):
+        if hasattr(gen, "permutation"):
+            return gen.permutation(n).astype(np.int64)
+        # CuPy's Generator has no permutation: the order that sorts n uniform draws
+        # is a uniformly random permutation (ties have probability ~n²/2⁵³)
+        draws = gen.random(n)
+        return backend.get_array_module(draws).argsort(draws).astype(np.int64)
+    return Tensor(_draw(generator, device, draw))
 
 
 # ---------------------------------------------------------------- sampling from given parameters

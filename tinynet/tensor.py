@@ -12,6 +12,7 @@ Tensor inherits the op-forwarding methods (``x.exp()``, ``x.sum(1)``, ...) from
 """
 from __future__ import annotations
 
+import sys
 import warnings
 import weakref
 
@@ -29,6 +30,30 @@ _DEFAULT_FLOAT = float32
 # ``x.contiguous(memory_format=...)``): accepted and ignored, every array here is row-major
 contiguous_format, channels_last, channels_last_3d, preserve_format = (
     "contiguous_format", "channels_last", "channels_last_3d", "preserve_format")
+
+
+_PRINT_PROFILES = {"default": dict(precision=4, threshold=50, edgeitems=3, linewidth=80),
+                   "short": dict(precision=2, threshold=50, edgeitems=2, linewidth=80),
+                   "full": dict(precision=4, threshold=sys.maxsize, edgeitems=3, linewidth=80)}
+_print_options = dict(_PRINT_PROFILES["default"], sci_mode=None)
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
+                     profile=None, sci_mode=None) -> None:
+    """How tensors print (PyTorch's ``set_printoptions``): ``precision`` digits, whole up to
+    ``threshold`` elements (else ``edgeitems`` at each end), lines of ``linewidth``
+    characters; ``profile`` ``"default"``, ``"short"`` or ``"full"`` sets all four first;
+    ``sci_mode=False`` prints small values in fixed point (None: NumPy's choice)."""
+    if profile is not None:
+        if profile not in _PRINT_PROFILES:
+            raise ValueError(f"set_printoptions: profile must be one of "
+                             f"{sorted(_PRINT_PROFILES)}, got {profile!r}")
+        _print_options.update(_PRINT_PROFILES[profile])
+    for name, value in (("precision", precision), ("threshold", threshold),
+                        ("edgeitems", edgeitems), ("linewidth", linewidth)):
+        if value is not None:
+            _print_options[name] = int(value) if value != float("inf") else sys.maxsize
+    _print_options["sci_mode"] = sci_mode
 
 
 def _default_dtype_for(value):
@@ -333,8 +358,11 @@ class Tensor(TensorMethods, TensorInplaceMethods):
 
     # ------------------------------------------------------------ printing
     def __repr__(self):
-        body = np.array2string(backend.to_numpy(self.data), separator=", ", precision=4,
-                               threshold=50, prefix="tensor(")
+        opts = _print_options
+        body = np.array2string(backend.to_numpy(self.data), separator=", ",
+                               precision=opts["precision"], threshold=opts["threshold"],
+                               edgeitems=opts["edgeitems"], max_line_width=opts["linewidth"],
+                               suppress_small=opts["sci_mode"] is False, prefix="tensor(")
         extra = []
         if self.device != "cpu":
             extra.append(f"device='{self.device}'")
@@ -503,6 +531,19 @@ class Tensor(TensorMethods, TensorInplaceMethods):
 def is_tensor(obj) -> bool:
     """Whether ``obj`` is a tinynet Tensor (Parameters included), as torch.is_tensor."""
     return isinstance(obj, Tensor)
+
+
+def is_floating_point(x: Tensor) -> bool:
+    """Whether ``x``'s dtype is a float type (torch.is_floating_point)."""
+    return x.is_floating_point()
+
+
+def clone(x: Tensor) -> Tensor:
+    """A copy of ``x``'s data (differentiable; torch.clone)."""
+    return x.clone()
+
+
+Size = tuple   # torch.Size: shapes here are plain tuples (``x.shape == tn.Size([2, 3])``)
 
 
 class _HookHandle:

@@ -1,15 +1,24 @@
 """Tensor's in-place methods: ``add_``, ``mul_``, ``clamp_``, ``masked_fill_``, the random
 fills (``uniform_``, ``normal_``, ...), ``copy_``, ``fill_``, and the operators ``+=`` etc.
 
-They write into ``data`` (the same memory, so views see the change) and bump the version
-counter shared with views, so a backward that saved the old values notices. They are for
-tensors outside the graph: on one that requires grad under grad mode they raise
-(``tn.no_grad()`` is the way to initialise or update parameters), and an operand that
-requires grad is refused rather than silently losing its gradient. ``Tensor`` inherits
-them from :class:`TensorInplaceMethods`.
+Outside the graph (no grad mode, or nothing involved requires grad) they write into
+``data`` (the same memory, so views see the change) and bump the version counter
+shared with views, so a backward that saved the old values notices.
+
+Inside the graph, arithmetic (``+=``, ``-=``, ``*=``, ``/=``, ``add_``, ``sub_``,
+``mul_``, ``div_``, ``lerp_``, ``addcmul_``, ``addcdiv_``), ``clamp_``, ``masked_fill_``,
+``relu_``, ``copy_``, ``fill_`` and ``zero_`` are recorded as PyTorch records them (torchvision's ``out += identity``,
+``loss += penalty``): the tensor becomes the output of the same op done out of
+place on its old value (:meth:`TensorInplaceMethods._become`), in new memory. On a
+leaf that requires grad they raise (``tn.no_grad()`` is the way to initialise or
+update parameters). The other in-place methods are for tensors outside the graph
+only, and refuse an operand that requires grad rather than silently losing its
+gradient. ``Tensor`` inherits them from :class:`TensorInplaceMethods`.
 """
 from __future__ import annotations
 
+import operator
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,8 +29,17 @@ if TYPE_CHECKING:
     from .tensor import Tensor
 
 float32, bool_ = np.dtype("float32"), np.dtype("bool")
+# the in-place arithmetic that is recorded inside the graph, as its out-of-place op
+_RECORDED = {"add": operator.add, "subtract": operator.sub, "multiply": operator.mul,
+             "divide": operator.truediv}
 _Tensor = None   # tensor.Tensor, set by tensor.py (which imports this module first)
 _fn = None       # tinynet.functional, set by tensor.py once Tensor exists
+
+
+def _constant(like, value) -> "Tensor":
+    """A tensor of ``like``'s shape, dtype and device filled with ``value``, outside the graph."""
+    xp = backend.get_array_module(like.data)
+    return _Tensor._make(xp.full(like.shape, value, like.dtype), False)
 
 
 class TensorInplaceMethods:
@@ -30,10 +48,65 @@ class TensorInplaceMethods:
     __slots__ = ()
 
     def zero_(self) -> "Tensor":
-        """Set all values to zero in place (no autograd)."""
+        """Set all values to zero in place (inside the graph: no gradient flows to the
+        old value)."""
+        if self._in_graph():
+            return self._become("zero_", lambda old: _constant(old, 0))
         self._check_writable("zero_")
         self.data[...] = 0
         self._vc[0] += 1
+        return self
+
+    # ------------------------------------------------------------ inside the graph
+    def _in_graph(self, *operands) -> bool:
+        """Whether an in-place op must be recorded for autograd: grad mode is on and this
+        tensor or a Tensor operand requires grad."""
+        if not autograd.is_grad_enabled():
+            return False
+        return self.requires_grad or any(isinstance(o, _Tensor) and o.requires_grad
+                                         for o in operands)
+
+    def _become(self, what, make) -> "Tensor":
+        """Record an in-place op in the graph: this tensor becomes ``make(old)``, where
+        ``old`` holds its value (and place in the graph) until now.
+
+        ``make`` is the op done out of place, so its gradient is the usual one. The
+        result gets new memory: the old array stays as it was for the ops that saved it
+        (``old`` is now their output), and views taken of this tensor before keep the old
+        values (in PyTorch they would see the write). This tensor's version moves one
+        past the old counter, so an op that read it before and needs that value in
+        backward raises there, as in PyTorch. The result must keep this tensor's shape
+        and a dtype it casts to (``same_kind``), as any in-place op.
+        """
+        if self.requires_grad and self.grad_fn is None:
+            raise RuntimeError(f"in-place {what} on a leaf tensor that requires grad (shape "
+                               f"{self.shape}); use tn.no_grad() to change it, or an "
+                               "out-of-place op")
+        old = _Tensor._make(self.data, self.requires_grad)
+        old.grad_fn, old._output_index = self.grad_fn, self._output_index
+        old._vc = self._vc   # the old memory, still shared with earlier views, is unchanged
+        new = make(old)
+        if new.shape != self.shape:
+            raise ValueError(f"in-place {what}: the result's shape {new.shape} differs from "
+                             f"the tensor's {self.shape} (an in-place op cannot broadcast it)")
+        if new.dtype != self.dtype:
+            if not np.can_cast(new.dtype, self.dtype, "same_kind"):
+                raise TypeError(f"in-place {what}: result dtype {new.dtype} cannot be cast "
+                                f"to the tensor's dtype {self.dtype} (shape {self.shape})")
+            new = new.to(self.dtype)
+        if old.grad_fn is not None:   # the old op's output is now `old`, which keeps its value
+            outs = list(old.grad_fn._outputs)
+            outs[old._output_index] = weakref.ref(old)
+            old.grad_fn._outputs = tuple(outs)
+        self.data, self.grad_fn = new.data, new.grad_fn
+        self._output_index, self.requires_grad = new._output_index, new.requires_grad
+        # new memory, new counter; one ahead, so ops that used the old value must not read this
+        self._vc = [self._vc[0] + 1]
+        if self.grad_fn is not None:
+            outs = list(self.grad_fn._outputs)
+            outs[self._output_index] = weakref.ref(self)
+            self.grad_fn._outputs = tuple(outs)
+            self.grad_fn._output_versions[self._output_index] = self._vc[0]
         return self
 
     def _check_writable(self, what):
@@ -56,8 +129,13 @@ class TensorInplaceMethods:
                                "out-of-place op")
         return o.data
 
-    # in-place arithmetic: rebinds data, allowed only outside the graph
+    # in-place arithmetic: into data outside the graph, recorded inside it
     def _inplace(self, op, o):
+        if op in _RECORDED and self._in_graph(o):
+            if isinstance(o, _Tensor) and o.dtype != self.dtype \
+                    and np.can_cast(o.dtype, self.dtype, "same_kind"):
+                o = o.to(self.dtype)   # the in-place rule: the operand takes this dtype
+            return self._become(op, lambda old: _RECORDED[op](old, o))
         self._check_writable(op)
         o = self._operand(op, o)
         xp = backend.get_array_module(self.data)
@@ -74,11 +152,13 @@ class TensorInplaceMethods:
     def __imod__(self, o): return self._inplace("remainder", o)
 
     def add_(self, o, alpha=1):
-        o = self._operand("add_", o)
+        if not self._in_graph(o):
+            o = self._operand("add_", o)
         return self._inplace("add", o if alpha == 1 else o * alpha)
 
     def sub_(self, o, alpha=1):
-        o = self._operand("sub_", o)
+        if not self._in_graph(o):
+            o = self._operand("sub_", o)
         return self._inplace("subtract", o if alpha == 1 else o * alpha)
 
     def mul_(self, o):
@@ -91,6 +171,8 @@ class TensorInplaceMethods:
         """Clamp to [min, max] in place (either may be None; no autograd)."""
         if min is None and max is None:
             raise ValueError("clamp_: at least one of min and max must be given")
+        if self._in_graph(min, max):
+            return self._become("clamp_", lambda old: old.clamp(min, max))
         self._check_writable("clamp_")
         xp = backend.get_array_module(self.data)
         lo, hi = self._operand("clamp_", min), self._operand("clamp_", max)
@@ -102,9 +184,15 @@ class TensorInplaceMethods:
 
     clip_ = clamp_
 
+    def relu_(self) -> "Tensor":
+        """max(x, 0) in place (``F.relu(x, inplace=True)``)."""
+        return self.clamp_(min=0)
+
     def masked_fill_(self, mask, value) -> "Tensor":
         """Write ``value`` where ``mask`` (bool, broadcastable to this shape) is True,
-        in place (no autograd; :meth:`masked_fill` is the differentiable copy)."""
+        in place; inside the graph, as :meth:`masked_fill`."""
+        if self._in_graph(value):
+            return self._become("masked_fill_", lambda old: old.masked_fill(mask, value))
         self._check_writable("masked_fill_")
         mask = mask.data if isinstance(mask, _Tensor) else mask
         value = self._operand("masked_fill_", value)
@@ -117,16 +205,22 @@ class TensorInplaceMethods:
 
     def lerp_(self, end, weight) -> "Tensor":
         """self += weight · (end - self) in place (an exponential moving average step)."""
+        if self._in_graph(end, weight):
+            return self._become("lerp_", lambda old: old + (end - old) * weight)
         end, weight = self._operand("lerp_", end), self._operand("lerp_", weight)
         return self._inplace("add", (end - self.data) * weight)
 
     def addcmul_(self, tensor1, tensor2, value=1) -> "Tensor":
-        """self += value · tensor1 · tensor2 in place (no autograd)."""
+        """self += value · tensor1 · tensor2 in place."""
+        if self._in_graph(tensor1, tensor2):
+            return self._become("addcmul_", lambda old: old + tensor1 * tensor2 * value)
         t1, t2 = self._operand("addcmul_", tensor1), self._operand("addcmul_", tensor2)
         return self._inplace("add", t1 * t2 * value)
 
     def addcdiv_(self, tensor1, tensor2, value=1) -> "Tensor":
-        """self += value · tensor1 / tensor2 in place (no autograd)."""
+        """self += value · tensor1 / tensor2 in place."""
+        if self._in_graph(tensor1, tensor2):
+            return self._become("addcdiv_", lambda old: old + tensor1 / tensor2 * value)
         t1, t2 = self._operand("addcdiv_", tensor1), self._operand("addcdiv_", tensor2)
         return self._inplace("add", t1 / t2 * value)
 
@@ -153,13 +247,17 @@ class TensorInplaceMethods:
         return self
 
     def copy_(self, src) -> "Tensor":
-        """Copy ``src``'s values into this tensor in place (no autograd: under
-        grad mode, neither side may require grad)."""
+        """Copy ``src``'s values (broadcast to this shape, cast to this dtype) into this
+        tensor in place. Inside the graph the gradient flows to ``src``, none to the old
+        value."""
+        if self._in_graph(src) and isinstance(src, _Tensor):
+            def copied(old):
+                if src.device != old.device:
+                    raise ValueError(f"copy_: source on {src.device} but the tensor on "
+                                     f"{old.device} inside the graph; move it with .to() first")
+                return _fn.expand(src.to(old.dtype), old.shape).clone()
+            return self._become("copy_", copied)
         self._check_writable("copy_")
-        if isinstance(src, _Tensor) and src.requires_grad and autograd.is_grad_enabled():
-            raise RuntimeError(f"copy_ from a tensor that requires grad (shape {src.shape}) "
-                               "would drop its gradient; use x[...] = src (differentiable) or "
-                               "tn.no_grad()")
         src = src.data if isinstance(src, _Tensor) else src
         xp = backend.get_array_module(self.data)
         self.data[...] = xp.asarray(src) if xp is not np else backend.to_numpy(src)
@@ -167,8 +265,14 @@ class TensorInplaceMethods:
         return self
 
     def fill_(self, value) -> "Tensor":
-        """Set every value to ``value`` in place (no autograd)."""
+        """Set every value to ``value`` in place (a number or a 0-d tensor; inside the
+        graph no gradient flows to the old value)."""
+        if self._in_graph(value):
+            return self._become("fill_", lambda old: _constant(old, value)
+                                if not isinstance(value, _Tensor)
+                                else _fn.expand(value.to(old.dtype), old.shape).clone())
         self._check_writable("fill_")
+        value = value.item() if isinstance(value, _Tensor) else value
         self.data.fill(value)
         self._vc[0] += 1
         return self
@@ -378,6 +482,20 @@ class TensorInplaceMethods:
             raise ValueError(f"log_normal_: std must be positive, got {std}")
         return self._fill_sampled("log_normal_", lambda gen, dtype, xp: xp.exp(
             gen.standard_normal(self.shape, dtype=dtype) * std + mean), generator)
+
+    def bernoulli_(self, p=0.5, *, generator=None) -> "Tensor":
+        """Fill with 1 with probability ``p``, else 0, in place; ``p`` a float or a tensor
+        of probabilities in [0, 1] that broadcasts to this shape; any dtype. timm's drop
+        path: ``x.new_empty((B, 1, 1)).bernoulli_(keep_prob)``."""
+        from .creation import bernoulli   # (creation imports tensor, which imports this)
+        self._check_writable("bernoulli_")
+        xp = backend.get_array_module(self.data)
+        dtype = self.dtype if self.dtype.kind == "f" and self.dtype.itemsize >= 4 else float32
+        probs = xp.asarray(p.data if isinstance(p, _Tensor) else p, dtype=dtype)
+        drawn = bernoulli(_Tensor(xp.broadcast_to(probs, self.shape)), generator=generator)
+        self.data[...] = drawn.data
+        self._vc[0] += 1
+        return self
 
     def random_(self, *bounds, generator=None) -> "Tensor":
         """Fill with integers drawn uniformly from [from, to - 1] in place: ``random_(to)``,

@@ -127,16 +127,20 @@ def test_setitem_of_a_tensor_that_requires_grad_keeps_the_graph():
     assert outs.requires_grad and outs.grad_fn is not None
 
 
-def test_setitem_is_refused_inside_the_graph_and_allowed_outside():
+def test_setitem_is_refused_on_a_leaf_that_requires_grad_and_recorded_otherwise():
     x = tn.zeros(3, requires_grad=True)
     with pytest.raises(RuntimeError, match="leaf"):
         x[0] = 1.0
-    for inplace in (lambda t: t.zero_(), lambda t: t.fill_(2.0), lambda t: t.copy_(tn.ones(3)),
-                    lambda t: t.add_(1.0)):
-        with pytest.raises(RuntimeError, match="in-place"):
-            inplace(x * 2)   # in-place writes are for tensors outside the graph
-    with pytest.raises(RuntimeError, match="drop its gradient"):
-        tn.zeros(3).copy_(x * 2)
+    for inplace, value in ((lambda t: t.zero_(), 0.0), (lambda t: t.fill_(2.0), 2.0),
+                           (lambda t: t.copy_(tn.ones(3)), 1.0),
+                           (lambda t: t.add_(1.0), 1.0)):
+        y = x * 2
+        assert inplace(y) is y     # recorded inside the graph, as in PyTorch
+        assert y.tolist() == [value] * 3
+    y = tn.zeros(3).copy_(x * 2 + 1)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0, 2.0])
+    x.grad = None
     with tn.no_grad():
         x[0] = 1.0
     np.testing.assert_array_equal(x.numpy(), [1.0, 0.0, 0.0])
