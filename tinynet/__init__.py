@@ -33,6 +33,7 @@ from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .tensor import Tensor, bool_, float16, float32, float64, int8, int16, int32, int64, uint8
 from .tensor import channels_last, channels_last_3d, contiguous_format, preserve_format
 from . import amp, backends, cuda, data, io, metrics, models, nn, optim, utils, viz  # noqa: E402  (they use the names above)
+from . import distributions  # noqa: E402
 from .io import load, load_metadata, load_training_state, save, save_training_state
 from .amp import autocast  # torch.autocast(device_type, dtype=...): tinynet.amp.autocast
 from .tensor import Size, clone, is_floating_point, is_tensor, set_printoptions
