@@ -18,6 +18,9 @@ each step ends with a device synchronize. ``--amp`` adds float16 autocast steps
 with dynamic loss scaling for both frameworks. GFLOP/s counts the GEMM work of
 the step (forward, weight gradients, input gradients where needed) divided by
 the step time, next to NumPy's measured float32 GEMM rate on the same machine.
+On the CPU a last line per model times the step's GEMMs alone in NumPy, at the
+shapes im2col gives them: the floor of an engine built on them, next to
+PyTorch's whole step.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import argparse
 import cProfile
 import io
 import pstats
+import time
 
 import numpy as np
 
@@ -199,8 +203,12 @@ def torch_step(torch, model, batch, device="cpu", amp=False, size=32):
     return step
 
 
-def step_gflop(model, batch, size=32):
-    """GEMM FLOPs of one training step: per conv/linear forward, weight grad, input grad."""
+def step_gemms(model, batch, size=32):
+    """The (M, K, N) GEMMs of one training step, as im2col computes them: per conv or
+    linear layer the forward (O, K) @ (K, P), the weight gradient (O, P) @ (P, K) and,
+    but for the first layer, the input gradient (K, O) @ (O, P), where K = C·kh·kw/groups
+    and P = the output's pixels (times the batch). Grouped convs count one group's GEMM
+    ``groups`` times."""
     shapes = []
 
     def hook(mod, args, out):
@@ -211,16 +219,45 @@ def step_gflop(model, batch, size=32):
         model(tn.zeros(batch, 3, size, size))
     for h in handles:
         h.remove()
-    total = 0.0
+    gemms = []
     for i, (mod, xs, ys) in enumerate(shapes):
         if isinstance(mod, Conv2d):
             kh, kw = mod.kernel_size
-            macs = np.prod(ys) * (xs[1] // mod.groups) * kh * kw
+            groups = mod.groups
+            o, k, p = ys[1] // groups, xs[1] // groups * kh * kw, int(np.prod(ys)) // ys[1]
         else:
-            macs = np.prod(ys) * xs[-1]
-        passes = 2 if i == 0 else 3   # the first layer needs no input gradient
-        total += 2 * macs * passes
-    return total / 1e9
+            groups, o, k, p = 1, ys[-1], xs[-1], int(np.prod(ys[:-1]))
+        mine = [(o, k, p), (o, p, k)] + ([(k, o, p)] if i else [])  # fwd, dW, (dX)
+        gemms += mine * groups
+    return gemms
+
+
+def step_gflop(model, batch, size=32):
+    """GEMM FLOPs of one training step: per conv/linear forward, weight grad, input grad."""
+    return sum(2 * m * k * n for m, k, n in step_gemms(model, batch, size)) / 1e9
+
+
+def gemm_floor(model, batch, size=32, repeat=5):
+    """Seconds that the step's GEMMs (:func:`step_gemms`) take on their own in NumPy,
+    each at its best of ``repeat`` runs on BLAS's own threads: what an im2col engine
+    would need if everything else cost nothing."""
+    rng = np.random.default_rng(0)
+    total = 0.0
+    cache = {}
+    for m, k, n in step_gemms(model, batch, size):
+        if (m, k, n) not in cache:
+            a = rng.standard_normal((m, k), dtype=np.float32)
+            b = rng.standard_normal((k, n), dtype=np.float32)
+            a @ b
+            best = float("inf")
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                a @ b
+                best = min(best, time.perf_counter() - t0)
+            cache[(m, k, n)] = best
+        total += cache[(m, k, n)]
+    time.sleep(0.5)  # BLAS's threads busy-wait a while after their last call
+    return total
 
 
 def profile(step, n=3, top=18):
@@ -295,6 +332,14 @@ def main():
             line += (f" | torch {times['torch'] * 1e3:7.1f} ms = {gflop / times['torch']:5.1f} "
                      f"GFLOP/s | ratio tinynet/torch {times['tinynet'] / times['torch']:.2f}")
         print(line, flush=True)
+        if args.device == "cpu":
+            # the floor of any engine whose convolutions are these GEMMs in NumPy
+            floor = gemm_floor(model, batch, size)
+            line = (f"{name:9s} its GEMMs alone in NumPy (same shapes, each at its best): "
+                    f"{floor * 1e3:.1f} ms = {gflop / floor:.0f} GFLOP/s")
+            if "torch" in times:
+                line += f" = {floor / times['torch']:.2f}x torch's whole step"
+            print(line, flush=True)
         if "tinynet-amp" in times:
             line = (f"{name:9s} float16 autocast: tinynet {times['tinynet-amp'] * 1e3:7.1f} ms "
                     f"({times['tinynet'] / times['tinynet-amp']:.2f}x its float32 speed)")
