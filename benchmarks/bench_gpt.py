@@ -13,7 +13,9 @@ PyTorch model is the same architecture written in plain torch (fused
 and both are timed alternately (median and minimum after warmup). Also reported: the
 achieved GFLOP/s of tinynet's step (matmul FLOPs only) against NumPy's
 measured float32 GEMM rate, and generation tokens/s with and without the
-key/value cache. With ``--device cuda`` PyTorch runs on the same GPU, and
+key/value cache. On the CPU a last line times the step's matmuls alone in NumPy at
+the same shapes: what an engine built on them would need if nothing else cost
+anything. With ``--device cuda`` PyTorch runs on the same GPU, and
 ``--amp`` adds float16 autocast steps with dynamic loss scaling for both.
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ import cProfile
 import io
 import os
 import pstats
+import time
 
 import numpy as np
 
@@ -43,6 +46,43 @@ def step_flops(cfg: GPTConfig, batch: int) -> float:
     linear = 2 * B * T * (L * 12 * C * C + V * C)      # c_attn, c_proj, c_fc, mlp.c_proj, head
     attention = L * 2 * 2 * B * T * T * C              # Q Kᵀ and P V over full (T, T) scores
     return 3.0 * (linear + attention)
+
+
+def step_matmuls(cfg: GPTConfig, batch: int) -> list:
+    """The matmuls of one training step as (batch, M, K, N) products: per Linear the
+    forward (M, in) @ (in, out), the input gradient (M, out) @ (out, in) and the weight
+    gradient (out, M) @ (M, in), M = B·T; per layer the attention's six (T, T)-sized
+    products over the B·H heads (full scores, no causal skipping)."""
+    B, T, C, L, V, H = (batch, cfg.block_size, cfg.n_embd, cfg.n_layer, cfg.vocab_size,
+                        cfg.n_head)
+    M, D = B * T, C // H
+    linears = [(C, 3 * C), (C, C), (C, 4 * C), (4 * C, C)] * L + [(C, V)]
+    products = []
+    for fan_in, fan_out in linears:
+        products += [(1, M, fan_in, fan_out), (1, M, fan_out, fan_in), (1, fan_out, M, fan_in)]
+    for _ in range(L):   # Q Kᵀ, P V; dV = Pᵀ dO, dP = dO Vᵀ, dQ = dS K, dK = dSᵀ Q
+        products += [(B * H, T, D, T), (B * H, T, T, D), (B * H, T, T, D), (B * H, T, D, T),
+                     (B * H, T, T, D), (B * H, T, T, D)]
+    return products
+
+
+def matmul_floor(cfg: GPTConfig, batch: int, repeat: int = 5) -> tuple:
+    """Seconds the step's matmuls (:func:`step_matmuls`) take on their own in NumPy, each at
+    its best of ``repeat`` runs (BLAS's own threads): (the Linear layers', attention's)."""
+    rng = np.random.default_rng(0)
+    best = {}
+    for shape in set(step_matmuls(cfg, batch)):
+        nb, m, k, n = shape
+        a = rng.standard_normal((nb, m, k) if nb > 1 else (m, k), dtype=np.float32)
+        b = rng.standard_normal((nb, k, n) if nb > 1 else (k, n), dtype=np.float32)
+        a @ b
+        best[shape] = min(median_time(lambda: a @ b, repeat=1, warmup=0)
+                          for _ in range(repeat))
+    time.sleep(0.5)  # BLAS's threads busy-wait a while after their last call
+    parts = [0.0, 0.0]
+    for shape in step_matmuls(cfg, batch):
+        parts[shape[0] > 1] += best[shape]
+    return tuple(parts)
 
 
 def make_batch(cfg, batch, seed=0):
@@ -219,6 +259,13 @@ def main():
         return
     if args.device == "cpu":
         print(f"  NumPy float32 GEMM (1024^3): {gemm_gflops():.0f} GFLOP/s")
+        linear, attention = matmul_floor(cfg, batch)
+        line = (f"  its matmuls alone in NumPy (same shapes, each at its best): "
+                f"{(linear + attention) * 1e3:.1f} ms (Linear layers {linear * 1e3:.1f}, "
+                f"attention {attention * 1e3:.1f})")
+        if "torch" in times:
+            line += f" = {(linear + attention) / times['torch'][0]:.2f}x torch's median step"
+        print(line)
     else:
         print(f"  CuPy float32 GEMM (8192^3): {cuda_gemm_tflops() * 1e3:.0f} GFLOP/s")
         print(f"  peak GPU memory (tinynet's pool): {tn.cuda.max_memory_allocated() / 2**20:.0f} MiB")
