@@ -122,6 +122,10 @@ RECORDED = {
     "addcdiv_": lambda a, b: a.addcdiv_(b, b * b + 1.0, value=-1),
     # (an offset no drawn pair of values is likely to meet: clamp has a kink at a = min)
     "clamp_": lambda a, b: a.clamp_(min=b + 0.0123457), "copy_": lambda a, b: a.copy_(b),
+    # (relu_'s kink moved off 0 likewise; zero_ and fill_ send the old value a zero gradient)
+    "relu_": lambda a, b: a.sub_(0.0123457).relu_().__imul__(b),
+    "zero_": lambda a, b: a.zero_().__isub__(b),
+    "fill_": lambda a, b: a.fill_((b * b).sum()),
 }
 
 
@@ -140,6 +144,7 @@ def test_inplace_ops_inside_the_graph_pass_gradcheck(name, shapes, data):
         return y
     assert f(a, b).grad_fn is not None   # recorded (gradcheck also calls f under no_grad)
     assert tn.gradcheck(f, (a, b), atol=1e-6, rtol=1e-5)
+    assert tn.gradgradcheck(f, (a, b), atol=1e-6, rtol=1e-5)   # create_graph=True through it
 
 
 def test_torchvision_basic_block_out_plus_equals_identity_matches_torch():
@@ -220,3 +225,140 @@ def test_inplace_inside_the_graph_keeps_dtype_and_an_earlier_reader_of_the_old_v
     y.relu_()
     (before.sum() + y.sum()).backward()
     np.testing.assert_allclose(x.grad.numpy(), [2.0 + 2.0, 2.0 + 0.0])
+
+
+def test_hooks_registered_before_an_inplace_op_get_the_old_values_gradient_as_torch():
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (tn, torch):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        h = x * 2
+        seen = []
+        h.register_hook(lambda g: seen.append(g.detach().numpy().copy()) or g * 10)
+        a = h + 0.0          # another reader of the old value (its gradient goes to the hook)
+        h *= 3               # the hook is for h as it was: dL/dh_old = 1 (from a) + 3
+        after = []
+        h.register_hook(lambda g: after.append(g.detach().numpy().copy()))   # the new value
+        (a + h).sum().backward()
+        results.append((seen[0], after[0], x.grad.numpy()))
+    for ours, theirs in zip(*results):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(results[0][2], [80.0, 80.0])   # 2 · 10 · (1 + 3)
+
+
+@pytest.mark.parametrize("write", [lambda h, y: h.copy_(y), lambda h, y: h.zero_(),
+                                   lambda h, y: h.fill_(2.0), lambda h, y: h.__setitem__(0, y[0])])
+def test_a_hook_sees_the_old_value_after_copy_fill_zero_or_assignment_as_torch(write):
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (tn, torch):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        h = x * 2
+        seen = []
+        h.register_hook(lambda g: seen.append(g.detach().numpy().copy()))
+        a = h + 1.0         # reads the old value (Add needs no values in backward)
+        write(h, lib.tensor([5.0, 6.0]))
+        (a + h).sum().backward()
+        results.append((seen[0], x.grad.numpy(), h.requires_grad))
+    for ours, theirs in zip(*results):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_relu_inplace_inside_the_graph_has_relus_gradient_at_zero():
+    torch = pytest.importorskip("torch")
+    grads = []
+    for lib in (tn, torch):
+        x = lib.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+        h = x * 1.0
+        assert h.relu_() is h
+        (h * lib.tensor([1.0, 2.0, 3.0])).sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+    np.testing.assert_array_equal(grads[0], [0.0, 0.0, 3.0])   # not clamp's 1 at x = 0
+
+
+@pytest.mark.parametrize("write", [lambda h: h.zero_(), lambda h: h.fill_(-3.0)])
+def test_zero_and_fill_inside_the_graph_keep_requires_grad_as_torch(write):
+    x = tn.tensor([1.0, float("nan")], requires_grad=True)
+    h = x * 2
+    write(h)
+    assert h.requires_grad and h.grad_fn is not None   # PyTorch: ZeroBackward / FillBackward
+    assert not np.isnan(h.numpy()).any()
+    h.sum().backward()                                  # PyTorch: x.grad is zeros
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])
+
+
+@pytest.mark.parametrize("write", [
+    lambda x: x[0].add_(1.0), lambda x: x.view(4).mul_(2.0), lambda x: x.T.zero_(),
+    lambda x: x[0][1:].copy_(tn.ones(1)), lambda x: x[0].__setitem__(1, 5.0),
+    lambda x: x.__getitem__(0).__iadd__(tn.ones(2, requires_grad=True))])
+def test_inplace_through_a_view_of_a_leaf_that_requires_grad_raises_as_torch(write):
+    x = tn.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    with pytest.raises(RuntimeError, match="view .* of a leaf tensor that requires grad"):
+        write(x)
+    assert x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    with pytest.raises(RuntimeError, match="view .* of a leaf tensor that requires grad"):
+        x[0] += 1.0               # PyTorch: "a view of a leaf Variable that requires grad ..."
+    with tn.no_grad():            # outside the graph it writes the leaf, as in PyTorch
+        write(x)
+    assert x.tolist() != [[1.0, 2.0], [3.0, 4.0]]
+
+
+@pytest.mark.parametrize("views", [lambda h: h.chunk(2), lambda h: h.split(1),
+                                   lambda h: tn.tensor_split(h, 2)])
+def test_inplace_on_an_output_of_split_or_chunk_inside_the_graph_raises_as_torch(views):
+    x = tn.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    h = x * 1.0
+    a, _ = views(h)
+    with pytest.raises(RuntimeError, match="made by Split, which returns several views"):
+        a += 1.0
+    with pytest.raises(RuntimeError, match="made by Split, which returns several views"):
+        a[0].mul_(2.0)            # a view of one too, as in PyTorch
+    with tn.no_grad():            # outside the graph: written into h's memory
+        a += 1.0
+    assert h.tolist() == [[2.0, 3.0], [3.0, 4.0]]
+    h[0] += x[1]                  # through x[0] += ... (a view, then an assignment): recorded
+    h.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[1.0, 1.0], [2.0, 2.0]])
+
+
+def test_out_plus_equals_identity_trains_as_torch_over_sgd_steps():
+    torch = pytest.importorskip("torch")
+    from port_helpers import copy_weights
+
+    def net(lib):
+        L = lib.nn
+
+        class Residual(L.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc1, self.fc2, self.head = L.Linear(6, 6), L.Linear(6, 6), L.Linear(6, 3)
+
+            def forward(self, x):
+                identity = x
+                out = self.fc1(x)
+                out.relu_()
+                out = self.fc2(out)
+                out += identity
+                return self.head(L.functional.relu(out))
+        return Residual()
+    ours, theirs = net(tn), net(torch)
+    copy_weights(torch, ours, theirs)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((32, 6)).astype(np.float32), rng.integers(0, 3, 32)
+    losses = []
+    for lib, model in ((tn, ours), (torch, theirs)):
+        opt = lib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        run = []
+        for _ in range(6):
+            loss = lib.nn.functional.cross_entropy(model(lib.tensor(x)), lib.tensor(y))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            run.append(loss.item())
+        losses.append(run)
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+    assert losses[0][-1] < losses[0][0] - 0.05
+    for k, v in theirs.state_dict().items():
+        np.testing.assert_allclose(ours.state_dict()[k].numpy(), v.detach().numpy(),
+                                   rtol=1e-5, atol=1e-6, err_msg=k)

@@ -75,6 +75,21 @@ def test_printoptions_change_how_tensors_print():
     assert repr(x) == "tensor([0.3333, 0.3333, 0.3333])"
 
 
+
+def test_printoptions_sci_mode_true_forces_scientific_and_false_fixed_point():
+    x = tn.tensor([1.5, 2.0])
+    try:
+        tn.set_printoptions(sci_mode=True)       # PyTorch: tensor([1.5000e+00, 2.0000e+00])
+        assert repr(x) == "tensor([1.5000e+00, 2.0000e+00])"
+        assert repr(tn.tensor([1, 2])) == "tensor([1, 2])"      # integers unchanged
+        tn.set_printoptions(sci_mode=False)
+        assert repr(tn.tensor([1e-8, 1.0, 123456.0])) == "tensor([     0.,      1., 123456.])"
+        tn.set_printoptions(precision=2)         # sci_mode back to None, as in PyTorch
+        assert repr(x) == "tensor([1.5, 2. ])"
+    finally:
+        tn.set_printoptions(profile="default")
+
+
 def test_top_level_clone_is_floating_point_broadcast_to_and_size():
     x = tn.tensor([1.0, 2.0], requires_grad=True)
     y = tn.clone(x)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 import warnings
-import weakref
 
 import numpy as np
 
@@ -43,7 +42,8 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
     """How tensors print (PyTorch's ``set_printoptions``): ``precision`` digits, whole up to
     ``threshold`` elements (else ``edgeitems`` at each end), lines of ``linewidth``
     characters; ``profile`` ``"default"``, ``"short"`` or ``"full"`` sets all four first;
-    ``sci_mode=False`` prints small values in fixed point (None: NumPy's choice)."""
+    ``sci_mode=True`` prints every float in scientific notation, ``False`` in fixed point
+    (tiny values as 0), None as NumPy chooses."""
     if profile is not None:
         if profile not in _PRINT_PROFILES:
             raise ValueError(f"set_printoptions: profile must be one of "
@@ -359,10 +359,15 @@ class Tensor(TensorMethods, TensorInplaceMethods):
     # ------------------------------------------------------------ printing
     def __repr__(self):
         opts = _print_options
+        sci = None   # sci_mode=True: every float in scientific notation, as PyTorch
+        if opts["sci_mode"]:
+            sci = {"float_kind": lambda v: np.format_float_scientific(
+                v, precision=opts["precision"], unique=False)}
         body = np.array2string(backend.to_numpy(self.data), separator=", ",
                                precision=opts["precision"], threshold=opts["threshold"],
                                edgeitems=opts["edgeitems"], max_line_width=opts["linewidth"],
-                               suppress_small=opts["sci_mode"] is False, prefix="tensor(")
+                               suppress_small=opts["sci_mode"] is False, formatter=sci,
+                               prefix="tensor(")
         extra = []
         if self.device != "cpu":
             extra.append(f"device='{self.device}'")
@@ -449,7 +454,8 @@ class Tensor(TensorMethods, TensorInplaceMethods):
         PyTorch (``outs[t] = cell(x[t], h)`` in an RNN loop): this tensor
         becomes the output of :class:`~tinynet.functional.indexing.IndexPut`
         on its old value, in a new array, so views taken of it before no longer
-        share its memory. A leaf that requires grad cannot be assigned to.
+        share its memory. A leaf that requires grad, or a view of one, cannot be assigned
+        to; hooks registered before get the gradient of the old value (as in PyTorch).
         """
         graph = autograd.is_grad_enabled() and (
             self.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
@@ -463,24 +469,8 @@ class Tensor(TensorMethods, TensorInplaceMethods):
             self.data[idx] = value
             self._vc[0] += 1
             return
-        if self.requires_grad and self.grad_fn is None:
-            raise RuntimeError(f"in-place assignment to a leaf tensor that requires grad "
-                               f"(shape {self.shape}); wrap it in tn.no_grad() or assign into "
-                               "a copy")
-        old = Tensor._make(self.data, self.requires_grad)   # this tensor's value until now
-        old.grad_fn, old._output_index = self.grad_fn, self._output_index
-        old._vc = self._vc   # the old memory, still shared with earlier views, is unchanged
-        if old.grad_fn is not None:   # its op's output is now `old`, which keeps the old value
-            outs = list(old.grad_fn._outputs)
-            outs[old._output_index] = weakref.ref(old)
-            old.grad_fn._outputs = tuple(outs)
-        new = _fn.index_put(old, idx, value)
-        self.data, self.grad_fn, self._output_index = new.data, new.grad_fn, 0
-        self.requires_grad = True
-        self.grad_fn._outputs = (weakref.ref(self),)
-        # new memory, new counter; one ahead, so ops that used the old value must not read this
-        self._vc = [self._vc[0] + 1]
-        self.grad_fn._output_versions = [self._vc[0]]
+        # recorded as the in-place ops are (see TensorInplaceMethods._become)
+        self._become("assignment", lambda old: _fn.index_put(old, idx, value))
     # ------------------------------------------------------------ construction
     def t(self) -> "Tensor":
         """The transpose of a tensor of at most 2 dims."""

@@ -7,13 +7,17 @@ shared with views, so a backward that saved the old values notices.
 
 Inside the graph, arithmetic (``+=``, ``-=``, ``*=``, ``/=``, ``add_``, ``sub_``,
 ``mul_``, ``div_``, ``lerp_``, ``addcmul_``, ``addcdiv_``), ``clamp_``, ``masked_fill_``,
-``relu_``, ``copy_``, ``fill_`` and ``zero_`` are recorded as PyTorch records them (torchvision's ``out += identity``,
-``loss += penalty``): the tensor becomes the output of the same op done out of
-place on its old value (:meth:`TensorInplaceMethods._become`), in new memory. On a
-leaf that requires grad they raise (``tn.no_grad()`` is the way to initialise or
-update parameters). The other in-place methods are for tensors outside the graph
-only, and refuse an operand that requires grad rather than silently losing its
-gradient. ``Tensor`` inherits them from :class:`TensorInplaceMethods`.
+``relu_``, ``copy_``, ``fill_`` and ``zero_`` are recorded as PyTorch records them
+(torchvision's ``out += identity``, ``loss += penalty``): the tensor becomes the output
+of the same op done out of place on its old value (:meth:`TensorInplaceMethods._become`),
+in new memory. On a leaf that requires grad, on a view of one and on an output of
+``split``/``chunk`` they raise, as in PyTorch (``tn.no_grad()`` is the way to initialise
+or update parameters); hooks registered before the write get the gradient of the old
+value. Unlike PyTorch, the write does not reach the base of a view (``v = x[0]; v += y``
+leaves ``x`` as it was; ``x[0] += y`` ends in an assignment to ``x`` and does change it).
+The other in-place methods are for tensors outside the graph only, and refuse an
+operand that requires grad rather than silently losing its gradient. ``Tensor``
+inherits them from :class:`TensorInplaceMethods`.
 """
 from __future__ import annotations
 
@@ -36,10 +40,14 @@ _Tensor = None   # tensor.Tensor, set by tensor.py (which imports this module fi
 _fn = None       # tinynet.functional, set by tensor.py once Tensor exists
 
 
-def _constant(like, value) -> "Tensor":
-    """A tensor of ``like``'s shape, dtype and device filled with ``value``, outside the graph."""
-    xp = backend.get_array_module(like.data)
-    return _Tensor._make(xp.full(like.shape, value, like.dtype), False)
+def _replaced(old, value) -> "Tensor":
+    """``value`` (a number, or a tensor that broadcasts to ``old``'s shape) in ``old``'s
+    shape and dtype, as an op on ``old`` that sends it a zero gradient: PyTorch's
+    ``zero_``/``fill_``/``copy_`` inside the graph. The result requires grad when ``old``
+    does (as in PyTorch), and keeps ``old`` alive for the hooks registered on it."""
+    if isinstance(value, _Tensor):
+        value = value.to(old.dtype)
+    return _fn.where(True, value, old)
 
 
 class TensorInplaceMethods:
@@ -51,7 +59,7 @@ class TensorInplaceMethods:
         """Set all values to zero in place (inside the graph: no gradient flows to the
         old value)."""
         if self._in_graph():
-            return self._become("zero_", lambda old: _constant(old, 0))
+            return self._become("zero_", lambda old: _replaced(old, 0))
         self._check_writable("zero_")
         self.data[...] = 0
         self._vc[0] += 1
@@ -76,15 +84,20 @@ class TensorInplaceMethods:
         values (in PyTorch they would see the write). This tensor's version moves one
         past the old counter, so an op that read it before and needs that value in
         backward raises there, as in PyTorch. The result must keep this tensor's shape
-        and a dtype it casts to (``same_kind``), as any in-place op.
+        and a dtype it casts to (``same_kind``), as any in-place op. Hooks registered
+        before stay with ``old`` (they get the gradient of the old value, as in PyTorch).
         """
         if self.requires_grad and self.grad_fn is None:
             raise RuntimeError(f"in-place {what} on a leaf tensor that requires grad (shape "
                                f"{self.shape}); use tn.no_grad() to change it, or an "
                                "out-of-place op")
+        self._check_view_write(what)
         old = _Tensor._make(self.data, self.requires_grad)
         old.grad_fn, old._output_index = self.grad_fn, self._output_index
         old._vc = self._vc   # the old memory, still shared with earlier views, is unchanged
+        # hooks registered until now see the gradient of the old value (PyTorch's rule);
+        # retain_grad stays with the tensor, so .grad will be that of the new value
+        old._hooks, self._hooks = self._hooks, None
         new = make(old)
         if new.shape != self.shape:
             raise ValueError(f"in-place {what}: the result's shape {new.shape} differs from "
@@ -108,6 +121,30 @@ class TensorInplaceMethods:
             self.grad_fn._outputs = tuple(outs)
             self.grad_fn._output_versions[self._output_index] = self._vc[0]
         return self
+
+    def _check_view_write(self, what):
+        """Refuse, as PyTorch does, an in-graph write through a view (``x[0]``, ``x.view(...)``,
+        a view of a view, ...) of a leaf that requires grad, or through an output of an op
+        that returns several views (``split``, ``chunk``): the write would have to reach the
+        base, which it does not here (the tensor gets new memory)."""
+        t = self
+        while t.grad_fn is not None:
+            # the input whose memory t views, if any (a view shares its base's counter)
+            base = next((i for i in t.grad_fn.inputs if i._vc is t._vc), None)
+            if base is None:
+                return
+            if len(t.grad_fn._outputs) > 1:
+                raise RuntimeError(
+                    f"in-place {what} on a view (shape {self.shape}) made by "
+                    f"{type(t.grad_fn).__name__}, which returns several views (split, chunk): "
+                    "such views may not be changed in place inside the graph, as in PyTorch; "
+                    "use an out-of-place op")
+            if base.requires_grad and base.grad_fn is None:
+                raise RuntimeError(
+                    f"in-place {what} on a view (shape {self.shape}) of a leaf tensor that "
+                    f"requires grad (shape {base.shape}), as in PyTorch; use tn.no_grad() to "
+                    "change the leaf, or an out-of-place op")
+            t = base
 
     def _check_writable(self, what):
         """In-place writes are for tensors outside the graph (see :meth:`__setitem__`)."""
@@ -185,7 +222,10 @@ class TensorInplaceMethods:
     clip_ = clamp_
 
     def relu_(self) -> "Tensor":
-        """max(x, 0) in place (``F.relu(x, inplace=True)``)."""
+        """max(x, 0) in place (``F.relu(x, inplace=True)``); inside the graph, as
+        :func:`~tinynet.functional.relu` (gradient 0 at x = 0, where clamp's is 1)."""
+        if self._in_graph():
+            return self._become("relu_", _fn.relu)
         return self.clamp_(min=0)
 
     def masked_fill_(self, mask, value) -> "Tensor":
@@ -255,7 +295,7 @@ class TensorInplaceMethods:
                 if src.device != old.device:
                     raise ValueError(f"copy_: source on {src.device} but the tensor on "
                                      f"{old.device} inside the graph; move it with .to() first")
-                return _fn.expand(src.to(old.dtype), old.shape).clone()
+                return _replaced(old, src)
             return self._become("copy_", copied)
         self._check_writable("copy_")
         src = src.data if isinstance(src, _Tensor) else src
@@ -268,9 +308,7 @@ class TensorInplaceMethods:
         """Set every value to ``value`` in place (a number or a 0-d tensor; inside the
         graph no gradient flows to the old value)."""
         if self._in_graph(value):
-            return self._become("fill_", lambda old: _constant(old, value)
-                                if not isinstance(value, _Tensor)
-                                else _fn.expand(value.to(old.dtype), old.shape).clone())
+            return self._become("fill_", lambda old: _replaced(old, value))
         self._check_writable("fill_")
         value = value.item() if isinstance(value, _Tensor) else value
         self.data.fill(value)
