@@ -66,8 +66,13 @@ class TensorMethods:
     clamp = clip
     def maximum(self, o): return _fn.maximum(self, o)
     def minimum(self, o): return _fn.minimum(self, o)
-    def sum(self, dim=None, keepdim=False): return _fn.sum(self, dim, keepdim)
-    def mean(self, dim=None, keepdim=False): return _fn.mean(self, dim, keepdim)
+
+    def sum(self, dim=None, keepdim=False, *, dtype=None):
+        return _fn.sum(self, dim, keepdim, dtype=dtype)
+
+    def mean(self, dim=None, keepdim=False, *, dtype=None):
+        return _fn.mean(self, dim, keepdim, dtype=dtype)
+
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
         return _fn.var(self, dim, unbiased, keepdim, correction=correction)
 

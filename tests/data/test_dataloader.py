@@ -438,3 +438,16 @@ def test_torch_utils_data_spelling_is_tinynet_data():
     assert DL is DataLoader and Dataset is tn.data.Dataset
     xs, = next(iter(tn.utils.data.DataLoader(TensorDataset(tn.arange(4)), batch_size=4)))
     assert xs.tolist() == [0, 1, 2, 3]
+
+
+def test_torch_utils_data_files_are_tinynet_data_files():
+    # torchvision's references: from torch.utils.data.dataloader import default_collate
+    from tinynet.utils.data.dataloader import default_collate
+    from tinynet.utils.data.dataset import Dataset
+    from tinynet.utils.data.sampler import RandomSampler as TorchSpelledSampler
+    import tinynet.utils.data.sampler
+    assert default_collate is tn.data.default_collate and Dataset is tn.data.Dataset
+    assert TorchSpelledSampler is RandomSampler
+    assert tinynet.utils.data.sampler is tn.data.sampler   # one module, not a second copy
+    xs, ys = default_collate([(np.zeros(2, np.float32), 1), (np.ones(2, np.float32), 2)])
+    assert xs.shape == (2, 2) and ys.tolist() == [1, 2]

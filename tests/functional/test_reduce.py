@@ -145,6 +145,38 @@ def test_reductions_keep_float32():
         assert y.dtype == np.float32
 
 
+def test_sum_and_mean_cast_to_dtype_first_as_pytorch():
+    # torchvision's accuracy(): correct[:k].flatten().sum(dtype=torch.float32)
+    correct = tn.tensor([[True, False, True], [True, True, False]])
+    count = correct.sum(dtype=tn.float32)
+    assert count.dtype == np.float32 and count.item() == 4.0
+    assert correct.sum().dtype == np.int64                       # without dtype: int64
+    per_col = tn.sum(correct, 0, dtype=tn.float64)
+    assert per_col.dtype == np.float64 and per_col.tolist() == [2.0, 1.0, 1.0]
+    share = correct.mean(dim=1, keepdim=True, dtype=tn.float32)
+    assert share.dtype == np.float32 and share.shape == (2, 1)
+    np.testing.assert_allclose(share.numpy(), [[2 / 3], [2 / 3]], rtol=1e-6)
+    # the cast is part of the graph: the gradient comes back in the input's dtype
+    x = tn.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x.sum(dtype=tn.float64)
+    assert y.dtype == np.float64 and y.item() == 6.0
+    (y * 2).backward()
+    assert x.grad.dtype == np.float32 and x.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_sum_and_mean_with_dtype_match_torch():
+    torch = pytest.importorskip("torch")
+    a = np.array([[True, False, True], [True, True, False]])
+    ours, theirs = tn.tensor(a), torch.tensor(a)
+    for kwargs in ({"dtype": tn.float32}, {"dim": 0, "dtype": tn.float64},
+                   {"dim": 1, "keepdim": True, "dtype": tn.float32}):
+        tkwargs = dict(kwargs, dtype=getattr(torch, str(kwargs["dtype"])))
+        for op in ("sum", "mean"):
+            got, want = getattr(ours, op)(**kwargs), getattr(theirs, op)(**tkwargs)
+            assert str(got.dtype) == str(want.dtype).replace("torch.", "")
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-7)
+
+
 # ---------------------------------------------------------------- errors
 
 @pytest.mark.parametrize("name, op", [("sum", lambda x: x.sum(2)), ("mean", lambda x: x.mean(-3)),

@@ -46,7 +46,8 @@ import numpy as np
 
 from .. import backend
 from ._worker import POLL_S, fetch, fetch_stream, worker_loop
-from .collate import move_tensors, to_tensors
+# default_collate for torch's `from torch.utils.data.dataloader import default_collate`
+from .collate import default_collate, move_tensors, to_tensors  # noqa: F401
 from .dataset import IterableDataset
 from .sampler import batched
 

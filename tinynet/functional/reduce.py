@@ -120,14 +120,19 @@ class LogSoftmax(Function):
 
 # ---------------------------------------------------------------- functional API
 
-def sum(x, dim=None, keepdim: bool = False):
-    """Σ x over ``dim`` (int, tuple or None = all)."""
+def sum(x, dim=None, keepdim: bool = False, *, dtype=None):
+    """Σ x over ``dim`` (int, tuple or None = all). ``dtype``: ``x`` is cast to it first
+    (PyTorch's ``correct.sum(dtype=torch.float32)`` of a bool mask gives a float count)."""
+    if dtype is not None:
+        x = x.to(dtype=dtype)
     dims = normalize_dims(dim, x.ndim, "sum")
     return Sum.apply(x, dims=dims, keepdim=keepdim)
 
 
-def mean(x, dim=None, keepdim: bool = False):
-    """Arithmetic mean over ``dim``."""
+def mean(x, dim=None, keepdim: bool = False, *, dtype=None):
+    """Arithmetic mean over ``dim``; ``dtype``: ``x`` is cast to it first, as in :func:`sum`."""
+    if dtype is not None:
+        x = x.to(dtype=dtype)
     dims = normalize_dims(dim, x.ndim, "mean")
     n = 1
     for d in dims:

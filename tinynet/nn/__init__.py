@@ -41,6 +41,7 @@ from .loss_extra import (CosineEmbeddingLoss, CosineSimilarity, CTCLoss, Gaussia
 from .activation import Hardshrink, RReLU, Softmin, Softshrink, Tanhshrink, Threshold
 from .dropout import AlphaDropout, FeatureAlphaDropout
 from .embedding import EmbeddingBag
+from . import modules   # torch.nn.modules' files: nn.modules.batchnorm._BatchNorm, ...
 
 # ``import tinynet.nn.functional as F`` works as ``torch.nn.functional`` does in ported
 # code: it is the very module ``tinynet.functional``, registered under a second name.
