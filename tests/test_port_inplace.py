@@ -362,3 +362,56 @@ def test_out_plus_equals_identity_trains_as_torch_over_sgd_steps():
     for k, v in theirs.state_dict().items():
         np.testing.assert_allclose(ours.state_dict()[k].numpy(), v.detach().numpy(),
                                    rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+# an op's backward reads only some of its inputs' values (Function.uses_input_values), so a
+# later in-place write to the others is fine, as in PyTorch
+READ_ONLY_WHAT_IS_NEEDED = {
+    "sigmoid's output, then h *= 2": lambda lib, x, w: _after(x, lambda h: h.sigmoid(),
+                                                            lambda h: h.mul_(2.0)),
+    "h * 3.0, then h += 1": lambda lib, x, w: _after(x, lambda h: h * 3.0,
+                                                     lambda h: h.add_(1.0)),
+    "h @ W (W constant), then h -= 1": lambda lib, x, w: _after(x, lambda h: h @ w,
+                                                                lambda h: h.sub_(1.0)),
+    "h / 2, then h += 1": lambda lib, x, w: _after(x, lambda h: h / 2.0,
+                                                   lambda h: h.add_(1.0)),
+    "softmax, then h /= 3": lambda lib, x, w: _after(x, lambda h: lib.softmax(h, 0),
+                                                     lambda h: h.div_(3.0)),
+    "timm's in-place swish x.mul_(x.sigmoid())": lambda lib, x, w: _swish(x),
+}
+
+
+def _after(x, op, write):
+    """op(h) and then write(h) in place, h = x * 1.0 (a non-leaf); both in the result."""
+    h = x * 1.0
+    a = op(h)
+    write(h)
+    return a.sum() + (h * h).sum()
+
+
+def _swish(x):
+    h = x * 1.0
+    return h.mul_(h.sigmoid())
+
+
+@pytest.mark.parametrize("name", sorted(READ_ONLY_WHAT_IS_NEEDED))
+def test_a_write_to_an_input_whose_value_backward_does_not_read_is_fine(name):
+    torch = pytest.importorskip("torch")
+    grads = []
+    for lib in (tn, torch):
+        x = lib.tensor([0.5, -1.0, 2.0], requires_grad=True)
+        w = lib.tensor([[1.0, 2.0], [0.0, -1.0], [0.5, 3.0]])
+        READ_ONLY_WHAT_IS_NEEDED[name](lib, x, w).sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_allclose(*grads, rtol=1e-5, atol=1e-6)
+
+
+def test_a_write_to_an_input_whose_value_backward_reads_still_raises():
+    x = tn.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    w = tn.tensor([[1.0, 2.0], [0.0, -1.0], [0.5, 3.0]], requires_grad=True)
+    for op in (lambda h: h * h, lambda h: h @ w, lambda h: h.tanh() * h):
+        h = x * 1.0
+        a = op(h)
+        h += 1.0                     # dW = hᵀ g, d(h*h) = 2h g read the old h
+        with pytest.raises(RuntimeError, match="modified by an in-place"):
+            a.sum().backward()

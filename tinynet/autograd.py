@@ -336,8 +336,11 @@ class Function:
     """
 
     differentiable_backward = True
-    # False for ops whose backward needs only the inputs' shapes (add, reshape, indexing):
-    # an input changed in place after the forward does not change their gradient
+    # Which inputs' values backward reads, so that backward raises when one of them was
+    # changed in place after the forward: True (all); False (none: backward needs only
+    # shapes, as add, reshape, indexing, or reads only the op's output, as exp, tanh,
+    # softmax); "others" (input i's value enters only the other inputs' gradients: a·b,
+    # a @ b, linear); or a tuple of the positions read (a / b reads b and its output).
     uses_input_values = True
 
     # set by apply
@@ -496,8 +499,17 @@ class Function:
         if saved is None or [t._vc[0] for t in self.inputs] == saved:
             return
         for i, (t, v) in enumerate(zip(self.inputs, saved)):
-            if t._vc[0] != v:
+            if t._vc[0] != v and self._reads_input(i):
                 raise RuntimeError(_modified_message(self, f"input {i}", t, v))
+
+    def _reads_input(self, i: int) -> bool:
+        """Whether this backward reads input i's value (see ``uses_input_values``)."""
+        rule = self.uses_input_values
+        if isinstance(rule, tuple):
+            return i in rule
+        if rule == "others":
+            return any(need for j, need in enumerate(self.needs_input_grad) if j != i)
+        return bool(rule)
 
     def release(self):
         """Drop what forward saved, so memory is freed after backward."""

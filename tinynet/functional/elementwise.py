@@ -64,6 +64,8 @@ class Sub(Function):
 class Mul(Function):
     """z = a * b;  dz/da = b, dz/db = a."""
 
+    uses_input_values = "others"   # dz/da reads b, dz/db reads a
+
     def forward(self, a, b):
         a, b = binary_arrays(a, b, "mul")
         return a * b
@@ -77,6 +79,8 @@ class Mul(Function):
 
 class Div(Function):
     """z = a / b;  dz/da = 1/b, dz/db = -a/b² = -z/b."""
+
+    uses_input_values = (1,)   # reads b and the output, never a
 
     def forward(self, a, b):
         a, b = binary_arrays(a, b, "div")
@@ -142,6 +146,8 @@ class Neg(Function):
 class Exp(Function):
     """z = eˣ;  dz/dx = z."""
 
+    uses_input_values = False   # backward reads the output
+
     def forward(self, x):
         return backend.get_array_module(x).exp(x)
 
@@ -161,6 +167,8 @@ class Log(Function):
 
 class Sqrt(Function):
     """z = √x;  dz/dx = 1/(2z)."""
+
+    uses_input_values = False   # backward reads the output
 
     def forward(self, x):
         return backend.get_array_module(x).sqrt(x)
@@ -203,6 +211,8 @@ class Cos(Function):
 class Tanh(Function):
     """z = tanh x;  dz/dx = 1 - z²."""
 
+    uses_input_values = False   # backward reads the output
+
     def forward(self, x):
         return backend.get_array_module(x).tanh(x)
 
@@ -216,6 +226,8 @@ class Sigmoid(Function):
 
     Computed as ½(1 + tanh(x/2)), which never overflows.
     """
+
+    uses_input_values = False   # backward reads the output
 
     def forward(self, x):
         xp = backend.get_array_module(x)

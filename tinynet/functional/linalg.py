@@ -66,6 +66,8 @@ def _mm(a, b, bias=None):
 class MatMul(Function):
     """C = A @ B with NumPy's 1-D and batched-broadcast rules."""
 
+    uses_input_values = "others"   # dC/dA reads B, dC/dB reads A
+
     def forward(self, a, b):
         a, b = binary_arrays(a, b, "matmul")
         _check_matmul(a, b, "matmul")
@@ -104,6 +106,8 @@ class Linear(Function):
 
     dL/dx = g W,   dL/dW = gᵀ x (summed over all leading dims),   dL/db = Σ g.
     """
+
+    uses_input_values = "others"   # dL/dx reads W, dL/dW reads x; b is never read
 
     def forward(self, x, w, b=None):
         x, w = binary_arrays(x, w, "linear")

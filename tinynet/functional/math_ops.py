@@ -53,6 +53,8 @@ class Log1p(Function):
 class Expm1(Function):
     """z = eˣ - 1, exact for tiny x;  dz/dx = eˣ = z + 1."""
 
+    uses_input_values = False   # backward reads the output
+
     def forward(self, x):
         return backend.get_array_module(x).expm1(_float(x))
 
@@ -82,6 +84,8 @@ class Log10(Function):
 
 class Exp2(Function):
     """z = 2ˣ;  dz/dx = z ln 2."""
+
+    uses_input_values = False   # backward reads the output
 
     def forward(self, x):
         return backend.get_array_module(x).exp2(_float(x))

@@ -86,6 +86,8 @@ class Softmax(Function):
     dy/dx applied to g:  y ⊙ (g - Σ g⊙y)   (the softmax Jacobian diag(y) - y yᵀ).
     """
 
+    uses_input_values = False   # backward reads the output
+
     def forward(self, x, dim):
         self.dim = dim
         xp = backend.get_array_module(x)
@@ -103,6 +105,8 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     """y = x - logsumexp(x) along ``dim``;  dy/dx applied to g:  g - softmax(x) Σ g."""
+
+    uses_input_values = False   # backward reads the output
 
     def forward(self, x, dim):
         self.dim = dim

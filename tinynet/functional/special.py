@@ -40,6 +40,8 @@ class Square(Function):
 class Rsqrt(Function):
     """z = 1/√x;  dz/dx = -½ x^(-3/2) = -½ z³."""
 
+    uses_input_values = False   # backward reads the output
+
     def forward(self, x):
         x = _float(x)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -52,6 +54,8 @@ class Rsqrt(Function):
 
 class Tan(Function):
     """z = tan x;  dz/dx = 1/cos²x = 1 + z²."""
+
+    uses_input_values = False   # backward reads the output
 
     def forward(self, x):
         return backend.get_array_module(x).tan(_float(x))
