@@ -259,3 +259,14 @@ def test_pytorch_dtype_names_are_aliases():
         theirs = torch.empty(0, dtype=getattr(torch, name)).numpy().dtype
         assert ours == theirs, name
         assert tn.zeros(2, dtype=getattr(tn, name)).dtype == theirs
+
+
+def test_a_cast_to_an_integer_or_bool_dtype_leaves_the_graph_as_in_torch():
+    x = tn.tensor([1.5, -2.0], requires_grad=True)
+    for y in (x.long(), (x * 2).to(tn.int32), x.to(dtype=tn.bool), x.int()):
+        assert not y.requires_grad and y.grad_fn is None
+    assert (x * 2).to(tn.float64).requires_grad        # float casts stay differentiable
+    ids = tn.zeros(2, dtype=tn.int64)
+    ids.copy_(x.long())                                 # no longer "requires grad"
+    assert ids.tolist() == [1, -2] and not ids.requires_grad
+    assert x.clone(memory_format=tn.channels_last).requires_grad

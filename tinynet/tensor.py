@@ -243,6 +243,8 @@ class Tensor(TensorMethods, TensorInplaceMethods):
         if device is not None and backend.normalize_device(device) != self.device:
             out = _fn.ToDevice.apply(out, device=backend.normalize_device(device))
         if dtype is not None and np.dtype(dtype) != out.dtype:
+            if np.dtype(dtype).kind not in "fc":   # integers and bools hold no gradient
+                return _fn.Cast.apply(out.detach(), dtype=np.dtype(dtype))
             out = _fn.Cast.apply(out, dtype=np.dtype(dtype))
         return out.clone() if copy and out is self else out
 
@@ -298,8 +300,9 @@ class Tensor(TensorMethods, TensorInplaceMethods):
         t._vc = self._vc
         return t
 
-    def clone(self) -> "Tensor":
-        """A copy of the data (differentiable)."""
+    def clone(self, memory_format=None) -> "Tensor":
+        """A copy of the data (differentiable); ``memory_format`` is accepted and ignored
+        (always C order)."""
         return _fn.Clone.apply(self)
 
     def is_contiguous(self) -> bool:
@@ -528,8 +531,8 @@ def is_floating_point(x: Tensor) -> bool:
     return x.is_floating_point()
 
 
-def clone(x: Tensor) -> Tensor:
-    """A copy of ``x``'s data (differentiable; torch.clone)."""
+def clone(x: Tensor, memory_format=None) -> Tensor:
+    """A copy of ``x``'s data (differentiable; torch.clone); ``memory_format`` is ignored."""
     return x.clone()
 
 
