@@ -506,3 +506,11 @@ def test_save_and_load_through_file_objects(tmp_path):
     bad.write_bytes(open(path, "rb").read()[:-4])
     with open(bad, "rb") as f, pytest.raises(ValueError, match=r"bad\.pt: .*truncated"):
         tio.load(f)   # errors name the file object's file
+
+
+def test_saving_a_whole_module_says_to_save_its_state_dict(tmp_path):
+    # torch.save(model, path) pickles the model object; tinynet files never hold pickles
+    import tinynet as tn
+    with pytest.raises(TypeError, match=r"got Linear; .*save Linear's \.state_dict\(\)"):
+        tn.save(tn.nn.Linear(2, 2), tmp_path / "model.pt")
+    assert not (tmp_path / "model.pt").exists()

@@ -204,7 +204,13 @@ def save(state_dict, path, metadata=None) -> None:
     fileobj = path if _is_file(path) else None
     path = _where(path)
     if not isinstance(state_dict, dict):
-        raise TypeError(f"save {path}: state_dict must be a dict, got {type(state_dict).__name__}")
+        hint = ""
+        if hasattr(state_dict, "state_dict"):   # torch.save(model, path) pickles the object
+            hint = (f"; tinynet files hold tensors, never pickled objects: save "
+                    f"{type(state_dict).__name__}'s .state_dict() and load it into a new "
+                    f"instance with load_state_dict")
+        raise TypeError(f"save {path}: state_dict must be a dict, got "
+                        f"{type(state_dict).__name__}{hint}")
     arrays = {}
     for name, value in state_dict.items():
         if not isinstance(name, str):
