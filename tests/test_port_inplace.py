@@ -415,3 +415,14 @@ def test_a_write_to_an_input_whose_value_backward_reads_still_raises():
         h += 1.0                     # dW = hᵀ g, d(h*h) = 2h g read the old h
         with pytest.raises(RuntimeError, match="modified by an in-place"):
             a.sum().backward()
+
+
+def test_fill_takes_a_number_or_a_0d_tensor_only():
+    x = tn.zeros(3)
+    assert x.fill_(tn.tensor(2.0)).tolist() == [2.0, 2.0, 2.0]
+    with pytest.raises(ValueError, match=r"fill_: .*0-d tensor, got a tensor of shape \(1,\)"):
+        x.fill_(tn.tensor([1.0]))
+    w = tn.ones(1, requires_grad=True)
+    with pytest.raises(ValueError, match="0-d"):
+        (x * 1.0).fill_(w)            # inside the graph too, as torch
+    assert x.tolist() == [2.0, 2.0, 2.0]

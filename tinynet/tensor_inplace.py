@@ -307,6 +307,10 @@ class TensorInplaceMethods:
     def fill_(self, value) -> "Tensor":
         """Set every value to ``value`` in place (a number or a 0-d tensor; inside the
         graph no gradient flows to the old value)."""
+        if isinstance(value, _Tensor) and value.ndim != 0:
+            raise ValueError(f"fill_: the value must be a number or a 0-d tensor, got a tensor "
+                             f"of shape {value.shape} (tensor of shape {self.shape}); for a "
+                             f"broadcast copy use copy_")
         if self._in_graph(value):
             return self._become("fill_", lambda old: _replaced(old, value))
         self._check_writable("fill_")
