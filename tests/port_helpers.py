@@ -28,3 +28,15 @@ def assert_close(ours, theirs, rtol=1e-5, atol=1e-6, what=''):
     """A tinynet and a torch tensor hold the same values (to rtol/atol)."""
     np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=rtol,
                                atol=atol, err_msg=what)
+
+
+def assert_params_close(ours, theirs, grads=False, rtol=1e-5, atol=1e-6, what=''):
+    """Each parameter of tinynet module ``ours`` (its ``.grad`` if ``grads``) equals torch
+    module ``theirs``'s, taken in ``named_parameters`` order; ``what`` ends the message."""
+    pairs = list(zip(ours.named_parameters(), theirs.named_parameters()))
+    assert len(pairs) == len(list(ours.parameters())) == len(list(theirs.parameters())), what
+    for (name, p), (_, tp) in pairs:
+        if grads:
+            assert_close(p.grad, tp.grad, rtol, atol, f'{name}.grad{what}')
+        else:
+            assert_close(p, tp, rtol, atol, f'{name}{what}')

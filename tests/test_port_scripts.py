@@ -23,7 +23,7 @@ from tinynet.data import ImageFolder, transforms
 from tinynet.nn import functional as F
 from tinynet.optim import lr_scheduler
 
-from port_helpers import as_torch, assert_close, copy_weights
+from port_helpers import as_torch, assert_close, assert_params_close, copy_weights
 
 # ----------------------------------------------------------------------------------------
 # 1. a minimal GPT
@@ -757,8 +757,7 @@ def test_gpt_matches_torch_loss_gradients_step_and_greedy_generation(flash):
         assert_close(loss, tloss, what=f'loss at step {step}')
         loss.backward()
         tloss.backward()
-        for (n, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
-            assert_close(p.grad, tp.grad, rtol=1e-4, atol=1e-6, what=f'{n}.grad')
+        assert_params_close(ours, theirs, grads=True, rtol=1e-4, atol=1e-6)
         norm = nn.utils.clip_grad_norm_(ours.parameters(), 0.5)
         tnorm = torch.nn.utils.clip_grad_norm_(theirs.parameters(), 0.5)
         assert_close(norm, tnorm, rtol=1e-5)
@@ -769,8 +768,7 @@ def test_gpt_matches_torch_loss_gradients_step_and_greedy_generation(flash):
         topt.step()
         opt.zero_grad(set_to_none=True)
         topt.zero_grad(set_to_none=True)
-        for (n, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
-            assert_close(p, tp, rtol=1e-4, atol=1e-6, what=n)
+        assert_params_close(ours, theirs, grads=False, rtol=1e-4, atol=1e-6)
 
     ours.eval()
     theirs.eval()
@@ -822,5 +820,4 @@ def test_cnn_matches_torch_forward_loss_and_an_adadelta_steplr_step():
         sched.step()
         tsched.step()
         assert opt.param_groups[0]['lr'] == pytest.approx(topt.param_groups[0]['lr'])
-        for (n, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
-            assert_close(p, tp, rtol=1e-4, atol=1e-5, what=n)
+        assert_params_close(ours, theirs, grads=False, rtol=1e-4, atol=1e-5)

@@ -19,7 +19,7 @@ import tinynet.nn as nn
 import tinynet.optim as optim
 from tinynet.nn import functional as F
 
-from port_helpers import as_torch, assert_close, copy_weights
+from port_helpers import as_torch, assert_close, assert_params_close, copy_weights
 
 # ----------------------------------------------------------------------------------------
 # 1. a variational autoencoder on the 8x8 digits
@@ -489,8 +489,7 @@ def test_vae_loss_and_gradients_match_torch_for_copied_weights_and_noise():
         loss.backward()
         losses.append(loss)
     assert_close(losses[0], losses[1], rtol=1e-5, what='loss')
-    for (n, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
-        assert_close(p.grad, tp.grad, rtol=1e-4, atol=1e-5, what=f'{n}.grad')
+    assert_params_close(ours, theirs, grads=True, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.cpu_only
@@ -524,13 +523,11 @@ def test_char_lstm_outputs_hidden_and_gradients_match_torch_for_copied_weights()
         norm = nn.utils.clip_grad_norm_(ours.parameters(), 0.25)
         tnorm = torch.nn.utils.clip_grad_norm_(theirs.parameters(), 0.25)
         assert_close(norm, tnorm, rtol=1e-5)
-        for (n, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
-            assert_close(p.grad, tp.grad, rtol=1e-4, atol=1e-6, what=f'{n}.grad')
+        assert_params_close(ours, theirs, grads=True, rtol=1e-4, atol=1e-6)
         for p, tp in zip(ours.parameters(), theirs.parameters()):
             p.data -= 1.0 * p.grad.data        # (tinynet's way: see lm_train)
             tp.data.add_(tp.grad, alpha=-1.0)
-        for (n, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
-            assert_close(p, tp, rtol=1e-4, atol=1e-6, what=n)
+        assert_params_close(ours, theirs, grads=False, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.cpu_only
@@ -561,5 +558,4 @@ def test_gan_weights_init_through_data_and_bce_losses_match_torch():
         assert_close(err, terr, rtol=1e-5)
         err.backward()
         terr.backward()
-        for (n, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
-            assert_close(p.grad, tp.grad, rtol=1e-4, atol=1e-6, what=f'{n}.grad')
+        assert_params_close(ours, theirs, grads=True, rtol=1e-4, atol=1e-6)

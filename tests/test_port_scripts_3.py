@@ -19,7 +19,7 @@ import tinynet.optim as optim
 from tinynet.nn import functional as F
 from tinynet.optim import lr_scheduler
 
-from port_helpers import as_torch, assert_close, copy_weights
+from port_helpers import as_torch, assert_close, assert_params_close, copy_weights
 
 # ----------------------------------------------------------------------------------------
 # 1. a tiny Vision Transformer on the 8x8 digits
@@ -546,8 +546,7 @@ def test_vit_encoder_output_loss_and_gradients_match_torch():
         topt.zero_grad()
         loss.backward()
         tloss.backward()
-        for (n, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
-            assert_close(p.grad, tp.grad, rtol=1e-3, atol=1e-6, what=f'{n}.grad')
+        assert_params_close(ours, theirs, grads=True, rtol=1e-3, atol=1e-6)
         opt.step()
         topt.step()
         for (n, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
@@ -614,8 +613,7 @@ def test_unet_train_mode_loss_gradients_clip_and_running_stats_match_torch():
         topt.zero_grad()
         loss.backward()
         tloss.backward()
-        for (n, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
-            assert_close(p.grad, tp.grad, rtol=1e-3, atol=1e-6, what=f'{n}.grad')
+        assert_params_close(ours, theirs, grads=True, rtol=1e-3, atol=1e-6)
         norm = nn.utils.clip_grad_norm_(ours.parameters(), max_norm=1.0)
         tnorm = torch.nn.utils.clip_grad_norm_(theirs.parameters(), max_norm=1.0)
         assert_close(norm, tnorm, rtol=1e-5)
@@ -655,5 +653,4 @@ def test_distillation_loss_and_student_gradients_match_torch():
         assert_close(loss, tloss, rtol=1e-5, atol=1e-6, what=f'loss T={T} alpha={alpha}')
         loss.backward()
         tloss.backward()
-        for (n, p), (_, tp) in zip(student.named_parameters(), tstudent.named_parameters()):
-            assert_close(p.grad, tp.grad, rtol=1e-4, atol=1e-6, what=f'{n}.grad T={T}')
+        assert_params_close(student, tstudent, grads=True, rtol=1e-4, atol=1e-6, what=f' T={T}')

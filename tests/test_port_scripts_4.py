@@ -23,7 +23,7 @@ from tinynet.nn.utils.rnn import pad_sequence
 from tinynet.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from tinynet.utils.data.dataloader import default_collate
 
-from port_helpers import as_torch, assert_close, copy_weights
+from port_helpers import as_torch, assert_close, assert_params_close, copy_weights
 
 # ----------------------------------------------------------------------------------------
 # 1. sequence-to-sequence with nn.Transformer: reverse short digit sequences
@@ -811,8 +811,7 @@ def test_seq2seq_logits_loss_gradients_and_greedy_decoding_match_torch():
         topt.zero_grad()
         loss.backward()
         tloss.backward()
-        for (n, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
-            assert_close(p.grad, tp.grad, rtol=1e-3, atol=1e-6, what=f'{n}.grad')
+        assert_params_close(ours, theirs, grads=True, rtol=1e-3, atol=1e-6)
         opt.step()
         topt.step()
     # the padded target positions take no part in the loss
