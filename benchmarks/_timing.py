@@ -46,6 +46,27 @@ def interleaved(fns: dict, repeat: int = 10, warmup: int = 2, block: int = 1) ->
             for name, t in interleaved_times(fns, repeat, warmup, block).items()}
 
 
+def best_matmul_times(shapes, repeat: int = 5) -> dict:
+    """{(nb, m, k, n): seconds} of the float32 products (nb, m, k) @ (nb, k, n) (2-D when
+    nb is 1) in NumPy, each at its best of ``repeat`` runs after an untimed one, on BLAS's
+    own threads: the floor of an engine whose layers are these products."""
+    rng = np.random.default_rng(0)
+    best = {}
+    for nb, m, k, n in set(shapes):
+        a = rng.standard_normal((nb, m, k) if nb > 1 else (m, k), dtype=np.float32)
+        b = rng.standard_normal((nb, k, n) if nb > 1 else (k, n), dtype=np.float32)
+        a @ b
+        best[nb, m, k, n] = min(_seconds(lambda: a @ b) for _ in range(repeat))
+    time.sleep(0.5)  # BLAS's threads busy-wait a while after their last call
+    return best
+
+
+def _seconds(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def gemm_gflops(n: int = 1024, repeat: int = 10) -> float:
     """Measured float32 GEMM rate of NumPy's BLAS on this machine, in GFLOP/s."""
     a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)

@@ -25,12 +25,12 @@ import cProfile
 import io
 import os
 import pstats
-import time
 
 import numpy as np
 
 import tinynet as tn
-from _timing import cuda_gemm_tflops, gemm_gflops, interleaved_times, machine_line, median_time, try_torch
+from _timing import (best_matmul_times, cuda_gemm_tflops, gemm_gflops, interleaved_times,
+                     machine_line, median_time, try_torch)
 from tinynet.models.gpt import GPT, GPTConfig
 
 CFG = GPTConfig(vocab_size=256, block_size=128, n_layer=4, n_head=4, n_embd=256, dropout=0.0)
@@ -66,21 +66,13 @@ def step_matmuls(cfg: GPTConfig, batch: int) -> list:
     return products
 
 
-def matmul_floor(cfg: GPTConfig, batch: int, repeat: int = 5) -> tuple:
+def matmul_floor(cfg: GPTConfig, batch: int) -> tuple:
     """Seconds the step's matmuls (:func:`step_matmuls`) take on their own in NumPy, each at
-    its best of ``repeat`` runs (BLAS's own threads): (the Linear layers', attention's)."""
-    rng = np.random.default_rng(0)
-    best = {}
-    for shape in set(step_matmuls(cfg, batch)):
-        nb, m, k, n = shape
-        a = rng.standard_normal((nb, m, k) if nb > 1 else (m, k), dtype=np.float32)
-        b = rng.standard_normal((nb, k, n) if nb > 1 else (k, n), dtype=np.float32)
-        a @ b
-        best[shape] = min(median_time(lambda: a @ b, repeat=1, warmup=0)
-                          for _ in range(repeat))
-    time.sleep(0.5)  # BLAS's threads busy-wait a while after their last call
+    its best of 5 runs (BLAS's own threads): (the Linear layers', attention's)."""
+    shapes = step_matmuls(cfg, batch)
+    best = best_matmul_times(shapes)
     parts = [0.0, 0.0]
-    for shape in step_matmuls(cfg, batch):
+    for shape in shapes:
         parts[shape[0] > 1] += best[shape]
     return tuple(parts)
 

@@ -28,13 +28,13 @@ import argparse
 import cProfile
 import io
 import pstats
-import time
 
 import numpy as np
 
 import tinynet as tn
 import tinynet.nn as nn
-from _timing import cuda_gemm_tflops, gemm_gflops, interleaved, machine_line, try_torch
+from _timing import (best_matmul_times, cuda_gemm_tflops, gemm_gflops, interleaved,
+                     machine_line, try_torch)
 from tinynet.functional.loss import cross_entropy
 from tinynet.functional.pooling import adaptive_avg_pool2d
 from tinynet.models.resnet import resnet18, resnet50
@@ -237,27 +237,13 @@ def step_gflop(model, batch, size=32):
     return sum(2 * m * k * n for m, k, n in step_gemms(model, batch, size)) / 1e9
 
 
-def gemm_floor(model, batch, size=32, repeat=5):
+def gemm_floor(model, batch, size=32):
     """Seconds that the step's GEMMs (:func:`step_gemms`) take on their own in NumPy,
-    each at its best of ``repeat`` runs on BLAS's own threads: what an im2col engine
-    would need if everything else cost nothing."""
-    rng = np.random.default_rng(0)
-    total = 0.0
-    cache = {}
-    for m, k, n in step_gemms(model, batch, size):
-        if (m, k, n) not in cache:
-            a = rng.standard_normal((m, k), dtype=np.float32)
-            b = rng.standard_normal((k, n), dtype=np.float32)
-            a @ b
-            best = float("inf")
-            for _ in range(repeat):
-                t0 = time.perf_counter()
-                a @ b
-                best = min(best, time.perf_counter() - t0)
-            cache[(m, k, n)] = best
-        total += cache[(m, k, n)]
-    time.sleep(0.5)  # BLAS's threads busy-wait a while after their last call
-    return total
+    each at its best of 5 runs on BLAS's own threads: what an im2col engine would need
+    if everything else cost nothing."""
+    shapes = [(1, m, k, n) for m, k, n in step_gemms(model, batch, size)]
+    best = best_matmul_times(shapes)
+    return sum(best[s] for s in shapes)
 
 
 def profile(step, n=3, top=18):

@@ -50,6 +50,16 @@ def _replaced(old, value) -> "Tensor":
     return _fn.where(True, value, old)
 
 
+def _make_output(t) -> bool:
+    """Point ``t.grad_fn``'s (weak) reference to its output at ``t``; False for a leaf."""
+    if t.grad_fn is None:
+        return False
+    outs = list(t.grad_fn._outputs)
+    outs[t._output_index] = weakref.ref(t)
+    t.grad_fn._outputs = tuple(outs)
+    return True
+
+
 class TensorInplaceMethods:
     """The in-place methods of :class:`~tinynet.tensor.Tensor` (a mixin: no state of its own)."""
 
@@ -107,18 +117,12 @@ class TensorInplaceMethods:
                 raise TypeError(f"in-place {what}: result dtype {new.dtype} cannot be cast "
                                 f"to the tensor's dtype {self.dtype} (shape {self.shape})")
             new = new.to(self.dtype)
-        if old.grad_fn is not None:   # the old op's output is now `old`, which keeps its value
-            outs = list(old.grad_fn._outputs)
-            outs[old._output_index] = weakref.ref(old)
-            old.grad_fn._outputs = tuple(outs)
+        _make_output(old)   # the old op's output is now `old`, which keeps its value
         self.data, self.grad_fn = new.data, new.grad_fn
         self._output_index, self.requires_grad = new._output_index, new.requires_grad
         # new memory, new counter; one ahead, so ops that used the old value must not read this
         self._vc = [self._vc[0] + 1]
-        if self.grad_fn is not None:
-            outs = list(self.grad_fn._outputs)
-            outs[self._output_index] = weakref.ref(self)
-            self.grad_fn._outputs = tuple(outs)
+        if _make_output(self):
             self.grad_fn._output_versions[self._output_index] = self._vc[0]
         return self
 

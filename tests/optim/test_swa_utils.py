@@ -233,3 +233,19 @@ def test_argument_errors():
         swa.update_parameters(nn.Linear(3, 2))
     with pytest.raises(ValueError, match="the model has 1 tensors to average, the averaged copy 2"):
         swa.update_parameters(nn.Linear(2, 2, bias=False))
+
+
+def test_update_parameters_counts_as_an_in_place_write_of_the_averaged_weights():
+    # a forward through the averaged model saved its weight; averaging changes it in
+    # place, so that backward must refuse, as after optimizer.step()
+    model = tn.nn.Linear(2, 1)
+    swa = tn.optim.swa_utils.AveragedModel(model)
+    swa.update_parameters(model)
+    weight = swa.module.weight
+    before = weight._version
+    x = tn.ones(3, 2, requires_grad=True)
+    loss = swa(x).sum()
+    swa.update_parameters(model)
+    assert weight._version > before and swa.n_averaged.item() == 2
+    with pytest.raises(RuntimeError, match="modified by an in-place"):
+        loss.backward()

@@ -7,7 +7,7 @@ from .. import creation
 from ..functional import logsigmoid, sigmoid, where
 from ..tensor import Tensor
 from .categorical import clamp_probs
-from .distribution import Distribution, as_params, check
+from .distribution import Distribution, as_params, check, one_of
 
 
 class Bernoulli(Distribution):
@@ -23,10 +23,7 @@ class Bernoulli(Distribution):
     arg_constraints = {"probs": "in [0, 1]", "logits": "real"}
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError("Bernoulli: give either probs or logits, not both (got "
-                             f"probs={'None' if probs is None else 'a value'}, "
-                             f"logits={'None' if logits is None else 'a value'})")
+        one_of("Bernoulli", probs, logits)
         if probs is not None:
             (self.probs,), _ = as_params("Bernoulli", probs)
             self._param = self.probs

@@ -9,7 +9,7 @@ from .. import creation
 from ..functional import broadcast_tensors, clamp, logsumexp, softmax
 from ..settings import finfo
 from ..tensor import Tensor
-from .distribution import Distribution, check
+from .distribution import Distribution, check, one_of
 
 
 def clamp_probs(probs: Tensor) -> Tensor:
@@ -34,12 +34,7 @@ class Categorical(Distribution):
     arg_constraints = {"probs": "on the simplex", "logits": "real"}
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError("Categorical: give either probs or logits, not both (got "
-                             f"probs={'None' if probs is None else 'a tensor'}, "
-                             f"logits={'None' if logits is None else 'a tensor'})")
-        param = probs if probs is not None else logits
-        which = "probs" if probs is not None else "logits"
+        param, which = one_of("Categorical", probs, logits)
         if not isinstance(param, Tensor) or param.dtype.kind != "f":
             raise TypeError(f"Categorical: {which} must be a floating-point Tensor, got "
                             f"{_describe(param)}")

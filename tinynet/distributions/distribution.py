@@ -126,6 +126,16 @@ class Distribution:
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
+def one_of(owner: str, probs, logits) -> tuple:
+    """``(value, "probs" or "logits")`` of the one parameterization given; ValueError
+    unless exactly one of them is."""
+    if (probs is None) == (logits is None):
+        raise ValueError(f"{owner}: give either probs or logits, not both (got "
+                         f"probs={'None' if probs is None else 'a value'}, "
+                         f"logits={'None' if logits is None else 'a value'})")
+    return (probs, "probs") if probs is not None else (logits, "logits")
+
+
 def check(where: str, what: str, array, bad, requirement: str) -> None:
     """Raise ValueError if any element of the bool array ``bad`` is set: now on the CPU,
     at the next read to the host on a GPU (``backend.check_later``, so nothing waits)."""

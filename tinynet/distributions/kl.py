@@ -48,23 +48,24 @@ def _kl_normal_normal(p, q):
     return 0.5 * (var_ratio + t1 - 1 - var_ratio.log())
 
 
+def _with_edges(t, p, q):
+    """Summand t = p·(log p − log q) of a KL with its limits: +inf where q = 0 < p, and 0
+    wherever p = 0 (p, q: the probabilities)."""
+    t = where(q.detach() == 0, float("inf"), t)
+    return where(p.detach() == 0, 0.0, t)
+
+
 @register_kl(Categorical, Categorical)
 def _kl_categorical_categorical(p, q):
-    # Σ_k p_k (log p_k − log q_k); +inf where q_k = 0 < p_k, and 0 wherever p_k = 0
-    t = p.probs * (p.logits - q.logits)
-    t = where(q.probs.detach() == 0, float("inf"), t)
-    t = where(p.probs.detach() == 0, 0.0, t)
-    return t.sum(-1)
+    # Σ_k p_k (log p_k − log q_k)
+    return _with_edges(p.probs * (p.logits - q.logits), p.probs, q.probs).sum(-1)
 
 
 @register_kl(Bernoulli, Bernoulli)
 def _kl_bernoulli_bernoulli(p, q):
     # p log(p/q) + (1 − p) log((1 − p)/(1 − q)), with log p = −softplus(−logits),
-    # log(1 − p) = −softplus(logits); the same 0 and +inf cases as the categorical one
-    t1 = p.probs * (softplus(-q.logits) - softplus(-p.logits))
-    t1 = where(q.probs.detach() == 0, float("inf"), t1)
-    t1 = where(p.probs.detach() == 0, 0.0, t1)
-    t2 = (1 - p.probs) * (softplus(q.logits) - softplus(p.logits))
-    t2 = where(q.probs.detach() == 1, float("inf"), t2)
-    t2 = where(p.probs.detach() == 1, 0.0, t2)
+    # log(1 − p) = −softplus(logits)
+    t1 = _with_edges(p.probs * (softplus(-q.logits) - softplus(-p.logits)), p.probs, q.probs)
+    t2 = _with_edges((1 - p.probs) * (softplus(q.logits) - softplus(p.logits)),
+                     1 - p.probs, 1 - q.probs)
     return t1 + t2

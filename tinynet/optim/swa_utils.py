@@ -36,11 +36,11 @@ def _lerp_(averaged, current, weight: float, int_formula) -> None:
     (e.g. BatchNorm's num_batches_tracked, with use_buffers) instead gets
     ``int_formula(averaged, current)`` computed in float64 and truncated, as PyTorch's
     copy_ of a float result into an integer tensor."""
-    a, c = averaged.data, current.data
-    if a.dtype.kind == "f":
-        a += a.dtype.type(weight) * (c - a)
+    if averaged.dtype.kind == "f":
+        averaged.lerp_(current, weight)
     else:
-        a[...] = int_formula(a.astype(np.float64), c.astype(np.float64)).astype(a.dtype)
+        a, c = averaged.data, current.data
+        averaged.copy_(int_formula(a.astype(np.float64), c.astype(np.float64)).astype(a.dtype))
 
 
 def get_ema_multi_avg_fn(decay: float = 0.999):
@@ -134,7 +134,7 @@ class AveragedModel(Module):
             n = self.n_averaged.detach()
             if int(n.item()) == 0:
                 for a, c in zip(averaged, current):
-                    a.data[...] = c.data
+                    a.copy_(c)
             elif self.avg_fn is not None:
                 for a, c in zip(averaged, current):
                     a.copy_(self.avg_fn(a, c, n.to(a.device)))
@@ -149,8 +149,8 @@ class AveragedModel(Module):
                     fn(avg_list, cur_list, n.to(device))
             if not self.use_buffers:  # keep the buffers in sync with the source model
                 for b_avg, b_model in zip(self.module.buffers(), model.buffers()):
-                    b_avg.data[...] = b_model.detach().to(b_avg.device).data
-            self.n_averaged.data += 1
+                    b_avg.copy_(b_model.detach().to(b_avg.device))
+            self.n_averaged += 1
 
 
 def update_bn(loader, model: Module, device=None) -> None:
