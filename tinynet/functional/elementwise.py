@@ -332,7 +332,7 @@ class Gelu(Function):
         cdf, y = np.empty_like(xf), np.empty_like(xf)
 
         def work(sl):  # every pass on one cache-sized block at a time
-            with np.errstate(over="ignore"):  # e^(-2u) = inf gives Φ = 0, as it should
+            with np.errstate(over="ignore"):  # x³ = ±inf gives u = ±inf and Φ = 0 or 1
                 for b in blocks(sl):
                     _gelu_cdf(xf[b], approximate, out=cdf[b])
                     np.multiply(cdf[b], xf[b], out=y[b])
@@ -370,15 +370,16 @@ def _gelu_cdf(x, approximate, out):
         out += 1
         out *= f(0.5)
         return out
-    # ½(1 + tanh u) = 1 / (1 + e^(-2u)), u = √(2/π)(x + 0.044715x³):
-    # NumPy's float32 exp is faster than its tanh. -2u = x (k₁x² + k₀), constants folded
+    # u = √(2/π)(x + 0.044715x³) = x (k₀ + k₁x²), constants folded; Φ = ½ + ½ tanh u
+    # (NumPy's float32 tanh runs faster here than exp: 95 against 118 us for 2¹⁸ values)
     np.multiply(x, x, out=out)
-    out *= f(-2 * _SQRT_2_OVER_PI * 0.044715)
-    out += f(-2 * _SQRT_2_OVER_PI)
+    out *= f(_SQRT_2_OVER_PI * 0.044715)
+    out += f(_SQRT_2_OVER_PI)
     out *= x
-    np.exp(out, out=out)                          # overflow to inf is fine: Φ = 1/inf = 0
-    out += 1
-    return np.divide(f(1), out, out=out)          # (NumPy's reciprocal is 2x slower here)
+    np.tanh(out, out=out)
+    out *= f(0.5)
+    out += f(0.5)
+    return out
 
 
 def _gelu_grad_from_cdf(x, cdf, approximate, out, scratch=None):
