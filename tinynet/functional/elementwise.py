@@ -19,7 +19,7 @@ from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor, as_tensor_like
 from . import _cuda
-from .._parallel import MIN_SLICE, blocks, parallel_slices
+from .._parallel import BLOCK, MIN_SLICE, blocks, parallel_slices
 from ._util import binary_arrays, broadcast_shapes, unbroadcast
 
 
@@ -266,24 +266,68 @@ class LeakyRelu(Function):
         return g * _const(xp.where(x > 0, 1, self.slope).astype(x.dtype))
 
 
+# Numerical Recipes' Chebyshev fit: erfc z = t exp(-z² + Σ_k c_k t^k), t = 1/(1 + z/2),
+# z >= 0, to within 1.2e-7. c_0 is shifted by -3e-8 (the coefficients' sum) so that
+# erfc(0) = 1 exactly: erf is then continuous at 0 and its finite differences match its
+# derivative there.
+_ERFC_FIT = (-1.26551226, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807,
+             -1.13520398, 1.48851587, -0.82215223, 0.17087277)
+
+
 def _erf(x):
     """erf(x): float64 to within 2e-15 (:func:`_erf_float64`), other dtypes to within
-    1.2e-7 absolute (Numerical Recipes' Chebyshev erfc fit, float32's precision).
+    1.2e-7 absolute (:data:`_ERFC_FIT`, float32's precision).
 
     NumPy has no erf; this keeps GELU exact with no SciPy.
     """
     xp = backend.get_array_module(x)
     if x.dtype == np.float64:
         return _erf_float64(x, xp)
+    if xp is np and x.dtype == np.float32:
+        return _erf_float32(x)
     z = xp.abs(x)
     t = 1.0 / (1.0 + 0.5 * z)
-    # constant term shifted by -3e-8 (the coefficients' sum) so that erfc(0) = 1 exactly:
-    # erf is then continuous at 0 and its finite differences match its derivative there
-    poly = -1.26551226 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
+    poly = _ERFC_FIT[-1]
+    for c in reversed(_ERFC_FIT[:-1]):
+        poly = c + t * poly
     erfc = t * xp.exp(-z * z + poly)
     return xp.where(x >= 0, 1.0 - erfc, erfc - 1.0).astype(x.dtype, copy=False)
+
+
+def _erfc_fit_(z, out, t):
+    """out = erfc(z) for a float32 block z >= 0 by :data:`_ERFC_FIT`, every pass in place
+    (~30 passes over one cache-sized block instead of ~25 new arrays). ``t`` is scratch
+    of z's size; z is overwritten (with z²)."""
+    f = z.dtype.type
+    np.multiply(z, f(0.5), out=t)
+    t += f(1)
+    np.divide(f(1), t, out=t)                     # t = 1/(1 + z/2)
+    np.multiply(t, f(_ERFC_FIT[-1]), out=out)
+    for c in reversed(_ERFC_FIT[1:-1]):           # Horner: out = Σ_{k>=1} c_k t^(k-1)
+        out += f(c)
+        out *= t
+    out += f(_ERFC_FIT[0])
+    with np.errstate(over="ignore"):              # z² = inf: erfc = t e^-inf = 0
+        np.multiply(z, z, out=z)
+    out -= z
+    np.exp(out, out=out)
+    out *= t
+    return out
+
+
+def _erf_float32(x):
+    """erf of a float32 NumPy array by :func:`_erfc_fit_`, one cache-sized block at a time:
+    erf x = sign(x) (1 - erfc |x|)."""
+    flat = np.ascontiguousarray(x).reshape(-1)
+    out = np.empty_like(flat)
+    z, t = np.empty(min(flat.size, BLOCK), flat.dtype), np.empty(min(flat.size, BLOCK), flat.dtype)
+    for b in blocks(slice(0, flat.size)):
+        n = b.stop - b.start
+        np.abs(flat[b], out=z[:n])
+        _erfc_fit_(z[:n], out[b], t[:n])
+        np.subtract(np.float32(1), out[b], out=out[b])
+        np.copysign(out[b], flat[b], out=out[b])
+    return out.reshape(x.shape)
 
 
 def _erf_float64(x, xp):
@@ -332,9 +376,13 @@ class Gelu(Function):
         cdf, y = np.empty_like(xf), np.empty_like(xf)
 
         def work(sl):  # every pass on one cache-sized block at a time
+            size = min(BLOCK, sl.stop - sl.start)
+            scratch = (np.empty(size, xf.dtype), np.empty(size, xf.dtype))
             with np.errstate(over="ignore"):  # x³ = ±inf gives u = ±inf and Φ = 0 or 1
                 for b in blocks(sl):
-                    _gelu_cdf(xf[b], approximate, out=cdf[b])
+                    n = b.stop - b.start
+                    _gelu_cdf(xf[b], approximate, out=cdf[b],
+                              scratch=(scratch[0][:n], scratch[1][:n]))
                     np.multiply(cdf[b], xf[b], out=y[b])
         parallel_slices(work, xf.size, min_size=MIN_SLICE // 2)
         self.cdf = cdf.reshape(shape)  # Φ(x), reused by the backward
@@ -362,13 +410,25 @@ class Gelu(Function):
         return gx.reshape(g.shape)
 
 
-def _gelu_cdf(x, approximate, out):
-    """out = Φ(x) for a 1-D block, by the tanh form or erf."""
+def _gelu_cdf(x, approximate, out, scratch=None):
+    """out = Φ(x) for a 1-D block, by the tanh form or erf (``scratch``: None or two spare
+    arrays of the block's size, for the exact form in float32)."""
     f = x.dtype.type
     if approximate != "tanh":
-        out[...] = _erf(x * f(1 / math.sqrt(2)))
-        out += 1
-        out *= f(0.5)
+        if x.dtype != np.float32:
+            out[...] = _erf(x * f(1 / math.sqrt(2)))
+            out += 1
+            out *= f(0.5)
+            return out
+        # Φ(x) = ½ erfc(-x/√2):  with r = ½ erfc(|x|/√2),  Φ - ½ = sign(x) (½ - r)
+        z, t = scratch if scratch is not None else (np.empty_like(x), np.empty_like(x))
+        np.abs(x, out=z)
+        z *= f(1 / math.sqrt(2))
+        _erfc_fit_(z, out, t)
+        np.multiply(out, f(-0.5), out=out)
+        out += f(0.5)
+        np.copysign(out, x, out=out)
+        out += f(0.5)
         return out
     # u = √(2/π)(x + 0.044715x³) = x (k₀ + k₁x²), constants folded; Φ = ½ + ½ tanh u
     # (NumPy's float32 tanh runs faster here than exp: 95 against 118 us for 2¹⁸ values)
