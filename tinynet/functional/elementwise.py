@@ -306,7 +306,7 @@ def _erfc_fit_(z, out, t):
     t += f(1)
     np.divide(f(1), t, out=t)                     # t = 1/(1 + z/2)
     np.multiply(t, f(_ERFC_FIT[-1]), out=out)
-    for c in reversed(_ERFC_FIT[1:-1]):           # Horner: out = Σ_{k>=1} c_k t^(k-1)
+    for c in reversed(_ERFC_FIT[1:-1]):           # Horner: out = Σ_{k>=1} c_k t^k
         out += f(c)
         out *= t
     out += f(_ERFC_FIT[0])
@@ -379,8 +379,8 @@ class Gelu(Function):
         cdf, y = np.empty_like(xf), np.empty_like(xf)
 
         def work(sl):  # every pass on one cache-sized block at a time
-            size = min(BLOCK, sl.stop - sl.start)
-            scratch = (np.empty(size, xf.dtype), np.empty(size, xf.dtype))
+            size = min(BLOCK, sl.stop - sl.start) if approximate != "tanh" else 0
+            scratch = (np.empty(size, xf.dtype), np.empty(size, xf.dtype))  # exact form's
             with np.errstate(over="ignore"):  # x³ = ±inf gives u = ±inf and Φ = 0 or 1
                 for b in blocks(sl):
                     n = b.stop - b.start
