@@ -242,6 +242,58 @@ class Sigmoid(Function):
         return g * (z * (1.0 - z))
 
 
+class Silu(Function):
+    """SiLU (swish): z = x σ(x);  dz/dx = σ(x) (1 + x (1 - σ(x))).
+
+    One op instead of a sigmoid and a product: on the CPU every pass runs on one
+    cache-sized block at a time, the blocks spread over the cores, and σ(x) is kept
+    for backward (5 passes each way, where the two recorded ops made ~11).
+    """
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        if xp is not np or x.dtype.kind != "f":
+            s = Sigmoid().forward(x)
+            self.sig = s
+            return x * s
+        xf = np.ascontiguousarray(x).reshape(-1)
+        sig, y = np.empty_like(xf), np.empty_like(xf)
+        half = x.dtype.type(0.5)
+
+        def work(sl):
+            for b in blocks(sl):
+                np.multiply(xf[b], half, out=sig[b])      # σ(x) = ½ + ½ tanh(x/2)
+                np.tanh(sig[b], out=sig[b])
+                sig[b] *= half
+                sig[b] += half
+                np.multiply(xf[b], sig[b], out=y[b])
+        parallel_slices(work, xf.size, min_size=MIN_SLICE // 2)
+        self.sig = sig.reshape(x.shape)
+        return y.reshape(x.shape)
+
+    def backward(self, g):
+        x = self.inputs[0]
+        if is_grad_enabled() or not isinstance(g.data, np.ndarray):
+            # create_graph (or the GPU): the derivative from Tensor ops, itself differentiable
+            s = sigmoid(x) if is_grad_enabled() else _const(self.sig)
+            return g * (s * (1.0 + x * (1.0 - s)))
+        xf = np.ascontiguousarray(x.data).reshape(-1)
+        sf = self.sig.reshape(-1)
+        gf = np.ascontiguousarray(g.data).reshape(-1)
+        gx = np.empty_like(xf)
+        one = xf.dtype.type(1)
+
+        def work(sl):
+            for b in blocks(sl):
+                t = np.subtract(one, sf[b], out=gx[b])    # 1 - σ
+                t *= xf[b]
+                t += one
+                t *= sf[b]                                # σ (1 + x (1 - σ))
+                t *= gf[b]
+        parallel_slices(work, xf.size, min_size=MIN_SLICE // 2)
+        return gx.reshape(g.shape)
+
+
 class Relu(Function):
     """z = max(x, 0);  dz/dx = 1 where x > 0, else 0."""
 
@@ -670,8 +722,8 @@ def tanh(x):
 
 
 def silu(x, inplace: bool = False):
-    """x · σ(x) (swish). ``inplace`` is accepted and ignored."""
-    return x * sigmoid(x)
+    """x · σ(x) (swish), one fused op. ``inplace`` is accepted and ignored."""
+    return Silu.apply(x)
 
 
 def sigmoid(x):
