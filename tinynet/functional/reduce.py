@@ -13,7 +13,7 @@ from collections import namedtuple
 import numpy as np
 
 from .. import amp, backend
-from ..autograd import Function
+from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
 from ._util import normalize_dims
 from .elementwise import maximum, minimum
@@ -80,10 +80,43 @@ class LogSumExp(Function):
         return _expand_grad(g, x.shape, self.dims) * (x - z).exp()
 
 
+ROWS_FROM = 1 << 16   # elements from which softmax along the last dim runs by row blocks
+
+
+def _by_rows(x, dim):
+    """Whether softmax / log_softmax of ``x`` along ``dim`` runs by row blocks: a
+    contiguous float NumPy array of ``ROWS_FROM`` elements and more, along its last dim."""
+    return (isinstance(x, np.ndarray) and x.dtype.kind == "f" and dim == x.ndim - 1
+            and x.size >= ROWS_FROM and x.shape[-1] > 0 and x.flags.c_contiguous)
+
+
+def _row_blocks(work, x2):
+    """``work(rows)`` over row slices of 2-D ``x2`` (rows, n), one slice per core when
+    each holds ~2·10⁵ elements or more (the slices' results are not returned)."""
+    from .._parallel import parallel_slices
+    n = x2.shape[1]
+    parallel_slices(work, x2.shape[0], min_size=builtins.max(1, (3 << 16) // n),
+                    finer_when_busy=False)
+
+
+def _row_sums(a):
+    """Σ of each row of 2-D ``a`` as a column (rows, 1); ``einsum`` sums a row in one pass,
+    2-3x faster than ``a.sum(axis=1)`` for rows of a few hundred."""
+    return np.einsum("ij->i", a)[:, None]
+
+
+def _row_dots(a, b):
+    """Σ_j a[i, j] b[i, j] as a column (rows, 1), without a temporary the size of a."""
+    from .layer_norm import _rowdot
+    return _rowdot(a, b)
+
+
 class Softmax(Function):
     """y = exp(x - max) / Σ exp(x - max) along ``dim``.
 
     dy/dx applied to g:  y ⊙ (g - Σ g⊙y)   (the softmax Jacobian diag(y) - y yᵀ).
+    Along the last dim of a big CPU array, each block of rows goes through all its
+    passes at once, the blocks spread over the cores.
     """
 
     uses_input_values = False   # backward reads the output
@@ -93,6 +126,18 @@ class Softmax(Function):
         xp = backend.get_array_module(x)
         if x.size == 0:
             return x.copy()
+        if _by_rows(x, dim):
+            x2 = x.reshape(-1, x.shape[-1])
+            y = np.empty_like(x2)
+
+            def work(r):
+                e = np.subtract(x2[r], x2[r].max(axis=1, keepdims=True), out=y[r])
+                np.exp(e, out=e)
+                total = _row_sums(e)
+                np.divide(total.dtype.type(1), total, out=total)
+                e *= total
+            _row_blocks(work, x2)
+            return y.reshape(x.shape)
         e = xp.asarray(x - x.max(axis=dim, keepdims=True))   # (0-d arithmetic gives a scalar)
         xp.exp(e, out=e)
         e /= e.sum(axis=dim, keepdims=True)
@@ -100,11 +145,22 @@ class Softmax(Function):
 
     def backward(self, g):
         y = self.output()
-        return y * (g - (g * y).sum(self.dim, keepdim=True))
+        if is_grad_enabled() or not _by_rows(y.data, self.dim):
+            return y * (g - (g * y).sum(self.dim, keepdim=True))
+        y2 = y.data.reshape(-1, y.shape[-1])
+        g2 = np.ascontiguousarray(g.data).reshape(y2.shape)
+        gx = np.empty_like(y2)
+
+        def work(r):
+            np.subtract(g2[r], _row_dots(g2[r], y2[r]), out=gx[r])
+            gx[r] *= y2[r]
+        _row_blocks(work, y2)
+        return gx.reshape(y.shape)
 
 
 class LogSoftmax(Function):
-    """y = x - logsumexp(x) along ``dim``;  dy/dx applied to g:  g - softmax(x) Σ g."""
+    """y = x - logsumexp(x) along ``dim``;  dy/dx applied to g:  g - softmax(x) Σ g.
+    Along the last dim of a big CPU array, by row blocks as :class:`Softmax`."""
 
     uses_input_values = False   # backward reads the output
 
@@ -113,13 +169,34 @@ class LogSoftmax(Function):
         xp = backend.get_array_module(x)
         if x.size == 0:
             return x.copy()
+        if _by_rows(x, dim):
+            x2 = x.reshape(-1, x.shape[-1])
+            y = np.empty_like(x2)
+
+            def work(r):
+                z = np.subtract(x2[r], x2[r].max(axis=1, keepdims=True), out=y[r])
+                lse = np.log(_row_sums(np.exp(z)))
+                z -= lse
+            _row_blocks(work, x2)
+            return y.reshape(x.shape)
         shifted = xp.asarray(x - x.max(axis=dim, keepdims=True))
         shifted -= xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
         return shifted
 
     def backward(self, g):
         y = self.output()
-        return g - y.exp() * g.sum(self.dim, keepdim=True)
+        if is_grad_enabled() or not _by_rows(y.data, self.dim):
+            return g - y.exp() * g.sum(self.dim, keepdim=True)
+        y2 = y.data.reshape(-1, y.shape[-1])
+        g2 = np.ascontiguousarray(g.data).reshape(y2.shape)
+        gx = np.empty_like(y2)
+
+        def work(r):
+            p = np.exp(y2[r], out=gx[r])                  # softmax(x) = e^y
+            p *= _row_sums(g2[r])
+            np.subtract(g2[r], p, out=p)
+        _row_blocks(work, y2)
+        return gx.reshape(y.shape)
 
 
 # ---------------------------------------------------------------- functional API

@@ -1,0 +1,154 @@
+"""The CPU fast paths that only big inputs take: the bitwise select (``where_array``),
+softmax / log_softmax by row blocks, and the fused SiLU. Their size thresholds are
+lowered here, so that hypothesis can gradcheck them on small shapes (in float64), and they
+are compared with the general paths and with PyTorch on big inputs."""
+from contextlib import contextmanager
+from unittest import mock
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import tinynet as tn
+import tinynet.functional as F
+from tinynet.functional import _util, reduce
+from tinynet.testing import strategies as tst
+
+
+@contextmanager
+def fast_paths_everywhere():
+    """The fast paths for inputs of any size (inside the block only)."""
+    with mock.patch.object(_util, "SELECT_FROM", 1), mock.patch.object(reduce, "ROWS_FROM", 1):
+        yield
+
+
+# ---------------------------------------------------------------- where_array
+
+SPECIAL = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-45, -3.5])
+
+
+@given(shapes=tst.broadcastable_shapes(3, min_dims=0, max_dims=3, max_side=5),
+       dtype=st.sampled_from([np.float32, np.float64]),
+       scalar_a=st.booleans(), scalar_b=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_where_array_equals_numpy_where_bit_for_bit(shapes, dtype, scalar_a, scalar_b, seed):
+    rng = np.random.default_rng(seed)
+    cond = rng.random(shapes[0]) > 0.5
+
+    def operand(shape, scalar):
+        if scalar:
+            return float(rng.choice(SPECIAL))
+        a = rng.standard_normal(shape).astype(dtype)
+        a.reshape(-1)[:len(SPECIAL)] = SPECIAL[:a.size]
+        return a
+    a, b = operand(shapes[1], scalar_a), operand(shapes[2], scalar_b)
+    with fast_paths_everywhere():
+        got = _util.where_array(cond, a, b)
+    want = np.where(cond, a, b)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(want).tobytes()
+
+
+def test_where_array_keeps_numpy_where_for_small_and_non_float_inputs():
+    cond = np.array([True, False])
+    assert _util.where_array(cond, np.array([1, 2]), 0).dtype == np.where(cond, [1, 2], 0).dtype
+    big = np.arange(1 << 16) % 3 == 0
+    np.testing.assert_array_equal(_util.where_array(big, 1, 2), np.where(big, 1, 2))
+
+
+UNARY = {"leaky_relu": lambda t: F.leaky_relu(t, 0.2),
+         "leaky_relu slope 3": lambda t: F.leaky_relu(t, 3.0),
+         "leaky_relu slope -0.5": lambda t: F.leaky_relu(t, -0.5),
+         "elu": F.elu, "selu": F.selu, "celu": lambda t: F.celu(t, 0.7),
+         "softplus": F.softplus, "softplus beta 2": lambda t: F.softplus(t, beta=2.0, threshold=3.0),
+         "mish": F.mish, "logsigmoid": F.logsigmoid, "silu": F.silu,
+         "where": lambda t: F.where(t > 0.3, t * t, -t)}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+@given(x=tst.tensors(shape=tst.shapes(min_dims=1, max_dims=3), exclude_near=0.05))
+@settings(deadline=None, max_examples=25)
+def test_fast_select_ops_gradcheck(name, x):
+    fn = UNARY[name]
+    with fast_paths_everywhere():
+        assert tn.gradcheck(fn, [x])
+        assert tn.gradgradcheck(fn, [x])
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_fast_select_ops_match_torch_on_big_inputs(name):
+    torch = pytest.importorskip("torch")
+    tfns = {"leaky_relu": lambda t: torch.nn.functional.leaky_relu(t, 0.2),
+            "leaky_relu slope 3": lambda t: torch.nn.functional.leaky_relu(t, 3.0),
+            "leaky_relu slope -0.5": lambda t: torch.nn.functional.leaky_relu(t, -0.5),
+            "elu": torch.nn.functional.elu, "selu": torch.nn.functional.selu,
+            "celu": lambda t: torch.nn.functional.celu(t, 0.7),
+            "softplus": torch.nn.functional.softplus,
+            "softplus beta 2": lambda t: torch.nn.functional.softplus(t, beta=2.0, threshold=3.0),
+            "mish": torch.nn.functional.mish, "logsigmoid": torch.nn.functional.logsigmoid,
+            "silu": torch.nn.functional.silu,
+            "where": lambda t: torch.where(t > 0.3, t * t, -t)}
+    rng = np.random.default_rng(0)
+    # torch's celu gradient differs from e^(x/α) by ~6e-7 relative even in float64 (it
+    # did before these fast paths as well; test_activations compares celu at that tolerance)
+    tol64 = dict(rtol=1e-6 if name == "celu" else 1e-12, atol=1e-12)
+    for dtype, tol in ((np.float32, dict(rtol=2e-6, atol=2e-6)), (np.float64, tol64)):
+        x = (rng.standard_normal((256, 300)) * 6).astype(dtype)   # 76800 >= both thresholds
+        x.reshape(-1)[:5] = [0.0, -0.0, 40.0, -40.0, 1e-30]
+        g = rng.standard_normal(x.shape).astype(dtype)
+        a, b = tn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        ya, yb = UNARY[name](a), tfns[name](b)
+        np.testing.assert_allclose(ya.numpy(), yb.detach().numpy(), **tol)
+        ya.backward(tn.tensor(g))
+        yb.backward(torch.tensor(g))
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tol)
+
+
+# ---------------------------------------------------------------- softmax by row blocks
+
+@pytest.mark.parametrize("fn", [F.softmax, F.log_softmax])
+@given(x=tst.tensors(shape=tst.shapes(min_dims=1, max_dims=3, max_side=5)))
+@settings(deadline=None, max_examples=30)
+def test_softmax_by_rows_gradcheck(fn, x):
+    with fast_paths_everywhere():
+        assert tn.gradcheck(lambda t: fn(t, dim=-1), [x])
+        assert tn.gradgradcheck(lambda t: fn(t, dim=-1), [x])
+
+
+@pytest.mark.parametrize("fn", [F.softmax, F.log_softmax])
+@given(data=hnp.arrays(np.float64, tst.shapes(min_dims=1, max_dims=3, max_side=6),
+                       elements=st.floats(-30, 30)))
+@settings(deadline=None, max_examples=40)
+def test_softmax_by_rows_equals_the_general_path(fn, data):
+    """Along the last dim the row-block path gives the general path's values and
+    gradients; along another dim (or under the threshold) the general path runs."""
+    g = np.cos(np.arange(data.size)).reshape(data.shape)
+
+    def run():
+        x = tn.tensor(data, requires_grad=True)
+        y = fn(x, dim=-1)
+        y.backward(tn.tensor(g))
+        return y.numpy(), x.grad.numpy()
+    general = run()
+    with fast_paths_everywhere():
+        fast = run()
+    for a, b in zip(fast, general):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_by_rows_matches_torch_on_big_inputs(name):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    for dtype, tol in ((np.float32, dict(rtol=1e-5, atol=1e-6)),
+                       (np.float64, dict(rtol=1e-12, atol=1e-14))):
+        x = (rng.standard_normal((4, 512, 100)) * 5).astype(dtype)   # 204800 elements
+        x[0, 0, :50] = -np.inf                                       # masked keys
+        g = rng.standard_normal(x.shape).astype(dtype)
+        a, b = tn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        ya, yb = getattr(F, name)(a, dim=-1), getattr(torch, name)(b, dim=-1)
+        np.testing.assert_allclose(ya.numpy(), yb.detach().numpy(), **tol)
+        ya.backward(tn.tensor(np.where(np.isfinite(ya.numpy()), g, 0)))
+        yb.backward(torch.tensor(np.where(np.isfinite(yb.detach().numpy()), g, 0)))
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tol)
