@@ -61,7 +61,7 @@ UNARY = {"leaky_relu": lambda t: F.leaky_relu(t, 0.2),
          "leaky_relu slope 3": lambda t: F.leaky_relu(t, 3.0),
          "leaky_relu slope -0.5": lambda t: F.leaky_relu(t, -0.5),
          "elu": F.elu, "selu": F.selu, "celu": lambda t: F.celu(t, 0.7),
-         "softplus": F.softplus, "softplus beta 2": lambda t: F.softplus(t, beta=2.0, threshold=3.0),
+         "softplus": F.softplus, "softplus beta 2": lambda t: F.softplus(t, beta=2.0),
          "mish": F.mish, "logsigmoid": F.logsigmoid, "silu": F.silu,
          "where": lambda t: F.where(t > 0.3, t * t, -t)}
 
@@ -85,7 +85,7 @@ def test_fast_select_ops_match_torch_on_big_inputs(name):
             "elu": torch.nn.functional.elu, "selu": torch.nn.functional.selu,
             "celu": lambda t: torch.nn.functional.celu(t, 0.7),
             "softplus": torch.nn.functional.softplus,
-            "softplus beta 2": lambda t: torch.nn.functional.softplus(t, beta=2.0, threshold=3.0),
+            "softplus beta 2": lambda t: torch.nn.functional.softplus(t, beta=2.0),
             "mish": torch.nn.functional.mish, "logsigmoid": torch.nn.functional.logsigmoid,
             "silu": torch.nn.functional.silu,
             "where": lambda t: torch.where(t > 0.3, t * t, -t)}

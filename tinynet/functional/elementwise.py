@@ -321,17 +321,29 @@ class LeakyRelu(Function):
         return g * _const(where_array(x > 0, f(1), f(self.slope)))
 
 
-# Numerical Recipes' Chebyshev fit: erfc z = t exp(-z² + Σ_k c_k t^k), t = 1/(1 + z/2),
-# z >= 0, to within 1.2e-7. c_0 is shifted by -3e-8 (the coefficients' sum) so that
-# erfc(0) = 1 exactly: erf is then continuous at 0 and its finite differences match its
-# derivative there.
-_ERFC_FIT = (-1.26551226, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807,
-             -1.13520398, 1.48851587, -0.82215223, 0.17087277)
+# erf x = tanh(x · g(x²)), g a polynomial of degree 12: the least-squares Chebyshev fit of
+# atanh(erf x)/x over x² in [0, 16], in monomial form (tests/functional/test_erf_fit.py
+# refits it). Past |x| = 4 both erf and the tanh are ±1 in float32, so x² is clamped at 16.
+# Evaluated in float32 it is within 1.0e-7 of erf, and 2.2e-7 relative near 0.
+# g(0) = 2/√π. The same fit of Φ(x) = ½ + ½ tanh(x · h(x²)) over x² in [0, 32] starts
+# √(2/π) + 0.0363 x²: GPT-2's tanh form of GELU (√(2/π) (x + 0.044715 x³)) is its degree 1.
+_ERF_TANH_POLY = (
+    1.1283792456765904, 0.10277095401198039, -0.00020366839327204368,
+    -0.0005969038383383691, 6.819075434928473e-05, 2.8603380661874274e-06,
+    -1.9667332593662196e-06, 3.111517752019847e-07, -2.8624858435223608e-08,
+    1.6897497432568795e-09, -6.324032507093484e-11, 1.3710572293870356e-12,
+    -1.3141280254146211e-14)
+_PHI_TANH_POLY = (
+    0.7978846163680386, 0.03633501924557281, -3.600382563088053e-05,
+    -5.2759343914615144e-05, 3.0136340351351845e-06, 6.320514135994546e-08,
+    -2.1729538143517304e-08, 1.7188869730490314e-09, -7.90657489423239e-11,
+    2.3336592104342363e-12, -4.366959302303592e-14, 4.733807993882048e-16,
+    -2.2686251250973414e-18)
 
 
 def _erf(x):
-    """erf(x): float64 to within 2e-15 (:func:`_erf_float64`), other dtypes to within
-    1.2e-7 absolute (:data:`_ERFC_FIT`, float32's precision).
+    """erf(x): float64 to within 2e-15 (:func:`_erf_float64`), other dtypes computed in
+    float32 by :data:`_ERF_TANH_POLY` (within 1.0e-7).
 
     NumPy has no erf; this keeps GELU exact with no SciPy.
     """
@@ -340,48 +352,34 @@ def _erf(x):
         return _erf_float64(x, xp)
     if xp is np and x.dtype == np.float32:
         return _erf_float32(x)
-    z = xp.abs(x)
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = _ERFC_FIT[-1]
-    for c in reversed(_ERFC_FIT[:-1]):
-        poly = c + t * poly
-    erfc = t * xp.exp(-z * z + poly)
-    return xp.where(x >= 0, 1.0 - erfc, erfc - 1.0).astype(x.dtype, copy=False)
+    x32 = x.astype(np.float32)
+    out, t = xp.empty_like(x32), xp.empty_like(x32)
+    return _tanh_poly_(x32, _ERF_TANH_POLY, 16.0, out, t).astype(x.dtype, copy=False)
 
 
-def _erfc_fit_(z, out, t):
-    """out = erfc(z) for a float32 block z >= 0 by :data:`_ERFC_FIT`, every pass in place
-    (~30 passes over one cache-sized block instead of ~25 new arrays). ``t`` is scratch
-    of z's size; z is overwritten (with z²)."""
-    f = z.dtype.type
-    np.multiply(z, f(0.5), out=t)
-    t += f(1)
-    np.divide(f(1), t, out=t)                     # t = 1/(1 + z/2)
-    np.multiply(t, f(_ERFC_FIT[-1]), out=out)
-    for c in reversed(_ERFC_FIT[1:-1]):           # Horner: out = Σ_{k>=1} c_k t^k
+def _tanh_poly_(x, coefs, x2_max, out, t):
+    """out = tanh(x · Σ_k c_k s^k), s = min(x², x2_max), for a float32 array, every pass in
+    place (Horner's rule; ``t`` is scratch of x's size): ~30 passes over one block."""
+    xp = backend.get_array_module(x)
+    f = x.dtype.type
+    xp.multiply(x, x, out=t)
+    xp.minimum(t, f(x2_max), out=t)               # (NaN stays NaN)
+    xp.multiply(t, f(coefs[-1]), out=out)
+    for c in coefs[-2:0:-1]:
         out += f(c)
         out *= t
-    out += f(_ERFC_FIT[0])
-    with np.errstate(over="ignore"):              # z² = inf: erfc = t e^-inf = 0
-        np.multiply(z, z, out=z)
-    out -= z
-    np.exp(out, out=out)
-    out *= t
-    return out
+    out += f(coefs[0])
+    out *= x
+    return xp.tanh(out, out=out)
 
 
 def _erf_float32(x):
-    """erf of a float32 NumPy array by :func:`_erfc_fit_`, one cache-sized block at a time:
-    erf x = sign(x) (1 - erfc |x|)."""
+    """erf of a float32 NumPy array by :data:`_ERF_TANH_POLY`, one cache-sized block at a time."""
     flat = np.ascontiguousarray(x).reshape(-1)
     out = np.empty_like(flat)
-    z, t = np.empty(min(flat.size, BLOCK), flat.dtype), np.empty(min(flat.size, BLOCK), flat.dtype)
+    t = np.empty(min(flat.size, BLOCK), flat.dtype)
     for b in blocks(slice(0, flat.size)):
-        n = b.stop - b.start
-        np.abs(flat[b], out=z[:n])
-        _erfc_fit_(z[:n], out[b], t[:n])
-        np.subtract(np.float32(1), out[b], out=out[b])
-        np.copysign(out[b], flat[b], out=out[b])
+        _tanh_poly_(flat[b], _ERF_TANH_POLY, 16.0, out[b], t[:b.stop - b.start])
     return out.reshape(x.shape)
 
 
@@ -432,12 +430,11 @@ class Gelu(Function):
 
         def work(sl):  # every pass on one cache-sized block at a time
             size = min(BLOCK, sl.stop - sl.start) if approximate != "tanh" else 0
-            scratch = (np.empty(size, xf.dtype), np.empty(size, xf.dtype))  # exact form's
+            scratch = np.empty(size, xf.dtype)       # the exact form's
             with np.errstate(over="ignore"):  # x³ = ±inf gives u = ±inf and Φ = 0 or 1
                 for b in blocks(sl):
-                    n = b.stop - b.start
                     _gelu_cdf(xf[b], approximate, out=cdf[b],
-                              scratch=(scratch[0][:n], scratch[1][:n]))
+                              scratch=scratch[:b.stop - b.start])
                     np.multiply(cdf[b], xf[b], out=y[b])
         parallel_slices(work, xf.size, min_size=MIN_SLICE // 2)
         self.cdf = cdf.reshape(shape)  # Φ(x), reused by the backward
@@ -466,8 +463,8 @@ class Gelu(Function):
 
 
 def _gelu_cdf(x, approximate, out, scratch=None):
-    """out = Φ(x) for a 1-D block, by the tanh form or erf (``scratch``: None or two spare
-    arrays of the block's size, for the exact form in float32)."""
+    """out = Φ(x) for a 1-D block, by the tanh form or erf (``scratch``: None or a spare
+    array of the block's size, for the exact form in float32)."""
     f = x.dtype.type
     if approximate != "tanh":
         if x.dtype != np.float32:
@@ -475,14 +472,10 @@ def _gelu_cdf(x, approximate, out, scratch=None):
             out += 1
             out *= f(0.5)
             return out
-        # Φ(x) = ½ erfc(-x/√2):  with r = ½ erfc(|x|/√2),  Φ - ½ = sign(x) (½ - r)
-        z, t = scratch if scratch is not None else (np.empty_like(x), np.empty_like(x))
-        np.abs(x, out=z)
-        z *= f(1 / math.sqrt(2))
-        _erfc_fit_(z, out, t)
-        np.multiply(out, f(-0.5), out=out)
-        out += f(0.5)
-        np.copysign(out, x, out=out)
+        # Φ(x) = ½ + ½ erf(x/√2) = ½ + ½ tanh(x · h(x²))  (see _ERF_TANH_POLY)
+        t = scratch if scratch is not None else np.empty_like(x)
+        _tanh_poly_(x, _PHI_TANH_POLY, 32.0, out, t)
+        out *= f(0.5)
         out += f(0.5)
         return out
     # u = √(2/π)(x + 0.044715x³) = x (k₀ + k₁x²), constants folded; Φ = ½ + ½ tanh u
