@@ -16,7 +16,7 @@ from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
 from ._util import normalize_dims, where_array
-from .elementwise import _const, abs, exp, leaky_relu, sigmoid, tanh, where
+from .elementwise import _by_blocks, _const, abs, exp, leaky_relu, sigmoid, tanh, where
 from .math_ops import _floating, logaddexp
 from .reduce import softmax
 
@@ -150,12 +150,30 @@ class Hardswish(Function):
 
     def forward(self, x):
         f = x.dtype.type
+        if isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.ndim:
+            def fwd(x, out):                       # every pass on one cached block
+                np.multiply(x, f(1 / 6), out=out)
+                out += f(0.5)
+                np.clip(out, f(0), f(1), out=out)
+                out *= x
+            return _by_blocks(fwd, [x])[0]
         return x * backend.get_array_module(x).clip(x * f(1 / 6) + f(0.5), f(0), f(1))
 
     def backward(self, g):
         x = self.inputs[0]
-        slope = where(_const(x.data < 3), x * (1 / 3) + 0.5, 1.0)
-        return g * where(_const(x.data <= -3), 0.0, slope)
+        if is_grad_enabled() or not isinstance(g.data, np.ndarray) or not x.ndim:
+            slope = where(_const(x.data < 3), x * (1 / 3) + 0.5, 1.0)
+            return g * where(_const(x.data <= -3), 0.0, slope)
+        f = x.dtype.type
+
+        def grad(x, g, out):
+            np.multiply(x, f(1 / 3), out=out)
+            out += f(0.5)
+            # (masks past ±3 are rare and predictable: copyto's branches cost little here)
+            np.copyto(out, f(1), where=~(x < 3))     # x >= 3, and NaN (PyTorch's side)
+            np.copyto(out, f(0), where=x <= -3)
+            out *= g
+        return _by_blocks(grad, [x.data, g.data])[0]
 
 
 # ---------------------------------------------------------------- functional API
