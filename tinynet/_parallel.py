@@ -266,23 +266,23 @@ def balanced_runs(sizes, min_size: int = 1) -> list:
 
 SPLIT_FROM = 1 << 24       # multiply-adds from which a GEMM is split across the cores
 TWO_PIECES_FROM = 1 << 26  # ...and from which, inside backward, it takes two pieces a thread
-_backward_passes = [0]     # autograd backward passes running now (see backward_pass)
 
 
 class backward_pass:
     """Context manager around an autograd backward pass (``engine.run_backward``).
 
     Inside one, pool threads may be busy with deferred work when a GEMM is
-    split, so big GEMMs take two pieces per thread (see :func:`gemm`). The
-    pieces depend only on where a GEMM is called from, never on timing.
+    split, so the big GEMMs the pass's own thread calls take two pieces per
+    thread (see :func:`gemm`). The count is per thread: the pieces depend only
+    on where a GEMM is called from, never on timing or on other threads.
     """
 
     def __enter__(self):
-        _backward_passes[0] += 1
+        _local.backward_passes = getattr(_local, "backward_passes", 0) + 1
         return self
 
     def __exit__(self, *exc):
-        _backward_passes[0] -= 1
+        _local.backward_passes -= 1
         return False
 
 
@@ -357,7 +357,7 @@ def gemm(a, b, bias=None, out=None):
         # the same pieces whatever the timing: OpenBLAS's result for an element depends on
         # where the pieces are cut, and a seeded run must give the same numbers every time
         work, length = (cols, N) if N >= M else (rows, M)
-        two = size >= TWO_PIECES_FROM and _backward_passes[0] > 0
+        two = size >= TWO_PIECES_FROM and getattr(_local, "backward_passes", 0) > 0
         parallel_slices(work, length, 32, per_thread=2 if two else 1, finer_when_busy=False)
     return out
 

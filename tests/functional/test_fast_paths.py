@@ -170,3 +170,33 @@ def test_softmax_by_rows_matches_torch_on_big_inputs(name):
         ya.backward(tn.tensor(np.where(np.isfinite(ya.numpy()), g, 0)))
         yb.backward(torch.tensor(np.where(np.isfinite(yb.detach().numpy()), g, 0)))
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tol)
+
+
+# ---------------------------------------------------------------- edge cases of the fast paths
+
+def test_leaky_relu_with_slope_zero_keeps_inf():
+    """max(x, slope·x) would give max(inf, inf·0) = NaN: slope 0 (or one that rounds to 0 in
+    float32) takes the select."""
+    x = tn.tensor(np.float32([np.inf, -2.0, 3.0]))
+    for slope in (0.0, 1e-50):
+        np.testing.assert_array_equal(F.leaky_relu(x, slope).numpy(), [np.inf, -0.0, 3.0])
+
+
+@pytest.mark.parametrize("approximate", ["tanh", "none"])
+def test_gelu_overflow_in_its_exp_stays_silent_on_pool_threads(approximate):
+    """np.errstate is per thread: the blocks that pool threads run must set it themselves."""
+    import warnings
+    x = tn.tensor(np.full(1 << 21, -100.0, np.float32))   # big enough to use every core
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = F.gelu(x, approximate=approximate).numpy()
+        s = F.sigmoid(x).numpy()
+    assert not np.any(y) and not np.any(s)
+
+
+def test_sigmoid_and_silu_keep_their_negative_tail():
+    """σ = 1/(1 + e⁻ˣ) in the blocks: ½ + ½ tanh(x/2) would round σ(-20) = 2.06e-9 to 0."""
+    x = np.float32([-20.0, -30.0, -5.0])
+    want = 1 / (1 + np.exp(-x.astype(np.float64)))
+    np.testing.assert_allclose(F.sigmoid(tn.tensor(x)).numpy(), want, rtol=1e-6)
+    np.testing.assert_allclose(F.silu(tn.tensor(x)).numpy(), x * want, rtol=1e-6)

@@ -272,12 +272,14 @@ class Sigmoid(Function):
 
 
 def _sigmoid_(x, out):
-    """out = σ(x) = ½ + ½ tanh(x/2) for a block."""
-    half = x.dtype.type(0.5)
-    np.multiply(x, half, out=out)
-    np.tanh(out, out=out)
-    out *= half
-    out += half
+    """out = σ(x) = 1/(1 + e⁻ˣ) for a block: accurate in both tails, as ½ + ½ tanh(x/2) is
+    not where σ is tiny (it cancels to 0 below x ≈ -17), at the same number of passes."""
+    one = x.dtype.type(1)
+    np.negative(x, out=out)
+    with np.errstate(over="ignore"):              # e⁻ˣ = inf: σ = 1/inf = 0
+        np.exp(out, out=out)
+    out += one
+    np.divide(one, out, out=out)
 
 
 class Silu(Function):
@@ -334,9 +336,11 @@ class LeakyRelu(Function):
     def forward(self, x, slope):
         self.slope = slope
         xp = backend.get_array_module(x)
-        scaled = xp.multiply(x, x.dtype.type(slope), out=xp.empty_like(x))
-        if 0 <= slope <= 1:   # max(x, slope·x): one branch-free pass instead of a select
-            return xp.maximum(x, scaled, out=scaled)
+        s = x.dtype.type(slope)
+        with np.errstate(invalid="ignore"):   # inf·0 = NaN is never selected (x > 0 there)
+            scaled = xp.multiply(x, s, out=xp.empty_like(x))
+        if 0 < s <= 1:   # max(x, slope·x): one branch-free pass instead of a select
+            return xp.maximum(x, scaled, out=scaled)   # (slope 0 would give max(inf, NaN))
         return where_array(x > 0, x, scaled)
 
     def backward(self, g):
@@ -450,10 +454,11 @@ class Gelu(Function):
             return _cuda.gelu(xp, x, approximate)  # one fused pass on the GPU
 
         def fwd(x, y, cdf, spare):
-            _gelu_cdf(x, approximate, out=cdf, scratch=spare)
+            # (errstate is per thread, so it is set here, on whichever thread runs the block)
+            with np.errstate(over="ignore"):  # e^(-2u) = inf gives Φ = 0, as it should
+                _gelu_cdf(x, approximate, out=cdf, scratch=spare)
             np.multiply(cdf, x, out=y)
-        with np.errstate(over="ignore"):  # e^(-2u) = inf gives Φ = 0, as it should
-            y, self.cdf = _by_blocks(fwd, [x], outputs=2, scratch=1)  # Φ(x) kept for backward
+        y, self.cdf = _by_blocks(fwd, [x], outputs=2, scratch=1)  # Φ(x) kept for backward
         return y
 
     def backward(self, g):
