@@ -16,12 +16,17 @@ from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
 from ._util import normalize_dims, where_array
-from .elementwise import _by_blocks, _const, abs, exp, leaky_relu, sigmoid, tanh, where
+from .elementwise import _by_blocks, _const, _sigmoid_, abs, exp, leaky_relu, sigmoid, tanh, where
 from .math_ops import _floating, logaddexp
 from .reduce import softmax
 
 
 # ---------------------------------------------------------------- smooth, fused
+
+def _on_cpu(*arrays) -> bool:
+    """Whether these are float NumPy arrays with a dim, the case of the fused CPU kernels."""
+    return all(isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.ndim for a in arrays)
+
 
 def _softplus_array(u):
     """ln(1 + eᵘ) of an array, as max(u, 0) + ln(1 + e^-|u|): never overflows. (NumPy's
@@ -43,6 +48,18 @@ class Softplus(Function):
     def forward(self, x, beta, threshold):
         self.beta, self.threshold = beta, threshold
         f = x.dtype.type
+        if _on_cpu(x):
+            def fwd(x, out, bx, pos):              # one cached block at a time
+                np.multiply(x, f(beta), out=bx)
+                np.abs(bx, out=out)
+                np.negative(out, out=out)
+                np.exp(out, out=out)
+                np.log1p(out, out=out)
+                out += np.maximum(bx, f(0), out=pos)   # max(u, 0) + ln(1 + e^-|u|)
+                if beta != 1:
+                    out /= f(beta)
+                out[...] = where_array(bx > f(threshold), x, out)
+            return _by_blocks(fwd, [x], scratch=2)[0]
         bx = x * f(beta)
         soft = _softplus_array(bx)
         if beta != 1:
@@ -51,8 +68,18 @@ class Softplus(Function):
 
     def backward(self, g):
         x = self.inputs[0]
-        past = _const(x.data * x.dtype.type(self.beta) > self.threshold)
-        return g * where(past, 1.0, sigmoid(x * self.beta))
+        if is_grad_enabled() or not _on_cpu(x.data, g.data):
+            past = _const(x.data * x.dtype.type(self.beta) > self.threshold)
+            return g * where(past, 1.0, sigmoid(x * self.beta))
+        f = x.dtype.type
+        beta, threshold = f(self.beta), f(self.threshold)
+
+        def grad(x, g, out, bx):                   # σ(βx), and 1 past the threshold
+            np.multiply(x, beta, out=bx)
+            _sigmoid_(bx, out)
+            out[...] = where_array(bx > threshold, f(1), out)
+            out *= g
+        return _by_blocks(grad, [x.data, g.data], scratch=1)[0]
 
 
 class LogSigmoid(Function):
@@ -107,10 +134,24 @@ class Elu(Function):
 
     def backward(self, g):
         x = self.inputs[0]
-        neg = _const(x.data <= 0)                  # PyTorch's test: NaN takes the x > 0 side
-        # scale·α·s·e^(s·x) from x itself: z + scale·α would cancel to 0 for very negative x
-        e = exp(where(neg, x, 0.0) * self.input_scale)   # x ≤ 0 only, so it never overflows
-        return g * where(neg, e * (self.scale * self.alpha * self.input_scale), self.scale)
+        if is_grad_enabled() or not _on_cpu(x.data, g.data):
+            neg = _const(x.data <= 0)              # PyTorch's test: NaN takes the x > 0 side
+            # scale·α·s·e^(s·x) from x itself: z + scale·α would cancel to 0 for very negative x
+            e = exp(where(neg, x, 0.0) * self.input_scale)   # x ≤ 0 only: never overflows
+            return g * where(neg, e * (self.scale * self.alpha * self.input_scale), self.scale)
+        f = x.dtype.type
+        k, scale, s = f(self.scale * self.alpha * self.input_scale), f(self.scale), f(self.input_scale)
+
+        def grad(x, g, out):                       # the same, one cached block at a time
+            np.fmin(x, f(0), out=out)              # (fmin: NaN -> 0, so e = 1 there)
+            if s != 1:
+                out *= s
+            np.exp(out, out=out)                   # e^(s·min(x, 0)): 1 where x > 0
+            if k != scale or k != 1:               # (ELU's default: e is the derivative)
+                out *= k
+                out[...] = where_array(x <= 0, out, scale)
+            out *= g
+        return _by_blocks(grad, [x.data, g.data])[0]
 
 
 # ---------------------------------------------------------------- piecewise linear

@@ -346,7 +346,14 @@ class LeakyRelu(Function):
     def backward(self, g):
         x = self.inputs[0].data
         f = x.dtype.type
-        return g * _const(where_array(x > 0, f(1), f(self.slope)))
+        if is_grad_enabled() or not (isinstance(x, np.ndarray) and x.ndim):
+            return g * _const(where_array(x > 0, f(1), f(self.slope)))
+        slope = f(self.slope)
+
+        def grad(x, g, out):                       # g where x > 0, else slope·g
+            np.multiply(g, slope, out=out)
+            out[...] = where_array(x > 0, g, out)
+        return _by_blocks(grad, [x, g.data])[0]
 
 
 # erf x = tanh(x · g(x²)), g a polynomial of degree 12: the least-squares Chebyshev fit of
