@@ -1,6 +1,7 @@
 """The float32 erf and exact GELU's Φ are tanh(x · polynomial(x²)) (``_ERF_TANH_POLY`` and
 ``_PHI_TANH_POLY`` in tinynet/functional/elementwise.py): the stored coefficients are the
-fit their comment describes, and the float32 evaluation is as accurate as it says."""
+fit their comment describes, Φ's (derived from erf's) are what fitting Φ directly gives, and
+the float32 evaluation is as accurate as the comment says."""
 import math
 
 import numpy as np

@@ -16,29 +16,32 @@ from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
 from ._util import normalize_dims, where_array
-from .elementwise import _by_blocks, _const, _sigmoid_, abs, exp, leaky_relu, sigmoid, tanh, where
+from .elementwise import (_by_blocks, _const, _on_cpu, _sigmoid_, abs, exp, leaky_relu, sigmoid,
+                          tanh, where)
 from .math_ops import _floating, logaddexp
 from .reduce import softmax
 
 
 # ---------------------------------------------------------------- smooth, fused
 
-def _on_cpu(*arrays) -> bool:
-    """Whether these are float NumPy arrays with a dim, the case of the fused CPU kernels."""
-    return all(isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.ndim for a in arrays)
+
+def _softplus_(u, out, pos):
+    """out = ln(1 + eᵘ) = max(u, 0) + ln(1 + e^-|u|), in place (``pos`` is scratch of u's
+    shape): never overflows. (NumPy's float32 ``logaddexp(u, 0)``, the same formula, runs
+    element by element through libm: 20x slower here.)"""
+    xp = backend.get_array_module(u)
+    xp.abs(u, out=out)
+    xp.negative(out, out=out)
+    xp.exp(out, out=out)
+    xp.log1p(out, out=out)
+    out += xp.maximum(u, u.dtype.type(0), out=pos)
+    return out
 
 
 def _softplus_array(u):
-    """ln(1 + eᵘ) of an array, as max(u, 0) + ln(1 + e^-|u|): never overflows. (NumPy's
-    float32 ``logaddexp(u, 0)``, the same formula, runs element by element through libm:
-    20x slower here.)"""
+    """ln(1 + eᵘ) of an array, in new memory (:func:`_softplus_`)."""
     xp = backend.get_array_module(u)
-    t = xp.asarray(xp.abs(u))          # (of a 0-d array NumPy returns a scalar)
-    xp.negative(t, out=t)
-    xp.exp(t, out=t)
-    xp.log1p(t, out=t)
-    t += xp.maximum(u, u.dtype.type(0))
-    return t
+    return _softplus_(u, xp.empty_like(u), xp.empty_like(u))
 
 
 class Softplus(Function):
@@ -51,11 +54,7 @@ class Softplus(Function):
         if _on_cpu(x):
             def fwd(x, out, bx, pos):              # one cached block at a time
                 np.multiply(x, f(beta), out=bx)
-                np.abs(bx, out=out)
-                np.negative(out, out=out)
-                np.exp(out, out=out)
-                np.log1p(out, out=out)
-                out += np.maximum(bx, f(0), out=pos)   # max(u, 0) + ln(1 + e^-|u|)
+                _softplus_(bx, out, pos)
                 if beta != 1:
                     out /= f(beta)
                 out[...] = where_array(bx > f(threshold), x, out)
@@ -191,7 +190,7 @@ class Hardswish(Function):
 
     def forward(self, x):
         f = x.dtype.type
-        if isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.ndim:
+        if _on_cpu(x):
             def fwd(x, out):                       # every pass on one cached block
                 np.multiply(x, f(1 / 6), out=out)
                 out += f(0.5)
@@ -202,7 +201,7 @@ class Hardswish(Function):
 
     def backward(self, g):
         x = self.inputs[0]
-        if is_grad_enabled() or not isinstance(g.data, np.ndarray) or not x.ndim:
+        if is_grad_enabled() or not _on_cpu(x.data, g.data):
             slope = where(_const(x.data < 3), x * (1 / 3) + 0.5, 1.0)
             return g * where(_const(x.data <= -3), 0.0, slope)
         f = x.dtype.type

@@ -30,6 +30,12 @@ def _const(array):
     return Tensor._make(array, False)
 
 
+def _on_cpu(*arrays) -> bool:
+    """Whether these are float NumPy arrays with a dim: the case of the fused CPU kernels
+    (:func:`_by_blocks`); 0-d, integer and CuPy arrays take the ops' general paths."""
+    return all(isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.ndim for a in arrays)
+
+
 def _by_blocks(kernel, inputs, outputs: int = 1, scratch: int = 0) -> list:
     """New output arrays, shaped as ``inputs[0]``, from
     ``kernel(*input blocks, *output blocks, *scratch blocks)`` run over cache-sized blocks
@@ -250,9 +256,9 @@ class Sigmoid(Function):
     uses_input_values = False   # backward reads the output
 
     def forward(self, x):
-        xp = backend.get_array_module(x)
-        if xp is np and x.dtype.kind == "f" and x.ndim:
+        if _on_cpu(x):
             return _by_blocks(_sigmoid_, [x])[0]
+        xp = backend.get_array_module(x)
         half = x.dtype.type(0.5)
         z = xp.tanh(x * half)
         z += x.dtype.type(1)   # (a Python 1 would make a 0-d float32 input float64 on NumPy 1.x)
@@ -261,7 +267,7 @@ class Sigmoid(Function):
 
     def backward(self, g):
         z = self.output()
-        if is_grad_enabled() or not isinstance(g.data, np.ndarray) or not z.ndim:
+        if is_grad_enabled() or not _on_cpu(z.data, g.data):
             return g * (z * (1.0 - z))
 
         def grad(z, g, out):                     # g z (1 - z)
@@ -291,8 +297,7 @@ class Silu(Function):
     """
 
     def forward(self, x):
-        xp = backend.get_array_module(x)
-        if xp is not np or x.dtype.kind != "f":
+        if not _on_cpu(x):
             s = Sigmoid().forward(x)
             self.sig = s
             return x * s
@@ -305,7 +310,7 @@ class Silu(Function):
 
     def backward(self, g):
         x = self.inputs[0]
-        if is_grad_enabled() or not isinstance(g.data, np.ndarray):
+        if is_grad_enabled() or not _on_cpu(x.data, g.data):
             # create_graph (or the GPU): the derivative from Tensor ops, itself differentiable
             s = sigmoid(x) if is_grad_enabled() else _const(self.sig)
             return g * (s * (1.0 + x * (1.0 - s)))
@@ -346,7 +351,7 @@ class LeakyRelu(Function):
     def backward(self, g):
         x = self.inputs[0].data
         f = x.dtype.type
-        if is_grad_enabled() or not (isinstance(x, np.ndarray) and x.ndim):
+        if is_grad_enabled() or not _on_cpu(x, g.data):
             return g * _const(where_array(x > 0, f(1), f(self.slope)))
         slope = f(self.slope)
 
@@ -360,20 +365,16 @@ class LeakyRelu(Function):
 # atanh(erf x)/x over x² in [0, 16], in monomial form (tests/functional/test_erf_fit.py
 # refits it). Past |x| = 4 both erf and the tanh are ±1 in float32, so x² is clamped at 16.
 # Evaluated in float32 it is within 1.0e-7 of erf, and 2.2e-7 relative near 0.
-# g(0) = 2/√π. The same fit of Φ(x) = ½ + ½ tanh(x · h(x²)) over x² in [0, 32] starts
-# √(2/π) + 0.0363 x²: GPT-2's tanh form of GELU (√(2/π) (x + 0.044715 x³)) is its degree 1.
+# g(0) = 2/√π. Rescaled for Φ (below) it starts √(2/π) + 0.0363 x²: GPT-2's tanh form of
+# GELU, √(2/π) (x + 0.044715 x³), is its degree 1.
 _ERF_TANH_POLY = (
     1.1283792456765904, 0.10277095401198039, -0.00020366839327204368,
     -0.0005969038383383691, 6.819075434928473e-05, 2.8603380661874274e-06,
     -1.9667332593662196e-06, 3.111517752019847e-07, -2.8624858435223608e-08,
     1.6897497432568795e-09, -6.324032507093484e-11, 1.3710572293870356e-12,
     -1.3141280254146211e-14)
-_PHI_TANH_POLY = (
-    0.7978846163680386, 0.03633501924557281, -3.600382563088053e-05,
-    -5.2759343914615144e-05, 3.0136340351351845e-06, 6.320514135994546e-08,
-    -2.1729538143517304e-08, 1.7188869730490314e-09, -7.90657489423239e-11,
-    2.3336592104342363e-12, -4.366959302303592e-14, 4.733807993882048e-16,
-    -2.2686251250973414e-18)
+# Φ(x) = ½ + ½ erf(x/√2) = ½ + ½ tanh(x · h(x²)) with h(s) = g(s/2)/√2: c_k / (√2 · 2^k)
+_PHI_TANH_POLY = tuple(c / (math.sqrt(2) * 2 ** k) for k, c in enumerate(_ERF_TANH_POLY))
 
 
 def _erf(x):

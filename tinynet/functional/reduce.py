@@ -15,7 +15,9 @@ import numpy as np
 from .. import amp, backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
+from .._parallel import parallel_slices
 from ._util import normalize_dims
+from .layer_norm import _rowdot
 from .elementwise import maximum, minimum
 
 
@@ -93,26 +95,19 @@ def _by_rows(x, dim):
 def _row_blocks(work, x2):
     """``work(rows)`` over row slices of 2-D ``x2`` (rows, n), one slice per core when
     each holds ~2·10⁵ elements or more (the slices' results are not returned)."""
-    from .._parallel import parallel_slices
     n = x2.shape[1]
     parallel_slices(work, x2.shape[0], min_size=builtins.max(1, (3 << 16) // n),
                     finer_when_busy=False)
 
 
-def _row_sums(a):
-    """Σ of each row of 2-D ``a`` as a column (rows, 1). Rows up to 1024 long: ``einsum``,
-    one pass, 2-3x faster than ``a.sum(axis=1)`` for rows of a few hundred; longer rows
-    (a 50257-word vocabulary): ``sum``, whose pairwise additions lose less (einsum's error
-    on such rows was 10x sum's)."""
-    if a.shape[1] > 1024:
-        return a.sum(axis=1, keepdims=True)
-    return np.einsum("ij->i", a)[:, None]
-
-
-def _row_dots(a, b):
-    """Σ_j a[i, j] b[i, j] as a column (rows, 1), without a temporary the size of a."""
-    from .layer_norm import _rowdot
-    return _rowdot(a, b)
+def row_sums(a):
+    """Σ of ``a`` (a NumPy array) over its last axis, kept as a size-1 axis. Rows up to 1024
+    long: ``einsum``, one pass, 2-3x faster than ``a.sum(axis=-1)`` for rows of a few
+    hundred; longer rows (a 50257-word vocabulary): ``sum``, whose pairwise additions lose
+    less (einsum's error on such rows was 10x sum's)."""
+    if a.shape[-1] > 1024:
+        return a.sum(axis=-1, keepdims=True)
+    return np.einsum("...k->...", a)[..., None]
 
 
 class Softmax(Function):
@@ -137,7 +132,7 @@ class Softmax(Function):
             def work(r):
                 e = np.subtract(x2[r], x2[r].max(axis=1, keepdims=True), out=y[r])
                 np.exp(e, out=e)
-                total = _row_sums(e)
+                total = row_sums(e)
                 np.divide(total.dtype.type(1), total, out=total)
                 e *= total
             _row_blocks(work, x2)
@@ -156,7 +151,7 @@ class Softmax(Function):
         gx = np.empty_like(y2)
 
         def work(r):
-            np.subtract(g2[r], _row_dots(g2[r], y2[r]), out=gx[r])
+            np.subtract(g2[r], _rowdot(g2[r], y2[r]), out=gx[r])
             gx[r] *= y2[r]
         _row_blocks(work, y2)
         return gx.reshape(y.shape)
@@ -179,7 +174,7 @@ class LogSoftmax(Function):
 
             def work(r):
                 z = np.subtract(x2[r], x2[r].max(axis=1, keepdims=True), out=y[r])
-                lse = np.log(_row_sums(np.exp(z)))
+                lse = np.log(row_sums(np.exp(z)))
                 z -= lse
             _row_blocks(work, x2)
             return y.reshape(x.shape)
@@ -197,7 +192,7 @@ class LogSoftmax(Function):
 
         def work(r):
             p = np.exp(y2[r], out=gx[r])                  # softmax(x) = e^y
-            p *= _row_sums(g2[r])
+            p *= row_sums(g2[r])
             np.subtract(g2[r], p, out=p)
         _row_blocks(work, y2)
         return gx.reshape(y.shape)
