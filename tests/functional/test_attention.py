@@ -264,3 +264,74 @@ def test_mask_gradient_sums_over_its_broadcast_dims(mask_shape):
     axes = tuple(i for i, s in enumerate(mask_shape) if s == 1)
     expected = m_full.grad.numpy().sum(axis=axes, keepdims=True)
     np.testing.assert_allclose(m.grad.numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+def _softmax64(s):
+    """Row softmax in float64 with the row maximum; rows with no finite score -> 0."""
+    s = s.astype(np.float64)
+    m = s.max(-1, keepdims=True)
+    e = np.exp(s - np.where(np.isfinite(m), m, 0))
+    tot = e.sum(-1, keepdims=True)
+    return e / np.where(tot == 0, 1, tot)
+
+
+@pytest.mark.cpu_only   # the one-shift softmax is the NumPy path's (CuPy has a fused kernel)
+@given(shape=st.sampled_from([(1, 1), (3, 1), (2, 5), (2, 3, 7), (4, 64)]),
+       offset=st.sampled_from([0.0, 45.0, -45.0, 100.0, -100.0, 1e4]),
+       spread=st.sampled_from([0.0, 1.0, 20.0, 59.0, 61.0, 200.0]),
+       masked=st.sampled_from(["none", "some", "first key", "a whole row"]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_softmax_rows_with_one_shift_or_per_row_matches_float64(shape, offset, spread, masked,
+                                                               dtype, seed):
+    """Attention's softmax takes one shift for all rows (none, or the overall maximum) when
+    the first key of every row proves it safe, else the per-row maximum: every branch gives
+    the float64 softmax, rows sum to 1, and a fully masked row gives zeros."""
+    A = importlib.import_module("tinynet.functional.attention")
+    rng = np.random.default_rng(seed)
+    s = (offset + spread * rng.uniform(-0.5, 0.5, shape)).astype(dtype)
+    if masked == "some":
+        s[rng.random(shape) < 0.3] = -np.inf
+        s[..., 0] = offset                        # a first key that is never masked
+    elif masked == "first key":
+        s[..., 0] = -np.inf
+    elif masked == "a whole row":
+        s.reshape(-1, shape[-1])[0] = -np.inf
+    expected = _softmax64(s)
+    with np.errstate(invalid="ignore"):   # (-inf - -inf in the expected range)
+        safe = np.isfinite(s[..., 0]).all() and s.max() - s[..., 0].min() <= A.SHIFT_FREE_RANGE
+    assert A._shift_free_exp_(s.copy()) == safe
+    p = A._softmax_rows_(s.copy())
+    assert p.dtype == dtype and np.isfinite(p).all()
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(p, expected, rtol=tol, atol=tol)
+    live = np.isfinite(s).any(-1)
+    np.testing.assert_allclose(p.sum(-1)[live], 1, rtol=tol)
+    assert (p.sum(-1)[~live] == 0).all()
+
+
+@pytest.mark.cpu_only
+@pytest.mark.parametrize("offset, spread", [(0, 1), (100, 1), (-100, 1), (0, 200)])
+def test_attention_gradcheck_on_every_softmax_branch(offset, spread):
+    """Scores moved by an additive mask onto each softmax branch (no shift, one shift,
+    per-row maximum): attention's values and gradients stay exact."""
+    rng = np.random.default_rng(3)
+    q, k, v = (rng.uniform(-1, 1, (2, 3, 4)) for _ in range(3))
+    mask = offset + spread * rng.uniform(-0.5, 0.5, (3, 3))
+    scores = q @ np.swapaxes(k, -1, -2) / 2 + mask
+    A = importlib.import_module("tinynet.functional.attention")
+    assert A._shift_free_exp_(scores.copy()) == (spread < A.SHIFT_FREE_RANGE)
+    ref, _ = ref_attention(q, k, v, "float", mask)
+    out = _call(tn.tensor(q), tn.tensor(k), tn.tensor(v), "float", mask, None)
+    np.testing.assert_allclose(out.numpy(), ref, atol=1e-12)
+    ts = [tn.tensor(a, requires_grad=True) for a in (q, k, v, mask)]
+    gradcheck(lambda a, b, c, m: _call(a, b, c, "float", m, None), ts)
+
+
+@pytest.mark.cpu_only
+def test_softmax_rows_in_float16_keeps_the_row_maximum():
+    """float16 holds neither e^45 nor e^-45: its rows keep the per-row shift."""
+    A = importlib.import_module("tinynet.functional.attention")
+    s = np.array([[40.0, 45.0, 50.0], [-50.0, -45.0, -40.0]], np.float16)
+    p = A._softmax_rows_(s.copy())
+    assert p.dtype == np.float16 and np.isfinite(p).all()
+    np.testing.assert_allclose(p, _softmax64(s), atol=2e-3)
