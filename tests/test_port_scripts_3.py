@@ -556,8 +556,10 @@ def test_vit_encoder_output_loss_and_gradients_match_torch():
                 # turns into +-lr moves (in both libraries), so it is left out here
                 assert p.grad[d:2 * d].abs().max().item() < 1e-6
                 p, tp = tn.cat([p[:d], p[2 * d:]]), torch.cat([tp[:d], tp[2 * d:]])
-            # (atol: 0.1% of a step, for the few gradients near Adam's eps)
-            assert_close(p, tp, rtol=1e-4, atol=1e-5, what=n)
+            # (atol: 0.3% of a step, for the few gradients near Adam's eps: one of
+            # linear2.weight's is -5.77e-8 here and -5.85e-8 in torch, rounding apart,
+            # and Adam's first step lr g / (|g| + eps) then differs by 0.17% of lr)
+            assert_close(p, tp, rtol=1e-4, atol=3e-5, what=n)
     with tn.no_grad(), torch.no_grad():   # (torch's inference fast path, here)
         ours.eval()
         theirs.eval()
