@@ -287,6 +287,7 @@ def test_softmax_rows_with_one_shift_or_per_row_matches_float64(shape, offset, s
     the first key of every row proves it safe, else the per-row maximum: every branch gives
     the float64 softmax, rows sum to 1, and a fully masked row gives zeros."""
     A = importlib.import_module("tinynet.functional.attention")
+    R = importlib.import_module("tinynet.functional.reduce")
     rng = np.random.default_rng(seed)
     s = (offset + spread * rng.uniform(-0.5, 0.5, shape)).astype(dtype)
     if masked == "some":
@@ -298,8 +299,8 @@ def test_softmax_rows_with_one_shift_or_per_row_matches_float64(shape, offset, s
         s.reshape(-1, shape[-1])[0] = -np.inf
     expected = _softmax64(s)
     with np.errstate(invalid="ignore"):   # (-inf - -inf in the expected range)
-        safe = np.isfinite(s[..., 0]).all() and s.max() - s[..., 0].min() <= A.SHIFT_FREE_RANGE
-    assert A._shift_free_exp_(s.copy()) == safe
+        safe = np.isfinite(s[..., 0]).all() and s.max() - s[..., 0].min() <= R.SHIFT_FREE_RANGE
+    assert (R.softmax_shift(s) is not None) == safe
     p = A._softmax_rows_(s.copy())
     assert p.dtype == dtype and np.isfinite(p).all()
     tol = 1e-6 if dtype == np.float32 else 1e-13
@@ -318,8 +319,11 @@ def test_attention_gradcheck_on_every_softmax_branch(offset, spread):
     q, k, v = (rng.uniform(-1, 1, (2, 3, 4)) for _ in range(3))
     mask = offset + spread * rng.uniform(-0.5, 0.5, (3, 3))
     scores = q @ np.swapaxes(k, -1, -2) / 2 + mask
-    A = importlib.import_module("tinynet.functional.attention")
-    assert A._shift_free_exp_(scores.copy()) == (spread < A.SHIFT_FREE_RANGE)
+    shift = importlib.import_module("tinynet.functional.reduce").softmax_shift(scores)
+    if spread > 60:
+        assert shift is None                      # each row's maximum
+    else:                                         # none, or one for all rows
+        assert shift == 0 if offset == 0 else shift == scores.max()
     ref, _ = ref_attention(q, k, v, "float", mask)
     out = _call(tn.tensor(q), tn.tensor(k), tn.tensor(v), "float", mask, None)
     np.testing.assert_allclose(out.numpy(), ref, atol=1e-12)

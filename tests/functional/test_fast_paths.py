@@ -136,11 +136,15 @@ def test_softmax_by_rows_gradcheck(fn, x):
 
 @pytest.mark.parametrize("fn", [F.softmax, F.log_softmax])
 @given(data=hnp.arrays(np.float64, tst.shapes(min_dims=1, max_dims=3, max_side=6),
-                       elements=st.floats(-30, 30)))
-@settings(deadline=None, max_examples=40)
-def test_softmax_by_rows_equals_the_general_path(fn, data):
+                       elements=st.floats(-30, 30)),
+       spread=st.sampled_from([1.0, 4.0]), offset=st.sampled_from([0.0, 100.0, -100.0]))
+@settings(deadline=None, max_examples=60)
+def test_softmax_by_rows_equals_the_general_path(fn, data, spread, offset):
     """Along the last dim the row-block path gives the general path's values and
-    gradients; along another dim (or under the threshold) the general path runs."""
+    gradients, whether its blocks take one shift for all rows (none, or the largest value)
+    or each row's maximum (a spread over 60, see reduce.softmax_shift); along another dim
+    (or under the threshold) the general path runs."""
+    data = data * spread + offset
     g = np.cos(np.arange(data.size)).reshape(data.shape)
 
     def run():

@@ -40,7 +40,7 @@ from ..tensor import Tensor
 from .._parallel import parallel_slices
 from . import _cuda
 from ._util import unbroadcast_array
-from .reduce import row_sums
+from .reduce import row_sums, softmax_shift
 
 
 def _softmax_rows_(s):
@@ -49,16 +49,14 @@ def _softmax_rows_(s):
     if xp is not np and s.dtype != np.float16:  # float16 (autocast) stays on the ufuncs
         return _cuda.softmax_rows_(xp, s)
     zero, one = s.dtype.type(0), s.dtype.type(1)
-    if xp is np and s.size and s.dtype.itemsize >= 4 and _shift_free_exp_(s):
-        total = row_sums(s)
-        np.divide(one, total, out=total)
-        s *= total
-        return s
-    m = s.max(axis=-1, keepdims=True)
-    # a fully masked row: exp(-inf - 0) = 0 everywhere. (xp.where, not a boolean
-    # mask assignment, which on the GPU waits for the device to count the mask.)
-    m = xp.where(xp.isfinite(m), m, zero)
-    s -= m
+    m = softmax_shift(s) if xp is np else None
+    if m is None:
+        m = s.max(axis=-1, keepdims=True)
+        # a fully masked row: exp(-inf - 0) = 0 everywhere. (xp.where, not a boolean
+        # mask assignment, which on the GPU waits for the device to count the mask.)
+        m = xp.where(xp.isfinite(m), m, zero)
+    if not (m.ndim == 0 and m == 0):
+        s -= m
     xp.exp(s, out=s)
     if xp is not np:
         total = s.sum(axis=-1, keepdims=True)
@@ -69,35 +67,6 @@ def _softmax_rows_(s):
     np.divide(one, total, out=total)
     s *= total                                     # one division per row, not per element
     return s
-
-
-SHIFT_FREE_RANGE = 60.0   # e^60 · (keys) stays finite, and e^-60 is a normal float32
-
-
-def _shift_free_exp_(s) -> bool:
-    """s = exp(s - c) in place with one shift c for the whole array, when that is as safe
-    as the per-row maximum; else leave s alone and return False.
-
-    softmax(s) = exp(s - c) / Σ exp(s - c) for any c; the row maximum is the usual c
-    because it keeps every exponent <= 0 (no overflow) and every row's largest term
-    at 1 (its sum >= 1, no underflow). Here c = hi, the maximum over all rows, also
-    keeps the exponents <= 0, and the first key of each row bounds that row's
-    maximum from below: when hi - min(s[..., 0]) <= 60, each row's largest term is
-    at least e^-60, so the sums cannot underflow either. Where in addition all of
-    it lies within ±60, c = 0 (e^60 times a row's length is far below float32's
-    limit). (float32 and float64 only: float16 holds neither e^60 nor e^-60.)
-    A row maximum costs NumPy ~8x a plain pass on rows of 64-128 keys
-    (0.14 ms for a (32, 64, 128) block of GPT's attention), and its subtraction
-    a broadcast pass; a whole-array maximum and one column cost a tenth of that.
-    A masked first key (-inf), NaN or a wider spread take the per-row path.
-    """
-    hi, lo = s.max(), s[..., 0].min()
-    if not (np.isfinite(hi) and np.isfinite(lo) and hi - lo <= SHIFT_FREE_RANGE):
-        return False
-    if not (hi <= SHIFT_FREE_RANGE and lo >= -SHIFT_FREE_RANGE):
-        s -= hi
-    np.exp(s, out=s)
-    return True
 
 
 # ---------------------------------------------------------------- batch chunks on CPU threads
