@@ -119,7 +119,8 @@ def softmax_shift(x):
 
     Why: NumPy's row maximum costs ~8x a plain pass on rows of 64-128 (0.14 ms for a
     (32, 64, 128) block of GPT's attention), and subtracting it a broadcast pass;
-    a whole-array maximum and one column cost a tenth of that. It is also more
+    a whole-array maximum and one column cost a fifth of that or less (0.017-0.027 ms
+    and 0.004 ms). It is also more
     accurate: exp(x) needs no rounded x - max first (float32 attention scores of
     N(0, 1): mean relative error 5.8e-8 against 8.2e-8).
     """
