@@ -1,6 +1,6 @@
 """GPT training step and KV-cache generation, tinynet vs PyTorch CPU in the same run.
 
-    python benchmarks/bench_gpt.py [--profile] [--device cuda [--amp]] [--repeat 10]
+    python benchmarks/bench_gpt.py [--profile] [--ops] [--device cuda [--amp]] [--repeat 10]
     python benchmarks/bench_gpt.py --size gpt2 --repeat 3
 
 Model: vocab 256, n_embd 256, 4 layers, 4 heads, block 128; batch 16;
@@ -15,16 +15,19 @@ achieved GFLOP/s of tinynet's step (matmul FLOPs only) against NumPy's
 measured float32 GEMM rate, and generation tokens/s with and without the
 key/value cache. On the CPU a last line times the step's matmuls alone in NumPy at
 the same shapes: what an engine built on them would need if nothing else cost
-anything. With ``--device cuda`` PyTorch runs on the same GPU, and
+anything. ``--ops`` prints where each step's time goes, op by op, for both
+(see :func:`op_table`). With ``--device cuda`` PyTorch runs on the same GPU, and
 ``--amp`` adds float16 autocast steps with dynamic loss scaling for both.
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import cProfile
 import io
 import os
 import pstats
+import time
 
 import numpy as np
 
@@ -183,6 +186,76 @@ def alternate(fns: dict, repeat: int, warmup: int = 2) -> dict:
     return {name: (float(np.median(t)), float(np.min(t))) for name, t in times.items()}
 
 
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def tinynet_op_times(step, steps: int = 5) -> dict:
+    """{"Op forward" / "Op backward" / "optimizer step": ms per step} over ``steps`` calls of
+    ``step``: the wall time of each autograd Function's forward and backward on the
+    calling thread (work it hands to pool threads included, as the caller waits for
+    it). An op called inside another's backward (a gradient sum's Add) is counted
+    on its own, and its time is inside the outer op's too. The end of backward, where
+    deferred weight gradients finish, and Python between ops are in neither."""
+    totals = collections.defaultdict(float)
+    patched = []
+
+    def timed(cls, name, fn, key):
+        def wrapper(self, *args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(self, *args, **kwargs)
+            finally:
+                totals[key] += time.perf_counter() - t
+        patched.append((cls, name, fn))
+        setattr(cls, name, wrapper)
+
+    for cls in set(_subclasses(tn.autograd.Function)):
+        for name in ("forward", "backward"):
+            if name in cls.__dict__:
+                timed(cls, name, cls.__dict__[name], f"{cls.__name__} {name}")
+    for cls in {tn.optim.Optimizer, *_subclasses(tn.optim.Optimizer)}:
+        if "step" in cls.__dict__:
+            timed(cls, "step", cls.__dict__["step"], "optimizer step")
+    try:
+        for _ in range(steps):
+            step()
+    finally:
+        for cls, name, fn in patched:
+            setattr(cls, name, fn)
+    return {k: v / steps * 1e3 for k, v in totals.items()}
+
+
+def torch_op_times(torch, step, steps: int = 5) -> dict:
+    """{aten op: ms per step} of PyTorch's own profiler (each op's self CPU time)."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    return {e.key: e.self_cpu_time_total / steps / 1e3 for e in prof.key_averages()}
+
+
+def op_table(tn_times: dict, torch_times: dict, rows: int = 14) -> str:
+    """The biggest entries of both, side by side, in ms per step."""
+    def top(times):
+        return sorted(times.items(), key=lambda kv: -kv[1])[:rows]
+
+    def cell(items, i, width):
+        if i >= len(items):
+            return " " * (width + 8)
+        name = items[i][0].removeprefix("aten::")
+        if len(name) > width:   # keep both ends: "..._attention_for_cpu_backward"
+            name = name[:width // 2 - 1] + ".." + name[-(width - width // 2 - 1):]
+        return f"{name:{width}s} {items[i][1]:7.1f}"
+    left, right = top(tn_times), top(torch_times)
+    lines = [f"  {'tinynet (op wall time)':42s}  torch (profiler, self CPU)"]
+    lines += [f"  {cell(left, i, 34)}  {cell(right, i, 40)}".rstrip()
+              for i in range(max(len(left), len(right)))]
+    return "\n".join(lines)
+
+
 def generation_speed(model, cfg, device, new_tokens=120, prompt=8, repeat=3):
     """Tokens/s of greedy generation (batch 1) with and without the KV cache."""
     idx = tn.tensor(make_batch(cfg, 1)[0][:, :prompt], device=device)
@@ -201,6 +274,8 @@ def main():
     ap.add_argument("--size", choices=sorted(SIZES), default="small",
                     help="small: the default model; gpt2: GPT-2 small (no generation timing)")
     ap.add_argument("--profile", action="store_true", help="cProfile 3 tinynet steps")
+    ap.add_argument("--ops", action="store_true",
+                    help="where a step's time goes, op by op, for tinynet and torch")
     ap.add_argument("--amp", action="store_true",
                     help="also time float16 autocast steps (GPU only)")
     ap.add_argument("--no-torch", action="store_true", help="same as --framework tinynet")
@@ -261,6 +336,10 @@ def main():
     else:
         print(f"  CuPy float32 GEMM (8192^3): {cuda_gemm_tflops() * 1e3:.0f} GFLOP/s")
         print(f"  peak GPU memory (tinynet's pool): {tn.cuda.max_memory_allocated() / 2**20:.0f} MiB")
+    if args.ops:
+        print("where a step's time goes (ms per step, 5 steps):")
+        print(op_table(tinynet_op_times(tn_step),
+                       torch_op_times(torch, fns["torch"]) if "torch" in fns else {}))
     if args.size != "small":
         return
     speed = generation_speed(model, CFG, args.device)
