@@ -275,7 +275,7 @@ def main():
                     help="small: the default model; gpt2: GPT-2 small (no generation timing)")
     ap.add_argument("--profile", action="store_true", help="cProfile 3 tinynet steps")
     ap.add_argument("--ops", action="store_true",
-                    help="where a step's time goes, op by op, for tinynet and torch")
+                    help="where a step's time goes, op by op, for tinynet and torch (CPU)")
     ap.add_argument("--amp", action="store_true",
                     help="also time float16 autocast steps (GPU only)")
     ap.add_argument("--no-torch", action="store_true", help="same as --framework tinynet")
@@ -336,7 +336,9 @@ def main():
     else:
         print(f"  CuPy float32 GEMM (8192^3): {cuda_gemm_tflops() * 1e3:.0f} GFLOP/s")
         print(f"  peak GPU memory (tinynet's pool): {tn.cuda.max_memory_allocated() / 2**20:.0f} MiB")
-    if args.ops:
+    if args.ops and args.device != "cpu":
+        print("--ops times CPU runs only (on a GPU an op's call returns before its kernels end)")
+    elif args.ops:
         print("where a step's time goes (ms per step, 5 steps):")
         print(op_table(tinynet_op_times(tn_step),
                        torch_op_times(torch, fns["torch"]) if "torch" in fns else {}))
