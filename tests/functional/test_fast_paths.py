@@ -13,14 +13,17 @@ from hypothesis.extra import numpy as hnp
 
 import tinynet as tn
 import tinynet.functional as F
+from tinynet import _parallel
 from tinynet.functional import _util, reduce
 from tinynet.testing import strategies as tst
 
 
 @contextmanager
 def fast_paths_everywhere():
-    """The fast paths for inputs of any size (inside the block only)."""
-    with mock.patch.object(_util, "SELECT_FROM", 1), mock.patch.object(reduce, "ROWS_FROM", 1):
+    """The fast paths for inputs of any size (inside the block only), and row blocks of a few
+    rows spread over the cores."""
+    with mock.patch.object(_util, "SELECT_FROM", 1), mock.patch.object(reduce, "ROWS_FROM", 1), \
+            mock.patch.object(reduce, "SOFTMAX_SLICE", 1), mock.patch.object(_parallel, "BLOCK", 8):
         yield
 
 

@@ -18,9 +18,9 @@ import numpy as np
 from .. import amp, backend
 from ..autograd import Function
 from ..tensor import Tensor
-from .._parallel import MIN_SLICE, parallel_blocks
 from . import _cuda
 from . import elementwise as E
+from .reduce import row_blocks
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -151,16 +151,6 @@ def _up(a):
     return a.astype(np.float32) if a is not None and a.dtype == np.float16 else a
 
 
-def _row_blocks(x2, work):
-    """``work(rows)`` over row blocks of ``x2`` (M, C): on the CPU ~1 MB blocks, so every pass
-    of a block runs in cache, spread over the cores; on the GPU all rows at once."""
-    M, C = x2.shape
-    if not isinstance(x2, np.ndarray):
-        work(slice(0, M))
-        return
-    parallel_blocks(work, M, C, min_size=max(1, MIN_SLICE // max(C, 1)))
-
-
 def _softmax_stats(x2, q=None, c=None):
     """Per row of logits x2 (M, C), with z = x - max x: (max x, log Σ_c e^z_c, Σ_c q_c z_c,
     Σ_c c_c z_c); the last two only for a given q (M, C) or c (C,), else None.
@@ -184,7 +174,7 @@ def _softmax_stats(x2, q=None, c=None):
             cz[b] = np.einsum("ij,j->i", z, c) if cpu else z @ c
         xp.exp(z, out=z)
         lse_z[b] = xp.log(z.sum(axis=1))                  # logsumexp(z) >= 0
-    _row_blocks(x2, work)
+    row_blocks(x2, work)
     return m, lse_z, qz, cz
 
 
@@ -199,7 +189,7 @@ def _scaled_softmax(x2, lse, coef):
         xp.subtract(x2[b], lse[b, None], out=p[b])
         xp.exp(p[b], out=p[b])
         p[b] *= coef[b, None]
-    _row_blocks(x2, work)
+    row_blocks(x2, work)
     return p
 
 

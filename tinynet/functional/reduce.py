@@ -15,7 +15,7 @@ import numpy as np
 from .. import amp, backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
-from .._parallel import parallel_slices
+from .._parallel import MIN_SLICE, parallel_blocks
 from ._util import normalize_dims
 from .layer_norm import _rowdot
 from .elementwise import maximum, minimum
@@ -92,12 +92,29 @@ def _by_rows(x, dim):
             and x.size >= ROWS_FROM and x.shape[-1] > 0 and x.flags.c_contiguous)
 
 
-def _row_blocks(work, x2):
-    """``work(rows)`` over row slices of 2-D ``x2`` (rows, n), one slice per core when
-    each holds ~2·10⁵ elements or more (the slices' results are not returned)."""
-    n = x2.shape[1]
-    parallel_slices(work, x2.shape[0], min_size=builtins.max(1, (3 << 16) // n),
-                    finer_when_busy=False)
+def row_blocks(x2, work, min_slice: int = MIN_SLICE) -> None:
+    """``work(rows)`` over row blocks of ``x2`` (M, C): on the CPU ~1 MB blocks, so every pass
+    of a block runs in cache, spread over the cores once each core gets ``min_slice``
+    elements; on the GPU all rows at once."""
+    M, C = x2.shape
+    if not isinstance(x2, np.ndarray):
+        work(slice(0, M))
+        return
+    parallel_blocks(work, M, C, min_size=builtins.max(1, min_slice // builtins.max(C, 1)))
+
+
+SOFTMAX_SLICE = 3 << 16   # elements a core from which softmax's row blocks use the cores
+
+
+def _by_row_blocks(kernel, *arrays):
+    """A new array shaped as ``arrays[0]`` from ``kernel(*row blocks of arrays, out block)``,
+    rows along the last dim, by :func:`row_blocks` (from ``SOFTMAX_SLICE`` elements a core:
+    softmax's few passes per element pay for a handoff sooner than one pass does)."""
+    n = arrays[0].shape[-1]
+    rows = [np.ascontiguousarray(a).reshape(-1, n) for a in arrays]
+    out = np.empty_like(rows[0])
+    row_blocks(rows[0], lambda r: kernel(*(a[r] for a in rows), out[r]), SOFTMAX_SLICE)
+    return out.reshape(arrays[0].shape)
 
 
 SHIFT_FREE_RANGE = 60.0   # e^60 times a row's length stays finite; e^-60 is a normal float32
@@ -142,6 +159,37 @@ def row_sums(a):
     return np.einsum("...k->...", a)[..., None]
 
 
+def _shifted(x, out):
+    """out = x - c along the last axis: c from :func:`softmax_shift`, else each row's maximum."""
+    shift = softmax_shift(x)
+    if shift is None:
+        shift = x.max(axis=-1, keepdims=True)
+    return np.subtract(x, shift, out=out)
+
+
+def _softmax_rows(x, out):
+    e = np.exp(_shifted(x, out), out=out)
+    total = row_sums(e)
+    np.divide(total.dtype.type(1), total, out=total)
+    e *= total                                     # one division per row, not per element
+
+
+def _softmax_rows_grad(g, y, out):                 # y ⊙ (g - Σ g⊙y)
+    np.subtract(g, _rowdot(g, y), out=out)
+    out *= y
+
+
+def _log_softmax_rows(x, out):
+    z = _shifted(x, out)
+    z -= np.log(row_sums(np.exp(z)))
+
+
+def _log_softmax_rows_grad(g, y, out):             # g - e^y Σ g   (softmax(x) = e^y)
+    p = np.exp(y, out=out)
+    p *= row_sums(g)
+    np.subtract(g, p, out=p)
+
+
 class Softmax(Function):
     """y = exp(x - max) / Σ exp(x - max) along ``dim``.
 
@@ -158,20 +206,7 @@ class Softmax(Function):
         if x.size == 0:
             return x.copy()
         if _by_rows(x, dim):
-            x2 = x.reshape(-1, x.shape[-1])
-            y = np.empty_like(x2)
-
-            def work(r):
-                shift = softmax_shift(x2[r])
-                if shift is None:
-                    shift = x2[r].max(axis=1, keepdims=True)
-                e = np.subtract(x2[r], shift, out=y[r])
-                np.exp(e, out=e)
-                total = row_sums(e)
-                np.divide(total.dtype.type(1), total, out=total)
-                e *= total
-            _row_blocks(work, x2)
-            return y.reshape(x.shape)
+            return _by_row_blocks(_softmax_rows, x)
         e = xp.asarray(x - x.max(axis=dim, keepdims=True))   # (0-d arithmetic gives a scalar)
         xp.exp(e, out=e)
         e /= e.sum(axis=dim, keepdims=True)
@@ -181,15 +216,7 @@ class Softmax(Function):
         y = self.output()
         if is_grad_enabled() or not _by_rows(y.data, self.dim):
             return y * (g - (g * y).sum(self.dim, keepdim=True))
-        y2 = y.data.reshape(-1, y.shape[-1])
-        g2 = np.ascontiguousarray(g.data).reshape(y2.shape)
-        gx = np.empty_like(y2)
-
-        def work(r):
-            np.subtract(g2[r], _rowdot(g2[r], y2[r]), out=gx[r])
-            gx[r] *= y2[r]
-        _row_blocks(work, y2)
-        return gx.reshape(y.shape)
+        return _by_row_blocks(_softmax_rows_grad, g.data, y.data)
 
 
 class LogSoftmax(Function):
@@ -204,18 +231,7 @@ class LogSoftmax(Function):
         if x.size == 0:
             return x.copy()
         if _by_rows(x, dim):
-            x2 = x.reshape(-1, x.shape[-1])
-            y = np.empty_like(x2)
-
-            def work(r):
-                shift = softmax_shift(x2[r])
-                if shift is None:
-                    shift = x2[r].max(axis=1, keepdims=True)
-                z = np.subtract(x2[r], shift, out=y[r])
-                lse = np.log(row_sums(np.exp(z)))
-                z -= lse
-            _row_blocks(work, x2)
-            return y.reshape(x.shape)
+            return _by_row_blocks(_log_softmax_rows, x)
         shifted = xp.asarray(x - x.max(axis=dim, keepdims=True))
         shifted -= xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
         return shifted
@@ -224,16 +240,7 @@ class LogSoftmax(Function):
         y = self.output()
         if is_grad_enabled() or not _by_rows(y.data, self.dim):
             return g - y.exp() * g.sum(self.dim, keepdim=True)
-        y2 = y.data.reshape(-1, y.shape[-1])
-        g2 = np.ascontiguousarray(g.data).reshape(y2.shape)
-        gx = np.empty_like(y2)
-
-        def work(r):
-            p = np.exp(y2[r], out=gx[r])                  # softmax(x) = e^y
-            p *= row_sums(g2[r])
-            np.subtract(g2[r], p, out=p)
-        _row_blocks(work, y2)
-        return gx.reshape(y.shape)
+        return _by_row_blocks(_log_softmax_rows_grad, g.data, y.data)
 
 
 # ---------------------------------------------------------------- functional API
