@@ -40,6 +40,25 @@ def interleaved_times(fns: dict, repeat: int = 10, warmup: int = 2, block: int =
     return times
 
 
+def ratio_interval(a, b, level: float = 0.95, resamples: int = 4000, seed: int = 0) -> tuple:
+    """(low, high): a bootstrap interval, at ``level``, of median(a) / median(b) for
+    seconds timed in turns (:func:`interleaved_times`).
+
+    The turns are resampled as pairs (a[i] with b[i]), so that load which hit both
+    sides of a turn stays matched. An interval that holds 1.0 means the run cannot
+    tell the two apart; one wholly below 1.0 means ``a`` was faster.
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or a.ndim != 1 or a.size < 2:
+        raise ValueError(f"ratio_interval: needs two equal runs of 2 or more timings, got "
+                         f"shapes {a.shape} and {b.shape}")
+    turns = np.random.default_rng(seed).integers(0, a.size, (resamples, a.size))
+    ratios = np.median(a[turns], axis=1) / np.median(b[turns], axis=1)
+    tail = (1.0 - level) / 2
+    low, high = np.quantile(ratios, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
 def interleaved(fns: dict, repeat: int = 10, warmup: int = 2, block: int = 1) -> dict:
     """Median seconds per call of each callable (see :func:`interleaved_times`)."""
     return {name: float(np.median(t))

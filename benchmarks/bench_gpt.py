@@ -33,7 +33,7 @@ import numpy as np
 
 import tinynet as tn
 from _timing import (best_matmul_times, cuda_gemm_tflops, gemm_gflops, interleaved_times,
-                     machine_line, median_time, try_torch)
+                     machine_line, median_time, ratio_interval, try_torch)
 from tinynet.models.gpt import GPT, GPTConfig
 
 CFG = GPTConfig(vocab_size=256, block_size=128, n_layer=4, n_head=4, n_embd=256, dropout=0.0)
@@ -177,13 +177,13 @@ def torch_setup(torch, cfg, batch, tn_model, device="cpu", amp=False):
 
 
 def alternate(fns: dict, repeat: int, warmup: int = 2) -> dict:
-    """{name: (median s, min s)} timing the callables in turn.
+    """{name: (median s, min s, [s per turn])} timing the callables in turn.
 
     On a shared machine the minimum is the best estimate of the uncontended
     time; the median shows what a typical step costs under the current load.
     """
     times = interleaved_times(fns, repeat=repeat, warmup=warmup)
-    return {name: (float(np.median(t)), float(np.min(t))) for name, t in times.items()}
+    return {name: (float(np.median(t)), float(np.min(t)), t) for name, t in times.items()}
 
 
 def _subclasses(cls):
@@ -306,18 +306,22 @@ def main():
             fns["torch-amp"] = torch_setup(torch, cfg, batch, model, args.device, amp=True)
     times = alternate(fns, repeat=args.repeat, warmup=2 if args.size == "small" else 1)
     tag = "gpt" if args.size == "small" else args.size
-    for name, (med, _) in times.items():
+    for name, (med, *_) in times.items():
         print(f"RESULT {tag} {name} {med * 1e3:.2f}")
     print(f"GPT train step (B={batch}, T={cfg.block_size}, C={cfg.n_embd}, L={cfg.n_layer}, "
           f"H={cfg.n_head}, V={cfg.vocab_size}): {flops / 1e9:.1f} GFLOP of matmuls")
-    for name, (med, best) in times.items():
+    for name, (med, best, _) in times.items():
         print(f"  {name:8s} median {med * 1e3:7.1f} ms   min {best * 1e3:7.1f} ms   "
               f"{flops / best / 1e9:6.1f} GFLOP/s at the min")
     for tag in ("", "-amp"):
         if "torch" + tag in times and "tinynet" + tag in times:
-            print(f"  ratio tinynet{tag}/torch{tag}: "
-                  f"median {times['tinynet' + tag][0] / times['torch' + tag][0]:.2f}, "
-                  f"min {times['tinynet' + tag][1] / times['torch' + tag][1]:.2f}")
+            ours, theirs = times["tinynet" + tag], times["torch" + tag]
+            interval = ""
+            if args.repeat >= 2:
+                low, high = ratio_interval(ours[2], theirs[2])
+                interval = f"  (95% interval of the median ratio: {low:.2f}-{high:.2f})"
+            print(f"  ratio tinynet{tag}/torch{tag}: median {ours[0] / theirs[0]:.2f}, "
+                  f"min {ours[1] / theirs[1]:.2f}{interval}")
     for fw in ("tinynet", "torch"):
         if fw + "-amp" in times:
             print(f"  {fw} float16 autocast speed-up over float32: "

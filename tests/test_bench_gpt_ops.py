@@ -1,12 +1,17 @@
-"""benchmarks/bench_gpt.py --ops: the per-op timer names each op and leaves the classes as it found them."""
+"""benchmarks/bench_gpt.py: the per-op timer (--ops) names each op and leaves the classes as it
+found them; the ratio's interval brackets what paired turns show."""
 import pathlib
 import sys
+
+import numpy as np
+import pytest
 
 import tinynet as tn
 from tinynet.functional.linalg import Linear as LinearOp
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_gpt  # noqa: E402
+from _timing import ratio_interval  # noqa: E402
 
 
 def test_op_times_name_each_op_and_restore_the_classes():
@@ -31,3 +36,16 @@ def test_op_times_name_each_op_and_restore_the_classes():
     lines = table.splitlines()
     assert "Linear forward" in table and "mm" in lines[1]       # biggest first, "aten::" off
     assert "..on_for_cpu_backward" in table                      # a long name keeps its end
+
+
+def test_ratio_interval_brackets_the_median_ratio_of_paired_turns():
+    rng = np.random.default_rng(1)
+    load = rng.uniform(1.0, 1.3, 40)                  # drift that hits both sides of a turn
+    ours, theirs = 0.30 * load * rng.uniform(0.98, 1.02, 40), 0.30 * load
+    low, high = ratio_interval(ours, theirs)
+    assert low < 1.0 < high and high - low < 0.05
+    low, high = ratio_interval(2 * theirs * rng.uniform(0.98, 1.02, 40), theirs)
+    assert 1.9 < low < 2.0 < high < 2.1
+    assert ratio_interval(ours, theirs) == ratio_interval(ours, theirs)   # seeded
+    with pytest.raises(ValueError, match="ratio_interval.*shapes"):
+        ratio_interval(ours, theirs[:-1])
