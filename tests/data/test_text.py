@@ -107,8 +107,12 @@ def test_text_dataset_shift_property(n, data):
 def test_text_dataset_errors_and_loader():
     with pytest.raises(ValueError, match="too few"):
         TextDataset([1, 2, 3], 3)
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match="TextDataset: index 6 out of range for 6 windows"):
         TextDataset(np.arange(10), 4)[6]
+    with pytest.raises(IndexError, match="TextDataset: indices from 0 to 6 out of range for 6"):
+        TextDataset(np.arange(10), 4).__getitems__([0, 6])
+    x, _ = TextDataset(np.arange(10), 4).__getitems__([-6, 5])     # negative, as [i] takes
+    np.testing.assert_array_equal(x, [[0, 1, 2, 3], [5, 6, 7, 8]])
     xb, yb = next(iter(DataLoader(TextDataset(np.arange(100), 8), batch_size=4, shuffle=True, seed=0)))
     assert xb.shape == (4, 8) and xb.dtype == np.int64
     np.testing.assert_array_equal(xb.numpy() + 1, yb.numpy())

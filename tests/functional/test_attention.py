@@ -184,6 +184,19 @@ def test_float32_in_float32_out():
     assert out.dtype == np.float32
 
 
+@pytest.mark.parametrize("is_causal", [False, True])
+def test_no_keys_gives_zeros_and_zero_gradients_as_torch(is_causal):
+    q = tn.randn(2, 5, 4, dtype=tn.float64, requires_grad=True)
+    k = tn.randn(2, 0, 4, dtype=tn.float64, requires_grad=True)
+    v = tn.randn(2, 0, 6, dtype=tn.float64, requires_grad=True)
+    out = sdpa(q, k, v, is_causal=is_causal)
+    assert out.shape == (2, 5, 6) and not out.numpy().any()
+    out.sum().backward()
+    assert q.grad.shape == (2, 5, 4) and not q.grad.numpy().any()
+    assert k.grad.shape == (2, 0, 4) and v.grad.shape == (2, 0, 6)
+    assert gradcheck(lambda q, k, v: sdpa(q, k, v, is_causal=is_causal), (q, k, v))
+
+
 def test_errors():
     q = tn.randn(2, 3, 4)
     with pytest.raises(ValueError, match="last"):
@@ -198,6 +211,9 @@ def test_errors():
         sdpa(q, q, q, attn_mask=tn.ones(2, 2, dtype=tn.bool_))
     with pytest.raises(ValueError, match="dropout_p"):
         sdpa(q, q, q, dropout_p=1.0)
+    for mask in (np.tril(np.ones((3, 3), np.int64)), [[1, 0, 0], [1, 1, 0], [1, 1, 1]]):
+        with pytest.raises(TypeError, match="attn_mask must be bool.*int64.*astype"):
+            sdpa(q, q, q, attn_mask=mask)   # 0/1 integers: torch raises too
 
 
 @pytest.mark.parametrize("kind", MASKS)

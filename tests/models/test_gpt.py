@@ -67,6 +67,16 @@ def test_forward_shapes_loss_and_errors():
         m(tn.randint(0, 50, (1, 17)))
     with pytest.raises(TypeError, match="integers"):
         m(tn.randn(1, 4))
+    for ids in ([[1.7, 2.2]], np.array([[1.7, 2.2]])):   # not truncated to [[1, 2]]
+        with pytest.raises(TypeError, match="GPT.forward: token ids must be integers.*float64"):
+            m(ids)
+        with pytest.raises(TypeError, match="GPT.generate: token ids must be integers"):
+            m.generate(ids, 1)
+    with pytest.raises(ValueError, match=r"GPT.forward: idx must be \(B, T\) with T >= 1"):
+        m(np.zeros((1, 0), np.int64))
+    with pytest.raises(ValueError, match="max_new_tokens must be >= 0"):
+        m.generate([[1, 2]], -1)
+    assert m.generate([[1, 2]], 0).shape == (1, 2)
 
 
 def test_causality():
@@ -153,8 +163,8 @@ def test_sampling_top_k_top_p_and_seed():
     tn.manual_seed(9)
     b = m.generate(p, 6, top_k=10, top_p=0.9).numpy()
     np.testing.assert_array_equal(a, b)
-    for bad, match in ((dict(top_k=-3), "top_k"), (dict(top_p=1.5), "top_p"),
-                       (dict(top_p=-0.5), "top_p")):
+    for bad, match in ((dict(top_k=-3), "top_k"), (dict(top_k=2.5), "top_k must be an integer"),
+                       (dict(top_p=1.5), "top_p"), (dict(top_p=-0.5), "top_p")):
         with pytest.raises(ValueError, match=match):
             sample_next(logits, **bad)
 

@@ -142,6 +142,18 @@ def test_is_causal_with_padding_keeps_the_causal_mask(batch_first):
     assert not np.allclose(padded_only.numpy(), ref.numpy(), atol=1e-3)
 
 
+def test_integer_masks_are_refused_not_added_to_the_scores():
+    m = MultiheadAttention(8, 2, batch_first=True)
+    x = tn.randn(2, 4, 8)
+    kpm = np.array([[0, 0, 1, 1], [0, 0, 0, 1]])
+    with pytest.raises(TypeError, match="key_padding_mask must be bool.*int64"):
+        m(x, x, x, key_padding_mask=kpm)
+    with pytest.raises(TypeError, match="attn_mask must be bool.*int64"):
+        m(x, x, x, attn_mask=np.triu(np.ones((4, 4), np.int64), 1))
+    ref = m(x, x, x, key_padding_mask=kpm.astype(bool))[0]     # the bool mask works as before
+    assert np.isfinite(ref.numpy()).all()
+
+
 @pytest.mark.parametrize("batch_first, unbatched", [(True, False), (False, False), (False, True)])
 def test_self_attention_projects_q_k_v_with_one_gemm(monkeypatch, batch_first, unbatched):
     from tinynet.nn import attention as attention_module

@@ -69,8 +69,21 @@ def test_apply_lora_freezes_base_and_only_adapters_get_grads():
     for n, p in model.named_parameters():
         if n in frozen:
             np.testing.assert_array_equal(p.numpy(), frozen[n])
-    with pytest.raises(ValueError, match="no Linear"):
+    with pytest.raises(ValueError, match=r"no Linear.*end with: \['c_attn', 'c_fc', 'c_proj'"):
         apply_lora(tiny_gpt(), target_modules=("nope",))
+
+
+@pytest.mark.parametrize("bad", [dict(rank=0), dict(dropout=1.0), dict(dropout=-0.1)])
+def test_apply_lora_with_bad_arguments_raises_and_leaves_the_model_as_it_was(bad):
+    model = tiny_gpt()
+    before = {n: (p.requires_grad, p.numpy().copy()) for n, p in model.named_parameters()}
+    with pytest.raises(ValueError, match="apply_lora: (rank|dropout)"):
+        apply_lora(model, "c_attn", **bad)
+    after = {n: (p.requires_grad, p.numpy()) for n, p in model.named_parameters()}
+    assert after.keys() == before.keys() and not list(lora_layers(model))
+    for n, (trainable, value) in before.items():
+        assert after[n][0] == trainable
+        np.testing.assert_array_equal(after[n][1], value)
 
 
 def test_merged_and_unmerged_outputs_agree():

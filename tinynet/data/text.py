@@ -34,8 +34,10 @@ def _surrogate_error(where, text, err) -> ValueError:
 class ByteTokenizer:
     """UTF-8 bytes as tokens: vocab_size 256, nothing to train.
 
-    ``decode`` is lossless on what ``encode`` made; a byte sequence that is not
-    valid UTF-8 (e.g. a model's sample) decodes with U+FFFD replacement characters.
+    ``decode`` is lossless on what ``encode`` made from valid text. A byte sequence
+    that is not valid UTF-8 (a model's sample, or the escaped bytes of a str read
+    from a non-UTF-8 file name) decodes with U+FFFD replacement characters, so that
+    the result can always be printed.
     """
 
     vocab_size = 256
@@ -237,7 +239,11 @@ class TextDataset(Dataset):
 
     def __getitems__(self, indices):
         """(x (B, T), y (B, T)) int64 for the windows at ``indices``."""
-        rows = self._windows[np.asarray(indices, dtype=np.int64)]  # (B, T+1) copy
+        indices, n = np.asarray(indices, dtype=np.int64), len(self)
+        if indices.size and not (-n <= indices.min() and indices.max() < n):
+            raise IndexError(f"TextDataset: indices from {indices.min()} to {indices.max()} "
+                             f"out of range for {n} windows")
+        rows = self._windows[indices]                          # (B, T+1) copy
         return np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, 1:])
 
 

@@ -45,6 +45,8 @@ from .reduce import row_sums, softmax_shift
 
 def _softmax_rows_(s):
     """Softmax over the last axis in place; rows that are all -inf become all 0."""
+    if s.shape[-1] == 0:   # no keys: nothing to normalize (the output is then 0, as torch's)
+        return s
     xp = backend.get_array_module(s)
     if xp is not np and s.dtype != np.float16:  # float16 (autocast) stays on the ufuncs
         return _cuda.softmax_rows_(xp, s)
@@ -400,6 +402,10 @@ def _prepare_mask(q, k, attn_mask, is_causal):
     if not isinstance(attn_mask, Tensor):
         attn_mask = Tensor(backend.xp_for(q.device).asarray(attn_mask))
     m = attn_mask
+    if m.dtype.kind not in "bf":   # a 0/1 integer mask would be added to the scores
+        raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool (True = may "
+                        f"attend) or floating (added to the scores), got {m.dtype}; for a "
+                        "0/1 mask pass mask.astype(bool)")
     if m.dtype.kind != "b" and m.dtype != q.dtype:
         if m.requires_grad:
             raise TypeError(f"scaled_dot_product_attention: float attn_mask dtype {m.dtype} "

@@ -236,6 +236,8 @@ class GPT(Module):
 
     def forward(self, idx, targets=None):
         idx = _as_ids(idx, self.transformer.wte.weight.device, "GPT.forward")
+        if idx.shape[1] == 0:
+            raise ValueError(f"GPT.forward: idx must be (B, T) with T >= 1, got {idx.shape}")
         x = self._hidden(idx)                                 # (B, T, C)
         logits = self.lm_head(x)                              # (B, T, V)
         loss = None
@@ -292,6 +294,8 @@ class GPT(Module):
         idx = _as_ids(idx, weight.device, "GPT.generate")
         if idx.ndim != 2 or idx.shape[1] == 0:
             raise ValueError(f"GPT.generate: idx must be (B, T) with T >= 1, got {idx.shape}")
+        if max_new_tokens < 0:
+            raise ValueError(f"GPT.generate: max_new_tokens must be >= 0, got {max_new_tokens}")
         bs = self.config.block_size
         if not 1 <= window_shift <= bs:
             raise ValueError(f"GPT.generate: window_shift must be in [1, block_size={bs}], "
@@ -465,8 +469,10 @@ def _weight_files(path):
 
 def _as_ids(idx, device, where):
     if not isinstance(idx, Tensor):
-        idx = Tensor(backend.to_device(   # (a CuPy array is read where it is, not by NumPy)
-            backend.get_array_module(idx).asarray(idx, dtype=np.int64), device))
+        ids = backend.get_array_module(idx).asarray(idx)   # (a CuPy array stays where it is)
+        if ids.dtype.kind not in "iu" and ids.size:   # (an empty list reads as float64)
+            raise TypeError(f"{where}: token ids must be integers, got dtype {ids.dtype}")
+        idx = Tensor(backend.to_device(ids.astype(np.int64, copy=False), device))
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{where}: token ids must be integers, got dtype {idx.dtype}")
     if idx.ndim != 2:
@@ -483,8 +489,9 @@ def sample_next(logits, temperature: float = 1.0, top_k=None, top_p=None):
     logit is -inf, raises ValueError naming the row (as ``torch.multinomial``
     refuses such probabilities).
     """
-    if top_k is not None and top_k < 0:
-        raise ValueError(f"sample_next: top_k must be >= 0 (0: no limit), got {top_k}")
+    if top_k is not None and (not isinstance(top_k, (int, np.integer)) or top_k < 0):
+        raise ValueError(f"sample_next: top_k must be an integer >= 0 (0: no limit), "
+                         f"got {top_k!r}")
     if top_p is not None and not 0 <= top_p <= 1:
         raise ValueError(f"sample_next: top_p must be in [0, 1], got {top_p}")
     logits = np.asarray(logits, dtype=np.float64)

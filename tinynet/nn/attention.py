@@ -238,6 +238,10 @@ def _merge_masks(attn_mask, key_padding_mask, n, h, tq, tk, dtype, device):
     MultiheadAttention convention (bool True = blocked).
     """
     am, kpm = _as_tensor(attn_mask, device), _as_tensor(key_padding_mask, device)
+    for name, m in (("attn_mask", am), ("key_padding_mask", kpm)):
+        if m is not None and m.dtype.kind not in "bf":   # 0/1 integers would be added
+            raise TypeError(f"MultiheadAttention: {name} must be bool (True = blocked) or "
+                            f"floating (added to the scores), got {m.dtype}")
     parts = []
     if am is not None:
         if am.ndim == 3:

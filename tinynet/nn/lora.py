@@ -61,10 +61,7 @@ class LoRALinear(Linear):
         return self
 
     def _add_adapter(self, rank, alpha, dropout):
-        if rank < 1:
-            raise ValueError(f"LoRALinear: rank must be >= 1, got {rank}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"LoRALinear: dropout must be in [0, 1), got {dropout}")
+        _check_adapter(rank, dropout, "LoRALinear")
         self.rank, self.alpha, self.lora_dropout = int(rank), float(alpha), float(dropout)
         self.scaling = self.alpha / self.rank
         w = self.weight
@@ -149,6 +146,13 @@ def _matches(name: str, targets) -> bool:
     return any(name == t or name.endswith("." + t) for t in targets)
 
 
+def _check_adapter(rank, dropout, op) -> None:
+    if rank < 1:
+        raise ValueError(f"{op}: rank must be >= 1, got {rank}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"{op}: dropout must be in [0, 1), got {dropout}")
+
+
 def apply_lora(model: Module, target_modules=("c_attn",), rank: int = 8, alpha: float = 16.0,
                dropout: float = 0.0, freeze: bool = True) -> Module:
     """Replace each Linear whose dotted name ends with one of ``target_modules`` by a LoRALinear.
@@ -159,16 +163,19 @@ def apply_lora(model: Module, target_modules=("c_attn",), rank: int = 8, alpha: 
     layer's weight is shared with another module (a tied GPT head: merging the
     adapter would change the embedding too).
     """
+    _check_adapter(rank, dropout, "apply_lora")   # before anything is frozen or replaced
     if isinstance(target_modules, str):
         target_modules = (target_modules,)
-    found = [(name, m) for name, m in model.named_modules()
-             if isinstance(m, Linear) and not isinstance(m, LoRALinear)
-             and _matches(name, target_modules)]
+    linears = [(name, m) for name, m in model.named_modules()
+               if isinstance(m, Linear) and not isinstance(m, LoRALinear)]
+    found = [(name, m) for name, m in linears if _matches(name, target_modules)]
     if not found:
         adapted = [name for name, _ in lora_layers(model) if _matches(name, target_modules)]
+        names = sorted({name.rpartition(".")[2] for name, _ in linears})
         raise ValueError(f"apply_lora: no Linear layer matches {tuple(target_modules)} in "
                          f"{type(model).__name__}"
-                         + (f" (already adapted: {adapted})" if adapted else ""))
+                         + (f" (already adapted: {adapted})" if adapted else
+                            f" (its Linear layers end with: {names})"))
     owners: dict = {}   # id(parameter) -> every name it is registered under
     for pname, p in model.named_parameters(remove_duplicate=False):
         owners.setdefault(id(p), []).append(pname)
