@@ -229,7 +229,9 @@ class _Reader:
             return _Global(full, dtype=_STORAGE_DTYPES[name], bf16=name == "BFloat16Storage")
         raise self.error(f"the pickle names {full}, which tinynet does not call (only state "
                          "dicts of tensors, numbers and strings are read; nothing in the file "
-                         "was run)")
+                         "was run). If you trust the file, save just its weights with PyTorch "
+                         "and load those: torch.save(torch.load(path, weights_only=False)"
+                         "['model'], 'weights.pth') (the key that holds the state dict)")
 
     def ordered_dict(self, args):
         if args != ():   # pickle writes OrderedDict() and then SETITEMS

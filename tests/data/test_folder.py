@@ -121,3 +121,41 @@ def test_skip_corrupt_checks_with_a_custom_loader(tmp_path):
     i = [os.path.basename(p) for p, _ in plain.samples].index("bad.npy")
     with pytest.raises(OSError, match="bad.npy.*ValueError"):
         plain[i]
+
+
+def test_nested_folders_in_torchvisions_order_and_link_loops_skipped(tmp_path):
+    root = tmp_path / "root"
+    for rel in ("c/x.png", "c/a/1.png", "c/a/sub/2.png", "c/a-b/3.png", "c/a.b/4.png",
+                "d/5.png"):
+        write_image(root / rel, 10)
+    ds = ImageFolder(root)
+    # torchvision walks sorted(os.walk(class folder)): folders sorted by their whole path,
+    # so "c/a/sub" ("/" sorts after "-" and ".") comes after "c/a-b" and "c/a.b"
+    walk = [os.path.join(dirpath, f) for dirpath, _, files in sorted(os.walk(root / "c"))
+            for f in sorted(files)]
+    assert [p for p, t in ds.samples if t == 0] == walk
+    assert [os.path.relpath(p, root) for p, _ in ds.samples] == [
+        "c/x.png", "c/a/1.png", "c/a-b/3.png", "c/a.b/4.png", "c/a/sub/2.png", "d/5.png"]
+    if not hasattr(os, "symlink"):
+        return
+    os.symlink("..", root / "d" / "loop")          # d/loop -> root: c's images are not d's
+    os.symlink(".", root / "c" / "a" / "again")    # a loop inside a class
+    with pytest.warns(UserWarning, match="skipped .*(loop|again).*already searched"):
+        linked = ImageFolder(root)
+    assert linked.samples == ds.samples
+
+
+def test_is_valid_file_extensions_none_and_a_home_relative_root(tree, monkeypatch):
+    only_png = ImageFolder(tree, extensions=None, is_valid_file=lambda p: p.endswith(".png"),
+                           allow_empty=True)
+    assert [os.path.relpath(p, tree) for p, _ in only_png.samples] == [
+        "mole/m.png", "zebra/b.png"] and only_png.classes == ["ant", "mole", "zebra"]
+    assert len(ImageFolder(tree, is_valid_file=lambda p: True)) == 6   # notes.txt too
+    with pytest.raises(FileNotFoundError, match=r"accepted by is_valid_file .*\['ant'\]"):
+        ImageFolder(tree, is_valid_file=lambda p: p.endswith(".png"))
+    with pytest.raises(ValueError, match="extensions or is_valid_file, not both"):
+        ImageFolder(tree, extensions=(".png",), is_valid_file=lambda p: True)
+    with pytest.raises(ValueError, match="extensions=None needs is_valid_file"):
+        ImageFolder(tree, extensions=None)
+    monkeypatch.setenv("HOME", str(tree.parent))
+    assert ImageFolder("~/root").samples == ImageFolder(tree).samples

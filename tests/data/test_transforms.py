@@ -78,6 +78,10 @@ def test_horizontal_flip_mirrors_pil_and_arrays():
     np.testing.assert_array_equal(v.numpy(), chw[:, ::-1, :])
     flips = [T.RandomHorizontalFlip()(img) is not img for _ in range(200)]
     assert 60 < sum(flips) < 140
+    hwc = np.zeros((6, 5, 3), np.uint8)   # an OpenCV-style image: its colours must not swap
+    for flip in (T.RandomHorizontalFlip(1.0), T.RandomVerticalFlip(1.0)):
+        with pytest.raises(ValueError, match=r"Flip: .*\(6, 5, 3\) looks like an \(H, W, C\)"):
+            flip(hwc)
 
 
 def test_rotation_by_fixed_angles():
@@ -195,3 +199,18 @@ def test_default_rng_follows_manual_seed():
 def test_pil_only_transforms_say_so():
     with pytest.raises(TypeError, match="before ToTensor"):
         T.RandomCrop(2)(np.zeros((3, 4, 4)))
+
+
+def test_resize_max_size_and_antialias_as_torchvision():
+    img = image(30, 50)                                  # h 30, w 50
+    assert T.Resize(20)(img).size == (33, 20)
+    # the longer edge would be 33 > 25: scaled to 25 instead, the shorter int(25 * 20 / 33)
+    assert T.Resize(20, max_size=25)(img).size == (25, 15)
+    assert T.Resize([20], max_size=40)(img).size == (33, 20)   # under max_size: as without
+    assert T.Resize(20, antialias=True)(img).size == (33, 20)
+    with pytest.raises(ValueError, match="max_size=20 needs an int size smaller"):
+        T.Resize(20, max_size=20)
+    with pytest.raises(ValueError, match="max_size"):
+        T.Resize((20, 30), max_size=40)
+    with pytest.raises(TypeError, match="Resize: size must be an int or a sequence of ints"):
+        T.Resize(2.5)

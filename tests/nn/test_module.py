@@ -259,6 +259,19 @@ def test_strict_load_lists_every_problem_at_once():
     np.testing.assert_array_equal(net.b.fc.weight.numpy(), before)   # nothing half-loaded
 
 
+@pytest.mark.parametrize("prefix", ["module.", "_orig_mod."])
+def test_a_wrapper_prefixed_checkpoint_gets_a_hint_to_strip_it(prefix):
+    net = Net()
+    sd = {prefix + k: v for k, v in net.state_dict().items()}   # DataParallel / compile
+    with pytest.raises(RuntimeError, match=f"keys start with '{prefix}'.*removeprefix"):
+        net.load_state_dict(sd)
+    net.load_state_dict({k.removeprefix(prefix): v for k, v in sd.items()})   # the hint works
+    sd.pop(prefix + "head.weight")                              # stripping would not do
+    with pytest.raises(RuntimeError) as info:
+        net.load_state_dict(sd)
+    assert "removeprefix" not in str(info.value)
+
+
 def test_non_strict_load_returns_missing_and_unexpected():
     net = Net()
     sd = dict(net.state_dict())

@@ -74,7 +74,10 @@ class ImageFolder(Dataset):
         root: folder holding one sub-folder per class (sub-folders are searched recursively).
         transform: applied to the PIL image (e.g. ``Compose([..., ToTensor()])``).
         target_transform: applied to the class index.
-        extensions: file endings counted as images (case-insensitive).
+        extensions: file endings counted as images (case-insensitive); None with
+            ``is_valid_file``.
+        is_valid_file: ``fn(path) -> bool`` deciding which files are images, instead
+            of ``extensions`` (torchvision's argument; pass one or the other).
         skip_corrupt: False: a bad image raises OSError naming the file when it is
             loaded. True: every file is checked when the dataset is built (with
             Pillow's ``verify()``, headers and checksums, no decoding; with a custom
@@ -101,12 +104,17 @@ class ImageFolder(Dataset):
 
     def __init__(self, root, transform=None, target_transform=None, extensions=IMG_EXTENSIONS,
                  skip_corrupt=False, mode="RGB", loader=None, exif_transpose=True,
-                 allow_empty=False):
-        self.root = os.fspath(root)
+                 allow_empty=False, is_valid_file=None):
+        self.root = os.path.expanduser(os.fspath(root))   # "~/photos" works, as in torchvision
         self.transform = transform
         self.target_transform = target_transform
-        self.extensions = tuple(e.lower() for e in ((extensions,) if isinstance(extensions, str)
-                                                    else extensions))
+        if is_valid_file is not None and extensions not in (None, IMG_EXTENSIONS):
+            raise ValueError("ImageFolder: pass extensions or is_valid_file, not both")
+        if is_valid_file is None and extensions is None:
+            raise ValueError("ImageFolder: extensions=None needs is_valid_file")
+        self.is_valid_file = is_valid_file
+        self.extensions = () if is_valid_file is not None else tuple(
+            e.lower() for e in ((extensions,) if isinstance(extensions, str) else extensions))
         self.skip_corrupt = skip_corrupt
         self.mode = mode
         self.loader = loader
@@ -118,10 +126,11 @@ class ImageFolder(Dataset):
             samples = self._drop_corrupt(samples)
         empty = sorted(set(self.classes) - {self.classes[t] for _, t in samples})
         if empty and not allow_empty:
+            which = ("accepted by is_valid_file" if is_valid_file is not None
+                     else f"with extension {self.extensions}")
             raise FileNotFoundError(
-                f"ImageFolder: no readable image with extension {self.extensions} for the "
-                f"classes {empty} in '{self.root}' (allow_empty=True keeps them as classes "
-                "without samples)")
+                f"ImageFolder: no readable image {which} for the classes {empty} in "
+                f"'{self.root}' (allow_empty=True keeps them as classes without samples)")
         self.samples = samples
         self.imgs = samples
         self.targets = [t for _, t in samples]
@@ -139,13 +148,36 @@ class ImageFolder(Dataset):
         return classes, {c: i for i, c in enumerate(classes)}
 
     def _scan(self):
+        """(path, class index) of every image, in torchvision's order: classes sorted, and
+        within a class ``sorted(os.walk(...))`` (folders by path), files sorted by name.
+
+        Symbolic links are followed, but not into a folder already searched: a link back
+        to the root, to a class folder or to a folder above it (a loop) is skipped with a
+        warning, where following it would add other classes' images under this class.
+        """
         samples = []
+        class_dirs = {os.path.realpath(os.path.join(self.root, c)) for c in self.classes}
         for cls in self.classes:
-            for dirpath, dirnames, filenames in os.walk(os.path.join(self.root, cls), followlinks=True):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # fixed order
+            top = os.path.join(self.root, cls)
+            seen = {os.path.realpath(self.root)} | class_dirs - {os.path.realpath(top)}
+            found = []
+            for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
+                real = os.path.realpath(dirpath)
+                if real in seen:
+                    warnings.warn(f"ImageFolder: skipped '{dirpath}', a link to a folder "
+                                  "already searched", stacklevel=3)
+                    dirnames[:] = []
+                    continue
+                seen.add(real)
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                found.append((dirpath, filenames))
+            for dirpath, filenames in sorted(found):
                 for name in sorted(filenames):
-                    if not name.startswith(".") and name.lower().endswith(self.extensions):
-                        samples.append((os.path.join(dirpath, name), self.class_to_idx[cls]))
+                    path = os.path.join(dirpath, name)
+                    if not name.startswith(".") and (
+                            self.is_valid_file(path) if self.is_valid_file is not None
+                            else name.lower().endswith(self.extensions)):
+                        samples.append((path, self.class_to_idx[cls]))
         return samples
 
     def _check_error(self, path):

@@ -77,6 +77,9 @@ def _size_hw(size, name) -> tuple[int, int]:
     """(h, w) from an int (square) or a (h, w) pair."""
     if isinstance(size, numbers.Integral):
         return int(size), int(size)
+    if not isinstance(size, (tuple, list)) or not all(isinstance(s, numbers.Integral)
+                                                      for s in size):
+        raise TypeError(f"{name}: size must be an int or a sequence of ints, got {size!r}")
     if len(size) == 1:
         return int(size[0]), int(size[0])
     if len(size) != 2:
@@ -168,21 +171,34 @@ class Resize(_Transform):
 
     ``size`` int (or a one-element sequence ``[size]``, as in torchvision): the
     smaller edge becomes ``size``, keeping the aspect ratio (the other edge is
-    truncated, as torchvision does); ``(h, w)``: exactly that.
+    truncated, as torchvision does); ``(h, w)``: exactly that. ``max_size`` (with
+    an int size only): if the longer edge would exceed it, the image is scaled so
+    that the longer edge is ``max_size`` instead (the smaller edge then comes out
+    under ``size``). Pillow always antialiases when it shrinks, so ``antialias`` is
+    accepted for torchvision's signature and has no effect (as torchvision's on
+    PIL images).
     """
 
-    def __init__(self, size, interpolation="bilinear"):
+    def __init__(self, size, interpolation="bilinear", max_size=None, antialias=True):
+        _size_hw(size, "Resize")   # checks the type now rather than at the first image
         self.size = size
         self.interpolation = interpolation
+        self.smaller_edge = (size if isinstance(size, numbers.Integral)
+                             else size[0] if len(size) == 1 else None)
+        if max_size is not None and (self.smaller_edge is None or max_size <= self.smaller_edge):
+            raise ValueError(f"Resize: max_size={max_size} needs an int size smaller than it, "
+                             f"got size={size!r}")
+        self.max_size, self.antialias = max_size, antialias
 
     def __call__(self, img):
         _check_pil(img, "Resize")
         w, h = img.size
-        smaller_edge = (self.size if isinstance(self.size, numbers.Integral)
-                        else self.size[0] if len(self.size) == 1 else None)
-        if smaller_edge is not None:
-            s = int(smaller_edge)
-            new_h, new_w = (int(s * h / w), s) if w <= h else (s, int(s * w / h))
+        if self.smaller_edge is not None:
+            short, long = (w, h) if w <= h else (h, w)
+            new_short, new_long = int(self.smaller_edge), int(self.smaller_edge * long / short)
+            if self.max_size is not None and new_long > self.max_size:
+                new_short, new_long = int(self.max_size * new_short / new_long), self.max_size
+            new_h, new_w = (new_long, new_short) if w <= h else (new_short, new_long)
         else:
             new_h, new_w = _size_hw(self.size, "Resize")
         if (new_w, new_h) == (w, h):
@@ -309,6 +325,11 @@ def _flip(x, horizontal: bool, name: str):
         return x.transpose(Image.Transpose.FLIP_LEFT_RIGHT if horizontal
                            else Image.Transpose.FLIP_TOP_BOTTOM)
     if isinstance(x, np.ndarray):  # an (..., H, W) array
+        if x.ndim == 3 and x.shape[-1] in (1, 3, 4) and x.shape[0] > 4:
+            # (H, W, C), as ToTensor reads arrays: flipping its last axis would swap colours
+            raise ValueError(f"{name}: a numpy array of shape {x.shape} looks like an "
+                             "(H, W, C) image, but flips read arrays as (..., H, W); pass a "
+                             "PIL image, or flip after ToTensor()")
         return np.ascontiguousarray(x[..., ::-1] if horizontal else x[..., ::-1, :])
     if isinstance(x, Tensor):  # an (..., H, W) tensor, e.g. after ToTensor
         return x.flip(-1 if horizontal else -2)

@@ -29,6 +29,17 @@ from .parameter import Buffer, Parameter
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
+def _wrapper_prefix_hint(missing, unexpected) -> str:
+    """A line saying how to load a checkpoint whose every key carries a wrapper's prefix
+    (DataParallel's ``module.``, torch.compile's ``_orig_mod.``), else ''."""
+    for prefix in ("module.", "_orig_mod."):
+        if missing and unexpected and all(k.startswith(prefix) for k in unexpected) \
+                and set(missing) <= {k[len(prefix):] for k in unexpected}:
+            return (f" its keys start with {prefix!r} (a wrapper's); load "
+                    f"{{k.removeprefix({prefix!r}): v for k, v in state_dict.items()}}")
+    return ""
+
+
 class StateDictError(RuntimeError, ValueError):
     """load_state_dict found missing/unexpected keys or shape mismatches.
 
@@ -701,8 +712,9 @@ class Module:
             problems.append("shape mismatches: " + ", ".join(
                 f"{k!r} expected {e} got {g}" for k, e, g in mismatched))
         if problems:
-            raise StateDictError(f"error loading state_dict into {type(self).__name__}:\n  "
-                                 + "\n  ".join(problems))
+            hint = _wrapper_prefix_hint(missing, unexpected) if strict else ""
+            raise StateDictError(f"error loading state_dict into {type(self).__name__}:{hint}"
+                                 "\n  " + "\n  ".join(problems))
         with no_grad():
             for mod, name, target, value in pending:
                 if assign:
