@@ -108,6 +108,21 @@ def test_grad_scaler_skips_overflowed_step_and_backs_off():
         scaler.unscale_(opt)
 
 
+def test_grad_scaler_update_without_a_step_raises_instead_of_growing_the_scale():
+    w = tn.randn(3, requires_grad=True)
+    opt = _FakeOptimizer([w])
+    scaler = tn.amp.GradScaler(init_scale=1024.0, growth_interval=1)
+    scaler.scale((w * 2.0).sum()).backward()
+    with pytest.raises(RuntimeError, match="GradScaler.update: no step.*once per step"):
+        scaler.update()                  # e.g. once per micro-batch of gradient accumulation
+    assert scaler.get_scale() == 1024.0
+    scaler.unscale_(opt)
+    scaler.update()                      # an inf check was recorded: as in torch
+    assert scaler.get_scale() == 2048.0
+    scaler.update(new_scale=8.0)         # an explicit scale needs no check
+    assert scaler.get_scale() == 8.0
+
+
 def test_grad_scaler_state_dict_round_trip():
     a = tn.amp.GradScaler(init_scale=8.0, growth_interval=3)
     a._growth_tracker = 2

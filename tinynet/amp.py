@@ -202,6 +202,8 @@ class GradScaler:
         if id(optimizer) not in self._unscaled:
             self.unscale_(optimizer)
         if self._found_inf[id(optimizer)]:
+            if hasattr(optimizer, "_step_called"):   # skipped on purpose: the schedulers
+                optimizer._step_called = True         # need not warn about the order
             return None
         return optimizer.step(*args, **kwargs)
 
@@ -211,6 +213,10 @@ class GradScaler:
             return
         if new_scale is not None:
             self._scale = float(new_scale)
+        elif not self._found_inf:   # (each bare update would count as a clean step and grow it)
+            raise RuntimeError("GradScaler.update: no step(optimizer) or unscale_(optimizer) "
+                               "since the last update(); with gradient accumulation call "
+                               "update() once per step(), not once per backward()")
         elif any(self._found_inf.values()):
             self._scale *= self.backoff_factor
             self._growth_tracker = 0

@@ -1,6 +1,7 @@
 """Learning-rate schedulers: against torch.optim.lr_scheduler, closed forms, state_dict round trips."""
 import math
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -8,6 +9,9 @@ import pytest
 import tinynet as tn
 import tinynet.optim as optim
 from tinynet.optim import lr_scheduler as S
+
+# these tests step schedules without training, which PyTorch and tinynet warn about
+pytestmark = pytest.mark.filterwarnings("ignore:.*step\\(\\) was called before optimizer")
 
 STEPS = 50
 LRS = (0.1, 0.02)  # two param groups
@@ -497,3 +501,55 @@ def test_cyclic_lr_needs_momentum_to_cycle_it():
     with pytest.raises(ValueError, match="CyclicLR: cycle_momentum"):
         S.CyclicLR(_tn_optimizer(optim.Adagrad), 0.01, 0.1)
     S.CyclicLR(_tn_optimizer(optim.Adagrad), 0.01, 0.1, cycle_momentum=False)
+
+
+def test_a_first_scheduler_step_before_the_optimizers_warns_once_as_torch():
+    opt = _tn_optimizer()
+    sched = S.StepLR(opt, 2)
+    with pytest.warns(UserWarning, match=r"StepLR.step\(\) was called before optimizer.step"):
+        sched.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sched.step()                                       # only the first call is checked
+        opt = _tn_optimizer()
+        sched = S.StepLR(opt, 2)
+        opt.step()
+        sched.step()                                       # the right order: silent
+        opt = _tn_optimizer()
+        sched, scaler = S.StepLR(opt, 2), tn.amp.GradScaler(enabled=True)
+        opt.param_groups[0]["params"][0].grad = tn.tensor([np.inf, 0.0])
+        scaler.step(opt)                                   # skipped for the inf: still silent
+        scaler.update()
+        sched.step()
+
+
+def test_multistep_lr_resumes_from_a_saved_file(tmp_path):
+    opt = _tn_optimizer()
+    sched = S.SequentialLR(opt, [S.LinearLR(opt, 0.1, total_iters=5), S.MultiStepLR(opt, [3, 8])],
+                           milestones=[5])
+    for _ in range(2):
+        opt.step()
+        sched.step()
+    tn.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, tmp_path / "ck")
+    expected = []
+    for _ in range(12):
+        opt.step()
+        sched.step()
+        expected.append(sched.get_last_lr())
+    ck = tn.load(tmp_path / "ck")
+    opt2 = _tn_optimizer()
+    sched2 = S.SequentialLR(opt2, [S.LinearLR(opt2, 0.1, total_iters=5),
+                                   S.MultiStepLR(opt2, [3, 8])], milestones=[5])
+    opt2.load_state_dict(ck["optimizer"])
+    sched2.load_state_dict(ck["scheduler"])
+    got = []
+    for _ in range(12):                                    # through the hand-over at step 5
+        opt2.step()
+        sched2.step()
+        got.append(sched2.get_last_lr())
+    assert got == expected
+    plain = S.MultiStepLR(_tn_optimizer(), [3, 3, 8])
+    tn.save(plain.state_dict(), tmp_path / "ms")
+    plain.load_state_dict(tn.load(tmp_path / "ms"))
+    plain.step(9)                                          # the closed form: milestones kept
+    assert plain.get_last_lr() == pytest.approx([lr * 0.1 ** 3 for lr in LRS])

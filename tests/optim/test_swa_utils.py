@@ -201,6 +201,7 @@ def test_swalr_state_dict_is_plain_and_round_trips():
     opt = tn.optim.SGD([tn.zeros(1, requires_grad=True)], lr=1.0)
     sched = SWALR(opt, swa_lr=0.1, anneal_epochs=4)
     for _ in range(2):
+        opt.step()
         sched.step()
     state = sched.state_dict()
     assert not any(callable(v) for v in state.values()) and "optimizer" not in state

@@ -240,6 +240,7 @@ class LBFGS(Optimizer):
         if closure is None:
             raise ValueError("LBFGS.step: a closure is required (it re-evaluates the model and returns "
                              "the loss)")
+        self._step_called = True
         group = self.param_groups[0]
         lr = float(group["lr"])
         max_iter, max_eval = int(group["max_iter"]), int(group["max_eval"])

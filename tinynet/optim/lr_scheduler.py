@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import types
+import warnings
 from bisect import bisect_right
 from collections import Counter
 
@@ -60,8 +61,18 @@ class LRScheduler:
 
     def step(self, epoch=None) -> None:
         """Advance one step (or jump to ``epoch``, using the closed form when there is one)."""
+        self._warn_if_before_optimizer()
         self._step_count += 1
         self._update_lr(epoch)
+
+    def _warn_if_before_optimizer(self) -> None:
+        """PyTorch's warning: a first ``scheduler.step()`` before any ``optimizer.step()``
+        skips the schedule's first value."""
+        if self._step_count == 1 and getattr(self.optimizer, "_step_called", True) is False:
+            warnings.warn(f"{type(self).__name__}.step() was called before optimizer.step(); "
+                          "since PyTorch 1.1 the order is optimizer.step() then "
+                          "scheduler.step(), else the first learning rate of the schedule is "
+                          "skipped", UserWarning, stacklevel=3)
 
     def _update_lr(self, epoch=None) -> None:
         """Move to ``last_epoch + 1`` (or to ``epoch``) and write the lrs, without counting a step."""
@@ -224,6 +235,11 @@ class MultiStepLR(LRScheduler):
         if self.last_epoch not in self.milestones:
             return lrs
         return [lr * self.gamma ** self.milestones[self.last_epoch] for lr in lrs]
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        # (a file stores the Counter as a plain dict, whose keys may come back as strings)
+        self.milestones = Counter({int(m): int(n) for m, n in self.milestones.items()})
 
     def _get_closed_form_lr(self):
         ms = sorted(self.milestones.elements())
@@ -476,6 +492,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
     def step(self, epoch=None) -> None:
         """Advance one step, or jump to ``epoch`` (an int or a float, >= 0)."""
+        self._warn_if_before_optimizer()
         self._step_count += 1
         if epoch is None and self.last_epoch < 0:
             epoch = 0

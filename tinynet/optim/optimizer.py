@@ -60,6 +60,7 @@ class Optimizer:
         self.state = defaultdict(dict)
         self.param_groups = []
         self._scratch_bufs = {}  # (device, dtype) -> flat array reused by every step
+        self._step_called = False   # (for the schedulers' order warning, as in PyTorch)
         if isinstance(params, Tensor):
             raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors or dicts, "
                             "got a single Tensor (wrap it in a list)")
@@ -143,6 +144,7 @@ class Optimizer:
         closure: optional callable that re-evaluates the model and returns the
         loss (run with grad enabled); its result is returned.
         """
+        self._step_called = True
         loss = None
         if closure is not None:
             with autograd.enable_grad():
