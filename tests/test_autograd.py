@@ -419,8 +419,8 @@ def test_dropping_the_output_frees_the_graph_without_the_garbage_collector():
         del y
         assert all(r() is None for r in fns)
         y = (x.sin() * x).sum()
-        y.backward()
-        fns = [weakref.ref(y.grad_fn), weakref.ref(y.grad_fn.inputs[0].grad_fn)]
+        y.backward()   # (which drops the Functions' inputs: reach the graph by next_functions)
+        fns = [weakref.ref(y.grad_fn), weakref.ref(y.grad_fn.next_functions[0][0])]
         del y
         assert all(r() is None for r in fns)
         # with a retained graph too
@@ -572,3 +572,38 @@ def test_an_op_that_read_a_tensor_before_an_assignment_differentiates_the_old_va
     h[0] = 5.0
     (y + (h * h).sum()).backward()
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0 + 2 * 4.0 * 2.0])
+
+
+def test_a_kept_loss_does_not_keep_its_steps_activations_alive():
+    import gc
+    import weakref
+    w = tn.randn(64, 64, requires_grad=True)
+    x = tn.randn(128, 64)                # activations of 8192 values (small ones are kept)
+    h = (x @ w).tanh()
+    loss = (h * h).mean()
+    alive = weakref.ref(h)
+    del h
+    assert alive() is not None          # the graph holds it until backward
+    loss.backward()
+    gc.collect()
+    assert alive() is None              # released with what backward saved, as in torch
+    assert loss.grad_fn.next_functions  # the graph's shape is still there to inspect
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()
+
+
+def test_setting_requires_grad_checks_as_requires_grad_():
+    i = tn.tensor([1, 2])
+    with pytest.raises(TypeError, match="only floating-point tensors can require grad"):
+        i.requires_grad = True
+    x = tn.ones(2, requires_grad=True)
+    y = x * 2.0
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        y.requires_grad = False
+    y.requires_grad = True              # already: allowed, as in torch
+    w = tn.ones(2)
+    w.requires_grad = True
+    (w * 3.0).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [3.0, 3.0])
+    w.requires_grad = False
+    assert not (w * 3.0).requires_grad

@@ -408,7 +408,7 @@ class Function:
         record = False
         if _mode.enabled:
             for t in inputs:
-                if t.requires_grad:
+                if t._requires_grad:   # (the attribute under the property: this is hot)
                     record = True
                     break
         if _anomaly:
@@ -445,7 +445,7 @@ class Function:
         if record:
             fn._seq = _next_sequence_number()   # creation order (PyTorch's sequence_nr)
             fn.inputs = inputs
-            fn.needs_input_grad = tuple(t.requires_grad for t in inputs)
+            fn.needs_input_grad = tuple(t._requires_grad for t in inputs)
             # where each input's gradient goes: the op that made it *now* (an assignment
             # x[i] = v later makes x the output of a new op; see Tensor.__setitem__)
             fn._edges = [(t.grad_fn, t._output_index) for t in inputs]
@@ -520,8 +520,41 @@ class Function:
                 delattr(self, name)
         self._released = True
 
+    def drop_inputs(self, freed: dict):
+        """After the backward pass that released this Function: replace its inputs of
+        :data:`DROP_FROM` elements or more, but leaves that require grad, by
+        :class:`FreedTensor` stand-ins (``freed``: one per tensor, shared by every Function
+        of the pass), so that a kept ``loss`` (``losses.append(loss)``) does not keep every
+        activation of its step alive, as PyTorch frees its saved tensors at backward; the
+        graph can still be walked and drawn. (Not in :meth:`release`: a producer later in
+        the same pass may still read its output through this consumer's hold on it.)
+        """
+        inputs = list(self.inputs)
+        for i, t in enumerate(inputs):
+            if t.data.size >= DROP_FROM and (t.grad_fn is not None or not t._requires_grad):
+                inputs[i] = freed.get(id(t)) or freed.setdefault(id(t), FreedTensor(t))
+        self.inputs = tuple(inputs)
+
     def __repr__(self):
         return f"<{type(self).__name__}>"
+
+
+DROP_FROM = 1 << 12   # elements: smaller inputs are kept (a stand-in would save nothing)
+
+
+class FreedTensor:
+    """What a released Function keeps of an input tensor after backward: its shape,
+    dtype, producer and version counter, not its values (see ``drop_inputs``)."""
+
+    __slots__ = ("shape", "dtype", "grad_fn", "_output_index", "requires_grad", "_vc")
+
+    def __init__(self, t):
+        self.shape, self.dtype, self.grad_fn = t.shape, t.dtype, t.grad_fn
+        self._output_index, self.requires_grad, self._vc = (t._output_index, t._requires_grad,
+                                                            t._vc)
+
+    def __repr__(self):
+        return f"<freed tensor of shape {tuple(self.shape)}, {self.dtype}>"
 
 
 def _check_forward_outputs(cls, out) -> None:
@@ -596,7 +629,7 @@ def _make_ctx_style(cls) -> None:
         outs = out if isinstance(out, tuple) else (out,)
         fn = outs[0].grad_fn
         for i in getattr(fn, "_non_differentiable", ()):
-            outs[i].requires_grad, outs[i].grad_fn = False, None   # a constant, like PyTorch's
+            outs[i]._requires_grad, outs[i].grad_fn = False, None   # a constant, as PyTorch's
         if others:   # put the non-Tensor outputs back where forward returned them
             tensors = iter(outs)
             out = tuple(others[i] if i in others else next(tensors)

@@ -123,6 +123,7 @@ def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs, le
 
     mode = enable_grad() if create_graph else no_grad()
     fn = None
+    released = []
     try:
         with mode:
             for fn in _topological_order(roots, boundary):
@@ -189,8 +190,12 @@ def _backward_pass(outputs, grad_outputs, retain_graph, create_graph, inputs, le
                         raise _beyond_boundary(t, producer)
                 if not retain_graph:
                     fn.release()
+                    released.append(fn)
             for t, g in hooked.values():
                 _to_leaf(t, g, assigned)
+            freed: dict = {}
+            for fn in released:   # only now: producers read their outputs through consumers
+                fn.drop_inputs(freed)
     except Exception as e:
         if autograd._anomaly and fn is not None:
             _note_creation_site(e, fn)
@@ -444,7 +449,7 @@ def detach_(t):
         raise RuntimeError(f"detach_(): the tensor of shape {t.shape} is a view (the output of "
                            f"{type(fn).__name__}, sharing its input's memory); a view cannot be "
                            "detached in place, use detach() instead")
-    t.grad_fn, t._output_index, t.requires_grad, t._retains_grad = None, 0, False, False
+    t.grad_fn, t._output_index, t._requires_grad, t._retains_grad = None, 0, False, False
     return t
 
 

@@ -73,7 +73,7 @@ class Tensor(TensorMethods, TensorInplaceMethods):
     wraps an existing numpy/cupy array without copying.
     """
 
-    __slots__ = ("data", "_grad", "requires_grad", "grad_fn", "_output_index", "_hooks",
+    __slots__ = ("data", "_grad", "_requires_grad", "grad_fn", "_output_index", "_hooks",
                  "_retains_grad", "_vc", "__weakref__")
     __array_priority__ = 1000  # so ndarray (op) Tensor defers to Tensor's reflected op
 
@@ -89,7 +89,7 @@ class Tensor(TensorMethods, TensorInplaceMethods):
         self._hooks = None
         self._retains_grad = False
         self._vc = [0]   # version counter: in-place writes so far, shared with views
-        self.requires_grad = False
+        self._requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
@@ -104,7 +104,7 @@ class Tensor(TensorMethods, TensorInplaceMethods):
         t._hooks = None
         t._retains_grad = False
         t._vc = [0]
-        t.requires_grad = requires_grad
+        t._requires_grad = requires_grad
         return t
 
     # ------------------------------------------------------------ properties
@@ -285,13 +285,24 @@ class Tensor(TensorMethods, TensorInplaceMethods):
         return self.dtype.kind == "f"
 
     # ------------------------------------------------------------ autograd
+    @property
+    def requires_grad(self) -> bool:
+        """Whether ops on this tensor are recorded for gradients. Setting it is
+        ``requires_grad_``, with its checks (as PyTorch's attribute)."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, requires_grad: bool) -> None:
+        self.requires_grad_(requires_grad)
+
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         """Set whether ops on this leaf are recorded for gradients (in place)."""
+        requires_grad = bool(requires_grad)
         if requires_grad and self.dtype.kind not in "fc":
             raise TypeError(f"only floating-point tensors can require grad, got dtype {self.dtype}")
         if not requires_grad and self.grad_fn is not None:
             raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use detach()")
-        self.requires_grad = requires_grad
+        self._requires_grad = requires_grad
         return self
 
     def detach(self) -> "Tensor":

@@ -119,7 +119,7 @@ class TensorInplaceMethods:
             new = new.to(self.dtype)
         _make_output(old)   # the old op's output is now `old`, which keeps its value
         self.data, self.grad_fn = new.data, new.grad_fn
-        self._output_index, self.requires_grad = new._output_index, new.requires_grad
+        self._output_index, self._requires_grad = new._output_index, new.requires_grad
         # new memory, new counter; one ahead, so ops that used the old value must not read this
         self._vc = [self._vc[0] + 1]
         if _make_output(self):

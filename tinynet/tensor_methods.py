@@ -92,7 +92,7 @@ class TensorMethods:
     def argmin(self, dim=None, keepdim=False): return _fn.argmin(self, dim, keepdim)
     def matmul(self, o): return _fn.matmul(self, o)
     def reshape(self, *shape): return _fn.reshape(self, *shape)
-    def view(self, *shape): return _fn.reshape(self, *shape)
+    def view(self, *shape): return _fn.view(self, *shape)
     def transpose(self, d0, d1): return _fn.transpose(self, d0, d1)
     def permute(self, *dims): return _fn.permute(self, *dims)
     def squeeze(self, dim=None): return _fn.squeeze(self, dim)
@@ -322,8 +322,8 @@ class TensorMethods:
         return _fn.where(condition, self, other)
 
     def view_as(self, other):
-        """This tensor in ``other``'s shape (same number of elements)."""
-        return _fn.reshape(self, other.shape)
+        """This tensor in ``other``'s shape, sharing its memory (see ``view``)."""
+        return _fn.view(self, other.shape)
 
     def reshape_as(self, other):
         """This tensor in ``other``'s shape (same number of elements)."""

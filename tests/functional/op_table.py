@@ -1023,7 +1023,8 @@ OPS = [
     # ---- shape
     OpSpec("reshape", "shape", lambda x, shape: x.reshape(shape), lambda a, shape: a.reshape(shape),
            unary(kwargs=_reshape_kwargs), empty=True),
-    OpSpec("view", "shape", lambda x, shape: x.view(*shape), lambda a, shape: a.reshape(shape),
+    OpSpec("view", "shape", lambda x, shape: x.contiguous().view(*shape),   # (strict, as torch's)
+           lambda a, shape: a.reshape(shape),
            unary(kwargs=_reshape_kwargs)),
     OpSpec("transpose", "shape", F.transpose, lambda a, dim0, dim1: np.swapaxes(a, dim0, dim1),
            unary(min_dims=1, kwargs=_transpose_kwargs), empty=True),

@@ -198,3 +198,37 @@ def test_pow_of_tensor_exponent_gradients():
     (a ** b).sum().backward()
     np.testing.assert_allclose(a.grad.numpy(), [3 * 4.0, 0.5 / math.sqrt(3)])
     np.testing.assert_allclose(b.grad.numpy(), [8 * math.log(2), math.sqrt(3) * math.log(3)])
+
+
+def test_pow_exponent_gradient_at_a_zero_base_is_torchs_not_nan():
+    # d(a^b)/db = a^b ln a, taken as 0 where a = 0 and b >= 0 (one ReLU zero must not
+    # make a learnable exponent's gradient NaN); b < 0 there stays -inf, as in torch
+    for b_value, expected in ((3.0, 8 * math.log(2) + 1 * 0.0), (0.0, math.log(2)),
+                              (-1.0, -math.inf)):
+        a = tn.tensor([0.0, 1.0, 2.0], requires_grad=True)
+        b = tn.tensor(b_value, requires_grad=True)
+        (a ** b).sum().backward()
+        assert b.grad.dtype == np.float32
+        assert b.grad.item() == pytest.approx(expected, rel=1e-6)
+    a = tn.tensor(np.array([[0.0, 1.5], [2.0, 0.7]]), requires_grad=True)
+    b = tn.tensor(np.array([1.3, 2.0]), requires_grad=True)
+    assert tn.gradcheck(lambda b: a.detach() ** b, [b])     # through the zero base
+    assert tn.gradgradcheck(lambda a, b: (a + 1.0) ** b, [a, b])
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid"])
+def test_float_ops_of_integer_tensors_are_float32_as_torch(name):
+    n = tn.tensor([1, 4, 9])
+    out = getattr(n, name)()
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.numpy(), getattr(n.float(), name)().numpy())
+    assert (tn.ones(3) / out).dtype == np.float32               # no float64 to trip over
+
+
+def test_int_tensor_to_a_float_power_or_clamped_to_a_float_bound_is_float32():
+    n = tn.tensor([1, 4, 9])
+    assert (n ** 0.5).dtype == (n ** np.float64(0.5)).dtype == np.float32
+    assert (n ** 2).dtype == np.int64 and (n ** np.int64(2)).dtype == np.int64
+    np.testing.assert_allclose((n ** 0.5).numpy(), [1, 2, 3])
+    assert n.clamp(0.5).dtype == n.clamp(max=2.5).dtype == np.float32
+    assert n.clamp(0, 2).dtype == np.int64

@@ -259,3 +259,39 @@ def test_negative_padding_errors_and_matches_torch():
     for pad in [(-1, 2), (1, -2, -1, 0), (0, 0, -1, -1, 1, 1)]:
         np.testing.assert_array_equal(F.pad(tn.tensor(a), pad).numpy(),
                                       torch.nn.functional.pad(torch.tensor(a), pad).numpy())
+
+
+@pytest.mark.parametrize("make", [
+    lambda x: x.flip(-1), lambda x: tn.fliplr(x), lambda x: tn.flipud(x), lambda x: tn.rot90(x),
+    lambda x: tn.rot90(x, 2), lambda x: x.repeat(1, 1), lambda x: tn.tile(x, (1, 1)),
+    lambda x: F.pad(x, (0, 0)), lambda x: F.pad(x, (0, 0, 0, 0))])
+def test_ops_that_copy_in_torch_never_hand_back_the_inputs_memory(make):
+    x = tn.ones(2, 3)
+    y = make(x)
+    assert not np.shares_memory(y.numpy(), x.numpy())
+    y.mul_(10.0)
+    np.testing.assert_array_equal(x.numpy(), np.ones((2, 3)))
+
+
+def test_flip_of_a_tensor_changed_later_keeps_its_own_copy_for_backward():
+    a = tn.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = a * 1.0
+    f = b.flip(0)
+    c = (f * f).sum()
+    with tn.no_grad():
+        b.mul_(2.0)                          # f copied b: its saved values are unchanged
+    c.backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [2.0, 4.0, 6.0])   # torch's too
+
+
+def test_view_shares_memory_or_raises_as_torch():
+    x = tn.arange(6.0).reshape(2, 3)
+    v = x.view(3, 2)
+    assert np.shares_memory(v.numpy(), x.numpy()) and v.view_as(x).shape == (2, 3)
+    with pytest.raises(RuntimeError, match=r"view: shape \(6,\) is not compatible .*reshape"):
+        x.T.view(6)                          # a transpose cannot be flattened without a copy
+    with pytest.raises(RuntimeError, match="view"):
+        x.T.view_as(tn.zeros(6))
+    np.testing.assert_array_equal(x.T.contiguous().view(6).numpy(), [0, 3, 1, 4, 2, 5])
+    np.testing.assert_array_equal(x.T.reshape(6).numpy(), [0, 3, 1, 4, 2, 5])
+    assert x.view(2, 3) is x and tn.zeros(0, 3).T.view(0).shape == (0,)

@@ -30,6 +30,14 @@ def _const(array):
     return Tensor._make(array, False)
 
 
+def _float(x):
+    """An integer or bool Tensor as float32, others as they are: PyTorch's
+    ``torch.sqrt(int tensor)`` is float32 (NumPy's would be float64)."""
+    if isinstance(x, Tensor) and x.dtype.kind in "biu":
+        return x.to(dtype=np.float32)
+    return x
+
+
 def _on_cpu(*arrays) -> bool:
     """Whether these are float NumPy arrays with a dim: the case of the fused CPU kernels
     (:func:`_by_blocks`); 0-d, integer and CuPy arrays take the ops' general paths."""
@@ -151,7 +159,12 @@ class Pow(Function):
         if self.needs_input_grad[0]:
             ga = unbroadcast(g * b * a ** (b - 1.0), a.shape)
         if self.needs_input_grad[1]:
-            gb = unbroadcast(g * self.output() * log(a), b.shape)
+            # z ln a, taken as 0 where a = 0 and b >= 0 (z = 0 or 1 there, and ln 0 = -inf
+            # would make it NaN), as PyTorch does: one exact zero base (a ReLU's output)
+            # would otherwise make a learnable exponent's gradient NaN
+            with np.errstate(divide="ignore", invalid="ignore"):   # (the masked entries)
+                zero = _const((a.data == 0) & (b.data >= 0))
+                gb = unbroadcast(g * where(zero, 0.0, self.output() * log(a)), b.shape)
         return ga, gb
 
 
@@ -684,8 +697,11 @@ def div(a, b):
 
 def pow(a, b):
     """a ** b; a constant Python exponent uses the cheaper PowScalar."""
-    if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
-        return PowScalar.apply(a, p=b)
+    if isinstance(a, Tensor) and isinstance(b, (int, float, np.number)) and not isinstance(
+            b, (bool, np.bool_)):
+        if isinstance(b, (float, np.floating)):
+            a = _float(a)   # int tensor ** 0.5: float32, as PyTorch
+        return PowScalar.apply(a, p=b.item() if isinstance(b, np.number) else b)
     return _binary(Pow, a, b)
 
 
@@ -699,17 +715,17 @@ def neg(x):
 
 def exp(x):
     """eˣ elementwise."""
-    return Exp.apply(x)
+    return Exp.apply(_float(x))
 
 
 def log(x):
     """Natural log elementwise."""
-    return Log.apply(x)
+    return Log.apply(_float(x))
 
 
 def sqrt(x):
     """√x elementwise."""
-    return Sqrt.apply(x)
+    return Sqrt.apply(_float(x))
 
 
 def abs(x):
@@ -719,17 +735,17 @@ def abs(x):
 
 def sin(x):
     """sin x elementwise."""
-    return Sin.apply(x)
+    return Sin.apply(_float(x))
 
 
 def cos(x):
     """cos x elementwise."""
-    return Cos.apply(x)
+    return Cos.apply(_float(x))
 
 
 def tanh(x):
     """tanh x elementwise."""
-    return Tanh.apply(x)
+    return Tanh.apply(_float(x))
 
 
 def silu(x, inplace: bool = False):
@@ -739,7 +755,7 @@ def silu(x, inplace: bool = False):
 
 def sigmoid(x):
     """σ(x) = 1/(1+e⁻ˣ) elementwise."""
-    return Sigmoid.apply(x)
+    return Sigmoid.apply(_float(x))
 
 
 def relu(x, inplace: bool = False):
@@ -779,6 +795,9 @@ def clip(x, min=None, max=None):
         from .special import clamp_max, clamp_min
         y = x if min is None else clamp_min(x, min)
         return y if max is None else clamp_max(y, max)
+    if isinstance(x, Tensor) and x.dtype.kind in "biu" and any(
+            isinstance(v, (float, np.floating)) for v in (min, max)):
+        x = _float(x)   # int tensor, float bound: float32, as PyTorch
     return Clip.apply(x, lo=min, hi=max)
 
 

@@ -120,10 +120,11 @@ def unbind(x, dim: int = 0) -> tuple:
 
 
 def flip(x, dims):
-    """x reversed along each of ``dims`` (an int or a sequence)."""
+    """x reversed along each of ``dims`` (an int or a sequence): a copy, as in PyTorch
+    (an in-place change of the result leaves x as it was)."""
     flipped = normalize_dims(dims, x.ndim, "flip")
     return getitem(x, tuple(slice(None, None, -1) if k in flipped else slice(None)
-                            for k in range(x.ndim)))
+                            for k in range(x.ndim))).clone()
 
 
 def repeat(x, *sizes):
@@ -140,7 +141,8 @@ def repeat(x, *sizes):
     # (..., 1, s_k, ...) broadcast to (..., r_k, s_k, ...), then merged: r_k copies of dim k
     spread = reshape(x, tuple(v for s in shape for v in (1, s)))
     tiled = broadcast_to(spread, tuple(v for r, s in zip(sizes, shape) for v in (r, s)))
-    return reshape(tiled, tuple(r * s for r, s in zip(sizes, shape)))
+    out = reshape(tiled, tuple(r * s for r, s in zip(sizes, shape)))
+    return out.clone() if all(r == 1 for r in sizes) else out   # a copy, never x's memory
 
 
 def argsort(x, dim: int = -1, descending: bool = False, stable: bool = True):

@@ -220,7 +220,22 @@ def reshape(x, *shape):
     return Reshape.apply(x, shape=shape)
 
 
-view = reshape
+def view(x, *shape):
+    """``reshape`` that never copies (PyTorch's ``view``): the result shares x's memory,
+    and RuntimeError where x's strides do not allow that (a transpose merged into one
+    dim); ``x.contiguous().view(...)`` or ``reshape`` copy instead."""
+    out = reshape(x, *shape)
+    if out is not x and x.data.size and _owner(out.data) is not _owner(x.data):
+        raise RuntimeError(f"view: shape {_shape_arg(shape)} is not compatible with the "
+                           f"input's shape {x.shape} and strides {x.data.strides} without a "
+                           "copy; use .reshape(...) or .contiguous().view(...)")
+    return out
+
+
+def _owner(a):
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return a
 
 
 def permute(x, *dims):
@@ -427,7 +442,7 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0):
             return _crop_negative(grown, tuple(min(p, 0) for p in pad))[0]
         x, pad = _crop_negative(x, pad)
     if not any(pad):  # nothing to pad (np.pad also rejects a 0-d tensor with no widths)
-        return x
+        return x.clone()   # still new memory, as PyTorch's
     if mode != "constant":
         return _pad_by_copies(x, tuple(int(p) for p in pad), mode)
     widths = [(0, 0)] * x.ndim
