@@ -359,3 +359,24 @@ def test_softmax_of_a_scalar_or_an_empty_dim(shape, dim):
         assert (y.numpy() == value).all()
         y.sum().backward()
         assert x.grad.shape == x.shape and not x.grad.numpy().any()
+
+
+@pytest.mark.parametrize("shape, legacy", [((5,), 0), ((2, 3), 1), ((2, 3, 4), 0),
+                                           ((2, 3, 4, 5), 1)])
+def test_softmax_with_dim_none_takes_torchs_legacy_dim_and_warns(shape, legacy):
+    x = tn.randn(*shape)
+    for op in (F.softmax, F.log_softmax):
+        with pytest.warns(UserWarning, match=f"implicit dim .*dim={legacy}"):
+            got = op(x, dim=None)
+        np.testing.assert_allclose(got.numpy(), op(x, dim=legacy).numpy())
+
+
+def test_ops_along_one_dim_refuse_several_or_none():
+    x = tn.randn(2, 4)
+    with pytest.raises(TypeError, match=r"softmax: dim must be an int, got \(0, 1\)"):
+        F.softmax(x, dim=(0, 1))      # not quietly the first of them
+    with pytest.raises(TypeError, match="glu: dim must be an int, got None"):
+        F.glu(x, dim=None)
+    with pytest.raises(TypeError, match="cumsum: dim must be an int"):
+        x.cumsum(None)
+    assert x.cumsum(np.int64(-1)).shape == (2, 4)

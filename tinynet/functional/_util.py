@@ -98,6 +98,21 @@ def normalize_dims(dim, ndim: int, op: str):
     return tuple(sorted(out)) if ndim else ()
 
 
+def normalize_dim(dim, ndim: int, op: str) -> int:
+    """One ``dim`` (an int, negatives counted from the end) as a non-negative axis.
+
+    TypeError for None, a tuple or anything else that is not one int: ops that work
+    along one dim must not quietly take the first of several (``softmax(x, dim=None)``
+    normalizing over the batch). A 0-d tensor takes 0 or -1, as 0.
+    """
+    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise ValueError(f"{op}: dim {dim} out of range for a tensor of {ndim} dims")
+    return int(dim) % n
+
+
 _BITS = {4: np.int32, 8: np.int64}   # float itemsize -> the int type of the same width
 SELECT_FROM = 1 << 15                # elements from which where_array selects by bits
 

@@ -15,7 +15,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
-from ._util import normalize_dims, where_array
+from ._util import normalize_dim, normalize_dims, where_array
 from .elementwise import (_by_blocks, _const, _on_cpu, _sigmoid_, abs, exp, leaky_relu, sigmoid,
                           tanh, where)
 from .math_ops import _floating, logaddexp
@@ -293,7 +293,7 @@ def glu(input, dim: int = -1):
     """
     if input.ndim == 0:
         raise ValueError("glu: a 0-d tensor has no dim to halve")
-    d = normalize_dims(dim, input.ndim, "glu")[0]
+    d = normalize_dim(dim, input.ndim, "glu")
     if input.shape[d] % 2:
         raise ValueError(f"glu: dim {dim} of shape {input.shape} must have even size, "
                          f"got {input.shape[d]}")

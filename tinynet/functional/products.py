@@ -12,7 +12,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
-from ._util import broadcast_shapes, normalize_dims, unbroadcast, unbroadcast_array
+from ._util import broadcast_shapes, normalize_dim, unbroadcast, unbroadcast_array
 from .decomp import _float_tensor, _same_kind, _tensor
 from .elementwise import _const, where
 from .linalg import matmul, vector_norm
@@ -31,7 +31,7 @@ def _cross(input, other, dim, op):
         raise ValueError(f"{op}: inputs must have the same number of dims, got shapes "
                          f"{input.shape} and {other.shape}")
     shape = broadcast_shapes(op, input.shape, other.shape)
-    d = normalize_dims(dim, len(shape), op)[0]
+    d = normalize_dim(dim, len(shape), op)
     if input.shape[d] != 3 or other.shape[d] != 3:
         raise ValueError(f"{op}: dim {dim} must have size 3 in both inputs, got shapes "
                          f"{input.shape} and {other.shape}")
@@ -65,7 +65,7 @@ def vecdot(x, y, *, dim: int = -1):
     shape = broadcast_shapes("vecdot", x.shape, y.shape)
     if not shape:
         raise ValueError(f"vecdot: needs at least one dim, got shapes {x.shape} and {y.shape}")
-    d = normalize_dims(dim, len(shape), "vecdot")[0]
+    d = normalize_dim(dim, len(shape), "vecdot")
     return (x * y).sum(d)
 
 
@@ -141,8 +141,8 @@ def tensordot(a, b, dims=2):
         if len(da) != len(db):
             raise ValueError(f"tensordot: dims {dims!r} pair {len(da)} dims of a with {len(db)} "
                              "of b")
-        da = [normalize_dims(d, a.ndim, "tensordot")[0] for d in da]
-        db = [normalize_dims(d, b.ndim, "tensordot")[0] for d in db]
+        da = [normalize_dim(d, a.ndim, "tensordot") for d in da]
+        db = [normalize_dim(d, b.ndim, "tensordot") for d in db]
         if len(set(da)) != len(da) or len(set(db)) != len(db):
             raise ValueError(f"tensordot: a dim is repeated in dims={dims!r}")
     for i, j in zip(da, db):
@@ -495,7 +495,7 @@ def renorm(input, p: float, dim: int, maxnorm: float):
         raise ValueError(f"renorm: maxnorm must be non-negative, got {maxnorm}")
     if input.ndim < 2:
         raise ValueError(f"renorm: needs at least 2 dims (as in PyTorch), got shape {input.shape}")
-    d = normalize_dims(dim, input.ndim, "renorm")[0]
+    d = normalize_dim(dim, input.ndim, "renorm")
     others = tuple(i for i in range(input.ndim) if i != d)
     norm = vector_norm(input, p, others, keepdim=True)
     over = _const(norm.data > maxnorm)

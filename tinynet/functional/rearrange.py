@@ -19,7 +19,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from ._util import broadcast_shapes, normalize_dims
+from ._util import broadcast_shapes, normalize_dim, normalize_dims
 from .indexing import getitem, getitem_in_range, index_put
 from .select import _ids, flip, repeat
 from .shape import Split, broadcast_to, cat, meshgrid, movedim, reshape, stack, transpose
@@ -108,7 +108,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
             normalize_dims(dim, 0, "repeat_interleave")   # only -1 and 0 fit a 0-d tensor
         input, d = reshape(input, -1), 0
     else:
-        d = normalize_dims(dim, input.ndim, "repeat_interleave")[0]
+        d = normalize_dim(dim, input.ndim, "repeat_interleave")
     n = input.shape[d]
     if isinstance(repeats, Tensor) and repeats.data.size == 1 and repeats.ndim <= 1:
         repeats = int(_ids(repeats, input, "repeat_interleave").reshape(()))  # one count for all
@@ -190,7 +190,7 @@ def select(input, dim: int, index: int):
     ``select(x, 1, i)`` is ``x[:, i]``. Negative ``index`` counts from the end."""
     if input.ndim == 0:
         raise IndexError("select: cannot be applied to a 0-d tensor")
-    d = normalize_dims(dim, input.ndim, "select")[0]
+    d = normalize_dim(dim, input.ndim, "select")
     i, n = operator.index(index), input.shape[d]
     if not -n <= i < n:
         raise IndexError(f"select: index {i} out of range for dim {d} of size {n} "
@@ -205,7 +205,7 @@ def unflatten(input, dim: int, sizes):
     inferred), whose product is that dim's size."""
     if input.ndim == 0:
         raise ValueError("unflatten: cannot unflatten a 0-d tensor")
-    d = normalize_dims(dim, input.ndim, "unflatten")[0]
+    d = normalize_dim(dim, input.ndim, "unflatten")
     sizes = _ints(sizes, "unflatten", "sizes")
     n = input.shape[d]
     if not sizes:
@@ -291,7 +291,7 @@ def rot90(input, k: int = 1, dims=(0, 1)):
         raise ValueError(f"rot90: dims must name 2 dims, got {dims}")
     if input.ndim < 2:
         raise ValueError(f"rot90: input must have at least 2 dims, got shape {input.shape}")
-    d0, d1 = (normalize_dims(d, input.ndim, "rot90")[0] for d in dims)
+    d0, d1 = (normalize_dim(d, input.ndim, "rot90") for d in dims)
     if d0 == d1:
         raise ValueError(f"rot90: dims must be different, got {dims}")
     k = operator.index(k) % 4
@@ -404,7 +404,7 @@ def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1):
     ``diagonal(out, offset, dim1, dim2)``."""
     if input.ndim == 0:
         raise ValueError("diag_embed: input must have at least 1 dim, got a 0-d tensor")
-    d1, d2 = (normalize_dims(d, input.ndim + 1, "diag_embed")[0] for d in (dim1, dim2))
+    d1, d2 = (normalize_dim(d, input.ndim + 1, "diag_embed") for d in (dim1, dim2))
     if d1 == d2:
         raise ValueError(f"diag_embed: dim1 and dim2 are both dim {d1}")
     n = input.shape[-1]
@@ -517,7 +517,7 @@ def tensor_split(input, indices_or_sections, dim: int = 0):
     """
     if input.ndim == 0:
         raise ValueError("tensor_split: expects a tensor with at least 1 dim, got a 0-d tensor")
-    d = normalize_dims(dim, input.ndim, "tensor_split")[0]
+    d = normalize_dim(dim, input.ndim, "tensor_split")
     n = input.shape[d]
     arg = indices_or_sections
     if isinstance(arg, Tensor):

@@ -8,6 +8,7 @@ incoming gradient back over the reduced dims.
 from __future__ import annotations
 
 import builtins
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -16,7 +17,7 @@ from .. import amp, backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
 from .._parallel import MIN_SLICE, parallel_blocks
-from ._util import normalize_dims
+from ._util import normalize_dim, normalize_dims
 from .layer_norm import _rowdot
 from .elementwise import maximum, minimum
 
@@ -496,7 +497,7 @@ def cumsum(x, dim: int):
     x = _int64_if_integral(x)
     if x.ndim == 0:
         return x * 1
-    return CumSum.apply(x, dim=normalize_dims(dim, x.ndim, "cumsum")[0])
+    return CumSum.apply(x, dim=normalize_dim(dim, x.ndim, "cumsum"))
 
 
 def cumprod(x, dim: int):
@@ -505,7 +506,7 @@ def cumprod(x, dim: int):
     x = _int64_if_integral(x)
     if x.ndim == 0:
         return x * 1
-    return CumProd.apply(x, dim=normalize_dims(dim, x.ndim, "cumprod")[0])
+    return CumProd.apply(x, dim=normalize_dim(dim, x.ndim, "cumprod"))
 
 
 def prod(x, dim=None, keepdim: bool = False):
@@ -520,7 +521,7 @@ def logcumsumexp(x, dim: int):
     """y_i = log Σ_{j<=i} exp(x_j) along ``dim``, stable for any range of values."""
     if x.ndim == 0:
         return x * 1
-    return LogCumSumExp.apply(x, dim=normalize_dims(dim, x.ndim, "logcumsumexp")[0])
+    return LogCumSumExp.apply(x, dim=normalize_dim(dim, x.ndim, "logcumsumexp"))
 
 
 def var_mean(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
@@ -677,9 +678,17 @@ def logsumexp(x, dim=None, keepdim: bool = False):
 
 def _softmax_dim(x, dim, op):
     """``dim`` as a non-negative axis; None for a 0-d ``x`` (dim 0 or -1), whose one element
-    is the whole reduction (CuPy refuses axis 0 on a 0-d array, where NumPy takes it)."""
-    dims = normalize_dims(dim, x.ndim, op)
-    return dims[0] if x.ndim else None
+    is the whole reduction (CuPy refuses axis 0 on a 0-d array, where NumPy takes it).
+
+    ``dim=None`` takes PyTorch's legacy choice (0 for 0-, 1- and 3-D input, else 1) with
+    its deprecation warning, as ``softmin`` does; a tuple of dims is a TypeError.
+    """
+    if dim is None:
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+        warnings.warn(f"{op}: implicit dim choice is deprecated (as in PyTorch); pass dim=... "
+                      f"(using dim={dim} for a {x.ndim}-D input)", stacklevel=3)
+    d = normalize_dim(dim, x.ndim, op)
+    return d if x.ndim else None
 
 
 def softmax(x, dim: int = -1):

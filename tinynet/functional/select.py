@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
-from ._util import broadcast_shapes, normalize_dims
+from ._util import broadcast_shapes, normalize_dim, normalize_dims
 from .indexing import IndexAdd, getitem, getitem_in_range, index_put
 from .shape import broadcast_to, cat, permute, reshape
 
@@ -24,7 +24,7 @@ SortResult = namedtuple("SortResult", ["values", "indices"])
 
 
 def _dim(x, dim, op):
-    return normalize_dims(dim, x.ndim, op)[0] if x.ndim else 0
+    return normalize_dim(dim, x.ndim, op) if x.ndim else 0
 
 
 def _ids(index, x, op):
@@ -372,7 +372,7 @@ def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1):
 def _diagonal(x, offset, dim1, dim2, op):
     if x.ndim < 2:
         raise ValueError(f"{op}: needs at least 2 dims, got shape {x.shape}")
-    d1, d2 = (normalize_dims(d, x.ndim, op)[0] for d in (dim1, dim2))
+    d1, d2 = (normalize_dim(d, x.ndim, op) for d in (dim1, dim2))
     if d1 == d2:
         raise ValueError(f"{op}: dim1 and dim2 are both dim {d1}")
     rest = [k for k in range(x.ndim) if k not in (d1, d2)]

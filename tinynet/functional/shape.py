@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, is_grad_enabled
-from ._util import broadcast_shapes, normalize_dims, unbroadcast
+from ._util import broadcast_shapes, normalize_dim, normalize_dims, unbroadcast
 
 
 def _shape_arg(shape):
@@ -253,7 +253,7 @@ def permute(x, *dims):
 def transpose(x, dim0: int, dim1: int):
     """Swap two dims."""
     dims = list(range(x.ndim))
-    a, b = normalize_dims(dim0, x.ndim, "transpose")[0], normalize_dims(dim1, x.ndim, "transpose")[0]
+    a, b = normalize_dim(dim0, x.ndim, "transpose"), normalize_dim(dim1, x.ndim, "transpose")
     dims[a], dims[b] = dims[b], dims[a]
     return permute(x, *dims)
 
@@ -273,8 +273,8 @@ def movedim(x, source, destination):
     dst = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
     if len(src) != len(dst):
         raise ValueError(f"movedim: {len(src)} source dims for {len(dst)} destinations")
-    src = [normalize_dims(d, x.ndim, "movedim")[0] for d in src]
-    dst = [normalize_dims(d, x.ndim, "movedim")[0] for d in dst]
+    src = [normalize_dim(d, x.ndim, "movedim") for d in src]
+    dst = [normalize_dim(d, x.ndim, "movedim") for d in dst]
     if len(set(src)) != len(src) or len(set(dst)) != len(dst):
         raise ValueError(f"movedim: repeated dim in source {source} or destination {destination}")
     order = [d for d in range(x.ndim) if d not in src]
@@ -376,7 +376,7 @@ def cat(tensors, dim: int = 0):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
-    dim = normalize_dims(dim, tensors[0].ndim, "cat")[0]
+    dim = normalize_dim(dim, tensors[0].ndim, "cat")
     return Cat.apply(*tensors, dim=dim)
 
 
@@ -393,7 +393,7 @@ def stack(tensors, dim: int = 0):
 
 def split(x, split_size_or_sections, dim: int = 0):
     """Split into pieces of ``split_size`` (last may be smaller) or of the listed sizes."""
-    dim = normalize_dims(dim, x.ndim, "split")[0]
+    dim = normalize_dim(dim, x.ndim, "split")
     n = x.shape[dim]
     if isinstance(split_size_or_sections, int):
         if split_size_or_sections <= 0:
@@ -414,7 +414,7 @@ def split(x, split_size_or_sections, dim: int = 0):
 
 def chunk(x, chunks: int, dim: int = 0):
     """Split into ``chunks`` pieces of equal size (the last may be smaller)."""
-    n = x.shape[normalize_dims(dim, x.ndim, "chunk")[0]]
+    n = x.shape[normalize_dim(dim, x.ndim, "chunk")]
     size = -(-n // chunks) if n else 1
     return split(x, size, dim)
 
@@ -508,7 +508,7 @@ def _pad_by_copies(x, pad, mode):
 def split_with_sizes(x, split_sizes, dim: int = 0):
     """Split into pieces of the listed sizes along ``dim`` (they must add up to its size)."""
     sizes = list(split_sizes)
-    d = normalize_dims(dim, x.ndim, "split_with_sizes")[0]
+    d = normalize_dim(dim, x.ndim, "split_with_sizes")
     bad = any(not isinstance(s, (int, np.integer)) or s < 0 for s in sizes)
     if bad or sum(sizes) != x.shape[d]:
         raise ValueError(f"split_with_sizes: sizes {sizes} must be non-negative and add up to "
@@ -530,7 +530,7 @@ def sliding_windows(x, dimension: int, size: int, step: int):
                              f"positive step, got dimension {dimension}, size {size}, step {step}")
         flat = reshape(x, (1,))
         return flat if size == 1 else flat[:0]
-    d = normalize_dims(dimension, x.ndim, "unfold")[0]
+    d = normalize_dim(dimension, x.ndim, "unfold")
     if step <= 0 or size < 0 or size > x.shape[d]:
         raise ValueError(f"unfold: size {size} must lie in [0, {x.shape[d]}] (dim {d} of shape "
                          f"{x.shape}) and step {step} must be positive")

@@ -24,7 +24,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
-from ._util import normalize_dims
+from ._util import normalize_dim, normalize_dims
 from .elementwise import where
 from .reduce import amax, amin
 from .select import gather, lerp, scatter_add, searchsorted, sort
@@ -56,7 +56,7 @@ def _one_dim(x, dim, op):
     """The dim ``dim`` of ``x`` as a non-negative int (0 for a 0-d tensor)."""
     if not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{op}: dim must be an int, got {dim!r}")
-    return normalize_dims(dim, x.ndim, op)[0] if x.ndim else 0
+    return normalize_dim(dim, x.ndim, op) if x.ndim else 0
 
 
 def _check_nonempty_dim(x, d, op):
