@@ -24,10 +24,16 @@ from tinynet.viz import grad_cam, saliency, saliency_overlay
 import train_resnet as tr
 
 
+DEFAULT_WEIGHTS = "runs/resnet/resnet18.safetensors"
+
+
 def load_model(path, device):
     """(model in eval mode, metadata) from a train_resnet.py checkpoint."""
     meta = tn.load_metadata(path)
     sd = tn.load(path)
+    if not isinstance(sd, dict) or "conv1.weight" not in sd or "fc.weight" not in sd:
+        raise SystemExit(f"{path}: not a ResNet's weights (pass the <arch>.safetensors that "
+                         "train_resnet.py or finetune_resnet.py writes)")
     arch = meta.get("arch") or tr.checkpoint_arch(sd) or "resnet18"
     cifar_stem = sd["conv1.weight"].shape[-1] == 3
     model = tr.build_model(arch, sd["fc.weight"].shape[0], cifar_stem)
@@ -84,7 +90,7 @@ def denormalize(x, meta):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--weights", default="runs/resnet/resnet18.safetensors")
+    ap.add_argument("--weights", default=DEFAULT_WEIGHTS)
     ap.add_argument("--data", default=None, help="image folders as for train_resnet.py "
                     "(default: the checkpoint's, digits or the --data it was trained on)")
     ap.add_argument("--layer", default=None, help="Grad-CAM layer (default: the last stage "
@@ -95,7 +101,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
 
+    if args.num < 1:
+        raise SystemExit(f"--num must be >= 1, got {args.num}")
     if not os.path.exists(args.weights):
+        if args.weights != DEFAULT_WEIGHTS:   # a typo must not start a training run
+            raise SystemExit(f"--weights {args.weights}: not found")
         print(f"{args.weights} not found: training one with train_resnet.py first")
         tr.main(["--out", os.path.dirname(args.weights) or ".", "--device", args.device])
     model, meta = load_model(args.weights, args.device)

@@ -176,9 +176,12 @@ class BatchStream:
     def load_state_dict(self, state):
         self.loader.generator.bit_generator.state = state["epoch_generator"]
         self._new_epoch()
-        for _ in range(state["drawn"]):
+        drawn = state["drawn"]
+        if drawn > len(self.loader):   # a shorter text than the saved run's: a fresh epoch
+            drawn = 0
+        for _ in range(drawn):
             next(self._batches)
-        self._drawn = state["drawn"]
+        self._drawn = drawn
 
 
 # ---------------------------------------------------------------- input checks
@@ -375,6 +378,15 @@ def main(argv=None):
                                 "eval_interval", "eval_iters", "sample_interval", "max_steps"))
     if not 0 < args.val_fraction < 1:
         ap.error(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
+    if not 0 <= args.dropout < 1:
+        ap.error(f"--dropout must be in [0, 1), got {args.dropout}")
+    if args.lr <= 0:
+        ap.error(f"--lr must be > 0, got {args.lr}")
+    for flag in ("weight_decay", "grad_clip", "warmup"):   # (a negative clip trains backwards)
+        if getattr(args, flag) < 0:
+            ap.error(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(args, flag)}")
+    if args.n_embd % args.n_head:
+        ap.error(f"--n-embd {args.n_embd} must be a multiple of --n-head {args.n_head}")
     if args.resume and os.path.isdir(args.resume):
         ap.error(f"--resume {args.resume} is a directory; give the checkpoint file, e.g. "
                  f"{os.path.join(args.resume, 'gpt.safetensors')}")

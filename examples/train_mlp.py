@@ -58,6 +58,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/mlp")
     args = ap.parse_args()
+    for flag in ("epochs", "batch_size", "hidden"):
+        if getattr(args, flag) < 1:
+            ap.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
 
     tn.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)

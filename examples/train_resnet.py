@@ -137,7 +137,11 @@ def load_datasets(data, image_size, classes=None, skip_corrupt=False):
     train_tf, test_tf = folder_transforms(image_size)
     has_train = os.path.isdir(os.path.join(data, "train"))
     if not has_train and test_dir is None and os.path.isdir(data):
-        return split_class_folders(data, train_tf, test_tf, skip_corrupt)
+        train, test, names, stats = split_class_folders(data, train_tf, test_tf, skip_corrupt)
+        if len(test) == 0:
+            raise SystemExit(f"--data {data}: no image is held out for testing (a class needs "
+                             "at least 2 images; or give train/ and test/ folders)")
+        return train, test, names, stats
     if not has_train or test_dir is None:
         raise SystemExit(f"--data {data}: expected {data}/train/<class>/ and "
                          f"{data}/test/<class>/ (or val/) image folders, or only "
@@ -394,6 +398,9 @@ def main(argv=None):
     ap.add_argument("--resume", default=None, help="continue from a last.safetensors written "
                     "by an earlier run with the same flags")
     args = ap.parse_args(argv)
+    for flag in ("epochs", "batch_size"):
+        if getattr(args, flag) < 1:
+            ap.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
 
     tn.manual_seed(args.seed)
     make_out_dir(ap, args.out)

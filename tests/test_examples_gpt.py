@@ -1,6 +1,7 @@
 """The GPT example scripts end to end on tiny models: fine-tuning a Hugging Face
 GPT-2 directory or a train_gpt.py checkpoint, and generating with the results."""
 import os
+import re
 import sys
 
 import numpy as np
@@ -174,3 +175,28 @@ def test_printing_a_sample_leaves_the_random_stream_and_generator_alone():
     assert len(text) == 3 + 5
     assert tn.backend.get_generator("cpu") is gen
     np.testing.assert_array_equal(gen.random(4), expected)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--grad-clip", "-1"], "--grad-clip must be >= 0"),   # would train the model backwards
+    (["--lr", "0"], "--lr must be > 0"), (["--dropout", "1.5"], r"--dropout must be in \[0, 1\)"),
+    (["--warmup", "-5"], "--warmup must be >= 0"),
+    (["--n-embd", "30", "--n-head", "4"], "--n-embd 30 must be a multiple of --n-head 4")])
+def test_train_gpt_refuses_bad_settings_in_one_line(flags, message, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train_gpt.main(flags + ["--out", str(tmp_path / "ck.safetensors")])
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_a_stream_resumed_on_a_shorter_text_starts_a_fresh_epoch():
+    def loader(n):
+        return tn.data.DataLoader(tn.data.TextDataset(np.arange(n), 4), batch_size=2,
+                                  shuffle=True, seed=0)
+    long_run = train_gpt.BatchStream(loader(200))
+    for _ in range(30):
+        next(long_run)
+    short = train_gpt.BatchStream(loader(20))            # 8 batches an epoch
+    short.load_state_dict(long_run.state_dict())         # 30 drawn: past its end
+    assert short.state_dict()["drawn"] == 0
+    x, _ = next(short)
+    assert x.shape == (2, 4)

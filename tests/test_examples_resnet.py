@@ -47,3 +47,27 @@ def test_resume_from_a_missing_or_foreign_file_exits_clearly(tmp_path):
     with pytest.raises(SystemExit, match="not a training-state file"):
         train_resnet.main(FLAGS + ["--out", str(tmp_path), "--resume",
                                    str(tmp_path / "plain.safetensors")])
+
+
+def test_too_few_images_or_epochs_exit_before_training(tmp_path, capsys):
+    from PIL import Image
+    for name in ("cat", "dog"):                           # one image a class: none held out
+        (tmp_path / "single" / name).mkdir(parents=True)
+        Image.new("RGB", (12, 12)).save(tmp_path / "single" / name / "0.png")
+    with pytest.raises(SystemExit, match="no image is held out for testing"):
+        train_resnet.main(["--data", str(tmp_path / "single"), "--out", str(tmp_path / "a")])
+    with pytest.raises(SystemExit):
+        train_resnet.main(["--epochs", "0", "--out", str(tmp_path / "b")])
+    assert "--epochs must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_saliency_with_a_mistyped_weights_path_trains_nothing(tmp_path, monkeypatch):
+    import saliency
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="--weights typo/resnet18.safetensor: not found"):
+        saliency.main(["--weights", "typo/resnet18.safetensor", "--out", str(tmp_path / "s")])
+    assert not (tmp_path / "typo").exists()
+    tn.save({"w": tn.zeros(2)}, tmp_path / "plain.safetensors")
+    with pytest.raises(SystemExit, match="not a ResNet's weights"):
+        saliency.main(["--weights", str(tmp_path / "plain.safetensors"),
+                       "--out", str(tmp_path / "s")])
