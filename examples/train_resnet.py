@@ -436,7 +436,10 @@ def main(argv=None):
 
     _, preds, targets = evaluate(model, test_loader, args.device)
     acc = float((preds == targets).mean())
-    print(f"\ntrained {args.epochs} epochs in {elapsed:.1f} s")
+    done = resume["epoch"] if resume else 0   # epochs of the run this one resumed
+    ran = args.epochs - done
+    print(f"\ntrained {ran} epoch{'s' if ran != 1 else ''} in {elapsed:.1f} s"
+          + (f" (epochs {done + 1}-{args.epochs}, resumed)" if done else ""))
     if str(args.device).startswith("cuda"):
         print(f"peak GPU memory: {tn.cuda.max_memory_allocated() / 2**20:.0f} MiB")
     print(classification_report(preds, targets, class_names=names))

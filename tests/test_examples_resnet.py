@@ -18,7 +18,7 @@ import train_resnet  # noqa: E402
 FLAGS = ["--classes", "0-1", "--epochs", "2", "--batch-size", "32", "--seed", "3"]
 
 
-def test_resume_continues_exactly_where_the_run_stopped(tmp_path, monkeypatch):
+def test_resume_continues_exactly_where_the_run_stopped(tmp_path, monkeypatch, capsys):
     saved = train_resnet.save_state
 
     def keep_epoch_1(path, *args, **kwargs):   # the state an interrupted run would have left
@@ -31,6 +31,7 @@ def test_resume_continues_exactly_where_the_run_stopped(tmp_path, monkeypatch):
     resumed_acc = train_resnet.main(FLAGS + ["--out", str(tmp_path / "resumed"), "--resume",
                                              str(tmp_path / "after_epoch_1.safetensors")])
     assert resumed_acc == acc
+    assert "trained 1 epoch in" in capsys.readouterr().out.split("resuming after epoch 1")[1]
     a = tn.load(tmp_path / "straight" / "resnet18.safetensors")
     b = tn.load(tmp_path / "resumed" / "resnet18.safetensors")
     assert a.keys() == b.keys()
