@@ -434,6 +434,12 @@ def main(argv=None):
     batches = BatchStream(loader)
     train_loss, val_loss, step, history = float("nan"), float("nan"), 0, []
 
+    def sample_cost(step_time):   # a 400-character sample, ~1/20 of a step per token
+        return 400 * step_time / 20
+
+    def reserve(step_time):   # the final evaluation (5 x eval_iters forwards) and sample
+        return 5 * args.eval_iters * step_time / 3 + sample_cost(step_time)
+
     if resumed:
         model, training = resumed["model"], resumed["training"]
         opt = model.configure_optimizers(args.weight_decay, args.lr, (0.9, 0.95))
@@ -456,9 +462,14 @@ def main(argv=None):
                 t0 = time.perf_counter()
             train_step(model, opt, next(batches), args.device, args.grad_clip)
         step_time = (time.perf_counter() - t0) / 3
-        eval_cost = args.eval_iters * step_time / 3 / args.eval_interval  # per training step
-        budget = args.max_minutes * 60 - (time.perf_counter() - t_start)
-        total = max(args.warmup + 1, int(budget / (step_time * (1 + 2 * eval_cost))))
+        # seconds a training step costs with its share of the evaluations (eval_iters
+        # forwards at ~1/3 of a step, every eval_interval steps; x2 for checkpoints and
+        # the machine's swings) and of the samples; the final evaluation and sample come
+        # out of the budget first, so that the schedule ends within it
+        per_step = (step_time + 2 * args.eval_iters * step_time / 3 / args.eval_interval
+                    + sample_cost(step_time) / args.sample_interval)
+        budget = args.max_minutes * 60 - (time.perf_counter() - t_start) - reserve(step_time)
+        total = max(args.warmup + 1, int(budget / per_step))
         if args.max_steps is not None:
             total = min(total, args.max_steps)
         model, opt = build(args, tokenizer.vocab_size)
@@ -483,9 +494,7 @@ def main(argv=None):
 
     bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True) if tqdm else None
     say = bar.write if bar else print
-    # keep time for the final evaluation (5 x eval_iters forwards) and the closing sample
-    reserve = 5 * args.eval_iters * step_time / 3 + 400 * step_time / 20
-    deadline = t_start + args.max_minutes * 60 - reserve
+    deadline = t_start + args.max_minutes * 60 - reserve(step_time)
     while step < total and time.perf_counter() < deadline:
         loss = train_step(model, opt, next(batches), args.device, args.grad_clip)
         sched.step()
