@@ -93,9 +93,7 @@ def main(argv=None):
     ap.add_argument("--no-scratch", action="store_true", help="skip the from-scratch baseline")
     ap.add_argument("--out", default="runs/finetune")
     args = ap.parse_args(argv)
-    for flag in ("epochs", "pretrain_epochs", "batch_size"):
-        if getattr(args, flag) < 1:
-            ap.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    tr.require_positive(ap, args, ("epochs", "pretrain_epochs", "batch_size"))
     tr.make_out_dir(ap, args.out)
 
     weights = args.weights

@@ -20,6 +20,7 @@ import tinynet as tn
 import tinynet.functional as F
 import tinynet.nn as nn
 from tinynet.metrics import accuracy, classification_report
+from train_gpt import require_positive
 
 
 def make_model(hidden: int = 256, dropout: float = 0.1) -> nn.Module:
@@ -58,9 +59,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/mlp")
     args = ap.parse_args()
-    for flag in ("epochs", "batch_size", "hidden"):
-        if getattr(args, flag) < 1:
-            ap.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    require_positive(ap, args, ("epochs", "batch_size", "hidden"))
 
     tn.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)

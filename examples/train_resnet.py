@@ -42,6 +42,7 @@ from tinynet.data import transforms as T
 from tinynet.functional.loss import cross_entropy
 from tinynet.metrics import classification_report
 from tinynet.models import resnet as resnets
+from train_gpt import require_positive
 
 ARCHS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 DIGITS_MEAN, DIGITS_STD = (0.25, 0.25, 0.25), (0.35, 0.35, 0.35)
@@ -398,9 +399,7 @@ def main(argv=None):
     ap.add_argument("--resume", default=None, help="continue from a last.safetensors written "
                     "by an earlier run with the same flags")
     args = ap.parse_args(argv)
-    for flag in ("epochs", "batch_size"):
-        if getattr(args, flag) < 1:
-            ap.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    require_positive(ap, args, ("epochs", "batch_size"))
 
     tn.manual_seed(args.seed)
     make_out_dir(ap, args.out)

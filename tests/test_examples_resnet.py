@@ -59,7 +59,7 @@ def test_too_few_images_or_epochs_exit_before_training(tmp_path, capsys):
         train_resnet.main(["--data", str(tmp_path / "single"), "--out", str(tmp_path / "a")])
     with pytest.raises(SystemExit):
         train_resnet.main(["--epochs", "0", "--out", str(tmp_path / "b")])
-    assert "--epochs must be >= 1, got 0" in capsys.readouterr().err
+    assert "--epochs must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_saliency_with_a_mistyped_weights_path_trains_nothing(tmp_path, monkeypatch):

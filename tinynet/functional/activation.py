@@ -8,18 +8,16 @@ hardswish) take PyTorch's one-sided gradients at their kinks. The rest
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
-from ._util import normalize_dim, normalize_dims, where_array
+from ._util import normalize_dim, where_array
 from .elementwise import (_by_blocks, _const, _on_cpu, _sigmoid_, abs, exp, leaky_relu, sigmoid,
                           tanh, where)
 from .math_ops import _floating, logaddexp
-from .reduce import softmax
+from .reduce import legacy_softmax_dim, softmax
 
 
 # ---------------------------------------------------------------- smooth, fused
@@ -373,7 +371,7 @@ class Threshold(Function):
 
 def _softmax(x, dim, op):
     """softmax(x, dim), also for the 0-d and empty inputs reduce.softmax rejects."""
-    normalize_dims(dim, x.ndim, op)
+    normalize_dim(dim, x.ndim, op)
     if x.ndim == 0:
         return softmax(x.reshape(1), 0).reshape(())
     if x.numel() == 0:
@@ -391,10 +389,7 @@ def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):
         input = input.to(dtype=dtype)
     _floating(input, "softmin")
     if dim is None:
-        dim = 0 if input.ndim in (0, 1, 3) else 1
-        warnings.warn("softmin: implicit dim choice is deprecated (as in PyTorch); pass "
-                      f"dim=... (using dim={dim} for a {input.ndim}-D input)",
-                      stacklevel=_stacklevel)
+        dim = legacy_softmax_dim(input.ndim, "softmin", stacklevel=_stacklevel)
     return _softmax(-input, dim, "softmin")
 
 

@@ -30,11 +30,19 @@ def _const(array):
     return Tensor._make(array, False)
 
 
-def _float(x):
+def _float32_if_integral(x):
     """An integer or bool Tensor as float32, others as they are: PyTorch's
     ``torch.sqrt(int tensor)`` is float32 (NumPy's would be float64)."""
     if isinstance(x, Tensor) and x.dtype.kind in "biu":
         return x.to(dtype=np.float32)
+    return x
+
+
+def _float32_for(x, *numbers):
+    """x as float32 if it is an integer or bool Tensor and one of ``numbers`` is a float
+    (an int tensor ** 0.5 or clamped to 2.5 is float32, as in PyTorch), else x."""
+    if any(isinstance(v, (float, np.floating)) for v in numbers):
+        return _float32_if_integral(x)
     return x
 
 
@@ -699,9 +707,7 @@ def pow(a, b):
     """a ** b; a constant Python exponent uses the cheaper PowScalar."""
     if isinstance(a, Tensor) and isinstance(b, (int, float, np.number)) and not isinstance(
             b, (bool, np.bool_)):
-        if isinstance(b, (float, np.floating)):
-            a = _float(a)   # int tensor ** 0.5: float32, as PyTorch
-        return PowScalar.apply(a, p=b.item() if isinstance(b, np.number) else b)
+        return PowScalar.apply(_float32_for(a, b), p=b.item() if isinstance(b, np.number) else b)
     return _binary(Pow, a, b)
 
 
@@ -715,17 +721,17 @@ def neg(x):
 
 def exp(x):
     """eˣ elementwise."""
-    return Exp.apply(_float(x))
+    return Exp.apply(_float32_if_integral(x))
 
 
 def log(x):
     """Natural log elementwise."""
-    return Log.apply(_float(x))
+    return Log.apply(_float32_if_integral(x))
 
 
 def sqrt(x):
     """√x elementwise."""
-    return Sqrt.apply(_float(x))
+    return Sqrt.apply(_float32_if_integral(x))
 
 
 def abs(x):
@@ -735,17 +741,17 @@ def abs(x):
 
 def sin(x):
     """sin x elementwise."""
-    return Sin.apply(_float(x))
+    return Sin.apply(_float32_if_integral(x))
 
 
 def cos(x):
     """cos x elementwise."""
-    return Cos.apply(_float(x))
+    return Cos.apply(_float32_if_integral(x))
 
 
 def tanh(x):
     """tanh x elementwise."""
-    return Tanh.apply(_float(x))
+    return Tanh.apply(_float32_if_integral(x))
 
 
 def silu(x, inplace: bool = False):
@@ -755,7 +761,7 @@ def silu(x, inplace: bool = False):
 
 def sigmoid(x):
     """σ(x) = 1/(1+e⁻ˣ) elementwise."""
-    return Sigmoid.apply(_float(x))
+    return Sigmoid.apply(_float32_if_integral(x))
 
 
 def relu(x, inplace: bool = False):
@@ -795,10 +801,7 @@ def clip(x, min=None, max=None):
         from .special import clamp_max, clamp_min
         y = x if min is None else clamp_min(x, min)
         return y if max is None else clamp_max(y, max)
-    if isinstance(x, Tensor) and x.dtype.kind in "biu" and any(
-            isinstance(v, (float, np.floating)) for v in (min, max)):
-        x = _float(x)   # int tensor, float bound: float32, as PyTorch
-    return Clip.apply(x, lo=min, hi=max)
+    return Clip.apply(_float32_for(x, min, max), lo=min, hi=max)
 
 
 clamp = clip

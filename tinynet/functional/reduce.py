@@ -684,11 +684,18 @@ def _softmax_dim(x, dim, op):
     its deprecation warning, as ``softmin`` does; a tuple of dims is a TypeError.
     """
     if dim is None:
-        dim = 0 if x.ndim in (0, 1, 3) else 1
-        warnings.warn(f"{op}: implicit dim choice is deprecated (as in PyTorch); pass dim=... "
-                      f"(using dim={dim} for a {x.ndim}-D input)", stacklevel=3)
+        dim = legacy_softmax_dim(x.ndim, op, stacklevel=4)
     d = normalize_dim(dim, x.ndim, op)
     return d if x.ndim else None
+
+
+def legacy_softmax_dim(ndim: int, op: str, stacklevel: int) -> int:
+    """PyTorch's implicit dim for softmax-like ops given ``dim=None`` (0 for 0-, 1- and
+    3-D input, else 1), with its deprecation warning."""
+    dim = 0 if ndim in (0, 1, 3) else 1
+    warnings.warn(f"{op}: implicit dim choice is deprecated (as in PyTorch); pass dim=... "
+                  f"(using dim={dim} for a {ndim}-D input)", stacklevel=stacklevel + 1)
+    return dim
 
 
 def softmax(x, dim: int = -1):

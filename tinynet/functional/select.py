@@ -24,7 +24,7 @@ SortResult = namedtuple("SortResult", ["values", "indices"])
 
 
 def _dim(x, dim, op):
-    return normalize_dim(dim, x.ndim, op) if x.ndim else 0
+    return normalize_dim(dim, x.ndim, op)
 
 
 def _ids(index, x, op):

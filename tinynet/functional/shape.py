@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, is_grad_enabled
+from .._parallel import owner
 from ._util import broadcast_shapes, normalize_dim, normalize_dims, unbroadcast
 
 
@@ -225,17 +226,11 @@ def view(x, *shape):
     and RuntimeError where x's strides do not allow that (a transpose merged into one
     dim); ``x.contiguous().view(...)`` or ``reshape`` copy instead."""
     out = reshape(x, *shape)
-    if out is not x and x.data.size and _owner(out.data) is not _owner(x.data):
+    if out is not x and x.data.size and owner(out.data) is not owner(x.data):
         raise RuntimeError(f"view: shape {_shape_arg(shape)} is not compatible with the "
                            f"input's shape {x.shape} and strides {x.data.strides} without a "
                            "copy; use .reshape(...) or .contiguous().view(...)")
     return out
-
-
-def _owner(a):
-    while getattr(a, "base", None) is not None:
-        a = a.base
-    return a
 
 
 def permute(x, *dims):

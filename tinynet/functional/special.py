@@ -18,7 +18,8 @@ from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor_like
 from ._util import binary_arrays, broadcast_shapes, unbroadcast
-from .elementwise import Clip, _binary, _const, cos, div, exp, neg, split_gradient, where
+from .elementwise import (Clip, _binary, _const, _float32_for, cos, div, exp, neg, split_gradient,
+                          where)
 from .elementwise import abs as _abs
 from .math_ops import _float, sign
 
@@ -310,8 +311,7 @@ def _clamp_bound(input, bound, upper):
     if not isinstance(bound, (int, float, np.number)) or isinstance(bound, bool):
         raise TypeError(f"{op}: the bound must be a number or a Tensor, got "
                         f"{type(bound).__name__}")
-    if input.dtype.kind in "iub" and isinstance(bound, (float, np.floating)):
-        input = input.to(dtype=np.float32)   # int tensor, float bound: float32, as PyTorch
+    input = _float32_for(input, bound)   # int tensor, float bound: float32, as PyTorch
     return Clip.apply(input, lo=None if upper else bound, hi=bound if upper else None)
 
 

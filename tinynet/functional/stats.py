@@ -54,9 +54,7 @@ def _isnan(a):
 
 def _one_dim(x, dim, op):
     """The dim ``dim`` of ``x`` as a non-negative int (0 for a 0-d tensor)."""
-    if not isinstance(dim, (int, np.integer)):
-        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
-    return normalize_dim(dim, x.ndim, op) if x.ndim else 0
+    return normalize_dim(dim, x.ndim, op)
 
 
 def _check_nonempty_dim(x, d, op):
