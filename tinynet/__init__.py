@@ -73,6 +73,17 @@ autograd.functional = autograd_functional
 _sys.modules[__name__ + ".autograd.functional"] = autograd_functional
 del _sys
 
+
+
+def __getattr__(name):
+    """``tn.testing`` (gradcheck strategies) on first use: it needs hypothesis, a test
+    dependency, so it is not imported with tinynet; ``import tinynet.testing`` works too."""
+    if name == "testing":
+        import importlib
+        return importlib.import_module(__name__ + ".testing")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # PyTorch's dtype names, for ported code (dtype=torch.long, torch.bool, ...). Last in this
 # module: they shadow the builtins inside it (here tinynet.float is numpy's float32).
 bool, long, int, short, float, double, half = (  # noqa: A001

@@ -86,6 +86,7 @@ class _Workers:
                 return
             if call is not _WAKE:
                 call.run(on_pool=True)
+            del call             # (it holds the op's closure, and with it the op, until then)
             while box.empty() and _run_deferred_piece():   # idle: deferred work, if any
                 pass
 

@@ -10,12 +10,16 @@ import numpy as np
 
 from . import backend
 from .tensor import Tensor, _default_dtype_for, float32, int64
+from .tensor_methods import int_sizes
 
 
-def _shape(size):
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        return tuple(size[0])
-    return tuple(int(s) for s in size)
+def _shape(size, op):
+    """``size`` (``f(2, 3)`` or ``f((2, 3))``) as a tuple of non-negative ints, else an
+    error naming ``op``."""
+    shape = int_sizes(size, op)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"{op}: negative dimension in size {shape}")
+    return shape
 
 
 def _new(array, device, requires_grad):
@@ -38,7 +42,13 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
         if isinstance(data, np.ndarray) or hasattr(data, "__cuda_array_interface__"):
             dtype = data.dtype
         else:
-            dtype = _default_dtype_for(data)
+            try:
+                dtype = _default_dtype_for(data)
+            except ValueError as e:   # a ragged nested list: NumPy's message says which dim
+                raise ValueError(f"tensor: nested sequences of unequal lengths ({e})") from None
+    if np.dtype(dtype).kind in "USOVMm":
+        raise TypeError(f"tensor: data of dtype {np.dtype(dtype)} is not numbers "
+                        f"(from a {type(data).__name__})")
     device = backend.normalize_device(device)
     xp = backend.xp_for(device)
     if xp is np:
@@ -64,33 +74,36 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     return tensor(data, dtype=dtype, device=device)
 
 
-def _filled(fill, size, dtype, device, requires_grad):
+def _filled(fill, size, dtype, device, requires_grad, op):
     device = backend.normalize_device(device)
     xp = backend.xp_for(device)
     dtype = np.dtype(dtype) if dtype is not None else float32
-    return Tensor(fill(xp, _shape(size), dtype), requires_grad=requires_grad)
+    return Tensor(fill(xp, _shape(size, op), dtype), requires_grad=requires_grad)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Tensor of zeros of the given shape (float32 by default)."""
-    return _filled(lambda xp, s, d: xp.zeros(s, dtype=d), size, dtype, device, requires_grad)
+    return _filled(lambda xp, s, d: xp.zeros(s, dtype=d), size, dtype, device, requires_grad,
+                   "zeros")
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Tensor of ones of the given shape."""
-    return _filled(lambda xp, s, d: xp.ones(s, dtype=d), size, dtype, device, requires_grad)
+    return _filled(lambda xp, s, d: xp.ones(s, dtype=d), size, dtype, device, requires_grad,
+                   "ones")
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uninitialized tensor of the given shape."""
-    return _filled(lambda xp, s, d: xp.empty(s, dtype=d), size, dtype, device, requires_grad)
+    return _filled(lambda xp, s, d: xp.empty(s, dtype=d), size, dtype, device, requires_grad,
+                   "empty")
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Tensor filled with ``fill_value`` (dtype from the value: float32 or int64)."""
     dtype = dtype if dtype is not None else _default_dtype_for(fill_value)
-    return _filled(lambda xp, s, d: xp.full(s, fill_value, dtype=d), (tuple(size),), dtype,
-                   device, requires_grad)
+    return _filled(lambda xp, s, d: xp.full(s, fill_value, dtype=d), (size,), dtype,
+                   device, requires_grad, "full")
 
 
 def zeros_like(x: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -132,6 +145,8 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     """Values start, start+step, ... < end (int64 for int arguments, else float32)."""
     if end is None:
         start, end = 0, start
+    if step == 0:
+        raise ValueError(f"arange: step must be nonzero (start {start}, end {end})")
     if dtype is None:
         dtype = int64 if all(isinstance(v, (int, np.integer)) for v in (start, end, step)) else float32
     xp = backend.xp_for(device)
@@ -165,16 +180,20 @@ def randn(*size, dtype=None, device=None, requires_grad=False, generator=None) -
     """Standard normal samples (float32 by default) from the device's seeded generator
     (or ``generator``)."""
     dtype = np.dtype(dtype or float32)
+    if dtype.kind != "f":
+        raise TypeError(f"randn: dtype must be a floating-point type, got {dtype}")
     data = _draw(generator, device, lambda gen: gen.standard_normal(
-        _shape(size), dtype=dtype if dtype.itemsize >= 4 else float32))
+        _shape(size, "randn"), dtype=dtype if dtype.itemsize >= 4 else float32))
     return Tensor(data.astype(dtype, copy=False), requires_grad=requires_grad)
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
     """Uniform samples in [0, 1) from the device's seeded generator (or ``generator``)."""
     dtype = np.dtype(dtype or float32)
+    if dtype.kind != "f":
+        raise TypeError(f"rand: dtype must be a floating-point type, got {dtype}")
     data = _draw(generator, device, lambda gen: gen.random(
-        _shape(size), dtype=dtype if dtype.itemsize >= 4 else float32))
+        _shape(size, "rand"), dtype=dtype if dtype.itemsize >= 4 else float32))
     return Tensor(data.astype(dtype, copy=False), requires_grad=requires_grad)
 
 
@@ -293,7 +312,7 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
             raise ValueError("normal: with a number mean and std, pass size")
         if std < 0:
             raise ValueError(f"normal: std must be non-negative, got {std}")
-        shape, dtype = _shape((size,)), np.dtype(dtype or float32)
+        shape, dtype = _shape((size,), "normal"), np.dtype(dtype or float32)
         device = backend.normalize_device(device)
     else:
         if size is not None:

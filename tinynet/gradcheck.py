@@ -21,8 +21,11 @@ from .autograd import enable_grad, no_grad
 from .tensor import Tensor
 
 
-class GradcheckError(AssertionError):
-    """Raised by :func:`gradcheck` when analytic and numeric gradients disagree."""
+class GradcheckError(RuntimeError, AssertionError):
+    """Raised by :func:`gradcheck` when analytic and numeric gradients disagree.
+
+    A RuntimeError, as PyTorch's ``GradcheckError`` is, and an AssertionError, so that
+    pytest reports it as a failed check."""
 
 
 def _as_tuple(x):

@@ -226,7 +226,7 @@ def save(state_dict, path, metadata=None) -> None:
             if bad:
                 raise TypeError(f"save {path}: a checkpoint's top-level keys must be str, "
                                 f"got {bad[0]!r}")
-            return save_training_state(fileobj or path, **state_dict)
+            return _save_state(fileobj or path, state_dict, "save")
         arr = _as_numpy(value, f"save {path}: tensor {name!r}")
         if arr.dtype.newbyteorder("=") not in _NAMES:
             raise TypeError(f"save {path}: tensor {name!r} has dtype {arr.dtype}, which "
@@ -558,8 +558,13 @@ def save_training_state(path, **parts) -> None:
     stored. The result is an ordinary safetensors file, written atomically
     like :func:`save` (or into a file object, as :func:`save` does).
     """
+    _save_state(path, parts, "save_training_state")
+
+
+def _save_state(path, parts: dict, op: str) -> None:
+    """:func:`save_training_state` of ``parts``, its errors naming ``op``."""
     arrays = {}
-    tree = {k: _encode(v, _escape(k), arrays, f"save_training_state {_where(path)}: part {k!r}")
+    tree = {k: _encode(v, _escape(k), arrays, f"{op} {_where(path)}: part {k!r}")
             for k, v in parts.items()}
     meta = {_FORMAT_KEY: _FORMAT, _STATE_KEY: json.dumps(tree, separators=(",", ":"))}
     save(arrays, path, metadata=meta)

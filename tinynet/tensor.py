@@ -19,7 +19,7 @@ import numpy as np
 
 from . import autograd, backend, engine, tensor_inplace, tensor_methods
 from .tensor_inplace import TensorInplaceMethods
-from .tensor_methods import TensorMethods, _size_args
+from .tensor_methods import TensorMethods, int_sizes
 
 float16, float32, float64 = np.dtype("float16"), np.dtype("float32"), np.dtype("float64")
 int8, int16, int32, int64 = (np.dtype(t) for t in ("int8", "int16", "int32", "int64"))
@@ -519,16 +519,16 @@ class Tensor(TensorMethods, TensorInplaceMethods):
     def new_empty(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
         """An uninitialised tensor of shape ``size``."""
         from . import creation
-        return creation.empty(*_size_args(size), **self._new_options(dtype, device, requires_grad))
+        return creation.empty(*int_sizes(size, "new_empty"), **self._new_options(dtype, device, requires_grad))
 
     def new_zeros(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
         """Zeros of shape ``size``."""
-        return self.new_full(_size_args(size), 0, dtype=dtype, device=device,
+        return self.new_full(int_sizes(size, "new_zeros"), 0, dtype=dtype, device=device,
                              requires_grad=requires_grad)
 
     def new_ones(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
         """Ones of shape ``size``."""
-        return self.new_full(_size_args(size), 1, dtype=dtype, device=device,
+        return self.new_full(int_sizes(size, "new_ones"), 1, dtype=dtype, device=device,
                              requires_grad=requires_grad)
 
 

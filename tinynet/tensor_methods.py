@@ -7,12 +7,24 @@ PyTorch's method spellings of them. ``Tensor`` inherits them from :class:`Tensor
 """
 from __future__ import annotations
 
+import operator
+
 _fn = None   # tinynet.functional, set by tensor.py (functional needs Tensor defined first)
 
 
-def _size_args(size) -> tuple:
-    """``f(2, 3)`` and ``f((2, 3))`` alike."""
-    return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
+def int_sizes(size, op: str, what: str = "sizes") -> tuple:
+    """``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` alike, as a tuple of Python ints.
+
+    NumPy integers and 0-d integer tensors count as ints. Anything else, 2.0
+    included, is a TypeError naming ``op``, as in PyTorch: ``tn.zeros(n / 2)``
+    is a bug to report, not a size to round down.
+    """
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    try:
+        return tuple(operator.index(s) for s in size)
+    except TypeError:
+        raise TypeError(f"{op}: {what} must be integers, got {tuple(size)!r}") from None
 
 
 class TensorMethods:
@@ -86,8 +98,8 @@ class TensorMethods:
         return _fn.min(self, dim, keepdim, other=other)
 
     def logsumexp(self, dim=None, keepdim=False): return _fn.logsumexp(self, dim, keepdim)
-    def softmax(self, dim=-1): return _fn.softmax(self, dim)
-    def log_softmax(self, dim=-1): return _fn.log_softmax(self, dim)
+    def softmax(self, dim=-1, dtype=None): return _fn.softmax(self, dim, dtype)
+    def log_softmax(self, dim=-1, dtype=None): return _fn.log_softmax(self, dim, dtype)
     def argmax(self, dim=None, keepdim=False): return _fn.argmax(self, dim, keepdim)
     def argmin(self, dim=None, keepdim=False): return _fn.argmin(self, dim, keepdim)
     def matmul(self, o): return _fn.matmul(self, o)
@@ -188,7 +200,7 @@ class TensorMethods:
         return bernoulli(self, generator=generator)
 
     # shape and construction: the functions in functional.rearrange
-    def tile(self, *dims): return _fn.tile(self, _size_args(dims))
+    def tile(self, *dims): return _fn.tile(self, int_sizes(dims, "tile", "dims"))
     def repeat_interleave(self, repeats, dim=None, *, output_size=None):
         return _fn.repeat_interleave(self, repeats, dim, output_size=output_size)
     def masked_select(self, mask): return _fn.masked_select(self, mask)

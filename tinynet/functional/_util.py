@@ -6,6 +6,13 @@ import numpy as np
 from .. import amp, backend
 
 
+def floating(x, op):
+    """x, checked to be a floating-point Tensor: for ops PyTorch has no integer kernel for
+    (GELU of an int64 tensor would round every value to 0)."""
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point tensor, got {x.dtype}")
+    return x
+
 def binary_arrays(a, b, op: str):
     """Check that two arrays may meet in a binary op and give them one dtype.
 

@@ -13,11 +13,11 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
-from ._util import normalize_dim, where_array
+from ._util import floating, normalize_dim, where_array
 from .elementwise import (_by_blocks, _const, _on_cpu, _sigmoid_, abs, exp, leaky_relu, sigmoid,
                           tanh, where)
-from .math_ops import _floating, logaddexp
-from .reduce import legacy_softmax_dim, softmax
+from .math_ops import logaddexp
+from .reduce import legacy_softmax_dim, softmax, softmax_input
 
 
 # ---------------------------------------------------------------- smooth, fused
@@ -224,28 +224,28 @@ def softplus(input, beta: float = 1.0, threshold: float = 20.0):
     """(1/β) ln(1 + e^(βx)) elementwise, x itself where βx > threshold (as PyTorch)."""
     if beta == 0:
         raise ValueError("softplus: beta must be nonzero")
-    return Softplus.apply(_floating(input, "softplus"), beta=beta, threshold=threshold)
+    return Softplus.apply(floating(input, "softplus"), beta=beta, threshold=threshold)
 
 
 def logsigmoid(input):
     """ln σ(x) elementwise, finite and accurate for large |x|."""
-    return LogSigmoid.apply(_floating(input, "logsigmoid"))
+    return LogSigmoid.apply(floating(input, "logsigmoid"))
 
 
 def mish(input, inplace: bool = False):
     """x tanh(softplus(x)) elementwise. ``inplace`` is accepted and ignored."""
-    return Mish.apply(_floating(input, "mish"))
+    return Mish.apply(floating(input, "mish"))
 
 
 def elu(input, alpha: float = 1.0, inplace: bool = False):
     """x for x > 0, α(eˣ - 1) otherwise. ``inplace`` is accepted and ignored."""
-    return Elu.apply(_floating(input, "elu"), alpha=alpha, scale=1.0, input_scale=1.0)
+    return Elu.apply(floating(input, "elu"), alpha=alpha, scale=1.0, input_scale=1.0)
 
 
 def selu(input, inplace: bool = False):
     """scale · elu(x, α) with the self-normalising constants α ≈ 1.6733, scale ≈ 1.0507
     (Klambauer et al. 2017). ``inplace`` is accepted and ignored."""
-    return Elu.apply(_floating(input, "selu"), alpha=_SELU_ALPHA, scale=_SELU_SCALE,
+    return Elu.apply(floating(input, "selu"), alpha=_SELU_ALPHA, scale=_SELU_SCALE,
                      input_scale=1.0)
 
 
@@ -253,7 +253,7 @@ def celu(input, alpha: float = 1.0, inplace: bool = False):
     """max(0, x) + min(0, α(e^(x/α) - 1)) elementwise. ``inplace`` is accepted and ignored."""
     if alpha == 0:
         raise ValueError("celu: alpha cannot be 0")
-    return Elu.apply(_floating(input, "celu"), alpha=alpha, scale=1.0, input_scale=1.0 / alpha)
+    return Elu.apply(floating(input, "celu"), alpha=alpha, scale=1.0, input_scale=1.0 / alpha)
 
 
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
@@ -271,12 +271,12 @@ def relu6(input, inplace: bool = False):
 
 def hardsigmoid(input, inplace: bool = False):
     """relu6(x + 3) / 6 elementwise. ``inplace`` is accepted and ignored."""
-    return Hardsigmoid.apply(_floating(input, "hardsigmoid"))
+    return Hardsigmoid.apply(floating(input, "hardsigmoid"))
 
 
 def hardswish(input, inplace: bool = False):
     """x · relu6(x + 3) / 6 elementwise (MobileNetV3). ``inplace`` is accepted and ignored."""
-    return Hardswish.apply(_floating(input, "hardswish"))
+    return Hardswish.apply(floating(input, "hardswish"))
 
 
 def softsign(input):
@@ -289,6 +289,7 @@ def glu(input, dim: int = -1):
 
     input: (..., 2n, ...) -> (..., n, ...).
     """
+    floating(input, "glu")
     if input.ndim == 0:
         raise ValueError("glu: a 0-d tensor has no dim to halve")
     d = normalize_dim(dim, input.ndim, "glu")
@@ -383,13 +384,12 @@ def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):
     """softmax(-x) along ``dim``: exp(-x) / Σ exp(-x); ``dtype`` casts the input first.
 
     ``dim=None`` picks PyTorch's legacy dim (0 for 0-, 1- and 3-D input, else 1) with
-    a warning, as torch does.
+    a warning, as torch does. ``_stacklevel`` is accepted for PyTorch's signature; the
+    warning points at the first caller outside tinynet.
     """
-    if dtype is not None:
-        input = input.to(dtype=dtype)
-    _floating(input, "softmin")
+    input = softmax_input(input, dtype, "softmin")
     if dim is None:
-        dim = legacy_softmax_dim(input.ndim, "softmin", stacklevel=_stacklevel)
+        dim = legacy_softmax_dim(input.ndim, "softmin")
     return _softmax(-input, dim, "softmin")
 
 
@@ -397,17 +397,17 @@ def softshrink(input, lambd: float = 0.5):
     """Soft thresholding: x - λ above λ, x + λ below -λ, 0 between (λ ≥ 0)."""
     if not lambd >= 0:
         raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
-    return Softshrink.apply(_floating(input, "softshrink"), lambd=float(lambd))
+    return Softshrink.apply(floating(input, "softshrink"), lambd=float(lambd))
 
 
 def hardshrink(input, lambd: float = 0.5):
     """Hard thresholding: x where |x| > λ, else 0."""
-    return Hardshrink.apply(_floating(input, "hardshrink"), lambd=float(lambd))
+    return Hardshrink.apply(floating(input, "hardshrink"), lambd=float(lambd))
 
 
 def tanhshrink(input):
     """x - tanh x elementwise."""
-    return input - tanh(_floating(input, "tanhshrink"))
+    return input - tanh(floating(input, "tanhshrink"))
 
 
 def threshold(input, threshold: float, value: float, inplace: bool = False):
@@ -427,7 +427,7 @@ def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool 
     """
     if not lower <= upper:
         raise ValueError(f"rrelu: lower ({lower}) must not exceed upper ({upper})")
-    _floating(input, "rrelu")
+    floating(input, "rrelu")
     if not training:
         return leaky_relu(input, (lower + upper) / 2)
     x = input.data
@@ -450,7 +450,7 @@ def gumbel_softmax(logits, tau: float = 1.0, hard: bool = False, eps: float = 1e
     that of the soft y (straight-through: y_hard - y.detach() + y). ``eps`` is
     accepted and unused, as in PyTorch. logits: (*) float -> (*).
     """
-    _floating(logits, "gumbel_softmax")
+    floating(logits, "gumbel_softmax")
     if not tau > 0:
         raise ValueError(f"gumbel_softmax: tau must be positive, got {tau}")
     x = logits.data

@@ -20,7 +20,7 @@ from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor, as_tensor_like
 from . import _cuda
 from .._parallel import BLOCK, MIN_SLICE, blocks, parallel_slices
-from ._util import binary_arrays, broadcast_shapes, unbroadcast, where_array
+from ._util import binary_arrays, broadcast_shapes, floating, unbroadcast, where_array
 
 
 def _const(array):
@@ -756,7 +756,7 @@ def tanh(x):
 
 def silu(x, inplace: bool = False):
     """x · σ(x) (swish), one fused op. ``inplace`` is accepted and ignored."""
-    return Silu.apply(x)
+    return Silu.apply(floating(x, "silu"))
 
 
 def sigmoid(x):
@@ -771,14 +771,14 @@ def relu(x, inplace: bool = False):
 
 def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False):
     """x if x > 0 else negative_slope·x. ``inplace`` is accepted and ignored."""
-    return LeakyRelu.apply(x, slope=negative_slope)
+    return LeakyRelu.apply(floating(x, "leaky_relu"), slope=negative_slope)
 
 
 def gelu(x, approximate: str = "none"):
     """x Φ(x); ``approximate="tanh"`` for GPT-2's tanh form."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return Gelu.apply(x, approximate=approximate)
+    return Gelu.apply(floating(x, "gelu"), approximate=approximate)
 
 
 def maximum(a, b):
@@ -816,8 +816,14 @@ def where(cond, a=None, b=None):
         from .select import nonzero
         return nonzero(cond, as_tuple=True)
     ref = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-    if not isinstance(cond, Tensor):
+    if isinstance(cond, (bool, np.bool_)):   # (as_tensor_like would give it ref's dtype)
+        xp = backend.get_array_module(ref.data) if ref is not None else np
+        cond = Tensor._make(xp.asarray(bool(cond)), False)
+    elif not isinstance(cond, Tensor):
         cond = as_tensor_like(cond, ref, "where") if ref is not None else Tensor(np.asarray(cond))
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: the condition must be a bool tensor, got {cond.dtype} "
+                        "(as in PyTorch; write cond != 0)")
     if ref is None:
         a, b = Tensor(a), Tensor(b)
     broadcast_shapes("where", cond.shape, *(t.shape for t in (a, b) if isinstance(t, Tensor)))

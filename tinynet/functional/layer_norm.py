@@ -20,6 +20,7 @@ import numpy as np
 from .. import amp, backend
 from .._parallel import parallel_slices
 from ..autograd import Function
+from ..tensor_methods import int_sizes
 from . import _cuda
 
 SLICE = 3 << 16   # elements per thread's slice of rows, at least
@@ -244,10 +245,11 @@ class RMSNorm(Function):
         return (gx, gw) if w is not None else gx
 
 
-def _shape_tuple(normalized_shape):
-    if isinstance(normalized_shape, int):
-        return (normalized_shape,)
-    return tuple(int(s) for s in normalized_shape)
+def normalized_shape_tuple(normalized_shape, op):
+    """``normalized_shape`` (an int or a sequence of ints) as a tuple of ints."""
+    if not isinstance(normalized_shape, (tuple, list)):
+        normalized_shape = (normalized_shape,)
+    return int_sizes(normalized_shape, op, "normalized_shape")
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
@@ -256,7 +258,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     x: (*, *normalized_shape); weight, bias: normalized_shape or None.
     y = (x - mean) / sqrt(var + eps) * weight + bias, var the biased variance.
     """
-    shape = _shape_tuple(normalized_shape)
+    shape = normalized_shape_tuple(normalized_shape, "layer_norm")
     x, weight, bias = amp.cast_inputs("layer_norm", x, weight, bias)  # float32 under autocast
     affine = [t for t in (weight, bias) if t is not None]
     return LayerNorm.apply(x, *affine, normalized_shape=shape, eps=float(eps),
@@ -269,7 +271,7 @@ def rms_norm(x, normalized_shape, weight=None, eps=None):
     y = x / sqrt(mean(x²) + eps) * weight. ``eps=None`` uses the machine
     epsilon of x's dtype, as PyTorch does.
     """
-    shape = _shape_tuple(normalized_shape)
+    shape = normalized_shape_tuple(normalized_shape, "rms_norm")
     x, weight = amp.cast_inputs("rms_norm", x, weight)
     if eps is None:
         eps = float(np.finfo(x.dtype).eps)

@@ -19,7 +19,7 @@ from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor_like
 from . import _cuda
-from ._util import binary_arrays, unbroadcast
+from ._util import binary_arrays, floating, unbroadcast
 from .elementwise import (_binary, _compare, _const, _erf, exp, isfinite, sigmoid, sqrt,
                           where)
 
@@ -27,13 +27,6 @@ from .elementwise import (_binary, _compare, _const, _erf, exp, isfinite, sigmoi
 def _float(x):
     """x as it is if floating, else as float32 (PyTorch's torch.log1p(int tensor) is float32)."""
     return x if x.dtype.kind == "f" else x.astype(np.float32)
-
-
-def _floating(x, op):
-    """x, checked to be a floating-point Tensor: for ops PyTorch has no integer kernel for."""
-    if x.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point tensor, got {x.dtype}")
-    return x
 
 
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
@@ -504,7 +497,7 @@ def fmod(input, other):
 
 def frac(x):
     """x - trunc(x) elementwise (keeps x's sign); gradient 1. Floating inputs only."""
-    return Frac.apply(_floating(x, "frac"))
+    return Frac.apply(floating(x, "frac"))
 
 
 def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None):

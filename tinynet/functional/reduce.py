@@ -8,6 +8,8 @@ incoming gradient back over the reduced dims.
 from __future__ import annotations
 
 import builtins
+import os
+import sys
 import warnings
 from collections import namedtuple
 
@@ -17,7 +19,7 @@ from .. import amp, backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
 from .._parallel import MIN_SLICE, parallel_blocks
-from ._util import normalize_dim, normalize_dims
+from ._util import floating, normalize_dim, normalize_dims
 from .layer_norm import _rowdot
 from .elementwise import maximum, minimum
 
@@ -673,6 +675,8 @@ def amin(x, dim=None, keepdim: bool = False):
 
 def logsumexp(x, dim=None, keepdim: bool = False):
     """log Σ exp(x) over ``dim``, stable for large |x|."""
+    if x.dtype.kind in "biu":    # PyTorch: an integer tensor's logsumexp is float32
+        x = x.to(dtype=np.float32)
     return LogSumExp.apply(x, dims=normalize_dims(dim, x.ndim, "logsumexp"), keepdim=keepdim)
 
 
@@ -684,29 +688,49 @@ def _softmax_dim(x, dim, op):
     its deprecation warning, as ``softmin`` does; a tuple of dims is a TypeError.
     """
     if dim is None:
-        dim = legacy_softmax_dim(x.ndim, op, stacklevel=4)
+        dim = legacy_softmax_dim(x.ndim, op)
     d = normalize_dim(dim, x.ndim, op)
     return d if x.ndim else None
 
 
-def legacy_softmax_dim(ndim: int, op: str, stacklevel: int) -> int:
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def legacy_softmax_dim(ndim: int, op: str) -> int:
     """PyTorch's implicit dim for softmax-like ops given ``dim=None`` (0 for 0-, 1- and
-    3-D input, else 1), with its deprecation warning."""
+    3-D input, else 1), with its deprecation warning, which points at the first caller
+    outside tinynet (``F.softmax(x)``, ``F.softmin(x)`` or ``nn.Softmax()(x)`` alike)."""
     dim = 0 if ndim in (0, 1, 3) else 1
+    level, frame = 1, sys._getframe(0)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
     warnings.warn(f"{op}: implicit dim choice is deprecated (as in PyTorch); pass dim=... "
-                  f"(using dim={dim} for a {ndim}-D input)", stacklevel=stacklevel + 1)
+                  f"(using dim={dim} for a {ndim}-D input)", stacklevel=level)
     return dim
 
 
-def softmax(x, dim: int = -1):
-    """exp(x) / Σ exp(x) along ``dim`` (max-shifted, so it never overflows)."""
-    (x,) = amp.cast_inputs("softmax", x)
+def softmax_input(x, dtype, op):
+    """x cast to ``dtype`` first if given (PyTorch's ``dtype=``; float32 under autocast),
+    checked to be floating."""
+    if dtype is not None:
+        x = x.to(dtype=dtype)
+    (x,) = amp.cast_inputs(op, x)
+    return floating(x, op)
+
+
+def softmax(x, dim=None, dtype=None):
+    """exp(x) / Σ exp(x) along ``dim`` (max-shifted, so it never overflows).
+
+    ``dim=None`` takes PyTorch's legacy choice with its warning (pass a dim);
+    ``dtype``: cast x to it first, as in PyTorch.
+    """
+    x = softmax_input(x, dtype, "softmax")
     return Softmax.apply(x, dim=_softmax_dim(x, dim, "softmax"))
 
 
-def log_softmax(x, dim: int = -1):
-    """x - logsumexp(x) along ``dim``."""
-    (x,) = amp.cast_inputs("log_softmax", x)
+def log_softmax(x, dim=None, dtype=None):
+    """x - logsumexp(x) along ``dim`` (``dim`` and ``dtype`` as in :func:`softmax`)."""
+    x = softmax_input(x, dtype, "log_softmax")
     return LogSoftmax.apply(x, dim=_softmax_dim(x, dim, "log_softmax"))
 
 

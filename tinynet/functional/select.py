@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
+from ..tensor_methods import int_sizes
 from ._util import broadcast_shapes, normalize_dim, normalize_dims
 from .indexing import IndexAdd, getitem, getitem_in_range, index_put
 from .shape import broadcast_to, cat, permute, reshape
@@ -130,9 +131,7 @@ def flip(x, dims):
 def repeat(x, *sizes):
     """x tiled ``sizes[k]`` times along each dim (PyTorch's ``Tensor.repeat``, NumPy's
     ``tile``); extra leading sizes add dims."""
-    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
-        sizes = tuple(sizes[0])
-    sizes = tuple(int(s) for s in sizes)
+    sizes = int_sizes(sizes, "repeat")
     if len(sizes) < x.ndim:
         raise ValueError(f"repeat: {len(sizes)} sizes for a tensor of {x.ndim} dims")
     if any(s < 0 for s in sizes):

@@ -9,17 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import amp, backend
 from ..autograd import Function, is_grad_enabled
 from .._parallel import owner
+from ..tensor_methods import int_sizes
 from ._util import broadcast_shapes, normalize_dim, normalize_dims, unbroadcast
-
-
-def _shape_arg(shape):
-    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
 
 
 class Reshape(Function):
@@ -27,11 +21,11 @@ class Reshape(Function):
 
     uses_input_values = False   # backward needs only shapes
 
-    def forward(self, x, shape):
+    def forward(self, x, shape, op="reshape"):
         try:
             return x.reshape(shape)
         except ValueError:
-            raise ValueError(f"reshape: cannot reshape tensor of shape {x.shape} "
+            raise ValueError(f"{op}: cannot reshape tensor of shape {x.shape} "
                              f"({x.size} elements) into {shape}") from None
 
     def backward(self, g):
@@ -74,18 +68,18 @@ class Cat(Function):
 
     uses_input_values = False   # backward needs only shapes
 
-    def forward(self, *xs, dim):
+    def forward(self, *xs, dim, op="cat"):
         self.dim = dim
         ref = xs[0]
         for x in xs[1:]:
             if x.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(x.shape, ref.shape))
                                          if i != dim):
-                raise ValueError("cat: shapes " + ", ".join(str(t.shape) for t in xs)
+                raise ValueError(f"{op}: shapes " + ", ".join(str(t.shape) for t in xs)
                                  + f" differ outside dim {dim}")
             if x.dtype != ref.dtype:
-                raise TypeError("cat: dtypes " + ", ".join(str(t.dtype) for t in xs) + " differ")
+                raise TypeError(f"{op}: dtypes " + ", ".join(str(t.dtype) for t in xs) + " differ")
             if type(x) is not type(ref):
-                raise ValueError("cat: tensors on different devices")
+                raise ValueError(f"{op}: tensors on different devices")
         return backend.get_array_module(ref).concatenate(xs, axis=dim)
 
     def backward(self, g):
@@ -213,21 +207,21 @@ class Pad(Function):
 
 # ---------------------------------------------------------------- functional API
 
-def reshape(x, *shape):
+def reshape(x, *shape, op: str = "reshape"):
     """View of ``x`` with a new shape (one dim may be -1)."""
-    shape = _shape_arg(shape)
+    shape = int_sizes(shape, op, "shape")
     if shape == x.shape:
         return x
-    return Reshape.apply(x, shape=shape)
+    return Reshape.apply(x, shape=shape, op=op)
 
 
 def view(x, *shape):
     """``reshape`` that never copies (PyTorch's ``view``): the result shares x's memory,
     and RuntimeError where x's strides do not allow that (a transpose merged into one
     dim); ``x.contiguous().view(...)`` or ``reshape`` copy instead."""
-    out = reshape(x, *shape)
+    out = reshape(x, *shape, op="view")
     if out is not x and x.data.size and owner(out.data) is not owner(x.data):
-        raise RuntimeError(f"view: shape {_shape_arg(shape)} is not compatible with the "
+        raise RuntimeError(f"view: shape {out.shape} is not compatible with the "
                            f"input's shape {x.shape} and strides {x.data.strides} without a "
                            "copy; use .reshape(...) or .contiguous().view(...)")
     return out
@@ -235,7 +229,7 @@ def view(x, *shape):
 
 def permute(x, *dims):
     """Reorder the dims of ``x``: ``permute(x, 0, 2, 1)``."""
-    dims = _shape_arg(dims)
+    dims = int_sizes(dims, "permute", "dims")
     if len(dims) != x.ndim or sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
         raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} dims "
                          f"of a tensor of shape {x.shape}")
@@ -349,7 +343,7 @@ def numel(x) -> int:
 
 def expand(x, *sizes):
     """PyTorch's expand: like broadcast_to, with -1 meaning 'keep this size'."""
-    sizes = _shape_arg(sizes)
+    sizes = int_sizes(sizes, "expand")
     lead = len(sizes) - x.ndim
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
     return broadcast_to(x, shape)
@@ -366,24 +360,52 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1):
     return reshape(x, x.shape[:s] + (n,) + x.shape[e + 1:])
 
 
-def cat(tensors, dim: int = 0):
-    """Concatenate tensors along an existing dim."""
-    tensors = list(tensors)
+def _common_dtype(tensors, op):
+    """The tensors, integer and bool ones cast to the one floating dtype among them (or
+    to the widest integer type when none is floating), as PyTorch's type promotion; two
+    floating dtypes are a TypeError (tinynet never promotes float32 to float64 silently)
+    except under autocast, where the widest one is taken, as in PyTorch."""
+    dtypes = {t.dtype for t in tensors}
+    if len(dtypes) == 1:
+        return tensors
+    floats = {d for d in dtypes if d.kind == "f"}
+    if len(floats) > 1 and not amp.promote_enabled():   # (autocast joins in the widest)
+        raise TypeError(f"{op}: floating dtypes " + ", ".join(str(t.dtype) for t in tensors)
+                        + " differ; convert them to one first")
+    target = np.result_type(*floats) if floats else np.result_type(*dtypes)
+    return [t if t.dtype == target else t.to(dtype=target) for t in tensors]
+
+
+def _joined(tensors, dim, op):
+    """``cat`` of the (non-empty) list ``tensors`` along existing ``dim``, errors naming ``op``."""
     if not tensors:
-        raise ValueError("cat: expected a non-empty list of tensors")
-    dim = normalize_dim(dim, tensors[0].ndim, "cat")
-    return Cat.apply(*tensors, dim=dim)
+        raise ValueError(f"{op}: expected a non-empty list of tensors")
+    if any(t.ndim == 0 for t in tensors):
+        raise ValueError(f"{op}: a 0-d tensor cannot be concatenated (shapes "
+                         + ", ".join(str(t.shape) for t in tensors) + ")")
+    dim = normalize_dim(dim, tensors[0].ndim, op)
+    return Cat.apply(*_common_dtype(tensors, op), dim=dim, op=op)
+
+
+def cat(tensors, dim: int = 0):
+    """Concatenate tensors along an existing dim.
+
+    Integer and bool tensors joined with a floating one are cast to its dtype first,
+    as in PyTorch (two different floating dtypes raise).
+    """
+    return _joined(list(tensors), dim, "cat")
 
 
 def stack(tensors, dim: int = 0):
-    """Stack same-shaped tensors along a new dim."""
+    """Stack same-shaped tensors along a new dim (dtypes as in :func:`cat`)."""
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack: expected a non-empty list of tensors")
     shapes = {t.shape for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
-    return cat([unsqueeze(t, dim) for t in tensors], dim % (tensors[0].ndim + 1))
+    dim = normalize_dim(dim, tensors[0].ndim + 1, "stack")
+    return _joined([unsqueeze(t, dim) for t in tensors], dim, "stack")
 
 
 def split(x, split_size_or_sections, dim: int = 0):

@@ -77,7 +77,8 @@ class SiLU(_Stateless):
 class Softmax(Module):
     """exp(x) / Σ exp(x) along ``dim``.
 
-    Differs from PyTorch: ``dim=None`` means the last dim (PyTorch guesses).
+    ``dim=None`` takes PyTorch's legacy guess (0 for 0-, 1- and 3-D input, else 1)
+    with its deprecation warning, as PyTorch does: pass a dim.
     """
 
     def __init__(self, dim=None):
@@ -85,21 +86,21 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, x):
-        return F.softmax(x, -1 if self.dim is None else self.dim)
+        return F.softmax(x, self.dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"
 
 
 class LogSoftmax(Module):
-    """x - logsumexp(x) along ``dim`` (``None`` = last dim, see :class:`Softmax`)."""
+    """x - logsumexp(x) along ``dim`` (``None``: PyTorch's legacy guess, see :class:`Softmax`)."""
 
     def __init__(self, dim=None):
         super().__init__()
         self.dim = dim
 
     def forward(self, x):
-        return F.log_softmax(x, -1 if self.dim is None else self.dim)
+        return F.log_softmax(x, self.dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"

@@ -6,6 +6,7 @@ import numpy as np
 from .. import creation
 from ..autograd import no_grad
 from ..functional.norm import batch_norm, group_norm
+from ..tensor_methods import int_sizes
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -30,7 +31,7 @@ class _BatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, device=None, dtype=None, *, bias=True):
         super().__init__()
-        self.num_features = int(num_features)
+        (self.num_features,) = int_sizes((num_features,), type(self).__name__, "num_features")
         self.eps, self.momentum = float(eps), momentum
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
         n = self.num_features

@@ -7,6 +7,7 @@ import math
 from .. import creation
 from ..functional.conv import _pair, _single, conv1d, conv2d, conv_padding, conv_transpose2d
 from ..functional.shape import pad
+from ..tensor_methods import int_sizes
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -25,7 +26,8 @@ _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 def _checked_groups(in_channels, out_channels, groups, name) -> int:
     """``groups`` as an int, checked as PyTorch's ``_ConvNd`` does: positive, dividing both
     channel counts (before any weight shape is computed with it)."""
-    groups = int(groups)
+    (groups,) = int_sizes((groups,), name, "groups")
+    int_sizes((in_channels, out_channels), name, "in_channels and out_channels")
     if groups <= 0:
         raise ValueError(f"{name}: groups must be a positive integer, got {groups}")
     if int(in_channels) % groups or int(out_channels) % groups:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import creation
 from ..autograd import no_grad
 from ..functional.embedding import embedding, embedding_bag
+from ..tensor_methods import int_sizes
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -137,7 +138,8 @@ def _init_table(module, kind, num_embeddings, embedding_dim, padding_idx, _weigh
                 dtype) -> None:
     """Set up an embedding table on ``module``: sizes, ``padding_idx`` (negative counts from
     the end) and a (num_embeddings, embedding_dim) ``weight``, ``_weight`` or N(0, 1)."""
-    module.num_embeddings, module.embedding_dim = int(num_embeddings), int(embedding_dim)
+    module.num_embeddings, module.embedding_dim = int_sizes(
+        (num_embeddings, embedding_dim), kind, "num_embeddings and embedding_dim")
     if padding_idx is not None:
         if not -module.num_embeddings <= padding_idx < module.num_embeddings:
             raise ValueError(f"{kind}: padding_idx {padding_idx} out of range for "

@@ -6,6 +6,7 @@ import math
 from .. import creation
 from ..functional.products import bilinear
 from ..functional.linalg import linear
+from ..tensor_methods import int_sizes
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -22,7 +23,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
                  dtype=None):
         super().__init__()
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features, self.out_features = int_sizes((in_features, out_features), "Linear",
+                                                         "in_features and out_features")
         self.weight = Parameter(creation.empty(self.out_features, self.in_features, dtype=dtype,
                                                device=device))
         if bias:
@@ -57,8 +59,8 @@ class Bilinear(Module):
     def __init__(self, in1_features: int, in2_features: int, out_features: int,
                  bias: bool = True, device=None, dtype=None):
         super().__init__()
-        self.in1_features, self.in2_features = int(in1_features), int(in2_features)
-        self.out_features = int(out_features)
+        self.in1_features, self.in2_features, self.out_features = int_sizes(
+            (in1_features, in2_features, out_features), "Bilinear", "feature counts")
         self.weight = Parameter(creation.empty(self.out_features, self.in1_features,
                                                self.in2_features, dtype=dtype, device=device))
         if bias:

@@ -3,18 +3,12 @@ per (sample, channel)."""
 from __future__ import annotations
 
 from .. import creation
-from ..functional.layer_norm import layer_norm, rms_norm
+from ..functional.layer_norm import layer_norm, normalized_shape_tuple, rms_norm
 from ..functional.norm import instance_norm
 from . import init
 from .batchnorm import _BatchNorm
 from .module import Module
 from .parameter import Parameter
-
-
-def _shape(normalized_shape):
-    if isinstance(normalized_shape, int):
-        return (int(normalized_shape),)
-    return tuple(int(s) for s in normalized_shape)
 
 
 class LayerNorm(Module):
@@ -27,7 +21,7 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, device=None, dtype=None):
         super().__init__()
-        self.normalized_shape = _shape(normalized_shape)
+        self.normalized_shape = normalized_shape_tuple(normalized_shape, "LayerNorm")
         self.eps, self.elementwise_affine = float(eps), elementwise_affine
         if elementwise_affine:
             self.weight = Parameter(creation.ones(*self.normalized_shape, dtype=dtype,
@@ -66,7 +60,7 @@ class RMSNorm(Module):
     def __init__(self, normalized_shape, eps=None, elementwise_affine: bool = True,
                  device=None, dtype=None):
         super().__init__()
-        self.normalized_shape = _shape(normalized_shape)
+        self.normalized_shape = normalized_shape_tuple(normalized_shape, "RMSNorm")
         self.eps, self.elementwise_affine = eps, elementwise_affine
         if elementwise_affine:
             self.weight = Parameter(creation.ones(*self.normalized_shape, dtype=dtype,

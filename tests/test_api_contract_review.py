@@ -1,0 +1,205 @@
+"""DESIGN.md's contracts, checked where an audit found them broken: sizes are integers,
+ops without an integer kernel refuse integer input instead of rounding it, errors name
+the op the user called, and a few PyTorch rules (softmax's dim and dtype, cat's type
+promotion, where's bool condition, GradcheckError's class)."""
+import gc
+import warnings
+import weakref
+
+import numpy as np
+import pytest
+
+import tinynet as tn
+import tinynet.functional as F
+import tinynet.nn as nn
+
+try:
+    import torch
+except ImportError:  # the comparisons with PyTorch below are skipped
+    torch = None
+
+needs_torch = pytest.mark.skipif(torch is None, reason="needs torch==2.13.0")
+
+
+# ---------------------------------------------------------------- sizes are integers
+
+@pytest.mark.parametrize("make", [
+    lambda: tn.zeros(2.5), lambda: tn.ones(2, 3.0), lambda: tn.empty((2.0,)),
+    lambda: tn.randn(2.7), lambda: tn.rand(3.9), lambda: tn.full((2.5,), 1.0),
+    lambda: tn.ones(3).new_zeros(2.0), lambda: tn.ones(3).new_empty(1.5),
+    lambda: tn.ones(2, 3).reshape(2.0, 3), lambda: tn.ones(6).view(2.0, 3),
+    lambda: tn.ones(2).repeat(2.5), lambda: tn.ones(2).tile(2.0),
+    lambda: tn.ones(2, 3).permute(1.0, 0), lambda: tn.ones(2, 3).expand(2.0, 3),
+    lambda: nn.Linear(2.5, 3), lambda: nn.Bilinear(2, 3.0, 4), lambda: nn.Conv2d(3.0, 4, 3),
+    lambda: nn.Conv2d(3, 4, 3, groups=1.0), lambda: nn.Embedding(10.0, 3),
+    lambda: nn.BatchNorm2d(4.0), lambda: nn.LayerNorm(4.5), lambda: nn.RMSNorm([2.0]),
+    lambda: F.layer_norm(tn.ones(2, 4), 4.0),
+])
+def test_a_float_size_is_a_type_error_not_rounded_down(make):
+    # tn.zeros(n / 2) used to give floor(n / 2) elements silently; PyTorch raises
+    with pytest.raises(TypeError, match="must be integers"):
+        make()
+
+
+def test_integer_sizes_of_every_spelling_still_work():
+    x = tn.ones(2, 3)
+    assert tn.zeros(2, 3).shape == tn.zeros((2, 3)).shape == tn.zeros([2, 3]).shape == (2, 3)
+    assert tn.zeros(np.int64(3)).shape == (3,) and tn.zeros(tn.tensor(2)).shape == (2,)
+    assert tn.zeros(()).shape == () and tn.full(3, 2).shape == (3,)
+    assert x.reshape(-1).shape == (6,) and x.view(3, -1).shape == (3, 2)
+    assert x.repeat((1, 2)).shape == (2, 6) and x.expand(4, -1, 3).shape == (4, 2, 3)
+    assert nn.Linear(np.int64(3), 4).in_features == 3
+    assert nn.LayerNorm([3, 4]).normalized_shape == (3, 4)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: tn.zeros(-1), "zeros: negative dimension"),
+    (lambda: tn.randn(2, -3), "randn: negative dimension"),
+    (lambda: tn.arange(0, 1, 0), "arange: step must be nonzero"),
+])
+def test_bad_creation_values_are_value_errors_naming_the_function(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_random_floats_refuse_an_integer_dtype():
+    for fn in (tn.randn, tn.rand):
+        with pytest.raises(TypeError, match=f"{fn.__name__}: dtype must be a floating"):
+            fn(2, dtype=tn.int64)
+
+
+def test_tensor_refuses_strings_and_ragged_lists_with_its_name():
+    with pytest.raises(TypeError, match="tensor: data of dtype <U1 is not numbers"):
+        tn.tensor(["a"])
+    with pytest.raises(ValueError, match="tensor: nested sequences of unequal lengths"):
+        tn.tensor([[1, 2], [3]])
+
+
+# ---------------------------------------------------------------- integer input
+
+@pytest.mark.parametrize("name, args", [
+    ("gelu", ()), ("silu", ()), ("leaky_relu", ()), ("glu", ()),
+    ("softmax", (0,)), ("log_softmax", (0,)),
+])
+def test_ops_without_an_integer_kernel_refuse_integer_input(name, args):
+    # F.gelu(int64) used to round every value to 0, silu gave float64 zeros
+    x = tn.tensor([1, 2, -3, 4])
+    with pytest.raises(TypeError, match=f"{name}: expected a floating-point tensor, got int64"):
+        getattr(F, name)(x, *args)
+
+
+@needs_torch
+@pytest.mark.parametrize("name", ["gelu", "silu", "leaky_relu", "glu"])
+def test_torch_refuses_the_same_integer_inputs(name):
+    with pytest.raises((NotImplementedError, RuntimeError)):
+        getattr(torch.nn.functional, name)(torch.tensor([1, 2, -3, 4]))
+
+
+def test_logsumexp_of_integers_is_float32_as_torch():
+    out = tn.logsumexp(tn.tensor([1, 2, 3]), 0)
+    assert out.dtype == np.float32
+    assert abs(out.item() - np.log(np.exp([1.0, 2.0, 3.0]).sum())) < 1e-6
+
+
+# ---------------------------------------------------------------- softmax's dim and dtype
+
+def test_softmax_without_dim_takes_torchs_legacy_dim_and_warns_at_the_callers_line():
+    x = tn.randn(2, 3, 4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        a = F.softmax(x)
+        b = nn.Softmax()(x)
+        c = F.log_softmax(tn.randn(2, 5))
+    assert len(caught) == 3
+    assert {w.filename for w in caught} == {__file__}
+    assert all("implicit dim choice is deprecated" in str(w.message) for w in caught)
+    # a 3-D input's legacy dim is 0, not the last one
+    np.testing.assert_allclose(a.sum(0).numpy(), np.ones((3, 4)), rtol=1e-6)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_allclose(np.exp(c.numpy()).sum(1), np.ones(2), rtol=1e-6)
+
+
+@needs_torch
+def test_softmax_without_dim_matches_torch():
+    x = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = F.softmax(tn.tensor(x)).numpy()
+        theirs = torch.nn.functional.softmax(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
+
+
+def test_softmax_dtype_casts_the_input_first():
+    out = F.softmax(tn.tensor([1, 2]), 0, dtype=tn.float32)
+    np.testing.assert_allclose(out.numpy(), [0.26894143, 0.7310586], rtol=1e-6)
+    assert F.log_softmax(tn.randn(3), -1, dtype=tn.float64).dtype == np.float64
+    assert tn.randn(2, 3).softmax(-1, dtype=tn.float64).dtype == np.float64
+
+
+# ---------------------------------------------------------------- cat and stack
+
+def test_cat_promotes_integers_to_the_floating_dtype_as_torch():
+    x = tn.ones(2, requires_grad=True)
+    y = tn.cat([x, tn.tensor([1, 2])])
+    assert y.dtype == np.float32 and y.tolist() == [1.0, 1.0, 1.0, 2.0]
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])
+    assert tn.stack([tn.tensor([True]), tn.tensor([3])]).dtype == np.int64
+    assert tn.cat([tn.tensor([1], dtype=tn.int32), tn.tensor([2])]).dtype == np.int64
+
+
+def test_cat_of_two_float_dtypes_still_raises_but_names_stack_when_stacking():
+    with pytest.raises(TypeError, match="stack: floating dtypes float32, float16 differ"):
+        tn.stack([tn.ones(3), tn.ones(3, dtype=tn.float16)])
+    with pytest.raises(TypeError, match="cat: floating dtypes"):
+        tn.cat([tn.ones(3), tn.ones(3, dtype=tn.float64)])
+    with tn.amp.autocast("cpu"):   # autocast joins in the widest, as PyTorch's does
+        assert tn.cat([tn.ones(2, dtype=tn.float16), tn.ones(2)]).dtype == np.float32
+
+
+def test_cat_refuses_0d_tensors_by_name():
+    with pytest.raises(ValueError, match="cat: a 0-d tensor cannot be concatenated"):
+        tn.cat([tn.tensor(1.0), tn.tensor(2.0)])
+
+
+def test_view_errors_say_view():
+    with pytest.raises(ValueError, match="^view: cannot reshape"):
+        tn.ones(6).view(4, 2)
+
+
+# ---------------------------------------------------------------- the rest
+
+def test_where_needs_a_bool_condition_as_torch():
+    with pytest.raises(TypeError, match="where: the condition must be a bool tensor"):
+        tn.where(tn.ones(3), tn.ones(3), tn.zeros(3))
+    assert tn.where(tn.ones(3) > 0, 1.0, 0.0).tolist() == [1.0, 1.0, 1.0]
+    assert tn.where(True, tn.ones(2), 0.0).tolist() == [1.0, 1.0]
+
+
+def test_gradcheck_error_is_a_runtime_error_as_torchs():
+    assert issubclass(tn.GradcheckError, RuntimeError)
+    assert issubclass(tn.GradcheckError, AssertionError)   # pytest shows it as a failed check
+    x = tn.randn(3, dtype=tn.float64, requires_grad=True)
+    with pytest.raises(RuntimeError):
+        tn.gradcheck(lambda t: tn.Tensor(t.data * 2.0) * t, (x,))
+
+
+def test_testing_is_reachable_from_the_package():
+    pytest.importorskip("hypothesis")   # (tn.testing needs it)
+    assert hasattr(tn.testing, "strategies")
+
+
+def test_save_errors_name_save(tmp_path):
+    with pytest.raises(TypeError, match="^save .*part 'bad'"):
+        tn.save({"w": tn.ones(2), "bad": object()}, tmp_path / "ckpt.safetensors")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_pool_thread_does_not_keep_the_last_op_alive():
+    q = tn.randn(4, 4, 64, 32, requires_grad=True)
+    out = F.scaled_dot_product_attention(q, q, q)
+    ref = weakref.ref(out.grad_fn)
+    out.sum().backward()
+    del out
+    gc.collect()
+    assert ref() is None
