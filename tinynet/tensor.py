@@ -519,7 +519,8 @@ class Tensor(TensorMethods, TensorInplaceMethods):
     def new_empty(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
         """An uninitialised tensor of shape ``size``."""
         from . import creation
-        return creation.empty(*int_sizes(size, "new_empty"), **self._new_options(dtype, device, requires_grad))
+        return creation.empty(*int_sizes(size, "new_empty"),
+                              **self._new_options(dtype, device, requires_grad))
 
     def new_zeros(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
         """Zeros of shape ``size``."""
