@@ -203,3 +203,99 @@ def test_a_pool_thread_does_not_keep_the_last_op_alive():
     del out
     gc.collect()
     assert ref() is None
+
+
+# ---------------------------------------------------------------- nn layers and losses
+
+@pytest.mark.parametrize("make, x", [
+    (lambda: nn.BatchNorm1d(3), lambda: tn.ones(4, 3, dtype=tn.int64)),
+    (lambda: nn.BatchNorm1d(3).eval(), lambda: tn.ones(4, 3, dtype=tn.int64)),
+    (lambda: nn.GroupNorm(1, 3), lambda: tn.ones(2, 3, 4, dtype=tn.int64)),
+    (lambda: nn.InstanceNorm1d(3), lambda: tn.ones(2, 3, 4, dtype=tn.int64)),
+    (lambda: nn.RMSNorm(4), lambda: tn.ones(2, 4, dtype=tn.int64)),
+    (lambda: nn.MaxPool1d(2), lambda: tn.ones(1, 3, 4, dtype=tn.int64)),
+])
+def test_norms_and_pools_refuse_integer_input_by_name(make, x):
+    # BatchNorm in eval mode returned float64 for an int64 input; in training NumPy's
+    # UFuncTypeError came out
+    with pytest.raises(TypeError, match="expected a floating-point tensor, got int64"):
+        make()(x())
+
+
+@pytest.mark.parametrize("layer, shape", [
+    (lambda: nn.BatchNorm2d(3), (0, 3, 4, 4)), (lambda: nn.BatchNorm1d(3), (0, 3)),
+    (lambda: nn.GroupNorm(2, 4), (0, 4, 3)), (lambda: nn.InstanceNorm2d(3), (0, 3, 4, 4)),
+    (lambda: nn.InstanceNorm1d(3, affine=True), (0, 3, 5)), (lambda: nn.LayerNorm(0), (2, 0)),
+    (lambda: nn.RMSNorm(0), (2, 0)),
+    (lambda: nn.Conv2d(4, 6, 3, groups=2), (0, 4, 4, 4)),
+    (lambda: nn.ConvTranspose2d(4, 6, 3, groups=2), (0, 4, 4, 4)),
+])
+def test_an_empty_batch_gives_an_empty_output_and_zero_gradients_as_torch(layer, shape):
+    m = layer()
+    x = tn.zeros(*shape, requires_grad=True)
+    y = m(x)
+    assert y.shape[0] == shape[0] and y.numel() == 0
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+    for p in m.parameters():
+        assert p.grad is not None and not p.grad.numpy().any()
+    if isinstance(m, nn.BatchNorm2d):   # the running statistics are left alone
+        assert m.running_mean.tolist() == [0.0] * 3 and m.running_var.tolist() == [1.0] * 3
+
+
+@needs_torch
+def test_grouped_conv_of_an_empty_batch_has_torchs_shape():
+    ours = F.conv2d(tn.zeros(0, 4, 4, 4), tn.zeros(6, 2, 3, 3), groups=2).shape
+    theirs = tuple(torch.nn.functional.conv2d(torch.zeros(0, 4, 4, 4), torch.zeros(6, 2, 3, 3),
+                                              groups=2).shape)
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: nn.Flatten()(tn.randn(5)), "flatten: dim 1 out of range"),
+    (lambda: tn.randn(2, 3, 4).flatten(3), "flatten: dim 3 out of range"),
+    (lambda: nn.Flatten(-5)(tn.randn(2, 3, 4)), "flatten: dim -5 out of range"),
+    (lambda: nn.Flatten(2, 1)(tn.randn(2, 3, 4)), "flatten: start_dim 2 comes after end_dim 1"),
+    (lambda: nn.Unflatten(1, (-1, -1))(tn.randn(4, 6)), "unflatten: sizes"),
+    (lambda: nn.AdaptiveAvgPool2d(1)(tn.zeros(2, 3, 0, 5)), "adaptive_avg_pool2d: .*empty"),
+    (lambda: nn.AdaptiveMaxPool1d(1)(tn.zeros(2, 3, 0)), "adaptive_max_pool1d: .*empty"),
+    (lambda: nn.LPPool2d(2, 2)(tn.randn(4, 4)), "lp_pool2d: expected input"),
+    (lambda: nn.ReflectionPad2d(1)(tn.randn(4, 4)), "ReflectionPad2d: expected a 3-D or 4-D"),
+    (lambda: nn.ConvTranspose1d(3, 4, 3)(tn.randn(2, 4, 5)),
+     r"conv_transpose1d: input of shape \(2, 4, 5\) has 4 channels"),
+    (lambda: nn.InstanceNorm2d(3, track_running_stats=True)(tn.randn(2, 4, 5, 5)),
+     r"instance_norm: running_mean of shape \(3,\)"),
+    (lambda: F.binary_cross_entropy(tn.full((2,), 0.5), tn.tensor([0.0, 2.0])),
+     "binary_cross_entropy: target values must be in"),
+    (lambda: F.ctc_loss(tn.full((6, 1, 4), -1.3863), tn.tensor([[1, 0, 2]]), tn.tensor([6]),
+                        tn.tensor([3])), "ctc_loss: targets hold the blank index 0"),
+])
+def test_layer_and_loss_mistakes_get_errors_naming_what_was_called(make, match):
+    # these gave a silently wrong result (flatten wrapped its dims, the 2-D reflection pad
+    # padded an unbatched 2-D input, BCE took targets outside [0, 1]), NumPy's own error,
+    # a ZeroDivisionError, or an error naming the 2-D op the 1-D one runs as
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_kl_div_of_a_negative_target_is_nan_as_torch():
+    with np.errstate(invalid="ignore"):
+        out = F.kl_div(tn.tensor([0.1, 0.2]), tn.tensor([-1.0, 0.5]), reduction="sum")
+    assert np.isnan(out.item())
+    assert F.kl_div(tn.tensor([0.1, 0.2]), tn.tensor([0.0, 0.5]), reduction="sum").item() == \
+        pytest.approx(0.5 * (np.log(0.5) - 0.2))
+
+
+def test_gradgradcheck_checks_the_derivative_with_respect_to_the_incoming_gradient():
+    # a hook that hands back a detached copy cuts the gradient's graph with respect to v:
+    # d(first-order gradient)/dx is 0 either way, so only the check in v can see it
+    def fn(t):
+        y = t * 2
+        if y.requires_grad:
+            y.register_hook(lambda g: tn.Tensor(g.data * 1.0))
+        return y
+    x = tn.randn(3, dtype=tn.float64, requires_grad=True)
+    assert tn.gradcheck(fn, (x,))
+    with pytest.raises(tn.GradcheckError, match="analytic 0 vs numeric 2"):
+        tn.gradgradcheck(fn, (x,))
+    assert tn.gradgradcheck(lambda t: t * 2, (x,))

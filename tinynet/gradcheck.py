@@ -326,10 +326,11 @@ def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float
                   check_grad_dtypes: bool = False, check_batched_grad: bool = False,
                   gen_non_contig_grad_outputs: bool = False, check_fwd_over_rev: bool = False,
                   check_rev_over_rev: bool = True, masked: bool = False) -> bool:
-    """Check second derivatives: gradcheck the function inputs -> d(v·fn)/d(inputs).
+    """Check second derivatives: gradcheck the function (inputs, v) -> d(v·fn)/d(inputs).
 
     The first-order gradients are computed with ``create_graph=True``, so this
-    exercises every backward written in differentiable ops. ``v`` is
+    exercises every backward written in differentiable ops, with respect to the
+    inputs and to the incoming gradient v, as PyTorch's does. ``v`` is
     ``grad_outputs`` (a Tensor or a tuple, one per floating-point output of fn, of
     its shape; PyTorch's name, keyword-only here) or, by default, random.
     ``fast_mode`` and the other keywords as in :func:`gradcheck`;
@@ -344,19 +345,26 @@ def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float
     if not check_rev_over_rev:
         return True
 
-    def first_order(*xs):
-        with enable_grad():  # gradcheck's numeric passes run under no_grad
-            return _first_order(*xs)
+    # As PyTorch's: the first-order gradients are a function of the inputs *and* of v,
+    # and both are checked. (Linear in v, but checking it runs the backward of each
+    # backward with respect to its incoming gradient, which no check of the inputs alone
+    # reaches for an op that is linear in its input.)
+    n = len(inputs)
+    vs = [Tensor(v.data.copy(), requires_grad=True) for v in vs]
 
-    def _first_order(*xs):
+    def first_order(*args):
+        with enable_grad():  # gradcheck's numeric passes run under no_grad
+            return _first_order(args[:n], args[n:])
+
+    def _first_order(xs, v_args):
         wrt = [t for t in xs if isinstance(t, Tensor) and t.requires_grad]
-        loss = _projected_loss(fn(*xs), vs)
+        loss = _projected_loss(fn(*xs), v_args)
         if loss is None:
             return tuple(Tensor(t.data * 0) for t in wrt)
         gs = autograd_grad(loss, wrt, create_graph=True, allow_unused=True)
         return tuple(Tensor(t.data * 0) if g is None else g for g, t in zip(gs, wrt))
 
-    return gradcheck(first_order, inputs, eps, atol, rtol, seed + 2, raise_exception,
+    return gradcheck(first_order, (*inputs, *vs), eps, atol, rtol, seed + 2, raise_exception,
                      fast_mode, nondet_tol=nondet_tol, check_grad_dtypes=check_grad_dtypes)
 
 

@@ -345,7 +345,9 @@ def test_bce_with_logits_is_stable_and_correct_at_zero():
 
 @given(tst.shapes(min_dims=1, max_dims=3).flatmap(
     lambda s: st.tuples(tst.arrays(s, min_value=0.05, max_value=0.95),
-                        tst.arrays(s, min_value=0, max_value=1))), st.sampled_from(REDUCTIONS))
+                        # (inside (0, 1): gradcheck's steps must keep targets in [0, 1])
+                        tst.arrays(s, min_value=0.01, max_value=0.99))),
+       st.sampled_from(REDUCTIONS))
 def test_bce_matches_numpy_and_gradcheck(pair, red):
     p, y = pair
     ref = -(y * np.log(p) + (1 - y) * np.log(1 - p))
@@ -362,6 +364,11 @@ def test_bce_clamps_logs_and_rejects_non_probabilities():
     assert np.all(np.isfinite(p.grad.numpy()))
     with pytest.raises(ValueError, match="binary_cross_entropy: input values"):
         binary_cross_entropy(tn.tensor([1.5]), tn.tensor([1.0]))
+    for bad in (2.0, -1.0):   # targets too, as PyTorch ("should be between 0 and 1")
+        with pytest.raises(ValueError, match=r"binary_cross_entropy: target values must be in "):
+            binary_cross_entropy(tn.tensor([0.5, 0.5]), tn.tensor([0.0, bad]))
+    assert binary_cross_entropy(tn.tensor([0.5]), tn.tensor([1.0])).item() == pytest.approx(
+        np.log(2.0))
 
 
 # ---------------------------------------------------------------- KL divergence

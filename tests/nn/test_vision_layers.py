@@ -40,14 +40,18 @@ def test_pixel_shuffle_modules_round_trip():
     (nn.ConstantPad1d((0, 3), -1.0), "constant", -1.0), (nn.ReflectionPad1d(3), "reflect", 0.0),
     (nn.ReplicationPad1d((1, 0)), "replicate", 0.0), (nn.CircularPad1d(2), "circular", 0.0)])
 def test_padding_modules_pad_like_f_pad(module, mode, value):
-    x = tn.randn(2, 3, 4, 5, requires_grad=True)
+    sides = 4 if "2d" in type(module).__name__ else 2
+    # (the non-constant modes take an unbatched or a batched input only, as PyTorch's)
+    x = tn.randn(*(2, 3, 4, 5)[4 - sides // 2 - 2:], requires_grad=True)
     y = module(x)
     np.testing.assert_array_equal(y.numpy(), F.pad(x, module.padding, mode, value).numpy())
-    sides = 4 if "2d" in type(module).__name__ else 2
     assert len(module.padding) == sides
     assert y.shape[-1] == 5 + module.padding[0] + module.padding[1]
     y.sum().backward()
     assert x.grad.shape == x.shape
+    if mode != "constant":
+        with pytest.raises(ValueError, match=f"{type(module).__name__}: expected a"):
+            module(tn.randn(*(1,) * (sides // 2), 4, 5, 6))
 
 
 def test_padding_module_reprs_match_torch():

@@ -457,9 +457,10 @@ def _gemm(a, b, groups, bias=None):
         if isinstance(a, np.ndarray):
             return gemm(a, b, bias, out=new_rows(a.shape[0], b.shape[1], np.result_type(a, b)))
         y = a @ b
-    else:
-        G = groups
-        y = (a.reshape(G, -1, a.shape[-1]) @ b.reshape(G, -1, b.shape[-1])).reshape(-1, b.shape[-1])
+    else:   # (sizes spelled out, not -1: an empty batch makes L = 0)
+        G, L = groups, b.shape[-1]
+        y = (a.reshape(G, a.shape[0] // G, a.shape[-1]) @ b.reshape(G, b.shape[0] // G, L)
+             ).reshape(a.shape[0], L)
     if bias is not None:
         y += bias
     return y
@@ -469,9 +470,9 @@ def _gemm_tn(a, b, groups):
     """Per group aᵀ @ b for a (G·K, M), b (G·K, L) -> (G·M, L)."""
     if groups == 1:
         return _gemm(a.T, b, 1)
-    G = groups
-    a3 = a.reshape(G, -1, a.shape[-1])
-    return (a3.transpose(0, 2, 1) @ b.reshape(G, -1, b.shape[-1])).reshape(-1, b.shape[-1])
+    G, K, L = groups, a.shape[0] // groups, b.shape[-1]
+    a3 = a.reshape(G, K, a.shape[-1])
+    return (a3.transpose(0, 2, 1) @ b.reshape(G, K, L)).reshape(G * a.shape[-1], L)
 
 
 def _nt_flips(a, b):
@@ -492,10 +493,10 @@ def _gemm_nt(a, b, groups):
         if _nt_flips(a, b):
             return np.ascontiguousarray(gemm(b, a.T).T)
         return gemm(a, b.T)
-    G = groups
-    a3 = a.reshape(G, -1, a.shape[-1])
-    b3 = b.reshape(G, -1, b.shape[-1])
-    return (a3 @ b3.transpose(0, 2, 1)).reshape(-1, b3.shape[1])
+    G, L = groups, a.shape[-1]
+    a3 = a.reshape(G, a.shape[0] // G, L)
+    b3 = b.reshape(G, b.shape[0] // G, L)
+    return (a3 @ b3.transpose(0, 2, 1)).reshape(a.shape[0], b3.shape[1])
 
 
 def _check_bias(b, n, op):

@@ -21,6 +21,7 @@ from .. import amp, backend
 from .._parallel import parallel_slices
 from ..autograd import Function
 from ..tensor_methods import int_sizes
+from ._util import floating
 from . import _cuda
 
 SLICE = 3 << 16   # elements per thread's slice of rows, at least
@@ -245,6 +246,14 @@ class RMSNorm(Function):
         return (gx, gw) if w is not None else gx
 
 
+def _no_values(x, weight, bias):
+    """The output for rows of no values (normalized_shape holds a 0): empty, as in PyTorch."""
+    out = x * 1.0
+    if weight is not None:
+        out = out * weight
+    return out + bias if bias is not None else out
+
+
 def normalized_shape_tuple(normalized_shape, op):
     """``normalized_shape`` (an int or a sequence of ints) as a tuple of ints."""
     if not isinstance(normalized_shape, (tuple, list)):
@@ -260,6 +269,8 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     """
     shape = normalized_shape_tuple(normalized_shape, "layer_norm")
     x, weight, bias = amp.cast_inputs("layer_norm", x, weight, bias)  # float32 under autocast
+    if 0 in shape and tuple(x.shape[x.ndim - len(shape):]) == shape:
+        return _no_values(x, weight, bias)
     affine = [t for t in (weight, bias) if t is not None]
     return LayerNorm.apply(x, *affine, normalized_shape=shape, eps=float(eps),
                            has_weight=weight is not None, has_bias=bias is not None)
@@ -273,6 +284,9 @@ def rms_norm(x, normalized_shape, weight=None, eps=None):
     """
     shape = normalized_shape_tuple(normalized_shape, "rms_norm")
     x, weight = amp.cast_inputs("rms_norm", x, weight)
+    floating(x, "rms_norm")
+    if 0 in shape and tuple(x.shape[x.ndim - len(shape):]) == shape:
+        return _no_values(x, weight, None)
     if eps is None:
         eps = float(np.finfo(x.dtype).eps)
     if weight is None:

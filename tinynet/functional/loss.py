@@ -602,6 +602,11 @@ class BCE(Function):
         return gp, gy
 
 
+def _value_range(t):
+    """(min, max) of a tensor's values as floats, (0, 0) when it is empty."""
+    return (float(t.data.min()), float(t.data.max())) if t.data.size else (0.0, 0.0)
+
+
 def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     """Binary cross-entropy on probabilities ``input`` in [0, 1] (prefer the logits version).
 
@@ -613,12 +618,15 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     _check_float(target, op, "target")
     if weight is not None:
         _check_elementwise_weight(weight, input, op)
-    lo, hi = float(input.data.min()) if input.data.size else 0.0, \
-        float(input.data.max()) if input.data.size else 0.0
+    lo, hi = _value_range(input)
     if not (lo >= 0 and hi <= 1):  # (also NaN, as PyTorch)
         raise ValueError(f"{op}: input values must be probabilities in [0, 1], got range "
                          f"[{lo}, {hi}] (shape {input.shape}); use "
                          "binary_cross_entropy_with_logits for logits")
+    lo, hi = _value_range(target)
+    if not (lo >= 0 and hi <= 1):
+        raise ValueError(f"{op}: target values must be in [0, 1], got range [{lo}, {hi}] "
+                         f"(shape {target.shape})")
     loss = BCE.apply(input, target)
     if weight is not None:
         loss = loss * weight
@@ -646,8 +654,8 @@ def kl_div(input, target, reduction: str = "mean", log_target: bool = False):
     if log_target:
         loss = E.exp(target) * (target - input)
     else:
-        pos = target > 0
-        safe = E.where(pos, target, 1.0)               # log(1) = 0 where t = 0
+        # log(1) = 0 where t = 0; a negative t gives NaN, as in PyTorch
+        safe = E.where(target == 0, 1.0, target)
         loss = target * E.log(safe) - target * input
     if reduction == "batchmean":
         n = input.shape[0] if input.ndim else 1

@@ -797,6 +797,11 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0,
     if bad.size and bool(bad.any()):
         raise ValueError(f"{op}: target value {int(padded[bad][0])} is out of range for {C} "
                          f"classes")
+    if used.size and bool((used & (padded == blank)).any()):
+        # the extended label sequence would hold two blanks in a row: no valid alignment
+        # (PyTorch returns a number for it without a word)
+        raise ValueError(f"{op}: targets hold the blank index {blank}; the labels must be "
+                         f"the other classes")
     loss = CTC.apply(lp, targets=padded, input_lengths=il, target_lengths=tl, blank=int(blank),
                      zero_infinity=bool(zero_infinity))
     if reduction == "mean":

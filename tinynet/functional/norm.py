@@ -21,7 +21,19 @@ from .. import amp, backend
 from ..autograd import Function
 from . import _cuda
 from .._parallel import BLOCK, parallel_blocks
-from ._util import binary_arrays
+from ._util import binary_arrays, floating
+
+
+def _empty_batch(input, weight, bias):
+    """The output for an input of no values (an empty batch): empty, of the input's shape,
+    and zero gradients for weight and bias (channel dim 1), as PyTorch gives."""
+    shape = (1, -1) + (1,) * (input.ndim - 2)
+    out = input * 1.0
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out
 
 
 def _rowdot(a, b):
@@ -226,6 +238,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         else:
             bias = zeros(input.shape[1], dtype=input.dtype, device=input.device)
     input, weight, bias = amp.cast_inputs("batch_norm", input, weight, bias)
+    floating(input, "batch_norm")
+    if input.ndim >= 2 and input.numel() == 0:   # running statistics stay as they are
+        return _empty_batch(input, weight, bias)
     affine = weight is not None
     rm = running_mean.data if running_mean is not None else None
     rv = running_var.data if running_var is not None else None
@@ -308,6 +323,9 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
         else:
             bias = zeros(input.shape[1], dtype=input.dtype, device=input.device)
     input, weight, bias = amp.cast_inputs("group_norm", input, weight, bias)
+    floating(input, "group_norm")
+    if input.ndim >= 2 and input.numel() == 0:
+        return _empty_batch(input, weight, bias)
     args = (input,) if weight is None else (input, weight, bias)
     return GroupNorm.apply(*args, num_groups=int(num_groups), eps=float(eps))
 
@@ -332,6 +350,14 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     if input.ndim < 3:
         raise ValueError(f"instance_norm: expected an input (N, C, *spatial), got shape "
                          f"{tuple(input.shape)}")
+    floating(input, "instance_norm")
+    C = input.shape[1]
+    for name, buf in (("running_mean", running_mean), ("running_var", running_var)):
+        if buf is not None and tuple(buf.shape) != (C,):
+            raise ValueError(f"instance_norm: {name} of shape {tuple(buf.shape)} does not match "
+                             f"input of shape {tuple(input.shape)} ({C} channels)")
+    if input.numel() == 0:
+        return _empty_batch(input, weight, bias)
     if not use_input_stats:
         if running_mean is None or running_var is None:
             raise ValueError("instance_norm: use_input_stats=False needs running_mean and "

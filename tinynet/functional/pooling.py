@@ -35,6 +35,7 @@ from .conv import (_over_channels, _pair, _positive, _single, from_cm, phase_row
                    workspace)
 from .indexing import getitem_in_range
 from .select import _check_index_range
+from ._util import floating
 
 
 def _pool_geometry(size, k, s, p, d, ceil_mode, op):
@@ -293,6 +294,14 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 # ---------------------------------------------------------------- adaptive pools
 
 
+def _nonempty_spatial(input, op):
+    """An adaptive pool's input, checked to have values in every spatial dim (PyTorch's
+    average gives NaN for no values, its max refuses them)."""
+    if 0 in input.shape[2:]:
+        raise ValueError(f"{op}: input of shape {tuple(input.shape)} has an empty spatial dim")
+    return input
+
+
 def _adaptive_size(output_size, H, W, op):
     oh, ow = (output_size, output_size) if isinstance(output_size, (int, np.integer)) or \
         output_size is None else tuple(output_size)
@@ -362,7 +371,7 @@ def adaptive_avg_pool2d(input, output_size):
     ``output_size``: int or (oh, ow), None keeps that side. Output 1 is the
     plain global mean (a fast path).
     """
-    H, W = input.shape[2:]
+    H, W = _nonempty_spatial(input, "adaptive_avg_pool2d").shape[2:]
     oh, ow = _adaptive_size(output_size, H, W, "adaptive_avg_pool2d")
     if oh == ow == 1:
         return GlobalAvgPool2d.apply(input)
@@ -412,7 +421,7 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     ``output_size``: int or (oh, ow), None keeps that side. ``return_indices``
     also returns the int64 flat index h·W + w of each maximum.
     """
-    H, W = input.shape[2:]
+    H, W = _nonempty_spatial(input, "adaptive_max_pool2d").shape[2:]
     oh, ow = _adaptive_size(output_size, H, W, "adaptive_max_pool2d")
     if H % oh == 0 and W % ow == 0:  # equal, disjoint bins: a plain max pool
         return max_pool2d(input, (H // oh, W // ow), return_indices=return_indices)
@@ -430,10 +439,14 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 
 
 def _as_2d(input, op):
-    """(N, C, L) or (C, L) -> its (N, C, 1, L) or (C, 1, L) view."""
+    """(N, C, L) or (C, L) -> its (N, C, 1, L) or (C, 1, L) view, checked as ``op``'s
+    input (so that errors name the 1-D op, not the 2-D one it runs as)."""
     if input.ndim not in (2, 3):
         raise ValueError(f"{op}: expected input (N, C, L) or (C, L), got shape "
                          f"{tuple(input.shape)}")
+    floating(input, op)
+    if op.startswith("adaptive") and input.shape[-1] == 0:
+        raise ValueError(f"{op}: input of shape {tuple(input.shape)} has an empty spatial dim")
     return input.unsqueeze(-2)
 
 
@@ -630,6 +643,7 @@ def _lp_finish(out, norm_type, window):
     return (out.sign() * out.abs().relu() * window) ** (1.0 / norm_type)
 
 
+@_batched
 def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     """Power-average pooling (PyTorch's ``F.lp_pool2d``): (Σ_window x^p)^(1/p).
 
@@ -653,6 +667,7 @@ def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
 
     input: (N, C, L) or (C, L); otherwise as :func:`lp_pool2d`.
     """
+    _as_2d(input, "lp_pool1d")   # (checks the input, naming this op)
     if norm_type == float("inf"):
         return max_pool1d(input.abs(), kernel_size, stride, 0, 1, ceil_mode)
     if norm_type == -float("inf"):

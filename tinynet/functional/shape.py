@@ -352,8 +352,13 @@ def expand(x, *sizes):
 def flatten(x, start_dim: int = 0, end_dim: int = -1):
     """Merge dims ``start_dim..end_dim`` into one."""
     if x.ndim == 0:
+        normalize_dim(start_dim, 0, "flatten")
+        normalize_dim(end_dim, 0, "flatten")
         return reshape(x, (1,))
-    s, e = start_dim % x.ndim, end_dim % x.ndim
+    s, e = normalize_dim(start_dim, x.ndim, "flatten"), normalize_dim(end_dim, x.ndim, "flatten")
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a "
+                         f"tensor of shape {x.shape}")
     n = 1
     for d in x.shape[s:e + 1]:
         n *= d

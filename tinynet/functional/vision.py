@@ -249,6 +249,10 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if op_ >= max(s, d):
         raise ValueError(f"{op}: output_padding {op_} must be smaller than stride {s} or "
                          f"dilation {d}")
+    if input.shape[-2] != weight.shape[0]:
+        raise ValueError(f"{op}: input of shape {tuple(input.shape)} has {input.shape[-2]} "
+                         f"channels, but weight of shape {tuple(weight.shape)} expects "
+                         f"{weight.shape[0]}")
     y = conv_transpose2d(input.unsqueeze(-2), weight.unsqueeze(2), bias, (1, s), (0, p),
                          (0, op_), groups, (1, d))
     return y.squeeze(-2)

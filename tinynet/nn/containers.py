@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 from collections import OrderedDict
 
-from ..functional import flatten, reshape
+from ..functional import flatten, unflatten
 from ..tensor import Tensor
 from .module import Module
 from .parameter import Parameter
@@ -392,14 +392,7 @@ class Unflatten(Module):
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)
 
     def forward(self, x):
-        d = self.dim % x.ndim
-        size = 1
-        for s in self.unflattened_size:
-            size *= s
-        if -1 not in self.unflattened_size and size != x.shape[d]:
-            raise ValueError(f"Unflatten: dim {self.dim} of input shape {x.shape} has size "
-                             f"{x.shape[d]}, which cannot be split into {self.unflattened_size}")
-        return reshape(x, x.shape[:d] + self.unflattened_size + x.shape[d + 1:])
+        return unflatten(x, self.dim, self.unflattened_size)
 
     def extra_repr(self):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

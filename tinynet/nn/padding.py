@@ -24,6 +24,11 @@ class _PadNd(Module):
         self.padding, self.value = padding, value
 
     def forward(self, x):
+        dims = self._sides // 2
+        if self.mode != "constant" and x.ndim not in (dims + 1, dims + 2):
+            # PyTorch's rule for these modes: an unbatched or a batched input, nothing else
+            raise ValueError(f"{type(self).__name__}: expected a {dims + 1}-D or {dims + 2}-D "
+                             f"input, got shape {tuple(x.shape)}")
         return pad(x, self.padding, self.mode, self.value)
 
     def extra_repr(self):
