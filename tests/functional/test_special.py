@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import tinynet as tn
 import tinynet.functional as F
@@ -272,6 +273,32 @@ def test_unary_gradcheck_and_gradgradcheck(name, fn, kw, data):
     x = data.draw(tst.tensors(shape=tst.shapes(max_dims=3, min_side=0, max_side=3), **kw))
     assert tn.gradcheck(fn, [x])
     assert tn.gradgradcheck(fn, [x])
+
+
+def _off_grid_values(lo, hi):
+    """float64 arrays on the grid 0.05 + 0.1k in [lo, hi): never within 0.05 of a kink
+    at a multiple of 0.1 (gradcheck's steps are 1e-6)."""
+    return lambda shape: hnp.arrays(np.float64, shape, elements=st.integers(
+        int(round(lo * 10)), int(round(hi * 10)) - 1).map(lambda k: k * 0.1 + 0.05))
+
+
+@pytest.mark.parametrize("fn", [F.softshrink, F.hardshrink], ids=["softshrink", "hardshrink"])
+@given(data=st.data())
+def test_shrinks_gradcheck_inside_and_outside_their_zero_band(fn, data):
+    lam = data.draw(st.sampled_from([0.5, 1.0, 1.5]), label="lambd")
+    shape = data.draw(tst.shapes(max_dims=3, min_side=0, max_side=4), label="shape")
+    x = tn.tensor(data.draw(_off_grid_values(-3, 3)(shape), label="x"), requires_grad=True)
+    assert tn.gradcheck(lambda t: fn(t, lam), [x])
+    assert tn.gradgradcheck(lambda t: fn(t, lam), [x])
+
+
+@given(data=st.data())
+def test_logit_with_eps_gradchecks_in_its_clamped_ends(data):
+    eps = data.draw(st.sampled_from([0.2, 0.3]), label="eps")
+    shape = data.draw(tst.shapes(max_dims=2, min_side=0, max_side=4), label="shape")
+    x = tn.tensor(data.draw(_off_grid_values(0, 1)(shape), label="x"), requires_grad=True)
+    assert tn.gradcheck(lambda t: tn.logit(t, eps), [x])
+    assert tn.gradgradcheck(lambda t: tn.logit(t, eps), [x])
 
 
 def test_sinc_second_derivative_at_zero():
