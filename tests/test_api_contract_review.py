@@ -299,3 +299,45 @@ def test_gradgradcheck_checks_the_derivative_with_respect_to_the_incoming_gradie
     with pytest.raises(tn.GradcheckError, match="analytic 0 vs numeric 2"):
         tn.gradgradcheck(fn, (x,))
     assert tn.gradgradcheck(lambda t: t * 2, (x,))
+
+
+# ---------------------------------------------------------------- PyTorch's parameter names
+
+# torch.nn.functional's parameters tinynet's functions lack on purpose: the deprecated
+# size_average/reduce (refused: reduction= says it), normalize's out=, and the weight=
+# that torch 2.13 added to its regression losses
+_KNOWN_MISSING = {"size_average", "reduce", "out"}
+_WEIGHTLESS = {"mse_loss", "l1_loss", "huber_loss"}
+
+
+@needs_torch
+def test_functional_ops_take_torchs_parameter_names():
+    import inspect
+    tf = torch.nn.functional
+    compared, missing = 0, {}
+    for name in dir(tf):
+        if name.startswith("_") or not callable(getattr(tf, name)) or not hasattr(F, name):
+            continue
+        try:
+            theirs = inspect.signature(getattr(tf, name)).parameters
+            ours = inspect.signature(getattr(F, name)).parameters
+        except (TypeError, ValueError):   # C builtins without a signature
+            continue
+        if list(theirs) == ["args", "kwargs"]:
+            continue
+        compared += 1
+        lack = [p for p in theirs if not p.startswith("_") and p not in ours
+                and p not in _KNOWN_MISSING and not (p == "weight" and name in _WEIGHTLESS)]
+        if lack:
+            missing[name] = lack
+    assert compared > 60
+    assert not missing, f"parameters of torch.nn.functional that tinynet names otherwise: {missing}"
+
+
+def test_the_input_keyword_works_as_in_torch():
+    x = tn.randn(2, 3, 4, 4)
+    assert F.relu(input=x).shape == x.shape
+    assert F.softmax(input=x, dim=1).shape == x.shape
+    assert F.embedding(input=tn.tensor([1, 2]), weight=tn.randn(4, 3)).shape == (2, 3)
+    assert F.pad(input=x, pad=(1, 1)).shape == (2, 3, 4, 6)
+    assert F.layer_norm(input=x, normalized_shape=(4,)).shape == x.shape

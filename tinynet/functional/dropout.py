@@ -52,13 +52,13 @@ class Dropout(Function):
         return g * _mask_tensor(m.astype(g.dtype, copy=False))
 
 
-def dropout(x, p: float = 0.5, training: bool = True, inplace: bool = False):
+def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p).
 
     Identity when ``training`` is False or ``p == 0``. ``inplace`` is accepted
     for PyTorch compatibility and ignored.
     """
-    return _checked_dropout(x, p, training, "dropout", per_channel=False)
+    return _checked_dropout(input, p, training, "dropout", per_channel=False)
 
 
 def _checked_dropout(x, p, training, op, per_channel):
@@ -84,36 +84,36 @@ def _channel_dropout(x, p, training, op, spatial):
     return _checked_dropout(x, p, training, op, per_channel=True)
 
 
-def dropout1d(x, p: float = 0.5, training: bool = True, inplace: bool = False):
+def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
     """Zero whole channels with probability ``p``, scale the rest by 1/(1-p).
 
     x: (N, C, L) or (C, L); each (sample, channel) row is kept or zeroed as a
     whole. ``inplace`` is accepted and ignored.
     """
-    return _channel_dropout(x, p, training, "dropout1d", 1)
+    return _channel_dropout(input, p, training, "dropout1d", 1)
 
 
-def dropout2d(x, p: float = 0.5, training: bool = True, inplace: bool = False):
+def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
     """Zero whole feature maps with probability ``p``, scale the rest by 1/(1-p).
 
     x: (N, C, H, W); each (sample, channel) map is kept or zeroed as a whole.
     A 3-D input is read as (N, C, L), like PyTorch (which warns that this will
     change to (C, H, W)). ``inplace`` is accepted and ignored.
     """
-    if x.ndim == 3:
+    if input.ndim == 3:
         warnings.warn("dropout2d: a 3-D input is treated as (N, C, L) (channel-wise 1-D "
                       "dropout), as in PyTorch; use dropout1d for that", stacklevel=2)
-    elif x.ndim != 4:
-        raise ValueError(f"dropout2d: expected a 3-D or 4-D input, got shape {tuple(x.shape)}")
-    return _checked_dropout(x, p, training, "dropout2d", per_channel=True)
+    elif input.ndim != 4:
+        raise ValueError(f"dropout2d: expected a 3-D or 4-D input, got shape {tuple(input.shape)}")
+    return _checked_dropout(input, p, training, "dropout2d", per_channel=True)
 
 
-def dropout3d(x, p: float = 0.5, training: bool = True, inplace: bool = False):
+def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
     """Zero whole 3-D feature maps with probability ``p``, scale the rest by 1/(1-p).
 
     x: (N, C, D, H, W) or (C, D, H, W). ``inplace`` is accepted and ignored.
     """
-    return _channel_dropout(x, p, training, "dropout3d", 3)
+    return _channel_dropout(input, p, training, "dropout3d", 3)
 
 
 # ---------------------------------------------------------------- alpha dropout (SELU nets)
@@ -168,7 +168,7 @@ def _alpha_dropout(x, p, training, op, feature):
     return AlphaDropout.apply(x, p=float(p), mask_shape=mask_shape)
 
 
-def alpha_dropout(x, p: float = 0.5, training: bool = False, inplace: bool = False):
+def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
     """Alpha dropout for SELU networks: each element is set, with probability ``p``, to
     SELU's negative saturation value, then all are scaled and shifted so that zero
     mean and unit variance are kept (see :class:`AlphaDropout`).
@@ -176,11 +176,11 @@ def alpha_dropout(x, p: float = 0.5, training: bool = False, inplace: bool = Fal
     Identity when ``training`` is False (the default, as in PyTorch) or ``p == 0``;
     p = 1 gives zeros. ``inplace`` is accepted and ignored.
     """
-    return _alpha_dropout(x, p, training, "alpha_dropout", feature=False)
+    return _alpha_dropout(input, p, training, "alpha_dropout", feature=False)
 
 
-def feature_alpha_dropout(x, p: float = 0.5, training: bool = False, inplace: bool = False):
+def feature_alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
     """Alpha dropout of whole channels: x (N, C, *), one draw per (sample, channel)
     shared by its * positions. Identity when ``training`` is False (the default) or
     ``p == 0``. ``inplace`` is accepted and ignored."""
-    return _alpha_dropout(x, p, training, "feature_alpha_dropout", feature=True)
+    return _alpha_dropout(input, p, training, "feature_alpha_dropout", feature=True)

@@ -749,36 +749,36 @@ def cos(x):
     return Cos.apply(_float32_if_integral(x))
 
 
-def tanh(x):
+def tanh(input):
     """tanh x elementwise."""
-    return Tanh.apply(_float32_if_integral(x))
+    return Tanh.apply(_float32_if_integral(input))
 
 
-def silu(x, inplace: bool = False):
+def silu(input, inplace: bool = False):
     """x · σ(x) (swish), one fused op. ``inplace`` is accepted and ignored."""
-    return Silu.apply(floating(x, "silu"))
+    return Silu.apply(floating(input, "silu"))
 
 
-def sigmoid(x):
+def sigmoid(input):
     """σ(x) = 1/(1+e⁻ˣ) elementwise."""
-    return Sigmoid.apply(_float32_if_integral(x))
+    return Sigmoid.apply(_float32_if_integral(input))
 
 
-def relu(x, inplace: bool = False):
+def relu(input, inplace: bool = False):
     """max(x, 0) elementwise. ``inplace`` is accepted and ignored (a new tensor)."""
-    return Relu.apply(x)
+    return Relu.apply(input)
 
 
-def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False):
+def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
     """x if x > 0 else negative_slope·x. ``inplace`` is accepted and ignored."""
-    return LeakyRelu.apply(floating(x, "leaky_relu"), slope=negative_slope)
+    return LeakyRelu.apply(floating(input, "leaky_relu"), slope=negative_slope)
 
 
-def gelu(x, approximate: str = "none"):
-    """x Φ(x); ``approximate="tanh"`` for GPT-2's tanh form."""
+def gelu(input, approximate: str = "none"):
+    """x Φ(x) of the input x; ``approximate="tanh"`` for GPT-2's tanh form."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return Gelu.apply(floating(x, "gelu"), approximate=approximate)
+    return Gelu.apply(floating(input, "gelu"), approximate=approximate)
 
 
 def maximum(a, b):

@@ -86,22 +86,22 @@ class Embedding(Function):
         return gw, None
 
 
-def embedding(ids, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False):
-    """Rows of ``weight`` picked by ``ids``: ids (*) int, weight (V, D) -> (*, D).
+    """Rows of ``weight`` picked by the ids ``input``: input (*) int, weight (V, D) -> (*, D).
 
     ``padding_idx`` (int, negative counts from the end): that row gets no
     gradient (its output is whatever the row holds; ``nn.Embedding`` keeps it
-    zero). ``max_norm``: before the lookup, the rows used by ``ids`` whose
+    zero). ``max_norm``: before the lookup, the rows used by ``input`` whose
     ``norm_type``-norm exceeds it are rescaled to that norm *in place in
     weight* (not differentiated), as in PyTorch. ``scale_grad_by_freq``: each
     row's gradient is divided by the number of times its id occurs in
-    ``ids``. ``sparse`` is accepted and ignored (the gradient is always a
+    ``input``. ``sparse`` is accepted and ignored (the gradient is always a
     dense (V, D) array). Argument order follows PyTorch's
     ``F.embedding(input, weight, ...)``.
     """
-    if not isinstance(ids, Tensor):
-        ids = Tensor(backend.get_array_module(ids).asarray(ids))   # (a CuPy array stays put)
+    if not isinstance(input, Tensor):
+        input = Tensor(backend.get_array_module(input).asarray(input))   # (a CuPy array stays put)
     if padding_idx is not None:
         n = weight.shape[0]
         if not -n <= padding_idx < n:
@@ -109,14 +109,14 @@ def embedding(ids, weight, padding_idx=None, max_norm=None, norm_type: float = 2
                              f"{n} embeddings")
         padding_idx %= n
     if max_norm is not None:
-        a = ids.data
+        a = input.data
         # out-of-range or non-integer ids are left to Embedding's own error below
         if a.dtype.kind in "iu" and a.size and weight.ndim == 2 \
                 and 0 <= int(a.min()) and int(a.max()) < weight.shape[0]:
             from ..autograd import no_grad
             with no_grad():
                 _renorm_rows(weight, a.reshape(-1), max_norm, norm_type)
-    return Embedding.apply(weight, ids, padding_idx=padding_idx,
+    return Embedding.apply(weight, input, padding_idx=padding_idx,
                            scale_grad_by_freq=bool(scale_grad_by_freq))
 
 

@@ -261,34 +261,35 @@ def normalized_shape_tuple(normalized_shape, op):
     return int_sizes(normalized_shape, op, "normalized_shape")
 
 
-def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     """Layer normalization over the trailing ``normalized_shape`` dims (PyTorch's ``F.layer_norm``).
 
-    x: (*, *normalized_shape); weight, bias: normalized_shape or None.
+    input x: (*, *normalized_shape); weight, bias: normalized_shape or None.
     y = (x - mean) / sqrt(var + eps) * weight + bias, var the biased variance.
     """
     shape = normalized_shape_tuple(normalized_shape, "layer_norm")
-    x, weight, bias = amp.cast_inputs("layer_norm", x, weight, bias)  # float32 under autocast
-    if 0 in shape and tuple(x.shape[x.ndim - len(shape):]) == shape:
-        return _no_values(x, weight, bias)
+    # float32 under autocast
+    input, weight, bias = amp.cast_inputs("layer_norm", input, weight, bias)
+    if 0 in shape and tuple(input.shape[input.ndim - len(shape):]) == shape:
+        return _no_values(input, weight, bias)
     affine = [t for t in (weight, bias) if t is not None]
-    return LayerNorm.apply(x, *affine, normalized_shape=shape, eps=float(eps),
+    return LayerNorm.apply(input, *affine, normalized_shape=shape, eps=float(eps),
                            has_weight=weight is not None, has_bias=bias is not None)
 
 
-def rms_norm(x, normalized_shape, weight=None, eps=None):
+def rms_norm(input, normalized_shape, weight=None, eps=None):
     """RMS normalization over the trailing ``normalized_shape`` dims (PyTorch's ``F.rms_norm``).
 
     y = x / sqrt(mean(x²) + eps) * weight. ``eps=None`` uses the machine
     epsilon of x's dtype, as PyTorch does.
     """
     shape = normalized_shape_tuple(normalized_shape, "rms_norm")
-    x, weight = amp.cast_inputs("rms_norm", x, weight)
-    floating(x, "rms_norm")
-    if 0 in shape and tuple(x.shape[x.ndim - len(shape):]) == shape:
-        return _no_values(x, weight, None)
+    input, weight = amp.cast_inputs("rms_norm", input, weight)
+    floating(input, "rms_norm")
+    if 0 in shape and tuple(input.shape[input.ndim - len(shape):]) == shape:
+        return _no_values(input, weight, None)
     if eps is None:
-        eps = float(np.finfo(x.dtype).eps)
+        eps = float(np.finfo(input.dtype).eps)
     if weight is None:
-        return RMSNorm.apply(x, normalized_shape=shape, eps=float(eps))
-    return RMSNorm.apply(x, weight, normalized_shape=shape, eps=float(eps))
+        return RMSNorm.apply(input, normalized_shape=shape, eps=float(eps))
+    return RMSNorm.apply(input, weight, normalized_shape=shape, eps=float(eps))

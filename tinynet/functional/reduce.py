@@ -584,15 +584,15 @@ def any(x, dim=None, keepdim: bool = False):
     return _const(x.data.astype(bool).any(axis=dims, keepdims=keepdim))   # 0-d: an array
 
 
-def normalize(x, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
     """x / max(‖x‖_p, eps) along ``dim`` (PyTorch's ``F.normalize``)."""
-    d = normalize_dims(dim, x.ndim, "normalize")
-    total = (x.abs() ** p).sum(d, keepdim=True)
+    d = normalize_dims(dim, input.ndim, "normalize")
+    total = (input.abs() ** p).sum(d, keepdim=True)
     # ‖0‖ = 0 with gradient 0 (as PyTorch), not 0^(1/p - 1) = inf: zero sums are raised
     # to the power as 1, then masked back to 0
-    nonzero = _const((total.data > 0).astype(total.dtype))   # (a 0-d x gives a NumPy scalar)
+    nonzero = _const((total.data > 0).astype(total.dtype))   # (a 0-d input gives a NumPy scalar)
     norm = (total + (1 - nonzero)) ** (1.0 / p) * nonzero
-    return x / norm.clip(min=eps)
+    return input / norm.clip(min=eps)
 
 
 def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
@@ -718,20 +718,20 @@ def softmax_input(x, dtype, op):
     return floating(x, op)
 
 
-def softmax(x, dim=None, dtype=None):
+def softmax(input, dim=None, dtype=None):
     """exp(x) / Σ exp(x) along ``dim`` (max-shifted, so it never overflows).
 
     ``dim=None`` takes PyTorch's legacy choice with its warning (pass a dim);
-    ``dtype``: cast x to it first, as in PyTorch.
+    ``dtype``: cast the input x to it first, as in PyTorch.
     """
-    x = softmax_input(x, dtype, "softmax")
-    return Softmax.apply(x, dim=_softmax_dim(x, dim, "softmax"))
+    input = softmax_input(input, dtype, "softmax")
+    return Softmax.apply(input, dim=_softmax_dim(input, dim, "softmax"))
 
 
-def log_softmax(x, dim=None, dtype=None):
+def log_softmax(input, dim=None, dtype=None):
     """x - logsumexp(x) along ``dim`` (``dim`` and ``dtype`` as in :func:`softmax`)."""
-    x = softmax_input(x, dtype, "log_softmax")
-    return LogSoftmax.apply(x, dim=_softmax_dim(x, dim, "log_softmax"))
+    input = softmax_input(input, dtype, "log_softmax")
+    return LogSoftmax.apply(input, dim=_softmax_dim(input, dim, "log_softmax"))
 
 
 def _arg(x, dim, keepdim, fn):

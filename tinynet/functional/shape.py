@@ -441,7 +441,7 @@ def chunk(x, chunks: int, dim: int = 0):
     return split(x, size, dim)
 
 
-def pad(x, pad, mode: str = "constant", value: float = 0.0):
+def pad(input, pad, mode: str = "constant", value: float = 0.0):
     """Padding in PyTorch's order: ``pad = (left, right, top, bottom, ...)`` pads the
     last dim first.
 
@@ -456,21 +456,21 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0):
     if mode not in ("constant", "reflect", "replicate", "circular"):
         raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or "
                          f"'circular', got {mode!r}")
-    if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise ValueError(f"pad: padding {pad} does not fit a tensor of shape {x.shape}")
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: padding {pad} does not fit a tensor of shape {input.shape}")
     if any(p < 0 for p in pad):
         if mode in ("reflect", "replicate"):
-            grown = _pad_by_copies(x, tuple(max(int(p), 0) for p in pad), mode)
+            grown = _pad_by_copies(input, tuple(max(int(p), 0) for p in pad), mode)
             return _crop_negative(grown, tuple(min(p, 0) for p in pad))[0]
-        x, pad = _crop_negative(x, pad)
+        input, pad = _crop_negative(input, pad)
     if not any(pad):  # nothing to pad (np.pad also rejects a 0-d tensor with no widths)
-        return x.clone()   # still new memory, as PyTorch's
+        return input.clone()   # still new memory, as PyTorch's
     if mode != "constant":
-        return _pad_by_copies(x, tuple(int(p) for p in pad), mode)
-    widths = [(0, 0)] * x.ndim
+        return _pad_by_copies(input, tuple(int(p) for p in pad), mode)
+    widths = [(0, 0)] * input.ndim
     for i in range(len(pad) // 2):
-        widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
-    return Pad.apply(x, widths=tuple(widths), value=value)
+        widths[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return Pad.apply(input, widths=tuple(widths), value=value)
 
 
 def _crop_negative(x, pad):
