@@ -167,3 +167,31 @@ def test_classification_report_aligns_wide_class_names():
     matrix = lines[lines.index("confusion matrix (rows = true class, columns = predicted):") + 1:]
     assert len({_width(line) for line in matrix}) == 1, matrix
     assert _width("猫") == 2 and _width("Ñandú") == 5 and _width("e\u0301") == 1
+
+
+def test_one_class_column_and_out_of_range_targets_are_refused():
+    # binary (N, 1) logits were argmaxed over one column: every sample "predicted" class 0
+    with pytest.raises(ValueError, match="one class column"):
+        M.accuracy(np.array([[-2.0], [3.0], [1.0]]), np.array([0, 1, 1]))
+    with pytest.raises(ValueError, match="target class 7 is out of range for scores of 3"):
+        M.accuracy(np.zeros((2, 3)), np.array([0, 7]))
+
+
+def test_top_k_breaks_ties_as_argmax_so_top_1_is_accuracy():
+    # a collapsed model (all scores equal) scored 1.0 top-1 when ties went to the target
+    s, t = np.zeros((4, 3)), np.array([0, 1, 2, 2])
+    assert M.top_k_accuracy(s, t, k=1) == M.accuracy(s, t) == 0.25
+    assert M.top_k_accuracy(s, t, k=2) == 0.5
+    rng = np.random.default_rng(0)
+    s, t = rng.standard_normal((50, 6)), rng.integers(0, 6, 50)
+    assert M.top_k_accuracy(s, t, 1) == M.accuracy(s, t)
+    with pytest.raises(TypeError, match="k must be an integer"):
+        M.top_k_accuracy(s, t, k=1.5)
+
+
+def test_perplexity_of_nan_is_nan_and_overflows_only_past_floats():
+    assert np.isnan(M.perplexity(float("nan")))
+    assert M.perplexity(709.5) == pytest.approx(np.exp(709.5))
+    assert M.perplexity(1e4) == float("inf")
+    with pytest.raises(ValueError, match="expected one mean NLL"):
+        M.perplexity([1.0, 2.0])

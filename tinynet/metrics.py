@@ -11,6 +11,7 @@ precision or recall counts as 0 like ``zero_division=0``).
 from __future__ import annotations
 
 import math
+import operator
 import unicodedata
 
 import numpy as np
@@ -42,6 +43,13 @@ def _labels(pred, target, where: str):
     if p.ndim == t.ndim + 1 and p.shape[:-1] == t.shape:
         if p.shape[-1] == 0:
             raise ValueError(f"{where}: scores of shape {p.shape} have no classes")
+        if p.shape[-1] == 1:   # argmax would predict class 0 for every sample
+            raise ValueError(f"{where}: scores of shape {p.shape} have one class column; for "
+                             "a binary model's logits pass the labels (logits > 0), or two "
+                             "columns of scores")
+        if t.size and (t.min() < 0 or t.max() >= p.shape[-1]):
+            raise ValueError(f"{where}: target class {int(t.max())} is out of range for "
+                             f"scores of {p.shape[-1]} classes (shape {p.shape})")
         p = p.argmax(axis=-1)
     elif p.shape != t.shape:
         raise ValueError(f"{where}: pred of shape {p.shape} matches neither target shape "
@@ -80,9 +88,10 @@ def accuracy(pred_or_logits, target) -> float:
 def top_k_accuracy(logits, target, k: int = 5) -> float:
     """Fraction of samples whose target is among the ``k`` highest scores.
 
-    logits: ``(..., C)``; target: ``(...)`` integer indices. Ties count in the
-    target's favour: a sample is correct when fewer than ``k`` classes score
-    strictly higher than its target. ``k >= C`` gives 1.0.
+    logits: ``(..., C)``; target: ``(...)`` integer indices. Ties go to the lower
+    class index, as argmax and ``torch.topk`` break them, so ``k=1`` equals
+    :func:`accuracy` on the same scores (all-equal scores are not all correct).
+    ``k >= C`` gives 1.0.
     """
     s, t = _np(logits, "top_k_accuracy: logits"), _np(target, "top_k_accuracy: target")
     if s.shape[:-1] != t.shape or s.ndim == 0:
@@ -90,16 +99,23 @@ def top_k_accuracy(logits, target, k: int = 5) -> float:
                          f"shape {t.shape} (expected target.shape + (C,))")
     if t.dtype.kind not in "iu":
         raise TypeError(f"top_k_accuracy: target must hold integer class indices, got {t.dtype}")
+    try:
+        k = operator.index(k)
+    except TypeError:
+        raise TypeError(f"top_k_accuracy: k must be an integer, got {k!r}") from None
     if k < 1:
         raise ValueError(f"top_k_accuracy: k must be >= 1, got {k}")
+    if s.shape[-1] == 0:
+        raise ValueError(f"top_k_accuracy: logits of shape {s.shape} have no classes")
     s, t = s.reshape(-1, s.shape[-1]), t.reshape(-1)
     if t.size == 0:
         raise ValueError("top_k_accuracy: no samples")
     if t.min() < 0 or t.max() >= s.shape[1]:
         raise ValueError(f"top_k_accuracy: target index out of range for {s.shape[1]} classes")
     true_score = s[np.arange(t.size), t][:, None]
-    rank = (s > true_score).sum(axis=1)  # classes scoring strictly above the target
-    return float(np.mean(rank < k))
+    # the target's place: classes scoring above it, and tied classes of a lower index
+    ahead = (s > true_score) | ((s == true_score) & (np.arange(s.shape[1]) < t[:, None]))
+    return float(np.mean(ahead.sum(axis=1) < k))
 
 
 def confusion_matrix(pred, target, num_classes=None) -> np.ndarray:
@@ -155,9 +171,14 @@ def precision_recall_f1(pred, target, num_classes=None, average="macro"):
 
 
 def perplexity(mean_nll) -> float:
-    """exp(mean negative log-likelihood in nats); ``inf`` on overflow."""
-    x = float(_np(mean_nll, "perplexity").reshape(()))
-    return math.exp(x) if x < 709.0 else float("inf")
+    """exp(mean negative log-likelihood in nats); ``inf`` on overflow, NaN for NaN."""
+    x = _np(mean_nll, "perplexity")
+    if x.size != 1:
+        raise ValueError(f"perplexity: expected one mean NLL, got shape {x.shape}")
+    try:
+        return math.exp(float(x.reshape(())))
+    except OverflowError:
+        return float("inf")
 
 
 def bits_per_char(mean_nll) -> float:
