@@ -86,13 +86,11 @@ def test_ops_without_an_integer_kernel_refuse_integer_input(name, args):
     x = tn.tensor([1, 2, -3, 4])
     with pytest.raises(TypeError, match=f"{name}: expected a floating-point tensor, got int64"):
         getattr(F, name)(x, *args)
+    if torch is not None:   # the rule is PyTorch's: it has no integer kernel for these
+        with pytest.raises((NotImplementedError, RuntimeError)):
+            getattr(torch.nn.functional, name)(torch.tensor([1, 2, -3, 4]), *args)
 
 
-@needs_torch
-@pytest.mark.parametrize("name", ["gelu", "silu", "leaky_relu", "glu"])
-def test_torch_refuses_the_same_integer_inputs(name):
-    with pytest.raises((NotImplementedError, RuntimeError)):
-        getattr(torch.nn.functional, name)(torch.tensor([1, 2, -3, 4]))
 
 
 def test_logsumexp_of_integers_is_float32_as_torch():
@@ -185,8 +183,15 @@ def test_gradcheck_error_is_a_runtime_error_as_torchs():
 
 
 def test_testing_is_reachable_from_the_package():
+    # in a fresh interpreter: in this one other tests have imported tinynet.testing already,
+    # which sets the attribute whether or not tinynet provides it
+    import subprocess
+    import sys
     pytest.importorskip("hypothesis")   # (tn.testing needs it)
-    assert hasattr(tn.testing, "strategies")
+    code = "import tinynet as tn; print(tn.testing.strategies.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "tinynet.testing.strategies"
 
 
 def test_save_errors_name_save(tmp_path):

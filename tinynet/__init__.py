@@ -74,7 +74,6 @@ _sys.modules[__name__ + ".autograd.functional"] = autograd_functional
 del _sys
 
 
-
 def __getattr__(name):
     """``tn.testing`` (gradcheck strategies) on first use: it needs hypothesis, a test
     dependency, so it is not imported with tinynet; ``import tinynet.testing`` works too."""

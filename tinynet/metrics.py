@@ -47,7 +47,7 @@ def _labels(pred, target, where: str):
             raise ValueError(f"{where}: scores of shape {p.shape} have one class column; for "
                              "a binary model's logits pass the labels (logits > 0), or two "
                              "columns of scores")
-        if t.size and (t.min() < 0 or t.max() >= p.shape[-1]):
+        if t.size and t.max() >= p.shape[-1]:   # (negative ones are refused below)
             raise ValueError(f"{where}: target class {int(t.max())} is out of range for "
                              f"scores of {p.shape[-1]} classes (shape {p.shape})")
         p = p.argmax(axis=-1)

@@ -327,7 +327,7 @@ class TensorInplaceMethods:
     def _scatter_target(self, what, dim, index, src):
         """(advanced index into self, src cut to index's shape) for scatter_/scatter_add_."""
         sel = _fn.select
-        d = sel._dim(self, dim, what)
+        d = _fn._util.normalize_dim(dim, self.ndim, what)
         idx = sel._ids(index, self, what)
         src = self._operand(what, src)
         is_array = hasattr(src, "shape") and hasattr(src, "dtype")

@@ -13,6 +13,17 @@ def floating(x, op):
         raise TypeError(f"{op}: expected a floating-point tensor, got {x.dtype}")
     return x
 
+
+def no_values_output(x, weight=None, bias=None):
+    """What a normalization of no values gives (an empty batch, or a normalized shape
+    holding a 0): x's own empty shape, as x·weight + bias so that weight and bias get
+    zero gradients, as in PyTorch. weight and bias must broadcast against x."""
+    out = x * 1.0
+    if weight is not None:
+        out = out * weight
+    return out + bias if bias is not None else out
+
+
 def binary_arrays(a, b, op: str):
     """Check that two arrays may meet in a binary op and give them one dtype.
 

@@ -16,7 +16,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from ._util import unbroadcast
+from ._util import normalize_dim, unbroadcast
 
 
 def unwrap_index(idx):
@@ -199,10 +199,10 @@ def masked_fill(x, mask, value):
 
 def _dim_index(x, dim, index, op):
     """(dim, 1-D index array) for an op writing whole slices of x along ``dim``."""
-    from .select import _check_index_range, _dim, _ids
+    from .select import _check_index_range, _ids
     if x.ndim == 0 and dim not in (0, -1):
         raise ValueError(f"{op}: dim {dim} out of range for a 0-d tensor")
-    d = _dim(x, dim, op)
+    d = normalize_dim(dim, x.ndim, op)
     idx = _ids(index, x, op)
     if idx.ndim > 1:
         raise ValueError(f"{op}: index must be 1-D, got shape {idx.shape} (input of shape "

@@ -21,7 +21,7 @@ from .. import amp, backend
 from .._parallel import parallel_slices
 from ..autograd import Function
 from ..tensor_methods import int_sizes
-from ._util import floating
+from ._util import floating, no_values_output
 from . import _cuda
 
 SLICE = 3 << 16   # elements per thread's slice of rows, at least
@@ -246,14 +246,6 @@ class RMSNorm(Function):
         return (gx, gw) if w is not None else gx
 
 
-def _no_values(x, weight, bias):
-    """The output for rows of no values (normalized_shape holds a 0): empty, as in PyTorch."""
-    out = x * 1.0
-    if weight is not None:
-        out = out * weight
-    return out + bias if bias is not None else out
-
-
 def normalized_shape_tuple(normalized_shape, op):
     """``normalized_shape`` (an int or a sequence of ints) as a tuple of ints."""
     if not isinstance(normalized_shape, (tuple, list)):
@@ -271,7 +263,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     # float32 under autocast
     input, weight, bias = amp.cast_inputs("layer_norm", input, weight, bias)
     if 0 in shape and tuple(input.shape[input.ndim - len(shape):]) == shape:
-        return _no_values(input, weight, bias)
+        return no_values_output(input, weight, bias)
     affine = [t for t in (weight, bias) if t is not None]
     return LayerNorm.apply(input, *affine, normalized_shape=shape, eps=float(eps),
                            has_weight=weight is not None, has_bias=bias is not None)
@@ -287,7 +279,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     input, weight = amp.cast_inputs("rms_norm", input, weight)
     floating(input, "rms_norm")
     if 0 in shape and tuple(input.shape[input.ndim - len(shape):]) == shape:
-        return _no_values(input, weight, None)
+        return no_values_output(input, weight)
     if eps is None:
         eps = float(np.finfo(input.dtype).eps)
     if weight is None:

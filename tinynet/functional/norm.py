@@ -21,19 +21,14 @@ from .. import amp, backend
 from ..autograd import Function
 from . import _cuda
 from .._parallel import BLOCK, parallel_blocks
-from ._util import binary_arrays, floating
+from ._util import binary_arrays, floating, no_values_output
 
 
 def _empty_batch(input, weight, bias):
-    """The output for an input of no values (an empty batch): empty, of the input's shape,
-    and zero gradients for weight and bias (channel dim 1), as PyTorch gives."""
+    """:func:`no_values_output` of an empty batch, weight and bias (C,) along dim 1."""
     shape = (1, -1) + (1,) * (input.ndim - 2)
-    out = input * 1.0
-    if weight is not None:
-        out = out * weight.reshape(shape)
-    if bias is not None:
-        out = out + bias.reshape(shape)
-    return out
+    return no_values_output(input, *(None if t is None else t.reshape(shape)
+                                     for t in (weight, bias)))
 
 
 def _rowdot(a, b):

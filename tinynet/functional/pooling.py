@@ -440,14 +440,15 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 # (kernel 1 along the height), so it shares the 2-D forward and backward.
 
 
-def _as_2d(input, op):
+def _as_2d(input, op, need_values=False):
     """(N, C, L) or (C, L) -> its (N, C, 1, L) or (C, 1, L) view, checked as ``op``'s
-    input (so that errors name the 1-D op, not the 2-D one it runs as)."""
+    input (so that errors name the 1-D op, not the 2-D one it runs as); an adaptive
+    pool's (``need_values``) must have L > 0."""
     if input.ndim not in (2, 3):
         raise ValueError(f"{op}: expected input (N, C, L) or (C, L), got shape "
                          f"{tuple(input.shape)}")
     floating(input, op)
-    if op.startswith("adaptive") and input.shape[-1] == 0:
+    if need_values and input.shape[-1] == 0:
         raise ValueError(f"{op}: input of shape {tuple(input.shape)} has an empty spatial dim")
     return input.unsqueeze(-2)
 
@@ -508,7 +509,7 @@ def adaptive_avg_pool1d(input, output_size):
 
     input: (N, C, L) or (C, L); ``output_size``: int or 1-tuple.
     """
-    x = _as_2d(input, "adaptive_avg_pool1d")
+    x = _as_2d(input, "adaptive_avg_pool1d", need_values=True)
     o = _adaptive_size_1d(output_size, "adaptive_avg_pool1d")
     return adaptive_avg_pool2d(x, (1, o)).squeeze(-2)
 
@@ -519,7 +520,7 @@ def adaptive_max_pool1d(input, output_size, return_indices=False):
     input: (N, C, L) or (C, L); ``output_size``: int or 1-tuple.
     ``return_indices`` also returns the int64 position along L of each maximum.
     """
-    x = _as_2d(input, "adaptive_max_pool1d")
+    x = _as_2d(input, "adaptive_max_pool1d", need_values=True)
     o = _adaptive_size_1d(output_size, "adaptive_max_pool1d")
     out = adaptive_max_pool2d(x, (1, o), return_indices)
     if return_indices:

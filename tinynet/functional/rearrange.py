@@ -19,6 +19,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
+from ..tensor_methods import int_sizes
 from ._util import broadcast_shapes, normalize_dim, normalize_dims
 from .indexing import getitem, getitem_in_range, index_put
 from .select import _ids, flip, repeat
@@ -29,12 +30,11 @@ def _ints(values, op, what):
     """A tuple of Python ints from an int or a sequence (TypeError naming ``op`` otherwise)."""
     if isinstance(values, Tensor):
         values = values.tolist()
-    if isinstance(values, (int, np.integer)):
-        values = (values,)
     try:
-        return tuple(operator.index(v) for v in values)
-    except TypeError:
-        raise TypeError(f"{op}: {what} must be integers, got {values!r}") from None
+        values = tuple(values)
+    except TypeError:   # one int (or a non-integer, which int_sizes names)
+        values = (values,)
+    return int_sizes(values, op, what)
 
 
 def _tensor_list(tensors, op):

@@ -24,10 +24,6 @@ from .shape import broadcast_to, cat, permute, reshape
 SortResult = namedtuple("SortResult", ["values", "indices"])
 
 
-def _dim(x, dim, op):
-    return normalize_dim(dim, x.ndim, op)
-
-
 def _ids(index, x, op):
     """An integer index array on x's device (from a Tensor, array or list)."""
     xp = backend.get_array_module(x.data)
@@ -44,7 +40,7 @@ def gather(x, dim: int, index):
     its values lie in [0, x.shape[dim]) (as in torch: NumPy would wrap negative
     ones around). The gradient adds up where ``index`` repeats a position.
     """
-    d = _dim(x, dim, "gather")
+    d = normalize_dim(dim, x.ndim, "gather")
     idx = _ids(index, x, "gather")
     if x.ndim == 0 and idx.ndim <= 1:   # a 0-d x is one element, as in PyTorch
         return reshape(gather(reshape(x, 1), 0, idx.reshape(-1)), *idx.shape)
@@ -79,7 +75,7 @@ def index_select(x, dim: int, index):
     Positions lie in [0, x.shape[dim]): as in PyTorch a negative one is an error (an
     IndexError naming the dim, its size and the index), not counted from the end.
     """
-    d = _dim(x, dim, "index_select")
+    d = normalize_dim(dim, x.ndim, "index_select")
     idx = _ids(index, x, "index_select")
     if idx.ndim > 1:
         raise ValueError(f"index_select: index must be 1-D, got shape {idx.shape}")
@@ -106,7 +102,7 @@ def _check_select_range(idx, d, n, shape):
 
 def narrow(x, dim: int, start: int, length: int):
     """x's elements ``start .. start + length - 1`` along ``dim`` (a view-like slice)."""
-    d = _dim(x, dim, "narrow")
+    d = normalize_dim(dim, x.ndim, "narrow")
     start = start + x.shape[d] if start < 0 else start
     if not 0 <= start <= start + length <= x.shape[d]:
         raise ValueError(f"narrow: start {start} and length {length} out of range for dim {d} "
@@ -116,7 +112,7 @@ def narrow(x, dim: int, start: int, length: int):
 
 def unbind(x, dim: int = 0) -> tuple:
     """The slices along ``dim``, each without that dim."""
-    d = _dim(x, dim, "unbind")
+    d = normalize_dim(dim, x.ndim, "unbind")
     return tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))
 
 
@@ -148,7 +144,7 @@ def argsort(x, dim: int = -1, descending: bool = False, stable: bool = True):
     """Indices that sort ``x`` along ``dim`` (int64). The sort is always stable: ties
     keep their order, descending too (``stable`` is accepted for PyTorch's signature).
     NaN counts as the largest value, as in PyTorch: last ascending, first descending."""
-    d = _dim(x, dim, "argsort")
+    d = normalize_dim(dim, x.ndim, "argsort")
     xp = backend.get_array_module(x.data)
     a = x.data if x.ndim else x.data.reshape(1)
     if descending:   # the ascending order of the reversed line, reversed: ties keep their order
@@ -170,7 +166,7 @@ def sort(x, dim: int = -1, descending: bool = False, stable: bool = True):
 
 def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
     """(values, indices) of the ``k`` largest (or smallest) entries along ``dim``, best first."""
-    d = _dim(x, dim, "topk")
+    d = normalize_dim(dim, x.ndim, "topk")
     n = x.shape[d] if x.ndim else 1
     if not 0 <= k <= n:
         raise ValueError(f"topk: k={k} out of range for dim {d} of size {n}")
@@ -235,7 +231,7 @@ def take_along_dim(x, indices, dim=None):
     if dim is None:
         _check_index_range(idx, x.data.size, "take_along_dim")
         return gather(reshape(x, -1), 0, idx.reshape(-1))
-    d = _dim(x, dim, "take_along_dim")
+    d = normalize_dim(dim, x.ndim, "take_along_dim")
     _check_index_range(idx, x.shape[d] if x.ndim else 1, "take_along_dim")
     if idx.ndim != x.ndim:
         raise ValueError(f"take_along_dim: indices of shape {idx.shape} need {x.ndim} dims like "
@@ -295,7 +291,7 @@ def scatter(x, dim: int, index, src=None, *, value=None):
     if (src is None) == (value is None):
         raise TypeError("scatter: pass exactly one of src and value")
     src = value if src is None else src
-    d = _dim(x, dim, "scatter")
+    d = normalize_dim(dim, x.ndim, "scatter")
     idx = _ids(index, x, "scatter")
     grid = _scatter_index(x, d, idx, src.shape if isinstance(src, Tensor) else None, "scatter")
     if isinstance(src, Tensor):
@@ -307,7 +303,7 @@ def scatter_add(x, dim: int, index, src):
     """A copy of ``x`` with src[i][j][k] added at out[i][index[i][j][k]][k] for dim = 1
     (likewise for other dims); repeated positions add up. Differentiable in ``x``
     (gradient g) and ``src`` (g gathered at ``index``)."""
-    d = _dim(x, dim, "scatter_add")
+    d = normalize_dim(dim, x.ndim, "scatter_add")
     idx = _ids(index, x, "scatter_add")
     grid = _scatter_index(x, d, idx, src.shape, "scatter_add")
     if src.dtype != x.dtype:
@@ -325,7 +321,7 @@ def index_add(x, dim: int, index, source, *, alpha=1):
     """
     if x.ndim == 0:
         raise ValueError("index_add: needs at least 1 dim, got a 0-d tensor")
-    d = _dim(x, dim, "index_add")
+    d = normalize_dim(dim, x.ndim, "index_add")
     idx = _ids(index, x, "index_add")
     want = x.shape[:d] + (idx.shape[0] if idx.ndim == 1 else -1,) + x.shape[d + 1:]
     if idx.ndim != 1 or source.shape != want:
@@ -352,7 +348,7 @@ def roll(x, shifts, dims=None):
     if len(shifts) != len(dims):
         raise ValueError(f"roll: {len(shifts)} shifts for {len(dims)} dims")
     for s, d in zip(shifts, dims):
-        d = _dim(x, d, "roll")
+        d = normalize_dim(d, x.ndim, "roll")
         n = x.shape[d] if x.ndim else 1
         s = int(s) % n if n else 0
         if s:  # the last s values, then the first n - s
@@ -404,7 +400,7 @@ def diff(x, n: int = 1, dim: int = -1, prepend=None, append=None):
         raise ValueError("diff: needs at least 1 dim, got a 0-d tensor")
     if n < 0:
         raise ValueError(f"diff: order n must be non-negative, got {n}")
-    d = _dim(x, dim, "diff")
+    d = normalize_dim(dim, x.ndim, "diff")
     parts = [t for t in (prepend, x, append) if t is not None]
     if len(parts) > 1 and n > 0:
         x = cat(parts, d)

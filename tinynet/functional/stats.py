@@ -52,11 +52,6 @@ def _isnan(a):
     return xp.isnan(a) if a.dtype.kind in "fc" else xp.zeros(a.shape, dtype=bool)
 
 
-def _one_dim(x, dim, op):
-    """The dim ``dim`` of ``x`` as a non-negative int (0 for a 0-d tensor)."""
-    return normalize_dim(dim, x.ndim, op)
-
-
 def _check_nonempty_dim(x, d, op):
     if x.ndim and x.shape[d] == 0:
         raise ValueError(f"{op}: cannot reduce over dim {d} of size 0 (input of shape "
@@ -136,7 +131,7 @@ def _stable_rank_index(a, d, r, xp):
 
 def _as_1d(x, dim, op):
     """(x viewed with at least one dim, the normalized dim, whether x was 0-d)."""
-    d = _one_dim(x, dim, op)
+    d = normalize_dim(dim, x.ndim, op)
     if x.ndim == 0:
         return x.reshape(1), 0, True
     return x, d, False
@@ -300,7 +295,7 @@ def _quantile(x, q, dim, keepdim, interpolation, ignore_nan, op):
     if dim is None:
         xm = x.reshape(-1)
     else:
-        d = _one_dim(x, dim, op)
+        d = normalize_dim(dim, x.ndim, op)
         xm = movedim(x, d, -1) if x.ndim else x.reshape(1)          # (..., n)
     n = xm.shape[-1]
     a = xm.data
@@ -453,7 +448,7 @@ def aminmax(input, *, dim=None, keepdim: bool = False):
                              f"{input.shape} (no identity)")
         dims = None
     else:
-        dims = _one_dim(input, dim, "aminmax")
+        dims = normalize_dim(dim, input.ndim, "aminmax")
         _check_nonempty_dim(input, dims, "aminmax")
     return AminmaxResult(amin(input, dims, keepdim), amax(input, dims, keepdim))
 
